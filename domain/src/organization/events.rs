@@ -1,0 +1,35 @@
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::Limits;
+
+/// Organization events. Names and versions are stored with every event and are
+/// never renamed; a changed payload gets a new version and an upcaster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum OrganizationEvent {
+    OrganizationCreated { name: String, limits: Limits, at: DateTime<Utc> },
+    OrganizationRenamed { name: String, at: DateTime<Utc> },
+    OrganizationLimitsChanged { limits: Limits, at: DateTime<Utc> },
+    OrganizationSuspended { reason: Option<String>, at: DateTime<Utc> },
+    OrganizationReactivated { at: DateTime<Utc> },
+    OrganizationDeleted { at: DateTime<Utc> },
+}
+
+impl DomainEvent for OrganizationEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::OrganizationCreated { .. } => "OrganizationCreated",
+            Self::OrganizationRenamed { .. } => "OrganizationRenamed",
+            Self::OrganizationLimitsChanged { .. } => "OrganizationLimitsChanged",
+            Self::OrganizationSuspended { .. } => "OrganizationSuspended",
+            Self::OrganizationReactivated { .. } => "OrganizationReactivated",
+            Self::OrganizationDeleted { .. } => "OrganizationDeleted",
+        }
+        .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_string()
+    }
+}

@@ -1,0 +1,61 @@
+//! The Request aggregate: one per gateway request (id = UUIDv7), with exactly one
+//! event, `RequestCompleted`. Per-request streams never conflict and never grow.
+
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::Money;
+
+pub const AGGREGATE_TYPE: &str = "Request";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    Success,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestCompleted {
+    pub organization_id: Uuid,
+    pub api_key_id: Uuid,
+    /// The model id the client asked for (`anthropic/claude-sonnet-4-5`).
+    pub model: String,
+    pub provider: String,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached_tokens: u64,
+    pub cost: Money,
+    pub latency_ms: u64,
+    pub time_to_first_token_ms: Option<u64>,
+    pub status: RequestStatus,
+    /// HTTP status answered to the client.
+    pub http_status: u16,
+    pub error_kind: Option<String>,
+    pub streamed: bool,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+}
+
+impl RequestCompleted {
+    pub fn total_tokens(&self) -> u64 {
+        self.prompt_tokens.saturating_add(self.completion_tokens)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum RequestEvent {
+    RequestCompleted(RequestCompleted),
+}
+
+impl DomainEvent for RequestEvent {
+    fn event_type(&self) -> String {
+        "RequestCompleted".to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_string()
+    }
+}
