@@ -1,1 +1,99 @@
-fn main() {}
+use clap::Parser;
+use gaiarouter::admin::Actor;
+use gaiarouter::cli::{self, Cli, Command, OperatorCommand};
+use gaiarouter::config::Config;
+use gaiarouter::postgres::embedded::EmbeddedPostgres;
+use gaiarouter::{app, auth, postgres};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    // The embedded cluster (if any) lives exactly as long as this process.
+    let embedded = match &config.database_url {
+        Some(_) => None,
+        None => {
+            let data_dir = config.data_dir.clone();
+            Some(tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&data_dir)).await??)
+        }
+    };
+    let database_url = match (&config.database_url, &embedded) {
+        (Some(url), _) => url.expose().to_string(),
+        (None, Some(pg)) => pg.url.clone(),
+        (None, None) => anyhow::bail!("no database"),
+    };
+    let result = run_command(cli.command.unwrap_or(Command::Serve), config, &database_url).await;
+    if let Some(pg) = embedded {
+        pg.stop();
+    }
+    result
+}
+
+async fn run_command(command: Command, config: Config, database_url: &str) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let listen = config.listen;
+            let state = app::prepare(config, database_url).await?;
+            let listener = tokio::net::TcpListener::bind(listen).await?;
+            tracing::info!(address = %listener.local_addr()?, "GaiaRouter listening");
+            app::serve(state, listener, shutdown_signal()).await
+        }
+        Command::Migrate => {
+            let pool = postgres::connect(database_url, 2).await?;
+            postgres::migrate(&pool).await?;
+            cli::output("migrations applied");
+            Ok(())
+        }
+        Command::Operator(OperatorCommand::Create { username }) => {
+            let state = app::prepare(config, database_url).await?;
+            let (password, generated) = match std::env::var("GAIAROUTER_OPERATOR_PASSWORD") {
+                Ok(password) if !password.is_empty() => (password, false),
+                _ => (auth::password::generate_password(), true),
+            };
+            let id = state
+                .admin
+                .create_operator(&username, password.clone(), &Actor::system("cli"))
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            cli::output(&format!("operator `{username}` created with id {id}"));
+            if generated {
+                cli::show_once(&format!("Password for `{username}`: {password}"));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -11,11 +11,7 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub const UNLIMITED: Limits = Limits {
-        monthly_requests: None,
-        monthly_tokens: None,
-        monthly_cost: None,
-    };
+    pub const UNLIMITED: Limits = Limits { monthly_requests: None, monthly_tokens: None, monthly_cost: None };
 
     pub fn is_unlimited(&self) -> bool {
         *self == Self::UNLIMITED

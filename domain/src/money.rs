@@ -50,11 +50,7 @@ impl Money {
         if fraction.len() > 9 {
             return Err(MoneyError::TooPrecise);
         }
-        let whole: i64 = if whole.is_empty() {
-            0
-        } else {
-            whole.parse().map_err(|_| MoneyError::TooLarge)?
-        };
+        let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| MoneyError::TooLarge)? };
         let mut fraction_nanos: i64 = 0;
         for (i, c) in fraction.chars().enumerate() {
             let digit = i64::from(c.to_digit(10).ok_or(MoneyError::NotADecimal)? as u8);

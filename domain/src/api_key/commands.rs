@@ -16,11 +16,28 @@ pub enum ApiKeyCommand {
         secret_hash: String,
         at: DateTime<Utc>,
     },
-    Rename { name: String, at: DateTime<Utc> },
-    ChangePermission { permission: Permission, at: DateTime<Utc> },
-    ChangeLimits { limits: Limits, at: DateTime<Utc> },
-    SetExpiry { expires_at: Option<DateTime<Utc>>, at: DateTime<Utc> },
+    Rename {
+        name: String,
+        at: DateTime<Utc>,
+    },
+    ChangePermission {
+        permission: Permission,
+        at: DateTime<Utc>,
+    },
+    ChangeLimits {
+        limits: Limits,
+        at: DateTime<Utc>,
+    },
+    SetExpiry {
+        expires_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    },
     /// The old secret stops working the moment this is recorded.
-    RotateSecret { secret_hash: String, at: DateTime<Utc> },
-    Revoke { at: DateTime<Utc> },
+    RotateSecret {
+        secret_hash: String,
+        at: DateTime<Utc>,
+    },
+    Revoke {
+        at: DateTime<Utc>,
+    },
 }

@@ -17,12 +17,29 @@ pub enum ApiKeyEvent {
         secret_hash: String,
         at: DateTime<Utc>,
     },
-    ApiKeyRenamed { name: String, at: DateTime<Utc> },
-    ApiKeyPermissionChanged { permission: Permission, at: DateTime<Utc> },
-    ApiKeyLimitsChanged { limits: Limits, at: DateTime<Utc> },
-    ApiKeyExpirySet { expires_at: Option<DateTime<Utc>>, at: DateTime<Utc> },
-    ApiKeySecretRotated { secret_hash: String, at: DateTime<Utc> },
-    ApiKeyRevoked { at: DateTime<Utc> },
+    ApiKeyRenamed {
+        name: String,
+        at: DateTime<Utc>,
+    },
+    ApiKeyPermissionChanged {
+        permission: Permission,
+        at: DateTime<Utc>,
+    },
+    ApiKeyLimitsChanged {
+        limits: Limits,
+        at: DateTime<Utc>,
+    },
+    ApiKeyExpirySet {
+        expires_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    },
+    ApiKeySecretRotated {
+        secret_hash: String,
+        at: DateTime<Utc>,
+    },
+    ApiKeyRevoked {
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for ApiKeyEvent {

@@ -90,8 +90,7 @@ impl ApiKey {
     pub fn decide(&self, command: ApiKeyCommand) -> Result<Vec<ApiKeyEvent>, ApiKeyError> {
         use ApiKeyCommand as C;
         use ApiKeyEvent as E;
-        if let C::Issue { organization_id, name, permission, limits, expires_at, public_id, secret_hash, at } =
-            command
+        if let C::Issue { organization_id, name, permission, limits, expires_at, public_id, secret_hash, at } = command
         {
             if self.state.is_some() {
                 return Err(ApiKeyError::AlreadyIssued);

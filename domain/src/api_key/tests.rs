@@ -71,12 +71,20 @@ async fn issuing_with_a_malformed_hash_or_public_id_is_refused() {
     if let ApiKeyCommand::Issue { secret_hash, .. } = &mut command {
         *secret_hash = "plaintext-secret".into();
     }
-    Given::with(()).given_no_previous_events().when_async(command).await.then_expect_error(ApiKeyError::InvalidSecretHash);
+    Given::with(())
+        .given_no_previous_events()
+        .when_async(command)
+        .await
+        .then_expect_error(ApiKeyError::InvalidSecretHash);
     let mut command = issue(None);
     if let ApiKeyCommand::Issue { public_id, .. } = &mut command {
         *public_id = "x-y".into();
     }
-    Given::with(()).given_no_previous_events().when_async(command).await.then_expect_error(ApiKeyError::InvalidPublicId);
+    Given::with(())
+        .given_no_previous_events()
+        .when_async(command)
+        .await
+        .then_expect_error(ApiKeyError::InvalidPublicId);
 }
 
 #[tokio::test]
@@ -92,7 +100,10 @@ async fn changes_to_a_missing_key_are_refused() {
 async fn rename_permission_limits_and_expiry_are_recorded_when_they_change() {
     let limits = Limits { monthly_requests: Some(10), ..Limits::UNLIMITED };
     let cases = vec![
-        (ApiKeyCommand::Rename { name: "prod".into(), at: t(1) }, vec![ApiKeyEvent::ApiKeyRenamed { name: "prod".into(), at: t(1) }]),
+        (
+            ApiKeyCommand::Rename { name: "prod".into(), at: t(1) },
+            vec![ApiKeyEvent::ApiKeyRenamed { name: "prod".into(), at: t(1) }],
+        ),
         (ApiKeyCommand::Rename { name: "ci".into(), at: t(1) }, vec![]),
         (
             ApiKeyCommand::ChangePermission { permission: Permission::Read, at: t(1) },
@@ -129,7 +140,11 @@ async fn rotating_replaces_the_hash_and_refuses_the_same_secret() {
 #[tokio::test]
 async fn a_revoked_key_accepts_no_more_changes() {
     let revoked = ApiKeyEvent::ApiKeyRevoked { at: t(1) };
-    Given::with(()).given(vec![issued()]).when_async(ApiKeyCommand::Revoke { at: t(1) }).await.then_expect_events(vec![revoked.clone()]);
+    Given::with(())
+        .given(vec![issued()])
+        .when_async(ApiKeyCommand::Revoke { at: t(1) })
+        .await
+        .then_expect_events(vec![revoked.clone()]);
     Given::with(())
         .given(vec![issued(), revoked])
         .when_async(ApiKeyCommand::RotateSecret { secret_hash: HASH_B.into(), at: t(2) })
@@ -152,10 +167,11 @@ fn any_command() -> impl Strategy<Value = ApiKeyCommand> {
         "[a-z]{0,3}".prop_map(|name| ApiKeyCommand::Rename { name, at: t(2) }),
         prop_oneof![Just(Permission::Read), Just(Permission::Write), Just(Permission::Admin)]
             .prop_map(|permission| ApiKeyCommand::ChangePermission { permission, at: t(2) }),
-        proptest::option::of(0_u64..5)
-            .prop_map(|r| ApiKeyCommand::ChangeLimits { limits: Limits { monthly_requests: r, ..Limits::UNLIMITED }, at: t(2) }),
-        proptest::option::of(-5_i64..100)
-            .prop_map(|m| ApiKeyCommand::SetExpiry { expires_at: m.map(t), at: t(2) }),
+        proptest::option::of(0_u64..5).prop_map(|r| ApiKeyCommand::ChangeLimits {
+            limits: Limits { monthly_requests: r, ..Limits::UNLIMITED },
+            at: t(2)
+        }),
+        proptest::option::of(-5_i64..100).prop_map(|m| ApiKeyCommand::SetExpiry { expires_at: m.map(t), at: t(2) }),
         prop_oneof![Just(HASH_A), Just(HASH_B)]
             .prop_map(|h| ApiKeyCommand::RotateSecret { secret_hash: h.to_string(), at: t(2) }),
         Just(ApiKeyCommand::Revoke { at: t(2) }),

@@ -122,7 +122,8 @@ impl Aggregate for Operator {
     fn apply(&mut self, event: Self::Event) {
         match event {
             OperatorEvent::OperatorCreated { username, password_hash, at } => {
-                self.state = Some(OperatorState { username, password_hash, disabled: false, created_at: at, updated_at: at });
+                self.state =
+                    Some(OperatorState { username, password_hash, disabled: false, created_at: at, updated_at: at });
             }
             OperatorEvent::OperatorPasswordChanged { password_hash, at } => {
                 if let Some(state) = self.state.as_mut() {

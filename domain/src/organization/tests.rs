@@ -24,7 +24,11 @@ async fn creating_an_organization_trims_its_name() {
         .given_no_previous_events()
         .when_async(OrganizationCommand::Create { name: "  Acme ".into(), limits: limits(), at: t(0) })
         .await
-        .then_expect_events(vec![OrganizationEvent::OrganizationCreated { name: "Acme".into(), limits: limits(), at: t(0) }]);
+        .then_expect_events(vec![OrganizationEvent::OrganizationCreated {
+            name: "Acme".into(),
+            limits: limits(),
+            at: t(0),
+        }]);
 }
 
 #[tokio::test]

@@ -1,0 +1,268 @@
+// A small in-memory stand-in for the GaiaRouter API (the contract the dashboard uses),
+// serving dist/ too. For developing the dashboard and trying e2e/run.mjs without the
+// Rust server:  node e2e/mock-server.mjs [port]   (admin / admin)
+import http from 'node:http'
+import fs from 'node:fs'
+import path from 'node:path'
+import crypto from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+
+const dist = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist')
+const port = Number(process.argv[2] ?? process.env.PORT ?? 8080)
+const uuid = () => crypto.randomUUID()
+const now = () => new Date().toISOString()
+
+const sessions = new Map() // token -> identity
+const orgs = new Map()
+const keys = new Map() // id -> key (with secret)
+const events = [] // audit
+const requests = []
+const projections = [
+  { name: 'usage_rollups', position: 0, lag_events: 0, lag_seconds: 0, state: 'running' },
+  { name: 'request_log', position: 0, lag_events: 0, lag_seconds: 0, state: 'running' },
+]
+const operator = { kind: 'operator', id: uuid(), name: 'admin', permission: 'admin', organization_id: null }
+const limits0 = () => ({ monthly_requests: null, monthly_tokens: null, monthly_cost_usd: null })
+const month = () => now().slice(0, 7)
+
+function usageOf(filter) {
+  const rs = requests.filter((r) => r.created_at.startsWith(month()) && filter(r))
+  return { month: month(), requests: rs.length, tokens: rs.reduce((s, r) => s + r.total_tokens, 0), cost_usd: rs.reduce((s, r) => s + r.cost_usd, 0) }
+}
+const orgView = (o) => ({ ...o, usage: usageOf((r) => r.organization_id === o.id) })
+function keyView(k) {
+  const { secret, ...rest } = k
+  return { ...rest, usage: usageOf((r) => r.api_key_id === k.id) }
+}
+let position = 0
+function record(type, aggregate_type, aggregate_id, payload, actor, req) {
+  const seq = events.filter((e) => e.aggregate_id === aggregate_id).length + 1
+  events.push({
+    event_type: type, event_version: 1, sequence: seq, recorded_at: now(), position: ++position,
+    actor: { type: actor.kind, id: actor.id, name: actor.name }, request_id: uuid(),
+    client_ip: req.socket.remoteAddress, user_agent: req.headers['user-agent'] ?? null,
+    payload, aggregate_type, aggregate_id,
+  })
+  for (const p of projections) p.position = position
+}
+
+function send(res, status, body, headers = {}) {
+  res.writeHead(status, { 'Content-Type': 'application/json', ...headers })
+  res.end(body === undefined ? '' : JSON.stringify(body))
+}
+const err = (res, status, message, type = 'invalid_request_error', code = null) => send(res, status, { error: { message, type, code } })
+
+function identify(req) {
+  const h = req.headers.authorization ?? ''
+  const t = h.startsWith('Bearer ') ? h.slice(7) : null
+  if (!t) return null
+  if (sessions.has(t)) return sessions.get(t)
+  const k = [...keys.values()].find((k) => k.secret === t && k.status === 'active')
+  return k ? { kind: 'api_key', id: k.id, name: k.name, permission: k.permission, organization_id: k.organization_id, key: k } : null
+}
+
+async function body(req) {
+  let s = ''
+  for await (const c of req) s += c
+  return s ? JSON.parse(s) : {}
+}
+
+function newSecret(k) {
+  k.prefix = 'gr-' + crypto.randomBytes(4).toString('hex')
+  k.secret = `${k.prefix}-${crypto.randomBytes(16).toString('hex')}`
+}
+
+function summarize(rs) {
+  const lat = rs.map((r) => r.latency_ms).sort((a, b) => a - b)
+  const pct = (p) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] : 0)
+  const n = rs.length
+  const errors = rs.filter((r) => r.status === 'error').length
+  return {
+    requests: n, successes: n - errors, errors,
+    prompt_tokens: rs.reduce((s, r) => s + r.prompt_tokens, 0),
+    completion_tokens: rs.reduce((s, r) => s + r.completion_tokens, 0),
+    total_tokens: rs.reduce((s, r) => s + r.total_tokens, 0),
+    cost_usd: rs.reduce((s, r) => s + r.cost_usd, 0),
+    latency_ms: { avg: n ? lat.reduce((a, b) => a + b, 0) / n : 0, min: lat[0] ?? 0, max: lat[n - 1] ?? 0, p50: pct(0.5), p95: pct(0.95), p99: pct(0.99) },
+    error_rate: n ? errors / n : 0, success_rate: n ? (n - errors) / n : 0,
+  }
+}
+
+function stats(res, url, scope) {
+  const from = url.searchParams.get('from'), to = url.searchParams.get('to'), g = url.searchParams.get('group_by') ?? 'day'
+  const rs = requests.filter((r) => scope(r) && r.created_at.slice(0, 10) >= from && r.created_at.slice(0, 10) <= to)
+  const keyOf = { day: (r) => r.created_at.slice(0, 10), model: (r) => r.model, provider: (r) => r.provider, organization: (r) => r.organization_id, key: (r) => r.api_key_id }[g]
+  if (!keyOf) return err(res, 400, 'bad group_by')
+  const groups = new Map()
+  for (const r of rs) groups.set(keyOf(r), [...(groups.get(keyOf(r)) ?? []), r])
+  const label = (k) => (g === 'organization' ? orgs.get(k)?.name : g === 'key' ? keys.get(k)?.name : k) ?? k
+  send(res, 200, { object: 'stats', from, to, group_by: g, summary: summarize(rs), data: [...groups].map(([k, v]) => ({ key: k, label: label(k), ...summarize(v) })) })
+}
+
+function page(res, items, url, cursorOf) {
+  const limit = Number(url.searchParams.get('limit') ?? 100)
+  const after = url.searchParams.get('after')
+  let start = 0
+  if (after) start = items.findIndex((i) => String(cursorOf(i)) === after) + 1
+  const data = items.slice(start, start + limit)
+  send(res, 200, { object: 'list', data, has_more: start + limit < items.length })
+}
+
+async function chat(req, res) {
+  const me = identify(req)
+  if (!me || me.kind !== 'api_key') return err(res, 401, 'Invalid or revoked API key', 'authentication_error', 'invalid_api_key')
+  const b = await body(req)
+  const started = Date.now()
+  const last = [...(b.messages ?? [])].reverse().find((m) => m.role === 'user')?.content ?? ''
+  const words = `Echo: ${last}`.split(/(\s+)/)
+  const prompt_tokens = (b.messages ?? []).reduce((s, m) => s + Math.ceil(m.content.length / 4), 0)
+  const completion_tokens = Math.ceil(words.join('').length / 4)
+  const finish = (ttft) => {
+    const r = {
+      id: uuid(), created_at: now(), organization_id: me.organization_id, api_key_id: me.id, model: b.model, provider: b.model.split('/')[0],
+      prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens, cost_usd: 0, latency_ms: Date.now() - started,
+      time_to_first_token_ms: ttft, status: 'success', http_status: 200, error_kind: null, streamed: !!b.stream,
+    }
+    requests.unshift(r)
+  }
+  if (!b.stream) {
+    finish(null)
+    return send(res, 200, { id: 'c', object: 'chat.completion', model: b.model, choices: [{ index: 0, message: { role: 'assistant', content: words.join('') }, finish_reason: 'stop' }], usage: { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens } })
+  }
+  res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' })
+  const id = 'chatcmpl-' + uuid()
+  let ttft = null
+  for (const w of words) {
+    await new Promise((r) => setTimeout(r, 15))
+    ttft ??= Date.now() - started
+    res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', model: b.model, choices: [{ index: 0, delta: { content: w } }] })}\n\n`)
+  }
+  res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', model: b.model, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\n`)
+  res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', model: b.model, choices: [], usage: { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens } })}\n\n`)
+  finish(ttft)
+  res.end('data: [DONE]\n\n')
+}
+
+async function api(req, res, url) {
+  const p = url.pathname
+  const m = req.method
+  if (p === '/v1/auth/login' && m === 'POST') {
+    const b = await body(req)
+    let who = null
+    if (b.username === (process.env.GAIAROUTER_ADMIN_USERNAME ?? 'admin') && b.password === (process.env.GAIAROUTER_ADMIN_PASSWORD ?? 'admin')) who = operator
+    if (b.api_key) { const k = [...keys.values()].find((k) => k.secret === b.api_key && k.status === 'active'); if (k) who = { kind: 'api_key', id: k.id, name: k.name, permission: k.permission, organization_id: k.organization_id } }
+    if (!who) return err(res, 401, 'Invalid credentials', 'authentication_error')
+    const t = crypto.randomBytes(24).toString('hex')
+    sessions.set(t, who)
+    return send(res, 200, { access_token: t, token_type: 'Bearer', expires_in: 3600 })
+  }
+  if (p === '/v1/chat/completions' && m === 'POST') return chat(req, res)
+  const me = identify(req)
+  if (!me) return err(res, 401, 'Missing or invalid token', 'authentication_error')
+  const admin = me.permission === 'admin'
+  if (p === '/v1/auth/me') { const { key, ...rest } = me; return send(res, 200, rest) }
+  if (p === '/v1/models') return send(res, 200, { object: 'list', data: [{ id: 'echo/test', object: 'model', created: 0, owned_by: 'echo' }, { id: 'echo/slow', object: 'model', created: 0, owned_by: 'echo' }] })
+  if (p === '/v1/stats') return stats(res, url, (r) => admin || r.organization_id === me.organization_id)
+  if (p === '/v1/projections' && m === 'GET') return send(res, 200, { object: 'list', data: projections })
+  let mm
+  if ((mm = /^\/v1\/projections\/([^/]+)\/rebuild$/.exec(p)) && m === 'POST') {
+    const pr = projections.find((x) => x.name === mm[1])
+    if (!pr) return err(res, 404, 'no such projection')
+    pr.state = 'rebuilding'; pr.lag_events = position; pr.position = 0
+    const tick = setInterval(() => { pr.position = Math.min(position, pr.position + Math.max(1, Math.ceil(position / 4))); pr.lag_events = position - pr.position; if (!pr.lag_events) { pr.state = 'running'; clearInterval(tick) } }, 700)
+    return send(res, 202, { name: pr.name, state: 'rebuilding' })
+  }
+  if (p === '/v1/organizations' && m === 'GET') return page(res, [...orgs.values()].filter((o) => o.status !== 'deleted' && (admin || o.id === me.organization_id)).map(orgView), url, (o) => o.id)
+  if (p === '/v1/organizations' && m === 'POST') {
+    if (!admin) return err(res, 403, 'Only admins manage organizations', 'permission_error')
+    const b = await body(req)
+    if (!b.name?.trim()) return err(res, 422, 'name must not be empty')
+    const o = { id: uuid(), object: 'organization', name: b.name, status: 'active', limits: { ...limits0(), ...(b.limits ?? {}) }, created_at: now(), updated_at: now(), version: 1 }
+    orgs.set(o.id, o)
+    record('OrganizationCreated', 'Organization', o.id, { name: o.name, limits: o.limits }, me, req)
+    return send(res, 201, orgView(o))
+  }
+  if ((mm = /^\/v1\/organizations\/([^/]+)(\/stats|\/history)?$/.exec(p))) {
+    const o = orgs.get(mm[1])
+    if (!o || (!admin && o.id !== me.organization_id)) return err(res, 404, 'Organization not found')
+    if (mm[2] === '/stats') return stats(res, url, (r) => r.organization_id === o.id)
+    if (mm[2] === '/history') return send(res, 200, { object: 'list', data: events.filter((e) => e.aggregate_id === o.id).map(({ position, aggregate_type, aggregate_id, ...e }) => e) })
+    if (m === 'GET') return send(res, 200, orgView(o))
+    if (!admin) return err(res, 403, 'Only admins manage organizations', 'permission_error')
+    if (m === 'PATCH') {
+      const b = await body(req)
+      if (b.name && b.name !== o.name) { o.name = b.name; record('OrganizationRenamed', 'Organization', o.id, { name: o.name }, me, req) }
+      if (b.limits) { o.limits = { ...o.limits, ...b.limits }; record('OrganizationLimitsChanged', 'Organization', o.id, { limits: o.limits }, me, req) }
+      if (b.status && b.status !== o.status) { o.status = b.status; record(b.status === 'suspended' ? 'OrganizationSuspended' : 'OrganizationReactivated', 'Organization', o.id, {}, me, req) }
+      o.version++; o.updated_at = now()
+      return send(res, 200, orgView(o))
+    }
+    if (m === 'DELETE') { o.status = 'deleted'; record('OrganizationDeleted', 'Organization', o.id, {}, me, req); return send(res, 200, { id: o.id, object: 'organization', deleted: true }) }
+  }
+  if (p === '/v1/api-keys' && m === 'GET') {
+    const org = url.searchParams.get('organization_id')
+    return page(res, [...keys.values()].filter((k) => (admin || k.organization_id === me.organization_id) && (!org || k.organization_id === org)).reverse().map(keyView), url, (k) => k.id)
+  }
+  if (p === '/v1/api-keys' && m === 'POST') {
+    const b = await body(req)
+    if (!admin && !(me.permission === 'write' && b.organization_id === me.organization_id)) return err(res, 403, 'Not allowed', 'permission_error')
+    if (!orgs.get(b.organization_id)) return err(res, 422, 'Unknown organization')
+    const k = { id: uuid(), object: 'api_key', organization_id: b.organization_id, name: b.name, permission: b.permission ?? 'read', limits: { ...limits0(), ...(b.limits ?? {}) }, status: 'active', expires_at: b.expires_at ?? null, revoked_at: null, created_at: now(), updated_at: now(), version: 1 }
+    newSecret(k)
+    keys.set(k.id, k)
+    record('ApiKeyIssued', 'ApiKey', k.id, { organization_id: k.organization_id, name: k.name, permission: k.permission, limits: k.limits, prefix: k.prefix, expires_at: k.expires_at, secret_hash: 'sha256:…' }, me, req)
+    return send(res, 201, { ...keyView(k), key: k.secret })
+  }
+  if ((mm = /^\/v1\/api-keys\/([^/]+)(\/stats|\/history|\/rotate)?$/.exec(p))) {
+    const k = keys.get(mm[1])
+    if (!k || (!admin && k.organization_id !== me.organization_id)) return err(res, 404, 'API key not found')
+    if (mm[2] === '/stats') return stats(res, url, (r) => r.api_key_id === k.id)
+    if (mm[2] === '/history') return send(res, 200, { object: 'list', data: events.filter((e) => e.aggregate_id === k.id).map(({ position, aggregate_type, aggregate_id, ...e }) => e) })
+    if (m === 'GET') return send(res, 200, keyView(k))
+    if (!admin && me.permission !== 'write') return err(res, 403, 'Not allowed', 'permission_error')
+    if (mm[2] === '/rotate' && m === 'POST') { newSecret(k); k.version++; record('ApiKeySecretRotated', 'ApiKey', k.id, { prefix: k.prefix, secret_hash: 'sha256:…' }, me, req); return send(res, 200, { ...keyView(k), key: k.secret }) }
+    if (m === 'PATCH') {
+      const b = await body(req)
+      if (b.name !== undefined) { k.name = b.name; record('ApiKeyRenamed', 'ApiKey', k.id, { name: k.name }, me, req) }
+      if (b.permission !== undefined) { k.permission = b.permission; record('ApiKeyPermissionChanged', 'ApiKey', k.id, { permission: k.permission }, me, req) }
+      if (b.limits !== undefined) { k.limits = { ...k.limits, ...b.limits }; record('ApiKeyLimitsChanged', 'ApiKey', k.id, { limits: k.limits }, me, req) }
+      if (b.expires_at !== undefined) { k.expires_at = b.expires_at; record('ApiKeyExpirySet', 'ApiKey', k.id, { expires_at: k.expires_at }, me, req) }
+      k.version++
+      return send(res, 200, keyView(k))
+    }
+    if (m === 'DELETE') { k.status = 'revoked'; k.revoked_at = now(); record('ApiKeyRevoked', 'ApiKey', k.id, {}, me, req); return send(res, 200, { id: k.id, object: 'api_key', deleted: true }) }
+  }
+  if (p === '/v1/logs') {
+    const q = Object.fromEntries(url.searchParams)
+    const rs = requests.filter((r) => (admin || r.organization_id === me.organization_id) && (!q.organization_id || r.organization_id === q.organization_id) && (!q.api_key_id || r.api_key_id === q.api_key_id) && (!q.model || r.model === q.model) && (!q.provider || r.provider === q.provider) && (!q.status || r.status === q.status) && (!q.from || r.created_at >= q.from) && (!q.to || r.created_at <= q.to))
+    if (q.format === 'csv') {
+      const cols = Object.keys(rs[0] ?? { id: 0 })
+      res.writeHead(200, { 'Content-Type': 'text/csv', 'Content-Disposition': 'attachment; filename="requests.csv"' })
+      return res.end([cols.join(','), ...rs.map((r) => cols.map((c) => r[c]).join(','))].join('\n'))
+    }
+    return page(res, rs, url, (r) => r.id)
+  }
+  if (p === '/v1/audit') {
+    const q = Object.fromEntries(url.searchParams)
+    const es = [...events].reverse().filter((e) => (!q.aggregate_type || e.aggregate_type === q.aggregate_type) && (!q.actor || e.actor.id === q.actor) && (!q.from || e.recorded_at >= q.from) && (!q.to || e.recorded_at <= q.to))
+    return page(res, es, url, (e) => e.position)
+  }
+  return err(res, 404, `No route for ${m} ${p}`)
+}
+
+const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon', '.woff2': 'font/woff2' }
+http
+  .createServer(async (req, res) => {
+    const url = new URL(req.url, 'http://x')
+    try {
+      if (url.pathname.startsWith('/v1/')) return await api(req, res, url)
+      if (url.pathname === '/health') return send(res, 200, { status: 'ok' })
+      let file = path.join(dist, path.normalize(url.pathname).replace(/^(\.\.[/\\])+/, ''))
+      if (!file.startsWith(dist) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) file = path.join(dist, 'index.html')
+      res.writeHead(200, { 'Content-Type': types[path.extname(file)] ?? 'application/octet-stream' })
+      fs.createReadStream(file).pipe(res)
+    } catch (e) {
+      err(res, 500, String(e?.message ?? e), 'server_error')
+    }
+  })
+  .listen(port, '127.0.0.1', () => console.log(`mock GaiaRouter on http://127.0.0.1:${port} (admin/admin)`))

@@ -1,0 +1,285 @@
+// End-to-end check of the dashboard against a running GaiaRouter (real or e2e/mock-server.mjs).
+//   GAIAROUTER_URL=http://127.0.0.1:8080 GAIAROUTER_ADMIN_USERNAME=admin GAIAROUTER_ADMIN_PASSWORD=… npm run e2e
+// Exits 1 on any failed step or any console error in the browser. Screenshots: e2e-screenshots/.
+import { chromium } from 'playwright-core'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const BASE = (process.env.GAIAROUTER_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '')
+const USER = process.env.GAIAROUTER_ADMIN_USERNAME ?? 'admin'
+const PASS = process.env.GAIAROUTER_ADMIN_PASSWORD ?? 'admin'
+const MODEL = process.env.GAIAROUTER_E2E_MODEL ?? 'echo/test'
+const SHOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'e2e-screenshots')
+const TIMEOUT = Number(process.env.E2E_TIMEOUT_MS ?? 15000)
+
+fs.mkdirSync(SHOTS, { recursive: true })
+const stamp = new Date().toISOString().replace(/\D/g, '').slice(4, 14)
+const ORG = `E2E Org ${stamp}`
+const KEY = `e2e-key-${stamp}`
+
+const consoleErrors = []
+let failures = 0
+let current = 'start'
+
+function log(msg) {
+  console.log(`${new Date().toISOString().slice(11, 19)} ${msg}`)
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+})
+const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, baseURL: BASE })
+context.setDefaultTimeout(TIMEOUT)
+
+function watch(page, label) {
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') {
+      const text = `[${label}] during "${current}": ${msg.text()} ${msg.location()?.url ?? ''}`
+      consoleErrors.push(text)
+      log(`console error: ${text}`)
+    }
+  })
+  page.on('pageerror', (e) => {
+    const text = `[${label}] during "${current}": uncaught ${e.message}`
+    consoleErrors.push(text)
+    log(text)
+  })
+}
+
+const page = await context.newPage()
+watch(page, 'desktop')
+
+async function shot(name, p = page) {
+  await p.waitForTimeout(400) // let charts finish their animation
+  await p.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true })
+}
+
+async function step(name, fn, { critical = true } = {}) {
+  current = name
+  const t0 = Date.now()
+  try {
+    await fn()
+    log(`ok    ${name} (${Date.now() - t0} ms)`)
+    return true
+  } catch (e) {
+    failures++
+    log(`FAIL  ${name}: ${e?.message?.split('\n')[0] ?? e}`)
+    await page.screenshot({ path: path.join(SHOTS, `FAILED-${name.replace(/\W+/g, '-')}.png`), fullPage: true }).catch(() => {})
+    if (critical) throw new Error(`critical step failed: ${name}`)
+    return false
+  }
+}
+
+/** Polls fn until it returns truthy (reloading via `refresh` between tries). */
+async function eventually(fn, { tries = 20, delay = 1000, refresh } = {}) {
+  let last
+  for (let i = 0; i < tries; i++) {
+    try {
+      last = await fn()
+      if (last) return last
+    } catch (e) {
+      last = e
+    }
+    await page.waitForTimeout(delay)
+    if (refresh) await refresh()
+  }
+  throw new Error(`condition not met: ${last instanceof Error ? last.message : JSON.stringify(last)}`)
+}
+
+const visibleModal = () => page.locator('.arco-modal-wrapper:visible .arco-modal').last()
+const numberIn = (s) => Number(String(s).replace(/[^\d.]/g, '')) || 0
+
+let secret = null
+let rotated = null
+let keyId = null
+let orgId = null
+
+try {
+  await step('server is reachable', async () => {
+    const r = await fetch(`${BASE}/`)
+    if (!r.ok) throw new Error(`GET / → ${r.status}`)
+  })
+
+  await step('log in', async () => {
+    await page.goto('/login')
+    await page.getByTestId('login-username').locator('input').fill(USER)
+    await page.getByTestId('login-password').locator('input').fill(PASS)
+    await shot('login-light')
+    await page.getByTestId('login-submit').click()
+    await page.waitForURL(/\/overview/)
+    await page.getByTestId('card-requests').waitFor()
+  })
+
+  await step('create an organization', async () => {
+    await page.goto('/organizations')
+    await page.getByTestId('org-create').click()
+    const modal = visibleModal()
+    await modal.getByTestId('org-name').locator('input').fill(ORG)
+    await modal.getByTestId('limit-requests').locator('input').fill('1000')
+    await modal.locator('.arco-modal-footer .arco-btn-primary').click()
+    const link = page.getByTestId(`org-link-${ORG}`)
+    await link.waitFor()
+    orgId = (await link.getAttribute('href')).split('/').pop()
+  })
+
+  await step('issue an API key and read it from the modal', async () => {
+    await page.goto('/api-keys')
+    await page.getByTestId('key-issue').click()
+    const modal = visibleModal()
+    await modal.getByTestId('key-org').click()
+    await page.locator('.arco-select-option:visible', { hasText: ORG }).first().click()
+    await modal.getByTestId('key-name').locator('input').fill(KEY)
+    await modal.locator('.arco-modal-footer .arco-btn-primary').click()
+    const code = page.getByTestId('secret-key')
+    await code.waitFor()
+    secret = (await code.textContent()).trim()
+    if (!/^gr-/.test(secret)) throw new Error(`unexpected key format: ${secret.slice(0, 6)}…`)
+    await shot('api-key-secret-modal')
+    await page.getByTestId('secret-saved').click()
+    await page.getByTestId('secret-done').click()
+    await code.waitFor({ state: 'detached' }).catch(() => {})
+    const link = page.getByTestId(`key-link-${KEY}`)
+    await link.waitFor()
+    keyId = (await link.getAttribute('href')).split('/').pop()
+  })
+
+  await step('playground: two streamed chat messages', async () => {
+    await page.goto('/playground')
+    await page.getByTestId('pg-key-input').locator('input').fill(secret)
+    await page.getByTestId('pg-key-use').click()
+    const model = page.getByTestId('pg-model')
+    await page.waitForTimeout(500)
+    if (!((await model.textContent()) ?? '').includes(MODEL)) {
+      await model.click()
+      await page.keyboard.type(MODEL)
+      await page.keyboard.press('Enter')
+    }
+    for (const [i, text] of ['Hello GaiaRouter', 'Second message from the e2e test'].entries()) {
+      await page.getByTestId('pg-input').locator('textarea').fill(text)
+      await page.getByTestId('pg-send').click()
+      await page.getByTestId('pg-metrics').nth(i).waitFor({ timeout: 30000 })
+      const reply = await page.getByTestId('pg-turn-assistant').nth(i).textContent()
+      if (!reply || !reply.trim()) throw new Error('empty answer')
+      const err = await page.getByTestId('pg-turn-assistant').nth(i).locator('.bubble.error').count()
+      if (err) throw new Error(`error answer: ${reply}`)
+      log(`      answer ${i + 1}: ${reply.trim().slice(0, 80)}`)
+    }
+    await shot('playground-light')
+  })
+
+  await step('overview shows the requests', async () => {
+    await page.goto('/overview')
+    await eventually(async () => numberIn(await page.getByTestId('card-requests').locator('.stat-value').textContent()) >= 2, {
+      refresh: () => page.getByTestId('overview-refresh').click(),
+    })
+    await page.getByTestId('chart-requests').locator('canvas').first().waitFor()
+    await shot('overview-light')
+  })
+
+  await step('request log lists them', async () => {
+    await page.goto(`/logs?api_key_id=${keyId}`)
+    await eventually(async () => (await page.getByTestId('logs-table').locator('tbody tr', { hasText: MODEL }).count()) >= 2, {
+      refresh: () => page.getByTestId('logs-apply').click(),
+    })
+    await shot('logs-light')
+  })
+
+  await step('key audit timeline shows ApiKeyIssued', async () => {
+    await page.goto(`/api-keys/${keyId}?tab=history`)
+    await page.locator('[data-event-type="ApiKeyIssued"]').first().waitFor()
+    await shot('api-key-history-light')
+  })
+
+  await step('rotate the key', async () => {
+    await page.getByTestId('key-rotate-btn').click()
+    await page.locator('.confirm-rotate .arco-modal-footer .arco-btn-primary, .arco-modal.confirm-rotate .arco-btn-primary').first().click()
+    const code = page.getByTestId('secret-key')
+    await code.waitFor()
+    rotated = (await code.textContent()).trim()
+    if (!rotated.startsWith('gr-') || rotated === secret) throw new Error('rotation did not return a new key')
+    await page.getByTestId('copy-secret').click()
+    await page.getByTestId('secret-done').click()
+  })
+
+  await step('revoke the key', async () => {
+    await page.getByTestId('key-revoke-btn').click()
+    await page.locator('.arco-modal.confirm-revoke .arco-btn-primary').first().click()
+    await page.locator('.status-tag', { hasText: 'revoked' }).first().waitFor()
+  })
+
+  await step('the old key is refused (401)', async () => {
+    for (const [label, k] of [['original', secret], ['rotated+revoked', rotated]]) {
+      const r = await fetch(`${BASE}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${k}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] }),
+      })
+      if (r.status !== 401) throw new Error(`${label} key: expected 401, got ${r.status}`)
+    }
+  })
+
+  // Screenshots of every page in both themes.
+  const pages = [
+    ['overview', '/overview', 'card-requests'],
+    ['organizations', '/organizations', 'org-table'],
+    ['organization-detail', () => `/organizations/${orgId}`, null],
+    ['organization-history', () => `/organizations/${orgId}?tab=history`, 'audit-timeline'],
+    ['api-keys', '/api-keys', 'key-table'],
+    ['api-key-detail', () => `/api-keys/${keyId}`, null],
+    ['api-key-history', () => `/api-keys/${keyId}?tab=history`, 'audit-timeline'],
+    ['logs', '/logs', 'logs-table'],
+    ['audit', '/audit', 'audit-timeline'],
+    ['playground', '/playground', 'pg-messages'],
+    ['projections', '/projections', null],
+  ]
+  for (const theme of ['light', 'dark']) {
+    await step(`screenshots (${theme})`, async () => {
+      await page.evaluate((t) => localStorage.setItem('gr.theme', t), theme)
+      for (const [name, url, testid] of pages) {
+        current = `screenshot ${name} ${theme}`
+        await page.goto(typeof url === 'function' ? url() : url)
+        if (testid) await page.getByTestId(testid).first().waitFor()
+        else await page.waitForLoadState('networkidle')
+        await shot(`${name}-${theme}`)
+      }
+    }, { critical: false })
+  }
+
+  await step('phone width', async () => {
+    const phone = await context.newPage()
+    watch(phone, 'phone')
+    await phone.setViewportSize({ width: 390, height: 844 })
+    await phone.goto('/overview')
+    await phone.getByTestId('card-requests').waitFor()
+    await shot('phone-overview-dark', phone)
+    await phone.evaluate(() => localStorage.setItem('gr.theme', 'light'))
+    await phone.goto('/api-keys')
+    await phone.getByTestId('key-table').waitFor()
+    await shot('phone-api-keys-light', phone)
+    await phone.goto('/playground')
+    await shot('phone-playground-light', phone)
+    await phone.close()
+  }, { critical: false })
+
+  await step('log out', async () => {
+    await page.goto('/overview')
+    await page.getByTestId('user-menu').click()
+    await page.getByTestId('logout').click()
+    await page.waitForURL(/\/login/)
+    await shot('login-after-logout-light')
+  }, { critical: false })
+} catch (e) {
+  log(String(e.message ?? e))
+} finally {
+  await browser.close()
+}
+
+if (consoleErrors.length) {
+  console.log(`\n${consoleErrors.length} console error(s) in the browser:`)
+  for (const e of consoleErrors) console.log(`  - ${e}`)
+}
+const ok = failures === 0 && consoleErrors.length === 0
+console.log(`\ne2e: ${ok ? 'PASSED' : 'FAILED'} (${failures} failed step(s), ${consoleErrors.length} console error(s)); screenshots in ${SHOTS}`)
+process.exit(ok ? 0 : 1)

@@ -1,0 +1,143 @@
+import { api, type Query } from './client'
+import type {
+  ApiKey,
+  ApiKeyWithSecret,
+  AuditEvent,
+  Deleted,
+  GroupBy,
+  HistoryEvent,
+  Limits,
+  ListResponse,
+  LoginResponse,
+  Me,
+  ModelInfo,
+  Organization,
+  Permission,
+  Projection,
+  RequestLogEntry,
+  StatsResponse,
+} from './types'
+
+const enc = encodeURIComponent
+
+// ---- auth
+export const login = (body: { username: string; password: string } | { api_key: string }) =>
+  api.post<LoginResponse>('/v1/auth/login', body, { anonymous: true })
+export const fetchMe = (token?: string) => api.get<Me>('/v1/auth/me', token ? { token } : undefined)
+
+// ---- organizations
+export const listOrganizations = (query: { limit?: number; after?: string } = {}) =>
+  api.get<ListResponse<Organization>>('/v1/organizations', { query: { limit: 100, ...query } })
+
+/** Follows the cursor until every organization is loaded (bounded). */
+export async function listAllOrganizations(maxPages = 20): Promise<Organization[]> {
+  const all: Organization[] = []
+  let after: string | undefined
+  for (let i = 0; i < maxPages; i++) {
+    const page = await listOrganizations({ limit: 100, after })
+    all.push(...page.data)
+    if (!page.has_more || page.data.length === 0) break
+    after = page.data[page.data.length - 1].id
+  }
+  return all
+}
+
+export const getOrganization = (id: string) => api.get<Organization>(`/v1/organizations/${enc(id)}`)
+export const createOrganization = (body: { name: string; limits?: Partial<Limits> }) =>
+  api.post<Organization>('/v1/organizations', body)
+export const updateOrganization = (
+  id: string,
+  body: { name?: string; limits?: Partial<Limits>; status?: 'active' | 'suspended' },
+) => api.patch<Organization>(`/v1/organizations/${enc(id)}`, body)
+export const deleteOrganization = (id: string) => api.delete<Deleted>(`/v1/organizations/${enc(id)}`)
+export const organizationHistory = (id: string) =>
+  api.get<ListResponse<HistoryEvent>>(`/v1/organizations/${enc(id)}/history`)
+
+// ---- api keys
+export const listApiKeys = (query: { organization_id?: string; limit?: number; after?: string } = {}) =>
+  api.get<ListResponse<ApiKey>>('/v1/api-keys', { query: { limit: 100, ...query } })
+
+export async function listAllApiKeys(organizationId?: string, maxPages = 20): Promise<ApiKey[]> {
+  const all: ApiKey[] = []
+  let after: string | undefined
+  for (let i = 0; i < maxPages; i++) {
+    const page = await listApiKeys({ organization_id: organizationId, limit: 100, after })
+    all.push(...page.data)
+    if (!page.has_more || page.data.length === 0) break
+    after = page.data[page.data.length - 1].id
+  }
+  return all
+}
+
+export interface ApiKeyInput {
+  organization_id: string
+  name: string
+  permission: Permission
+  limits?: Partial<Limits>
+  expires_at?: string | null
+}
+export const getApiKey = (id: string) => api.get<ApiKey>(`/v1/api-keys/${enc(id)}`)
+export const issueApiKey = (body: ApiKeyInput) => api.post<ApiKeyWithSecret>('/v1/api-keys', body)
+export const updateApiKey = (id: string, body: Partial<Omit<ApiKeyInput, 'organization_id'>>) =>
+  api.patch<ApiKey>(`/v1/api-keys/${enc(id)}`, body)
+export const rotateApiKey = (id: string) => api.post<ApiKeyWithSecret>(`/v1/api-keys/${enc(id)}/rotate`)
+export const revokeApiKey = (id: string) => api.delete<Deleted>(`/v1/api-keys/${enc(id)}`)
+export const apiKeyHistory = (id: string) => api.get<ListResponse<HistoryEvent>>(`/v1/api-keys/${enc(id)}/history`)
+
+// ---- stats
+export type StatsScope = { kind: 'global' } | { kind: 'organization'; id: string } | { kind: 'key'; id: string }
+
+export function statsPath(scope: StatsScope): string {
+  switch (scope.kind) {
+    case 'organization':
+      return `/v1/organizations/${enc(scope.id)}/stats`
+    case 'key':
+      return `/v1/api-keys/${enc(scope.id)}/stats`
+    default:
+      return '/v1/stats'
+  }
+}
+
+export const fetchStats = (scope: StatsScope, from: string, to: string, groupBy: GroupBy) =>
+  api.get<StatsResponse>(statsPath(scope), { query: { from, to, group_by: groupBy } })
+
+// ---- request log
+export interface LogQuery extends Query {
+  limit?: number
+  after?: string
+  organization_id?: string
+  api_key_id?: string
+  model?: string
+  provider?: string
+  status?: 'success' | 'error' | ''
+  from?: string
+  to?: string
+}
+export const listLogs = (query: LogQuery) => api.get<ListResponse<RequestLogEntry>>('/v1/logs', { query })
+export const downloadLogsCsv = (query: LogQuery) =>
+  api.download('/v1/logs', { query: { ...query, after: undefined, limit: undefined, format: 'csv' } })
+
+// ---- audit
+export interface AuditQuery extends Query {
+  aggregate_type?: string
+  actor?: string
+  from?: string
+  to?: string
+  limit?: number
+  after?: number
+}
+export const listAudit = (query: AuditQuery) => api.get<ListResponse<AuditEvent>>('/v1/audit', { query })
+
+// ---- gateway (API key auth)
+export const listModels = (token?: string | null) =>
+  api.get<ListResponse<ModelInfo>>('/v1/models', token ? { token } : undefined)
+
+// ---- projections
+export const listProjections = () => api.get<ListResponse<Projection> | Projection[]>('/v1/projections')
+export const rebuildProjection = (name: string) => api.post<unknown>(`/v1/projections/${enc(name)}/rebuild`)
+
+/** Accepts either a list object or a bare array. */
+export function listData<T>(res: ListResponse<T> | T[] | undefined | null): T[] {
+  if (!res) return []
+  return Array.isArray(res) ? res : (res.data ?? [])
+}

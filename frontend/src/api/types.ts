@@ -1,0 +1,196 @@
+// Types of the GaiaRouter management and gateway API (see /work/shared/DESIGN.md).
+
+export type Permission = 'read' | 'write' | 'admin'
+
+export interface LoginResponse {
+  access_token: string
+  token_type: 'Bearer'
+  expires_in: number
+}
+
+export interface Me {
+  kind: 'operator' | 'api_key'
+  id: string
+  name: string
+  permission: Permission
+  organization_id: string | null
+}
+
+export interface ListResponse<T> {
+  object: 'list'
+  data: T[]
+  has_more?: boolean
+}
+
+export interface Limits {
+  monthly_requests: number | null
+  monthly_tokens: number | null
+  monthly_cost_usd: number | null
+}
+
+export interface Usage {
+  month: string
+  requests: number
+  tokens: number
+  cost_usd: number
+}
+
+export type OrgStatus = 'active' | 'suspended' | 'deleted'
+
+export interface Organization {
+  id: string
+  object: 'organization'
+  name: string
+  status: OrgStatus
+  limits: Limits
+  usage?: Usage
+  created_at: string
+  updated_at: string
+  version: number
+}
+
+export type KeyStatus = 'active' | 'revoked' | 'expired'
+
+export interface ApiKey {
+  id: string
+  object: 'api_key'
+  organization_id: string
+  name: string
+  permission: Permission
+  limits: Limits
+  prefix: string
+  status: KeyStatus
+  expires_at: string | null
+  revoked_at: string | null
+  usage?: Usage
+  created_at: string
+  updated_at: string
+  version: number
+}
+
+/** The answer to issue / rotate: the key object plus the secret, shown once. */
+export interface ApiKeyWithSecret extends ApiKey {
+  key: string
+}
+
+export interface Deleted {
+  id: string
+  object: string
+  deleted: true
+}
+
+export interface LatencyStats {
+  avg: number
+  min: number
+  max: number
+  p50: number
+  p95: number
+  p99: number
+}
+
+export interface StatsSummary {
+  requests: number
+  successes: number
+  errors: number
+  prompt_tokens: number
+  completion_tokens: number
+  total_tokens: number
+  cost_usd: number
+  latency_ms: LatencyStats
+  error_rate: number
+  success_rate: number
+}
+
+export type GroupBy = 'day' | 'model' | 'provider' | 'organization' | 'key'
+
+export interface StatsRow extends StatsSummary {
+  key: string
+  label: string
+}
+
+export interface StatsResponse {
+  object: 'stats'
+  from: string
+  to: string
+  group_by: GroupBy
+  summary: StatsSummary
+  data: StatsRow[]
+}
+
+export interface RequestLogEntry {
+  id: string
+  created_at: string
+  organization_id: string
+  api_key_id: string
+  model: string
+  provider: string
+  prompt_tokens: number
+  completion_tokens: number
+  total_tokens: number
+  cost_usd: number
+  latency_ms: number
+  time_to_first_token_ms: number | null
+  status: 'success' | 'error'
+  http_status: number
+  error_kind: string | null
+  streamed: boolean
+}
+
+export interface Actor {
+  type: 'operator' | 'api_key' | 'system'
+  id: string | null
+  name: string | null
+}
+
+export interface HistoryEvent {
+  event_type: string
+  event_version: string | number
+  sequence: number
+  recorded_at: string
+  actor: Actor | null
+  request_id: string | null
+  client_ip: string | null
+  user_agent: string | null
+  payload: Record<string, unknown>
+}
+
+export type AggregateType = 'Organization' | 'ApiKey' | 'Operator'
+
+export interface AuditEvent extends HistoryEvent {
+  aggregate_type: AggregateType | string
+  aggregate_id: string
+  position: number
+}
+
+export interface ModelInfo {
+  id: string
+  object: 'model'
+  created: number
+  owned_by: string
+  // Optional pricing, if the server adds it (several shapes accepted; see utils/pricing.ts).
+  pricing?: Record<string, unknown>
+  [extra: string]: unknown
+}
+
+export type ProjectionState = 'running' | 'rebuilding' | 'standby' | 'catching_up'
+
+export interface Projection {
+  name: string
+  position: number
+  lag_events: number
+  lag_seconds: number
+  state: ProjectionState
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant'
+  content: string
+}
+
+export interface ChatUsage {
+  prompt_tokens: number
+  completion_tokens: number
+  total_tokens: number
+  cost_usd?: number
+  [extra: string]: unknown
+}

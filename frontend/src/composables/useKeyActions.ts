@@ -1,0 +1,60 @@
+import { ref } from 'vue'
+import { Message, Modal } from '@arco-design/web-vue'
+import { revokeApiKey, rotateApiKey } from '@/api/endpoints'
+import { errorMessage } from '@/api/client'
+import type { ApiKey } from '@/api/types'
+
+/** Rotate / revoke with confirmation, and the one-time secret display state. */
+export function useKeyActions(onChanged: (key: ApiKey | null, id: string) => void) {
+  const secret = ref<string | null>(null)
+  const secretTitle = ref('Your new API key')
+  const secretName = ref<string | undefined>()
+
+  function showSecret(key: string, title: string, name?: string) {
+    secretTitle.value = title
+    secretName.value = name
+    secret.value = key
+  }
+
+  function rotate(k: ApiKey) {
+    Modal.warning({
+      title: `Rotate “${k.name}”?`,
+      content: 'A new secret is issued and the current one stops working immediately. Update every client that uses it.',
+      okText: 'Rotate secret',
+      hideCancel: false,
+      modalClass: 'confirm-rotate',
+      onOk: async () => {
+        try {
+          const res = await rotateApiKey(k.id)
+          const { key, ...rest } = res
+          onChanged(rest as ApiKey, k.id)
+          showSecret(key, 'New secret for this key', k.name)
+        } catch (e) {
+          Message.error(errorMessage(e))
+        }
+      },
+    })
+  }
+
+  function revoke(k: ApiKey) {
+    Modal.error({
+      title: `Revoke “${k.name}”?`,
+      content: 'The key stops working immediately and cannot be re-enabled. Its usage and history are kept.',
+      okText: 'Revoke key',
+      hideCancel: false,
+      modalClass: 'confirm-revoke',
+      okButtonProps: { status: 'danger' },
+      onOk: async () => {
+        try {
+          await revokeApiKey(k.id)
+          onChanged({ ...k, status: 'revoked', revoked_at: new Date().toISOString() }, k.id)
+          Message.success(`Revoked “${k.name}”`)
+        } catch (e) {
+          Message.error(errorMessage(e))
+        }
+      },
+    })
+  }
+
+  return { secret, secretTitle, secretName, showSecret, rotate, revoke }
+}

@@ -1,0 +1,189 @@
+// Turns audit event payloads into readable "field: before → after" lists.
+import type { HistoryEvent } from '@/api/types'
+
+export interface FieldChange {
+  field: string
+  label: string
+  before?: unknown
+  after: unknown
+  /** True when we knew a previous value and it differs. */
+  changed: boolean
+  sensitive: boolean
+}
+
+export interface DescribedEvent<E extends HistoryEvent = HistoryEvent> {
+  event: E
+  title: string
+  tone: 'green' | 'blue' | 'orange' | 'red' | 'gray' | 'purple' | 'arcoblue'
+  changes: FieldChange[]
+}
+
+const SENSITIVE = /(hash|secret|password|token)$/i
+const HIDDEN_FIELDS = new Set(['id', 'organization_id_hash'])
+
+const LABELS: Record<string, string> = {
+  name: 'Name',
+  status: 'Status',
+  permission: 'Permission',
+  permissions: 'Permission',
+  prefix: 'Key prefix',
+  organization_id: 'Organization',
+  expires_at: 'Expires',
+  revoked_at: 'Revoked at',
+  'limits.monthly_requests': 'Monthly requests limit',
+  'limits.monthly_tokens': 'Monthly tokens limit',
+  'limits.monthly_cost_usd': 'Monthly cost limit (USD)',
+  monthly_requests: 'Monthly requests limit',
+  monthly_tokens: 'Monthly tokens limit',
+  monthly_cost_usd: 'Monthly cost limit (USD)',
+  reason: 'Reason',
+  username: 'Username',
+}
+
+/** "ApiKeyIssued" → "Api key issued"; known names get nicer titles. */
+export function eventTitle(eventType: string): string {
+  const known: Record<string, string> = {
+    OrganizationCreated: 'Organization created',
+    OrganizationRenamed: 'Organization renamed',
+    OrganizationLimitsChanged: 'Limits changed',
+    OrganizationSuspended: 'Organization suspended',
+    OrganizationReactivated: 'Organization reactivated',
+    OrganizationDeleted: 'Organization deleted',
+    ApiKeyIssued: 'API key issued',
+    ApiKeyRenamed: 'API key renamed',
+    ApiKeyPermissionChanged: 'Permission changed',
+    ApiKeyPermissionsChanged: 'Permission changed',
+    ApiKeyLimitsChanged: 'Limits changed',
+    ApiKeySecretRotated: 'Secret rotated',
+    ApiKeyRotated: 'Secret rotated',
+    ApiKeyRevoked: 'API key revoked',
+    ApiKeyExpirySet: 'Expiry changed',
+    OperatorCreated: 'Operator created',
+    OperatorPasswordChanged: 'Password changed',
+    OperatorDisabled: 'Operator disabled',
+  }
+  if (known[eventType]) return known[eventType]
+  const words = eventType.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase()
+  return words.charAt(0).toUpperCase() + words.slice(1)
+}
+
+export function eventTone(eventType: string): DescribedEvent['tone'] {
+  if (/(Created|Issued)$/.test(eventType)) return 'green'
+  if (/(Deleted|Revoked|Disabled)$/.test(eventType)) return 'red'
+  if (/Suspended$/.test(eventType)) return 'orange'
+  if (/(Reactivated)$/.test(eventType)) return 'arcoblue'
+  if (/(Rotated|PasswordChanged)$/.test(eventType)) return 'purple'
+  return 'blue'
+}
+
+/** Flattens nested objects: {limits:{a:1}} → {"limits.a": 1}. Arrays are kept as values. */
+export function flatten(obj: Record<string, unknown>, prefix = ''): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(obj)) {
+    const key = prefix ? `${prefix}.${k}` : k
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      const inner = flatten(v as Record<string, unknown>, key)
+      if (Object.keys(inner).length === 0) out[key] = {}
+      else Object.assign(out, inner)
+    } else {
+      out[key] = v
+    }
+  }
+  return out
+}
+
+export function fieldLabel(field: string): string {
+  if (LABELS[field]) return LABELS[field]
+  const last = field.split('.').pop() ?? field
+  if (LABELS[last]) return LABELS[last]
+  const s = field.replace(/[._]/g, ' ')
+  return s.charAt(0).toUpperCase() + s.slice(1)
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b)
+}
+
+/**
+ * Describes events in order (oldest first by sequence, or by position for mixed lists)
+ * and, for events of the same aggregate, remembers earlier values so that later
+ * changes show "before → after". Returns newest first.
+ */
+export function describeEvents<E extends HistoryEvent & { aggregate_id?: string; position?: number }>(
+  events: E[],
+): DescribedEvent<E>[] {
+  const ordered = [...events].sort((a, b) => {
+    if (a.position !== undefined && b.position !== undefined) return a.position - b.position
+    return (a.sequence ?? 0) - (b.sequence ?? 0)
+  })
+  const states = new Map<string, Record<string, unknown>>()
+  const described = ordered.map((event) => {
+    const aggregate = event.aggregate_id ?? '_'
+    const state = states.get(aggregate) ?? {}
+    const flat = flatten(event.payload ?? {})
+    const changes: FieldChange[] = []
+    for (const [field, after] of Object.entries(flat)) {
+      if (HIDDEN_FIELDS.has(field)) continue
+      const sensitive = SENSITIVE.test(field)
+      const known = Object.prototype.hasOwnProperty.call(state, field)
+      const before = known ? state[field] : undefined
+      changes.push({
+        field,
+        label: fieldLabel(field),
+        before: known ? before : undefined,
+        after,
+        changed: known && !same(before, after),
+        sensitive,
+      })
+      state[field] = after
+    }
+    // Limits events may carry the limits object without the "limits." prefix: mirror them.
+    for (const k of ['monthly_requests', 'monthly_tokens', 'monthly_cost_usd']) {
+      if (k in flat) state[`limits.${k}`] = flat[k]
+      if (`limits.${k}` in flat) state[k] = flat[`limits.${k}`]
+    }
+    states.set(aggregate, state)
+    return { event, title: eventTitle(event.event_type), tone: eventTone(event.event_type), changes }
+  })
+  return described.reverse()
+}
+
+/** A value as shown in the audit list. */
+export function displayValue(v: unknown, field = ''): string {
+  if (v === null || v === undefined) {
+    return /limit|monthly_/.test(field) ? 'unlimited' : 'none'
+  }
+  if (typeof v === 'string') return v
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v)
+  return JSON.stringify(v)
+}
+
+/** Short form of a browser user agent: "Chrome 131 on Linux". */
+export function describeUserAgent(ua: string | null | undefined): string {
+  if (!ua) return 'unknown client'
+  const browser =
+    /Edg\/(\d+)/.exec(ua)?.[1] !== undefined
+      ? `Edge ${/Edg\/(\d+)/.exec(ua)![1]}`
+      : /Firefox\/(\d+)/.exec(ua)
+        ? `Firefox ${/Firefox\/(\d+)/.exec(ua)![1]}`
+        : /Chrom(?:e|ium)\/(\d+)/.exec(ua)
+          ? `Chrome ${/Chrom(?:e|ium)\/(\d+)/.exec(ua)![1]}`
+          : /Version\/(\d+).*Safari/.exec(ua)
+            ? `Safari ${/Version\/(\d+).*Safari/.exec(ua)![1]}`
+            : null
+  const os = /Windows/.test(ua)
+    ? 'Windows'
+    : /Android/.test(ua)
+      ? 'Android'
+      : /iPhone|iPad/.test(ua)
+        ? 'iOS'
+        : /Mac OS X/.test(ua)
+          ? 'macOS'
+          : /Linux/.test(ua)
+            ? 'Linux'
+            : null
+  if (browser) return os ? `${browser} on ${os}` : browser
+  // curl/8.5.0, python-requests/2.31 ...
+  const first = ua.split(' ')[0]
+  return first.length <= 40 ? first : ua.slice(0, 40) + '…'
+}

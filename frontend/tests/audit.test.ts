@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest'
+import { describeEvents, describeUserAgent, displayValue, eventTitle, flatten } from '@/utils/audit'
+import type { HistoryEvent } from '@/api/types'
+
+function ev(seq: number, type: string, payload: Record<string, unknown>): HistoryEvent {
+  return {
+    event_type: type,
+    event_version: 1,
+    sequence: seq,
+    recorded_at: '2026-11-01T10:00:00Z',
+    actor: { type: 'operator', id: 'op1', name: 'admin' },
+    request_id: 'req',
+    client_ip: '127.0.0.1',
+    user_agent: 'curl/8.5.0',
+    payload,
+  }
+}
+
+describe('audit helpers', () => {
+  it('flattens nested payloads', () => {
+    expect(flatten({ name: 'a', limits: { monthly_requests: 5, monthly_tokens: null } })).toEqual({
+      name: 'a',
+      'limits.monthly_requests': 5,
+      'limits.monthly_tokens': null,
+    })
+  })
+
+  it('shows before → after for later changes, newest first, and hides secrets', () => {
+    const out = describeEvents([
+      ev(2, 'ApiKeyLimitsChanged', { limits: { monthly_requests: 100 } }),
+      ev(1, 'ApiKeyIssued', { name: 'svc', secret_hash: 'abc', limits: { monthly_requests: null } }),
+      ev(3, 'ApiKeyRenamed', { name: 'svc-2' }),
+    ])
+    expect(out.map((d) => d.event.event_type)).toEqual(['ApiKeyRenamed', 'ApiKeyLimitsChanged', 'ApiKeyIssued'])
+    const renamed = out[0].changes.find((c) => c.field === 'name')!
+    expect(renamed).toMatchObject({ before: 'svc', after: 'svc-2', changed: true })
+    const limits = out[1].changes[0]
+    expect(limits).toMatchObject({ before: null, after: 100, changed: true, label: 'Monthly requests limit' })
+    const issued = out[2]
+    expect(issued.title).toBe('API key issued')
+    expect(issued.tone).toBe('green')
+    expect(issued.changes.find((c) => c.field === 'secret_hash')?.sensitive).toBe(true)
+  })
+
+  it('titles unknown events from their type', () => {
+    expect(eventTitle('OrganizationFrobnicated')).toBe('Organization frobnicated')
+  })
+
+  it('describes values and user agents', () => {
+    expect(displayValue(null, 'limits.monthly_tokens')).toBe('unlimited')
+    expect(displayValue(null, 'expires_at')).toBe('none')
+    expect(describeUserAgent('Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36')).toBe(
+      'Chrome 131 on Linux',
+    )
+    expect(describeUserAgent('curl/8.5.0')).toBe('curl/8.5.0')
+    expect(describeUserAgent(null)).toBe('unknown client')
+  })
+})

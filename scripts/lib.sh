@@ -1,0 +1,64 @@
+# Shared helpers for run.sh and test.sh: install what is missing, find PostgreSQL.
+# Sourced, not executed.
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" -eq 0 ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    apt_updated=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+}
+
+# Directory holding initdb/pg_ctl/postgres: the newest /usr/lib/postgresql/*/bin, else PATH.
+pg_bin_dir() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  if [ -n "$dir" ] && [ -x "$dir/initdb" ]; then echo "$dir"; return; fi
+  if command -v initdb >/dev/null 2>&1; then dirname "$(command -v initdb)"; return; fi
+  return 1
+}
+
+ensure_postgres() {
+  if ! pg_bin_dir >/dev/null; then
+    log "installing PostgreSQL (apt-get)"
+    apt_install postgresql postgresql-contrib
+    # Debian's package starts a cluster of its own; GaiaRouter runs private ones.
+    as_root service postgresql stop >/dev/null 2>&1 || true
+  fi
+  PG_BIN=$(pg_bin_dir)
+  export PG_BIN
+}
+
+ensure_node() {
+  if ! command -v npm >/dev/null 2>&1; then
+    log "installing Node.js and npm (apt-get)"
+    apt_install nodejs npm
+  fi
+}
+
+ensure_rust() {
+  if ! command -v cargo >/dev/null 2>&1; then
+    echo "cargo not found: install Rust (https://rustup.rs) first" >&2
+    exit 1
+  fi
+}
+
+# Runs a command as an unprivileged user when we are root (initdb/postgres refuse root).
+PG_USER=postgres
+as_pg_user() {
+  if [ "$(id -u)" -ne 0 ]; then "$@"; return; fi
+  id "$PG_USER" >/dev/null 2>&1 || PG_USER=nobody
+  runuser -u "$PG_USER" -- "$@"
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null \
+    || echo $((20000 + RANDOM % 20000))
+}

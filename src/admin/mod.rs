@@ -1,0 +1,167 @@
+//! The admin write side: runs commands against the event store with optimistic
+//! concurrency (conflicts retried), records who did it, and keeps the admin views
+//! current before answering (read-your-writes).
+
+pub mod api_keys;
+mod errors;
+pub mod names;
+pub mod operators;
+pub mod organizations;
+pub mod read;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventEnvelope, EventStore};
+use gaiarouter_domain::api_key::ApiKey;
+use gaiarouter_domain::operator::Operator;
+use gaiarouter_domain::organization::Organization;
+use gaiarouter_projections::admin_views::{self, AdminView};
+use postgres_es::PostgresEventRepository;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+type Store<A> = PersistedEventStore<PostgresEventRepository, A>;
+
+/// How often a command is retried when another writer changed the aggregate first.
+const MAX_ATTEMPTS: u32 = 30;
+
+/// Who asked for a change and from where; stored as every event's metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actor {
+    /// `operator`, `api_key` or `system` (start-up tasks).
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+    pub request_id: Option<String>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Actor {
+    pub fn system(task: &str) -> Self {
+        Actor { kind: "system".into(), id: task.into(), name: task.into(), ..Default::default() }
+    }
+
+    fn metadata(&self) -> HashMap<String, String> {
+        let mut metadata = HashMap::from([
+            ("actor_type".to_string(), self.kind.clone()),
+            ("actor_id".to_string(), self.id.clone()),
+            ("actor_name".to_string(), self.name.clone()),
+        ]);
+        for (key, value) in
+            [("request_id", &self.request_id), ("client_ip", &self.client_ip), ("user_agent", &self.user_agent)]
+        {
+            if let Some(value) = value {
+                metadata.insert(key.to_string(), value.clone());
+            }
+        }
+        metadata
+    }
+}
+
+/// The result of a command: the state before and after, and what was recorded.
+pub struct Executed<A: cqrs_es::Aggregate> {
+    pub before: A,
+    pub after: A,
+    pub events: Vec<EventEnvelope<A>>,
+}
+
+pub struct AdminService {
+    pub pool: PgPool,
+    organizations: Store<Organization>,
+    api_keys: Store<ApiKey>,
+    operators: Store<Operator>,
+}
+
+impl AdminService {
+    pub fn new(pool: PgPool) -> Self {
+        let repository = || PostgresEventRepository::new(pool.clone());
+        Self {
+            organizations: PersistedEventStore::new_event_store(repository()),
+            api_keys: PersistedEventStore::new_event_store(repository()),
+            operators: PersistedEventStore::new_event_store(repository()),
+            pool,
+        }
+    }
+
+    /// Runs one command, retrying on version conflicts, then refreshes the view.
+    async fn execute<A>(
+        &self,
+        store: &Store<A>,
+        id: Uuid,
+        command: impl Fn() -> A::Command,
+        actor: &Actor,
+    ) -> Result<Executed<A>, ApiError>
+    where
+        A: AdminView<Services = ()> + Clone,
+        ApiError: From<A::Error>,
+    {
+        let aggregate_id = id.to_string();
+        let metadata = actor.metadata();
+        for attempt in 0..MAX_ATTEMPTS {
+            let mut context = store.load_aggregate(&aggregate_id).await.map_err(to_api_error)?;
+            let before = context.aggregate().clone();
+            let sink = EventSink::default();
+            context.aggregate().handle(command(), &(), &sink).await.map_err(ApiError::from)?;
+            let after = context.aggregate().clone();
+            let events = sink.collect().await;
+            if events.is_empty() {
+                return Ok(Executed { before, after, events: Vec::new() });
+            }
+            match store.commit(events, context, metadata.clone()).await {
+                Ok(events) => {
+                    admin_views::refresh::<A>(&self.pool, id).await?;
+                    return Ok(Executed { before, after, events });
+                }
+                Err(AggregateError::AggregateConflict) => {
+                    // Someone else wrote first: back off a little (jittered) and decide again.
+                    let jitter = rand::random_range(0..=(2 + attempt * 2));
+                    tokio::time::sleep(Duration::from_millis(u64::from(jitter))).await;
+                }
+                Err(other) => return Err(to_api_error(other)),
+            }
+        }
+        Err(ApiError::conflict("concurrent_modification", "the resource is being changed concurrently; retry"))
+    }
+
+    /// Brings every admin view up to date with the event store (run at start).
+    pub async fn repair_views(&self) -> Result<usize, ApiError> {
+        let repaired = admin_views::repair_all(&self.pool).await?;
+        names::release_stale_claims(&self.pool).await?;
+        Ok(repaired)
+    }
+
+    /// Exposed so tests can write events without touching the views, as a crash
+    /// between the commit and the view update would.
+    pub async fn commit_without_view_update(
+        &self,
+        id: Uuid,
+        command: gaiarouter_domain::organization::OrganizationCommand,
+        actor: &Actor,
+    ) -> Result<(), ApiError> {
+        let mut context = self.organizations.load_aggregate(&id.to_string()).await.map_err(to_api_error)?;
+        let sink = EventSink::default();
+        context.aggregate().handle(command, &(), &sink).await.map_err(ApiError::from)?;
+        self.organizations.commit(sink.collect().await, context, actor.metadata()).await.map_err(to_api_error)?;
+        Ok(())
+    }
+}
+
+fn to_api_error<E: std::error::Error>(error: AggregateError<E>) -> ApiError
+where
+    ApiError: From<E>,
+{
+    match error {
+        AggregateError::UserError(e) => e.into(),
+        AggregateError::AggregateConflict => {
+            ApiError::conflict("concurrent_modification", "the resource was changed concurrently; retry")
+        }
+        AggregateError::DatabaseConnectionError(e) => ApiError::unavailable(e),
+        AggregateError::DeserializationError(e) | AggregateError::UnexpectedError(e) => ApiError::internal(e),
+    }
+}

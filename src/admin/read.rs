@@ -1,0 +1,113 @@
+//! Queries on the admin views.
+
+use chrono::{DateTime, Utc};
+use gaiarouter_domain::{Limits, Money};
+use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct OrganizationRow {
+    pub id: Uuid,
+    pub version: i64,
+    pub name: String,
+    pub status: String,
+    pub monthly_requests: Option<i64>,
+    pub monthly_tokens: Option<i64>,
+    pub monthly_cost_nanos: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ApiKeyRow {
+    pub id: Uuid,
+    pub version: i64,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub permission: String,
+    pub monthly_requests: Option<i64>,
+    pub monthly_tokens: Option<i64>,
+    pub monthly_cost_nanos: Option<i64>,
+    pub public_id: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub fn limits_from_columns(requests: Option<i64>, tokens: Option<i64>, cost_nanos: Option<i64>) -> Limits {
+    Limits {
+        monthly_requests: requests.map(|v| v.max(0) as u64),
+        monthly_tokens: tokens.map(|v| v.max(0) as u64),
+        monthly_cost: cost_nanos.map(Money::from_nanos),
+    }
+}
+
+const ORG_COLUMNS: &str =
+    "id, version, name, status, monthly_requests, monthly_tokens, monthly_cost_nanos, created_at, updated_at";
+const KEY_COLUMNS: &str = "id, version, organization_id, name, permission, monthly_requests, monthly_tokens, \
+     monthly_cost_nanos, public_id, expires_at, revoked_at, created_at, updated_at";
+
+/// A page of a list: `limit` rows after the cursor, and whether more follow.
+pub struct Page<T> {
+    pub rows: Vec<T>,
+    pub has_more: bool,
+}
+
+fn page<T>(mut rows: Vec<T>, limit: i64) -> Page<T> {
+    let has_more = rows.len() as i64 > limit;
+    rows.truncate(limit.max(0) as usize);
+    Page { rows, has_more }
+}
+
+pub async fn organization(pool: &PgPool, id: Uuid) -> Result<Option<OrganizationRow>, ApiError> {
+    Ok(sqlx::query_as(&format!("SELECT {ORG_COLUMNS} FROM organization_view WHERE id = $1 AND status <> 'deleted'"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?)
+}
+
+/// Organizations in creation order (ids are UUIDv7), optionally only one.
+pub async fn organizations(
+    pool: &PgPool,
+    only: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Page<OrganizationRow>, ApiError> {
+    let mut query =
+        QueryBuilder::<Postgres>::new(format!("SELECT {ORG_COLUMNS} FROM organization_view WHERE status <> 'deleted'"));
+    if let Some(id) = only {
+        query.push(" AND id = ").push_bind(id);
+    }
+    if let Some(after) = after {
+        query.push(" AND id > ").push_bind(after);
+    }
+    query.push(" ORDER BY id LIMIT ").push_bind(limit + 1);
+    Ok(page(query.build_query_as().fetch_all(pool).await?, limit))
+}
+
+pub async fn api_key(pool: &PgPool, id: Uuid) -> Result<Option<ApiKeyRow>, ApiError> {
+    Ok(sqlx::query_as(&format!("SELECT {KEY_COLUMNS} FROM api_key_view WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?)
+}
+
+pub async fn api_keys(
+    pool: &PgPool,
+    organization_id: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Page<ApiKeyRow>, ApiError> {
+    let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {KEY_COLUMNS} FROM api_key_view WHERE true"));
+    if let Some(org) = organization_id {
+        query.push(" AND organization_id = ").push_bind(org);
+    }
+    if let Some(after) = after {
+        query.push(" AND id > ").push_bind(after);
+    }
+    query.push(" ORDER BY id LIMIT ").push_bind(limit + 1);
+    Ok(page(query.build_query_as().fetch_all(pool).await?, limit))
+}

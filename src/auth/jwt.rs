@@ -1,0 +1,79 @@
+//! Session tokens for the management API: HS256 only (pinned), with expiry.
+
+use chrono::Utc;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+const ISSUER: &str = "gaiarouter";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectKind {
+    Operator,
+    ApiKey,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: Uuid,
+    pub kind: SubjectKind,
+    pub iss: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: Uuid,
+}
+
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    pub ttl_seconds: i64,
+}
+
+impl JwtKeys {
+    pub fn new(secret: &[u8], ttl_seconds: i64) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.leeway = 5;
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            ttl_seconds,
+        }
+    }
+
+    pub fn issue(&self, sub: Uuid, kind: SubjectKind) -> Result<String, jsonwebtoken::errors::Error> {
+        let now = Utc::now().timestamp();
+        let claims =
+            Claims { sub, kind, iss: ISSUER.into(), iat: now, exp: now + self.ttl_seconds, jti: Uuid::now_v7() };
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+    }
+
+    /// Any failure (bad signature, other algorithm, expired, wrong issuer) is `None`.
+    pub fn verify(&self, token: &str) -> Option<Claims> {
+        decode::<Claims>(token, &self.decoding, &self.validation).ok().map(|data| data.claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_tokens_verify_and_tampered_ones_do_not() {
+        let keys = JwtKeys::new(b"0123456789abcdef0123456789abcdef", 60);
+        let id = Uuid::now_v7();
+        let token = keys.issue(id, SubjectKind::Operator).unwrap();
+        assert_eq!(keys.verify(&token).unwrap().sub, id);
+        let other = JwtKeys::new(b"another-secret-another-secret-xx", 60);
+        assert!(other.verify(&token).is_none());
+        let mut tampered = token.clone();
+        tampered.pop();
+        assert!(keys.verify(&tampered).is_none());
+        let expired = JwtKeys::new(b"0123456789abcdef0123456789abcdef", -120).issue(id, SubjectKind::Operator).unwrap();
+        assert!(keys.verify(&expired).is_none());
+    }
+}

@@ -1,0 +1,192 @@
+//! Who is calling: an operator (dashboard user, always admin) or an API key.
+//! Management routes accept a JWT from `/v1/auth/login` or an API key directly.
+
+pub mod jwt;
+pub mod password;
+pub mod secrets;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use chrono::Utc;
+use gaiarouter_domain::Permission;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use jwt::{JwtKeys, SubjectKind};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Operator { id: Uuid, username: String },
+    ApiKey { id: Uuid, name: String, organization_id: Uuid, permission: Permission },
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        match self {
+            Principal::Operator { .. } => true,
+            Principal::ApiKey { permission, .. } => *permission == Permission::Admin,
+        }
+    }
+
+    pub fn id(&self) -> Uuid {
+        match self {
+            Principal::Operator { id, .. } | Principal::ApiKey { id, .. } => *id,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Principal::Operator { .. } => "operator",
+            Principal::ApiKey { .. } => "api_key",
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Principal::Operator { username, .. } => username,
+            Principal::ApiKey { name, .. } => name,
+        }
+    }
+
+    pub fn permission(&self) -> Permission {
+        match self {
+            Principal::Operator { .. } => Permission::Admin,
+            Principal::ApiKey { permission, .. } => *permission,
+        }
+    }
+
+    /// The organization a non-admin caller is confined to (`None` = all).
+    pub fn scope(&self) -> Option<Uuid> {
+        match self {
+            Principal::ApiKey { organization_id, permission, .. } if *permission != Permission::Admin => {
+                Some(*organization_id)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn can_see_organization(&self, organization_id: Uuid) -> bool {
+        self.scope().is_none_or(|own| own == organization_id)
+    }
+
+    pub fn require(&self, needed: Permission) -> Result<(), ApiError> {
+        if self.permission().allows(needed) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("this action needs the `{}` permission", needed.as_str())))
+        }
+    }
+
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        self.require(Permission::Admin)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: Uuid,
+    name: String,
+    organization_id: Uuid,
+    permission: String,
+    secret_hash: String,
+    expires_at: Option<chrono::DateTime<Utc>>,
+    revoked_at: Option<chrono::DateTime<Utc>>,
+    organization_status: Option<String>,
+}
+
+fn parse_permission(text: &str) -> Option<Permission> {
+    match text {
+        "read" => Some(Permission::Read),
+        "write" => Some(Permission::Write),
+        "admin" => Some(Permission::Admin),
+        _ => None,
+    }
+}
+
+const KEY_QUERY: &str = "SELECT k.id, k.name, k.organization_id, k.permission, k.secret_hash, k.expires_at, \
+     k.revoked_at, o.status AS organization_status \
+     FROM api_key_view k LEFT JOIN organization_view o ON o.id = k.organization_id";
+
+impl KeyRow {
+    /// Refuses revoked, expired and orphaned keys and keys of inactive organizations.
+    fn into_principal(self) -> Result<Principal, ApiError> {
+        let now = Utc::now();
+        if self.revoked_at.is_some() {
+            return Err(ApiError::unauthorized("this API key has been revoked"));
+        }
+        if self.expires_at.is_some_and(|expiry| expiry <= now) {
+            return Err(ApiError::unauthorized("this API key has expired"));
+        }
+        match self.organization_status.as_deref() {
+            Some("active") => {}
+            Some("suspended") => {
+                return Err(ApiError::forbidden("the organization of this API key is suspended"));
+            }
+            _ => return Err(ApiError::unauthorized("the organization of this API key no longer exists")),
+        }
+        let permission = parse_permission(&self.permission).ok_or_else(|| ApiError::internal("unknown permission"))?;
+        Ok(Principal::ApiKey { id: self.id, name: self.name, organization_id: self.organization_id, permission })
+    }
+}
+
+/// Authenticates a full API key (`gr-<public>-<secret>`).
+pub async fn authenticate_api_key(pool: &PgPool, presented: &str) -> Result<Principal, ApiError> {
+    let invalid = || ApiError::unauthorized("invalid API key");
+    let (public_id, secret) = secrets::parse_key(presented).ok_or_else(invalid)?;
+    let row: Option<KeyRow> =
+        sqlx::query_as(&format!("{KEY_QUERY} WHERE k.public_id = $1")).bind(public_id).fetch_optional(pool).await?;
+    let row = row.ok_or_else(invalid)?;
+    if !secrets::secret_matches(secret, &row.secret_hash) {
+        return Err(invalid());
+    }
+    row.into_principal()
+}
+
+/// Authenticates a session token; the subject must still be valid now (a revoked
+/// key's or disabled operator's token stops working at once).
+pub async fn authenticate_jwt(pool: &PgPool, keys: &JwtKeys, token: &str) -> Result<Principal, ApiError> {
+    let invalid = || ApiError::unauthorized("invalid or expired token");
+    let claims = keys.verify(token).ok_or_else(invalid)?;
+    match claims.kind {
+        SubjectKind::Operator => {
+            let row: Option<(String, bool)> =
+                sqlx::query_as("SELECT username, disabled FROM operator_view WHERE id = $1")
+                    .bind(claims.sub)
+                    .fetch_optional(pool)
+                    .await?;
+            match row {
+                Some((username, false)) => Ok(Principal::Operator { id: claims.sub, username }),
+                _ => Err(invalid()),
+            }
+        }
+        SubjectKind::ApiKey => {
+            let row: Option<KeyRow> =
+                sqlx::query_as(&format!("{KEY_QUERY} WHERE k.id = $1")).bind(claims.sub).fetch_optional(pool).await?;
+            row.ok_or_else(invalid)?.into_principal()
+        }
+    }
+}
+
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts).ok_or_else(|| {
+            ApiError::unauthorized("missing bearer token: send `Authorization: Bearer <API key or session token>`")
+        })?;
+        if token.starts_with(secrets::KEY_PREFIX) {
+            authenticate_api_key(&state.pool, token).await
+        } else {
+            authenticate_jwt(&state.pool, &state.jwt, token).await
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! The command line: `serve` (default), `migrate`, `operator create`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "gaiarouter", version, about = "Event-sourced OpenAI-compatible AI gateway")]
+pub struct Cli {
+    /// A TOML configuration file (environment variables override it).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API and the dashboard (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage dashboard operators.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Create an operator; the password comes from GAIAROUTER_OPERATOR_PASSWORD,
+    /// else a random one is generated and shown once.
+    Create {
+        #[arg(long)]
+        username: String,
+    },
+}
+
+/// Shows a one-time secret on the terminal (stderr), deliberately not through the
+/// log, so it never lands in log files.
+#[allow(clippy::print_stderr)]
+pub fn show_once(message: &str) {
+    eprintln!("\n==================== GaiaRouter ====================\n{message}\n====================================================\n");
+}
+
+/// Prints a command's result on stdout.
+#[allow(clippy::print_stdout)]
+pub fn output(message: &str) {
+    println!("{message}");
+}

@@ -1,0 +1,145 @@
+//! Configuration: defaults, then an optional TOML file (`--config` or
+//! `GAIAROUTER_CONFIG`), then environment variables, which win.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A secret that never shows in `Debug` output or logs.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Unset: an embedded PostgreSQL cluster under `data_dir` is started.
+    pub database_url: Option<Secret>,
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// Unset: generated once and kept in `data_dir/jwt_secret`.
+    pub jwt_secret: Option<Secret>,
+    pub jwt_ttl_seconds: i64,
+    /// The first operator, created on first start only.
+    pub admin_username: Option<String>,
+    pub admin_password: Option<Secret>,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// The built dashboard (`frontend/dist`), served at `/`.
+    pub static_dir: Option<PathBuf>,
+    pub db_max_connections: u32,
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: None,
+            data_dir: PathBuf::from("./data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            jwt_secret: None,
+            jwt_ttl_seconds: 12 * 3600,
+            admin_username: None,
+            admin_password: None,
+            trust_forwarded_for: false,
+            static_dir: None,
+            db_max_connections: 32,
+            max_body_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults ← file ← environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let file = file.map(Path::to_path_buf).or_else(|| std::env::var_os("GAIAROUTER_CONFIG").map(PathBuf::from));
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        let set = |name: &str| var(name).filter(|v| !v.is_empty());
+        if let Some(v) = set("DATABASE_URL") {
+            self.database_url = Some(Secret::new(v));
+        }
+        if let Some(v) = set("GAIAROUTER_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = set("GAIAROUTER_LISTEN") {
+            self.listen = v.parse().map_err(|e| anyhow::anyhow!("GAIAROUTER_LISTEN={v}: {e}"))?;
+        }
+        if let Some(v) = set("GAIAROUTER_JWT_SECRET") {
+            self.jwt_secret = Some(Secret::new(v));
+        }
+        if let Some(v) = set("GAIAROUTER_JWT_TTL_SECONDS") {
+            self.jwt_ttl_seconds = v.parse().map_err(|e| anyhow::anyhow!("GAIAROUTER_JWT_TTL_SECONDS={v}: {e}"))?;
+        }
+        if let Some(v) = set("GAIAROUTER_ADMIN_USERNAME") {
+            self.admin_username = Some(v);
+        }
+        if let Some(v) = set("GAIAROUTER_ADMIN_PASSWORD") {
+            self.admin_password = Some(Secret::new(v));
+        }
+        if let Some(v) = set("GAIAROUTER_TRUST_FORWARDED_FOR") {
+            self.trust_forwarded_for = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        if let Some(v) = set("GAIAROUTER_STATIC_DIR") {
+            self.static_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = set("GAIAROUTER_DB_MAX_CONNECTIONS") {
+            self.db_max_connections =
+                v.parse().map_err(|e| anyhow::anyhow!("GAIAROUTER_DB_MAX_CONNECTIONS={v}: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_defaults_and_secrets_stay_hidden() {
+        let mut config = Config::default();
+        config
+            .apply_env(|name| match name {
+                "GAIAROUTER_LISTEN" => Some("0.0.0.0:9000".into()),
+                "GAIAROUTER_JWT_SECRET" => Some("super-secret-value".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert!(!format!("{config:?}").contains("super-secret-value"));
+    }
+
+    #[test]
+    fn a_bad_listen_address_is_an_error() {
+        let mut config = Config::default();
+        assert!(config.apply_env(|n| (n == "GAIAROUTER_LISTEN").then(|| "nope".into())).is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! The HTTP surface: one router per resource, merged here with the cross-cutting
+//! layers (request ids, tracing, body limits) and the dashboard's static files.
+
+pub mod api_keys;
+pub mod audit;
+pub mod auth;
+mod context;
+pub mod dto;
+pub mod extract;
+mod ops;
+pub mod organizations;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::Router;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_scalar::Servable;
+
+pub use context::RequestContext;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// Admin bodies are small; anything larger is refused before parsing.
+const ADMIN_BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "GaiaRouter", description = "Event-sourced OpenAI-compatible AI gateway: admin and gateway API."),
+    paths(
+        auth::login, auth::me,
+        organizations::create_organization, organizations::list_organizations, organizations::get_organization,
+        organizations::update_organization, organizations::delete_organization,
+        api_keys::create_api_key, api_keys::list_api_keys, api_keys::get_api_key, api_keys::update_api_key,
+        api_keys::rotate_api_key, api_keys::revoke_api_key,
+        audit::organization_history, audit::api_key_history, audit::audit_log,
+        ops::health,
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+#[derive(Clone, Default)]
+struct UuidV7RequestId;
+
+impl MakeRequestId for UuidV7RequestId {
+    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
+        uuid::Uuid::now_v7().to_string().parse().ok().map(RequestId::new)
+    }
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::not_found("unknown_route", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+}
+
+pub fn router(state: AppState) -> Router {
+    let admin = Router::new()
+        .merge(auth::router())
+        .merge(organizations::router())
+        .merge(api_keys::router())
+        .merge(audit::router())
+        .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT));
+    let mut app = Router::new()
+        .merge(admin)
+        .merge(ops::router())
+        .merge(utoipa_scalar::Scalar::with_url("/docs", ApiDoc::openapi()))
+        .route("/v1/{*rest}", axum::routing::any(unknown_route))
+        .method_not_allowed_fallback(method_not_allowed);
+    app = match state.config.static_dir.as_ref().filter(|dir| dir.join("index.html").exists()) {
+        // The dashboard is a single-page app: unknown paths get index.html.
+        Some(dir) => app.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")))),
+        None => app.fallback(unknown_route),
+    };
+    let request_id = HeaderName::from_static(context::REQUEST_ID_HEADER);
+    app.with_state(state)
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let id = request.headers().get(context::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, UuidV7RequestId))
+}

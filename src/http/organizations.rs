@@ -1,0 +1,190 @@
+//! `/v1/organizations`: create, list, read (also as of a past moment), change, delete.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use gaiarouter_domain::organization::{Organization, OrganizationStatus};
+use gaiarouter_domain::Limits;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::dto::{page_limit, Deleted, LimitsDto, ListResponse, PageParams};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::RequestContext;
+use crate::admin::organizations::OrganizationChanges;
+use crate::admin::read::{self, limits_from_columns, OrganizationRow};
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use gaiarouter_domain::Permission;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/organizations", get(list_organizations).post(create_organization))
+        .route("/v1/organizations/{id}", get(get_organization).patch(update_organization).delete(delete_organization))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationDto {
+    pub id: Uuid,
+    pub object: &'static str,
+    pub name: String,
+    /// `active`, `suspended` or `deleted`.
+    pub status: String,
+    pub limits: LimitsDto,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The sequence of the last event applied.
+    pub version: i64,
+}
+
+impl From<OrganizationRow> for OrganizationDto {
+    fn from(row: OrganizationRow) -> Self {
+        OrganizationDto {
+            id: row.id,
+            object: "organization",
+            name: row.name,
+            status: row.status,
+            limits: LimitsDto::from_limits(&limits_from_columns(
+                row.monthly_requests,
+                row.monthly_tokens,
+                row.monthly_cost_nanos,
+            )),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrganization {
+    pub name: String,
+    #[serde(default)]
+    pub limits: Option<LimitsDto>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrganization {
+    pub name: Option<String>,
+    pub limits: Option<LimitsDto>,
+    /// `active` (reactivate) or `suspended`.
+    #[schema(value_type = Option<String>)]
+    pub status: Option<OrganizationStatus>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AsOfParams {
+    /// RFC 3339 time: answer the state at that moment, folded from the events.
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("organization_not_found", "organization not found")
+}
+
+/// Loads a live organization the caller may see; anything else is a 404.
+async fn visible(state: &AppState, principal: &Principal, id: Uuid) -> ApiResult<OrganizationRow> {
+    if !principal.can_see_organization(id) {
+        return Err(not_found());
+    }
+    read::organization(&state.pool, id).await?.ok_or_else(not_found)
+}
+
+#[utoipa::path(post, path = "/v1/organizations", request_body = CreateOrganization, tag = "organizations",
+    responses((status = 201, body = OrganizationDto), (status = 400), (status = 403), (status = 409)))]
+pub(crate) async fn create_organization(
+    State(state): State<AppState>,
+    principal: Principal,
+    context: RequestContext,
+    ApiJson(body): ApiJson<CreateOrganization>,
+) -> ApiResult<(StatusCode, Json<OrganizationDto>)> {
+    principal.require_admin()?;
+    let limits = body.limits.as_ref().map(LimitsDto::to_limits).transpose()?.unwrap_or(Limits::UNLIMITED);
+    let id = state.admin.create_organization(&body.name, limits, &context.actor(&principal)).await?;
+    let row = read::organization(&state.pool, id).await?.ok_or_else(not_found)?;
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+#[utoipa::path(get, path = "/v1/organizations", params(PageParams), tag = "organizations",
+    responses((status = 200, body = ListResponse<OrganizationDto>)))]
+pub(crate) async fn list_organizations(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> ApiResult<Json<ListResponse<OrganizationDto>>> {
+    let limit = page_limit(params.limit)?;
+    let page = read::organizations(&state.pool, principal.scope(), params.after, limit).await?;
+    Ok(Json(ListResponse::new(page.rows.into_iter().map(Into::into).collect(), page.has_more)))
+}
+
+#[utoipa::path(get, path = "/v1/organizations/{id}", params(("id" = Uuid, Path), AsOfParams), tag = "organizations",
+    responses((status = 200, body = OrganizationDto), (status = 404)))]
+pub(crate) async fn get_organization(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(params): ApiQuery<AsOfParams>,
+) -> ApiResult<Json<OrganizationDto>> {
+    let Some(as_of) = params.as_of else {
+        return Ok(Json(visible(&state, &principal, id).await?.into()));
+    };
+    if !principal.can_see_organization(id) {
+        return Err(not_found());
+    }
+    let (past, version) =
+        gaiarouter_projections::event_log::load_aggregate::<Organization>(&state.pool, &id.to_string(), Some(as_of))
+            .await?;
+    let past_state = past
+        .state
+        .ok_or_else(|| ApiError::not_found("organization_not_found", "organization did not exist at that time"))?;
+    Ok(Json(OrganizationDto {
+        id,
+        object: "organization",
+        name: past_state.name,
+        status: past_state.status.as_str().to_string(),
+        limits: LimitsDto::from_limits(&past_state.limits),
+        created_at: past_state.created_at,
+        updated_at: past_state.updated_at,
+        version,
+    }))
+}
+
+#[utoipa::path(patch, path = "/v1/organizations/{id}", request_body = UpdateOrganization, params(("id" = Uuid, Path)),
+    tag = "organizations", responses((status = 200, body = OrganizationDto), (status = 404), (status = 409)))]
+pub(crate) async fn update_organization(
+    State(state): State<AppState>,
+    principal: Principal,
+    context: RequestContext,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<UpdateOrganization>,
+) -> ApiResult<Json<OrganizationDto>> {
+    visible(&state, &principal, id).await?;
+    principal.require(Permission::Admin)?;
+    let changes = OrganizationChanges {
+        name: body.name,
+        limits: body.limits.as_ref().map(LimitsDto::to_limits).transpose()?,
+        status: body.status,
+    };
+    state.admin.update_organization(id, changes, &context.actor(&principal)).await?;
+    Ok(Json(read::organization(&state.pool, id).await?.ok_or_else(not_found)?.into()))
+}
+
+#[utoipa::path(delete, path = "/v1/organizations/{id}", params(("id" = Uuid, Path)), tag = "organizations",
+    responses((status = 200, body = Deleted), (status = 404)))]
+pub(crate) async fn delete_organization(
+    State(state): State<AppState>,
+    principal: Principal,
+    context: RequestContext,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Deleted>> {
+    visible(&state, &principal, id).await?;
+    principal.require_admin()?;
+    state.admin.delete_organization(id, &context.actor(&principal)).await?;
+    Ok(Json(Deleted { id, object: "organization", deleted: true }))
+}

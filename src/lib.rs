@@ -1,0 +1,10 @@
+//! GaiaRouter: an event-sourced, OpenAI-compatible AI gateway.
+
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod postgres;

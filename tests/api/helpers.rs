@@ -1,0 +1,192 @@
+//! `spawn_app()` and typed helpers, in the zero-to-production style.
+
+use std::net::SocketAddr;
+
+use gaiarouter::app::{self, AppState};
+use gaiarouter::config::{Config, Secret};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sqlx::{Connection, Executor, PgConnection};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+pub const ADMIN_USER: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+pub const JWT_SECRET: &str = "test-jwt-secret-test-jwt-secret-0123456789";
+
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub database_url: String,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    pub admin_token: String,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+fn base_url() -> String {
+    std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL is not set: run the tests with scripts/test.sh")
+}
+
+/// Creates an empty database and answers its URL.
+pub async fn fresh_database() -> String {
+    let base = base_url();
+    let name = format!("gr_test_{}", Uuid::now_v7().simple());
+    let mut connection = PgConnection::connect(&base).await.expect("connect to test cluster");
+    connection.execute(format!(r#"CREATE DATABASE "{name}""#).as_str()).await.expect("create database");
+    let (prefix, _) = base.rsplit_once('/').expect("URL has a database");
+    format!("{prefix}/{name}")
+}
+
+pub fn test_config() -> Config {
+    Config {
+        jwt_secret: Some(Secret::new(JWT_SECRET)),
+        admin_username: Some(ADMIN_USER.into()),
+        admin_password: Some(Secret::new(ADMIN_PASSWORD)),
+        data_dir: std::env::temp_dir().join("gaiarouter-tests"),
+        db_max_connections: 10,
+        ..Config::default()
+    }
+}
+
+/// Starts the server on a free port against a new database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_on(&fresh_database().await).await
+}
+
+/// Starts (another) server on an existing database, as a restart would.
+pub async fn spawn_app_on(database_url: &str) -> TestApp {
+    let state = app::prepare(test_config(), database_url).await.expect("app starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (shutdown, shutdown_rx) = oneshot::channel::<()>();
+    let serving = state.clone();
+    tokio::spawn(async move {
+        let _ = app::serve(serving, listener, async move {
+            let _ = shutdown_rx.await;
+        })
+        .await;
+    });
+    let mut app = TestApp {
+        address,
+        database_url: database_url.to_string(),
+        state,
+        client: reqwest::Client::new(),
+        admin_token: String::new(),
+        shutdown: Some(shutdown),
+    };
+    app.admin_token = app.login(ADMIN_USER, ADMIN_PASSWORD).await;
+    app
+}
+
+/// A JSON answer: status and body (Null when the body is not JSON).
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn id(&self) -> String {
+        self.body["id"].as_str().unwrap_or_else(|| panic!("no id in {}", self.body)).to_string()
+    }
+
+    /// Asserts the OpenAI error shape and answers the error code.
+    pub fn error_code(&self) -> String {
+        let error = &self.body["error"];
+        assert!(error["message"].is_string(), "not an error body: {}", self.body);
+        assert!(error["type"].is_string(), "not an error body: {}", self.body);
+        error["code"].as_str().unwrap_or_default().to_string()
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Answer {
+        let mut request = self.client.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        Answer { status, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Answer {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Answer {
+        self.call(Method::DELETE, path, token, None).await
+    }
+
+    pub async fn send_raw(&self, method: Method, path: &str, token: &str, content_type: &str, body: Vec<u8>) -> Answer {
+        let response = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        Answer { status, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let answer = self.post("/v1/auth/login", "", json!({"username": username, "password": password})).await;
+        assert_eq!(answer.status, StatusCode::OK, "login failed: {}", answer.body);
+        answer.body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Creates an organization as the admin operator; answers its id.
+    pub async fn create_org(&self, name: &str) -> String {
+        let answer = self.post("/v1/organizations", &self.admin_token, json!({"name": name})).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        answer.id()
+    }
+
+    /// Issues a key as the admin operator; answers (id, full key).
+    pub async fn issue_key(&self, organization_id: &str, permission: &str) -> (String, String) {
+        self.issue_key_with(
+            json!({"organization_id": organization_id, "name": format!("{permission} key"), "permission": permission}),
+        )
+        .await
+    }
+
+    pub async fn issue_key_with(&self, body: Value) -> (String, String) {
+        let answer = self.post("/v1/api-keys", &self.admin_token, body).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        (answer.id(), answer.body["key"].as_str().unwrap().to_string())
+    }
+
+    pub async fn history(&self, path: &str) -> Vec<Value> {
+        let answer = self.get(path, &self.admin_token).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        answer.body["data"].as_array().unwrap().clone()
+    }
+
+    pub fn event_types(history: &[Value]) -> Vec<String> {
+        history.iter().map(|e| e["event_type"].as_str().unwrap().to_string()).collect()
+    }
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests through the real server and a real PostgreSQL (one fresh
+//! database per test, so they run in parallel). `scripts/test.sh` starts the
+//! cluster and sets `TEST_DATABASE_URL`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout, clippy::print_stderr)]
+
+mod admin_audit;
+mod admin_concurrency;
+mod admin_input;
+mod admin_security;
+mod helpers;
