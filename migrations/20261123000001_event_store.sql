@@ -33,7 +33,7 @@ CREATE TABLE snapshots
     PRIMARY KEY (aggregate_type, aggregate_id, last_sequence)
 );
 
--- Wake listeners (key caches, projectors) once per writing statement.
+-- Wake projectors once per writing statement (payload-free, so one per transaction).
 CREATE FUNCTION notify_events() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_notify('gaiarouter_events', '');
@@ -43,3 +43,15 @@ $$;
 
 CREATE TRIGGER events_notify AFTER INSERT ON events
     FOR EACH STATEMENT EXECUTE FUNCTION notify_events();
+
+-- Tell every gateway process which admin aggregate changed, so in-memory key caches
+-- follow admin changes made by other processes. Request events are not announced.
+CREATE FUNCTION notify_admin_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('gaiarouter_admin', NEW.aggregate_type || ':' || NEW.aggregate_id);
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER events_notify_admin AFTER INSERT ON events
+    FOR EACH ROW WHEN (NEW.aggregate_type <> 'Request') EXECUTE FUNCTION notify_admin_event();

@@ -139,7 +139,7 @@ try {
     await shot('api-key-secret-modal')
     await page.getByTestId('secret-saved').click()
     await page.getByTestId('secret-done').click()
-    await code.waitFor({ state: 'detached' }).catch(() => {})
+    await code.waitFor({ state: 'hidden' })
     const link = page.getByTestId(`key-link-${KEY}`)
     await link.waitFor()
     keyId = (await link.getAttribute('href')).split('/').pop()

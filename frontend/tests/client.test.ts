@@ -52,7 +52,7 @@ describe('ApiClient', () => {
   it('ends the session on 401 of an authenticated call', async () => {
     const fetchMock = vi.fn(async () => json(401, { error: { message: 'token expired', type: 'authentication_error', code: 'invalid_token' } }))
     const { c, onUnauthorized } = client({ token: 't', fetch: fetchMock as unknown as typeof fetch })
-    const err = await c.get('/v1/organizations').catch((e) => e)
+    const err = (await c.get('/v1/organizations').catch((e) => e)) as ApiError
     expect(err).toBeInstanceOf(ApiError)
     expect(err.status).toBe(401)
     expect(err.message).toBe('token expired')
@@ -81,7 +81,7 @@ describe('ApiClient', () => {
       throw new TypeError('Failed to fetch')
     })
     const { c } = client({ token: 't', fetch: fetchMock as unknown as typeof fetch })
-    const err = await c.get('/v1/stats').catch((e) => e)
+    const err = (await c.get('/v1/stats').catch((e) => e)) as ApiError
     expect(err.status).toBe(0)
     expect(err.message).toMatch(/Cannot reach/)
   })

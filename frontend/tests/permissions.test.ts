@@ -47,3 +47,18 @@ describe('permissions', () => {
     expect(grantablePermissions(readKey)).toEqual([])
   })
 })
+
+import { keyring, maskKey } from '@/utils/keyring'
+
+describe('keyring', () => {
+  it('remembers keys per session, masks them and forgets by prefix', () => {
+    sessionStorage.clear()
+    keyring.remember('gr-AbCd1234-secretpart', 'svc')
+    keyring.remember('gr-Zz999999-other', 'other')
+    expect(keyring.selected()).toBe('gr-Zz999999-other')
+    expect(maskKey('gr-AbCd1234-secretpart')).toBe('gr-AbCd1234-…')
+    keyring.forgetPrefix('gr-Zz999999')
+    expect(keyring.list().map((e) => e.label)).toEqual(['svc'])
+    expect(keyring.selected()).toBeNull()
+  })
+})

@@ -2,6 +2,7 @@
 //! Management routes accept a JWT from `/v1/auth/login` or an API key directly.
 
 pub mod jwt;
+pub mod key_cache;
 pub mod password;
 pub mod secrets;
 

@@ -3,6 +3,7 @@ import { Message, Modal } from '@arco-design/web-vue'
 import { revokeApiKey, rotateApiKey } from '@/api/endpoints'
 import { errorMessage } from '@/api/client'
 import type { ApiKey } from '@/api/types'
+import { keyring } from '@/utils/keyring'
 
 /** Rotate / revoke with confirmation, and the one-time secret display state. */
 export function useKeyActions(onChanged: (key: ApiKey | null, id: string) => void) {
@@ -27,6 +28,7 @@ export function useKeyActions(onChanged: (key: ApiKey | null, id: string) => voi
         try {
           const res = await rotateApiKey(k.id)
           const { key, ...rest } = res
+          keyring.forgetPrefix(k.prefix)
           onChanged(rest as ApiKey, k.id)
           showSecret(key, 'New secret for this key', k.name)
         } catch (e) {
@@ -47,6 +49,7 @@ export function useKeyActions(onChanged: (key: ApiKey | null, id: string) => voi
       onOk: async () => {
         try {
           await revokeApiKey(k.id)
+          keyring.forgetPrefix(k.prefix)
           onChanged({ ...k, status: 'revoked', revoked_at: new Date().toISOString() }, k.id)
           Message.success(`Revoked “${k.name}”`)
         } catch (e) {

@@ -55,6 +55,11 @@ export const keyring = {
     write(read().filter((e) => e.key !== key))
     if (storage()?.getItem(SELECTED) === key) storage()?.removeItem(SELECTED)
   },
+  /** Forgets every key whose secret starts with this public prefix (after revoke / rotate). */
+  forgetPrefix(prefix: string) {
+    if (!prefix) return
+    for (const e of read()) if (e.key === prefix || e.key.startsWith(`${prefix}-`)) this.forget(e.key)
+  },
   forgetSignedIn() {
     for (const e of read()) if (e.signedIn) this.forget(e.key)
   },

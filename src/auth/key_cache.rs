@@ -1,0 +1,249 @@
+//! The gateway's in-memory view of API keys and organizations, so authenticating a
+//! completion costs no database round trip. Kept current by admin events: this
+//! process refreshes an entry right after its own commands, and every process
+//! listens on `gaiarouter_admin` (NOTIFY from the event store) for the others'.
+//! Entries are folded from the events themselves, which are committed before the
+//! notification arrives (the views may still lag behind at that moment).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use gaiarouter_domain::api_key::ApiKey;
+use gaiarouter_domain::organization::{Organization, OrganizationStatus};
+use gaiarouter_domain::{Limits, Permission};
+use gaiarouter_projections::event_log::load_aggregate;
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::secrets;
+use crate::admin::read::limits_from_columns;
+use crate::error::ApiError;
+
+pub const ADMIN_CHANNEL: &str = "gaiarouter_admin";
+
+#[derive(Debug, Clone)]
+pub struct CachedKey {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub permission: Permission,
+    pub limits: Limits,
+    pub secret_hash: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct CachedOrganization {
+    pub status: OrganizationStatus,
+    pub limits: Limits,
+}
+
+/// An authenticated gateway caller with everything admission needs.
+#[derive(Debug, Clone)]
+pub struct GatewayCaller {
+    pub key: Arc<CachedKey>,
+    pub organization_limits: Limits,
+}
+
+#[derive(Default)]
+struct Entries {
+    keys_by_public_id: HashMap<String, Arc<CachedKey>>,
+    public_id_by_key: HashMap<Uuid, String>,
+    organizations: HashMap<Uuid, CachedOrganization>,
+}
+
+#[derive(Default)]
+pub struct KeyCache {
+    entries: RwLock<Entries>,
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: Uuid,
+    organization_id: Uuid,
+    name: String,
+    permission: String,
+    monthly_requests: Option<i64>,
+    monthly_tokens: Option<i64>,
+    monthly_cost_nanos: Option<i64>,
+    public_id: String,
+    secret_hash: String,
+    expires_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct OrgRow {
+    id: Uuid,
+    status: String,
+    monthly_requests: Option<i64>,
+    monthly_tokens: Option<i64>,
+    monthly_cost_nanos: Option<i64>,
+}
+
+fn parse_status(status: &str) -> OrganizationStatus {
+    match status {
+        "active" => OrganizationStatus::Active,
+        "suspended" => OrganizationStatus::Suspended,
+        _ => OrganizationStatus::Deleted,
+    }
+}
+
+impl KeyCache {
+    /// Replaces everything with the current admin views.
+    pub async fn load_all(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+        let keys: Vec<KeyRow> = sqlx::query_as(
+            "SELECT id, organization_id, name, permission, monthly_requests, monthly_tokens, monthly_cost_nanos, \
+                    public_id, secret_hash, expires_at, revoked_at FROM api_key_view",
+        )
+        .fetch_all(pool)
+        .await?;
+        let orgs: Vec<OrgRow> = sqlx::query_as(
+            "SELECT id, status, monthly_requests, monthly_tokens, monthly_cost_nanos FROM organization_view",
+        )
+        .fetch_all(pool)
+        .await?;
+        let mut entries = Entries::default();
+        for row in keys {
+            let Some(permission) = parse_permission(&row.permission) else { continue };
+            let key = CachedKey {
+                id: row.id,
+                organization_id: row.organization_id,
+                name: row.name,
+                permission,
+                limits: limits_from_columns(row.monthly_requests, row.monthly_tokens, row.monthly_cost_nanos),
+                secret_hash: row.secret_hash,
+                expires_at: row.expires_at,
+                revoked: row.revoked_at.is_some(),
+            };
+            entries.public_id_by_key.insert(key.id, row.public_id.clone());
+            entries.keys_by_public_id.insert(row.public_id, Arc::new(key));
+        }
+        for row in orgs {
+            let limits = limits_from_columns(row.monthly_requests, row.monthly_tokens, row.monthly_cost_nanos);
+            entries.organizations.insert(row.id, CachedOrganization { status: parse_status(&row.status), limits });
+        }
+        if let Ok(mut current) = self.entries.write() {
+            *current = entries;
+        }
+        Ok(())
+    }
+
+    /// Re-folds one key from its events.
+    pub async fn refresh_key(&self, pool: &PgPool, id: Uuid) -> Result<(), ApiError> {
+        let (key, _) = load_aggregate::<ApiKey>(pool, &id.to_string(), None).await?;
+        let Some(state) = key.state else { return Ok(()) };
+        let cached = CachedKey {
+            id,
+            organization_id: state.organization_id,
+            name: state.name,
+            permission: state.permission,
+            limits: state.limits,
+            secret_hash: state.secret_hash,
+            expires_at: state.expires_at,
+            revoked: state.revoked_at.is_some(),
+        };
+        if let Ok(mut entries) = self.entries.write() {
+            entries.public_id_by_key.insert(id, state.public_id.clone());
+            entries.keys_by_public_id.insert(state.public_id, Arc::new(cached));
+        }
+        Ok(())
+    }
+
+    /// Re-folds one organization from its events.
+    pub async fn refresh_organization(&self, pool: &PgPool, id: Uuid) -> Result<(), ApiError> {
+        let (organization, _) = load_aggregate::<Organization>(pool, &id.to_string(), None).await?;
+        let Some(state) = organization.state else { return Ok(()) };
+        if let Ok(mut entries) = self.entries.write() {
+            entries.organizations.insert(id, CachedOrganization { status: state.status, limits: state.limits });
+        }
+        Ok(())
+    }
+
+    /// Applies a `gaiarouter_admin` notification (`ApiKey:<id>` / `Organization:<id>`).
+    pub async fn apply_notification(&self, pool: &PgPool, payload: &str) -> Result<(), ApiError> {
+        let Some((kind, id)) = payload.split_once(':') else { return Ok(()) };
+        let Ok(id) = Uuid::parse_str(id) else { return Ok(()) };
+        match kind {
+            "ApiKey" => self.refresh_key(pool, id).await,
+            "Organization" => self.refresh_organization(pool, id).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Authenticates a gateway key without touching the database.
+    pub fn authenticate(&self, presented: &str) -> Result<GatewayCaller, ApiError> {
+        let invalid = || ApiError::unauthorized("invalid API key");
+        let (public_id, secret) = secrets::parse_key(presented).ok_or_else(invalid)?;
+        let entries = self.entries.read().map_err(|_| ApiError::internal("key cache poisoned"))?;
+        let key = entries.keys_by_public_id.get(public_id).ok_or_else(invalid)?;
+        if !secrets::secret_matches(secret, &key.secret_hash) {
+            return Err(invalid());
+        }
+        if key.revoked {
+            return Err(ApiError::unauthorized("this API key has been revoked"));
+        }
+        if key.expires_at.is_some_and(|expiry| expiry <= Utc::now()) {
+            return Err(ApiError::unauthorized("this API key has expired"));
+        }
+        let organization = entries.organizations.get(&key.organization_id).copied();
+        match organization {
+            Some(CachedOrganization { status: OrganizationStatus::Active, limits }) => {
+                Ok(GatewayCaller { key: Arc::clone(key), organization_limits: limits })
+            }
+            Some(CachedOrganization { status: OrganizationStatus::Suspended, .. }) => {
+                Err(ApiError::forbidden("the organization of this API key is suspended"))
+            }
+            _ => Err(ApiError::unauthorized("the organization of this API key no longer exists")),
+        }
+    }
+
+    /// Follows other processes' admin changes until the returned task is aborted.
+    /// After any interruption of the connection everything is reloaded, because
+    /// notifications sent meanwhile are lost.
+    pub fn follow(self: &Arc<Self>, pool: PgPool) -> tokio::task::JoinHandle<()> {
+        let cache = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) = cache.listen(&pool).await {
+                    tracing::warn!(%error, "key cache listener interrupted; reconnecting");
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    }
+
+    async fn listen(&self, pool: &PgPool) -> Result<(), ApiError> {
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.listen(ADMIN_CHANNEL).await?;
+        // Anything that changed while not listening is picked up here.
+        self.load_all(pool).await?;
+        loop {
+            match listener.try_recv().await? {
+                Some(notification) => {
+                    if let Err(error) = self.apply_notification(pool, notification.payload()).await {
+                        tracing::warn!(error = %error.message, "refreshing a cached key failed; reloading all");
+                        self.load_all(pool).await?;
+                    }
+                }
+                None => {
+                    // The connection dropped and was re-established: reload.
+                    self.load_all(pool).await?;
+                }
+            }
+        }
+    }
+}
+
+fn parse_permission(text: &str) -> Option<Permission> {
+    match text {
+        "read" => Some(Permission::Read),
+        "write" => Some(Permission::Write),
+        "admin" => Some(Permission::Admin),
+        _ => None,
+    }
+}

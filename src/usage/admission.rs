@@ -1,0 +1,103 @@
+//! Admission: checks org and key monthly limits against used + reserved, and
+//! reserves, atomically in PostgreSQL (one round trip; exact across processes).
+
+use chrono::NaiveDate;
+use gaiarouter_domain::Limits;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// What an admitted request holds until it is recorded or released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    pub month: NaiveDate,
+    pub tokens: i64,
+    pub cost_nanos: i64,
+}
+
+/// The request to admit: who, and what it is estimated to use.
+pub struct AdmissionRequest {
+    pub request_id: Uuid,
+    pub month: NaiveDate,
+    pub organization_id: Uuid,
+    pub api_key_id: Uuid,
+    pub organization_limits: Limits,
+    pub key_limits: Limits,
+    pub estimated_tokens: i64,
+    pub estimated_cost_nanos: i64,
+}
+
+fn as_i64(value: Option<u64>) -> Option<i64> {
+    value.map(|v| i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+fn limit_reached(code: &str) -> ApiError {
+    let (who, what) = code.split_once("_monthly_").unwrap_or(("api_key", code));
+    let who = if who == "organization" { "organization" } else { "API key" };
+    let message = format!("the {who}'s monthly {what} limit has been reached");
+    // Codes are a fixed set; anything else from the database is a bug, not a limit.
+    let code: &'static str = match code {
+        "organization_monthly_requests" => "organization_monthly_requests_limit",
+        "organization_monthly_tokens" => "organization_monthly_tokens_limit",
+        "organization_monthly_cost" => "organization_monthly_cost_limit",
+        "api_key_monthly_requests" => "api_key_monthly_requests_limit",
+        "api_key_monthly_tokens" => "api_key_monthly_tokens_limit",
+        "api_key_monthly_cost" => "api_key_monthly_cost_limit",
+        other => return ApiError::internal(format!("unknown limit code {other}")),
+    };
+    ApiError::new(axum::http::StatusCode::TOO_MANY_REQUESTS, code, message)
+}
+
+/// Admits (reserving) or refuses with a 429 naming the limit. Unlimited keys of
+/// unlimited organizations need no database round trip at all: `Ok(None)`.
+pub async fn admit(pool: &PgPool, request: &AdmissionRequest) -> Result<Option<Reservation>, ApiError> {
+    if request.organization_limits.is_unlimited() && request.key_limits.is_unlimited() {
+        return Ok(None);
+    }
+    let refused: Option<String> =
+        sqlx::query_scalar("SELECT admit_request($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+            .bind(request.request_id)
+            .bind(request.month)
+            .bind(request.organization_id)
+            .bind(request.api_key_id)
+            .bind(as_i64(request.organization_limits.monthly_requests))
+            .bind(as_i64(request.organization_limits.monthly_tokens))
+            .bind(request.organization_limits.monthly_cost.map(|m| m.nanos()))
+            .bind(as_i64(request.key_limits.monthly_requests))
+            .bind(as_i64(request.key_limits.monthly_tokens))
+            .bind(request.key_limits.monthly_cost.map(|m| m.nanos()))
+            .bind(request.estimated_tokens)
+            .bind(request.estimated_cost_nanos)
+            .fetch_one(pool)
+            .await?;
+    match refused {
+        Some(code) => Err(limit_reached(&code)),
+        None => Ok(Some(Reservation {
+            month: request.month,
+            tokens: request.estimated_tokens,
+            cost_nanos: request.estimated_cost_nanos,
+        })),
+    }
+}
+
+/// Gives back the reservations of requests that will not be recorded.
+pub async fn release(pool: &PgPool, request_ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT release_reservations($1)").bind(request_ids).execute(pool).await?;
+    Ok(())
+}
+
+/// Releases reservations older than any request can live (their process died).
+pub async fn release_stale(pool: &PgPool, older_than_seconds: i64) -> Result<(), sqlx::Error> {
+    let stale: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT request_id FROM usage_reservations WHERE created_at < now() - make_interval(secs => $1)",
+    )
+    .bind(older_than_seconds as f64)
+    .fetch_all(pool)
+    .await?;
+    if !stale.is_empty() {
+        tracing::warn!(count = stale.len(), "releasing stale usage reservations");
+        release(pool, &stale).await?;
+    }
+    Ok(())
+}
