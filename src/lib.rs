@@ -6,5 +6,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod gateway;
 pub mod http;
 pub mod postgres;
+pub mod usage;

@@ -1,0 +1,327 @@
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::request::{ChatMessage, Role};
+
+/// A non-streamed answer (`"object": "chat.completion"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletion {
+    pub id: String,
+    #[serde(default = "completion_object")]
+    pub object: String,
+    #[serde(default)]
+    pub created: i64,
+    #[serde(default)]
+    pub model: String,
+    pub choices: Vec<Choice>,
+    /// Always set by GaiaRouter's translating providers; `None` only when an
+    /// OpenAI-compatible upstream omitted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
+}
+
+fn completion_object() -> String {
+    "chat.completion".into()
+}
+
+fn chunk_object() -> String {
+    "chat.completion.chunk".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    #[serde(default)]
+    pub index: u32,
+    pub message: ChatMessage,
+    #[serde(default)]
+    pub finish_reason: Option<FinishReason>,
+    #[serde(default)]
+    pub logprobs: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    Stop,
+    Length,
+    ToolCalls,
+    ContentFilter,
+    FunctionCall,
+    /// A value some OpenAI-compatible server invented; kept verbatim.
+    #[serde(untagged)]
+    Other(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+impl Usage {
+    pub fn new(prompt_tokens: u64, completion_tokens: u64, cached_tokens: u64) -> Self {
+        Usage {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens: prompt_tokens + completion_tokens,
+            prompt_tokens_details: Some(PromptTokensDetails { cached_tokens }),
+        }
+    }
+
+    /// Prompt tokens served from the provider's cache (billed at the cached price).
+    pub fn cached_tokens(&self) -> u64 {
+        self.prompt_tokens_details
+            .map(|d| d.cached_tokens)
+            .unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PromptTokensDetails {
+    #[serde(default)]
+    pub cached_tokens: u64,
+}
+
+/// One streamed event (`"object": "chat.completion.chunk"`). The last chunk of a
+/// stream carries `usage` and no choices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletionChunk {
+    pub id: String,
+    #[serde(default = "chunk_object")]
+    pub object: String,
+    #[serde(default)]
+    pub created: i64,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub choices: Vec<ChunkChoice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
+}
+
+impl ChatCompletionChunk {
+    pub fn new(id: &str, created: i64, model: &str, choices: Vec<ChunkChoice>) -> Self {
+        ChatCompletionChunk {
+            id: id.to_owned(),
+            object: chunk_object(),
+            created,
+            model: model.to_owned(),
+            choices,
+            usage: None,
+            system_fingerprint: None,
+        }
+    }
+
+    /// The closing chunk: no choices, only usage.
+    pub fn usage_only(id: &str, created: i64, model: &str, usage: Usage) -> Self {
+        ChatCompletionChunk {
+            usage: Some(usage),
+            ..Self::new(id, created, model, Vec::new())
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunkChoice {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default)]
+    pub delta: Delta,
+    #[serde(default)]
+    pub finish_reason: Option<FinishReason>,
+    #[serde(default)]
+    pub logprobs: Option<Value>,
+}
+
+impl ChunkChoice {
+    pub fn delta(index: u32, delta: Delta) -> Self {
+        ChunkChoice {
+            index,
+            delta,
+            finish_reason: None,
+            logprobs: None,
+        }
+    }
+
+    pub fn finish(index: u32, reason: FinishReason) -> Self {
+        ChunkChoice {
+            finish_reason: Some(reason),
+            ..Self::delta(index, Delta::default())
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Delta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallDelta>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Delta {
+    pub fn role(role: Role) -> Self {
+        Delta {
+            role: Some(role),
+            content: Some(String::new()),
+            ..Delta::default()
+        }
+    }
+
+    pub fn content(text: impl Into<String>) -> Self {
+        Delta {
+            content: Some(text.into()),
+            ..Delta::default()
+        }
+    }
+
+    pub fn tool_call(call: ToolCallDelta) -> Self {
+        Delta {
+            tool_calls: Some(vec![call]),
+            ..Delta::default()
+        }
+    }
+}
+
+/// A piece of a streamed tool call: the first piece of a call carries `id`, `type` and
+/// the function name; later pieces append to `function.arguments`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallDelta {
+    pub index: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<FunctionCallDelta>,
+}
+
+impl ToolCallDelta {
+    pub fn start(
+        index: u32,
+        id: impl Into<String>,
+        name: impl Into<String>,
+        arguments: impl Into<String>,
+    ) -> Self {
+        ToolCallDelta {
+            index,
+            id: Some(id.into()),
+            kind: Some(super::request::function_kind()),
+            function: Some(FunctionCallDelta {
+                name: Some(name.into()),
+                arguments: Some(arguments.into()),
+            }),
+        }
+    }
+
+    pub fn arguments(index: u32, arguments: impl Into<String>) -> Self {
+        ToolCallDelta {
+            index,
+            id: None,
+            kind: None,
+            function: Some(FunctionCallDelta {
+                name: None,
+                arguments: Some(arguments.into()),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct FunctionCallDelta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<String>,
+}
+
+/// `GET /v1/models` list item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub id: String,
+    pub object: String,
+    pub created: i64,
+    pub owned_by: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn completion_serializes_in_openai_shape_with_null_finish_and_logprobs() {
+        let completion = ChatCompletion {
+            id: "chatcmpl-1".into(),
+            object: "chat.completion".into(),
+            created: 1_700_000_000,
+            model: "gpt-4o".into(),
+            choices: vec![Choice {
+                index: 0,
+                message: ChatMessage::assistant("Hi"),
+                finish_reason: Some(FinishReason::Stop),
+                logprobs: None,
+            }],
+            usage: Some(Usage::new(5, 1, 2)),
+            system_fingerprint: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&completion).unwrap(),
+            json!({
+                "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000, "model": "gpt-4o",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"},
+                             "finish_reason": "stop", "logprobs": null}],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6,
+                          "prompt_tokens_details": {"cached_tokens": 2}}
+            })
+        );
+    }
+
+    #[test]
+    fn parses_openai_stream_chunks_including_tool_call_pieces_and_the_usage_chunk() {
+        let chunk: ChatCompletionChunk = serde_json::from_value(json!({
+            "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o",
+            "system_fingerprint": "fp_1",
+            "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                "function": {"name": "get_weather", "arguments": ""}}]}, "logprobs": null, "finish_reason": null}],
+            "usage": null
+        }))
+        .unwrap();
+        let call = &chunk.choices[0].delta.tool_calls.as_ref().unwrap()[0];
+        assert_eq!(call.id.as_deref(), Some("call_1"));
+        assert_eq!(
+            call.function.as_ref().unwrap().name.as_deref(),
+            Some("get_weather")
+        );
+
+        let usage_chunk: ChatCompletionChunk = serde_json::from_value(json!({
+            "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o", "choices": [],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12,
+                      "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                      "completion_tokens_details": {"reasoning_tokens": 0}}
+        }))
+        .unwrap();
+        assert_eq!(usage_chunk.usage.unwrap().total_tokens, 12);
+    }
+
+    #[test]
+    fn unknown_finish_reasons_are_kept_verbatim() {
+        let reason: FinishReason = serde_json::from_value(json!("eos")).unwrap();
+        assert_eq!(reason, FinishReason::Other("eos".into()));
+        assert_eq!(
+            serde_json::to_value(FinishReason::ToolCalls).unwrap(),
+            json!("tool_calls")
+        );
+    }
+}

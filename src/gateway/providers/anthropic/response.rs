@@ -1,0 +1,185 @@
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::gateway::openai::{
+    ChatCompletion, ChatMessage, Choice, FinishReason, MessageContent, Role, ToolCall, Usage,
+};
+use crate::gateway::providers::http::unix_now;
+
+/// The Messages API response body (`"type": "message"`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct MessagesResponse {
+    pub id: String,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub content: Vec<Value>,
+    #[serde(default)]
+    pub stop_reason: Option<String>,
+    #[serde(default)]
+    pub usage: AnthropicUsage,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+pub(crate) struct AnthropicUsage {
+    #[serde(default)]
+    pub input_tokens: Option<u64>,
+    #[serde(default)]
+    pub output_tokens: Option<u64>,
+    #[serde(default)]
+    pub cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    pub cache_read_input_tokens: Option<u64>,
+}
+
+impl AnthropicUsage {
+    /// Later reports (in `message_delta`) override earlier ones field by field.
+    pub fn merge(&mut self, later: AnthropicUsage) {
+        self.input_tokens = later.input_tokens.or(self.input_tokens);
+        self.output_tokens = later.output_tokens.or(self.output_tokens);
+        self.cache_creation_input_tokens = later
+            .cache_creation_input_tokens
+            .or(self.cache_creation_input_tokens);
+        self.cache_read_input_tokens = later
+            .cache_read_input_tokens
+            .or(self.cache_read_input_tokens);
+    }
+
+    /// Anthropic counts cache reads and writes apart from `input_tokens`; OpenAI's
+    /// `prompt_tokens` includes them, with reads reported as `cached_tokens`.
+    pub fn to_openai(self) -> Usage {
+        let cache_read = self.cache_read_input_tokens.unwrap_or(0);
+        let prompt = self.input_tokens.unwrap_or(0)
+            + self.cache_creation_input_tokens.unwrap_or(0)
+            + cache_read;
+        Usage::new(prompt, self.output_tokens.unwrap_or(0), cache_read)
+    }
+}
+
+pub(crate) fn finish_reason(stop_reason: Option<&str>) -> FinishReason {
+    match stop_reason {
+        Some("max_tokens") | Some("model_context_window_exceeded") => FinishReason::Length,
+        Some("tool_use") => FinishReason::ToolCalls,
+        Some("refusal") => FinishReason::ContentFilter,
+        // end_turn, stop_sequence, pause_turn
+        _ => FinishReason::Stop,
+    }
+}
+
+pub(crate) fn completion_from_message(message: MessagesResponse) -> ChatCompletion {
+    let mut text: Option<String> = None;
+    let mut tool_calls = Vec::new();
+    for block in &message.content {
+        match block.get("type").and_then(Value::as_str) {
+            Some("text") => {
+                let piece = block
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                text.get_or_insert_with(String::new).push_str(piece);
+            }
+            Some("tool_use") => {
+                let field = |name| {
+                    block
+                        .get(name)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let input = block
+                    .get("input")
+                    .cloned()
+                    .unwrap_or_else(|| Value::Object(Map::new()));
+                tool_calls.push(ToolCall::function(
+                    field("id"),
+                    field("name"),
+                    input.to_string(),
+                ));
+            }
+            // thinking, redacted_thinking, server tool blocks: not part of the OpenAI answer.
+            _ => {}
+        }
+    }
+    ChatCompletion {
+        id: message.id,
+        object: "chat.completion".into(),
+        created: unix_now(),
+        model: message.model,
+        choices: vec![Choice {
+            index: 0,
+            message: ChatMessage {
+                role: Role::Assistant,
+                content: text.map(MessageContent::Text),
+                name: None,
+                tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+                tool_call_id: None,
+                extra: Map::new(),
+            },
+            finish_reason: Some(finish_reason(message.stop_reason.as_deref())),
+            logprobs: None,
+        }],
+        usage: Some(message.usage.to_openai()),
+        system_fingerprint: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(body: Value) -> ChatCompletion {
+        completion_from_message(serde_json::from_value(body).unwrap())
+    }
+
+    #[test]
+    fn translates_a_text_message_with_cache_usage() {
+        let completion = parse(json!({
+            "id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant",
+            "model": "claude-sonnet-4-5-20250929",
+            "content": [{"type": "text", "text": "Hello!"}],
+            "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": {"input_tokens": 12, "output_tokens": 6, "cache_creation_input_tokens": 100, "cache_read_input_tokens": 50}
+        }));
+        assert_eq!(completion.id, "msg_01XFDUDYJgAACzvnptvVoYEL");
+        assert_eq!(completion.model, "claude-sonnet-4-5-20250929");
+        assert_eq!(completion.choices[0].message.text(), "Hello!");
+        assert_eq!(
+            completion.choices[0].finish_reason,
+            Some(FinishReason::Stop)
+        );
+        assert_eq!(completion.usage, Some(Usage::new(162, 6, 50)));
+    }
+
+    #[test]
+    fn translates_tool_use_blocks_to_tool_calls() {
+        let completion = parse(json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+            "content": [
+                {"type": "text", "text": "Let me check."},
+                {"type": "tool_use", "id": "toolu_01A09q90qw90lq917835lq9", "name": "get_weather", "input": {"city": "Paris"}}
+            ],
+            "stop_reason": "tool_use", "stop_sequence": null,
+            "usage": {"input_tokens": 30, "output_tokens": 20}
+        }));
+        let choice = &completion.choices[0];
+        assert_eq!(choice.finish_reason, Some(FinishReason::ToolCalls));
+        let call = &choice.message.tool_calls.as_ref().unwrap()[0];
+        assert_eq!(call.id, "toolu_01A09q90qw90lq917835lq9");
+        assert_eq!(call.function.name, "get_weather");
+        assert_eq!(
+            serde_json::from_str::<Value>(&call.function.arguments).unwrap(),
+            json!({"city": "Paris"})
+        );
+        assert_eq!(completion.usage, Some(Usage::new(30, 20, 0)));
+    }
+
+    #[test]
+    fn maps_stop_reasons() {
+        assert_eq!(finish_reason(Some("end_turn")), FinishReason::Stop);
+        assert_eq!(finish_reason(Some("stop_sequence")), FinishReason::Stop);
+        assert_eq!(finish_reason(Some("max_tokens")), FinishReason::Length);
+        assert_eq!(finish_reason(Some("tool_use")), FinishReason::ToolCalls);
+        assert_eq!(finish_reason(Some("refusal")), FinishReason::ContentFilter);
+    }
+}

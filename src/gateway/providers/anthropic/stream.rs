@@ -1,0 +1,372 @@
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::error_from_type;
+use super::response::{finish_reason, AnthropicUsage};
+use crate::gateway::openai::{ChatCompletionChunk, ChunkChoice, Delta, Role, ToolCallDelta};
+use crate::gateway::providers::http::{unix_now, StreamTranslator, Translated};
+use crate::gateway::providers::ProviderError;
+
+/// Turns Anthropic's stream (`message_start`, `content_block_start|delta|stop`,
+/// `message_delta`, `message_stop`, `ping`, `error`) into OpenAI chunks: a role chunk,
+/// content and tool-call deltas, a finish chunk, then a usage chunk. A stream that
+/// closes before `message_stop` is cut.
+pub(crate) struct AnthropicStream {
+    id: String,
+    model: String,
+    created: i64,
+    usage: AnthropicUsage,
+    /// Content block index → OpenAI tool call index, for `tool_use` blocks.
+    tool_indexes: HashMap<u64, u32>,
+    finished: bool,
+}
+
+impl AnthropicStream {
+    pub(crate) fn new(model: &str) -> Self {
+        AnthropicStream {
+            id: String::new(),
+            model: model.to_owned(),
+            created: unix_now(),
+            usage: AnthropicUsage::default(),
+            tool_indexes: HashMap::new(),
+            finished: false,
+        }
+    }
+
+    fn chunk(&self, choice: ChunkChoice) -> ChatCompletionChunk {
+        ChatCompletionChunk::new(&self.id, self.created, &self.model, vec![choice])
+    }
+
+    fn delta(&self, delta: Delta) -> Vec<ChatCompletionChunk> {
+        vec![self.chunk(ChunkChoice::delta(0, delta))]
+    }
+}
+
+fn invalid(what: &str) -> ProviderError {
+    ProviderError::InvalidResponse(format!("Anthropic stream event without {what}"))
+}
+
+fn usage_of(value: Option<&Value>) -> Result<AnthropicUsage, ProviderError> {
+    match value {
+        None => Ok(AnthropicUsage::default()),
+        Some(value) => serde_json::from_value(value.clone())
+            .map_err(|e| ProviderError::InvalidResponse(e.to_string())),
+    }
+}
+
+impl StreamTranslator for AnthropicStream {
+    fn on_event(&mut self, event: &str, data: &str) -> Result<Translated, ProviderError> {
+        let data: Value = serde_json::from_str(data)
+            .map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
+        let kind = data.get("type").and_then(Value::as_str).unwrap_or(event);
+        let str_at = |pointer: &str| data.pointer(pointer).and_then(Value::as_str);
+        let chunks = match kind {
+            "message_start" => {
+                if let Some(id) = str_at("/message/id") {
+                    self.id = id.to_owned();
+                }
+                if let Some(model) = str_at("/message/model") {
+                    self.model = model.to_owned();
+                }
+                self.usage.merge(usage_of(data.pointer("/message/usage"))?);
+                self.delta(Delta::role(Role::Assistant))
+            }
+            "content_block_start" => {
+                let block_index = data
+                    .get("index")
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| invalid("index"))?;
+                match str_at("/content_block/type") {
+                    Some("tool_use") => {
+                        let tool_index = self.tool_indexes.len() as u32;
+                        self.tool_indexes.insert(block_index, tool_index);
+                        let id = str_at("/content_block/id").ok_or_else(|| invalid("tool id"))?;
+                        let name =
+                            str_at("/content_block/name").ok_or_else(|| invalid("tool name"))?;
+                        self.delta(Delta::tool_call(ToolCallDelta::start(
+                            tool_index, id, name, "",
+                        )))
+                    }
+                    Some("text") => match str_at("/content_block/text") {
+                        Some(text) if !text.is_empty() => self.delta(Delta::content(text)),
+                        _ => Vec::new(),
+                    },
+                    _ => Vec::new(),
+                }
+            }
+            "content_block_delta" => match str_at("/delta/type") {
+                Some("text_delta") => {
+                    let text = str_at("/delta/text").ok_or_else(|| invalid("text"))?;
+                    self.delta(Delta::content(text))
+                }
+                Some("input_json_delta") => {
+                    let block_index = data
+                        .get("index")
+                        .and_then(Value::as_u64)
+                        .ok_or_else(|| invalid("index"))?;
+                    let tool_index = *self
+                        .tool_indexes
+                        .get(&block_index)
+                        .ok_or_else(|| invalid("a tool_use block start"))?;
+                    match str_at("/delta/partial_json") {
+                        Some(json) if !json.is_empty() => {
+                            self.delta(Delta::tool_call(ToolCallDelta::arguments(tool_index, json)))
+                        }
+                        _ => Vec::new(),
+                    }
+                }
+                // thinking_delta, signature_delta, citations_delta: no OpenAI equivalent.
+                _ => Vec::new(),
+            },
+            "message_delta" => {
+                self.usage.merge(usage_of(data.get("usage"))?);
+                let reason = finish_reason(str_at("/delta/stop_reason"));
+                self.finished = true;
+                vec![self.chunk(ChunkChoice::finish(0, reason))]
+            }
+            "message_stop" => {
+                let mut chunks = Vec::new();
+                if !self.finished {
+                    chunks.push(self.chunk(ChunkChoice::finish(0, finish_reason(None))));
+                }
+                chunks.push(ChatCompletionChunk::usage_only(
+                    &self.id,
+                    self.created,
+                    &self.model,
+                    self.usage.to_openai(),
+                ));
+                return Ok(Translated {
+                    chunks,
+                    finished: true,
+                });
+            }
+            "error" => {
+                let error_type = str_at("/error/type").unwrap_or("api_error");
+                let message = str_at("/error/message")
+                    .unwrap_or("Anthropic stream error")
+                    .to_owned();
+                return Err(error_from_type(error_type, message));
+            }
+            // ping, content_block_stop, and event types Anthropic may add later.
+            _ => Vec::new(),
+        };
+        Ok(Translated::chunks(chunks))
+    }
+
+    fn on_close(&mut self) -> Result<Vec<ChatCompletionChunk>, ProviderError> {
+        Err(ProviderError::StreamCut)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::openai::{CompletionAccumulator, FinishReason, Usage};
+    use serde_json::json;
+
+    /// Feeds `(event, data)` pairs; returns the chunks and how the stream ended.
+    fn run(events: &[(&str, Value)]) -> (Vec<ChatCompletionChunk>, Result<bool, ProviderError>) {
+        let mut stream = AnthropicStream::new("claude-sonnet-4-5");
+        let mut chunks = Vec::new();
+        for (event, data) in events {
+            match stream.on_event(event, &data.to_string()) {
+                Ok(translated) => {
+                    chunks.extend(translated.chunks);
+                    if translated.finished {
+                        return (chunks, Ok(true));
+                    }
+                }
+                Err(error) => return (chunks, Err(error)),
+            }
+        }
+        match stream.on_close() {
+            Ok(more) => {
+                chunks.extend(more);
+                (chunks, Ok(false))
+            }
+            Err(error) => (chunks, Err(error)),
+        }
+    }
+
+    fn message_start() -> (&'static str, Value) {
+        (
+            "message_start",
+            json!({"type": "message_start", "message": {
+            "id": "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY", "type": "message", "role": "assistant", "content": [],
+            "model": "claude-sonnet-4-5-20250929", "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": 25, "output_tokens": 1, "cache_read_input_tokens": 10}}}),
+        )
+    }
+
+    fn text_events() -> Vec<(&'static str, Value)> {
+        vec![
+            message_start(),
+            (
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            ),
+            ("ping", json!({"type": "ping"})),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}}),
+            ),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "!"}}),
+            ),
+            (
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ),
+            (
+                "message_delta",
+                json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 15}}),
+            ),
+            ("message_stop", json!({"type": "message_stop"})),
+        ]
+    }
+
+    #[test]
+    fn a_text_stream_yields_role_content_finish_and_usage_chunks() {
+        let (chunks, ended) = run(&text_events());
+        assert_eq!(ended, Ok(true));
+        assert_eq!(chunks[0].choices[0].delta.role, Some(Role::Assistant));
+        assert_eq!(chunks[0].id, "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY");
+        assert_eq!(chunks[0].model, "claude-sonnet-4-5-20250929");
+        let last = chunks.last().unwrap();
+        assert!(last.choices.is_empty());
+        assert_eq!(last.usage, Some(Usage::new(35, 15, 10)));
+        let mut all = CompletionAccumulator::new();
+        chunks.iter().for_each(|c| all.push(c));
+        let completion = all.finish();
+        assert_eq!(completion.choices[0].message.text(), "Hello!");
+        assert_eq!(
+            completion.choices[0].finish_reason,
+            Some(FinishReason::Stop)
+        );
+    }
+
+    #[test]
+    fn tool_use_blocks_stream_as_openai_tool_call_deltas() {
+        let (chunks, ended) = run(&[
+            message_start(),
+            (
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            ),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Checking."}}),
+            ),
+            (
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ),
+            (
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "name": "get_weather", "input": {}}}),
+            ),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": ""}}),
+            ),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"city\": \"Pa"}}),
+            ),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "ris\"}"}}),
+            ),
+            (
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 1}),
+            ),
+            (
+                "message_delta",
+                json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": 89}}),
+            ),
+            ("message_stop", json!({"type": "message_stop"})),
+        ]);
+        assert_eq!(ended, Ok(true));
+        let first_call_chunk = chunks
+            .iter()
+            .find(|c| {
+                c.choices
+                    .first()
+                    .is_some_and(|ch| ch.delta.tool_calls.is_some())
+            })
+            .unwrap();
+        let start = &first_call_chunk.choices[0]
+            .delta
+            .tool_calls
+            .as_ref()
+            .unwrap()[0];
+        assert_eq!(
+            (start.index, start.id.as_deref(), start.kind.as_deref()),
+            (0, Some("toolu_01T1x1fJ34qAmk2tNTrN7Up6"), Some("function"))
+        );
+        let mut all = CompletionAccumulator::new();
+        chunks.iter().for_each(|c| all.push(c));
+        let completion = all.finish();
+        let call = &completion.choices[0].message.tool_calls.as_ref().unwrap()[0];
+        assert_eq!(call.function.name, "get_weather");
+        assert_eq!(
+            serde_json::from_str::<Value>(&call.function.arguments).unwrap(),
+            json!({"city": "Paris"})
+        );
+        assert_eq!(
+            completion.choices[0].finish_reason,
+            Some(FinishReason::ToolCalls)
+        );
+        assert_eq!(completion.usage.unwrap().completion_tokens, 89);
+    }
+
+    #[test]
+    fn an_error_event_ends_the_stream_with_its_error() {
+        let mut events = text_events();
+        events.truncate(4);
+        events.push(("error", json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})));
+        let (chunks, ended) = run(&events);
+        assert_eq!(chunks.len(), 2);
+        let error = ended.unwrap_err();
+        assert_eq!(
+            error,
+            ProviderError::UpstreamServerError {
+                status: 529,
+                message: "Overloaded".into()
+            }
+        );
+        assert_eq!(error.http_status(), 502);
+        let (_, limited) = run(&[
+            message_start(),
+            (
+                "error",
+                json!({"type": "error", "error": {"type": "rate_limit_error", "message": "slow"}}),
+            ),
+        ]);
+        assert_eq!(limited.unwrap_err().http_status(), 429);
+    }
+
+    #[test]
+    fn a_stream_that_closes_before_message_stop_is_cut() {
+        for cut_at in [1, 4, 7] {
+            let (_, ended) = run(&text_events()[..cut_at]);
+            assert_eq!(
+                ended,
+                Err(ProviderError::StreamCut),
+                "cut after {cut_at} events"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_event_data_is_an_invalid_response() {
+        let mut stream = AnthropicStream::new("m");
+        assert!(matches!(
+            stream.on_event("message_start", "{oops"),
+            Err(ProviderError::InvalidResponse(_))
+        ));
+    }
+}

@@ -1,0 +1,365 @@
+//! Which upstreams are configured, and the set of providers built from them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use reqwest::header::HeaderValue;
+
+use super::{
+    AnthropicProvider, EchoProvider, GeminiProvider, OpenAiCompatibleProvider, Provider, Timeouts,
+};
+
+/// A provider API key. Its `Debug` never shows the secret, so it can sit in logged
+/// config structs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(secret: impl Into<String>) -> Result<Self, ConfigError> {
+        let secret = secret.into().trim().to_owned();
+        if secret.is_empty() || HeaderValue::from_str(&secret).is_err() {
+            return Err(ConfigError::InvalidApiKey);
+        }
+        Ok(ApiKey(secret))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `prefix + secret` as a header value marked sensitive (kept out of debug output).
+    pub(crate) fn header_value(&self, prefix: &str) -> Option<HeaderValue> {
+        let mut value = HeaderValue::from_str(&format!("{prefix}{}", self.0)).ok()?;
+        value.set_sensitive(true);
+        Some(value)
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub base_url: String,
+    pub api_key: Option<ApiKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("an API key must be non-empty printable text")]
+    InvalidApiKey,
+    #[error("GAIAROUTER_OPENAI_COMPATIBLE entry `{0}` is not `name=base_url`")]
+    MalformedCustomEntry(String),
+    #[error(
+        "custom provider name `{0}` must be lowercase letters, digits, `-` or `_`, \
+         and not a built-in provider name"
+    )]
+    InvalidCustomName(String),
+    #[error("custom provider `{0}` is configured twice")]
+    DuplicateCustomName(String),
+    #[error("`{0}` is not an http(s) URL")]
+    InvalidBaseUrl(String),
+    #[error("could not build the HTTP client: {0}")]
+    HttpClient(String),
+}
+
+/// Names GaiaRouter uses for its built-in providers; custom providers may not take them.
+pub const BUILTIN_PROVIDER_NAMES: [&str; 6] = [
+    "openai",
+    "anthropic",
+    "google",
+    "gemini",
+    "openrouter",
+    "echo",
+];
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProvidersConfig {
+    pub openai: Option<Upstream>,
+    pub anthropic: Option<Upstream>,
+    pub gemini: Option<Upstream>,
+    pub openrouter: Option<Upstream>,
+    /// Named OpenAI-compatible servers (vLLM, Ollama, ...).
+    pub custom: Vec<(String, Upstream)>,
+    pub timeouts: Timeouts,
+}
+
+impl ProvidersConfig {
+    pub const ANTHROPIC_BASE_URL: &'static str = "https://api.anthropic.com";
+    pub const GEMINI_BASE_URL: &'static str = "https://generativelanguage.googleapis.com";
+
+    /// Reads `OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, `GEMINI_API_KEY`, `OPENROUTER_API_KEY`,
+    /// the matching `*_BASE_URL`s (a provider is configured when its key or its base URL
+    /// is set: local servers need no key), and `GAIAROUTER_OPENAI_COMPATIBLE` =
+    /// `name=base_url,...` with optional `GAIAROUTER_OPENAI_COMPATIBLE_<NAME>_API_KEY`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`Self::from_env`] over any variable source (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let upstream = |prefix: &str, default_url: &str| -> Result<Option<Upstream>, ConfigError> {
+            let key = var(&format!("{prefix}_API_KEY"));
+            let url = var(&format!("{prefix}_BASE_URL"));
+            if key.is_none() && url.is_none() {
+                return Ok(None);
+            }
+            Ok(Some(Upstream {
+                base_url: checked_url(url.as_deref().unwrap_or(default_url))?,
+                api_key: key.map(ApiKey::new).transpose()?,
+            }))
+        };
+        let mut custom: Vec<(String, Upstream)> = Vec::new();
+        for entry in var("GAIAROUTER_OPENAI_COMPATIBLE")
+            .unwrap_or_default()
+            .split(',')
+        {
+            let entry = entry.trim();
+            if entry.is_empty() {
+                continue;
+            }
+            let (name, url) = entry
+                .split_once('=')
+                .ok_or_else(|| ConfigError::MalformedCustomEntry(entry.to_owned()))?;
+            let name = checked_custom_name(name.trim())?;
+            if custom.iter().any(|(existing, _)| *existing == name) {
+                return Err(ConfigError::DuplicateCustomName(name));
+            }
+            let key_var = format!(
+                "GAIAROUTER_OPENAI_COMPATIBLE_{}_API_KEY",
+                name.to_uppercase().replace('-', "_")
+            );
+            let upstream = Upstream {
+                base_url: checked_url(url.trim())?,
+                api_key: var(&key_var).map(ApiKey::new).transpose()?,
+            };
+            custom.push((name, upstream));
+        }
+        Ok(ProvidersConfig {
+            openai: upstream("OPENAI", OpenAiCompatibleProvider::OPENAI_BASE_URL)?,
+            anthropic: upstream("ANTHROPIC", Self::ANTHROPIC_BASE_URL)?,
+            gemini: upstream("GEMINI", Self::GEMINI_BASE_URL)?,
+            openrouter: upstream("OPENROUTER", OpenAiCompatibleProvider::OPENROUTER_BASE_URL)?,
+            custom,
+            timeouts: Timeouts::default(),
+        })
+    }
+
+    /// Names of the custom providers, for [`crate::gateway::ModelRegistry`].
+    pub fn custom_names(&self) -> Vec<String> {
+        self.custom.iter().map(|(name, _)| name.clone()).collect()
+    }
+}
+
+fn checked_url(url: &str) -> Result<String, ConfigError> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(url.trim_end_matches('/').to_owned())
+    } else {
+        Err(ConfigError::InvalidBaseUrl(url.to_owned()))
+    }
+}
+
+fn checked_custom_name(name: &str) -> Result<String, ConfigError> {
+    let valid_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if name.is_empty() || !valid_chars || BUILTIN_PROVIDER_NAMES.contains(&name) {
+        return Err(ConfigError::InvalidCustomName(name.to_owned()));
+    }
+    Ok(name.to_owned())
+}
+
+/// The providers this gateway can call, by recorded name. `echo` is always there.
+#[derive(Clone)]
+pub struct ProviderSet {
+    providers: BTreeMap<String, Arc<dyn Provider>>,
+}
+
+impl fmt::Debug for ProviderSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderSet")
+            .field("providers", &self.names())
+            .finish()
+    }
+}
+
+impl ProviderSet {
+    /// Builds every configured provider on one shared, pooled HTTP client.
+    pub fn from_config(config: &ProvidersConfig) -> Result<Self, ConfigError> {
+        let http = super::http_client(&config.timeouts)
+            .map_err(|e| ConfigError::HttpClient(e.to_string()))?;
+        Ok(Self::with_client(config, http))
+    }
+
+    pub fn with_client(config: &ProvidersConfig, http: reqwest::Client) -> Self {
+        let timeouts = config.timeouts;
+        let mut set = ProviderSet {
+            providers: BTreeMap::new(),
+        };
+        set.insert(Arc::new(EchoProvider::new()));
+        if let Some(up) = &config.openai {
+            set.insert(Arc::new(OpenAiCompatibleProvider::new(
+                "openai",
+                &up.base_url,
+                up.api_key.clone(),
+                http.clone(),
+                timeouts,
+            )));
+        }
+        if let Some(up) = &config.openrouter {
+            set.insert(Arc::new(OpenAiCompatibleProvider::new(
+                "openrouter",
+                &up.base_url,
+                up.api_key.clone(),
+                http.clone(),
+                timeouts,
+            )));
+        }
+        if let Some(up) = &config.anthropic {
+            set.insert(Arc::new(AnthropicProvider::new(
+                &up.base_url,
+                up.api_key.clone(),
+                http.clone(),
+                timeouts,
+            )));
+        }
+        if let Some(up) = &config.gemini {
+            set.insert(Arc::new(GeminiProvider::new(
+                &up.base_url,
+                up.api_key.clone(),
+                http.clone(),
+                timeouts,
+            )));
+        }
+        for (name, up) in &config.custom {
+            set.insert(Arc::new(OpenAiCompatibleProvider::new(
+                name.clone(),
+                &up.base_url,
+                up.api_key.clone(),
+                http.clone(),
+                timeouts,
+            )));
+        }
+        set
+    }
+
+    /// Adds or replaces a provider under its own name (tests inject fakes this way).
+    pub fn insert(&mut self, provider: Arc<dyn Provider>) {
+        self.providers.insert(provider.name().to_owned(), provider);
+    }
+
+    /// The provider recorded as `name` ("openai", "anthropic", "google", "openrouter",
+    /// "echo" or a custom name). `gemini` is accepted as an alias of `google`.
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Provider>> {
+        let name = if name == "gemini" { "google" } else { name };
+        self.providers.get(name).cloned()
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.providers.keys().map(String::as_str).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<ProvidersConfig, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        ProvidersConfig::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn nothing_set_means_only_echo() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config, ProvidersConfig::default());
+        assert_eq!(
+            ProviderSet::from_config(&config).unwrap().names(),
+            vec!["echo"]
+        );
+    }
+
+    #[test]
+    fn a_key_configures_a_provider_at_its_default_url_and_a_url_alone_is_enough() {
+        let config = config(&[
+            ("OPENAI_API_KEY", "sk-test"),
+            ("ANTHROPIC_API_KEY", "sk-ant"),
+            ("GEMINI_BASE_URL", "http://127.0.0.1:9/"),
+            ("OPENROUTER_API_KEY", " "),
+        ])
+        .unwrap();
+        let openai = config.openai.clone().unwrap();
+        assert_eq!(openai.base_url, "https://api.openai.com/v1");
+        assert_eq!(openai.api_key.unwrap().expose(), "sk-test");
+        assert_eq!(
+            config.anthropic.clone().unwrap().base_url,
+            "https://api.anthropic.com"
+        );
+        let gemini = config.gemini.clone().unwrap();
+        assert_eq!(
+            (gemini.base_url.as_str(), gemini.api_key),
+            ("http://127.0.0.1:9", None)
+        );
+        assert_eq!(config.openrouter, None);
+        let set = ProviderSet::from_config(&config).unwrap();
+        assert_eq!(set.names(), vec!["anthropic", "echo", "google", "openai"]);
+        assert_eq!(set.get("gemini").unwrap().name(), "google");
+        assert!(set.get("openrouter").is_none());
+    }
+
+    #[test]
+    fn reads_named_openai_compatible_servers_with_optional_keys() {
+        let config = config(&[
+            (
+                "GAIAROUTER_OPENAI_COMPATIBLE",
+                "vllm=http://gpu:8000/v1, local-ollama=http://127.0.0.1:11434/v1",
+            ),
+            ("GAIAROUTER_OPENAI_COMPATIBLE_VLLM_API_KEY", "token"),
+        ])
+        .unwrap();
+        assert_eq!(config.custom_names(), vec!["vllm", "local-ollama"]);
+        assert_eq!(
+            config.custom[0].1.api_key.as_ref().unwrap().expose(),
+            "token"
+        );
+        assert_eq!(config.custom[1].1.api_key, None);
+        let set = ProviderSet::from_config(&config).unwrap();
+        assert_eq!(set.get("local-ollama").unwrap().name(), "local-ollama");
+    }
+
+    #[test]
+    fn refuses_malformed_custom_entries() {
+        let bad = [
+            "vllm",
+            "openai=http://x",
+            "Big=http://x",
+            "a=ftp://x",
+            "a=http://x,a=http://y",
+        ];
+        for value in bad {
+            assert!(
+                config(&[("GAIAROUTER_OPENAI_COMPATIBLE", value)]).is_err(),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_api_keys() {
+        let config = config(&[("OPENAI_API_KEY", "sk-very-secret")]).unwrap();
+        assert!(!format!("{config:?}").contains("sk-very-secret"));
+    }
+}

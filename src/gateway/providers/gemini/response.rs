@@ -1,0 +1,259 @@
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::gateway::openai::{
+    ChatCompletion, ChatMessage, Choice, FinishReason, MessageContent, Role, ToolCall, Usage,
+};
+use crate::gateway::providers::http::{completion_id, unix_now};
+
+/// `GenerateContentResponse`: the `generateContent` body and each streamed event.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GenerateContentResponse {
+    #[serde(default)]
+    pub candidates: Vec<Candidate>,
+    #[serde(default)]
+    pub usage_metadata: Option<UsageMetadata>,
+    #[serde(default)]
+    pub model_version: Option<String>,
+    #[serde(default)]
+    pub response_id: Option<String>,
+    #[serde(default)]
+    pub prompt_feedback: Option<Value>,
+}
+
+impl GenerateContentResponse {
+    /// The prompt itself was blocked: no candidates, only `promptFeedback.blockReason`.
+    pub fn prompt_blocked(&self) -> bool {
+        self.candidates.is_empty()
+            && self
+                .prompt_feedback
+                .as_ref()
+                .is_some_and(|feedback| feedback.get("blockReason").is_some())
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Candidate {
+    #[serde(default)]
+    pub content: Option<Content>,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    #[serde(default)]
+    pub index: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Content {
+    #[serde(default)]
+    pub parts: Vec<Value>,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UsageMetadata {
+    #[serde(default)]
+    pub prompt_token_count: u64,
+    #[serde(default)]
+    pub candidates_token_count: u64,
+    #[serde(default)]
+    pub thoughts_token_count: u64,
+    #[serde(default)]
+    pub cached_content_token_count: u64,
+}
+
+impl UsageMetadata {
+    /// Thinking tokens are billed as output, so they count as completion tokens.
+    /// `promptTokenCount` already includes the cached tokens.
+    pub fn to_openai(self) -> Usage {
+        Usage::new(
+            self.prompt_token_count,
+            self.candidates_token_count + self.thoughts_token_count,
+            self.cached_content_token_count,
+        )
+    }
+}
+
+/// What one candidate's parts say in OpenAI terms.
+pub(crate) enum PartOut {
+    Text(String),
+    Call { name: String, arguments: String },
+}
+
+/// Text and function calls of a candidate, skipping thought summaries.
+pub(crate) fn part_outputs(candidate: &Candidate) -> Vec<PartOut> {
+    let parts = candidate
+        .content
+        .as_ref()
+        .map(|c| c.parts.as_slice())
+        .unwrap_or_default();
+    parts
+        .iter()
+        .filter(|part| part.get("thought").and_then(Value::as_bool) != Some(true))
+        .filter_map(|part| {
+            if let Some(text) = part.get("text").and_then(Value::as_str) {
+                return Some(PartOut::Text(text.to_owned()));
+            }
+            let call = part.get("functionCall")?;
+            let name = call
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let args = call
+                .get("args")
+                .cloned()
+                .unwrap_or_else(|| Value::Object(Map::new()));
+            Some(PartOut::Call {
+                name,
+                arguments: args.to_string(),
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn finish_reason(reason: &str, called_functions: bool) -> FinishReason {
+    match reason {
+        "MAX_TOKENS" => FinishReason::Length,
+        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => {
+            FinishReason::ContentFilter
+        }
+        _ if called_functions => FinishReason::ToolCalls,
+        _ => FinishReason::Stop,
+    }
+}
+
+/// Gemini function calls carry no id; OpenAI clients need one to answer them.
+pub(crate) fn tool_call_id() -> String {
+    format!("call_{}", uuid::Uuid::now_v7().simple())
+}
+
+pub(crate) fn completion_from_response(
+    response: GenerateContentResponse,
+    model: &str,
+) -> ChatCompletion {
+    let mut choices: Vec<Choice> = response
+        .candidates
+        .iter()
+        .enumerate()
+        .map(|(position, candidate)| {
+            let mut text: Option<String> = None;
+            let mut tool_calls = Vec::new();
+            for output in part_outputs(candidate) {
+                match output {
+                    PartOut::Text(piece) => text.get_or_insert_with(String::new).push_str(&piece),
+                    PartOut::Call { name, arguments } => {
+                        tool_calls.push(ToolCall::function(tool_call_id(), name, arguments))
+                    }
+                }
+            }
+            let reason = candidate.finish_reason.as_deref().unwrap_or("STOP");
+            Choice {
+                index: candidate.index.unwrap_or(position as u32),
+                finish_reason: Some(finish_reason(reason, !tool_calls.is_empty())),
+                message: ChatMessage {
+                    role: Role::Assistant,
+                    content: text.map(MessageContent::Text),
+                    name: None,
+                    tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+                    tool_call_id: None,
+                    extra: Map::new(),
+                },
+                logprobs: None,
+            }
+        })
+        .collect();
+    if choices.is_empty() && response.prompt_blocked() {
+        choices.push(Choice {
+            index: 0,
+            message: ChatMessage {
+                content: None,
+                ..ChatMessage::assistant("")
+            },
+            finish_reason: Some(FinishReason::ContentFilter),
+            logprobs: None,
+        });
+    }
+    ChatCompletion {
+        id: response.response_id.clone().unwrap_or_else(completion_id),
+        object: "chat.completion".into(),
+        created: unix_now(),
+        model: response
+            .model_version
+            .clone()
+            .unwrap_or_else(|| model.to_owned()),
+        choices,
+        usage: Some(response.usage_metadata.unwrap_or_default().to_openai()),
+        system_fingerprint: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(body: Value) -> ChatCompletion {
+        completion_from_response(serde_json::from_value(body).unwrap(), "gemini-2.5-flash")
+    }
+
+    #[test]
+    fn translates_text_and_usage_with_thinking_tokens_as_completion() {
+        let completion = parse(json!({
+            "candidates": [{"content": {"parts": [{"text": "Hello"}, {"text": " there"}], "role": "model"},
+                "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 4, "totalTokenCount": 34,
+                "thoughtsTokenCount": 20, "cachedContentTokenCount": 6,
+                "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 10}]},
+            "modelVersion": "gemini-2.5-flash", "responseId": "mAitaLmkHPPlz7IPvtfUqQ4"
+        }));
+        assert_eq!(completion.id, "mAitaLmkHPPlz7IPvtfUqQ4");
+        assert_eq!(completion.choices[0].message.text(), "Hello there");
+        assert_eq!(
+            completion.choices[0].finish_reason,
+            Some(FinishReason::Stop)
+        );
+        assert_eq!(completion.usage, Some(Usage::new(10, 24, 6)));
+    }
+
+    #[test]
+    fn translates_function_calls_with_invented_ids() {
+        let completion = parse(json!({
+            "candidates": [{"content": {"parts": [
+                {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}},
+                {"functionCall": {"name": "get_time", "args": {}}}
+            ], "role": "model"}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 30, "candidatesTokenCount": 12, "totalTokenCount": 42}
+        }));
+        let choice = &completion.choices[0];
+        assert_eq!(choice.finish_reason, Some(FinishReason::ToolCalls));
+        let calls = choice.message.tool_calls.as_ref().unwrap();
+        assert_eq!(calls.len(), 2);
+        assert!(calls[0].id.starts_with("call_"));
+        assert_ne!(calls[0].id, calls[1].id);
+        assert_eq!(
+            serde_json::from_str::<Value>(&calls[0].function.arguments).unwrap(),
+            json!({"city": "Paris"})
+        );
+        assert_eq!(choice.message.content, None);
+    }
+
+    #[test]
+    fn maps_finish_reasons_and_blocked_prompts() {
+        assert_eq!(finish_reason("MAX_TOKENS", false), FinishReason::Length);
+        assert_eq!(finish_reason("SAFETY", false), FinishReason::ContentFilter);
+        assert_eq!(
+            finish_reason("RECITATION", true),
+            FinishReason::ContentFilter
+        );
+        assert_eq!(finish_reason("STOP", false), FinishReason::Stop);
+        let blocked = parse(json!({"promptFeedback": {"blockReason": "SAFETY"},
+            "usageMetadata": {"promptTokenCount": 8, "totalTokenCount": 8}}));
+        assert_eq!(
+            blocked.choices[0].finish_reason,
+            Some(FinishReason::ContentFilter)
+        );
+        assert_eq!(blocked.usage, Some(Usage::new(8, 0, 0)));
+    }
+}

@@ -1,0 +1,343 @@
+//! Transport shared by the HTTP providers: timeouts, error bodies, and the SSE driver
+//! that turns an upstream event stream into OpenAI chunks.
+
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{ChunkStream, ProviderError};
+use crate::gateway::openai::ChatCompletionChunk;
+
+/// How long GaiaRouter waits on an upstream. Never infinite: a silent upstream becomes
+/// [`ProviderError::Timeout`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP/TLS connect.
+    pub connect: Duration,
+    /// A whole non-streamed call, body included.
+    pub total: Duration,
+    /// A streamed call: until the response headers, then between two upstream events.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            total: Duration::from_secs(600),
+            idle: Duration::from_secs(120),
+        }
+    }
+}
+
+/// A pooled client for all providers. Timeouts per call are applied by the providers,
+/// so one client serves streamed and non-streamed calls alike.
+pub fn http_client(timeouts: &Timeouts) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(timeouts.connect)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .build()
+}
+
+pub(crate) fn transport_error(error: reqwest::Error) -> ProviderError {
+    if error.is_timeout() {
+        ProviderError::Timeout
+    } else {
+        // Without the URL: it is ours, not the client's business.
+        ProviderError::Connection(error.without_url().to_string())
+    }
+}
+
+/// Sends a non-streamed call and parses its JSON body, all within `total`.
+pub(crate) async fn send_for_json<T: DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+    total: Duration,
+) -> Result<T, ProviderError> {
+    let call = async {
+        let response = request.send().await.map_err(transport_error)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(transport_error)?;
+        if !status.is_success() {
+            return Err(ProviderError::from_status(
+                status.as_u16(),
+                error_message(&body),
+            ));
+        }
+        serde_json::from_slice(&body).map_err(|e| ProviderError::InvalidResponse(e.to_string()))
+    };
+    tokio::time::timeout(total, call)
+        .await
+        .map_err(|_| ProviderError::Timeout)?
+}
+
+/// Sends a streamed call and returns the response once its headers say success.
+pub(crate) async fn open_stream(
+    request: reqwest::RequestBuilder,
+    idle: Duration,
+) -> Result<reqwest::Response, ProviderError> {
+    let response = tokio::time::timeout(idle, request.send())
+        .await
+        .map_err(|_| ProviderError::Timeout)?
+        .map_err(transport_error)?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = tokio::time::timeout(idle, response.bytes())
+        .await
+        .map_err(|_| ProviderError::Timeout)?
+        .map_err(transport_error)?;
+    Err(ProviderError::from_status(
+        status.as_u16(),
+        error_message(&body),
+    ))
+}
+
+/// The human message of an upstream error body. All our upstreams use some form of
+/// `{"error": {"message": ..}}`; Gemini may wrap it in an array, some OpenAI-compatible
+/// servers use `{"error": "text"}`, `{"message": ..}` or `{"detail": ..}`.
+pub(crate) fn error_message(body: &[u8]) -> String {
+    if let Ok(value) = serde_json::from_slice::<Value>(body) {
+        if let Some(message) = json_error_message(&value) {
+            return message;
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        "the upstream sent no error details".into()
+    } else {
+        text.chars().take(500).collect()
+    }
+}
+
+pub(crate) fn json_error_message(value: &Value) -> Option<String> {
+    let value = match value {
+        Value::Array(items) => items.first()?,
+        other => other,
+    };
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    match value.get("error") {
+        Some(Value::String(message)) => Some(message.clone()),
+        Some(error) => error.get("message").and_then(text),
+        None => value
+            .get("message")
+            .or_else(|| value.get("detail"))
+            .and_then(text),
+    }
+}
+
+/// What one upstream event turned into.
+#[derive(Debug, Default)]
+pub(crate) struct Translated {
+    pub chunks: Vec<ChatCompletionChunk>,
+    /// The upstream sent its end marker (`[DONE]`, `message_stop`): stop reading.
+    pub finished: bool,
+}
+
+impl Translated {
+    pub fn chunks(chunks: Vec<ChatCompletionChunk>) -> Self {
+        Translated {
+            chunks,
+            finished: false,
+        }
+    }
+}
+
+/// A provider's streaming state machine, fed one SSE event at a time.
+pub(crate) trait StreamTranslator: Send + 'static {
+    fn on_event(&mut self, event: &str, data: &str) -> Result<Translated, ProviderError>;
+    /// The upstream closed the connection before an end marker. Providers whose streams
+    /// end by closing (Gemini) finish here; the others answer [`ProviderError::StreamCut`].
+    fn on_close(&mut self) -> Result<Vec<ChatCompletionChunk>, ProviderError>;
+}
+
+pub(crate) fn translate_sse<T: StreamTranslator>(
+    response: reqwest::Response,
+    idle: Duration,
+    translator: T,
+) -> ChunkStream {
+    translate_sse_bytes(response.bytes_stream(), idle, translator)
+}
+
+/// Drives `translator` over an SSE byte stream, waiting at most `idle` for each event.
+pub(crate) fn translate_sse_bytes<S, B, E, T>(
+    bytes: S,
+    idle: Duration,
+    mut translator: T,
+) -> ChunkStream
+where
+    S: futures::Stream<Item = Result<B, E>> + Send + 'static,
+    B: AsRef<[u8]> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+    T: StreamTranslator,
+{
+    Box::pin(async_stream::stream! {
+        let events = bytes.eventsource();
+        futures::pin_mut!(events);
+        loop {
+            let next = match tokio::time::timeout(idle, events.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    yield Err(ProviderError::Timeout);
+                    return;
+                }
+            };
+            match next {
+                None => {
+                    match translator.on_close() {
+                        Ok(chunks) => {
+                            for chunk in chunks {
+                                yield Ok(chunk);
+                            }
+                        }
+                        Err(error) => yield Err(error),
+                    }
+                    return;
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "upstream stream broke off");
+                    yield Err(ProviderError::StreamCut);
+                    return;
+                }
+                Some(Ok(event)) => match translator.on_event(&event.event, &event.data) {
+                    Ok(translated) => {
+                        for chunk in translated.chunks {
+                            yield Ok(chunk);
+                        }
+                        if translated.finished {
+                            return;
+                        }
+                    }
+                    Err(error) => {
+                        yield Err(error);
+                        return;
+                    }
+                },
+            }
+        }
+    })
+}
+
+/// Seconds since the epoch, for `created`.
+pub(crate) fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A fresh OpenAI-style completion id.
+pub(crate) fn completion_id() -> String {
+    format!("chatcmpl-{}", uuid::Uuid::now_v7().simple())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::openai::{ChunkChoice, Delta};
+    use serde_json::json;
+
+    /// Echoes each event's data as content; `end` finishes; closing early is a cut.
+    struct Echoing;
+
+    impl StreamTranslator for Echoing {
+        fn on_event(&mut self, _event: &str, data: &str) -> Result<Translated, ProviderError> {
+            if data == "end" {
+                return Ok(Translated {
+                    chunks: Vec::new(),
+                    finished: true,
+                });
+            }
+            let chunk = ChatCompletionChunk::new(
+                "id",
+                0,
+                "m",
+                vec![ChunkChoice::delta(0, Delta::content(data))],
+            );
+            Ok(Translated::chunks(vec![chunk]))
+        }
+
+        fn on_close(&mut self) -> Result<Vec<ChatCompletionChunk>, ProviderError> {
+            Err(ProviderError::StreamCut)
+        }
+    }
+
+    fn texts(items: &[Result<ChatCompletionChunk, ProviderError>]) -> Vec<String> {
+        items
+            .iter()
+            .filter_map(|item| item.as_ref().ok())
+            .filter_map(|chunk| chunk.choices[0].delta.content.clone())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn stops_at_the_end_marker_even_if_bytes_follow() {
+        let bytes = futures::stream::iter(vec![Ok::<_, std::io::Error>(
+            "data: a\n\ndata: b\n\ndata: end\n\ndata: c\n\n",
+        )]);
+        let items: Vec<_> = translate_sse_bytes(bytes, Duration::from_secs(1), Echoing)
+            .collect()
+            .await;
+        assert_eq!(texts(&items), vec!["a", "b"]);
+        assert_eq!(items.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_stream_closed_before_its_end_marker_yields_stream_cut() {
+        let bytes = futures::stream::iter(vec![Ok::<_, std::io::Error>("data: a\n\n")]);
+        let items: Vec<_> = translate_sse_bytes(bytes, Duration::from_secs(1), Echoing)
+            .collect()
+            .await;
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1], Err(ProviderError::StreamCut));
+    }
+
+    #[tokio::test]
+    async fn a_transport_error_mid_stream_yields_stream_cut() {
+        let bytes =
+            futures::stream::iter(vec![Ok("data: a\n\n"), Err(std::io::Error::other("reset"))]);
+        let items: Vec<_> = translate_sse_bytes(bytes, Duration::from_secs(1), Echoing)
+            .collect()
+            .await;
+        assert_eq!(items.last(), Some(&Err(ProviderError::StreamCut)));
+    }
+
+    #[tokio::test]
+    async fn a_silent_upstream_yields_timeout_after_the_idle_time() {
+        let bytes = futures::stream::iter(vec![Ok::<_, std::io::Error>("data: a\n\n")])
+            .chain(futures::stream::pending());
+        let started = std::time::Instant::now();
+        let items: Vec<_> = translate_sse_bytes(bytes, Duration::from_millis(50), Echoing)
+            .collect()
+            .await;
+        assert_eq!(items.last(), Some(&Err(ProviderError::Timeout)));
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn reads_the_message_out_of_every_known_error_body_shape() {
+        let cases = [
+            (
+                json!({"error": {"message": "bad model", "type": "invalid_request_error"}}),
+                "bad model",
+            ),
+            (
+                json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+                "Overloaded",
+            ),
+            (
+                json!([{"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}}]),
+                "quota",
+            ),
+            (json!({"error": "plain"}), "plain"),
+            (json!({"detail": "Not Found"}), "Not Found"),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(error_message(body.to_string().as_bytes()), expected);
+        }
+        assert_eq!(error_message(b"<html>502</html>"), "<html>502</html>");
+        assert_eq!(error_message(b""), "the upstream sent no error details");
+    }
+}

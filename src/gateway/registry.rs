@@ -1,0 +1,286 @@
+//! Model ids → provider, upstream model and price.
+//!
+//! Accepted ids: `<provider>/<model>` for `openai`, `anthropic`, `google` (alias
+//! `gemini`), `openrouter/<vendor>/<model>` (the `openrouter/` prefix is stripped
+//! upstream), `<custom provider>/<model>`, `echo/<anything>` (free), and the bare ids of
+//! the built-in catalog (`gpt-4o`, `claude-sonnet-4-5`, `gemini-2.5-flash`, ...).
+//! An overrides file can add ids or reprice them.
+
+mod catalog;
+mod overrides;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use gaiarouter_domain::Money;
+
+use crate::gateway::openai::ModelInfo;
+use catalog::{CatalogEntry, CATALOG};
+pub use overrides::OverrideEntry;
+
+/// Prices in integer nano-USD per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Price {
+    pub input_per_million: Money,
+    pub output_per_million: Money,
+    /// Price of prompt tokens read from the provider's cache; `None` bills them as input.
+    pub cached_input_per_million: Option<Money>,
+}
+
+const TOKENS_PER_MILLION: u128 = 1_000_000;
+
+impl Price {
+    pub const FREE: Price = Price {
+        input_per_million: Money::ZERO,
+        output_per_million: Money::ZERO,
+        cached_input_per_million: None,
+    };
+
+    /// The cost of one request, rounded up to the nano-USD. `cached` tokens are part of
+    /// `prompt` (OpenAI's convention) and billed at the cached price.
+    pub fn cost(&self, prompt: u64, completion: u64, cached: u64) -> Money {
+        let cached = cached.min(prompt);
+        let rate = |money: Money| u128::try_from(money.nanos()).unwrap_or(0);
+        let cached_rate = rate(
+            self.cached_input_per_million
+                .unwrap_or(self.input_per_million),
+        );
+        let numerator = u128::from(prompt - cached) * rate(self.input_per_million)
+            + u128::from(cached) * cached_rate
+            + u128::from(completion) * rate(self.output_per_million);
+        let nanos = numerator.div_ceil(TOKENS_PER_MILLION);
+        Money::from_nanos(i64::try_from(nanos).unwrap_or(i64::MAX))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedModel {
+    /// The id as the client sent it (recorded in events).
+    pub id: String,
+    /// The provider name ("openai", "anthropic", "google", "openrouter", "echo", custom).
+    pub provider: String,
+    /// What to send upstream as the model.
+    pub upstream_model: String,
+    /// Zero when the price is not known (see `price_known`).
+    pub price: Price,
+    /// False for models of a known provider that are not in the catalog or the
+    /// overrides (e.g. a brand-new model, any OpenRouter or custom-provider model
+    /// without an override): they are served, and their cost is recorded as 0.
+    pub price_known: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    #[error("model `{0}` is not known; use `<provider>/<model>` (e.g. `openai/gpt-4o`)")]
+    UnknownModel(String),
+    #[error("model `{model}` names provider `{provider}`, which GaiaRouter does not know")]
+    UnknownProvider { model: String, provider: String },
+    #[error("model `{0}` names no upstream model after the provider prefix")]
+    MissingUpstreamModel(String),
+    #[error("cannot read model overrides from {path}: {reason}")]
+    OverridesFile { path: String, reason: String },
+    #[error("model override `{id}` is invalid: {reason}")]
+    InvalidOverride { id: String, reason: String },
+}
+
+const BUILTIN_PROVIDERS: [&str; 5] = ["openai", "anthropic", "google", "openrouter", "echo"];
+
+#[derive(Debug, Clone)]
+pub struct ModelRegistry {
+    custom_providers: BTreeSet<String>,
+    overrides: BTreeMap<String, ResolvedModel>,
+}
+
+impl Default for ModelRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn catalog_price(entry: &CatalogEntry) -> Price {
+    let nanos = |milli_usd: i64| Money::from_nanos(milli_usd * 1_000_000);
+    Price {
+        input_per_million: nanos(entry.input_milli_usd),
+        output_per_million: nanos(entry.output_milli_usd),
+        cached_input_per_million: entry.cached_input_milli_usd.map(nanos),
+    }
+}
+
+/// `claude-sonnet-4-20250514` → `claude-sonnet-4`, `gpt-4o-2024-08-06` → `gpt-4o`.
+fn without_date_suffix(model: &str) -> Option<&str> {
+    let is_digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if let Some((base, date)) = model.rsplit_once('-') {
+        if date.len() == 8 && is_digits(date) {
+            return Some(base);
+        }
+    }
+    let bytes = model.len();
+    if bytes > 11 {
+        let (base, date) = model.split_at(bytes - 11);
+        let parts: Vec<&str> = date.split('-').collect();
+        if parts.len() == 4
+            && parts[0].is_empty()
+            && parts[1].len() == 4
+            && parts[2].len() == 2
+            && parts[3].len() == 2
+            && parts[1..].iter().all(|p| is_digits(p))
+        {
+            return Some(base);
+        }
+    }
+    None
+}
+
+/// A catalog id maps to its upstream alias; a dated snapshot of it is sent as is.
+fn upstream_name<'a>(entry: &'static CatalogEntry, requested: &'a str) -> &'a str {
+    if entry.id == requested {
+        entry.upstream
+    } else {
+        requested
+    }
+}
+
+impl ModelRegistry {
+    /// The built-in catalog, no custom providers, no overrides.
+    pub fn new() -> Self {
+        ModelRegistry {
+            custom_providers: BTreeSet::new(),
+            overrides: BTreeMap::new(),
+        }
+    }
+
+    /// The built-in catalog plus the overrides in a JSON file: an array of
+    /// `{id, provider, upstream_model, input_per_million_usd, output_per_million_usd,
+    /// cached_input_per_million_usd?}`, amounts as decimal strings or numbers.
+    pub fn with_overrides_file(path: &Path) -> Result<Self, RegistryError> {
+        let text = std::fs::read_to_string(path).map_err(|e| RegistryError::OverridesFile {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::new()
+            .with_overrides_json(&text)
+            .map_err(|error| match error {
+                RegistryError::OverridesFile { reason, .. } => RegistryError::OverridesFile {
+                    path: path.display().to_string(),
+                    reason,
+                },
+                other => other,
+            })
+    }
+
+    /// Adds the overrides in `json` (format of [`Self::with_overrides_file`]).
+    pub fn with_overrides_json(mut self, json: &str) -> Result<Self, RegistryError> {
+        for entry in overrides::parse(json)? {
+            let resolved = entry.into_resolved()?;
+            self.overrides.insert(resolved.id.clone(), resolved);
+        }
+        Ok(self)
+    }
+
+    /// Lets `<name>/<model>` ids reach the named OpenAI-compatible providers.
+    pub fn with_custom_providers<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.custom_providers
+            .extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn resolve(&self, model_id: &str) -> Result<ResolvedModel, RegistryError> {
+        if let Some(resolved) = self.overrides.get(model_id) {
+            return Ok(resolved.clone());
+        }
+        let resolved = |provider: &str, upstream: &str, price: Option<Price>| ResolvedModel {
+            id: model_id.to_owned(),
+            provider: provider.to_owned(),
+            upstream_model: upstream.to_owned(),
+            price: price.unwrap_or(Price::FREE),
+            price_known: price.is_some(),
+        };
+        let Some((prefix, model)) = model_id.split_once('/') else {
+            return self
+                .catalog_lookup(None, model_id)
+                .map(|(entry, price)| {
+                    resolved(entry.provider, upstream_name(entry, model_id), Some(price))
+                })
+                .ok_or_else(|| RegistryError::UnknownModel(model_id.to_owned()));
+        };
+        if model.is_empty() {
+            return Err(RegistryError::MissingUpstreamModel(model_id.to_owned()));
+        }
+        let provider = if prefix == "gemini" { "google" } else { prefix };
+        match provider {
+            "echo" => Ok(resolved("echo", model, Some(Price::FREE))),
+            "openai" | "anthropic" | "google" => {
+                Ok(match self.catalog_lookup(Some(provider), model) {
+                    Some((entry, price)) => {
+                        resolved(provider, upstream_name(entry, model), Some(price))
+                    }
+                    None => resolved(provider, model, None),
+                })
+            }
+            _ if provider == "openrouter" || self.custom_providers.contains(provider) => {
+                Ok(resolved(provider, model, None))
+            }
+            _ => Err(RegistryError::UnknownProvider {
+                model: model_id.to_owned(),
+                provider: prefix.to_owned(),
+            }),
+        }
+    }
+
+    /// The catalog entry for `model` (exactly, or as a dated snapshot of it).
+    fn catalog_lookup(
+        &self,
+        provider: Option<&str>,
+        model: &str,
+    ) -> Option<(&'static CatalogEntry, Price)> {
+        let find = |id: &str| {
+            CATALOG
+                .iter()
+                .find(|entry| entry.id == id && provider.is_none_or(|p| p == entry.provider))
+        };
+        find(model)
+            .or_else(|| without_date_suffix(model).and_then(find))
+            .map(|entry| (entry, catalog_price(entry)))
+    }
+
+    /// `/v1/models`: the catalog and override models of the configured providers,
+    /// under their `provider/model` ids, plus `echo/echo` when echo is listed.
+    pub fn list(&self, configured_providers: &[&str]) -> Vec<ModelInfo> {
+        let configured: BTreeSet<&str> = configured_providers.iter().copied().collect();
+        let info = |id: String, provider: &str| ModelInfo {
+            id,
+            object: "model".into(),
+            created: 0,
+            owned_by: provider.to_owned(),
+        };
+        let mut models: BTreeMap<String, ModelInfo> = BTreeMap::new();
+        for entry in CATALOG.iter().filter(|e| configured.contains(e.provider)) {
+            let id = format!("{}/{}", entry.provider, entry.id);
+            models.insert(id.clone(), info(id, entry.provider));
+        }
+        if configured.contains("echo") {
+            models.insert("echo/echo".into(), info("echo/echo".into(), "echo"));
+        }
+        for resolved in self.overrides.values() {
+            if configured.contains(resolved.provider.as_str()) {
+                models.insert(
+                    resolved.id.clone(),
+                    info(resolved.id.clone(), &resolved.provider),
+                );
+            }
+        }
+        models.into_values().collect()
+    }
+
+    /// Whether `name` is a provider this registry routes to.
+    pub fn knows_provider(&self, name: &str) -> bool {
+        BUILTIN_PROVIDERS.contains(&name) || self.custom_providers.contains(name)
+    }
+}
+
+#[cfg(test)]
+mod tests;
