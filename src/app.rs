@@ -12,7 +12,13 @@ use crate::admin::{Actor, AdminService};
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password;
 use crate::config::Config;
+use crate::auth::key_cache::KeyCache;
+use crate::completion::CompletionService;
+use crate::gateway::{ModelRegistry, ProviderSet, ProvidersConfig};
 use crate::postgres;
+use crate::usage::admission::release_stale;
+use crate::usage::recorder::Recorder;
+use tokio::task::JoinHandle;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -20,13 +26,36 @@ pub struct AppState {
     pub admin: Arc<AdminService>,
     pub jwt: Arc<JwtKeys>,
     pub config: Arc<Config>,
+    pub keys: Arc<KeyCache>,
+    pub completions: Arc<CompletionService>,
+    background: Arc<Background>,
 }
 
-/// Connects to `database_url`, migrates, repairs views and makes the first operator.
+/// Tasks that live as long as the server: stopped (and drained) by `shutdown`.
+struct Background {
+    key_listener: JoinHandle<()>,
+    reservation_sweeper: JoinHandle<()>,
+}
+
+/// A reservation older than this belongs to a process that died (requests time out sooner).
+const STALE_RESERVATION_SECONDS: i64 = 900;
+
+/// Connects, migrates, repairs views, makes the first operator and starts the
+/// background tasks; providers come from the environment.
 pub async fn prepare(config: Config, database_url: &str) -> anyhow::Result<AppState> {
+    let providers = ProvidersConfig::from_env().map_err(|e| anyhow::anyhow!("provider configuration: {e}"))?;
+    prepare_with_providers(config, database_url, providers).await
+}
+
+pub async fn prepare_with_providers(
+    config: Config,
+    database_url: &str,
+    providers: ProvidersConfig,
+) -> anyhow::Result<AppState> {
     let pool = postgres::connect(database_url, config.db_max_connections).await?;
     postgres::migrate(&pool).await?;
-    let admin = Arc::new(AdminService::new(pool.clone()));
+    let keys = Arc::new(KeyCache::default());
+    let admin = Arc::new(AdminService::new(pool.clone(), keys.clone()));
     let repaired = admin.repair_views().await.map_err(|e| anyhow::anyhow!("repairing views: {}", e.message))?;
     if repaired > 0 {
         tracing::warn!(repaired, "admin views were behind their event streams and have been repaired");
@@ -34,7 +63,53 @@ pub async fn prepare(config: Config, database_url: &str) -> anyhow::Result<AppSt
     ensure_first_operator(&admin, &config).await?;
     let secret = jwt_secret(&config)?;
     let jwt = Arc::new(JwtKeys::new(secret.as_bytes(), config.jwt_ttl_seconds));
-    Ok(AppState { pool, admin, jwt, config: Arc::new(config) })
+
+    keys.load_all(&pool).await?;
+    let key_listener = keys.follow(pool.clone());
+    release_stale(&pool, STALE_RESERVATION_SECONDS).await?;
+    let sweeper_pool = pool.clone();
+    let reservation_sweeper = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            if let Err(error) = release_stale(&sweeper_pool, STALE_RESERVATION_SECONDS).await {
+                tracing::warn!(%error, "sweeping stale reservations failed");
+            }
+        }
+    });
+
+    let mut registry = match std::env::var_os("GAIAROUTER_MODELS_FILE") {
+        Some(path) => ModelRegistry::with_overrides_file(std::path::Path::new(&path))?,
+        None => ModelRegistry::new(),
+    };
+    registry = registry.with_custom_providers(providers.custom_names());
+    let provider_set = ProviderSet::from_config(&providers).map_err(|e| anyhow::anyhow!("providers: {e}"))?;
+    tracing::info!(providers = ?provider_set.names(), "providers configured");
+    let completions = Arc::new(CompletionService {
+        pool: pool.clone(),
+        registry,
+        providers: provider_set,
+        recorder: Arc::new(Recorder::start(pool.clone())),
+    });
+    Ok(AppState {
+        pool,
+        admin,
+        jwt,
+        config: Arc::new(config),
+        keys,
+        completions,
+        background: Arc::new(Background { key_listener, reservation_sweeper }),
+    })
+}
+
+impl AppState {
+    /// After the server stopped taking requests: write every queued usage event,
+    /// then stop the background tasks.
+    pub async fn shutdown(&self) {
+        self.completions.recorder.shutdown().await;
+        self.background.key_listener.abort();
+        self.background.reservation_sweeper.abort();
+    }
 }
 
 /// On first start only: the configured operator, or `admin` with a random password

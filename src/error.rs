@@ -119,3 +119,26 @@ impl From<gaiarouter_projections::event_log::EventLogError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl ApiError {
+    /// The error body as JSON text, for SSE `data:` lines.
+    pub fn body_json(&self) -> String {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                message: &self.message,
+                kind: self.error_type(),
+                param: self.param.as_deref(),
+                code: self.code,
+            },
+        };
+        serde_json::to_string(&body).unwrap_or_default()
+    }
+}

@@ -49,7 +49,9 @@ async fn run_command(command: Command, config: Config, database_url: &str) -> an
             let state = app::prepare(config, database_url).await?;
             let listener = tokio::net::TcpListener::bind(listen).await?;
             tracing::info!(address = %listener.local_addr()?, "GaiaRouter listening");
-            app::serve(state, listener, shutdown_signal()).await
+            let served = app::serve(state.clone(), listener, shutdown_signal()).await;
+            state.shutdown().await;
+            served
         }
         Command::Migrate => {
             let pool = postgres::connect(database_url, 2).await?;

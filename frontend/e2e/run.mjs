@@ -52,7 +52,7 @@ const page = await context.newPage()
 watch(page, 'desktop')
 
 async function shot(name, p = page) {
-  await p.waitForTimeout(400) // let charts finish their animation
+  await p.waitForTimeout(1200) // let charts finish their animation
   await p.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true })
 }
 
@@ -269,6 +269,10 @@ try {
     await page.getByTestId('logout').click()
     await page.waitForURL(/\/login/)
     await shot('login-after-logout-light')
+    await page.evaluate(() => localStorage.setItem('gr.theme', 'dark'))
+    await page.reload()
+    await page.getByTestId('login-username').waitFor()
+    await shot('login-dark')
   }, { critical: false })
 } catch (e) {
   log(String(e.message ?? e))

@@ -10,6 +10,7 @@ pub mod organizations;
 pub mod read;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cqrs_es::event_sink::EventSink;
@@ -23,6 +24,7 @@ use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::auth::key_cache::KeyCache;
 use crate::error::ApiError;
 
 type Store<A> = PersistedEventStore<PostgresEventRepository, A>;
@@ -73,19 +75,23 @@ pub struct Executed<A: cqrs_es::Aggregate> {
 
 pub struct AdminService {
     pub pool: PgPool,
+    /// The gateway's key cache, refreshed right after each command (read-your-writes
+    /// for authentication too); other processes follow through NOTIFY.
+    key_cache: Arc<KeyCache>,
     organizations: Store<Organization>,
     api_keys: Store<ApiKey>,
     operators: Store<Operator>,
 }
 
 impl AdminService {
-    pub fn new(pool: PgPool) -> Self {
+    pub fn new(pool: PgPool, key_cache: Arc<KeyCache>) -> Self {
         let repository = || PostgresEventRepository::new(pool.clone());
         Self {
             organizations: PersistedEventStore::new_event_store(repository()),
             api_keys: PersistedEventStore::new_event_store(repository()),
             operators: PersistedEventStore::new_event_store(repository()),
             pool,
+            key_cache,
         }
     }
 
@@ -116,6 +122,11 @@ impl AdminService {
             match store.commit(events, context, metadata.clone()).await {
                 Ok(events) => {
                     admin_views::refresh::<A>(&self.pool, id).await?;
+                    match A::TYPE {
+                        ApiKey::TYPE => self.key_cache.refresh_key(&self.pool, id).await?,
+                        Organization::TYPE => self.key_cache.refresh_organization(&self.pool, id).await?,
+                        _ => {}
+                    }
                     return Ok(Executed { before, after, events });
                 }
                 Err(AggregateError::AggregateConflict) => {

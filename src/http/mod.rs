@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod chat;
 mod context;
 pub mod dto;
 pub mod extract;
@@ -78,8 +79,10 @@ pub fn router(state: AppState) -> Router {
         .merge(api_keys::router())
         .merge(audit::router())
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT));
+    let gateway = chat::router().layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     let mut app = Router::new()
         .merge(admin)
+        .merge(gateway)
         .merge(ops::router())
         .merge(utoipa_scalar::Scalar::with_url("/docs", ApiDoc::openapi()))
         .route("/v1/{*rest}", axum::routing::any(unknown_route))
