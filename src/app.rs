@@ -10,10 +10,10 @@ use tokio::net::TcpListener;
 
 use crate::admin::{Actor, AdminService};
 use crate::auth::jwt::JwtKeys;
-use crate::auth::password;
-use crate::config::Config;
 use crate::auth::key_cache::KeyCache;
+use crate::auth::password;
 use crate::completion::CompletionService;
+use crate::config::Config;
 use crate::gateway::{ModelRegistry, ProviderSet, ProvidersConfig};
 use crate::postgres;
 use crate::usage::admission::release_stale;

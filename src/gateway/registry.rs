@@ -30,21 +30,15 @@ pub struct Price {
 const TOKENS_PER_MILLION: u128 = 1_000_000;
 
 impl Price {
-    pub const FREE: Price = Price {
-        input_per_million: Money::ZERO,
-        output_per_million: Money::ZERO,
-        cached_input_per_million: None,
-    };
+    pub const FREE: Price =
+        Price { input_per_million: Money::ZERO, output_per_million: Money::ZERO, cached_input_per_million: None };
 
     /// The cost of one request, rounded up to the nano-USD. `cached` tokens are part of
     /// `prompt` (OpenAI's convention) and billed at the cached price.
     pub fn cost(&self, prompt: u64, completion: u64, cached: u64) -> Money {
         let cached = cached.min(prompt);
         let rate = |money: Money| u128::try_from(money.nanos()).unwrap_or(0);
-        let cached_rate = rate(
-            self.cached_input_per_million
-                .unwrap_or(self.input_per_million),
-        );
+        let cached_rate = rate(self.cached_input_per_million.unwrap_or(self.input_per_million));
         let numerator = u128::from(prompt - cached) * rate(self.input_per_million)
             + u128::from(cached) * cached_rate
             + u128::from(completion) * rate(self.output_per_million);
@@ -143,29 +137,21 @@ fn upstream_name<'a>(entry: &'static CatalogEntry, requested: &'a str) -> &'a st
 impl ModelRegistry {
     /// The built-in catalog, no custom providers, no overrides.
     pub fn new() -> Self {
-        ModelRegistry {
-            custom_providers: BTreeSet::new(),
-            overrides: BTreeMap::new(),
-        }
+        ModelRegistry { custom_providers: BTreeSet::new(), overrides: BTreeMap::new() }
     }
 
     /// The built-in catalog plus the overrides in a JSON file: an array of
     /// `{id, provider, upstream_model, input_per_million_usd, output_per_million_usd,
     /// cached_input_per_million_usd?}`, amounts as decimal strings or numbers.
     pub fn with_overrides_file(path: &Path) -> Result<Self, RegistryError> {
-        let text = std::fs::read_to_string(path).map_err(|e| RegistryError::OverridesFile {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        Self::new()
-            .with_overrides_json(&text)
-            .map_err(|error| match error {
-                RegistryError::OverridesFile { reason, .. } => RegistryError::OverridesFile {
-                    path: path.display().to_string(),
-                    reason,
-                },
-                other => other,
-            })
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| RegistryError::OverridesFile { path: path.display().to_string(), reason: e.to_string() })?;
+        Self::new().with_overrides_json(&text).map_err(|error| match error {
+            RegistryError::OverridesFile { reason, .. } => {
+                RegistryError::OverridesFile { path: path.display().to_string(), reason }
+            }
+            other => other,
+        })
     }
 
     /// Adds the overrides in `json` (format of [`Self::with_overrides_file`]).
@@ -183,8 +169,7 @@ impl ModelRegistry {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.custom_providers
-            .extend(names.into_iter().map(Into::into));
+        self.custom_providers.extend(names.into_iter().map(Into::into));
         self
     }
 
@@ -202,9 +187,7 @@ impl ModelRegistry {
         let Some((prefix, model)) = model_id.split_once('/') else {
             return self
                 .catalog_lookup(None, model_id)
-                .map(|(entry, price)| {
-                    resolved(entry.provider, upstream_name(entry, model_id), Some(price))
-                })
+                .map(|(entry, price)| resolved(entry.provider, upstream_name(entry, model_id), Some(price)))
                 .ok_or_else(|| RegistryError::UnknownModel(model_id.to_owned()));
         };
         if model.is_empty() {
@@ -213,38 +196,22 @@ impl ModelRegistry {
         let provider = if prefix == "gemini" { "google" } else { prefix };
         match provider {
             "echo" => Ok(resolved("echo", model, Some(Price::FREE))),
-            "openai" | "anthropic" | "google" => {
-                Ok(match self.catalog_lookup(Some(provider), model) {
-                    Some((entry, price)) => {
-                        resolved(provider, upstream_name(entry, model), Some(price))
-                    }
-                    None => resolved(provider, model, None),
-                })
-            }
+            "openai" | "anthropic" | "google" => Ok(match self.catalog_lookup(Some(provider), model) {
+                Some((entry, price)) => resolved(provider, upstream_name(entry, model), Some(price)),
+                None => resolved(provider, model, None),
+            }),
             _ if provider == "openrouter" || self.custom_providers.contains(provider) => {
                 Ok(resolved(provider, model, None))
             }
-            _ => Err(RegistryError::UnknownProvider {
-                model: model_id.to_owned(),
-                provider: prefix.to_owned(),
-            }),
+            _ => Err(RegistryError::UnknownProvider { model: model_id.to_owned(), provider: prefix.to_owned() }),
         }
     }
 
     /// The catalog entry for `model` (exactly, or as a dated snapshot of it).
-    fn catalog_lookup(
-        &self,
-        provider: Option<&str>,
-        model: &str,
-    ) -> Option<(&'static CatalogEntry, Price)> {
-        let find = |id: &str| {
-            CATALOG
-                .iter()
-                .find(|entry| entry.id == id && provider.is_none_or(|p| p == entry.provider))
-        };
-        find(model)
-            .or_else(|| without_date_suffix(model).and_then(find))
-            .map(|entry| (entry, catalog_price(entry)))
+    fn catalog_lookup(&self, provider: Option<&str>, model: &str) -> Option<(&'static CatalogEntry, Price)> {
+        let find =
+            |id: &str| CATALOG.iter().find(|entry| entry.id == id && provider.is_none_or(|p| p == entry.provider));
+        find(model).or_else(|| without_date_suffix(model).and_then(find)).map(|entry| (entry, catalog_price(entry)))
     }
 
     /// `/v1/models`: the catalog and override models of the configured providers,
@@ -267,10 +234,7 @@ impl ModelRegistry {
         }
         for resolved in self.overrides.values() {
             if configured.contains(resolved.provider.as_str()) {
-                models.insert(
-                    resolved.id.clone(),
-                    info(resolved.id.clone(), &resolved.provider),
-                );
+                models.insert(resolved.id.clone(), info(resolved.id.clone(), &resolved.provider));
             }
         }
         models.into_values().collect()

@@ -56,8 +56,11 @@ async fn chat_completions(
 ) -> ApiResult<Response> {
     let admitted = state.completions.admit(&caller, &request).await?;
     let request_id = admitted.ticket.request_id;
-    let mut response =
-        if request.is_stream() { stream(state, admitted, request).await? } else { complete(state, admitted, request).await? };
+    let mut response = if request.is_stream() {
+        stream(state, admitted, request).await?
+    } else {
+        complete(state, admitted, request).await?
+    };
     if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
         response.headers_mut().insert(HeaderName::from_static(REQUEST_HEADER), value);
     }
@@ -71,7 +74,7 @@ async fn complete(state: AppState, admitted: Admitted, request: ChatCompletionRe
     match result {
         Ok(mut completion) => {
             completion.model = request.model;
-            state.completions.finish(ticket, Outcome::success(completion.usage.clone())).await?;
+            state.completions.finish(ticket, Outcome::success(completion.usage)).await?;
             Ok(Json(completion).into_response())
         }
         Err(error) => Err(fail(&state, ticket, &error).await),
@@ -125,7 +128,7 @@ async fn stream(state: AppState, admitted: Admitted, request: ChatCompletionRequ
                 Some(Ok(mut chunk)) => {
                     chunk.model.clone_from(&model);
                     if let Some(usage) = chunk.usage.take() {
-                        guard.set_usage(usage.clone());
+                        guard.set_usage(usage);
                         if chunk.choices.is_empty() {
                             chunk.usage = Some(usage);
                             usage_chunk = Some(chunk);
@@ -140,7 +143,7 @@ async fn stream(state: AppState, admitted: Admitted, request: ChatCompletionRequ
             }
         }
         // The stream is only finished ([DONE]) once its event is committed.
-        let usage = guard.usage().cloned();
+        let usage = guard.usage().copied();
         if let Some(ticket) = guard.take() {
             let outcome = match &failure {
                 None => Outcome::success(usage),

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use gaiarouter::app::{self, AppState};
 use gaiarouter::config::{Config, Secret};
+use gaiarouter::gateway::ProvidersConfig;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::{Connection, Executor, PgConnection};
@@ -29,6 +30,47 @@ impl Drop for TestApp {
             let _ = shutdown.send(());
         }
     }
+}
+
+impl TestApp {
+    /// Counts rows of a query's single bigint column (e.g. `SELECT count(*) ...`).
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql).fetch_one(&self.state.pool).await.unwrap()
+    }
+
+    /// The payloads of all RequestCompleted events.
+    pub async fn request_events(&self) -> Vec<Value> {
+        let payloads: Vec<Value> = sqlx::query_scalar(
+            "SELECT payload::jsonb FROM events WHERE aggregate_type = 'Request' ORDER BY global_position",
+        )
+        .fetch_all(&self.state.pool)
+        .await
+        .unwrap();
+        payloads.into_iter().map(|p| p["RequestCompleted"].clone()).collect()
+    }
+
+    /// POSTs a chat completion with an API key.
+    pub async fn chat(&self, key: &str, body: Value) -> Answer {
+        self.post("/v1/chat/completions", key, body).await
+    }
+
+    /// Streams a chat completion; answers the status and the `data:` payloads.
+    pub async fn chat_stream(&self, key: &str, body: Value) -> (StatusCode, Vec<String>) {
+        let response =
+            self.client.post(self.url("/v1/chat/completions")).bearer_auth(key).json(&body).send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let data = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("data: ").or_else(|| line.strip_prefix("data:")))
+            .map(|d| d.trim().to_string())
+            .collect();
+        (status, data)
+    }
+}
+
+pub fn user_message(text: &str) -> Value {
+    json!([{"role": "user", "content": text}])
 }
 
 fn base_url() -> String {
@@ -63,7 +105,12 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts (another) server on an existing database, as a restart would.
 pub async fn spawn_app_on(database_url: &str) -> TestApp {
-    let state = app::prepare(test_config(), database_url).await.expect("app starts");
+    spawn_app_with(database_url, ProvidersConfig::default()).await
+}
+
+/// Starts a server whose providers point at the given (fake) upstreams.
+pub async fn spawn_app_with(database_url: &str, providers: ProvidersConfig) -> TestApp {
+    let state = app::prepare_with_providers(test_config(), database_url, providers).await.expect("app starts");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (shutdown, shutdown_rx) = oneshot::channel::<()>();

@@ -7,4 +7,9 @@ mod admin_audit;
 mod admin_concurrency;
 mod admin_input;
 mod admin_security;
+#[allow(dead_code)]
+#[path = "../providers/fakes/mod.rs"]
+mod fakes;
+mod gateway;
 mod helpers;
+mod limits;

@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use gaiarouter::gateway::openai::{
-    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, CompletionAccumulator,
-    FinishReason, Role, Tool, Usage,
+    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, CompletionAccumulator, FinishReason, Role,
+    Tool, Usage,
 };
 use gaiarouter::gateway::providers::ProviderError;
 use serde_json::{json, Value};
@@ -22,10 +22,7 @@ fn text(reply: &str) -> Behaviour {
 }
 
 fn weather_call() -> Reply {
-    Reply::ToolCall {
-        name: "get_weather".into(),
-        arguments: json!({"city": "Paris", "unit": "celsius"}),
-    }
+    Reply::ToolCall { name: "get_weather".into(), arguments: json!({"city": "Paris", "unit": "celsius"}) }
 }
 
 fn expected_usage() -> Usage {
@@ -44,16 +41,10 @@ fn weather_tool() -> Tool {
     )
 }
 
-async fn complete(
-    subject: &Subject,
-    request: &ChatCompletionRequest,
-) -> Result<ChatCompletion, ProviderError> {
-    tokio::time::timeout(
-        NEVER,
-        subject.provider.complete(request, subject.upstream_model),
-    )
-    .await
-    .expect("complete() hung")
+async fn complete(subject: &Subject, request: &ChatCompletionRequest) -> Result<ChatCompletion, ProviderError> {
+    tokio::time::timeout(NEVER, subject.provider.complete(request, subject.upstream_model))
+        .await
+        .expect("complete() hung")
 }
 
 /// Opens a stream and drains it; the error, if any, is the last item.
@@ -64,24 +55,16 @@ async fn stream(
     let mut request = request.clone();
     request.stream = Some(true);
     let call = async {
-        let chunks = subject
-            .provider
-            .stream(&request, subject.upstream_model)
-            .await?;
+        let chunks = subject.provider.stream(&request, subject.upstream_model).await?;
         Ok(chunks.collect::<Vec<_>>().await)
     };
-    tokio::time::timeout(NEVER, call)
-        .await
-        .expect("stream() hung")
+    tokio::time::timeout(NEVER, call).await.expect("stream() hung")
 }
 
 fn accumulate(items: &[Result<ChatCompletionChunk, ProviderError>]) -> CompletionAccumulator {
     let mut all = CompletionAccumulator::new();
     for item in items {
-        all.push(
-            item.as_ref()
-                .expect("an error item in a stream that should succeed"),
-        );
+        all.push(item.as_ref().expect("an error item in a stream that should succeed"));
     }
     all
 }
@@ -100,15 +83,8 @@ pub async fn answers_plain_text(kind: Kind) {
     let request = subject.fake.last_request();
     let wire = kind.wire();
     assert_eq!(wire::model(wire, &request), subject.upstream_model);
-    assert!(
-        wire::sent_api_key(wire, &request),
-        "provider key not sent: {:?}",
-        request.headers
-    );
-    assert_eq!(
-        wire::text_turns(wire, &request.body),
-        vec![("user".to_owned(), "Say hello".to_owned())]
-    );
+    assert!(wire::sent_api_key(wire, &request), "provider key not sent: {:?}", request.headers);
+    assert_eq!(wire::text_turns(wire, &request.body), vec![("user".to_owned(), "Say hello".to_owned())]);
 }
 
 pub async fn translates_a_multi_turn_conversation_with_a_system_prompt(kind: Kind) {
@@ -127,29 +103,16 @@ pub async fn translates_a_multi_turn_conversation_with_a_system_prompt(kind: Kin
 
     let body = subject.fake.last_request().body;
     let wire = kind.wire();
-    assert_eq!(
-        wire::system_prompt(wire, &body).as_deref(),
-        Some("Answer in one word.")
-    );
-    let turns: Vec<(&str, &str)> = vec![
-        ("user", "Capital of Italy?"),
-        ("assistant", "Rome."),
-        ("user", "And of France?"),
-    ];
+    assert_eq!(wire::system_prompt(wire, &body).as_deref(), Some("Answer in one word."));
+    let turns: Vec<(&str, &str)> =
+        vec![("user", "Capital of Italy?"), ("assistant", "Rome."), ("user", "And of France?")];
     let sent = wire::text_turns(wire, &body);
     let sent: Vec<(&str, &str)> = sent.iter().map(|(r, t)| (r.as_str(), t.as_str())).collect();
     assert_eq!(sent, turns);
 }
 
 pub async fn round_trips_a_tool_call(kind: Kind) {
-    let subject = Subject::start(
-        kind,
-        vec![
-            Behaviour::Answer(weather_call()),
-            text("It is 21°C in Paris."),
-        ],
-    )
-    .await;
+    let subject = Subject::start(kind, vec![Behaviour::Answer(weather_call()), text("It is 21°C in Paris.")]).await;
     let wire = kind.wire();
     let mut request = ask("What's the weather in Paris?");
     request.tools = Some(vec![weather_tool()]);
@@ -169,16 +132,11 @@ pub async fn round_trips_a_tool_call(kind: Kind) {
 
     let sent = subject.fake.last_request().body;
     assert_eq!(wire::tool_names(wire, &sent), vec!["get_weather"]);
-    assert_eq!(
-        wire::first_tool_schema(wire, &sent)["required"],
-        json!(["city"])
-    );
+    assert_eq!(wire::first_tool_schema(wire, &sent)["required"], json!(["city"]));
 
     // 2. The client runs it and sends the result back.
     request.messages.push(choice.message.clone());
-    request
-        .messages
-        .push(ChatMessage::tool_result(&call.id, r#"{"temp_c": 21}"#));
+    request.messages.push(ChatMessage::tool_result(&call.id, r#"{"temp_c": 21}"#));
     let second = complete(&subject, &request).await.unwrap();
     assert_eq!(second.choices[0].message.text(), "It is 21°C in Paris.");
     assert_eq!(second.choices[0].finish_reason, Some(FinishReason::Stop));
@@ -204,18 +162,12 @@ pub async fn streams_text_and_ends_with_the_upstream_usage(kind: Kind) {
     let subject = Subject::start(kind, vec![text("The quick brown fox jumps")]).await;
     let items = stream(&subject, &ask("Tell me about foxes")).await.unwrap();
 
-    assert!(
-        items.len() >= 4,
-        "expected role, content, finish and usage chunks: {items:?}"
-    );
+    assert!(items.len() >= 4, "expected role, content, finish and usage chunks: {items:?}");
     let first = items[0].as_ref().unwrap();
     assert_eq!(first.object, "chat.completion.chunk");
     assert_eq!(first.choices[0].delta.role, Some(Role::Assistant));
     let last = items.last().unwrap().as_ref().unwrap();
-    assert!(
-        last.choices.is_empty(),
-        "the usage chunk carries no choices"
-    );
+    assert!(last.choices.is_empty(), "the usage chunk carries no choices");
     assert_eq!(last.usage, Some(expected_usage()));
     let content_chunks = items
         .iter()
@@ -230,18 +182,9 @@ pub async fn streams_text_and_ends_with_the_upstream_usage(kind: Kind) {
     assert!(content_chunks >= 2, "the text should arrive in pieces");
 
     let completion = accumulate(&items).finish();
-    assert_eq!(
-        completion.choices[0].message.text(),
-        "The quick brown fox jumps"
-    );
-    assert_eq!(
-        completion.choices[0].finish_reason,
-        Some(FinishReason::Stop)
-    );
-    assert!(wire::asked_for_stream_with_usage(
-        kind.wire(),
-        &subject.fake.last_request()
-    ));
+    assert_eq!(completion.choices[0].message.text(), "The quick brown fox jumps");
+    assert_eq!(completion.choices[0].finish_reason, Some(FinishReason::Stop));
+    assert!(wire::asked_for_stream_with_usage(kind.wire(), &subject.fake.last_request()));
 }
 
 pub async fn streams_a_tool_call(kind: Kind) {
@@ -267,43 +210,19 @@ pub async fn keeps_upstream_client_errors_status_and_message(kind: Kind) {
         (404, "The model does not exist"),
         (429, "Rate limit reached for requests"),
     ] {
-        let subject = Subject::start(
-            kind,
-            vec![Behaviour::Fail {
-                status,
-                message: message.into(),
-            }],
-        )
-        .await;
+        let subject = Subject::start(kind, vec![Behaviour::Fail { status, message: message.into() }]).await;
         let error = complete(&subject, &ask("hi")).await.unwrap_err();
-        assert_eq!(
-            error,
-            ProviderError::UpstreamClientError {
-                status,
-                message: message.into()
-            }
-        );
+        assert_eq!(error, ProviderError::UpstreamClientError { status, message: message.into() });
         assert_eq!(error.http_status(), status);
 
         let error = stream(&subject, &ask("hi")).await.unwrap_err();
-        assert_eq!(
-            error.http_status(),
-            status,
-            "streamed call, upstream {status}"
-        );
+        assert_eq!(error.http_status(), status, "streamed call, upstream {status}");
         assert!(error.to_string().contains(message));
     }
 }
 
 pub async fn reports_a_rejected_provider_key_as_a_bad_gateway(kind: Kind) {
-    let subject = Subject::start(
-        kind,
-        vec![Behaviour::Fail {
-            status: 401,
-            message: "invalid api key".into(),
-        }],
-    )
-    .await;
+    let subject = Subject::start(kind, vec![Behaviour::Fail { status: 401, message: "invalid api key".into() }]).await;
     let error = complete(&subject, &ask("hi")).await.unwrap_err();
     assert_eq!(error.http_status(), 502);
     assert_eq!(error.kind(), "upstream_auth_failed");
@@ -312,22 +231,9 @@ pub async fn reports_a_rejected_provider_key_as_a_bad_gateway(kind: Kind) {
 
 pub async fn maps_upstream_server_errors_to_bad_gateway(kind: Kind) {
     for status in [500, 503] {
-        let subject = Subject::start(
-            kind,
-            vec![Behaviour::Fail {
-                status,
-                message: "upstream exploded".into(),
-            }],
-        )
-        .await;
+        let subject = Subject::start(kind, vec![Behaviour::Fail { status, message: "upstream exploded".into() }]).await;
         let error = complete(&subject, &ask("hi")).await.unwrap_err();
-        assert_eq!(
-            error,
-            ProviderError::UpstreamServerError {
-                status,
-                message: "upstream exploded".into()
-            }
-        );
+        assert_eq!(error, ProviderError::UpstreamServerError { status, message: "upstream exploded".into() });
         assert_eq!(error.http_status(), 502);
         let error = stream(&subject, &ask("hi")).await.unwrap_err();
         assert_eq!(error.http_status(), 502);
@@ -340,77 +246,41 @@ pub async fn times_out_a_silent_upstream(kind: Kind) {
     let error = complete(&subject, &ask("hi")).await.unwrap_err();
     assert_eq!(error, ProviderError::Timeout);
     assert_eq!(error.http_status(), 504);
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
 
     let started = Instant::now();
     let error = stream(&subject, &ask("hi")).await.unwrap_err();
     assert_eq!(error, ProviderError::Timeout);
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
 }
 
 pub async fn times_out_a_stream_that_goes_silent(kind: Kind) {
-    let subject = Subject::start(
-        kind,
-        vec![Behaviour::StallStream(Reply::Text("half an answer".into()))],
-    )
-    .await;
+    let subject = Subject::start(kind, vec![Behaviour::StallStream(Reply::Text("half an answer".into()))]).await;
     let started = Instant::now();
     let items = stream(&subject, &ask("hi")).await.unwrap();
-    assert!(
-        items.iter().any(Result::is_ok),
-        "the start of the answer arrives"
-    );
+    assert!(items.iter().any(Result::is_ok), "the start of the answer arrives");
     assert_eq!(items.last(), Some(&Err(ProviderError::Timeout)));
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
 }
 
 pub async fn ends_a_cut_stream_with_an_error(kind: Kind) {
-    let subject = Subject::start(
-        kind,
-        vec![Behaviour::CutStream(Reply::Text(
-            "an answer that never ends".into(),
-        ))],
-    )
-    .await;
+    let subject =
+        Subject::start(kind, vec![Behaviour::CutStream(Reply::Text("an answer that never ends".into()))]).await;
     let items = stream(&subject, &ask("hi")).await.unwrap();
     assert!(items.len() >= 2);
     assert!(items[..items.len() - 1].iter().all(Result::is_ok));
-    assert!(items
-        .iter()
-        .filter_map(|i| i.as_ref().ok())
-        .all(|c| c.usage.is_none()));
+    assert!(items.iter().filter_map(|i| i.as_ref().ok()).all(|c| c.usage.is_none()));
     let error = items.last().unwrap().as_ref().unwrap_err();
     assert_eq!(*error, ProviderError::StreamCut);
     assert_eq!(error.http_status(), 502);
 }
 
 pub async fn ends_the_stream_on_an_upstream_error_event(kind: Kind) {
-    let subject = Subject::start(
-        kind,
-        vec![Behaviour::ErrorMidStream(Reply::Text(
-            "partial answer".into(),
-        ))],
-    )
-    .await;
+    let subject = Subject::start(kind, vec![Behaviour::ErrorMidStream(Reply::Text("partial answer".into()))]).await;
     let items = stream(&subject, &ask("hi")).await.unwrap();
     assert!(items[0].is_ok());
     let error = items.last().unwrap().as_ref().unwrap_err();
-    assert!(
-        matches!(error, ProviderError::UpstreamServerError { .. }),
-        "{error:?}"
-    );
+    assert!(matches!(error, ProviderError::UpstreamServerError { .. }), "{error:?}");
     assert_eq!(error.http_status(), 502);
 }
 
@@ -423,8 +293,5 @@ pub async fn reports_an_unreachable_upstream(kind: Kind) {
     let error = provider.complete(&ask("hi"), "model").await.unwrap_err();
     assert!(matches!(error, ProviderError::Connection(_)), "{error:?}");
     assert_eq!(error.http_status(), 502);
-    assert!(
-        !error.to_string().contains(&origin),
-        "the upstream URL is not leaked to clients"
-    );
+    assert!(!error.to_string().contains(&origin), "the upstream URL is not leaked to clients");
 }

@@ -3,9 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gaiarouter::gateway::providers::{
-    ApiKey, Provider, ProviderSet, ProvidersConfig, Timeouts, Upstream,
-};
+use gaiarouter::gateway::providers::{ApiKey, Provider, ProviderSet, ProvidersConfig, Timeouts, Upstream};
 
 use crate::fakes::{self, Behaviour, FakeUpstream};
 
@@ -30,11 +28,8 @@ pub const API_KEY: &str = "test-provider-key";
 pub const CUSTOM_NAME: &str = "local-vllm";
 
 /// Short, so timeout tests finish fast; generous enough for a loaded CI machine.
-pub const TIMEOUTS: Timeouts = Timeouts {
-    connect: Duration::from_secs(2),
-    total: Duration::from_millis(800),
-    idle: Duration::from_millis(500),
-};
+pub const TIMEOUTS: Timeouts =
+    Timeouts { connect: Duration::from_secs(2), total: Duration::from_millis(800), idle: Duration::from_millis(500) };
 
 pub struct Subject {
     pub provider: Arc<dyn Provider>,
@@ -82,35 +77,20 @@ impl Subject {
         };
         let fake = FakeUpstream::start(router, script).await;
         let provider = provider_for(kind, &fake.origin);
-        Subject {
-            provider,
-            fake,
-            upstream_model: kind.upstream_model(),
-        }
+        Subject { provider, fake, upstream_model: kind.upstream_model() }
     }
 }
 
 /// Builds the provider the way the gateway does, from a `ProvidersConfig`.
 pub fn provider_for(kind: Kind, origin: &str) -> Arc<dyn Provider> {
     let key = Some(ApiKey::new(API_KEY).unwrap());
-    let openai_style = Upstream {
-        base_url: format!("{origin}/v1"),
-        api_key: key.clone(),
-    };
-    let native = Upstream {
-        base_url: origin.to_owned(),
-        api_key: key,
-    };
-    let mut config = ProvidersConfig {
-        timeouts: TIMEOUTS,
-        ..ProvidersConfig::default()
-    };
+    let openai_style = Upstream { base_url: format!("{origin}/v1"), api_key: key.clone() };
+    let native = Upstream { base_url: origin.to_owned(), api_key: key };
+    let mut config = ProvidersConfig { timeouts: TIMEOUTS, ..ProvidersConfig::default() };
     match kind {
         Kind::OpenAi => config.openai = Some(openai_style),
         Kind::OpenRouter => config.openrouter = Some(openai_style),
-        Kind::CustomOpenAiCompatible => {
-            config.custom = vec![(CUSTOM_NAME.to_owned(), openai_style)]
-        }
+        Kind::CustomOpenAiCompatible => config.custom = vec![(CUSTOM_NAME.to_owned(), openai_style)],
         Kind::Anthropic => config.anthropic = Some(native),
         Kind::Gemini => config.gemini = Some(native),
     }

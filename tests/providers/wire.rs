@@ -9,11 +9,9 @@ use crate::subjects::{Wire, API_KEY};
 fn texts_of(content: &Value) -> String {
     match content {
         Value::String(text) => text.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(""),
+        Value::Array(parts) => {
+            parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("")
+        }
         _ => String::new(),
     }
 }
@@ -31,13 +29,7 @@ pub fn model(wire: Wire, request: &Recorded) -> String {
 
 /// The credential header carries our provider key.
 pub fn sent_api_key(wire: Wire, request: &Recorded) -> bool {
-    let header = |name: &str| {
-        request
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     match wire {
         Wire::OpenAi => header("authorization") == Some(format!("Bearer {API_KEY}")),
         Wire::Anthropic => {
@@ -50,11 +42,9 @@ pub fn sent_api_key(wire: Wire, request: &Recorded) -> bool {
 
 pub fn system_prompt(wire: Wire, body: &Value) -> Option<String> {
     match wire {
-        Wire::OpenAi => body["messages"]
-            .as_array()?
-            .iter()
-            .find(|m| m["role"] == "system")
-            .map(|m| texts_of(&m["content"])),
+        Wire::OpenAi => {
+            body["messages"].as_array()?.iter().find(|m| m["role"] == "system").map(|m| texts_of(&m["content"]))
+        }
         Wire::Anthropic => body.get("system").map(texts_of),
         Wire::Gemini => body.pointer("/systemInstruction/parts").map(texts_of),
     }
@@ -87,14 +77,7 @@ pub fn tool_names(wire: Wire, body: &Value) -> Vec<String> {
     let names = |list: &Value, pointer: &str| -> Vec<String> {
         list.as_array()
             .map(|tools| {
-                tools
-                    .iter()
-                    .filter_map(|t| {
-                        t.pointer(pointer)
-                            .and_then(Value::as_str)
-                            .map(str::to_owned)
-                    })
-                    .collect()
+                tools.iter().filter_map(|t| t.pointer(pointer).and_then(Value::as_str).map(str::to_owned)).collect()
             })
             .unwrap_or_default()
     };
@@ -120,26 +103,16 @@ fn blocks(wire: Wire, body: &Value) -> Vec<Value> {
         Wire::Gemini => (&body["contents"], "parts"),
         _ => (&body["messages"], "content"),
     };
-    list.as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|m| m[key].as_array().cloned().unwrap_or_default())
-        .collect()
+    list.as_array().unwrap().iter().flat_map(|m| m[key].as_array().cloned().unwrap_or_default()).collect()
 }
 
 /// The assistant's earlier tool call: (id if the wire has ids, name, arguments object).
 pub fn assistant_tool_call(wire: Wire, body: &Value) -> (Option<String>, String, Value) {
     match wire {
         Wire::OpenAi => {
-            let message = body["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|m| m.get("tool_calls").is_some())
-                .unwrap();
+            let message = body["messages"].as_array().unwrap().iter().find(|m| m.get("tool_calls").is_some()).unwrap();
             let call = &message["tool_calls"][0];
-            let arguments =
-                serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+            let arguments = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
             (
                 Some(call["id"].as_str().unwrap().to_owned()),
                 call["function"]["name"].as_str().unwrap().to_owned(),
@@ -147,10 +120,7 @@ pub fn assistant_tool_call(wire: Wire, body: &Value) -> (Option<String>, String,
             )
         }
         Wire::Anthropic => {
-            let block = blocks(wire, body)
-                .into_iter()
-                .find(|b| b["type"] == "tool_use")
-                .unwrap();
+            let block = blocks(wire, body).into_iter().find(|b| b["type"] == "tool_use").unwrap();
             (
                 Some(block["id"].as_str().unwrap().to_owned()),
                 block["name"].as_str().unwrap().to_owned(),
@@ -158,15 +128,8 @@ pub fn assistant_tool_call(wire: Wire, body: &Value) -> (Option<String>, String,
             )
         }
         Wire::Gemini => {
-            let part = blocks(wire, body)
-                .into_iter()
-                .find(|p| p.get("functionCall").is_some())
-                .unwrap();
-            (
-                None,
-                part["functionCall"]["name"].as_str().unwrap().to_owned(),
-                part["functionCall"]["args"].clone(),
-            )
+            let part = blocks(wire, body).into_iter().find(|p| p.get("functionCall").is_some()).unwrap();
+            (None, part["functionCall"]["name"].as_str().unwrap().to_owned(), part["functionCall"]["args"].clone())
         }
     }
 }
@@ -175,33 +138,19 @@ pub fn assistant_tool_call(wire: Wire, body: &Value) -> (Option<String>, String,
 pub fn tool_result(wire: Wire, body: &Value) -> (String, Value) {
     match wire {
         Wire::OpenAi => {
-            let message = body["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|m| m["role"] == "tool")
-                .unwrap();
+            let message = body["messages"].as_array().unwrap().iter().find(|m| m["role"] == "tool").unwrap();
             let result = serde_json::from_str(message["content"].as_str().unwrap()).unwrap();
             (message["tool_call_id"].as_str().unwrap().to_owned(), result)
         }
         Wire::Anthropic => {
-            let block = blocks(wire, body)
-                .into_iter()
-                .find(|b| b["type"] == "tool_result")
-                .unwrap();
+            let block = blocks(wire, body).into_iter().find(|b| b["type"] == "tool_result").unwrap();
             let result = serde_json::from_str(block["content"].as_str().unwrap()).unwrap();
             (block["tool_use_id"].as_str().unwrap().to_owned(), result)
         }
         Wire::Gemini => {
-            let part = blocks(wire, body)
-                .into_iter()
-                .find(|p| p.get("functionResponse").is_some())
-                .unwrap();
+            let part = blocks(wire, body).into_iter().find(|p| p.get("functionResponse").is_some()).unwrap();
             let response = &part["functionResponse"];
-            (
-                response["name"].as_str().unwrap().to_owned(),
-                response["response"].clone(),
-            )
+            (response["name"].as_str().unwrap().to_owned(), response["response"].clone())
         }
     }
 }
@@ -216,8 +165,6 @@ pub fn asked_for_stream_with_usage(wire: Wire, request: &Recorded) -> bool {
         // Anthropic always reports usage in message_start / message_delta.
         Wire::Anthropic => request.body["stream"] == Value::Bool(true),
         // Gemini always sends usageMetadata.
-        Wire::Gemini => request
-            .path_and_query
-            .ends_with(":streamGenerateContent?alt=sse"),
+        Wire::Gemini => request.path_and_query.ends_with(":streamGenerateContent?alt=sse"),
     }
 }

@@ -20,6 +20,13 @@ import type {
 
 const enc = encodeURIComponent
 
+/** Accepts a list object or a bare array and always returns a list object. */
+async function asList<T>(p: Promise<ListResponse<T> | T[]>): Promise<ListResponse<T>> {
+  const r = await p
+  if (Array.isArray(r)) return { object: 'list', data: r, has_more: false }
+  return { ...r, data: r?.data ?? [] }
+}
+
 // ---- auth
 export const login = (body: { username: string; password: string } | { api_key: string }) =>
   api.post<LoginResponse>('/v1/auth/login', body, { anonymous: true })
@@ -51,7 +58,7 @@ export const updateOrganization = (
 ) => api.patch<Organization>(`/v1/organizations/${enc(id)}`, body)
 export const deleteOrganization = (id: string) => api.delete<Deleted>(`/v1/organizations/${enc(id)}`)
 export const organizationHistory = (id: string) =>
-  api.get<ListResponse<HistoryEvent>>(`/v1/organizations/${enc(id)}/history`)
+  asList(api.get<ListResponse<HistoryEvent> | HistoryEvent[]>(`/v1/organizations/${enc(id)}/history`))
 
 // ---- api keys
 export const listApiKeys = (query: { organization_id?: string; limit?: number; after?: string } = {}) =>
@@ -82,7 +89,8 @@ export const updateApiKey = (id: string, body: Partial<Omit<ApiKeyInput, 'organi
   api.patch<ApiKey>(`/v1/api-keys/${enc(id)}`, body)
 export const rotateApiKey = (id: string) => api.post<ApiKeyWithSecret>(`/v1/api-keys/${enc(id)}/rotate`)
 export const revokeApiKey = (id: string) => api.delete<Deleted>(`/v1/api-keys/${enc(id)}`)
-export const apiKeyHistory = (id: string) => api.get<ListResponse<HistoryEvent>>(`/v1/api-keys/${enc(id)}/history`)
+export const apiKeyHistory = (id: string) =>
+  asList(api.get<ListResponse<HistoryEvent> | HistoryEvent[]>(`/v1/api-keys/${enc(id)}/history`))
 
 // ---- stats
 export type StatsScope = { kind: 'global' } | { kind: 'organization'; id: string } | { kind: 'key'; id: string }
@@ -113,7 +121,8 @@ export interface LogQuery extends Query {
   from?: string
   to?: string
 }
-export const listLogs = (query: LogQuery) => api.get<ListResponse<RequestLogEntry>>('/v1/logs', { query })
+export const listLogs = (query: LogQuery) =>
+  asList(api.get<ListResponse<RequestLogEntry> | RequestLogEntry[]>('/v1/logs', { query }))
 export const downloadLogsCsv = (query: LogQuery) =>
   api.download('/v1/logs', { query: { ...query, after: undefined, limit: undefined, format: 'csv' } })
 
@@ -126,7 +135,8 @@ export interface AuditQuery extends Query {
   limit?: number
   after?: number
 }
-export const listAudit = (query: AuditQuery) => api.get<ListResponse<AuditEvent>>('/v1/audit', { query })
+export const listAudit = (query: AuditQuery) =>
+  asList(api.get<ListResponse<AuditEvent> | AuditEvent[]>('/v1/audit', { query }))
 
 // ---- gateway (API key auth)
 export const listModels = (token?: string | null) =>

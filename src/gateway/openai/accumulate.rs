@@ -46,10 +46,7 @@ impl CompletionAccumulator {
                 state.content.get_or_insert_with(String::new).push_str(text);
             }
             for piece in choice.delta.tool_calls.iter().flatten() {
-                let call = state
-                    .tool_calls
-                    .entry(piece.index)
-                    .or_insert_with(|| ToolCall::function("", "", ""));
+                let call = state.tool_calls.entry(piece.index).or_insert_with(|| ToolCall::function("", "", ""));
                 if let Some(id) = &piece.id {
                     call.id.clone_from(id);
                 }

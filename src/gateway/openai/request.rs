@@ -155,18 +155,12 @@ impl ChatMessage {
     }
 
     pub fn tool_result(tool_call_id: impl Into<String>, text: impl Into<String>) -> Self {
-        ChatMessage {
-            tool_call_id: Some(tool_call_id.into()),
-            ..Self::new(Role::Tool, text)
-        }
+        ChatMessage { tool_call_id: Some(tool_call_id.into()), ..Self::new(Role::Tool, text) }
     }
 
     /// The message's text: the string content, or its text parts joined by newlines.
     pub fn text(&self) -> String {
-        self.content
-            .as_ref()
-            .map(MessageContent::text)
-            .unwrap_or_default()
+        self.content.as_ref().map(MessageContent::text).unwrap_or_default()
     }
 }
 
@@ -224,11 +218,7 @@ pub struct Tool {
 }
 
 impl Tool {
-    pub fn function(
-        name: impl Into<String>,
-        description: impl Into<String>,
-        parameters: Value,
-    ) -> Self {
+    pub fn function(name: impl Into<String>, description: impl Into<String>, parameters: Value) -> Self {
         Tool {
             kind: "function".into(),
             function: FunctionDefinition {
@@ -290,18 +280,11 @@ pub struct ToolCall {
 }
 
 impl ToolCall {
-    pub fn function(
-        id: impl Into<String>,
-        name: impl Into<String>,
-        arguments: impl Into<String>,
-    ) -> Self {
+    pub fn function(id: impl Into<String>, name: impl Into<String>, arguments: impl Into<String>) -> Self {
         ToolCall {
             id: id.into(),
             kind: function_kind(),
-            function: FunctionCall {
-                name: name.into(),
-                arguments: arguments.into(),
-            },
+            function: FunctionCall { name: name.into(), arguments: arguments.into() },
         }
     }
 }

@@ -75,9 +75,7 @@ impl Usage {
 
     /// Prompt tokens served from the provider's cache (billed at the cached price).
     pub fn cached_tokens(&self) -> u64 {
-        self.prompt_tokens_details
-            .map(|d| d.cached_tokens)
-            .unwrap_or(0)
+        self.prompt_tokens_details.map(|d| d.cached_tokens).unwrap_or(0)
     }
 }
 
@@ -121,10 +119,7 @@ impl ChatCompletionChunk {
 
     /// The closing chunk: no choices, only usage.
     pub fn usage_only(id: &str, created: i64, model: &str, usage: Usage) -> Self {
-        ChatCompletionChunk {
-            usage: Some(usage),
-            ..Self::new(id, created, model, Vec::new())
-        }
+        ChatCompletionChunk { usage: Some(usage), ..Self::new(id, created, model, Vec::new()) }
     }
 }
 
@@ -142,19 +137,11 @@ pub struct ChunkChoice {
 
 impl ChunkChoice {
     pub fn delta(index: u32, delta: Delta) -> Self {
-        ChunkChoice {
-            index,
-            delta,
-            finish_reason: None,
-            logprobs: None,
-        }
+        ChunkChoice { index, delta, finish_reason: None, logprobs: None }
     }
 
     pub fn finish(index: u32, reason: FinishReason) -> Self {
-        ChunkChoice {
-            finish_reason: Some(reason),
-            ..Self::delta(index, Delta::default())
-        }
+        ChunkChoice { finish_reason: Some(reason), ..Self::delta(index, Delta::default()) }
     }
 }
 
@@ -172,25 +159,15 @@ pub struct Delta {
 
 impl Delta {
     pub fn role(role: Role) -> Self {
-        Delta {
-            role: Some(role),
-            content: Some(String::new()),
-            ..Delta::default()
-        }
+        Delta { role: Some(role), content: Some(String::new()), ..Delta::default() }
     }
 
     pub fn content(text: impl Into<String>) -> Self {
-        Delta {
-            content: Some(text.into()),
-            ..Delta::default()
-        }
+        Delta { content: Some(text.into()), ..Delta::default() }
     }
 
     pub fn tool_call(call: ToolCallDelta) -> Self {
-        Delta {
-            tool_calls: Some(vec![call]),
-            ..Delta::default()
-        }
+        Delta { tool_calls: Some(vec![call]), ..Delta::default() }
     }
 }
 
@@ -208,20 +185,12 @@ pub struct ToolCallDelta {
 }
 
 impl ToolCallDelta {
-    pub fn start(
-        index: u32,
-        id: impl Into<String>,
-        name: impl Into<String>,
-        arguments: impl Into<String>,
-    ) -> Self {
+    pub fn start(index: u32, id: impl Into<String>, name: impl Into<String>, arguments: impl Into<String>) -> Self {
         ToolCallDelta {
             index,
             id: Some(id.into()),
             kind: Some(super::request::function_kind()),
-            function: Some(FunctionCallDelta {
-                name: Some(name.into()),
-                arguments: Some(arguments.into()),
-            }),
+            function: Some(FunctionCallDelta { name: Some(name.into()), arguments: Some(arguments.into()) }),
         }
     }
 
@@ -230,10 +199,7 @@ impl ToolCallDelta {
             index,
             id: None,
             kind: None,
-            function: Some(FunctionCallDelta {
-                name: None,
-                arguments: Some(arguments.into()),
-            }),
+            function: Some(FunctionCallDelta { name: None, arguments: Some(arguments.into()) }),
         }
     }
 }
@@ -300,10 +266,7 @@ mod tests {
         .unwrap();
         let call = &chunk.choices[0].delta.tool_calls.as_ref().unwrap()[0];
         assert_eq!(call.id.as_deref(), Some("call_1"));
-        assert_eq!(
-            call.function.as_ref().unwrap().name.as_deref(),
-            Some("get_weather")
-        );
+        assert_eq!(call.function.as_ref().unwrap().name.as_deref(), Some("get_weather"));
 
         let usage_chunk: ChatCompletionChunk = serde_json::from_value(json!({
             "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o", "choices": [],
@@ -319,9 +282,6 @@ mod tests {
     fn unknown_finish_reasons_are_kept_verbatim() {
         let reason: FinishReason = serde_json::from_value(json!("eos")).unwrap();
         assert_eq!(reason, FinishReason::Other("eos".into()));
-        assert_eq!(
-            serde_json::to_value(FinishReason::ToolCalls).unwrap(),
-            json!("tool_calls")
-        );
+        assert_eq!(serde_json::to_value(FinishReason::ToolCalls).unwrap(), json!("tool_calls"));
     }
 }

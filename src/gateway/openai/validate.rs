@@ -22,10 +22,7 @@ pub enum GatewayInputError {
     #[error("`tool_choice` names a function but no tools were given")]
     ToolChoiceWithoutTools,
     #[error("`{param}` {reason}")]
-    InvalidParameter {
-        param: &'static str,
-        reason: &'static str,
-    },
+    InvalidParameter { param: &'static str, reason: &'static str },
 }
 
 impl GatewayInputError {
@@ -84,10 +81,7 @@ pub fn validate(request: &ChatCompletionRequest) -> Result<(), GatewayInputError
         }
         match message.role {
             Role::Assistant => {
-                let has_calls = message
-                    .tool_calls
-                    .as_ref()
-                    .is_some_and(|calls| !calls.is_empty());
+                let has_calls = message.tool_calls.as_ref().is_some_and(|calls| !calls.is_empty());
                 if !has_calls && !has_content(message.content.as_ref()) {
                     return Err(GatewayInputError::EmptyAssistantMessage { index });
                 }
@@ -106,14 +100,9 @@ pub fn validate(request: &ChatCompletionRequest) -> Result<(), GatewayInputError
                 }
             }
         }
-        if matches!(
-            message.role,
-            Role::System | Role::Developer | Role::Tool | Role::Assistant
-        ) {
+        if matches!(message.role, Role::System | Role::Developer | Role::Tool | Role::Assistant) {
             if let Some(MessageContent::Parts(parts)) = &message.content {
-                let text_only = parts
-                    .iter()
-                    .all(|p| matches!(p, ContentPart::Text { .. }) || is_refusal(p));
+                let text_only = parts.iter().all(|p| matches!(p, ContentPart::Text { .. }) || is_refusal(p));
                 if !text_only {
                     return Err(GatewayInputError::NonTextPart { index, role });
                 }
@@ -127,9 +116,7 @@ pub fn validate(request: &ChatCompletionRequest) -> Result<(), GatewayInputError
             }
         }
     }
-    if matches!(request.tool_choice, Some(ToolChoice::Named(_)))
-        && request.tools.as_ref().is_none_or(Vec::is_empty)
-    {
+    if matches!(request.tool_choice, Some(ToolChoice::Named(_))) && request.tools.as_ref().is_none_or(Vec::is_empty) {
         return Err(GatewayInputError::ToolChoiceWithoutTools);
     }
     check_range("temperature", request.temperature, 0.0, 2.0)?;
@@ -137,16 +124,10 @@ pub fn validate(request: &ChatCompletionRequest) -> Result<(), GatewayInputError
     check_range("presence_penalty", request.presence_penalty, -2.0, 2.0)?;
     check_range("frequency_penalty", request.frequency_penalty, -2.0, 2.0)?;
     if request.n == Some(0) {
-        return Err(GatewayInputError::InvalidParameter {
-            param: "n",
-            reason: "must be at least 1",
-        });
+        return Err(GatewayInputError::InvalidParameter { param: "n", reason: "must be at least 1" });
     }
     if request.max_tokens == Some(0) {
-        return Err(GatewayInputError::InvalidParameter {
-            param: "max_tokens",
-            reason: "must be at least 1",
-        });
+        return Err(GatewayInputError::InvalidParameter { param: "max_tokens", reason: "must be at least 1" });
     }
     if request.max_completion_tokens == Some(0) {
         return Err(GatewayInputError::InvalidParameter {
@@ -155,10 +136,7 @@ pub fn validate(request: &ChatCompletionRequest) -> Result<(), GatewayInputError
         });
     }
     if request.stop_sequences().len() > 4 {
-        return Err(GatewayInputError::InvalidParameter {
-            param: "stop",
-            reason: "accepts at most 4 sequences",
-        });
+        return Err(GatewayInputError::InvalidParameter { param: "stop", reason: "accepts at most 4 sequences" });
     }
     Ok(())
 }
@@ -168,17 +146,11 @@ fn is_refusal(part: &ContentPart) -> bool {
     matches!(part, ContentPart::Other(value) if value.get("type").and_then(|t| t.as_str()) == Some("refusal"))
 }
 
-fn check_range(
-    param: &'static str,
-    value: Option<f64>,
-    min: f64,
-    max: f64,
-) -> Result<(), GatewayInputError> {
+fn check_range(param: &'static str, value: Option<f64>, min: f64, max: f64) -> Result<(), GatewayInputError> {
     match value {
-        Some(v) if !(min..=max).contains(&v) => Err(GatewayInputError::InvalidParameter {
-            param,
-            reason: "is out of range",
-        }),
+        Some(v) if !(min..=max).contains(&v) => {
+            Err(GatewayInputError::InvalidParameter { param, reason: "is out of range" })
+        }
         _ => Ok(()),
     }
 }
@@ -241,16 +213,15 @@ mod tests {
         };
         assert!(matches!(parts[1], ContentPart::ImageUrl { .. }));
         assert!(matches!(parts[2], ContentPart::Other(_)));
-        assert_eq!(
-            request.messages[2].tool_calls.as_ref().unwrap()[0],
-            ToolCall::function("call_1", "f", "{}")
-        );
+        assert_eq!(request.messages[2].tool_calls.as_ref().unwrap()[0], ToolCall::function("call_1", "f", "{}"));
         assert!(parse(json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "stop": ["a", "b"]}))
             .unwrap()
             .stop
             .is_some());
-        assert!(parse(json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tool_choice": "required"}))
-            .is_ok());
+        assert!(parse(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tool_choice": "required"})
+        )
+        .is_ok());
     }
 
     #[test]
@@ -281,30 +252,16 @@ mod tests {
         assert_eq!(validate(&no_messages), Err(GatewayInputError::NoMessages));
 
         let mut tool_without_id = valid();
-        tool_without_id
-            .messages
-            .push(ChatMessage::new(Role::Tool, "42"));
-        assert_eq!(
-            validate(&tool_without_id),
-            Err(GatewayInputError::MissingToolCallId { index: 1 })
-        );
+        tool_without_id.messages.push(ChatMessage::new(Role::Tool, "42"));
+        assert_eq!(validate(&tool_without_id), Err(GatewayInputError::MissingToolCallId { index: 1 }));
 
         let mut empty_user = valid();
         empty_user.messages.push(ChatMessage::user(""));
-        assert_eq!(
-            validate(&empty_user),
-            Err(GatewayInputError::MissingContent {
-                index: 1,
-                role: "user"
-            })
-        );
+        assert_eq!(validate(&empty_user), Err(GatewayInputError::MissingContent { index: 1, role: "user" }));
 
         let mut user_with_calls = valid();
         user_with_calls.messages[0].tool_calls = Some(vec![ToolCall::function("c", "f", "{}")]);
-        assert_eq!(
-            validate(&user_with_calls),
-            Err(GatewayInputError::UnexpectedToolCalls { index: 0 })
-        );
+        assert_eq!(validate(&user_with_calls), Err(GatewayInputError::UnexpectedToolCalls { index: 0 }));
 
         let mut hot = valid();
         hot.temperature = Some(2.5);

@@ -25,12 +25,7 @@ pub struct AnthropicProvider {
 
 impl AnthropicProvider {
     /// `base_url` is the API root, `https://api.anthropic.com` in production.
-    pub fn new(
-        base_url: &str,
-        api_key: Option<ApiKey>,
-        http: reqwest::Client,
-        timeouts: Timeouts,
-    ) -> Self {
+    pub fn new(base_url: &str, api_key: Option<ApiKey>, http: reqwest::Client, timeouts: Timeouts) -> Self {
         AnthropicProvider {
             endpoint: format!("{}/v1/messages", base_url.trim_end_matches('/')),
             api_key,
@@ -40,11 +35,7 @@ impl AnthropicProvider {
     }
 
     fn post(&self, body: &serde_json::Value) -> reqwest::RequestBuilder {
-        let request = self
-            .http
-            .post(&self.endpoint)
-            .header("anthropic-version", ANTHROPIC_VERSION)
-            .json(body);
+        let request = self.http.post(&self.endpoint).header("anthropic-version", ANTHROPIC_VERSION).json(body);
         match self.api_key.as_ref().and_then(|key| key.header_value("")) {
             Some(value) => request.header("x-api-key", value),
             None => request,
@@ -64,8 +55,7 @@ impl Provider for AnthropicProvider {
         upstream_model: &str,
     ) -> Result<ChatCompletion, ProviderError> {
         let body = messages_request(request, upstream_model, false)?;
-        let message: MessagesResponse =
-            send_for_json(self.post(&body), self.timeouts.total).await?;
+        let message: MessagesResponse = send_for_json(self.post(&body), self.timeouts.total).await?;
         Ok(completion_from_message(message))
     }
 
@@ -76,11 +66,7 @@ impl Provider for AnthropicProvider {
     ) -> Result<ChunkStream, ProviderError> {
         let body = messages_request(request, upstream_model, true)?;
         let response = open_stream(self.post(&body), self.timeouts.idle).await?;
-        Ok(translate_sse(
-            response,
-            self.timeouts.idle,
-            AnthropicStream::new(upstream_model),
-        ))
+        Ok(translate_sse(response, self.timeouts.idle, AnthropicStream::new(upstream_model)))
     }
 }
 

@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use reqwest::header::HeaderValue;
 
-use super::{
-    AnthropicProvider, EchoProvider, GeminiProvider, OpenAiCompatibleProvider, Provider, Timeouts,
-};
+use super::{AnthropicProvider, EchoProvider, GeminiProvider, OpenAiCompatibleProvider, Provider, Timeouts};
 
 /// A provider API key. Its `Debug` never shows the secret, so it can sit in logged
 /// config structs.
@@ -68,14 +66,7 @@ pub enum ConfigError {
 }
 
 /// Names GaiaRouter uses for its built-in providers; custom providers may not take them.
-pub const BUILTIN_PROVIDER_NAMES: [&str; 6] = [
-    "openai",
-    "anthropic",
-    "google",
-    "gemini",
-    "openrouter",
-    "echo",
-];
+pub const BUILTIN_PROVIDER_NAMES: [&str; 6] = ["openai", "anthropic", "google", "gemini", "openrouter", "echo"];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProvidersConfig {
@@ -102,11 +93,7 @@ impl ProvidersConfig {
 
     /// [`Self::from_env`] over any variable source (tests pass a map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let var = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let var = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let upstream = |prefix: &str, default_url: &str| -> Result<Option<Upstream>, ConfigError> {
             let key = var(&format!("{prefix}_API_KEY"));
             let url = var(&format!("{prefix}_BASE_URL"));
@@ -119,29 +106,20 @@ impl ProvidersConfig {
             }))
         };
         let mut custom: Vec<(String, Upstream)> = Vec::new();
-        for entry in var("GAIAROUTER_OPENAI_COMPATIBLE")
-            .unwrap_or_default()
-            .split(',')
-        {
+        for entry in var("GAIAROUTER_OPENAI_COMPATIBLE").unwrap_or_default().split(',') {
             let entry = entry.trim();
             if entry.is_empty() {
                 continue;
             }
-            let (name, url) = entry
-                .split_once('=')
-                .ok_or_else(|| ConfigError::MalformedCustomEntry(entry.to_owned()))?;
+            let (name, url) =
+                entry.split_once('=').ok_or_else(|| ConfigError::MalformedCustomEntry(entry.to_owned()))?;
             let name = checked_custom_name(name.trim())?;
             if custom.iter().any(|(existing, _)| *existing == name) {
                 return Err(ConfigError::DuplicateCustomName(name));
             }
-            let key_var = format!(
-                "GAIAROUTER_OPENAI_COMPATIBLE_{}_API_KEY",
-                name.to_uppercase().replace('-', "_")
-            );
-            let upstream = Upstream {
-                base_url: checked_url(url.trim())?,
-                api_key: var(&key_var).map(ApiKey::new).transpose()?,
-            };
+            let key_var = format!("GAIAROUTER_OPENAI_COMPATIBLE_{}_API_KEY", name.to_uppercase().replace('-', "_"));
+            let upstream =
+                Upstream { base_url: checked_url(url.trim())?, api_key: var(&key_var).map(ApiKey::new).transpose()? };
             custom.push((name, upstream));
         }
         Ok(ProvidersConfig {
@@ -169,9 +147,7 @@ fn checked_url(url: &str) -> Result<String, ConfigError> {
 }
 
 fn checked_custom_name(name: &str) -> Result<String, ConfigError> {
-    let valid_chars = name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    let valid_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if name.is_empty() || !valid_chars || BUILTIN_PROVIDER_NAMES.contains(&name) {
         return Err(ConfigError::InvalidCustomName(name.to_owned()));
     }
@@ -186,25 +162,20 @@ pub struct ProviderSet {
 
 impl fmt::Debug for ProviderSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProviderSet")
-            .field("providers", &self.names())
-            .finish()
+        f.debug_struct("ProviderSet").field("providers", &self.names()).finish()
     }
 }
 
 impl ProviderSet {
     /// Builds every configured provider on one shared, pooled HTTP client.
     pub fn from_config(config: &ProvidersConfig) -> Result<Self, ConfigError> {
-        let http = super::http_client(&config.timeouts)
-            .map_err(|e| ConfigError::HttpClient(e.to_string()))?;
+        let http = super::http_client(&config.timeouts).map_err(|e| ConfigError::HttpClient(e.to_string()))?;
         Ok(Self::with_client(config, http))
     }
 
     pub fn with_client(config: &ProvidersConfig, http: reqwest::Client) -> Self {
         let timeouts = config.timeouts;
-        let mut set = ProviderSet {
-            providers: BTreeMap::new(),
-        };
+        let mut set = ProviderSet { providers: BTreeMap::new() };
         set.insert(Arc::new(EchoProvider::new()));
         if let Some(up) = &config.openai {
             set.insert(Arc::new(OpenAiCompatibleProvider::new(
@@ -225,20 +196,10 @@ impl ProviderSet {
             )));
         }
         if let Some(up) = &config.anthropic {
-            set.insert(Arc::new(AnthropicProvider::new(
-                &up.base_url,
-                up.api_key.clone(),
-                http.clone(),
-                timeouts,
-            )));
+            set.insert(Arc::new(AnthropicProvider::new(&up.base_url, up.api_key.clone(), http.clone(), timeouts)));
         }
         if let Some(up) = &config.gemini {
-            set.insert(Arc::new(GeminiProvider::new(
-                &up.base_url,
-                up.api_key.clone(),
-                http.clone(),
-                timeouts,
-            )));
+            set.insert(Arc::new(GeminiProvider::new(&up.base_url, up.api_key.clone(), http.clone(), timeouts)));
         }
         for (name, up) in &config.custom {
             set.insert(Arc::new(OpenAiCompatibleProvider::new(
@@ -275,10 +236,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<ProvidersConfig, ConfigError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect();
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
         ProvidersConfig::from_lookup(|name| vars.get(name).cloned())
     }
 
@@ -286,10 +244,7 @@ mod tests {
     fn nothing_set_means_only_echo() {
         let config = config(&[]).unwrap();
         assert_eq!(config, ProvidersConfig::default());
-        assert_eq!(
-            ProviderSet::from_config(&config).unwrap().names(),
-            vec!["echo"]
-        );
+        assert_eq!(ProviderSet::from_config(&config).unwrap().names(), vec!["echo"]);
     }
 
     #[test]
@@ -304,15 +259,9 @@ mod tests {
         let openai = config.openai.clone().unwrap();
         assert_eq!(openai.base_url, "https://api.openai.com/v1");
         assert_eq!(openai.api_key.unwrap().expose(), "sk-test");
-        assert_eq!(
-            config.anthropic.clone().unwrap().base_url,
-            "https://api.anthropic.com"
-        );
+        assert_eq!(config.anthropic.clone().unwrap().base_url, "https://api.anthropic.com");
         let gemini = config.gemini.clone().unwrap();
-        assert_eq!(
-            (gemini.base_url.as_str(), gemini.api_key),
-            ("http://127.0.0.1:9", None)
-        );
+        assert_eq!((gemini.base_url.as_str(), gemini.api_key), ("http://127.0.0.1:9", None));
         assert_eq!(config.openrouter, None);
         let set = ProviderSet::from_config(&config).unwrap();
         assert_eq!(set.names(), vec!["anthropic", "echo", "google", "openai"]);
@@ -323,18 +272,12 @@ mod tests {
     #[test]
     fn reads_named_openai_compatible_servers_with_optional_keys() {
         let config = config(&[
-            (
-                "GAIAROUTER_OPENAI_COMPATIBLE",
-                "vllm=http://gpu:8000/v1, local-ollama=http://127.0.0.1:11434/v1",
-            ),
+            ("GAIAROUTER_OPENAI_COMPATIBLE", "vllm=http://gpu:8000/v1, local-ollama=http://127.0.0.1:11434/v1"),
             ("GAIAROUTER_OPENAI_COMPATIBLE_VLLM_API_KEY", "token"),
         ])
         .unwrap();
         assert_eq!(config.custom_names(), vec!["vllm", "local-ollama"]);
-        assert_eq!(
-            config.custom[0].1.api_key.as_ref().unwrap().expose(),
-            "token"
-        );
+        assert_eq!(config.custom[0].1.api_key.as_ref().unwrap().expose(), "token");
         assert_eq!(config.custom[1].1.api_key, None);
         let set = ProviderSet::from_config(&config).unwrap();
         assert_eq!(set.get("local-ollama").unwrap().name(), "local-ollama");
@@ -342,18 +285,9 @@ mod tests {
 
     #[test]
     fn refuses_malformed_custom_entries() {
-        let bad = [
-            "vllm",
-            "openai=http://x",
-            "Big=http://x",
-            "a=ftp://x",
-            "a=http://x,a=http://y",
-        ];
+        let bad = ["vllm", "openai=http://x", "Big=http://x", "a=ftp://x", "a=http://x,a=http://y"];
         for value in bad {
-            assert!(
-                config(&[("GAIAROUTER_OPENAI_COMPATIBLE", value)]).is_err(),
-                "{value}"
-            );
+            assert!(config(&[("GAIAROUTER_OPENAI_COMPATIBLE", value)]).is_err(), "{value}");
         }
     }
 

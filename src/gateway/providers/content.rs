@@ -19,9 +19,7 @@ pub(crate) fn arguments_object(arguments: &str) -> Result<Value, ProviderError> 
     }
     match serde_json::from_str::<Value>(arguments) {
         Ok(value @ Value::Object(_)) => Ok(value),
-        _ => Err(ProviderError::UnsupportedRequest(
-            "tool call arguments must be a JSON object".into(),
-        )),
+        _ => Err(ProviderError::UnsupportedRequest("tool call arguments must be a JSON object".into())),
     }
 }
 
@@ -31,10 +29,7 @@ mod tests {
 
     #[test]
     fn parses_base64_data_urls_only() {
-        assert_eq!(
-            parse_data_url("data:image/jpeg;base64,/9j/4AAQ"),
-            Some(("image/jpeg", "/9j/4AAQ"))
-        );
+        assert_eq!(parse_data_url("data:image/jpeg;base64,/9j/4AAQ"), Some(("image/jpeg", "/9j/4AAQ")));
         assert_eq!(parse_data_url("data:text/plain,hello"), None);
         assert_eq!(parse_data_url("https://x/y.png"), None);
     }

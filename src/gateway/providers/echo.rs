@@ -3,8 +3,8 @@
 //! gateway rather than an upstream.
 
 use crate::gateway::openai::{
-    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, Choice, ChunkChoice,
-    Delta, FinishReason, Role, Usage,
+    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, Choice, ChunkChoice, Delta, FinishReason,
+    Role, Usage,
 };
 
 use super::http::{completion_id, unix_now};
@@ -24,13 +24,8 @@ impl EchoProvider {
     /// The reply (the last user message's text) and its deterministic usage:
     /// prompt = words in all messages + 3 per message, completion = words in the reply.
     fn answer(request: &ChatCompletionRequest) -> (String, Usage) {
-        let reply = request
-            .messages
-            .iter()
-            .rev()
-            .find(|m| m.role == Role::User)
-            .map(ChatMessage::text)
-            .unwrap_or_default();
+        let reply =
+            request.messages.iter().rev().find(|m| m.role == Role::User).map(ChatMessage::text).unwrap_or_default();
         let prompt_words: u64 = request.messages.iter().map(|m| word_count(&m.text())).sum();
         let prompt = prompt_words + TOKENS_PER_MESSAGE * request.messages.len() as u64;
         let completion = word_count(&reply);
@@ -103,22 +98,14 @@ impl Provider for EchoProvider {
         let (reply, usage) = Self::answer(request);
         let (id, created) = (completion_id(), unix_now());
         let chunk = |choices| ChatCompletionChunk::new(&id, created, upstream_model, choices);
-        let mut chunks = vec![chunk(vec![ChunkChoice::delta(
-            0,
-            Delta::role(Role::Assistant),
-        )])];
+        let mut chunks = vec![chunk(vec![ChunkChoice::delta(0, Delta::role(Role::Assistant))])];
         chunks.extend(
             words_with_trailing_space(&reply)
                 .into_iter()
                 .map(|word| chunk(vec![ChunkChoice::delta(0, Delta::content(word))])),
         );
         chunks.push(chunk(vec![ChunkChoice::finish(0, FinishReason::Stop)]));
-        chunks.push(ChatCompletionChunk::usage_only(
-            &id,
-            created,
-            upstream_model,
-            usage,
-        ));
+        chunks.push(ChatCompletionChunk::usage_only(&id, created, upstream_model, usage));
         Ok(Box::pin(futures::stream::iter(chunks.into_iter().map(Ok))))
     }
 }
@@ -145,10 +132,7 @@ mod tests {
     async fn answers_with_the_last_user_message_and_deterministic_usage() {
         let completion = EchoProvider.complete(&request(), "test").await.unwrap();
         assert_eq!(completion.choices[0].message.text(), "say  hello world\n");
-        assert_eq!(
-            completion.choices[0].finish_reason,
-            Some(FinishReason::Stop)
-        );
+        assert_eq!(completion.choices[0].finish_reason, Some(FinishReason::Stop));
         // words: 3 + 2 + 2 + 3 = 10, plus 3 per message for 4 messages.
         assert_eq!(completion.usage, Some(Usage::new(22, 3, 0)));
         assert_eq!(completion.model, "test");
@@ -156,17 +140,9 @@ mod tests {
 
     #[tokio::test]
     async fn streams_word_by_word_then_finish_then_usage() {
-        let chunks: Vec<_> = EchoProvider
-            .stream(&request(), "test")
-            .await
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-            .await;
-        let contents: Vec<_> = chunks
-            .iter()
-            .filter_map(|c| c.choices.first().and_then(|ch| ch.delta.content.clone()))
-            .collect();
+        let chunks: Vec<_> = EchoProvider.stream(&request(), "test").await.unwrap().map(Result::unwrap).collect().await;
+        let contents: Vec<_> =
+            chunks.iter().filter_map(|c| c.choices.first().and_then(|ch| ch.delta.content.clone())).collect();
         assert_eq!(contents, vec!["", "say  ", "hello ", "world\n"]);
         assert_eq!(chunks[0].choices[0].delta.role, Some(Role::Assistant));
         let last = chunks.last().unwrap();
@@ -174,18 +150,12 @@ mod tests {
         assert_eq!(last.usage, Some(Usage::new(22, 3, 0)));
         let mut all = CompletionAccumulator::new();
         chunks.iter().for_each(|c| all.push(c));
-        assert_eq!(
-            all.finish().choices[0].finish_reason,
-            Some(FinishReason::Stop)
-        );
+        assert_eq!(all.finish().choices[0].finish_reason, Some(FinishReason::Stop));
     }
 
     #[test]
     fn splits_words_keeping_all_whitespace() {
-        assert_eq!(
-            words_with_trailing_space("  a b\t c "),
-            vec!["  a ", "b\t ", "c "]
-        );
+        assert_eq!(words_with_trailing_space("  a b\t c "), vec!["  a ", "b\t ", "c "]);
         assert_eq!(words_with_trailing_space(""), Vec::<&str>::new());
         assert_eq!(words_with_trailing_space("one"), vec!["one"]);
     }

@@ -50,9 +50,7 @@ impl ProviderError {
     /// except 401/403, which are our misconfiguration and so a bad gateway.
     pub fn http_status(&self) -> u16 {
         match self {
-            ProviderError::UpstreamClientError { status, .. } if is_credential_status(*status) => {
-                502
-            }
+            ProviderError::UpstreamClientError { status, .. } if is_credential_status(*status) => 502,
             ProviderError::UpstreamClientError { status, .. } => *status,
             ProviderError::UpstreamServerError { .. }
             | ProviderError::Connection(_)
@@ -103,18 +101,9 @@ mod tests {
             assert_eq!(error.http_status(), status);
             assert_eq!(error.to_string(), "model `x` does not exist");
         }
-        assert_eq!(
-            ProviderError::from_status(429, "slow down").kind(),
-            "upstream_rate_limited"
-        );
-        assert_eq!(
-            ProviderError::from_status(429, "slow down").openai_error_type(),
-            "rate_limit_error"
-        );
-        assert_eq!(
-            ProviderError::from_status(400, "bad").openai_error_type(),
-            "invalid_request_error"
-        );
+        assert_eq!(ProviderError::from_status(429, "slow down").kind(), "upstream_rate_limited");
+        assert_eq!(ProviderError::from_status(429, "slow down").openai_error_type(), "rate_limit_error");
+        assert_eq!(ProviderError::from_status(400, "bad").openai_error_type(), "invalid_request_error");
     }
 
     #[test]
@@ -131,26 +120,14 @@ mod tests {
     #[test]
     fn server_side_failures_map_to_502_and_timeouts_to_504() {
         assert_eq!(ProviderError::from_status(500, "boom").http_status(), 502);
-        assert_eq!(
-            ProviderError::from_status(529, "overloaded").kind(),
-            "upstream_server_error"
-        );
-        assert_eq!(
-            ProviderError::Connection("refused".into()).http_status(),
-            502
-        );
-        assert_eq!(
-            ProviderError::InvalidResponse("not json".into()).http_status(),
-            502
-        );
+        assert_eq!(ProviderError::from_status(529, "overloaded").kind(), "upstream_server_error");
+        assert_eq!(ProviderError::Connection("refused".into()).http_status(), 502);
+        assert_eq!(ProviderError::InvalidResponse("not json".into()).http_status(), 502);
         assert_eq!(ProviderError::StreamCut.http_status(), 502);
         assert_eq!(ProviderError::StreamCut.kind(), "upstream_stream_cut");
         assert_eq!(ProviderError::Timeout.http_status(), 504);
         assert_eq!(ProviderError::Timeout.kind(), "upstream_timeout");
         assert_eq!(ProviderError::Timeout.openai_error_type(), "timeout_error");
-        assert_eq!(
-            ProviderError::UnsupportedRequest("n > 1".into()).http_status(),
-            400
-        );
+        assert_eq!(ProviderError::UnsupportedRequest("n > 1".into()).http_status(), 400);
     }
 }

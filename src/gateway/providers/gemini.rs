@@ -23,18 +23,8 @@ pub struct GeminiProvider {
 
 impl GeminiProvider {
     /// `base_url` is the API root, `https://generativelanguage.googleapis.com` in production.
-    pub fn new(
-        base_url: &str,
-        api_key: Option<ApiKey>,
-        http: reqwest::Client,
-        timeouts: Timeouts,
-    ) -> Self {
-        GeminiProvider {
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            api_key,
-            http,
-            timeouts,
-        }
+    pub fn new(base_url: &str, api_key: Option<ApiKey>, http: reqwest::Client, timeouts: Timeouts) -> Self {
+        GeminiProvider { base_url: base_url.trim_end_matches('/').to_owned(), api_key, http, timeouts }
     }
 
     fn post(&self, model: &str, method: &str, body: &serde_json::Value) -> reqwest::RequestBuilder {
@@ -60,11 +50,8 @@ impl Provider for GeminiProvider {
         upstream_model: &str,
     ) -> Result<ChatCompletion, ProviderError> {
         let body = generate_content_request(request)?;
-        let response: GenerateContentResponse = send_for_json(
-            self.post(upstream_model, "generateContent", &body),
-            self.timeouts.total,
-        )
-        .await?;
+        let response: GenerateContentResponse =
+            send_for_json(self.post(upstream_model, "generateContent", &body), self.timeouts.total).await?;
         Ok(completion_from_response(response, upstream_model))
     }
 
@@ -76,10 +63,6 @@ impl Provider for GeminiProvider {
         let body = generate_content_request(request)?;
         let call = self.post(upstream_model, "streamGenerateContent?alt=sse", &body);
         let response = open_stream(call, self.timeouts.idle).await?;
-        Ok(translate_sse(
-            response,
-            self.timeouts.idle,
-            GeminiStream::new(upstream_model),
-        ))
+        Ok(translate_sse(response, self.timeouts.idle, GeminiStream::new(upstream_model)))
     }
 }

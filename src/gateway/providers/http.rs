@@ -25,11 +25,7 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts {
-            connect: Duration::from_secs(10),
-            total: Duration::from_secs(600),
-            idle: Duration::from_secs(120),
-        }
+        Timeouts { connect: Duration::from_secs(10), total: Duration::from_secs(600), idle: Duration::from_secs(120) }
     }
 }
 
@@ -62,16 +58,11 @@ pub(crate) async fn send_for_json<T: DeserializeOwned>(
         let status = response.status();
         let body = response.bytes().await.map_err(transport_error)?;
         if !status.is_success() {
-            return Err(ProviderError::from_status(
-                status.as_u16(),
-                error_message(&body),
-            ));
+            return Err(ProviderError::from_status(status.as_u16(), error_message(&body)));
         }
         serde_json::from_slice(&body).map_err(|e| ProviderError::InvalidResponse(e.to_string()))
     };
-    tokio::time::timeout(total, call)
-        .await
-        .map_err(|_| ProviderError::Timeout)?
+    tokio::time::timeout(total, call).await.map_err(|_| ProviderError::Timeout)?
 }
 
 /// Sends a streamed call and returns the response once its headers say success.
@@ -91,10 +82,7 @@ pub(crate) async fn open_stream(
         .await
         .map_err(|_| ProviderError::Timeout)?
         .map_err(transport_error)?;
-    Err(ProviderError::from_status(
-        status.as_u16(),
-        error_message(&body),
-    ))
+    Err(ProviderError::from_status(status.as_u16(), error_message(&body)))
 }
 
 /// The human message of an upstream error body. All our upstreams use some form of
@@ -124,10 +112,7 @@ pub(crate) fn json_error_message(value: &Value) -> Option<String> {
     match value.get("error") {
         Some(Value::String(message)) => Some(message.clone()),
         Some(error) => error.get("message").and_then(text),
-        None => value
-            .get("message")
-            .or_else(|| value.get("detail"))
-            .and_then(text),
+        None => value.get("message").or_else(|| value.get("detail")).and_then(text),
     }
 }
 
@@ -141,10 +126,7 @@ pub(crate) struct Translated {
 
 impl Translated {
     pub fn chunks(chunks: Vec<ChatCompletionChunk>) -> Self {
-        Translated {
-            chunks,
-            finished: false,
-        }
+        Translated { chunks, finished: false }
     }
 }
 
@@ -165,11 +147,7 @@ pub(crate) fn translate_sse<T: StreamTranslator>(
 }
 
 /// Drives `translator` over an SSE byte stream, waiting at most `idle` for each event.
-pub(crate) fn translate_sse_bytes<S, B, E, T>(
-    bytes: S,
-    idle: Duration,
-    mut translator: T,
-) -> ChunkStream
+pub(crate) fn translate_sse_bytes<S, B, E, T>(bytes: S, idle: Duration, mut translator: T) -> ChunkStream
 where
     S: futures::Stream<Item = Result<B, E>> + Send + 'static,
     B: AsRef<[u8]> + Send + 'static,
@@ -245,17 +223,9 @@ mod tests {
     impl StreamTranslator for Echoing {
         fn on_event(&mut self, _event: &str, data: &str) -> Result<Translated, ProviderError> {
             if data == "end" {
-                return Ok(Translated {
-                    chunks: Vec::new(),
-                    finished: true,
-                });
+                return Ok(Translated { chunks: Vec::new(), finished: true });
             }
-            let chunk = ChatCompletionChunk::new(
-                "id",
-                0,
-                "m",
-                vec![ChunkChoice::delta(0, Delta::content(data))],
-            );
+            let chunk = ChatCompletionChunk::new("id", 0, "m", vec![ChunkChoice::delta(0, Delta::content(data))]);
             Ok(Translated::chunks(vec![chunk]))
         }
 
@@ -274,12 +244,9 @@ mod tests {
 
     #[tokio::test]
     async fn stops_at_the_end_marker_even_if_bytes_follow() {
-        let bytes = futures::stream::iter(vec![Ok::<_, std::io::Error>(
-            "data: a\n\ndata: b\n\ndata: end\n\ndata: c\n\n",
-        )]);
-        let items: Vec<_> = translate_sse_bytes(bytes, Duration::from_secs(1), Echoing)
-            .collect()
-            .await;
+        let bytes =
+            futures::stream::iter(vec![Ok::<_, std::io::Error>("data: a\n\ndata: b\n\ndata: end\n\ndata: c\n\n")]);
+        let items: Vec<_> = translate_sse_bytes(bytes, Duration::from_secs(1), Echoing).collect().await;
         assert_eq!(texts(&items), vec!["a", "b"]);
         assert_eq!(items.len(), 2);
     }
@@ -287,31 +254,24 @@ mod tests {
     #[tokio::test]
     async fn a_stream_closed_before_its_end_marker_yields_stream_cut() {
         let bytes = futures::stream::iter(vec![Ok::<_, std::io::Error>("data: a\n\n")]);
-        let items: Vec<_> = translate_sse_bytes(bytes, Duration::from_secs(1), Echoing)
-            .collect()
-            .await;
+        let items: Vec<_> = translate_sse_bytes(bytes, Duration::from_secs(1), Echoing).collect().await;
         assert_eq!(items.len(), 2);
         assert_eq!(items[1], Err(ProviderError::StreamCut));
     }
 
     #[tokio::test]
     async fn a_transport_error_mid_stream_yields_stream_cut() {
-        let bytes =
-            futures::stream::iter(vec![Ok("data: a\n\n"), Err(std::io::Error::other("reset"))]);
-        let items: Vec<_> = translate_sse_bytes(bytes, Duration::from_secs(1), Echoing)
-            .collect()
-            .await;
+        let bytes = futures::stream::iter(vec![Ok("data: a\n\n"), Err(std::io::Error::other("reset"))]);
+        let items: Vec<_> = translate_sse_bytes(bytes, Duration::from_secs(1), Echoing).collect().await;
         assert_eq!(items.last(), Some(&Err(ProviderError::StreamCut)));
     }
 
     #[tokio::test]
     async fn a_silent_upstream_yields_timeout_after_the_idle_time() {
-        let bytes = futures::stream::iter(vec![Ok::<_, std::io::Error>("data: a\n\n")])
-            .chain(futures::stream::pending());
+        let bytes =
+            futures::stream::iter(vec![Ok::<_, std::io::Error>("data: a\n\n")]).chain(futures::stream::pending());
         let started = std::time::Instant::now();
-        let items: Vec<_> = translate_sse_bytes(bytes, Duration::from_millis(50), Echoing)
-            .collect()
-            .await;
+        let items: Vec<_> = translate_sse_bytes(bytes, Duration::from_millis(50), Echoing).collect().await;
         assert_eq!(items.last(), Some(&Err(ProviderError::Timeout)));
         assert!(started.elapsed() < Duration::from_secs(2));
     }
@@ -319,18 +279,9 @@ mod tests {
     #[test]
     fn reads_the_message_out_of_every_known_error_body_shape() {
         let cases = [
-            (
-                json!({"error": {"message": "bad model", "type": "invalid_request_error"}}),
-                "bad model",
-            ),
-            (
-                json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
-                "Overloaded",
-            ),
-            (
-                json!([{"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}}]),
-                "quota",
-            ),
+            (json!({"error": {"message": "bad model", "type": "invalid_request_error"}}), "bad model"),
+            (json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}), "Overloaded"),
+            (json!([{"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}}]), "quota"),
             (json!({"error": "plain"}), "plain"),
             (json!({"detail": "Not Found"}), "Not Found"),
         ];

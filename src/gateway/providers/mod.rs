@@ -22,9 +22,8 @@ pub use openai_compatible::OpenAiCompatibleProvider;
 use crate::gateway::openai::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest};
 
 /// The stream of OpenAI chunks a provider yields. An `Err` item ends the stream.
-pub type ChunkStream = std::pin::Pin<
-    Box<dyn futures::Stream<Item = Result<ChatCompletionChunk, ProviderError>> + Send>,
->;
+pub type ChunkStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<ChatCompletionChunk, ProviderError>> + Send>>;
 
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync {
@@ -41,9 +40,6 @@ pub trait Provider: Send + Sync {
     /// Asks the upstream for usage and yields, last, a chunk that carries `usage` (with no
     /// choices). Errors before the first byte (status, connection, timeout) are returned
     /// as `Err`; an error mid-stream is yielded as an `Err` item and ends the stream.
-    async fn stream(
-        &self,
-        request: &ChatCompletionRequest,
-        upstream_model: &str,
-    ) -> Result<ChunkStream, ProviderError>;
+    async fn stream(&self, request: &ChatCompletionRequest, upstream_model: &str)
+        -> Result<ChunkStream, ProviderError>;
 }

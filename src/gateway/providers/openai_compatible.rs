@@ -5,13 +5,9 @@
 use serde_json::Value;
 
 use super::config::ApiKey;
-use super::http::{
-    open_stream, send_for_json, translate_sse, StreamTranslator, Timeouts, Translated,
-};
+use super::http::{open_stream, send_for_json, translate_sse, StreamTranslator, Timeouts, Translated};
 use super::{ChunkStream, Provider, ProviderError};
-use crate::gateway::openai::{
-    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, StreamOptions,
-};
+use crate::gateway::openai::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, StreamOptions};
 
 pub struct OpenAiCompatibleProvider {
     name: String,
@@ -45,11 +41,7 @@ impl OpenAiCompatibleProvider {
 
     fn post(&self, body: &Value) -> reqwest::RequestBuilder {
         let request = self.http.post(&self.endpoint).json(body);
-        match self
-            .api_key
-            .as_ref()
-            .and_then(|key| key.header_value("Bearer "))
-        {
+        match self.api_key.as_ref().and_then(|key| key.header_value("Bearer ")) {
             Some(value) => request.header(reqwest::header::AUTHORIZATION, value),
             None => request,
         }
@@ -58,11 +50,7 @@ impl OpenAiCompatibleProvider {
 
 /// The upstream body: the client's request with the upstream model, and for streams
 /// `stream_options.include_usage = true` so every stream ends with a usage chunk.
-pub(crate) fn request_body(
-    request: &ChatCompletionRequest,
-    upstream_model: &str,
-    stream: bool,
-) -> Value {
+pub(crate) fn request_body(request: &ChatCompletionRequest, upstream_model: &str, stream: bool) -> Value {
     let mut upstream = request.clone();
     upstream.model = upstream_model.to_owned();
     if stream {
@@ -110,18 +98,14 @@ pub(crate) struct OpenAiStream;
 impl StreamTranslator for OpenAiStream {
     fn on_event(&mut self, _event: &str, data: &str) -> Result<Translated, ProviderError> {
         if data.trim() == "[DONE]" {
-            return Ok(Translated {
-                chunks: Vec::new(),
-                finished: true,
-            });
+            return Ok(Translated { chunks: Vec::new(), finished: true });
         }
-        let value: Value = serde_json::from_str(data)
-            .map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
+        let value: Value = serde_json::from_str(data).map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
         if let Some(error) = value.get("error") {
             return Err(mid_stream_error(error));
         }
-        let chunk: ChatCompletionChunk = serde_json::from_value(value)
-            .map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
+        let chunk: ChatCompletionChunk =
+            serde_json::from_value(value).map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
         Ok(Translated::chunks(vec![chunk]))
     }
 
@@ -133,8 +117,8 @@ impl StreamTranslator for OpenAiStream {
 /// An error object sent inside the stream (OpenRouter, OpenAI on server failures). Its
 /// `code` is the status when it looks like one.
 fn mid_stream_error(error: &Value) -> ProviderError {
-    let message = super::http::json_error_message(&serde_json::json!({ "error": error }))
-        .unwrap_or_else(|| error.to_string());
+    let message =
+        super::http::json_error_message(&serde_json::json!({ "error": error })).unwrap_or_else(|| error.to_string());
     let status = error
         .get("code")
         .and_then(Value::as_u64)
@@ -185,15 +169,8 @@ mod tests {
         let body = request_body(&request(), "gpt-4o", false);
         assert!(body.get("stream").is_none());
         assert!(body.get("stream_options").is_none());
-        let plain = request_body(
-            &ChatCompletionRequest::new("x", vec![ChatMessage::user("hi")]),
-            "y",
-            false,
-        );
-        assert_eq!(
-            plain,
-            json!({"model": "y", "messages": [{"role": "user", "content": "hi"}]})
-        );
+        let plain = request_body(&ChatCompletionRequest::new("x", vec![ChatMessage::user("hi")]), "y", false);
+        assert_eq!(plain, json!({"model": "y", "messages": [{"role": "user", "content": "hi"}]}));
     }
 
     fn feed(events: &[&str]) -> (Vec<ChatCompletionChunk>, Result<bool, ProviderError>) {
@@ -227,10 +204,7 @@ mod tests {
         chunks.iter().for_each(|c| all.push(c));
         let completion = all.finish();
         assert_eq!(completion.choices[0].message.text(), "Hello");
-        assert_eq!(
-            completion.choices[0].finish_reason,
-            Some(FinishReason::Stop)
-        );
+        assert_eq!(completion.choices[0].finish_reason, Some(FinishReason::Stop));
         assert_eq!(completion.usage.unwrap().total_tokens, 9);
     }
 
@@ -241,13 +215,9 @@ mod tests {
         ]);
         assert_eq!(
             result,
-            Err(ProviderError::UpstreamServerError {
-                status: 502,
-                message: "Provider returned error".into()
-            })
+            Err(ProviderError::UpstreamServerError { status: 502, message: "Provider returned error".into() })
         );
-        let (_, result) =
-            feed(&[r#"{"error":{"message":"The server had an error","type":"server_error"}}"#]);
+        let (_, result) = feed(&[r#"{"error":{"message":"The server had an error","type":"server_error"}}"#]);
         assert_eq!(result.unwrap_err().http_status(), 502);
     }
 

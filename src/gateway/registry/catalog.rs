@@ -20,14 +20,7 @@ const fn entry(
     cached_input_milli_usd: Option<i64>,
     output_milli_usd: i64,
 ) -> CatalogEntry {
-    CatalogEntry {
-        id,
-        provider,
-        upstream,
-        input_milli_usd,
-        cached_input_milli_usd,
-        output_milli_usd,
-    }
+    CatalogEntry { id, provider, upstream, input_milli_usd, cached_input_milli_usd, output_milli_usd }
 }
 
 #[rustfmt::skip]

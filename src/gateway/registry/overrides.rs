@@ -20,29 +20,17 @@ pub struct OverrideEntry {
 }
 
 pub(super) fn parse(json: &str) -> Result<Vec<OverrideEntry>, RegistryError> {
-    serde_json::from_str(json).map_err(|e| RegistryError::OverridesFile {
-        path: "(inline)".into(),
-        reason: e.to_string(),
-    })
+    serde_json::from_str(json)
+        .map_err(|e| RegistryError::OverridesFile { path: "(inline)".into(), reason: e.to_string() })
 }
 
 impl OverrideEntry {
     pub(super) fn into_resolved(self) -> Result<ResolvedModel, RegistryError> {
-        let invalid = |reason: String| RegistryError::InvalidOverride {
-            id: self.id.clone(),
-            reason,
-        };
-        if self.id.trim().is_empty()
-            || self.provider.trim().is_empty()
-            || self.upstream_model.trim().is_empty()
-        {
-            return Err(invalid(
-                "id, provider and upstream_model must not be empty".into(),
-            ));
+        let invalid = |reason: String| RegistryError::InvalidOverride { id: self.id.clone(), reason };
+        if self.id.trim().is_empty() || self.provider.trim().is_empty() || self.upstream_model.trim().is_empty() {
+            return Err(invalid("id, provider and upstream_model must not be empty".into()));
         }
-        let money = |field: &str, value: &Value| {
-            usd(value).map_err(|reason| invalid(format!("{field}: {reason}")))
-        };
+        let money = |field: &str, value: &Value| usd(value).map_err(|reason| invalid(format!("{field}: {reason}")));
         let price = Price {
             input_per_million: money("input_per_million_usd", &self.input_per_million_usd)?,
             output_per_million: money("output_per_million_usd", &self.output_per_million_usd)?,
@@ -52,11 +40,7 @@ impl OverrideEntry {
                 .map(|v| money("cached_input_per_million_usd", v))
                 .transpose()?,
         };
-        let provider = if self.provider == "gemini" {
-            "google".to_owned()
-        } else {
-            self.provider.clone()
-        };
+        let provider = if self.provider == "gemini" { "google".to_owned() } else { self.provider.clone() };
         Ok(ResolvedModel {
             id: self.id.clone(),
             provider,
@@ -71,9 +55,7 @@ impl OverrideEntry {
 fn usd(value: &Value) -> Result<Money, String> {
     let text = match value {
         Value::String(text) => text.clone(),
-        Value::Number(number) => {
-            plain_decimal(&number.to_string()).ok_or("is not a decimal number")?
-        }
+        Value::Number(number) => plain_decimal(&number.to_string()).ok_or("is not a decimal number")?,
         _ => return Err("must be a decimal string or a number".into()),
     };
     Money::from_usd_decimal(&text).map_err(|e| e.to_string())

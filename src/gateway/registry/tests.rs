@@ -23,20 +23,11 @@ fn resolves_provider_prefixed_ids_with_catalog_prices() {
         }
     );
     let claude = registry.resolve("anthropic/claude-sonnet-4-5").unwrap();
-    assert_eq!(
-        (claude.provider.as_str(), claude.upstream_model.as_str()),
-        ("anthropic", "claude-sonnet-4-5")
-    );
+    assert_eq!((claude.provider.as_str(), claude.upstream_model.as_str()), ("anthropic", "claude-sonnet-4-5"));
     assert_eq!(claude.price.output_per_million, usd("15"));
     let gemini = registry.resolve("google/gemini-2.5-pro").unwrap();
-    assert_eq!(
-        (gemini.provider.as_str(), gemini.upstream_model.as_str()),
-        ("google", "gemini-2.5-pro")
-    );
-    assert_eq!(
-        registry.resolve("gemini/gemini-2.5-pro").unwrap().provider,
-        "google"
-    );
+    assert_eq!((gemini.provider.as_str(), gemini.upstream_model.as_str()), ("google", "gemini-2.5-pro"));
+    assert_eq!(registry.resolve("gemini/gemini-2.5-pro").unwrap().provider, "google");
 }
 
 #[test]
@@ -55,11 +46,7 @@ fn resolves_bare_well_known_ids_to_their_provider_and_upstream_alias() {
     for (id, provider, upstream) in cases {
         let model = registry.resolve(id).unwrap();
         assert_eq!(
-            (
-                model.id.as_str(),
-                model.provider.as_str(),
-                model.upstream_model.as_str()
-            ),
+            (model.id.as_str(), model.provider.as_str(), model.upstream_model.as_str()),
             (id, provider, upstream)
         );
         assert!(model.price_known, "{id}");
@@ -69,71 +56,41 @@ fn resolves_bare_well_known_ids_to_their_provider_and_upstream_alias() {
 #[test]
 fn dated_snapshots_are_sent_as_is_and_priced_like_their_model() {
     let registry = ModelRegistry::new();
-    let claude = registry
-        .resolve("anthropic/claude-sonnet-4-5-20250929")
-        .unwrap();
+    let claude = registry.resolve("anthropic/claude-sonnet-4-5-20250929").unwrap();
     assert_eq!(claude.upstream_model, "claude-sonnet-4-5-20250929");
-    assert_eq!(
-        claude.price,
-        registry.resolve("claude-sonnet-4-5").unwrap().price
-    );
+    assert_eq!(claude.price, registry.resolve("claude-sonnet-4-5").unwrap().price);
     let gpt = registry.resolve("gpt-4o-2024-08-06").unwrap();
-    assert_eq!(
-        (gpt.provider.as_str(), gpt.upstream_model.as_str()),
-        ("openai", "gpt-4o-2024-08-06")
-    );
+    assert_eq!((gpt.provider.as_str(), gpt.upstream_model.as_str()), ("openai", "gpt-4o-2024-08-06"));
     assert!(gpt.price_known);
 }
 
 #[test]
 fn openrouter_custom_and_unlisted_models_resolve_with_unknown_price() {
     let registry = ModelRegistry::new().with_custom_providers(["vllm"]);
-    let routed = registry
-        .resolve("openrouter/anthropic/claude-sonnet-4.5")
-        .unwrap();
+    let routed = registry.resolve("openrouter/anthropic/claude-sonnet-4.5").unwrap();
     assert_eq!(
         (routed.provider.as_str(), routed.upstream_model.as_str()),
         ("openrouter", "anthropic/claude-sonnet-4.5")
     );
     assert_eq!((routed.price, routed.price_known), (Price::FREE, false));
-    let custom = registry
-        .resolve("vllm/meta-llama/Llama-3.1-8B-Instruct")
-        .unwrap();
+    let custom = registry.resolve("vllm/meta-llama/Llama-3.1-8B-Instruct").unwrap();
     assert_eq!(
         (custom.provider.as_str(), custom.upstream_model.as_str()),
         ("vllm", "meta-llama/Llama-3.1-8B-Instruct")
     );
     let new_model = registry.resolve("openai/gpt-9").unwrap();
-    assert_eq!(
-        (new_model.upstream_model.as_str(), new_model.price_known),
-        ("gpt-9", false)
-    );
+    assert_eq!((new_model.upstream_model.as_str(), new_model.price_known), ("gpt-9", false));
     let echo = registry.resolve("echo/anything").unwrap();
-    assert_eq!(
-        (echo.provider.as_str(), echo.price, echo.price_known),
-        ("echo", Price::FREE, true)
-    );
+    assert_eq!((echo.provider.as_str(), echo.price, echo.price_known), ("echo", Price::FREE, true));
 }
 
 #[test]
 fn refuses_unknown_providers_unknown_bare_ids_and_empty_models() {
     let registry = ModelRegistry::new();
-    assert!(matches!(
-        registry.resolve("acme/model"),
-        Err(RegistryError::UnknownProvider { .. })
-    ));
-    assert!(matches!(
-        registry.resolve("vllm/model"),
-        Err(RegistryError::UnknownProvider { .. })
-    ));
-    assert!(matches!(
-        registry.resolve("gpt-unknown"),
-        Err(RegistryError::UnknownModel(_))
-    ));
-    assert!(matches!(
-        registry.resolve("openai/"),
-        Err(RegistryError::MissingUpstreamModel(_))
-    ));
+    assert!(matches!(registry.resolve("acme/model"), Err(RegistryError::UnknownProvider { .. })));
+    assert!(matches!(registry.resolve("vllm/model"), Err(RegistryError::UnknownProvider { .. })));
+    assert!(matches!(registry.resolve("gpt-unknown"), Err(RegistryError::UnknownModel(_))));
+    assert!(matches!(registry.resolve("openai/"), Err(RegistryError::MissingUpstreamModel(_))));
 }
 
 #[test]
@@ -148,25 +105,16 @@ fn cost_is_integer_and_rounds_up_to_the_nano() {
     // 400 of the 1,000 prompt tokens cached: (600 × $2.5 + 400 × $1.25) / 1M = $0.002.
     assert_eq!(price.cost(1_000, 0, 400), usd("0.002"));
     // One token at 2,500,001 nano-USD per million is 2.500001 nano-USD: rounded up to 3.
-    let odd = Price {
-        input_per_million: Money::from_nanos(2_500_001),
-        ..Price::FREE
-    };
+    let odd = Price { input_per_million: Money::from_nanos(2_500_001), ..Price::FREE };
     assert_eq!(odd.cost(1, 0, 0), Money::from_nanos(3));
     assert_eq!(odd.cost(1_000_000, 0, 0), Money::from_nanos(2_500_001));
     assert_eq!(Price::FREE.cost(1_000_000, 1_000_000, 0), Money::ZERO);
     // Without a cached price, cached tokens cost the input price; cached never exceeds prompt.
-    let plain = Price {
-        cached_input_per_million: None,
-        ..price
-    };
+    let plain = Price { cached_input_per_million: None, ..price };
     assert_eq!(plain.cost(1_000, 0, 400), plain.cost(1_000, 0, 0));
     assert_eq!(price.cost(10, 0, 50), price.cost(10, 0, 10));
     // Huge counts do not overflow.
-    assert_eq!(
-        price.cost(u64::MAX, u64::MAX, 0),
-        Money::from_nanos(i64::MAX)
-    );
+    assert_eq!(price.cost(u64::MAX, u64::MAX, 0), Money::from_nanos(i64::MAX));
 }
 
 #[test]
@@ -184,25 +132,14 @@ fn overrides_add_and_reprice_models() {
             ]"#,
         )
         .unwrap();
-    let routed = registry
-        .resolve("openrouter/anthropic/claude-sonnet-4.5")
-        .unwrap();
+    let routed = registry.resolve("openrouter/anthropic/claude-sonnet-4.5").unwrap();
     assert_eq!(routed.price.cached_input_per_million, Some(usd("0.3")));
     assert!(routed.price_known);
     let fast = registry.resolve("fast").unwrap();
-    assert_eq!(
-        (fast.provider.as_str(), fast.upstream_model.as_str()),
-        ("openai", "gpt-4o-mini")
-    );
+    assert_eq!((fast.provider.as_str(), fast.upstream_model.as_str()), ("openai", "gpt-4o-mini"));
     assert_eq!(fast.price.input_per_million, usd("0.15"));
     let repriced = registry.resolve("gpt-4o").unwrap();
-    assert_eq!(
-        (
-            repriced.upstream_model.as_str(),
-            repriced.price.input_per_million
-        ),
-        ("gpt-4o-2024-11-20", usd("2"))
-    );
+    assert_eq!((repriced.upstream_model.as_str(), repriced.price.input_per_million), ("gpt-4o-2024-11-20", usd("2")));
 }
 
 #[test]
@@ -214,20 +151,14 @@ fn bad_overrides_are_refused_with_the_offending_id() {
     let unknown_field = ModelRegistry::new().with_overrides_json(
         r#"[{"id": "x", "provider": "openai", "upstream_model": "y", "input_per_million_usd": 1, "output_per_million_usd": 1, "typo": 1}]"#,
     );
-    assert!(matches!(
-        unknown_field,
-        Err(RegistryError::OverridesFile { .. })
-    ));
+    assert!(matches!(unknown_field, Err(RegistryError::OverridesFile { .. })));
     let missing = ModelRegistry::with_overrides_file(Path::new("/nonexistent/models.json"));
-    assert!(
-        matches!(missing, Err(RegistryError::OverridesFile { path, .. }) if path == "/nonexistent/models.json")
-    );
+    assert!(matches!(missing, Err(RegistryError::OverridesFile { path, .. }) if path == "/nonexistent/models.json"));
 }
 
 #[test]
 fn overrides_file_is_read_from_disk() {
-    let path =
-        std::env::temp_dir().join(format!("gaiarouter-models-{}.json", uuid::Uuid::now_v7()));
+    let path = std::env::temp_dir().join(format!("gaiarouter-models-{}.json", uuid::Uuid::now_v7()));
     std::fs::write(
         &path,
         r#"[{"id": "local/llama", "provider": "local", "upstream_model": "llama3", "input_per_million_usd": 0, "output_per_million_usd": 0}]"#,
@@ -235,10 +166,7 @@ fn overrides_file_is_read_from_disk() {
     .unwrap();
     let registry = ModelRegistry::with_overrides_file(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
-    assert_eq!(
-        registry.resolve("local/llama").unwrap().upstream_model,
-        "llama3"
-    );
+    assert_eq!(registry.resolve("local/llama").unwrap().upstream_model, "llama3");
 }
 
 #[test]
@@ -252,18 +180,9 @@ fn lists_models_of_configured_providers_only() {
     let ids: Vec<&str> = listed.iter().map(|m| m.id.as_str()).collect();
     assert!(ids.contains(&"openai/gpt-4o"));
     assert!(ids.contains(&"echo/echo"));
-    assert!(!ids
-        .iter()
-        .any(|id| id.starts_with("anthropic/") || id.starts_with("openrouter/")));
+    assert!(!ids.iter().any(|id| id.starts_with("anthropic/") || id.starts_with("openrouter/")));
     assert!(listed.iter().all(|m| m.object == "model"));
-    assert_eq!(
-        listed
-            .iter()
-            .find(|m| m.id == "openai/gpt-4o")
-            .unwrap()
-            .owned_by,
-        "openai"
-    );
+    assert_eq!(listed.iter().find(|m| m.id == "openai/gpt-4o").unwrap().owned_by, "openai");
     let with_openrouter = registry.list(&["openrouter"]);
     assert_eq!(with_openrouter.len(), 1);
     assert_eq!(with_openrouter[0].id, "openrouter/x/y");

@@ -10,24 +10,17 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use super::{
-    argument_pieces, hang, json_response, named_frame, sse, words, Behaviour, Ending, FakeState,
-    Reply, COMPLETION_TOKENS, PROMPT_TOKENS,
+    argument_pieces, hang, json_response, named_frame, sse, words, Behaviour, Ending, FakeState, Reply,
+    COMPLETION_TOKENS, PROMPT_TOKENS,
 };
 
 pub const TOOL_USE_ID: &str = "toolu_01A09q90qw90lq917835lq9";
 
 pub fn router(state: FakeState) -> Router {
-    Router::new()
-        .route("/v1/messages", post(handle))
-        .with_state(state)
+    Router::new().route("/v1/messages", post(handle)).with_state(state)
 }
 
-async fn handle(
-    State(state): State<FakeState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn handle(State(state): State<FakeState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap();
     let stream = body["stream"] == json!(true);
     let model = body["model"].as_str().unwrap_or_default().to_owned();
@@ -40,10 +33,7 @@ async fn handle(
                 "delta": {"stop_reason": stop_reason(&reply), "stop_sequence": null},
                 "usage": {"output_tokens": COMPLETION_TOKENS}}),
             ));
-            frames.push(named_frame(
-                "message_stop",
-                &json!({"type": "message_stop"}),
-            ));
+            frames.push(named_frame("message_stop", &json!({"type": "message_stop"})));
             sse(frames, Ending::Close)
         }
         Behaviour::Answer(reply) => json_response(200, message(&model, &reply)),
@@ -57,10 +47,7 @@ async fn handle(
                 500..=599 => "api_error",
                 _ => "invalid_request_error",
             };
-            json_response(
-                status,
-                json!({"type": "error", "error": {"type": error_type, "message": message}}),
-            )
+            json_response(status, json!({"type": "error", "error": {"type": error_type, "message": message}}))
         }
         Behaviour::Hang => hang().await,
         Behaviour::CutStream(reply) => sse(reply_frames(&model, &reply), Ending::Close),
@@ -129,12 +116,12 @@ fn reply_frames(model: &str, reply: &Reply) -> Vec<String> {
         Reply::Text(text) => frames.extend(words(text).iter().map(|w| text_delta(w))),
         Reply::ToolCall { name, arguments } => {
             frames.push(text_delta("Let me check."));
+            frames.push(named_frame("content_block_stop", &json!({"type": "content_block_stop", "index": 0})));
             frames.push(named_frame(
-                "content_block_stop",
-                &json!({"type": "content_block_stop", "index": 0}),
+                "content_block_start",
+                &json!({"type": "content_block_start", "index": 1,
+                "content_block": {"type": "tool_use", "id": TOOL_USE_ID, "name": name, "input": {}}}),
             ));
-            frames.push(named_frame("content_block_start", &json!({"type": "content_block_start", "index": 1,
-                "content_block": {"type": "tool_use", "id": TOOL_USE_ID, "name": name, "input": {}}})));
             let (first, second) = argument_pieces(arguments);
             for piece in ["".to_owned(), first, second] {
                 frames.push(named_frame(
@@ -143,16 +130,10 @@ fn reply_frames(model: &str, reply: &Reply) -> Vec<String> {
                     "delta": {"type": "input_json_delta", "partial_json": piece}}),
                 ));
             }
-            frames.push(named_frame(
-                "content_block_stop",
-                &json!({"type": "content_block_stop", "index": 1}),
-            ));
+            frames.push(named_frame("content_block_stop", &json!({"type": "content_block_stop", "index": 1})));
             return frames;
         }
     }
-    frames.push(named_frame(
-        "content_block_stop",
-        &json!({"type": "content_block_stop", "index": 0}),
-    ));
+    frames.push(named_frame("content_block_stop", &json!({"type": "content_block_stop", "index": 0})));
     frames
 }

@@ -60,11 +60,7 @@ pub struct FakeState {
 impl FakeState {
     /// Records the request and returns the next behaviour; the last one repeats.
     pub fn next(&self, path_and_query: String, headers: HeaderMap, body: Value) -> Behaviour {
-        self.received.lock().unwrap().push(Recorded {
-            path_and_query,
-            headers,
-            body,
-        });
+        self.received.lock().unwrap().push(Recorded { path_and_query, headers, body });
         let mut script = self.script.lock().unwrap();
         if script.len() > 1 {
             script.remove(0)

@@ -9,24 +9,17 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use super::{
-    argument_pieces, data_frame, hang, json_response, sse, words, Behaviour, Ending, FakeState,
-    Reply, COMPLETION_TOKENS, PROMPT_TOKENS,
+    argument_pieces, data_frame, hang, json_response, sse, words, Behaviour, Ending, FakeState, Reply,
+    COMPLETION_TOKENS, PROMPT_TOKENS,
 };
 
 pub const TOOL_CALL_ID: &str = "call_fake_1";
 
 pub fn router(state: FakeState) -> Router {
-    Router::new()
-        .route("/v1/chat/completions", post(handle))
-        .with_state(state)
+    Router::new().route("/v1/chat/completions", post(handle)).with_state(state)
 }
 
-async fn handle(
-    State(state): State<FakeState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn handle(State(state): State<FakeState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap();
     let stream = body["stream"] == json!(true);
     let include_usage = body.pointer("/stream_options/include_usage") == Some(&json!(true));
@@ -102,18 +95,10 @@ fn chunk(model: &str, delta: Value, finish_reason: Option<&str>) -> String {
 
 /// The chunks of a reply, without finish, usage or `[DONE]`.
 fn reply_frames(model: &str, reply: &Reply) -> Vec<String> {
-    let mut frames = vec![chunk(
-        model,
-        json!({"role": "assistant", "content": "", "refusal": null}),
-        None,
-    )];
+    let mut frames = vec![chunk(model, json!({"role": "assistant", "content": "", "refusal": null}), None)];
     match reply {
         Reply::Text(text) => {
-            frames.extend(
-                words(text)
-                    .into_iter()
-                    .map(|w| chunk(model, json!({"content": w}), None)),
-            );
+            frames.extend(words(text).into_iter().map(|w| chunk(model, json!({"content": w}), None)));
         }
         Reply::ToolCall { name, arguments } => {
             let (first, second) = argument_pieces(arguments);

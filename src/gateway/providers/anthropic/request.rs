@@ -1,8 +1,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::gateway::openai::{
-    ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, Role, ToolChoice,
-    ToolChoiceMode,
+    ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, Role, ToolChoice, ToolChoiceMode,
 };
 use crate::gateway::providers::content::{arguments_object, parse_data_url};
 use crate::gateway::providers::ProviderError;
@@ -17,9 +16,7 @@ pub(crate) fn messages_request(
     stream: bool,
 ) -> Result<Value, ProviderError> {
     if request.n.is_some_and(|n| n > 1) {
-        return Err(ProviderError::UnsupportedRequest(
-            "Anthropic models return one choice: `n` must be 1".into(),
-        ));
+        return Err(ProviderError::UnsupportedRequest("Anthropic models return one choice: `n` must be 1".into()));
     }
     if let Some(format) = &request.response_format {
         if format.get("type").and_then(Value::as_str) != Some("text") {
@@ -50,18 +47,10 @@ pub(crate) fn messages_request(
 
     let mut body = Map::new();
     body.insert("model".into(), json!(model));
-    body.insert(
-        "max_tokens".into(),
-        json!(request.output_token_limit().unwrap_or(DEFAULT_MAX_TOKENS)),
-    );
+    body.insert("max_tokens".into(), json!(request.output_token_limit().unwrap_or(DEFAULT_MAX_TOKENS)));
     body.insert(
         "messages".into(),
-        Value::Array(
-            turns
-                .into_iter()
-                .map(|(role, content)| json!({"role": role, "content": content}))
-                .collect(),
-        ),
+        Value::Array(turns.into_iter().map(|(role, content)| json!({"role": role, "content": content})).collect()),
     );
     if !system.is_empty() {
         body.insert("system".into(), json!(system.join("\n\n")));
@@ -88,11 +77,8 @@ pub(crate) fn messages_request(
                 if let Some(description) = &tool.function.description {
                     out.insert("description".into(), json!(description));
                 }
-                let schema = tool
-                    .function
-                    .parameters
-                    .clone()
-                    .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+                let schema =
+                    tool.function.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}}));
                 out.insert("input_schema".into(), schema);
                 Value::Object(out)
             })
@@ -153,16 +139,12 @@ fn content_blocks(content: Option<&MessageContent>) -> Result<Vec<Value>, Provid
 /// `data:` URLs become base64 sources, web URLs URL sources.
 fn image_block(url: &str) -> Result<Value, ProviderError> {
     if let Some((media_type, data)) = parse_data_url(url) {
-        return Ok(
-            json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}),
-        );
+        return Ok(json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}));
     }
     if url.starts_with("http://") || url.starts_with("https://") {
         return Ok(json!({"type": "image", "source": {"type": "url", "url": url}}));
     }
-    Err(ProviderError::UnsupportedRequest(
-        "image_url must be an http(s) URL or a base64 data: URL".into(),
-    ))
+    Err(ProviderError::UnsupportedRequest("image_url must be an http(s) URL or a base64 data: URL".into()))
 }
 
 fn assistant_blocks(message: &ChatMessage) -> Result<Vec<Value>, ProviderError> {
@@ -281,10 +263,7 @@ mod tests {
             json!([{"name": "get_weather", "description": "Current weather",
                 "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}])
         );
-        assert_eq!(
-            body["tool_choice"],
-            json!({"type": "any", "disable_parallel_tool_use": true})
-        );
+        assert_eq!(body["tool_choice"], json!({"type": "any", "disable_parallel_tool_use": true}));
         assert_eq!(
             body["messages"],
             json!([
@@ -311,26 +290,14 @@ mod tests {
                 "tool_choice": choice
             }))
         };
-        assert_eq!(
-            with_choice(json!("auto"))["tool_choice"],
-            json!({"type": "auto"})
-        );
-        assert_eq!(
-            with_choice(json!("none"))["tool_choice"],
-            json!({"type": "none"})
-        );
-        assert_eq!(
-            with_choice(json!("required"))["tool_choice"],
-            json!({"type": "any"})
-        );
+        assert_eq!(with_choice(json!("auto"))["tool_choice"], json!({"type": "auto"}));
+        assert_eq!(with_choice(json!("none"))["tool_choice"], json!({"type": "none"}));
+        assert_eq!(with_choice(json!("required"))["tool_choice"], json!({"type": "any"}));
         assert_eq!(
             with_choice(json!({"type": "function", "function": {"name": "f"}}))["tool_choice"],
             json!({"type": "tool", "name": "f"})
         );
-        assert_eq!(
-            with_choice(json!("auto"))["tools"][0]["input_schema"],
-            json!({"type": "object", "properties": {}})
-        );
+        assert_eq!(with_choice(json!("auto"))["tools"][0]["input_schema"], json!({"type": "object", "properties": {}}));
     }
 
     #[test]
@@ -339,20 +306,13 @@ mod tests {
             let request: ChatCompletionRequest = serde_json::from_value(body).unwrap();
             messages_request(&request, "m", false).unwrap_err()
         };
-        let error =
-            refuse(json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 2}));
+        let error = refuse(json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 2}));
         assert_eq!(error.http_status(), 400);
-        refuse(
-            json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
-            "response_format": {"type": "json_object"}}),
-        );
-        refuse(
-            json!({"model": "m", "messages": [{"role": "user", "content": [
-            {"type": "input_audio", "input_audio": {"data": "AA", "format": "wav"}}]}]}),
-        );
-        refuse(
-            json!({"model": "m", "messages": [{"role": "user", "content": "x"},
-            {"role": "assistant", "tool_calls": [{"id": "a", "type": "function", "function": {"name": "f", "arguments": "[1]"}}]}]}),
-        );
+        refuse(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+            "response_format": {"type": "json_object"}}));
+        refuse(json!({"model": "m", "messages": [{"role": "user", "content": [
+            {"type": "input_audio", "input_audio": {"data": "AA", "format": "wav"}}]}]}));
+        refuse(json!({"model": "m", "messages": [{"role": "user", "content": "x"},
+            {"role": "assistant", "tool_calls": [{"id": "a", "type": "function", "function": {"name": "f", "arguments": "[1]"}}]}]}));
     }
 }

@@ -37,21 +37,15 @@ impl AnthropicUsage {
     pub fn merge(&mut self, later: AnthropicUsage) {
         self.input_tokens = later.input_tokens.or(self.input_tokens);
         self.output_tokens = later.output_tokens.or(self.output_tokens);
-        self.cache_creation_input_tokens = later
-            .cache_creation_input_tokens
-            .or(self.cache_creation_input_tokens);
-        self.cache_read_input_tokens = later
-            .cache_read_input_tokens
-            .or(self.cache_read_input_tokens);
+        self.cache_creation_input_tokens = later.cache_creation_input_tokens.or(self.cache_creation_input_tokens);
+        self.cache_read_input_tokens = later.cache_read_input_tokens.or(self.cache_read_input_tokens);
     }
 
     /// Anthropic counts cache reads and writes apart from `input_tokens`; OpenAI's
     /// `prompt_tokens` includes them, with reads reported as `cached_tokens`.
     pub fn to_openai(self) -> Usage {
         let cache_read = self.cache_read_input_tokens.unwrap_or(0);
-        let prompt = self.input_tokens.unwrap_or(0)
-            + self.cache_creation_input_tokens.unwrap_or(0)
-            + cache_read;
+        let prompt = self.input_tokens.unwrap_or(0) + self.cache_creation_input_tokens.unwrap_or(0) + cache_read;
         Usage::new(prompt, self.output_tokens.unwrap_or(0), cache_read)
     }
 }
@@ -72,29 +66,13 @@ pub(crate) fn completion_from_message(message: MessagesResponse) -> ChatCompleti
     for block in &message.content {
         match block.get("type").and_then(Value::as_str) {
             Some("text") => {
-                let piece = block
-                    .get("text")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
+                let piece = block.get("text").and_then(Value::as_str).unwrap_or_default();
                 text.get_or_insert_with(String::new).push_str(piece);
             }
             Some("tool_use") => {
-                let field = |name| {
-                    block
-                        .get(name)
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned()
-                };
-                let input = block
-                    .get("input")
-                    .cloned()
-                    .unwrap_or_else(|| Value::Object(Map::new()));
-                tool_calls.push(ToolCall::function(
-                    field("id"),
-                    field("name"),
-                    input.to_string(),
-                ));
+                let field = |name| block.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+                let input = block.get("input").cloned().unwrap_or_else(|| Value::Object(Map::new()));
+                tool_calls.push(ToolCall::function(field("id"), field("name"), input.to_string()));
             }
             // thinking, redacted_thinking, server tool blocks: not part of the OpenAI answer.
             _ => {}
@@ -144,10 +122,7 @@ mod tests {
         assert_eq!(completion.id, "msg_01XFDUDYJgAACzvnptvVoYEL");
         assert_eq!(completion.model, "claude-sonnet-4-5-20250929");
         assert_eq!(completion.choices[0].message.text(), "Hello!");
-        assert_eq!(
-            completion.choices[0].finish_reason,
-            Some(FinishReason::Stop)
-        );
+        assert_eq!(completion.choices[0].finish_reason, Some(FinishReason::Stop));
         assert_eq!(completion.usage, Some(Usage::new(162, 6, 50)));
     }
 
@@ -167,10 +142,7 @@ mod tests {
         let call = &choice.message.tool_calls.as_ref().unwrap()[0];
         assert_eq!(call.id, "toolu_01A09q90qw90lq917835lq9");
         assert_eq!(call.function.name, "get_weather");
-        assert_eq!(
-            serde_json::from_str::<Value>(&call.function.arguments).unwrap(),
-            json!({"city": "Paris"})
-        );
+        assert_eq!(serde_json::from_str::<Value>(&call.function.arguments).unwrap(), json!({"city": "Paris"}));
         assert_eq!(completion.usage, Some(Usage::new(30, 20, 0)));
     }
 

@@ -50,15 +50,13 @@ fn invalid(what: &str) -> ProviderError {
 fn usage_of(value: Option<&Value>) -> Result<AnthropicUsage, ProviderError> {
     match value {
         None => Ok(AnthropicUsage::default()),
-        Some(value) => serde_json::from_value(value.clone())
-            .map_err(|e| ProviderError::InvalidResponse(e.to_string())),
+        Some(value) => serde_json::from_value(value.clone()).map_err(|e| ProviderError::InvalidResponse(e.to_string())),
     }
 }
 
 impl StreamTranslator for AnthropicStream {
     fn on_event(&mut self, event: &str, data: &str) -> Result<Translated, ProviderError> {
-        let data: Value = serde_json::from_str(data)
-            .map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
+        let data: Value = serde_json::from_str(data).map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
         let kind = data.get("type").and_then(Value::as_str).unwrap_or(event);
         let str_at = |pointer: &str| data.pointer(pointer).and_then(Value::as_str);
         let chunks = match kind {
@@ -73,20 +71,14 @@ impl StreamTranslator for AnthropicStream {
                 self.delta(Delta::role(Role::Assistant))
             }
             "content_block_start" => {
-                let block_index = data
-                    .get("index")
-                    .and_then(Value::as_u64)
-                    .ok_or_else(|| invalid("index"))?;
+                let block_index = data.get("index").and_then(Value::as_u64).ok_or_else(|| invalid("index"))?;
                 match str_at("/content_block/type") {
                     Some("tool_use") => {
                         let tool_index = self.tool_indexes.len() as u32;
                         self.tool_indexes.insert(block_index, tool_index);
                         let id = str_at("/content_block/id").ok_or_else(|| invalid("tool id"))?;
-                        let name =
-                            str_at("/content_block/name").ok_or_else(|| invalid("tool name"))?;
-                        self.delta(Delta::tool_call(ToolCallDelta::start(
-                            tool_index, id, name, "",
-                        )))
+                        let name = str_at("/content_block/name").ok_or_else(|| invalid("tool name"))?;
+                        self.delta(Delta::tool_call(ToolCallDelta::start(tool_index, id, name, "")))
                     }
                     Some("text") => match str_at("/content_block/text") {
                         Some(text) if !text.is_empty() => self.delta(Delta::content(text)),
@@ -101,14 +93,9 @@ impl StreamTranslator for AnthropicStream {
                     self.delta(Delta::content(text))
                 }
                 Some("input_json_delta") => {
-                    let block_index = data
-                        .get("index")
-                        .and_then(Value::as_u64)
-                        .ok_or_else(|| invalid("index"))?;
-                    let tool_index = *self
-                        .tool_indexes
-                        .get(&block_index)
-                        .ok_or_else(|| invalid("a tool_use block start"))?;
+                    let block_index = data.get("index").and_then(Value::as_u64).ok_or_else(|| invalid("index"))?;
+                    let tool_index =
+                        *self.tool_indexes.get(&block_index).ok_or_else(|| invalid("a tool_use block start"))?;
                     match str_at("/delta/partial_json") {
                         Some(json) if !json.is_empty() => {
                             self.delta(Delta::tool_call(ToolCallDelta::arguments(tool_index, json)))
@@ -136,16 +123,11 @@ impl StreamTranslator for AnthropicStream {
                     &self.model,
                     self.usage.to_openai(),
                 ));
-                return Ok(Translated {
-                    chunks,
-                    finished: true,
-                });
+                return Ok(Translated { chunks, finished: true });
             }
             "error" => {
                 let error_type = str_at("/error/type").unwrap_or("api_error");
-                let message = str_at("/error/message")
-                    .unwrap_or("Anthropic stream error")
-                    .to_owned();
+                let message = str_at("/error/message").unwrap_or("Anthropic stream error").to_owned();
                 return Err(error_from_type(error_type, message));
             }
             // ping, content_block_stop, and event types Anthropic may add later.
@@ -215,10 +197,7 @@ mod tests {
                 "content_block_delta",
                 json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "!"}}),
             ),
-            (
-                "content_block_stop",
-                json!({"type": "content_block_stop", "index": 0}),
-            ),
+            ("content_block_stop", json!({"type": "content_block_stop", "index": 0})),
             (
                 "message_delta",
                 json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 15}}),
@@ -241,10 +220,7 @@ mod tests {
         chunks.iter().for_each(|c| all.push(c));
         let completion = all.finish();
         assert_eq!(completion.choices[0].message.text(), "Hello!");
-        assert_eq!(
-            completion.choices[0].finish_reason,
-            Some(FinishReason::Stop)
-        );
+        assert_eq!(completion.choices[0].finish_reason, Some(FinishReason::Stop));
     }
 
     #[test]
@@ -259,10 +235,7 @@ mod tests {
                 "content_block_delta",
                 json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Checking."}}),
             ),
-            (
-                "content_block_stop",
-                json!({"type": "content_block_stop", "index": 0}),
-            ),
+            ("content_block_stop", json!({"type": "content_block_stop", "index": 0})),
             (
                 "content_block_start",
                 json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "name": "get_weather", "input": {}}}),
@@ -279,10 +252,7 @@ mod tests {
                 "content_block_delta",
                 json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "ris\"}"}}),
             ),
-            (
-                "content_block_stop",
-                json!({"type": "content_block_stop", "index": 1}),
-            ),
+            ("content_block_stop", json!({"type": "content_block_stop", "index": 1})),
             (
                 "message_delta",
                 json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": 89}}),
@@ -290,19 +260,9 @@ mod tests {
             ("message_stop", json!({"type": "message_stop"})),
         ]);
         assert_eq!(ended, Ok(true));
-        let first_call_chunk = chunks
-            .iter()
-            .find(|c| {
-                c.choices
-                    .first()
-                    .is_some_and(|ch| ch.delta.tool_calls.is_some())
-            })
-            .unwrap();
-        let start = &first_call_chunk.choices[0]
-            .delta
-            .tool_calls
-            .as_ref()
-            .unwrap()[0];
+        let first_call_chunk =
+            chunks.iter().find(|c| c.choices.first().is_some_and(|ch| ch.delta.tool_calls.is_some())).unwrap();
+        let start = &first_call_chunk.choices[0].delta.tool_calls.as_ref().unwrap()[0];
         assert_eq!(
             (start.index, start.id.as_deref(), start.kind.as_deref()),
             (0, Some("toolu_01T1x1fJ34qAmk2tNTrN7Up6"), Some("function"))
@@ -312,14 +272,8 @@ mod tests {
         let completion = all.finish();
         let call = &completion.choices[0].message.tool_calls.as_ref().unwrap()[0];
         assert_eq!(call.function.name, "get_weather");
-        assert_eq!(
-            serde_json::from_str::<Value>(&call.function.arguments).unwrap(),
-            json!({"city": "Paris"})
-        );
-        assert_eq!(
-            completion.choices[0].finish_reason,
-            Some(FinishReason::ToolCalls)
-        );
+        assert_eq!(serde_json::from_str::<Value>(&call.function.arguments).unwrap(), json!({"city": "Paris"}));
+        assert_eq!(completion.choices[0].finish_reason, Some(FinishReason::ToolCalls));
         assert_eq!(completion.usage.unwrap().completion_tokens, 89);
     }
 
@@ -327,24 +281,16 @@ mod tests {
     fn an_error_event_ends_the_stream_with_its_error() {
         let mut events = text_events();
         events.truncate(4);
-        events.push(("error", json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})));
+        events
+            .push(("error", json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})));
         let (chunks, ended) = run(&events);
         assert_eq!(chunks.len(), 2);
         let error = ended.unwrap_err();
-        assert_eq!(
-            error,
-            ProviderError::UpstreamServerError {
-                status: 529,
-                message: "Overloaded".into()
-            }
-        );
+        assert_eq!(error, ProviderError::UpstreamServerError { status: 529, message: "Overloaded".into() });
         assert_eq!(error.http_status(), 502);
         let (_, limited) = run(&[
             message_start(),
-            (
-                "error",
-                json!({"type": "error", "error": {"type": "rate_limit_error", "message": "slow"}}),
-            ),
+            ("error", json!({"type": "error", "error": {"type": "rate_limit_error", "message": "slow"}})),
         ]);
         assert_eq!(limited.unwrap_err().http_status(), 429);
     }
@@ -353,20 +299,13 @@ mod tests {
     fn a_stream_that_closes_before_message_stop_is_cut() {
         for cut_at in [1, 4, 7] {
             let (_, ended) = run(&text_events()[..cut_at]);
-            assert_eq!(
-                ended,
-                Err(ProviderError::StreamCut),
-                "cut after {cut_at} events"
-            );
+            assert_eq!(ended, Err(ProviderError::StreamCut), "cut after {cut_at} events");
         }
     }
 
     #[test]
     fn malformed_event_data_is_an_invalid_response() {
         let mut stream = AnthropicStream::new("m");
-        assert!(matches!(
-            stream.on_event("message_start", "{oops"),
-            Err(ProviderError::InvalidResponse(_))
-        ));
+        assert!(matches!(stream.on_event("message_start", "{oops"), Err(ProviderError::InvalidResponse(_))));
     }
 }

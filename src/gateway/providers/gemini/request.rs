@@ -3,16 +3,13 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 
 use crate::gateway::openai::{
-    ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, Role, ToolChoice,
-    ToolChoiceMode,
+    ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, Role, ToolChoice, ToolChoiceMode,
 };
 use crate::gateway::providers::content::{arguments_object, parse_data_url};
 use crate::gateway::providers::ProviderError;
 
 /// The `generateContent` body for an OpenAI request (the model goes in the URL).
-pub(crate) fn generate_content_request(
-    request: &ChatCompletionRequest,
-) -> Result<Value, ProviderError> {
+pub(crate) fn generate_content_request(request: &ChatCompletionRequest) -> Result<Value, ProviderError> {
     let mut system = Vec::new();
     let mut contents: Vec<(&'static str, Vec<Value>)> = Vec::new();
     // Gemini answers tool results by function name, OpenAI by call id.
@@ -47,12 +44,7 @@ pub(crate) fn generate_content_request(
     let mut body = Map::new();
     body.insert(
         "contents".into(),
-        Value::Array(
-            contents
-                .into_iter()
-                .map(|(role, parts)| json!({"role": role, "parts": parts}))
-                .collect(),
-        ),
+        Value::Array(contents.into_iter().map(|(role, parts)| json!({"role": role, "parts": parts})).collect()),
     );
     if !system.is_empty() {
         body.insert("systemInstruction".into(), json!({"parts": system}));
@@ -72,10 +64,7 @@ pub(crate) fn generate_content_request(
                 Value::Object(declaration)
             })
             .collect();
-        body.insert(
-            "tools".into(),
-            json!([{"functionDeclarations": declarations}]),
-        );
+        body.insert("tools".into(), json!([{"functionDeclarations": declarations}]));
     }
     if let Some(choice) = &request.tool_choice {
         let config = match choice {
@@ -86,10 +75,7 @@ pub(crate) fn generate_content_request(
                 json!({"mode": "ANY", "allowedFunctionNames": [named.function.name]})
             }
         };
-        body.insert(
-            "toolConfig".into(),
-            json!({"functionCallingConfig": config}),
-        );
+        body.insert("toolConfig".into(), json!({"functionCallingConfig": config}));
     }
     let config = generation_config(request)?;
     if !config.is_empty() {
@@ -105,23 +91,14 @@ fn generation_config(request: &ChatCompletionRequest) -> Result<Map<String, Valu
             config.insert(key.into(), value);
         }
     };
-    set(
-        "maxOutputTokens",
-        request.output_token_limit().map(|v| json!(v)),
-    );
+    set("maxOutputTokens", request.output_token_limit().map(|v| json!(v)));
     set("temperature", request.temperature.map(|v| json!(v)));
     set("topP", request.top_p.map(|v| json!(v)));
     let stops = request.stop_sequences();
     set("stopSequences", (!stops.is_empty()).then(|| json!(stops)));
     set("candidateCount", request.n.map(|v| json!(v)));
-    set(
-        "presencePenalty",
-        request.presence_penalty.map(|v| json!(v)),
-    );
-    set(
-        "frequencyPenalty",
-        request.frequency_penalty.map(|v| json!(v)),
-    );
+    set("presencePenalty", request.presence_penalty.map(|v| json!(v)));
+    set("frequencyPenalty", request.frequency_penalty.map(|v| json!(v)));
     set("seed", request.seed.map(|v| json!(v)));
     if let Some(format) = &request.response_format {
         match format.get("type").and_then(Value::as_str) {
@@ -129,10 +106,7 @@ fn generation_config(request: &ChatCompletionRequest) -> Result<Map<String, Valu
             Some("json_object") => set("responseMimeType", Some(json!("application/json"))),
             Some("json_schema") => {
                 set("responseMimeType", Some(json!("application/json")));
-                set(
-                    "responseJsonSchema",
-                    format.pointer("/json_schema/schema").cloned(),
-                );
+                set("responseJsonSchema", format.pointer("/json_schema/schema").cloned());
             }
             Some(other) => {
                 return Err(ProviderError::UnsupportedRequest(format!(
@@ -170,18 +144,12 @@ fn image_part(url: &str) -> Result<Value, ProviderError> {
     if url.starts_with("http://") || url.starts_with("https://") {
         return Ok(json!({"fileData": {"mimeType": mime_type_of(url), "fileUri": url}}));
     }
-    Err(ProviderError::UnsupportedRequest(
-        "image_url must be an http(s) URL or a base64 data: URL".into(),
-    ))
+    Err(ProviderError::UnsupportedRequest("image_url must be an http(s) URL or a base64 data: URL".into()))
 }
 
 /// Gemini's `fileData` needs a MIME type; guess it from the URL's extension.
 fn mime_type_of(url: &str) -> &'static str {
-    let path = url
-        .split(['?', '#'])
-        .next()
-        .unwrap_or(url)
-        .to_ascii_lowercase();
+    let path = url.split(['?', '#']).next().unwrap_or(url).to_ascii_lowercase();
     match path.rsplit('.').next() {
         Some("png") => "image/png",
         Some("webp") => "image/webp",
@@ -193,20 +161,13 @@ fn mime_type_of(url: &str) -> &'static str {
 
 /// A tool result as a `functionResponse`. Gemini wants an object: a JSON object result
 /// is sent as is, anything else as `{"result": <value or text>}`.
-fn function_response(
-    message: &ChatMessage,
-    names: &HashMap<&str, &str>,
-) -> Result<Value, ProviderError> {
+fn function_response(message: &ChatMessage, names: &HashMap<&str, &str>) -> Result<Value, ProviderError> {
     let call_id = message.tool_call_id.as_deref().unwrap_or_default();
-    let name = names
-        .get(call_id)
-        .copied()
-        .or(message.name.as_deref())
-        .ok_or_else(|| {
-            ProviderError::UnsupportedRequest(format!(
-                "tool message answers tool_call_id `{call_id}`, which no earlier assistant message called"
-            ))
-        })?;
+    let name = names.get(call_id).copied().or(message.name.as_deref()).ok_or_else(|| {
+        ProviderError::UnsupportedRequest(format!(
+            "tool message answers tool_call_id `{call_id}`, which no earlier assistant message called"
+        ))
+    })?;
     let text = message.text();
     let response = match serde_json::from_str::<Value>(&text) {
         Ok(object @ Value::Object(_)) => object,
@@ -222,18 +183,13 @@ fn gemini_schema(schema: &Value) -> Value {
     match schema {
         Value::Object(map) => Value::Object(
             map.iter()
-                .filter(|(key, _)| {
-                    !matches!(key.as_str(), "$schema" | "additionalProperties" | "strict")
-                })
+                .filter(|(key, _)| !matches!(key.as_str(), "$schema" | "additionalProperties" | "strict"))
                 .map(|(key, value)| {
                     // Property names are user data, not keywords: keep them all.
                     let value = if key == "properties" {
                         match value {
                             Value::Object(props) => Value::Object(
-                                props
-                                    .iter()
-                                    .map(|(name, prop)| (name.clone(), gemini_schema(prop)))
-                                    .collect(),
+                                props.iter().map(|(name, prop)| (name.clone(), gemini_schema(prop))).collect(),
                             ),
                             other => other.clone(),
                         }
@@ -331,9 +287,7 @@ mod tests {
         let with = |extra: Value| {
             let mut body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
                 "tools": [{"type": "function", "function": {"name": "f"}}]});
-            body.as_object_mut()
-                .unwrap()
-                .extend(extra.as_object().unwrap().clone());
+            body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
             translate(body)
         };
         assert_eq!(
@@ -349,9 +303,8 @@ mod tests {
             json!({"mode": "ANY"})
         );
         let schema = json!({"type": "object", "properties": {"a": {"type": "integer"}}});
-        let body = with(
-            json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}}),
-        );
+        let body =
+            with(json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}}));
         assert_eq!(
             body["generationConfig"],
             json!({"responseMimeType": "application/json", "responseJsonSchema": schema})
@@ -384,11 +337,6 @@ mod tests {
             "model": "m", "messages": [{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "nope", "content": "1"}]
         }))
         .unwrap();
-        assert_eq!(
-            generate_content_request(&request)
-                .unwrap_err()
-                .http_status(),
-            400
-        );
+        assert_eq!(generate_content_request(&request).unwrap_err().http_status(), 400);
     }
 }

@@ -26,10 +26,7 @@ impl GenerateContentResponse {
     /// The prompt itself was blocked: no candidates, only `promptFeedback.blockReason`.
     pub fn prompt_blocked(&self) -> bool {
         self.candidates.is_empty()
-            && self
-                .prompt_feedback
-                .as_ref()
-                .is_some_and(|feedback| feedback.get("blockReason").is_some())
+            && self.prompt_feedback.as_ref().is_some_and(|feedback| feedback.get("blockReason").is_some())
     }
 }
 
@@ -83,11 +80,7 @@ pub(crate) enum PartOut {
 
 /// Text and function calls of a candidate, skipping thought summaries.
 pub(crate) fn part_outputs(candidate: &Candidate) -> Vec<PartOut> {
-    let parts = candidate
-        .content
-        .as_ref()
-        .map(|c| c.parts.as_slice())
-        .unwrap_or_default();
+    let parts = candidate.content.as_ref().map(|c| c.parts.as_slice()).unwrap_or_default();
     parts
         .iter()
         .filter(|part| part.get("thought").and_then(Value::as_bool) != Some(true))
@@ -96,19 +89,9 @@ pub(crate) fn part_outputs(candidate: &Candidate) -> Vec<PartOut> {
                 return Some(PartOut::Text(text.to_owned()));
             }
             let call = part.get("functionCall")?;
-            let name = call
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            let args = call
-                .get("args")
-                .cloned()
-                .unwrap_or_else(|| Value::Object(Map::new()));
-            Some(PartOut::Call {
-                name,
-                arguments: args.to_string(),
-            })
+            let name = call.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let args = call.get("args").cloned().unwrap_or_else(|| Value::Object(Map::new()));
+            Some(PartOut::Call { name, arguments: args.to_string() })
         })
         .collect()
 }
@@ -129,10 +112,7 @@ pub(crate) fn tool_call_id() -> String {
     format!("call_{}", uuid::Uuid::now_v7().simple())
 }
 
-pub(crate) fn completion_from_response(
-    response: GenerateContentResponse,
-    model: &str,
-) -> ChatCompletion {
+pub(crate) fn completion_from_response(response: GenerateContentResponse, model: &str) -> ChatCompletion {
     let mut choices: Vec<Choice> = response
         .candidates
         .iter()
@@ -167,10 +147,7 @@ pub(crate) fn completion_from_response(
     if choices.is_empty() && response.prompt_blocked() {
         choices.push(Choice {
             index: 0,
-            message: ChatMessage {
-                content: None,
-                ..ChatMessage::assistant("")
-            },
+            message: ChatMessage { content: None, ..ChatMessage::assistant("") },
             finish_reason: Some(FinishReason::ContentFilter),
             logprobs: None,
         });
@@ -179,10 +156,7 @@ pub(crate) fn completion_from_response(
         id: response.response_id.clone().unwrap_or_else(completion_id),
         object: "chat.completion".into(),
         created: unix_now(),
-        model: response
-            .model_version
-            .clone()
-            .unwrap_or_else(|| model.to_owned()),
+        model: response.model_version.clone().unwrap_or_else(|| model.to_owned()),
         choices,
         usage: Some(response.usage_metadata.unwrap_or_default().to_openai()),
         system_fingerprint: None,
@@ -210,10 +184,7 @@ mod tests {
         }));
         assert_eq!(completion.id, "mAitaLmkHPPlz7IPvtfUqQ4");
         assert_eq!(completion.choices[0].message.text(), "Hello there");
-        assert_eq!(
-            completion.choices[0].finish_reason,
-            Some(FinishReason::Stop)
-        );
+        assert_eq!(completion.choices[0].finish_reason, Some(FinishReason::Stop));
         assert_eq!(completion.usage, Some(Usage::new(10, 24, 6)));
     }
 
@@ -232,10 +203,7 @@ mod tests {
         assert_eq!(calls.len(), 2);
         assert!(calls[0].id.starts_with("call_"));
         assert_ne!(calls[0].id, calls[1].id);
-        assert_eq!(
-            serde_json::from_str::<Value>(&calls[0].function.arguments).unwrap(),
-            json!({"city": "Paris"})
-        );
+        assert_eq!(serde_json::from_str::<Value>(&calls[0].function.arguments).unwrap(), json!({"city": "Paris"}));
         assert_eq!(choice.message.content, None);
     }
 
@@ -243,17 +211,11 @@ mod tests {
     fn maps_finish_reasons_and_blocked_prompts() {
         assert_eq!(finish_reason("MAX_TOKENS", false), FinishReason::Length);
         assert_eq!(finish_reason("SAFETY", false), FinishReason::ContentFilter);
-        assert_eq!(
-            finish_reason("RECITATION", true),
-            FinishReason::ContentFilter
-        );
+        assert_eq!(finish_reason("RECITATION", true), FinishReason::ContentFilter);
         assert_eq!(finish_reason("STOP", false), FinishReason::Stop);
         let blocked = parse(json!({"promptFeedback": {"blockReason": "SAFETY"},
             "usageMetadata": {"promptTokenCount": 8, "totalTokenCount": 8}}));
-        assert_eq!(
-            blocked.choices[0].finish_reason,
-            Some(FinishReason::ContentFilter)
-        );
+        assert_eq!(blocked.choices[0].finish_reason, Some(FinishReason::ContentFilter));
         assert_eq!(blocked.usage, Some(Usage::new(8, 0, 0)));
     }
 }

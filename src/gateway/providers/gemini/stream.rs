@@ -2,12 +2,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::response::{
-    finish_reason, part_outputs, tool_call_id, GenerateContentResponse, PartOut, UsageMetadata,
-};
-use crate::gateway::openai::{
-    ChatCompletionChunk, ChunkChoice, Delta, FinishReason, Role, ToolCallDelta,
-};
+use super::response::{finish_reason, part_outputs, tool_call_id, GenerateContentResponse, PartOut, UsageMetadata};
+use crate::gateway::openai::{ChatCompletionChunk, ChunkChoice, Delta, FinishReason, Role, ToolCallDelta};
 use crate::gateway::providers::http::{completion_id, unix_now, StreamTranslator, Translated};
 use crate::gateway::providers::ProviderError;
 
@@ -40,12 +36,7 @@ impl GeminiStream {
     }
 
     fn chunk(&self, choice: ChunkChoice) -> ChatCompletionChunk {
-        ChatCompletionChunk::new(
-            self.id.as_deref().unwrap_or_default(),
-            self.created,
-            &self.model,
-            vec![choice],
-        )
+        ChatCompletionChunk::new(self.id.as_deref().unwrap_or_default(), self.created, &self.model, vec![choice])
     }
 }
 
@@ -57,23 +48,18 @@ fn stream_error(error: &Value) -> ProviderError {
         .and_then(|code| u16::try_from(code).ok())
         .filter(|code| (400..600).contains(code))
         .unwrap_or(500);
-    let message = error
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or("Gemini stream error")
-        .to_owned();
+    let message = error.get("message").and_then(Value::as_str).unwrap_or("Gemini stream error").to_owned();
     ProviderError::from_status(status, message)
 }
 
 impl StreamTranslator for GeminiStream {
     fn on_event(&mut self, _event: &str, data: &str) -> Result<Translated, ProviderError> {
-        let value: Value = serde_json::from_str(data)
-            .map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
+        let value: Value = serde_json::from_str(data).map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
         if let Some(error) = value.get("error") {
             return Err(stream_error(error));
         }
-        let response: GenerateContentResponse = serde_json::from_value(value)
-            .map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
+        let response: GenerateContentResponse =
+            serde_json::from_value(value).map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
         if self.id.is_none() {
             self.id = Some(response.response_id.clone().unwrap_or_else(completion_id));
             if let Some(model) = &response.model_version {
@@ -177,10 +163,7 @@ mod tests {
         chunks.iter().for_each(|c| all.push(c));
         let completion = all.finish();
         assert_eq!(completion.choices[0].message.text(), "The sky is blue.");
-        assert_eq!(
-            completion.choices[0].finish_reason,
-            Some(FinishReason::Stop)
-        );
+        assert_eq!(completion.choices[0].finish_reason, Some(FinishReason::Stop));
     }
 
     #[test]
@@ -197,10 +180,7 @@ mod tests {
         let call = &completion.choices[0].message.tool_calls.as_ref().unwrap()[0];
         assert!(call.id.starts_with("call_"));
         assert_eq!(call.function.name, "get_weather");
-        assert_eq!(
-            completion.choices[0].finish_reason,
-            Some(FinishReason::ToolCalls)
-        );
+        assert_eq!(completion.choices[0].finish_reason, Some(FinishReason::ToolCalls));
         assert_eq!(completion.usage, Some(Usage::new(20, 7, 0)));
     }
 
@@ -220,10 +200,7 @@ mod tests {
         let (_, ended) = run(&events);
         assert_eq!(
             ended,
-            Err(ProviderError::UpstreamServerError {
-                status: 503,
-                message: "The model is overloaded.".into()
-            })
+            Err(ProviderError::UpstreamServerError { status: 503, message: "The model is overloaded.".into() })
         );
     }
 }
