@@ -18,6 +18,10 @@ use crate::gateway::{ModelRegistry, ProviderSet, ProvidersConfig};
 use crate::postgres;
 use crate::usage::admission::release_stale;
 use crate::usage::recorder::Recorder;
+use gaiarouter_projections::monthly_usage::MonthlyUsage;
+use gaiarouter_projections::request_log::RequestLog;
+use gaiarouter_projections::usage_rollups::UsageRollups;
+use gaiarouter_projections::Runner;
 use tokio::task::JoinHandle;
 
 #[derive(Clone)]
@@ -28,12 +32,14 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub keys: Arc<KeyCache>,
     pub completions: Arc<CompletionService>,
+    pub projections: Arc<Runner>,
     background: Arc<Background>,
 }
 
 /// Tasks that live as long as the server: stopped (and drained) by `shutdown`.
 struct Background {
     key_listener: JoinHandle<()>,
+    projector: JoinHandle<()>,
     reservation_sweeper: JoinHandle<()>,
 }
 
@@ -91,6 +97,9 @@ pub async fn prepare_with_providers(
         providers: provider_set,
         recorder: Arc::new(Recorder::start(pool.clone())),
     });
+    let projections = Arc::new(projection_runner(&pool));
+    projections.register().await?;
+    let projector = Arc::clone(&projections).spawn();
     Ok(AppState {
         pool,
         admin,
@@ -98,8 +107,14 @@ pub async fn prepare_with_providers(
         config: Arc::new(config),
         keys,
         completions,
-        background: Arc::new(Background { key_listener, reservation_sweeper }),
+        projections,
+        background: Arc::new(Background { key_listener, projector, reservation_sweeper }),
     })
+}
+
+/// Every checkpointed projector GaiaRouter runs.
+pub fn projection_runner(pool: &PgPool) -> Runner {
+    Runner::new(pool.clone(), vec![Arc::new(UsageRollups), Arc::new(MonthlyUsage), Arc::new(RequestLog)])
 }
 
 impl AppState {
@@ -108,6 +123,7 @@ impl AppState {
     pub async fn shutdown(&self) {
         self.completions.recorder.shutdown().await;
         self.background.key_listener.abort();
+        self.background.projector.abort();
         self.background.reservation_sweeper.abort();
     }
 }

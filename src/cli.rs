@@ -23,6 +23,23 @@ pub enum Command {
     /// Manage dashboard operators.
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// Read models rebuilt from the event log.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Rebuild a projection (or all) by replaying the event log. If a server is
+    /// running, it does the rebuild and this waits for it.
+    Rebuild {
+        /// `usage_rollups`, `monthly_usage` or `request_log`.
+        name: Option<String>,
+        #[arg(long, conflicts_with = "name")]
+        all: bool,
+    },
+    /// Position, lag and state of every projection.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,6 @@
 use clap::Parser;
 use gaiarouter::admin::Actor;
-use gaiarouter::cli::{self, Cli, Command, OperatorCommand};
+use gaiarouter::cli::{self, Cli, Command, OperatorCommand, ProjectionsCommand};
 use gaiarouter::config::Config;
 use gaiarouter::postgres::embedded::EmbeddedPostgres;
 use gaiarouter::{app, auth, postgres};
@@ -58,6 +58,37 @@ async fn run_command(command: Command, config: Config, database_url: &str) -> an
             let pool = postgres::connect(database_url, 2).await?;
             postgres::migrate(&pool).await?;
             cli::output("migrations applied");
+            Ok(())
+        }
+        Command::Projections(command) => {
+            let pool = postgres::connect(database_url, 4).await?;
+            postgres::migrate(&pool).await?;
+            let runner = app::projection_runner(&pool);
+            match command {
+                ProjectionsCommand::Rebuild { name, all } => {
+                    let names: Vec<String> = match (name, all) {
+                        (Some(name), false) => vec![name],
+                        (None, true) => runner.projectors().iter().map(|p| p.name().to_string()).collect(),
+                        _ => anyhow::bail!("name a projection or pass --all"),
+                    };
+                    for name in names {
+                        if runner.find(&name).is_none() {
+                            anyhow::bail!("no projection named `{name}`");
+                        }
+                        let started = std::time::Instant::now();
+                        let outcome = runner.rebuild_now_or_request(&name).await?;
+                        cli::output(&format!("{outcome} in {:.2} s", started.elapsed().as_secs_f64()));
+                    }
+                }
+                ProjectionsCommand::Status => {
+                    for status in gaiarouter_projections::runner::projector_status(&pool, &runner).await? {
+                        cli::output(&format!(
+                            "{:<15} {:<12} position {:>10}  lag {} events / {:.1} s",
+                            status.name, status.state, status.position, status.lag_events, status.lag_seconds
+                        ));
+                    }
+                }
+            }
             Ok(())
         }
         Command::Operator(OperatorCommand::Create { username }) => {

@@ -18,6 +18,8 @@ pub struct StoredEvent {
     pub metadata: Value,
     pub global_position: i64,
     pub recorded_at: DateTime<Utc>,
+    /// The writing transaction's id (`xid8` as text), for checkpoints.
+    pub tx_id: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,8 +30,9 @@ pub enum EventLogError {
     Corrupt { aggregate_type: String, aggregate_id: String, sequence: i64, source: serde_json::Error },
 }
 
-const COLUMNS: &str =
-    "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, global_position, recorded_at";
+pub(crate) const COLUMNS: &str =
+    "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, \
+     global_position, recorded_at, tx_id::text AS tx_id";
 
 /// The events of one aggregate in sequence order, optionally only those recorded
 /// at or before `as_of`.

@@ -8,8 +8,11 @@ pub mod chat;
 mod context;
 pub mod dto;
 pub mod extract;
+pub mod logs;
 mod ops;
 pub mod organizations;
+pub mod projections;
+pub mod stats;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
@@ -38,6 +41,8 @@ const ADMIN_BODY_LIMIT: usize = 64 * 1024;
         api_keys::create_api_key, api_keys::list_api_keys, api_keys::get_api_key, api_keys::update_api_key,
         api_keys::rotate_api_key, api_keys::revoke_api_key,
         audit::organization_history, audit::api_key_history, audit::audit_log,
+        stats::global_stats, stats::organization_stats, stats::api_key_stats, logs::request_log,
+        projections::list_projections, projections::rebuild_projection,
         ops::health,
     ),
     modifiers(&BearerAuth),
@@ -78,6 +83,9 @@ pub fn router(state: AppState) -> Router {
         .merge(organizations::router())
         .merge(api_keys::router())
         .merge(audit::router())
+        .merge(stats::router())
+        .merge(logs::router())
+        .merge(projections::router())
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT));
     let gateway = chat::router().layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     let mut app = Router::new()

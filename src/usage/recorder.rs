@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::admission::Reservation;
-use super::month_of;
+use gaiarouter_projections::monthly_usage::{self, Scope};
 
 /// Largest batch written in one transaction.
 const MAX_BATCH: usize = 512;
@@ -145,10 +145,6 @@ struct Delta {
     released_cost: i64,
 }
 
-fn saturating_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
 pub async fn write_batch(pool: &PgPool, records: &[PendingRecord]) -> Result<(), sqlx::Error> {
     let mut ids = Vec::with_capacity(records.len());
     let mut payloads = Vec::with_capacity(records.len());
@@ -175,28 +171,27 @@ pub async fn write_batch(pool: &PgPool, records: &[PendingRecord]) -> Result<(),
     .await?;
     let inserted: std::collections::HashSet<String> = inserted.into_iter().collect();
 
-    // Organizations before keys, each sorted: the lock order admission uses too.
-    let mut deltas: BTreeMap<(u8, Uuid, NaiveDate), Delta> = BTreeMap::new();
+    // What the inserted requests add (the same arithmetic the monthly_usage
+    // projection uses), plus the reservations they give back. Organizations sort
+    // before keys, each by id: the lock order admission uses too.
+    let recorded: Vec<&PendingRecord> =
+        records.iter().filter(|r| inserted.contains(&r.request_id.to_string())).collect();
+    let mut deltas: BTreeMap<(Scope, Uuid, NaiveDate), Delta> = BTreeMap::new();
+    for (key, usage) in monthly_usage::deltas(recorded.iter().map(|r| &r.event)) {
+        let delta = deltas.entry(key).or_default();
+        delta.requests = usage.requests;
+        delta.tokens = usage.tokens;
+        delta.cost = usage.cost_nanos;
+    }
     let mut released = Vec::new();
-    for record in records {
-        if !inserted.contains(&record.request_id.to_string()) {
-            continue;
-        }
-        let event = &record.event;
-        let month = month_of(event.started_at);
-        for owner in [(0_u8, event.organization_id), (1_u8, event.api_key_id)] {
-            let delta = deltas.entry((owner.0, owner.1, month)).or_default();
-            delta.requests += 1;
-            delta.tokens += saturating_i64(event.total_tokens());
-            delta.cost += event.cost.nanos();
-            if let Some(reservation) = &record.reservation {
-                delta.released_requests += 1;
-                delta.released_tokens += reservation.tokens;
-                delta.released_cost += reservation.cost_nanos;
-            }
-        }
-        if record.reservation.is_some() {
-            released.push(record.request_id);
+    for record in &recorded {
+        let Some(reservation) = &record.reservation else { continue };
+        released.push(record.request_id);
+        for owner in [(Scope::Organization, record.event.organization_id), (Scope::ApiKey, record.event.api_key_id)] {
+            let delta = deltas.entry((owner.0, owner.1, reservation.month)).or_default();
+            delta.released_requests += 1;
+            delta.released_tokens += reservation.tokens;
+            delta.released_cost += reservation.cost_nanos;
         }
     }
     if !deltas.is_empty() {
@@ -205,7 +200,7 @@ pub async fn write_batch(pool: &PgPool, records: &[PendingRecord]) -> Result<(),
         let mut months = Vec::new();
         let mut columns: [Vec<i64>; 6] = Default::default();
         for ((scope, owner, month), d) in &deltas {
-            scopes.push(if *scope == 0 { "organization" } else { "api_key" });
+            scopes.push(scope.as_str());
             owners.push(*owner);
             months.push(*month);
             for (column, value) in columns.iter_mut().zip([

@@ -13,3 +13,5 @@ mod fakes;
 mod gateway;
 mod helpers;
 mod limits;
+mod projections;
+mod stats;

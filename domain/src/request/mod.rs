@@ -1,7 +1,7 @@
 //! The Request aggregate: one per gateway request (id = UUIDv7), with exactly one
 //! event, `RequestCompleted`. Per-request streams never conflict and never grow.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -9,6 +9,13 @@ use uuid::Uuid;
 use crate::Money;
 
 pub const AGGREGATE_TYPE: &str = "Request";
+pub const EVENT_TYPE: &str = "RequestCompleted";
+
+/// The first day of the UTC calendar month of `at`: monthly limits and counters
+/// are keyed by it. A request counts in the month it started.
+pub fn month_of(at: DateTime<Utc>) -> NaiveDate {
+    NaiveDate::from_ymd_opt(at.year(), at.month(), 1).unwrap_or(NaiveDate::MIN)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -42,6 +49,30 @@ pub struct RequestCompleted {
 impl RequestCompleted {
     pub fn total_tokens(&self) -> u64 {
         self.prompt_tokens.saturating_add(self.completion_tokens)
+    }
+
+    pub fn month(&self) -> NaiveDate {
+        month_of(self.started_at)
+    }
+
+    /// The UTC day the request is counted in.
+    pub fn day(&self) -> NaiveDate {
+        self.started_at.date_naive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn months_are_utc_calendar_months() {
+        let last_instant = Utc.with_ymd_and_hms(2026, 1, 31, 23, 59, 59).single().unwrap_or_default();
+        assert_eq!(month_of(last_instant), NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default());
+        let next = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).single().unwrap_or_default();
+        assert_eq!(month_of(next), NaiveDate::from_ymd_opt(2026, 2, 1).unwrap_or_default());
     }
 }
 

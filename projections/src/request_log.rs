@@ -1,0 +1,175 @@
+//! The request log: one row per request, newest first, filterable; a projection of
+//! the `RequestCompleted` events.
+
+use chrono::{DateTime, Utc};
+use gaiarouter_domain::request::{RequestStatus, AGGREGATE_TYPE};
+use serde::Serialize;
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::event_log::{EventLogError, StoredEvent};
+use crate::{request_events, Projector};
+
+pub struct RequestLog;
+
+#[async_trait::async_trait]
+impl Projector for RequestLog {
+    fn name(&self) -> &'static str {
+        "request_log"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["request_log"]
+    }
+
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &[AGGREGATE_TYPE]
+    }
+
+    async fn apply(&self, tx: &mut PgConnection, events: &[StoredEvent]) -> Result<(), EventLogError> {
+        let mut ids = Vec::with_capacity(events.len());
+        for event in events.iter().filter(|e| e.event_type == gaiarouter_domain::request::EVENT_TYPE) {
+            ids.push(Uuid::parse_str(&event.aggregate_id).unwrap_or_default());
+        }
+        let requests = request_events(events)?;
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let mut c = Columns::default();
+        for (id, r) in ids.into_iter().zip(&requests) {
+            c.ids.push(id);
+            c.started.push(r.started_at);
+            c.finished.push(r.finished_at);
+            c.orgs.push(r.organization_id);
+            c.keys.push(r.api_key_id);
+            c.models.push(r.model.clone());
+            c.providers.push(r.provider.clone());
+            c.prompt.push(n(r.prompt_tokens));
+            c.completion.push(n(r.completion_tokens));
+            c.cached.push(n(r.cached_tokens));
+            c.cost.push(r.cost.nanos());
+            c.latency.push(n(r.latency_ms));
+            c.ttft.push(r.time_to_first_token_ms.map(n));
+            c.status.push(if r.status == RequestStatus::Success { "success" } else { "error" });
+            c.http_status.push(i32::from(r.http_status));
+            c.error_kind.push(r.error_kind.clone());
+            c.streamed.push(r.streamed);
+        }
+        if c.ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO request_log (id, started_at, finished_at, organization_id, api_key_id, model, provider, \
+               prompt_tokens, completion_tokens, cached_tokens, cost_nanos, latency_ms, time_to_first_token_ms, status, \
+               http_status, error_kind, streamed) \
+             SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::uuid[], $5::uuid[], $6::text[], \
+               $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], \
+               $14::text[], $15::int[], $16::text[], $17::bool[]) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&c.ids)
+        .bind(&c.started)
+        .bind(&c.finished)
+        .bind(&c.orgs)
+        .bind(&c.keys)
+        .bind(&c.models)
+        .bind(&c.providers)
+        .bind(&c.prompt)
+        .bind(&c.completion)
+        .bind(&c.cached)
+        .bind(&c.cost)
+        .bind(&c.latency)
+        .bind(&c.ttft)
+        .bind(&c.status)
+        .bind(&c.http_status)
+        .bind(&c.error_kind)
+        .bind(&c.streamed)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Columns {
+    ids: Vec<Uuid>,
+    started: Vec<DateTime<Utc>>,
+    finished: Vec<DateTime<Utc>>,
+    orgs: Vec<Uuid>,
+    keys: Vec<Uuid>,
+    models: Vec<String>,
+    providers: Vec<String>,
+    prompt: Vec<i64>,
+    completion: Vec<i64>,
+    cached: Vec<i64>,
+    cost: Vec<i64>,
+    latency: Vec<i64>,
+    ttft: Vec<Option<i64>>,
+    status: Vec<&'static str>,
+    http_status: Vec<i32>,
+    error_kind: Vec<Option<String>>,
+    streamed: Vec<bool>,
+}
+
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct LogRow {
+    pub id: Uuid,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub organization_id: Uuid,
+    pub api_key_id: Uuid,
+    pub model: String,
+    pub provider: String,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cached_tokens: i64,
+    pub cost_nanos: i64,
+    pub latency_ms: i64,
+    pub time_to_first_token_ms: Option<i64>,
+    pub status: String,
+    pub http_status: i32,
+    pub error_kind: Option<String>,
+    pub streamed: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    pub organization_id: Option<Uuid>,
+    pub api_key_id: Option<Uuid>,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub status: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Only requests older than this id (the cursor).
+    pub before: Option<Uuid>,
+}
+
+/// Newest first, at most `limit` rows.
+pub async fn page(pool: &PgPool, filter: &LogFilter, limit: i64) -> Result<Vec<LogRow>, sqlx::Error> {
+    let mut query = QueryBuilder::<Postgres>::new("SELECT * FROM request_log WHERE true");
+    if let Some(org) = filter.organization_id {
+        query.push(" AND organization_id = ").push_bind(org);
+    }
+    if let Some(key) = filter.api_key_id {
+        query.push(" AND api_key_id = ").push_bind(key);
+    }
+    if let Some(model) = &filter.model {
+        query.push(" AND model = ").push_bind(model.clone());
+    }
+    if let Some(provider) = &filter.provider {
+        query.push(" AND provider = ").push_bind(provider.clone());
+    }
+    if let Some(status) = &filter.status {
+        query.push(" AND status = ").push_bind(status.clone());
+    }
+    if let Some(from) = filter.from {
+        query.push(" AND started_at >= ").push_bind(from);
+    }
+    if let Some(to) = filter.to {
+        query.push(" AND started_at < ").push_bind(to);
+    }
+    if let Some(before) = filter.before {
+        query.push(" AND id < ").push_bind(before);
+    }
+    query.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+    query.build_query_as().fetch_all(pool).await
+}

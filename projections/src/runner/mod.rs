@@ -1,0 +1,323 @@
+//! The checkpointed projector runner.
+//!
+//! Each projector tails `events` in `(tx_id, global_position)` order, reading only
+//! events of transactions older than the oldest one still running
+//! (`tx_id < pg_snapshot_xmin(pg_current_snapshot())`): identity values are handed
+//! out at insert, not at commit, so without that horizon a projector could pass an
+//! event whose transaction commits later. A batch and the checkpoint move in one
+//! transaction, so every event is applied exactly once, even across crashes.
+//!
+//! One process projects at a time (a session-level advisory lock); the others stand
+//! by and take over when its connection goes away. A rebuild clears the projector's
+//! tables and replays the whole log in ONE transaction, so readers keep seeing the
+//! old data (MVCC) until the rebuilt data is complete and commits.
+
+mod status;
+
+pub use status::{projector_status, ProjectorStatus};
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+use sqlx::{Acquire, Connection, PgConnection, PgPool};
+
+use crate::event_log::{EventLogError, StoredEvent, COLUMNS};
+
+/// The advisory lock key held by the projecting process ("GaiaProj").
+pub const RUNNER_LOCK: i64 = 0x4761_6961_5072_6f6a;
+pub const EVENTS_CHANNEL: &str = "gaiarouter_events";
+const BATCH: i64 = 5_000;
+
+#[async_trait::async_trait]
+pub trait Projector: Send + Sync {
+    /// Stable name: checkpoint key, API and CLI name.
+    fn name(&self) -> &'static str;
+    /// The tables it owns: cleared on rebuild (constants, never input).
+    fn tables(&self) -> &'static [&'static str];
+    /// The aggregate types whose events it reads.
+    fn aggregate_types(&self) -> &'static [&'static str];
+    /// Applies a batch inside the caller's transaction.
+    async fn apply(&self, tx: &mut PgConnection, events: &[StoredEvent]) -> Result<(), EventLogError>;
+}
+
+/// Replay progress of a rebuild running in this process: (applied, total).
+pub type Progress = Arc<Mutex<HashMap<&'static str, (i64, i64)>>>;
+
+pub struct Runner {
+    pool: PgPool,
+    projectors: Vec<Arc<dyn Projector>>,
+    pub progress: Progress,
+}
+
+async fn read_batch(
+    tx: &mut PgConnection,
+    types: &[&str],
+    after: (&str, i64),
+    limit: i64,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events \
+         WHERE aggregate_type = ANY($1) AND (tx_id, global_position) > ($2::text::xid8, $3) \
+           AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY tx_id, global_position LIMIT $4"
+    );
+    let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
+    sqlx::query_as(&sql).bind(types).bind(after.0).bind(after.1).bind(limit).fetch_all(&mut *tx).await
+}
+
+impl Runner {
+    pub fn new(pool: PgPool, projectors: Vec<Arc<dyn Projector>>) -> Self {
+        Runner { pool, projectors, progress: Progress::default() }
+    }
+
+    pub fn projectors(&self) -> &[Arc<dyn Projector>] {
+        &self.projectors
+    }
+
+    pub fn find(&self, name: &str) -> Option<Arc<dyn Projector>> {
+        self.projectors.iter().find(|p| p.name() == name).cloned()
+    }
+
+    /// Makes sure every projector has a checkpoint row.
+    pub async fn register(&self) -> Result<(), sqlx::Error> {
+        for projector in &self.projectors {
+            sqlx::query("INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
+                .bind(projector.name())
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Applies one batch; answers how many events it applied (0 = caught up).
+    pub async fn step(&self, projector: &dyn Projector) -> Result<usize, EventLogError> {
+        let mut tx = self.pool.begin().await?;
+        let checkpoint: Option<(String, i64)> = sqlx::query_as(
+            "SELECT last_tx_id::text, last_position FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
+        )
+        .bind(projector.name())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((last_tx, last_position)) = checkpoint else {
+            // A projector new to this database starts at the beginning of the log.
+            tx.rollback().await?;
+            self.register().await?;
+            return Box::pin(self.step(projector)).await;
+        };
+        let events = read_batch(&mut tx, projector.aggregate_types(), (&last_tx, last_position), BATCH).await?;
+        let Some(last) = events.last() else {
+            tx.rollback().await?;
+            return Ok(0);
+        };
+        projector.apply(&mut tx, &events).await?;
+        advance(&mut tx, projector.name(), last, events.len()).await?;
+        tx.commit().await?;
+        Ok(events.len())
+    }
+
+    /// Applies batches until the projector has caught up with the log.
+    pub async fn catch_up(&self, projector: &dyn Projector) -> Result<usize, EventLogError> {
+        let mut total = 0;
+        loop {
+            let applied = self.step(projector).await?;
+            total += applied;
+            if applied < BATCH as usize {
+                return Ok(total);
+            }
+        }
+    }
+
+    pub async fn catch_up_all(&self) -> Result<usize, EventLogError> {
+        let mut total = 0;
+        for projector in &self.projectors {
+            total += self.catch_up(projector.as_ref()).await?;
+        }
+        Ok(total)
+    }
+
+    /// Clears the projector's tables and replays the log in one transaction.
+    /// Answers the number of events replayed.
+    pub async fn rebuild(&self, projector: &dyn Projector) -> Result<i64, EventLogError> {
+        let name = projector.name();
+        sqlx::query(
+            "UPDATE projection_checkpoints SET state = 'rebuilding', rebuild_started_at = now(), updated_at = now() \
+             WHERE name = $1",
+        )
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        let types: Vec<String> = projector.aggregate_types().iter().map(|t| t.to_string()).collect();
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = ANY($1)")
+            .bind(&types)
+            .fetch_one(&self.pool)
+            .await?;
+        self.set_progress(name, 0, total);
+        let result = self.replay_in_one_transaction(projector, total).await;
+        if let Ok(mut progress) = self.progress.lock() {
+            progress.remove(name);
+        }
+        if result.is_err() {
+            sqlx::query("UPDATE projection_checkpoints SET state = 'running', updated_at = now() WHERE name = $1")
+                .bind(name)
+                .execute(&self.pool)
+                .await?;
+        }
+        result
+    }
+
+    async fn replay_in_one_transaction(&self, projector: &dyn Projector, total: i64) -> Result<i64, EventLogError> {
+        let name = projector.name();
+        let mut connection = self.pool.acquire().await?;
+        let mut tx = connection.begin().await?;
+        sqlx::query("SELECT 1 FROM projection_checkpoints WHERE name = $1 FOR UPDATE")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        for table in projector.tables() {
+            // DELETE, not TRUNCATE: TRUNCATE would block readers until the commit.
+            sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+        }
+        let mut after = ("0".to_string(), 0_i64);
+        let mut applied = 0_i64;
+        loop {
+            let events = read_batch(&mut tx, projector.aggregate_types(), (&after.0, after.1), BATCH).await?;
+            let Some(last) = events.last() else { break };
+            projector.apply(&mut tx, &events).await?;
+            after = (last.tx_id.clone(), last.global_position);
+            applied += events.len() as i64;
+            self.set_progress(name, applied, total.max(applied));
+            if (events.len() as i64) < BATCH {
+                break;
+            }
+        }
+        sqlx::query(
+            "UPDATE projection_checkpoints SET last_tx_id = $2::text::xid8, last_position = $3, events_applied = $4, \
+               state = 'running', rebuild_requested = false, updated_at = now() WHERE name = $1",
+        )
+        .bind(name)
+        .bind(&after.0)
+        .bind(after.1)
+        .bind(applied)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    fn set_progress(&self, name: &'static str, applied: i64, total: i64) {
+        if let Ok(mut progress) = self.progress.lock() {
+            progress.insert(name, (applied, total));
+        }
+    }
+
+    /// Asks the projecting process (whichever holds the lock) to rebuild.
+    pub async fn request_rebuild(pool: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
+        let updated = sqlx::query(
+            "UPDATE projection_checkpoints SET rebuild_requested = true, state = 'rebuilding', updated_at = now() \
+             WHERE name = $1",
+        )
+        .bind(name)
+        .execute(pool)
+        .await?;
+        sqlx::query("SELECT pg_notify($1, '')").bind(EVENTS_CHANNEL).execute(pool).await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    async fn rebuild_requested(&self) -> Result<(), EventLogError> {
+        let requested: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM projection_checkpoints WHERE rebuild_requested")
+                .fetch_all(&self.pool)
+                .await?;
+        for name in requested {
+            if let Some(projector) = self.find(&name) {
+                let replayed = self.rebuild(projector.as_ref()).await?;
+                tracing::info!(projector = %name, replayed, "projection rebuilt");
+            }
+        }
+        Ok(())
+    }
+
+    /// Projects while this process holds the runner lock; stands by otherwise.
+    /// Runs until the task is aborted.
+    pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                match self.hold_lock_and_project().await {
+                    Ok(()) => {}
+                    Err(error) => tracing::warn!(%error, "projector runner interrupted"),
+                }
+                tokio::time::sleep(Duration::from_millis(1000)).await;
+            }
+        })
+    }
+
+    /// Answers Ok(()) when another process holds the lock (stand by and retry).
+    async fn hold_lock_and_project(&self) -> Result<(), EventLogError> {
+        let mut lock = self.pool.acquire().await?.detach();
+        let acquired: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(RUNNER_LOCK).fetch_one(&mut lock).await?;
+        if !acquired {
+            return Ok(());
+        }
+        tracing::info!("this process now runs the projectors");
+        self.register().await?;
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(EVENTS_CHANNEL).await?;
+        loop {
+            self.rebuild_requested().await?;
+            self.catch_up_all().await?;
+            // Woken by NOTIFY, or polling every second in case a notification was missed.
+            tokio::select! {
+                notified = listener.recv() => { notified?; }
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                    // Still holding the lock? A broken connection means it is gone.
+                    sqlx::query("SELECT 1").execute(&mut lock).await?;
+                }
+            }
+        }
+    }
+
+    /// For the CLI: run the rebuild here when no server is projecting, or ask the
+    /// projecting server to and wait until it is done.
+    pub async fn rebuild_now_or_request(&self, name: &str) -> Result<String, EventLogError> {
+        let projector = self.find(name).ok_or_else(|| EventLogError::Database(sqlx::Error::RowNotFound))?;
+        self.register().await?;
+        let mut lock = self.pool.acquire().await?.detach();
+        let acquired: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(RUNNER_LOCK).fetch_one(&mut lock).await?;
+        if acquired {
+            let replayed = self.rebuild(projector.as_ref()).await?;
+            self.catch_up(projector.as_ref()).await?;
+            lock.close().await?;
+            return Ok(format!("{name}: rebuilt from {replayed} events"));
+        }
+        Self::request_rebuild(&self.pool, name).await?;
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let requested: bool =
+                sqlx::query_scalar("SELECT rebuild_requested FROM projection_checkpoints WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(&self.pool)
+                    .await?;
+            if !requested {
+                return Ok(format!("{name}: rebuilt by the running server"));
+            }
+        }
+    }
+}
+
+async fn advance(tx: &mut PgConnection, name: &str, last: &StoredEvent, count: usize) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE projection_checkpoints SET last_tx_id = $2::text::xid8, last_position = $3, \
+           events_applied = events_applied + $4, updated_at = now() WHERE name = $1",
+    )
+    .bind(name)
+    .bind(&last.tx_id)
+    .bind(last.global_position)
+    .bind(count as i64)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! `/v1/logs`: the request log, newest first, filtered, paged, or as CSV.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDate, Utc};
+use gaiarouter_domain::Money;
+use gaiarouter_projections::request_log::{self, LogFilter, LogRow};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::dto::ListResponse;
+use super::extract::ApiQuery;
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/logs", get(request_log))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct LogParams {
+    /// 1–1000 (default 50); up to 100,000 with `format=csv`.
+    pub limit: Option<i64>,
+    /// The `id` of the last entry of the previous page.
+    pub after: Option<Uuid>,
+    pub organization_id: Option<Uuid>,
+    pub api_key_id: Option<Uuid>,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    /// `success` or `error`.
+    pub status: Option<String>,
+    /// RFC 3339 time or YYYY-MM-DD (start of that UTC day).
+    pub from: Option<String>,
+    /// RFC 3339 time or YYYY-MM-DD (exclusive).
+    pub to: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogEntry {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub organization_id: Uuid,
+    pub api_key_id: Uuid,
+    pub model: String,
+    pub provider: String,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cached_tokens: i64,
+    pub total_tokens: i64,
+    pub cost_usd: f64,
+    pub cost_nanos: i64,
+    pub latency_ms: i64,
+    pub time_to_first_token_ms: Option<i64>,
+    pub status: String,
+    pub http_status: i32,
+    pub error_kind: Option<String>,
+    pub streamed: bool,
+}
+
+impl From<LogRow> for LogEntry {
+    fn from(r: LogRow) -> Self {
+        LogEntry {
+            id: r.id,
+            created_at: r.started_at,
+            finished_at: r.finished_at,
+            organization_id: r.organization_id,
+            api_key_id: r.api_key_id,
+            total_tokens: r.prompt_tokens + r.completion_tokens,
+            model: r.model,
+            provider: r.provider,
+            prompt_tokens: r.prompt_tokens,
+            completion_tokens: r.completion_tokens,
+            cached_tokens: r.cached_tokens,
+            cost_usd: Money::from_nanos(r.cost_nanos).to_usd_f64(),
+            cost_nanos: r.cost_nanos,
+            latency_ms: r.latency_ms,
+            time_to_first_token_ms: r.time_to_first_token_ms,
+            status: r.status,
+            http_status: r.http_status,
+            error_kind: r.error_kind,
+            streamed: r.streamed,
+        }
+    }
+}
+
+fn parse_time(text: &str, param: &'static str) -> ApiResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| NaiveDate::parse_from_str(text, "%Y-%m-%d").map(|d| d.and_time(Default::default()).and_utc()))
+        .map_err(|_| {
+            ApiError::bad_request("invalid_date", format!("`{param}` must be an RFC 3339 time or YYYY-MM-DD"))
+                .with_param(param)
+        })
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+fn to_csv(entries: &[LogEntry]) -> String {
+    let mut out = String::from(
+        "id,created_at,organization_id,api_key_id,model,provider,prompt_tokens,completion_tokens,total_tokens,\
+         cost_usd,latency_ms,time_to_first_token_ms,status,http_status,error_kind,streamed\n",
+    );
+    for e in entries {
+        let fields = [
+            e.id.to_string(),
+            e.created_at.to_rfc3339(),
+            e.organization_id.to_string(),
+            e.api_key_id.to_string(),
+            csv_field(&e.model),
+            csv_field(&e.provider),
+            e.prompt_tokens.to_string(),
+            e.completion_tokens.to_string(),
+            e.total_tokens.to_string(),
+            Money::from_nanos(e.cost_nanos).to_usd_decimal(),
+            e.latency_ms.to_string(),
+            e.time_to_first_token_ms.map(|v| v.to_string()).unwrap_or_default(),
+            e.status.clone(),
+            e.http_status.to_string(),
+            csv_field(e.error_kind.as_deref().unwrap_or("")),
+            e.streamed.to_string(),
+        ];
+        out.push_str(&fields.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+#[utoipa::path(get, path = "/v1/logs", params(LogParams), tag = "logs",
+    responses((status = 200, body = ListResponse<LogEntry>), (status = 400)))]
+pub(crate) async fn request_log(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<LogParams>,
+) -> ApiResult<Response> {
+    let csv = match params.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => {
+            return Err(ApiError::bad_request("invalid_format", "format must be json or csv").with_param("format"))
+        }
+    };
+    let max = if csv { 100_000 } else { 1000 };
+    let limit = params.limit.unwrap_or(if csv { 10_000 } else { 50 });
+    if !(1..=max).contains(&limit) {
+        return Err(
+            ApiError::bad_request("invalid_limit", format!("limit must be between 1 and {max}")).with_param("limit")
+        );
+    }
+    if let Some(status) = &params.status {
+        if status != "success" && status != "error" {
+            return Err(ApiError::bad_request("invalid_status", "status must be success or error").with_param("status"));
+        }
+    }
+    let organization_id = match (principal.scope(), params.organization_id) {
+        (Some(own), Some(asked)) if own != asked => {
+            return Err(ApiError::not_found("organization_not_found", "organization not found"))
+        }
+        (Some(own), _) => Some(own),
+        (None, asked) => asked,
+    };
+    let filter = LogFilter {
+        organization_id,
+        api_key_id: params.api_key_id,
+        model: params.model,
+        provider: params.provider,
+        status: params.status,
+        from: params.from.as_deref().map(|t| parse_time(t, "from")).transpose()?,
+        to: params.to.as_deref().map(|t| parse_time(t, "to")).transpose()?,
+        before: params.after,
+    };
+    let mut rows = request_log::page(&state.pool, &filter, limit + 1).await?;
+    let has_more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let entries: Vec<LogEntry> = rows.into_iter().map(Into::into).collect();
+    if csv {
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (header::CONTENT_DISPOSITION, "attachment; filename=\"requests.csv\""),
+            ],
+            to_csv(&entries),
+        )
+            .into_response());
+    }
+    Ok(Json(ListResponse::new(entries, has_more)).into_response())
+}

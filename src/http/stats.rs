@@ -1,0 +1,230 @@
+//! Usage statistics from the rollups: `/v1/stats`, `/v1/organizations/{id}/stats`,
+//! `/v1/api-keys/{id}/stats`.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use gaiarouter_domain::Money;
+use gaiarouter_projections::stats::{self, Aggregate, GroupBy, StatsScope};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::extract::{ApiPath, ApiQuery};
+use crate::admin::read;
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/stats", get(global_stats))
+        .route("/v1/organizations/{id}/stats", get(organization_stats))
+        .route("/v1/api-keys/{id}/stats", get(api_key_stats))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct StatsParams {
+    /// First day (YYYY-MM-DD, UTC; an RFC 3339 time is cut to its day). Default: 29 days before `to`.
+    pub from: Option<String>,
+    /// Last day, inclusive. Default: today (UTC).
+    pub to: Option<String>,
+    /// `day` (default), `model`, `provider`, `organization` or `key`.
+    pub group_by: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LatencyDto {
+    pub avg: Option<f64>,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatsDto {
+    pub requests: i64,
+    pub successes: i64,
+    pub errors: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cached_tokens: i64,
+    pub total_tokens: i64,
+    /// For display; `cost_nanos` is exact.
+    pub cost_usd: f64,
+    pub cost_nanos: i64,
+    pub latency_ms: LatencyDto,
+    pub time_to_first_token_ms_avg: Option<f64>,
+    /// 0..1
+    pub error_rate: f64,
+    pub success_rate: f64,
+}
+
+impl From<&Aggregate> for StatsDto {
+    fn from(a: &Aggregate) -> Self {
+        let rate = |n: i64| if a.requests > 0 { n as f64 / a.requests as f64 } else { 0.0 };
+        StatsDto {
+            requests: a.requests,
+            successes: a.successes,
+            errors: a.errors,
+            prompt_tokens: a.prompt_tokens,
+            completion_tokens: a.completion_tokens,
+            cached_tokens: a.cached_tokens,
+            total_tokens: a.prompt_tokens + a.completion_tokens,
+            cost_usd: Money::from_nanos(a.cost_nanos).to_usd_f64(),
+            cost_nanos: a.cost_nanos,
+            latency_ms: LatencyDto {
+                avg: a.latency_avg_ms(),
+                min: a.latency_min_ms,
+                max: a.latency_max_ms,
+                p50: a.latency_quantile(0.50),
+                p95: a.latency_quantile(0.95),
+                p99: a.latency_quantile(0.99),
+            },
+            time_to_first_token_ms_avg: (a.ttft_count > 0).then(|| a.ttft_sum_ms as f64 / a.ttft_count as f64),
+            error_rate: rate(a.errors),
+            success_rate: rate(a.successes),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatsGroup {
+    pub key: String,
+    /// A readable name (organization or key name) where there is one.
+    pub label: String,
+    #[serde(flatten)]
+    pub stats: StatsDto,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatsResponse {
+    pub object: &'static str,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub group_by: String,
+    pub summary: StatsDto,
+    pub data: Vec<StatsGroup>,
+    pub errors_by_kind: HashMap<String, i64>,
+}
+
+fn parse_day(text: &str, param: &'static str) -> ApiResult<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .or_else(|_| DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc).date_naive()))
+        .map_err(|_| ApiError::bad_request("invalid_date", format!("`{param}` must be YYYY-MM-DD")).with_param(param))
+}
+
+async fn answer(state: &AppState, params: StatsParams, scope: StatsScope) -> ApiResult<Json<StatsResponse>> {
+    let to = params.to.as_deref().map(|t| parse_day(t, "to")).transpose()?.unwrap_or_else(|| Utc::now().date_naive());
+    let from = params.from.as_deref().map(|f| parse_day(f, "from")).transpose()?.unwrap_or(to - Duration::days(29));
+    if from > to {
+        return Err(ApiError::bad_request("invalid_date", "`from` must not be after `to`").with_param("from"));
+    }
+    if (to - from).num_days() > 3660 {
+        return Err(ApiError::bad_request("invalid_date", "the range is limited to ten years").with_param("from"));
+    }
+    let group_name = params.group_by.unwrap_or_else(|| "day".to_string());
+    let group_by = GroupBy::parse(&group_name).ok_or_else(|| {
+        ApiError::bad_request("invalid_group_by", "group_by must be day, model, provider, organization or key")
+            .with_param("group_by")
+    })?;
+    let (summary, groups) = stats::query(&state.pool, from, to, scope, group_by).await?;
+    let labels = labels(state, group_by, &groups).await?;
+    let mut data: Vec<StatsGroup> = groups
+        .iter()
+        .map(|(key, aggregate)| StatsGroup {
+            label: labels.get(key).cloned().unwrap_or_else(|| key.clone()),
+            key: key.clone(),
+            stats: aggregate.into(),
+        })
+        .collect();
+    if group_by == GroupBy::Day {
+        data = fill_days(from, to, data);
+    }
+    let errors_by_kind = stats::errors_by_kind(&state.pool, from, to, scope).await?.into_iter().collect();
+    Ok(Json(StatsResponse {
+        object: "stats",
+        from,
+        to,
+        group_by: group_name,
+        summary: (&summary).into(),
+        data,
+        errors_by_kind,
+    }))
+}
+
+/// Every day of the range, with zeros where nothing happened (charts need them).
+fn fill_days(from: NaiveDate, to: NaiveDate, data: Vec<StatsGroup>) -> Vec<StatsGroup> {
+    let mut by_day: HashMap<String, StatsGroup> = data.into_iter().map(|g| (g.key.clone(), g)).collect();
+    from.iter_days()
+        .take_while(|day| *day <= to)
+        .map(|day| {
+            let key = day.to_string();
+            by_day.remove(&key).unwrap_or_else(|| StatsGroup {
+                label: key.clone(),
+                key,
+                stats: (&Aggregate::default()).into(),
+            })
+        })
+        .collect()
+}
+
+async fn labels(
+    state: &AppState,
+    group_by: GroupBy,
+    groups: &[(String, Aggregate)],
+) -> ApiResult<HashMap<String, String>> {
+    let ids: Vec<Uuid> = groups.iter().filter_map(|(key, _)| Uuid::parse_str(key).ok()).collect();
+    let sql = match group_by {
+        GroupBy::Organization => "SELECT id::text, name FROM organization_view WHERE id = ANY($1)",
+        GroupBy::Key => "SELECT id::text, name FROM api_key_view WHERE id = ANY($1)",
+        _ => return Ok(HashMap::new()),
+    };
+    let rows: Vec<(String, String)> = sqlx::query_as(sql).bind(&ids).fetch_all(&state.pool).await?;
+    Ok(rows.into_iter().collect())
+}
+
+#[utoipa::path(get, path = "/v1/stats", params(StatsParams), tag = "stats",
+    responses((status = 200, body = StatsResponse), (status = 400)))]
+pub(crate) async fn global_stats(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<StatsParams>,
+) -> ApiResult<Json<StatsResponse>> {
+    answer(&state, params, StatsScope { organization_id: principal.scope(), api_key_id: None }).await
+}
+
+#[utoipa::path(get, path = "/v1/organizations/{id}/stats", params(("id" = Uuid, Path), StatsParams), tag = "stats",
+    responses((status = 200, body = StatsResponse), (status = 404)))]
+pub(crate) async fn organization_stats(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(params): ApiQuery<StatsParams>,
+) -> ApiResult<Json<StatsResponse>> {
+    if !principal.can_see_organization(id) || read::organization(&state.pool, id).await?.is_none() {
+        return Err(ApiError::not_found("organization_not_found", "organization not found"));
+    }
+    answer(&state, params, StatsScope { organization_id: Some(id), api_key_id: None }).await
+}
+
+#[utoipa::path(get, path = "/v1/api-keys/{id}/stats", params(("id" = Uuid, Path), StatsParams), tag = "stats",
+    responses((status = 200, body = StatsResponse), (status = 404)))]
+pub(crate) async fn api_key_stats(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(params): ApiQuery<StatsParams>,
+) -> ApiResult<Json<StatsResponse>> {
+    match read::api_key(&state.pool, id).await? {
+        Some(key) if principal.can_see_organization(key.organization_id) => {
+            answer(&state, params, StatsScope { organization_id: None, api_key_id: Some(id) }).await
+        }
+        _ => Err(ApiError::not_found("api_key_not_found", "API key not found")),
+    }
+}

@@ -1,0 +1,439 @@
+//! Checkpointed projectors: live equals rebuilt equals a straightforward
+//! recomputation; interleaved commits; crashes mid-batch; one active process.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use gaiarouter::app::projection_runner;
+use gaiarouter::usage::recorder::{write_batch, PendingRecord};
+use gaiarouter_domain::request::{RequestCompleted, RequestStatus};
+use gaiarouter_domain::Money;
+use gaiarouter_projections::event_log::{EventLogError, StoredEvent};
+use gaiarouter_projections::monthly_usage;
+use gaiarouter_projections::usage_rollups::{Rollup, Totals, UsageRollups};
+use gaiarouter_projections::{Projector, Runner};
+use proptest::prelude::*;
+use serde_json::json;
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::helpers::{fresh_database, spawn_app, spawn_app_on, user_message};
+
+async fn migrated_pool() -> PgPool {
+    let url = fresh_database().await;
+    let pool = gaiarouter::postgres::connect(&url, 5).await.unwrap();
+    gaiarouter::postgres::migrate(&pool).await.unwrap();
+    pool
+}
+
+const TABLES: [&str; 5] = ["usage_daily", "usage_daily_latency", "usage_daily_errors", "usage_monthly", "request_log"];
+
+/// Every projection table as sorted JSON rows.
+async fn snapshot(pool: &PgPool) -> BTreeMap<&'static str, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for table in TABLES {
+        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM {table} t ORDER BY 1"))
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        out.insert(table, rows);
+    }
+    out
+}
+
+/// The rollups as stored, in the shape of the pure reference computation.
+async fn stored_rollup(pool: &PgPool) -> Rollup {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        day: chrono::NaiveDate,
+        organization_id: Uuid,
+        api_key_id: Uuid,
+        model: String,
+        provider: String,
+        requests: i64,
+        successes: i64,
+        errors: i64,
+        streamed: i64,
+        prompt_tokens: i64,
+        completion_tokens: i64,
+        cached_tokens: i64,
+        cost_nanos: i64,
+        latency_sum_ms: i64,
+        latency_min_ms: i64,
+        latency_max_ms: i64,
+        ttft_sum_ms: i64,
+        ttft_count: i64,
+    }
+    let rows: Vec<Row> = sqlx::query_as("SELECT * FROM usage_daily").fetch_all(pool).await.unwrap();
+    let mut rollup = Rollup::default();
+    for r in rows {
+        rollup.totals.insert(
+            (r.day, r.organization_id, r.api_key_id, r.model, r.provider),
+            Totals {
+                requests: r.requests,
+                successes: r.successes,
+                errors: r.errors,
+                streamed: r.streamed,
+                prompt_tokens: r.prompt_tokens,
+                completion_tokens: r.completion_tokens,
+                cached_tokens: r.cached_tokens,
+                cost_nanos: r.cost_nanos,
+                latency_sum_ms: r.latency_sum_ms,
+                latency_min_ms: r.latency_min_ms,
+                latency_max_ms: r.latency_max_ms,
+                ttft_sum_ms: r.ttft_sum_ms,
+                ttft_count: r.ttft_count,
+            },
+        );
+    }
+    let latency: Vec<(chrono::NaiveDate, Uuid, Uuid, String, String, i16, i64)> = sqlx::query_as(
+        "SELECT day, organization_id, api_key_id, model, provider, bucket, count FROM usage_daily_latency",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    for (d, o, k, m, p, b, c) in latency {
+        rollup.latency.insert(((d, o, k, m, p), b), c);
+    }
+    let errors: Vec<(chrono::NaiveDate, Uuid, Uuid, String, String, String, i64)> = sqlx::query_as(
+        "SELECT day, organization_id, api_key_id, model, provider, error_kind, count FROM usage_daily_errors",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    for (d, o, k, m, p, e, c) in errors {
+        rollup.errors.insert(((d, o, k, m, p), e), c);
+    }
+    rollup
+}
+
+async fn stored_monthly(pool: &PgPool, table: &str) -> BTreeMap<(String, Uuid, chrono::NaiveDate), (i64, i64, i64)> {
+    let rows: Vec<(String, Uuid, chrono::NaiveDate, i64, i64, i64)> =
+        sqlx::query_as(&format!("SELECT scope, owner_id, month, requests, tokens, cost_nanos FROM {table}"))
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    rows.into_iter().map(|(s, o, m, r, t, c)| ((s, o, m), (r, t, c))).collect()
+}
+
+fn expected_monthly(requests: &[RequestCompleted]) -> BTreeMap<(String, Uuid, chrono::NaiveDate), (i64, i64, i64)> {
+    monthly_usage::deltas(requests)
+        .into_iter()
+        .map(|((scope, owner, month), u)| {
+            ((scope.as_str().to_string(), owner, month), (u.requests, u.tokens, u.cost_nanos))
+        })
+        .collect()
+}
+
+fn request_strategy() -> impl Strategy<Value = RequestCompleted> {
+    let orgs = [Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3)];
+    // Around month ends: Jan 31 / Feb 1 and Feb 28 / Mar 1, at random hours.
+    let times = prop_oneof![
+        Just((2026, 1, 31)),
+        Just((2026, 2, 1)),
+        Just((2026, 2, 28)),
+        Just((2026, 3, 1)),
+        Just((2026, 3, 15))
+    ];
+    (
+        (
+            0_usize..3,
+            0_u128..2,
+            prop_oneof![Just("openai/gpt-4o"), Just("anthropic/claude-sonnet-4-5"), Just("echo/x")],
+        ),
+        (times, 0_u32..24),
+        (0_u64..5000, 0_u64..5000, 0_u64..50, 0_i64..2_000_000),
+        (0_u64..30_000, proptest::option::of(0_u64..2000)),
+        prop_oneof![3 => Just(None), 1 => Just(Some("upstream_timeout")), 1 => Just(Some("upstream_server_error"))],
+        any::<bool>(),
+    )
+        .prop_map(
+            move |(
+                (org, key, model),
+                ((y, m, d), hour),
+                (prompt, completion, cached, cost),
+                (latency, ttft),
+                error,
+                streamed,
+            )| {
+                let started_at: DateTime<Utc> = Utc.with_ymd_and_hms(y, m, d, hour, 30, 0).single().unwrap();
+                RequestCompleted {
+                    organization_id: orgs[org],
+                    api_key_id: Uuid::from_u128(100 + org as u128 * 10 + key),
+                    model: model.to_string(),
+                    provider: model.split('/').next().unwrap().to_string(),
+                    prompt_tokens: prompt,
+                    completion_tokens: completion,
+                    cached_tokens: cached.min(prompt),
+                    cost: Money::from_nanos(cost),
+                    latency_ms: latency,
+                    time_to_first_token_ms: ttft,
+                    status: if error.is_some() { RequestStatus::Error } else { RequestStatus::Success },
+                    http_status: if error.is_some() { 502 } else { 200 },
+                    error_kind: error.map(str::to_string),
+                    streamed,
+                    started_at,
+                    finished_at: started_at + chrono::Duration::milliseconds(latency as i64),
+                }
+            },
+        )
+}
+
+fn pending(event: &RequestCompleted) -> PendingRecord {
+    PendingRecord { request_id: Uuid::now_v7(), event: event.clone(), reservation: None }
+}
+
+/// An admin event in the same log, which the request projectors must skip.
+async fn admin_event(pool: &PgPool) {
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('Organization', $1, 1, 'OrganizationCreated', '1.0', $2, '{}')",
+    )
+    .bind(Uuid::now_v7().to_string())
+    .bind(json!({"OrganizationCreated": {"name": "x", "limits": {"monthly_requests": null, "monthly_tokens": null, "monthly_cost": null}, "at": "2026-01-01T00:00:00Z"}}))
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, max_shrink_iters: 20, ..ProptestConfig::default() })]
+
+    /// Built live while events arrive == rebuilt from the log == recomputed directly.
+    #[test]
+    fn every_projection_built_live_equals_the_rebuilt_one_and_a_recomputation(
+        batches in proptest::collection::vec(proptest::collection::vec(request_strategy(), 0..40), 1..6),
+    ) {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let pool = migrated_pool().await;
+            let runner = projection_runner(&pool);
+            runner.register().await.unwrap();
+            let mut all = Vec::new();
+            for batch in &batches {
+                admin_event(&pool).await;
+                let records: Vec<PendingRecord> = batch.iter().map(pending).collect();
+                write_batch(&pool, &records).await.unwrap();
+                all.extend(batch.iter().cloned());
+                runner.catch_up_all().await.unwrap();
+            }
+            let live = snapshot(&pool).await;
+            prop_assert_eq!(stored_rollup(&pool).await, Rollup::of(&all));
+            prop_assert_eq!(stored_monthly(&pool, "usage_monthly").await, expected_monthly(&all));
+            // The inline limit counters agree with the projection too.
+            let inline: BTreeMap<_, _> = sqlx::query_as::<_, (String, Uuid, chrono::NaiveDate, i64, i64, i64)>(
+                "SELECT scope, owner_id, month, requests, tokens, cost_nanos FROM usage_counters")
+                .fetch_all(&pool).await.unwrap()
+                .into_iter().map(|(s, o, m, r, t, c)| ((s, o, m), (r, t, c))).collect();
+            prop_assert_eq!(inline, expected_monthly(&all));
+            prop_assert_eq!(live["request_log"].len(), all.len());
+
+            for projector in runner.projectors() {
+                runner.rebuild(projector.as_ref()).await.unwrap();
+            }
+            prop_assert_eq!(snapshot(&pool).await, live);
+            Ok(())
+        })?;
+    }
+}
+
+#[tokio::test]
+async fn transactions_that_commit_out_of_position_order_are_neither_skipped_nor_doubled() {
+    let pool = migrated_pool().await;
+    let runner = projection_runner(&pool);
+    runner.register().await.unwrap();
+    let url = pool.connect_options().clone();
+    let mut a = PgConnection::connect_with(&url).await.unwrap();
+    let mut b = PgConnection::connect_with(&url).await.unwrap();
+    let request = |minute: u32| {
+        let mut event = tests_event();
+        event.started_at = Utc.with_ymd_and_hms(2026, 5, 1, 12, minute, 0).single().unwrap();
+        event
+    };
+    // A takes its transaction id first, B inserts first (lower position) and commits first.
+    a.execute("BEGIN").await.unwrap();
+    let _: (String,) = sqlx::query_as("SELECT pg_current_xact_id()::text").fetch_one(&mut a).await.unwrap();
+    b.execute("BEGIN").await.unwrap();
+    insert_request(&mut b, &request(1)).await;
+    insert_request(&mut a, &request(2)).await;
+    b.execute("COMMIT").await.unwrap();
+    // B is committed, but A (older) is still open: the horizon holds both back.
+    assert_eq!(runner.catch_up_all().await.unwrap(), 0);
+    a.execute("COMMIT").await.unwrap();
+    assert_eq!(runner.catch_up(&UsageRollups).await.unwrap(), 2);
+    insert_request(&mut a, &request(3)).await;
+    runner.catch_up_all().await.unwrap();
+    assert_eq!(runner.catch_up_all().await.unwrap(), 0);
+    let logged: i64 = sqlx::query_scalar("SELECT count(*) FROM request_log").fetch_one(&pool).await.unwrap();
+    let rolled: i64 =
+        sqlx::query_scalar("SELECT sum(requests)::bigint FROM usage_daily").fetch_one(&pool).await.unwrap();
+    assert_eq!((logged, rolled), (3, 3));
+}
+
+fn tests_event() -> RequestCompleted {
+    let at = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).single().unwrap();
+    RequestCompleted {
+        organization_id: Uuid::from_u128(1),
+        api_key_id: Uuid::from_u128(2),
+        model: "echo/x".into(),
+        provider: "echo".into(),
+        prompt_tokens: 10,
+        completion_tokens: 5,
+        cached_tokens: 0,
+        cost: Money::from_nanos(1234),
+        latency_ms: 42,
+        time_to_first_token_ms: Some(7),
+        status: RequestStatus::Success,
+        http_status: 200,
+        error_kind: None,
+        streamed: false,
+        started_at: at,
+        finished_at: at,
+    }
+}
+
+async fn insert_request(connection: &mut PgConnection, event: &RequestCompleted) {
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('Request', $1, 1, 'RequestCompleted', '1.0', $2, '{}')",
+    )
+    .bind(Uuid::now_v7().to_string())
+    .bind(json!({"RequestCompleted": event}))
+    .execute(connection)
+    .await
+    .unwrap();
+}
+
+/// Applies the real projector's batch, then fails, as a process killed mid-batch would.
+struct DiesAfterApplying(UsageRollups);
+
+#[async_trait::async_trait]
+impl Projector for DiesAfterApplying {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        self.0.tables()
+    }
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        self.0.aggregate_types()
+    }
+    async fn apply(&self, tx: &mut PgConnection, events: &[StoredEvent]) -> Result<(), EventLogError> {
+        self.0.apply(tx, events).await?;
+        Err(EventLogError::Database(sqlx::Error::PoolClosed))
+    }
+}
+
+#[tokio::test]
+async fn a_projector_that_dies_mid_batch_resumes_with_nothing_lost_or_doubled() {
+    let pool = migrated_pool().await;
+    let events: Vec<RequestCompleted> =
+        (0..25).map(|i| RequestCompleted { latency_ms: i * 3, ..tests_event() }).collect();
+    write_batch(&pool, &events.iter().map(pending).collect::<Vec<_>>()).await.unwrap();
+    let dying = Runner::new(pool.clone(), vec![Arc::new(DiesAfterApplying(UsageRollups))]);
+    dying.register().await.unwrap();
+    assert!(dying.catch_up_all().await.is_err());
+    let (position, rows): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT last_position FROM projection_checkpoints WHERE name = 'usage_rollups'), (SELECT count(*) FROM usage_daily)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((position, rows), (0, 0), "the failed batch left no trace");
+    let healthy = projection_runner(&pool);
+    healthy.catch_up_all().await.unwrap();
+    assert_eq!(stored_rollup(&pool).await, Rollup::of(&events));
+    more_events_then_compare(&pool, &healthy, events).await;
+}
+
+async fn more_events_then_compare(pool: &PgPool, runner: &Runner, mut events: Vec<RequestCompleted>) {
+    let more: Vec<RequestCompleted> = (0..5).map(|_| tests_event()).collect();
+    write_batch(pool, &more.iter().map(pending).collect::<Vec<_>>()).await.unwrap();
+    runner.catch_up_all().await.unwrap();
+    events.extend(more);
+    assert_eq!(stored_rollup(pool).await, Rollup::of(&events));
+}
+
+async fn lock_holders(pool: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+           AND ((classid::bigint << 32) | objid::bigint) = $1",
+    )
+    .bind(gaiarouter_projections::runner::RUNNER_LOCK)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+async fn wait_until<F, Fut>(mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn with_two_servers_exactly_one_projects_and_the_other_takes_over_when_it_stops() {
+    let first = spawn_app().await;
+    let pool = first.state.pool.clone();
+    assert!(wait_until(|| async { lock_holders(&pool).await == 1 }).await, "the first server takes the lock");
+    let second = spawn_app_on(&first.database_url).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(lock_holders(&pool).await, 1, "exactly one server projects");
+
+    let org = second.create_org("Failover").await;
+    let (_, key) = second.issue_key(&org, "read").await;
+    for _ in 0..3 {
+        second.chat(&key, json!({"model": "echo/x", "messages": user_message("one")})).await;
+    }
+    let logged =
+        || async { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM request_log").fetch_one(&pool).await.unwrap() };
+    assert!(wait_until(|| async { logged().await == 3 }).await, "the first server projects");
+
+    first.state.shutdown().await;
+    assert!(wait_until(|| async { lock_holders(&pool).await == 1 }).await, "the second server takes over");
+    for _ in 0..2 {
+        second.chat(&key, json!({"model": "echo/x", "messages": user_message("two")})).await;
+    }
+    assert!(wait_until(|| async { logged().await == 5 }).await, "the second server projects now");
+    let status = second.get("/v1/projections", &second.admin_token).await;
+    assert!(status.body["data"].as_array().unwrap().iter().all(|p| p["lag_events"] == json!(0)), "{}", status.body);
+}
+
+#[tokio::test]
+async fn a_rebuild_through_the_api_replays_to_the_same_result_and_reports_status() {
+    let app = spawn_app().await;
+    let org = app.create_org("Rebuilders").await;
+    let (_, key) = app.issue_key(&org, "read").await;
+    for i in 0..12 {
+        app.chat(&key, json!({"model": "echo/x", "messages": user_message(&"word ".repeat(i + 1))})).await;
+    }
+    let pool = app.state.pool.clone();
+    let caught_up = || async {
+        let status = app.get("/v1/projections", &app.admin_token).await;
+        status.body["data"]
+            .as_array()
+            .map(|d| d.len() == 3 && d.iter().all(|p| p["lag_events"] == json!(0) && p["state"] == "running"))
+            .unwrap_or(false)
+    };
+    assert!(wait_until(caught_up).await);
+    let before = snapshot(&pool).await;
+    for name in ["usage_rollups", "monthly_usage", "request_log"] {
+        let answer = app.post(&format!("/v1/projections/{name}/rebuild"), &app.admin_token, json!({})).await;
+        assert_eq!(answer.status, reqwest::StatusCode::ACCEPTED, "{}", answer.body);
+    }
+    assert!(wait_until(caught_up).await, "rebuilds finish");
+    assert_eq!(snapshot(&pool).await, before);
+    let unknown = app.post("/v1/projections/nope/rebuild", &app.admin_token, json!({})).await;
+    assert_eq!(unknown.status, reqwest::StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/v1/projections", &key).await.status, reqwest::StatusCode::FORBIDDEN);
+}

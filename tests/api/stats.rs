@@ -1,0 +1,141 @@
+//! Stats and the request log agree with what was sent, to the token and nano-USD.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, user_message, TestApp};
+
+async fn wait_for_projections(app: &TestApp) {
+    for _ in 0..100 {
+        let status = app.get("/v1/projections", &app.admin_token).await;
+        if status.body["data"].as_array().is_some_and(|d| d.iter().all(|p| p["lag_events"] == json!(0))) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("projections did not catch up");
+}
+
+#[tokio::test]
+async fn stats_agree_with_the_request_log_and_the_requests_sent() {
+    let app = spawn_app().await;
+    let org_a = app.create_org("Stats A").await;
+    let org_b = app.create_org("Stats B").await;
+    let (key_a, secret_a) = app.issue_key(&org_a, "read").await;
+    let (_, secret_b) = app.issue_key(&org_b, "read").await;
+    let mut sent_tokens = [0_i64; 2];
+    for i in 0..9 {
+        let (secret, slot) = if i % 3 == 0 { (&secret_b, 1) } else { (&secret_a, 0) };
+        let stream = i % 2 == 0;
+        let body = json!({"model": format!("echo/m{}", i % 2), "stream": stream, "stream_options": {"include_usage": true},
+                          "messages": user_message(&"tok ".repeat(i + 1))});
+        let usage: Value = if stream {
+            let (_, data) = app.chat_stream(secret, body).await;
+            let usage_chunk = data.iter().rev().find(|d| d.contains("\"usage\"")).unwrap();
+            serde_json::from_str::<Value>(usage_chunk).unwrap()["usage"].clone()
+        } else {
+            app.chat(secret, body).await.body["usage"].clone()
+        };
+        sent_tokens[slot] += usage["total_tokens"].as_i64().unwrap();
+    }
+    let failed = app.chat(&secret_a, json!({"model": "echo/x", "messages": []})).await;
+    assert_eq!(failed.status, StatusCode::BAD_REQUEST, "rejected input is not a request");
+    wait_for_projections(&app).await;
+
+    let all = app.get("/v1/stats?group_by=organization", &app.admin_token).await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.body);
+    let summary = &all.body["summary"];
+    assert_eq!(summary["requests"], json!(9));
+    assert_eq!(summary["total_tokens"], json!(sent_tokens[0] + sent_tokens[1]));
+    assert_eq!(summary["success_rate"], json!(1.0));
+    assert!(summary["latency_ms"]["p50"].is_number() && summary["latency_ms"]["p99"].is_number());
+    let groups = all.body["data"].as_array().unwrap();
+    let group = |id: &str| groups.iter().find(|g| g["key"] == id).unwrap().clone();
+    assert_eq!(group(&org_a)["requests"], json!(6));
+    assert_eq!(group(&org_a)["label"], "Stats A");
+    assert_eq!(group(&org_a)["total_tokens"], json!(sent_tokens[0]));
+    assert_eq!(group(&org_b)["total_tokens"], json!(sent_tokens[1]));
+
+    // The request log lists the same requests with the same totals.
+    let logs = app.get("/v1/logs?limit=100", &app.admin_token).await;
+    let entries = logs.body["data"].as_array().unwrap();
+    assert_eq!(entries.len(), 9);
+    let log_tokens: i64 = entries.iter().map(|e| e["total_tokens"].as_i64().unwrap()).sum();
+    let log_cost: i64 = entries.iter().map(|e| e["cost_nanos"].as_i64().unwrap()).sum();
+    assert_eq!(log_tokens, sent_tokens[0] + sent_tokens[1]);
+    assert_eq!(summary["cost_nanos"], json!(log_cost));
+    let ids: Vec<&str> = entries.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(ids, sorted, "newest first");
+
+    // Per day, model, key and organization scopes.
+    let by_day = app.get("/v1/stats?group_by=day", &app.admin_token).await;
+    assert_eq!(by_day.body["data"].as_array().unwrap().len(), 30, "every day of the default 30-day range");
+    let by_model = app.get("/v1/stats?group_by=model", &app.admin_token).await;
+    let models: Vec<&str> =
+        by_model.body["data"].as_array().unwrap().iter().map(|g| g["key"].as_str().unwrap()).collect();
+    assert_eq!(models, ["echo/m0", "echo/m1"]);
+    let org_stats = app.get(&format!("/v1/organizations/{org_a}/stats"), &app.admin_token).await;
+    assert_eq!(org_stats.body["summary"]["requests"], json!(6));
+    let key_stats = app.get(&format!("/v1/api-keys/{key_a}/stats?group_by=key"), &app.admin_token).await;
+    assert_eq!(key_stats.body["data"][0]["label"], "read key");
+
+    // A key sees its own organization only.
+    let own = app.get("/v1/stats", &secret_b).await;
+    assert_eq!(own.body["summary"]["requests"], json!(3));
+    assert_eq!(app.get(&format!("/v1/organizations/{org_a}/stats"), &secret_b).await.status, StatusCode::NOT_FOUND);
+    let own_logs = app.get("/v1/logs", &secret_b).await;
+    assert_eq!(own_logs.body["data"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn the_request_log_filters_pages_and_exports_csv() {
+    let app = spawn_app().await;
+    let org = app.create_org("Loggers").await;
+    let (key_id, key) = app.issue_key(&org, "read").await;
+    for i in 0..5 {
+        app.chat(
+            &key,
+            json!({"model": if i < 3 { "echo/a" } else { "echo/b" }, "messages": user_message("hi, \"there\"")}),
+        )
+        .await;
+    }
+    wait_for_projections(&app).await;
+    let token = &app.admin_token;
+    let first = app.get("/v1/logs?limit=2", token).await;
+    assert_eq!(first.body["has_more"], json!(true));
+    let cursor = first.body["data"][1]["id"].as_str().unwrap();
+    let rest = app.get(&format!("/v1/logs?limit=10&after={cursor}"), token).await;
+    assert_eq!(rest.body["data"].as_array().unwrap().len(), 3);
+    assert_eq!(app.get("/v1/logs?model=echo/a", token).await.body["data"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        app.get(&format!("/v1/logs?api_key_id={key_id}&status=success"), token).await.body["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    assert_eq!(app.get("/v1/logs?status=error", token).await.body["data"], json!([]));
+    assert_eq!(app.get("/v1/logs?from=2999-01-01", token).await.body["data"], json!([]));
+    assert_eq!(app.get("/v1/logs?to=2000-01-01T00:00:00Z", token).await.body["data"], json!([]));
+    for bad in [
+        "/v1/logs?status=maybe",
+        "/v1/logs?limit=0",
+        "/v1/logs?from=yesterday",
+        "/v1/logs?format=xml",
+        "/v1/stats?group_by=color",
+        "/v1/stats?from=2026-02-01&to=2026-01-01",
+    ] {
+        assert_eq!(app.get(bad, token).await.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let csv = app.client.get(app.url("/v1/logs?format=csv")).bearer_auth(token).send().await.unwrap();
+    assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let text = csv.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6);
+    assert!(lines[0].starts_with("id,created_at,organization_id"));
+    assert!(lines[1].contains(",echo/b,echo,"));
+}
