@@ -62,3 +62,29 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null \
     || echo $((20000 + RANDOM % 20000))
 }
+
+# Starts a throwaway PostgreSQL cluster on a free loopback port, removed on exit.
+# Sets PG_TMP, PG_PORT and PG_URL (superuser `postgres`, database `postgres`).
+# $1: extra server options (e.g. "-c fsync=off").
+start_throwaway_postgres() {
+  PG_TMP=$(mktemp -d /tmp/gaiarouter-pg-XXXXXX)
+  chmod 755 "$PG_TMP"
+  if [ "$(id -u)" -eq 0 ]; then
+    id "$PG_USER" >/dev/null 2>&1 || PG_USER=nobody
+    chown "$PG_USER" "$PG_TMP"
+  fi
+  PG_PORT=$(free_port)
+  trap stop_throwaway_postgres EXIT
+  log "starting a throwaway PostgreSQL on 127.0.0.1:$PG_PORT"
+  as_pg_user "$PG_BIN/initdb" -D "$PG_TMP/data" -U postgres --auth=trust -E UTF8 >/dev/null
+  as_pg_user "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -l "$PG_TMP/postgres.log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_TMP -c max_connections=1000 -c shared_buffers=256MB ${1:-}" \
+    start >/dev/null
+  PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+}
+
+stop_throwaway_postgres() {
+  [ -n "${PG_TMP:-}" ] || return 0
+  as_pg_user "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -rf "$PG_TMP"
+}

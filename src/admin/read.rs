@@ -111,3 +111,37 @@ pub async fn api_keys(
     query.push(" ORDER BY id LIMIT ").push_bind(limit + 1);
     Ok(page(query.build_query_as().fetch_all(pool).await?, limit))
 }
+
+/// This month's usage (UTC) from the inline limit counters: exact, includes
+/// requests that have not reached the analytics projections yet.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MonthUsage {
+    pub month: chrono::NaiveDate,
+    pub requests: i64,
+    pub tokens: i64,
+    pub cost_nanos: i64,
+}
+
+/// `scope` is `organization` or `api_key`; owners without usage get zeros.
+pub async fn usage_this_month(
+    pool: &PgPool,
+    scope: &str,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, MonthUsage>, ApiError> {
+    let month = gaiarouter_domain::request::month_of(Utc::now());
+    let rows: Vec<(Uuid, i64, i64, i64)> = sqlx::query_as(
+        "SELECT owner_id, requests, tokens, cost_nanos FROM usage_counters \
+         WHERE scope = $1 AND month = $2 AND owner_id = ANY($3)",
+    )
+    .bind(scope)
+    .bind(month)
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    let mut usage: std::collections::HashMap<Uuid, MonthUsage> =
+        ids.iter().map(|id| (*id, MonthUsage { month, ..MonthUsage::default() })).collect();
+    for (owner, requests, tokens, cost_nanos) in rows {
+        usage.insert(owner, MonthUsage { month, requests, tokens, cost_nanos });
+    }
+    Ok(usage)
+}

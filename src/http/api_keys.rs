@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::dto::{double_option, page_limit, Deleted, LimitsDto, ListResponse};
+use super::dto::{double_option, page_limit, Deleted, LimitsDto, ListResponse, UsageDto};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::organizations::AsOfParams;
 use super::RequestContext;
@@ -46,6 +46,9 @@ pub struct ApiKeyDto {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    /// This month's usage (absent for past states).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageDto>,
     /// The full key: present only in the answers to create and rotate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
@@ -81,9 +84,30 @@ impl From<ApiKeyRow> for ApiKeyDto {
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,
+            usage: None,
             key: None,
         }
     }
+}
+
+/// Attaches this month's usage to keys.
+async fn with_usage(state: &AppState, rows: Vec<ApiKeyRow>) -> ApiResult<Vec<ApiKeyDto>> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut usage = read::usage_this_month(&state.pool, "api_key", &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let id = row.id;
+            let mut dto = ApiKeyDto::from(row);
+            dto.usage = usage.remove(&id).map(Into::into);
+            dto
+        })
+        .collect())
+}
+
+async fn current(state: &AppState, id: Uuid) -> ApiResult<ApiKeyDto> {
+    let row = read::api_key(&state.pool, id).await?.ok_or_else(not_found)?;
+    with_usage(state, vec![row]).await?.pop().ok_or_else(not_found)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -168,7 +192,7 @@ pub(crate) async fn create_api_key(
         expires_at: body.expires_at,
     };
     let (id, key) = state.admin.issue_api_key(new, &context.actor(&principal)).await?;
-    let mut dto: ApiKeyDto = read::api_key(&state.pool, id).await?.ok_or_else(not_found)?.into();
+    let mut dto = current(&state, id).await?;
     dto.key = Some(key);
     Ok((StatusCode::CREATED, Json(dto)))
 }
@@ -191,7 +215,7 @@ pub(crate) async fn list_api_keys(
         (None, asked) => asked,
     };
     let page = read::api_keys(&state.pool, organization_id, params.after, limit).await?;
-    Ok(Json(ListResponse::new(page.rows.into_iter().map(Into::into).collect(), page.has_more)))
+    Ok(Json(ListResponse::new(with_usage(&state, page.rows).await?, page.has_more)))
 }
 
 #[utoipa::path(get, path = "/v1/api-keys/{id}", params(("id" = Uuid, Path), AsOfParams), tag = "api-keys",
@@ -202,9 +226,9 @@ pub(crate) async fn get_api_key(
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(params): ApiQuery<AsOfParams>,
 ) -> ApiResult<Json<ApiKeyDto>> {
-    let current = visible(&state, &principal, id).await?;
+    visible(&state, &principal, id).await?;
     let Some(as_of) = params.as_of else {
-        return Ok(Json(current.into()));
+        return Ok(Json(current(&state, id).await?));
     };
     let (past, version) =
         gaiarouter_projections::event_log::load_aggregate::<ApiKey>(&state.pool, &id.to_string(), Some(as_of)).await?;
@@ -230,6 +254,7 @@ pub(crate) async fn get_api_key(
         created_at: past.created_at,
         updated_at: past.updated_at,
         version,
+        usage: None,
         key: None,
     }))
 }
@@ -255,7 +280,7 @@ pub(crate) async fn update_api_key(
         expires_at: body.expires_at,
     };
     state.admin.update_api_key(id, changes, &context.actor(&principal)).await?;
-    Ok(Json(read::api_key(&state.pool, id).await?.ok_or_else(not_found)?.into()))
+    Ok(Json(current(&state, id).await?))
 }
 
 #[utoipa::path(post, path = "/v1/api-keys/{id}/rotate", params(("id" = Uuid, Path)), tag = "api-keys",
@@ -269,7 +294,7 @@ pub(crate) async fn rotate_api_key(
     let row = visible(&state, &principal, id).await?;
     principal.require(Permission::Write)?;
     let key = state.admin.rotate_api_key(id, &row.public_id, &context.actor(&principal)).await?;
-    let mut dto: ApiKeyDto = read::api_key(&state.pool, id).await?.ok_or_else(not_found)?.into();
+    let mut dto = current(&state, id).await?;
     dto.key = Some(key);
     Ok(Json(dto))
 }

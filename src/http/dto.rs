@@ -90,3 +90,24 @@ where
 {
     Option::<T>::deserialize(deserializer).map(Some)
 }
+
+/// Usage in the current UTC month, next to the limits it counts against.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageDto {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub requests: i64,
+    pub tokens: i64,
+    pub cost_usd: f64,
+}
+
+impl From<crate::admin::read::MonthUsage> for UsageDto {
+    fn from(u: crate::admin::read::MonthUsage) -> Self {
+        UsageDto {
+            month: u.month.format("%Y-%m").to_string(),
+            requests: u.requests,
+            tokens: u.tokens,
+            cost_usd: Money::from_nanos(u.cost_nanos).to_usd_f64(),
+        }
+    }
+}

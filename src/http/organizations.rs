@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::dto::{page_limit, Deleted, LimitsDto, ListResponse, PageParams};
+use super::dto::{page_limit, Deleted, LimitsDto, ListResponse, PageParams, UsageDto};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::RequestContext;
 use crate::admin::organizations::OrganizationChanges;
@@ -39,6 +39,28 @@ pub struct OrganizationDto {
     pub updated_at: DateTime<Utc>,
     /// The sequence of the last event applied.
     pub version: i64,
+    /// This month's usage (absent for past states).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageDto>,
+}
+
+/// Attaches this month's usage to organizations.
+async fn with_usage(state: &AppState, rows: Vec<OrganizationRow>) -> ApiResult<Vec<OrganizationDto>> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut usage = read::usage_this_month(&state.pool, "organization", &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let id = row.id;
+            let mut dto = OrganizationDto::from(row);
+            dto.usage = usage.remove(&id).map(Into::into);
+            dto
+        })
+        .collect())
+}
+
+async fn one_with_usage(state: &AppState, row: OrganizationRow) -> ApiResult<OrganizationDto> {
+    with_usage(state, vec![row]).await?.pop().ok_or_else(not_found)
 }
 
 impl From<OrganizationRow> for OrganizationDto {
@@ -56,6 +78,7 @@ impl From<OrganizationRow> for OrganizationDto {
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,
+            usage: None,
         }
     }
 }
@@ -108,7 +131,7 @@ pub(crate) async fn create_organization(
     let limits = body.limits.as_ref().map(LimitsDto::to_limits).transpose()?.unwrap_or(Limits::UNLIMITED);
     let id = state.admin.create_organization(&body.name, limits, &context.actor(&principal)).await?;
     let row = read::organization(&state.pool, id).await?.ok_or_else(not_found)?;
-    Ok((StatusCode::CREATED, Json(row.into())))
+    Ok((StatusCode::CREATED, Json(one_with_usage(&state, row).await?)))
 }
 
 #[utoipa::path(get, path = "/v1/organizations", params(PageParams), tag = "organizations",
@@ -120,7 +143,7 @@ pub(crate) async fn list_organizations(
 ) -> ApiResult<Json<ListResponse<OrganizationDto>>> {
     let limit = page_limit(params.limit)?;
     let page = read::organizations(&state.pool, principal.scope(), params.after, limit).await?;
-    Ok(Json(ListResponse::new(page.rows.into_iter().map(Into::into).collect(), page.has_more)))
+    Ok(Json(ListResponse::new(with_usage(&state, page.rows).await?, page.has_more)))
 }
 
 #[utoipa::path(get, path = "/v1/organizations/{id}", params(("id" = Uuid, Path), AsOfParams), tag = "organizations",
@@ -132,7 +155,8 @@ pub(crate) async fn get_organization(
     ApiQuery(params): ApiQuery<AsOfParams>,
 ) -> ApiResult<Json<OrganizationDto>> {
     let Some(as_of) = params.as_of else {
-        return Ok(Json(visible(&state, &principal, id).await?.into()));
+        let row = visible(&state, &principal, id).await?;
+        return Ok(Json(one_with_usage(&state, row).await?));
     };
     if !principal.can_see_organization(id) {
         return Err(not_found());
@@ -152,6 +176,7 @@ pub(crate) async fn get_organization(
         created_at: past_state.created_at,
         updated_at: past_state.updated_at,
         version,
+        usage: None,
     }))
 }
 
@@ -172,7 +197,8 @@ pub(crate) async fn update_organization(
         status: body.status,
     };
     state.admin.update_organization(id, changes, &context.actor(&principal)).await?;
-    Ok(Json(read::organization(&state.pool, id).await?.ok_or_else(not_found)?.into()))
+    let row = read::organization(&state.pool, id).await?.ok_or_else(not_found)?;
+    Ok(Json(one_with_usage(&state, row).await?))
 }
 
 #[utoipa::path(delete, path = "/v1/organizations/{id}", params(("id" = Uuid, Path)), tag = "organizations",

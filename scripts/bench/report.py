@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Helpers for scripts/bench/run.sh (standard library only).
+
+  report.py summary RESULT.json            -> "ok errors rps p50_ms p99_ms" of one oha run
+  report.py cpu-snapshot OUT.json GW_PID UPSTREAM_PID
+                                           -> CPU ticks of the machine and of the processes
+  report.py cpu-delta A.json B.json        -> "gw pg up other idle" in % of one core
+  report.py table RESULTS_DIR              -> the results table (one row per scenario)
+"""
+
+import glob
+import json
+import os
+import sys
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def summary(path):
+    """(successful 2xx responses, errors, requests/s, p50 ms, p99 ms) of one oha JSON."""
+    data = load(path)
+    codes = data.get("statusCodeDistribution") or {}
+    ok = sum(n for code, n in codes.items() if str(code).startswith("2"))
+    not_ok = sum(n for code, n in codes.items() if not str(code).startswith("2"))
+    errors = not_ok + sum((data.get("errorDistribution") or {}).values())
+    s = data.get("summary") or {}
+    total_secs = s.get("total") or 0
+    # Successful responses per second of the run (oha's own requestsPerSec counts errors too).
+    rps = ok / total_secs if total_secs else 0.0
+    pct = data.get("latencyPercentiles") or {}
+
+    def ms(key):
+        value = pct.get(key)
+        return float("nan") if value is None else value * 1000.0
+
+    return ok, errors, rps, ms("p50"), ms("p99")
+
+
+# --- CPU accounting from /proc ---------------------------------------------------
+
+def machine_ticks():
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:]
+    values = [int(v) for v in fields]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values[:8]), idle
+
+
+def proc_ticks(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            text = f.read()
+    except OSError:
+        return None, 0
+    comm = text[text.index("(") + 1 : text.rindex(")")]
+    rest = text[text.rindex(")") + 2 :].split()
+    return comm, int(rest[11]) + int(rest[12])  # utime + stime (fields 14, 15)
+
+
+def cpu_snapshot(out, gw_pid, up_pid):
+    total, idle = machine_ticks()
+    groups = {"gw": 0, "pg": 0, "up": 0}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        comm, ticks = proc_ticks(entry)
+        if comm is None:
+            continue
+        if entry == gw_pid:
+            groups["gw"] += ticks
+        elif entry == up_pid:
+            groups["up"] += ticks
+        elif comm == "postgres" or comm.startswith("postgres:"):
+            groups["pg"] += ticks
+    with open(out, "w") as f:
+        json.dump({"total": total, "idle": idle, "groups": groups}, f)
+
+
+def cpu_delta(a_path, b_path):
+    a, b = load(a_path), load(b_path)
+    ncpu = os.cpu_count() or 1
+    total = (b["total"] - a["total"]) / ncpu  # ticks of one core over the interval
+    if total <= 0:
+        return "- - - - -"
+    pct = {k: 100.0 * (b["groups"][k] - a["groups"].get(k, 0)) / total for k in b["groups"]}
+    busy = 100.0 * ((b["total"] - a["total"]) - (b["idle"] - a["idle"])) / total
+    idle = 100.0 * (b["idle"] - a["idle"]) / total
+    other = max(0.0, busy - sum(pct.values()))
+    return f"{pct['gw']:.0f} {pct['pg']:.0f} {pct['up']:.0f} {other:.0f} {idle:.0f}"
+
+
+# --- the table -------------------------------------------------------------------
+
+def table(results_dir):
+    rows = []
+    for path in sorted(glob.glob(os.path.join(results_dir, "*.json"))):
+        name = os.path.basename(path)[:-5]
+        if name.endswith(".warmup") or ".cpu" in name:
+            continue
+        ok, errors, rps, p50, p99 = summary(path)
+        cpu_path = os.path.join(results_dir, name + ".cpu.txt")
+        cpu = open(cpu_path).read().split() if os.path.exists(cpu_path) else ["-"] * 5
+        order = name.split("_", 1)
+        rows.append((order[1] if len(order) == 2 else name, rps, p50, p99, ok, errors, cpu))
+    header = (
+        f"{'scenario':<34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ok':>8} {'errors':>7}"
+        f"  {'gw%':>5} {'pg%':>5} {'up%':>5} {'other%':>6} {'idle%':>5}"
+    )
+    lines = [header, "-" * len(header)]
+    for scenario, rps, p50, p99, ok, errors, cpu in rows:
+        lines.append(
+            f"{scenario:<34} {rps:>8.0f} {p50:>8.2f} {p99:>8.2f} {ok:>8} {errors:>7}"
+            f"  {cpu[0]:>5} {cpu[1]:>5} {cpu[2]:>5} {cpu[3]:>6} {cpu[4]:>5}"
+        )
+    lines.append("cpu columns: % of one core over the measured run (this machine: %d cores = %d%%); gw = gaiarouter,"
+                 % (os.cpu_count() or 1, 100 * (os.cpu_count() or 1)))
+    lines.append("pg = all postgres processes, up = fake_upstream, other = the rest of the busy time (mostly oha)")
+    return "\n".join(lines)
+
+
+def main(argv):
+    if len(argv) < 2:
+        sys.stderr.write(__doc__)
+        return 2
+    command = argv[1]
+    if command == "summary":
+        ok, errors, rps, p50, p99 = summary(argv[2])
+        sys.stdout.write(f"{ok} {errors} {rps:.1f} {p50:.2f} {p99:.2f}\n")
+    elif command == "cpu-snapshot":
+        cpu_snapshot(argv[2], argv[3], argv[4])
+    elif command == "cpu-delta":
+        sys.stdout.write(cpu_delta(argv[2], argv[3]) + "\n")
+    elif command == "table":
+        sys.stdout.write(table(argv[2]) + "\n")
+    else:
+        sys.stderr.write(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
