@@ -41,12 +41,39 @@ impl FromRequestParts<AppState> for GatewayCaller {
 #[derive(Serialize)]
 struct ModelList {
     object: &'static str,
-    data: Vec<ModelInfo>,
+    data: Vec<ModelEntry>,
+}
+
+/// OpenAI's model object plus GaiaRouter's price list (USD per million tokens).
+#[derive(Serialize)]
+struct ModelEntry {
+    #[serde(flatten)]
+    info: ModelInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pricing: Option<Pricing>,
+}
+
+#[derive(Serialize)]
+struct Pricing {
+    input_per_million: f64,
+    output_per_million: f64,
 }
 
 async fn list_models(State(state): State<AppState>, _caller: GatewayCaller) -> Json<ModelList> {
     let names = state.completions.providers.names();
-    Json(ModelList { object: "list", data: state.completions.registry.list(&names) })
+    let registry = &state.completions.registry;
+    let data = registry
+        .list(&names)
+        .into_iter()
+        .map(|info| {
+            let pricing = registry.resolve(&info.id).ok().filter(|r| r.price_known).map(|r| Pricing {
+                input_per_million: r.price.input_per_million.to_usd_f64(),
+                output_per_million: r.price.output_per_million.to_usd_f64(),
+            });
+            ModelEntry { info, pricing }
+        })
+        .collect();
+    Json(ModelList { object: "list", data })
 }
 
 async fn chat_completions(

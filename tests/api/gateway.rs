@@ -84,6 +84,12 @@ async fn every_provider_answers_through_the_gateway_and_each_call_is_recorded() 
     }
     let openai_cost = events[0]["cost"].as_i64().unwrap();
     assert!(openai_cost > 0, "a priced model costs something: {}", events[0]);
+
+    let models = app.get("/v1/models", &key).await;
+    let listed = models.body["data"].as_array().unwrap();
+    let gpt = listed.iter().find(|m| m["id"] == "openai/gpt-4o-mini").expect("configured providers' models are listed");
+    assert!(gpt["pricing"]["input_per_million"].as_f64().unwrap() > 0.0);
+    assert!(listed.iter().any(|m| m["id"].as_str().unwrap().starts_with("anthropic/")));
 }
 
 #[tokio::test]
