@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::dto::{double_option, page_limit, Deleted, LimitsDto, ListResponse, UsageDto};
+use super::dto::attach_usage;
+use super::dto::{double_option, page_limit, Deleted, LimitsDto, ListResponse, UsageDto, WithUsage};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::organizations::AsOfParams;
 use super::RequestContext;
@@ -90,19 +91,18 @@ impl From<ApiKeyRow> for ApiKeyDto {
     }
 }
 
-/// Attaches this month's usage to keys.
+impl WithUsage for ApiKeyDto {
+    fn usage_owner(&self) -> Uuid {
+        self.id
+    }
+
+    fn set_usage(&mut self, usage: UsageDto) {
+        self.usage = Some(usage);
+    }
+}
+
 async fn with_usage(state: &AppState, rows: Vec<ApiKeyRow>) -> ApiResult<Vec<ApiKeyDto>> {
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let mut usage = read::usage_this_month(&state.pool, "api_key", &ids).await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let id = row.id;
-            let mut dto = ApiKeyDto::from(row);
-            dto.usage = usage.remove(&id).map(Into::into);
-            dto
-        })
-        .collect())
+    attach_usage(&state.pool, "api_key", rows.into_iter().map(Into::into).collect()).await
 }
 
 async fn current(state: &AppState, id: Uuid) -> ApiResult<ApiKeyDto> {

@@ -111,3 +111,25 @@ impl From<crate::admin::read::MonthUsage> for UsageDto {
         }
     }
 }
+
+/// A resource answered with this month's usage attached.
+pub trait WithUsage {
+    fn usage_owner(&self) -> Uuid;
+    fn set_usage(&mut self, usage: UsageDto);
+}
+
+/// Attaches this month's usage (`scope`: `organization` or `api_key`) in one query.
+pub async fn attach_usage<T: WithUsage>(
+    pool: &sqlx::PgPool,
+    scope: &str,
+    mut items: Vec<T>,
+) -> Result<Vec<T>, ApiError> {
+    let ids: Vec<Uuid> = items.iter().map(WithUsage::usage_owner).collect();
+    let mut usage = crate::admin::read::usage_this_month(pool, scope, &ids).await?;
+    for item in &mut items {
+        if let Some(found) = usage.remove(&item.usage_owner()) {
+            item.set_usage(found.into());
+        }
+    }
+    Ok(items)
+}

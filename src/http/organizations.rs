@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::dto::{page_limit, Deleted, LimitsDto, ListResponse, PageParams, UsageDto};
+use super::dto::attach_usage;
+use super::dto::{page_limit, Deleted, LimitsDto, ListResponse, PageParams, UsageDto, WithUsage};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::RequestContext;
 use crate::admin::organizations::OrganizationChanges;
@@ -44,19 +45,18 @@ pub struct OrganizationDto {
     pub usage: Option<UsageDto>,
 }
 
-/// Attaches this month's usage to organizations.
+impl WithUsage for OrganizationDto {
+    fn usage_owner(&self) -> Uuid {
+        self.id
+    }
+
+    fn set_usage(&mut self, usage: UsageDto) {
+        self.usage = Some(usage);
+    }
+}
+
 async fn with_usage(state: &AppState, rows: Vec<OrganizationRow>) -> ApiResult<Vec<OrganizationDto>> {
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let mut usage = read::usage_this_month(&state.pool, "organization", &ids).await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let id = row.id;
-            let mut dto = OrganizationDto::from(row);
-            dto.usage = usage.remove(&id).map(Into::into);
-            dto
-        })
-        .collect())
+    attach_usage(&state.pool, "organization", rows.into_iter().map(Into::into).collect()).await
 }
 
 async fn one_with_usage(state: &AppState, row: OrganizationRow) -> ApiResult<OrganizationDto> {
