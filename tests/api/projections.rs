@@ -217,7 +217,7 @@ proptest! {
                 let records: Vec<PendingRecord> = batch.iter().map(pending).collect();
                 write_batch(&pool, &records).await.unwrap();
                 all.extend(batch.iter().cloned());
-                runner.catch_up_all().await.unwrap();
+                catch_up_fully(&runner, &pool).await;
             }
             let live = snapshot(&pool).await;
             prop_assert_eq!(stored_rollup(&pool).await, Rollup::of(&all));
@@ -233,6 +233,7 @@ proptest! {
             for projector in runner.projectors() {
                 runner.rebuild(projector.as_ref()).await.unwrap();
             }
+            catch_up_fully(&runner, &pool).await;
             prop_assert_eq!(snapshot(&pool).await, live);
             Ok(())
         })?;
@@ -262,14 +263,44 @@ async fn transactions_that_commit_out_of_position_order_are_neither_skipped_nor_
     // B is committed, but A (older) is still open: the horizon holds both back.
     assert_eq!(runner.catch_up_all().await.unwrap(), 0);
     a.execute("COMMIT").await.unwrap();
-    assert_eq!(runner.catch_up(&UsageRollups).await.unwrap(), 2);
+    // The horizon is cluster-wide: other tests' open transactions may delay (never
+    // reorder) what becomes visible, so poll until both are applied.
+    assert_eq!(apply_until(&runner, 2).await, 2);
     insert_request(&mut a, &request(3)).await;
-    runner.catch_up_all().await.unwrap();
-    assert_eq!(runner.catch_up_all().await.unwrap(), 0);
+    assert_eq!(apply_until(&runner, 1).await, 1);
+    assert_eq!(runner.catch_up_all().await.unwrap(), 0, "nothing is applied twice");
     let logged: i64 = sqlx::query_scalar("SELECT count(*) FROM request_log").fetch_one(&pool).await.unwrap();
     let rolled: i64 =
         sqlx::query_scalar("SELECT sum(requests)::bigint FROM usage_daily").fetch_one(&pool).await.unwrap();
     assert_eq!((logged, rolled), (3, 3));
+}
+
+/// Catches up every projector until none lags behind the log. The visibility horizon
+/// is cluster-wide, so another test's open transaction may delay (never reorder) it.
+async fn catch_up_fully(runner: &Runner, pool: &PgPool) {
+    for _ in 0..200 {
+        runner.catch_up_all().await.unwrap();
+        let statuses = gaiarouter_projections::runner::projector_status(pool, runner).await.unwrap();
+        if statuses.iter().all(|s| s.lag_events == 0) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("projections did not catch up");
+}
+
+/// Catches up the rollups until `expected` events were applied (or 20 s passed).
+async fn apply_until(runner: &Runner, expected: usize) -> usize {
+    let mut applied = 0;
+    for _ in 0..200 {
+        applied += runner.catch_up(&UsageRollups).await.unwrap();
+        if applied >= expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    runner.catch_up_all().await.unwrap();
+    applied
 }
 
 fn tests_event() -> RequestCompleted {
@@ -334,7 +365,15 @@ async fn a_projector_that_dies_mid_batch_resumes_with_nothing_lost_or_doubled() 
     write_batch(&pool, &events.iter().map(pending).collect::<Vec<_>>()).await.unwrap();
     let dying = Runner::new(pool.clone(), vec![Arc::new(DiesAfterApplying(UsageRollups))]);
     dying.register().await.unwrap();
-    assert!(dying.catch_up_all().await.is_err());
+    let mut died = false;
+    for _ in 0..200 {
+        if dying.catch_up_all().await.is_err() {
+            died = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(died, "the batch became visible and the projector died applying it");
     let (position, rows): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT last_position FROM projection_checkpoints WHERE name = 'usage_rollups'), (SELECT count(*) FROM usage_daily)",
     )
@@ -343,7 +382,7 @@ async fn a_projector_that_dies_mid_batch_resumes_with_nothing_lost_or_doubled() 
     .unwrap();
     assert_eq!((position, rows), (0, 0), "the failed batch left no trace");
     let healthy = projection_runner(&pool);
-    healthy.catch_up_all().await.unwrap();
+    catch_up_fully(&healthy, &pool).await;
     assert_eq!(stored_rollup(&pool).await, Rollup::of(&events));
     more_events_then_compare(&pool, &healthy, events).await;
 }
@@ -351,7 +390,7 @@ async fn a_projector_that_dies_mid_batch_resumes_with_nothing_lost_or_doubled() 
 async fn more_events_then_compare(pool: &PgPool, runner: &Runner, mut events: Vec<RequestCompleted>) {
     let more: Vec<RequestCompleted> = (0..5).map(|_| tests_event()).collect();
     write_batch(pool, &more.iter().map(pending).collect::<Vec<_>>()).await.unwrap();
-    runner.catch_up_all().await.unwrap();
+    catch_up_fully(runner, pool).await;
     events.extend(more);
     assert_eq!(stored_rollup(pool).await, Rollup::of(&events));
 }
