@@ -4,7 +4,8 @@
   report.py summary RESULT.json            -> "ok errors rps p50_ms p99_ms" of one oha run
   report.py cpu-snapshot OUT.json GW_PID UPSTREAM_PID
                                            -> CPU ticks of the machine and of the processes
-  report.py cpu-delta A.json B.json        -> "gw pg up other idle" in % of one core
+  report.py cpu-delta A.json B.json OHA_SECONDS
+                                           -> "gw pg up oha other idle" in % of one core
   report.py table RESULTS_DIR              -> the results table (one row per scenario)
 """
 
@@ -79,17 +80,18 @@ def cpu_snapshot(out, gw_pid, up_pid):
         json.dump({"total": total, "idle": idle, "groups": groups}, f)
 
 
-def cpu_delta(a_path, b_path):
+def cpu_delta(a_path, b_path, oha_seconds):
     a, b = load(a_path), load(b_path)
     ncpu = os.cpu_count() or 1
     total = (b["total"] - a["total"]) / ncpu  # ticks of one core over the interval
     if total <= 0:
-        return "- - - - -"
+        return "- - - - - -"
     pct = {k: 100.0 * (b["groups"][k] - a["groups"].get(k, 0)) / total for k in b["groups"]}
+    pct["oha"] = 100.0 * float(oha_seconds) * os.sysconf("SC_CLK_TCK") / total
     busy = 100.0 * ((b["total"] - a["total"]) - (b["idle"] - a["idle"])) / total
     idle = 100.0 * (b["idle"] - a["idle"]) / total
     other = max(0.0, busy - sum(pct.values()))
-    return f"{pct['gw']:.0f} {pct['pg']:.0f} {pct['up']:.0f} {other:.0f} {idle:.0f}"
+    return f"{pct['gw']:.0f} {pct['pg']:.0f} {pct['up']:.0f} {pct['oha']:.0f} {other:.0f} {idle:.0f}"
 
 
 # --- the table -------------------------------------------------------------------
@@ -102,22 +104,26 @@ def table(results_dir):
             continue
         ok, errors, rps, p50, p99 = summary(path)
         cpu_path = os.path.join(results_dir, name + ".cpu.txt")
-        cpu = open(cpu_path).read().split() if os.path.exists(cpu_path) else ["-"] * 5
+        cpu = open(cpu_path).read().split() if os.path.exists(cpu_path) else ["-"] * 6
+        commits_path = os.path.join(results_dir, name + ".commits.txt")
+        commits = open(commits_path).read().split() if os.path.exists(commits_path) else ["-"] * 2
         order = name.split("_", 1)
-        rows.append((order[1] if len(order) == 2 else name, rps, p50, p99, ok, errors, cpu))
+        rows.append((order[1] if len(order) == 2 else name, rps, p50, p99, ok, errors, cpu, commits))
     header = (
         f"{'scenario':<34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ok':>8} {'errors':>7}"
-        f"  {'gw%':>5} {'pg%':>5} {'up%':>5} {'other%':>6} {'idle%':>5}"
+        f"  {'gw%':>5} {'pg%':>5} {'up%':>5} {'oha%':>5} {'other%':>6} {'idle%':>5}  {'commits/s':>9} {'ev/commit':>9}"
     )
     lines = [header, "-" * len(header)]
-    for scenario, rps, p50, p99, ok, errors, cpu in rows:
+    for scenario, rps, p50, p99, ok, errors, cpu, commits in rows:
         lines.append(
             f"{scenario:<34} {rps:>8.0f} {p50:>8.2f} {p99:>8.2f} {ok:>8} {errors:>7}"
-            f"  {cpu[0]:>5} {cpu[1]:>5} {cpu[2]:>5} {cpu[3]:>6} {cpu[4]:>5}"
+            f"  {cpu[0]:>5} {cpu[1]:>5} {cpu[2]:>5} {cpu[3]:>5} {cpu[4]:>6} {cpu[5]:>5}  {commits[0]:>9} {commits[1]:>9}"
         )
-    lines.append("cpu columns: % of one core over the measured run (this machine: %d cores = %d%%); gw = gaiarouter,"
-                 % (os.cpu_count() or 1, 100 * (os.cpu_count() or 1)))
-    lines.append("pg = all postgres processes, up = fake_upstream, other = the rest of the busy time (mostly oha)")
+    ncpu = os.cpu_count() or 1
+    lines.append(f"cpu columns: percent of one core over the measured run ({ncpu} cores = {100 * ncpu}%): gw = gaiarouter,")
+    lines.append("pg = all postgres processes, up = fake_upstream, oha = the load generator, other = anything else")
+    lines.append("busy on the machine (kernel softirq, other users' processes); commits/s and ev/commit: transactions")
+    lines.append("of the group-commit writer that wrote this run's RequestCompleted events, and events per transaction")
     return "\n".join(lines)
 
 
@@ -132,7 +138,7 @@ def main(argv):
     elif command == "cpu-snapshot":
         cpu_snapshot(argv[2], argv[3], argv[4])
     elif command == "cpu-delta":
-        sys.stdout.write(cpu_delta(argv[2], argv[3]) + "\n")
+        sys.stdout.write(cpu_delta(argv[2], argv[3], argv[4]) + "\n")
     elif command == "table":
         sys.stdout.write(table(argv[2]) + "\n")
     else:
