@@ -2,7 +2,7 @@
 """Helpers for scripts/bench/run.sh (standard library only).
 
   report.py summary RESULT.json            -> "ok errors rps p50_ms p99_ms" of one oha run
-  report.py cpu-snapshot OUT.json GW_PID UPSTREAM_PID
+  report.py cpu-snapshot OUT.json GW_PID UPSTREAM_PID [POSTMASTER_PID]
                                            -> CPU ticks of the machine and of the processes
   report.py cpu-delta A.json B.json OHA_SECONDS
                                            -> "gw pg up oha other idle" in % of one core
@@ -61,9 +61,20 @@ def proc_ticks(pid):
     return comm, int(rest[11]) + int(rest[12])  # utime + stime (fields 14, 15)
 
 
-def cpu_snapshot(out, gw_pid, up_pid):
+def proc_ppid(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            text = f.read()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()[1]
+
+
+def cpu_snapshot(out, gw_pid, up_pid, pg_pid=""):
+    """Ticks per pid of each group. pg = the postmaster PG_PID and its children, or
+    (no PG_PID, e.g. an external $DATABASE_URL) every process named postgres."""
     total, idle = machine_ticks()
-    groups = {"gw": 0, "pg": 0, "up": 0}
+    groups = {"gw": {}, "pg": {}, "up": {}}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -71,11 +82,14 @@ def cpu_snapshot(out, gw_pid, up_pid):
         if comm is None:
             continue
         if entry == gw_pid:
-            groups["gw"] += ticks
+            groups["gw"][entry] = ticks
         elif entry == up_pid:
-            groups["up"] += ticks
+            groups["up"][entry] = ticks
+        elif pg_pid:
+            if entry == pg_pid or proc_ppid(entry) == pg_pid:
+                groups["pg"][entry] = ticks
         elif comm == "postgres" or comm.startswith("postgres:"):
-            groups["pg"] += ticks
+            groups["pg"][entry] = ticks
     with open(out, "w") as f:
         json.dump({"total": total, "idle": idle, "groups": groups}, f)
 
@@ -86,7 +100,11 @@ def cpu_delta(a_path, b_path, oha_seconds):
     total = (b["total"] - a["total"]) / ncpu  # ticks of one core over the interval
     if total <= 0:
         return "- - - - - -"
-    pct = {k: 100.0 * (b["groups"][k] - a["groups"].get(k, 0)) / total for k in b["groups"]}
+    # Processes alive at the end; those born during the run count from zero.
+    pct = {
+        k: 100.0 * sum(t - a["groups"][k].get(pid, 0) for pid, t in b["groups"][k].items()) / total
+        for k in b["groups"]
+    }
     pct["oha"] = 100.0 * float(oha_seconds) * os.sysconf("SC_CLK_TCK") / total
     busy = 100.0 * ((b["total"] - a["total"]) - (b["idle"] - a["idle"])) / total
     idle = 100.0 * (b["idle"] - a["idle"]) / total
@@ -121,7 +139,7 @@ def table(results_dir):
         )
     ncpu = os.cpu_count() or 1
     lines.append(f"cpu columns: percent of one core over the measured run ({ncpu} cores = {100 * ncpu}%): gw = gaiarouter,")
-    lines.append("pg = all postgres processes, up = fake_upstream, oha = the load generator, other = anything else")
+    lines.append("pg = the embedded cluster's postgres processes (all of them with $DATABASE_URL), up = fake_upstream, oha = the load generator, other = anything else")
     lines.append("busy on the machine (kernel softirq, other users' processes); commits/s and ev/commit: transactions")
     lines.append("of the group-commit writer that wrote this run's RequestCompleted events, and events per transaction")
     return "\n".join(lines)
@@ -136,7 +154,7 @@ def main(argv):
         ok, errors, rps, p50, p99 = summary(argv[2])
         sys.stdout.write(f"{ok} {errors} {rps:.1f} {p50:.2f} {p99:.2f}\n")
     elif command == "cpu-snapshot":
-        cpu_snapshot(argv[2], argv[3], argv[4])
+        cpu_snapshot(argv[2], argv[3], argv[4], argv[5] if len(argv) > 5 else "")
     elif command == "cpu-delta":
         sys.stdout.write(cpu_delta(argv[2], argv[3], argv[4]) + "\n")
     elif command == "table":

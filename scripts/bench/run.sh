@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# Load benchmark of GaiaRouter (see scripts/bench/README.md).
+#
+# Builds gaiarouter and fake_upstream in release, starts the fake OpenAI upstream and
+# GaiaRouter (embedded PostgreSQL with fsync on, or $DATABASE_URL), creates an
+# organization and an unlimited `write` key, and runs oha against:
+#   direct to the fake upstream | through GaiaRouter (openai/gpt-4o-mini)
+#   x non-streaming | streaming  x 64 | 256 concurrent clients
+#   + GaiaRouter with echo/bench (no upstream), non-streaming, 64 clients.
+# Prints a table, checks that every successful request through GaiaRouter left exactly
+# one RequestCompleted event, and prints the gateway's peak RSS. Stops everything it
+# started. Only 127.0.0.1 traffic.
+#
+# Knobs: BENCH_DURATION (15 s per scenario), BENCH_WARMUP (3 s before each),
+# BENCH_CONCURRENCY ("64 256"), BENCH_UPSTREAM_PORT (9900), BENCH_PORT (free port),
+# BENCH_NO_BUILD=1 (use the binaries already in target/release),
+# BENCH_KEEP_DIR=1 (keep the temporary directory with the logs and oha's JSON).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/lib.sh
+
+DURATION=${BENCH_DURATION:-15}
+WARMUP=${BENCH_WARMUP:-3}
+CONCURRENCY=${BENCH_CONCURRENCY:-64 256}
+UPSTREAM_PORT=${BENCH_UPSTREAM_PORT:-9900}
+PORT=${BENCH_PORT:-$(free_port)}
+UPSTREAM=http://127.0.0.1:$UPSTREAM_PORT
+GATEWAY=http://127.0.0.1:$PORT
+REPORT="python3 scripts/bench/report.py"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+# ---------------------------------------------------------------- tools and build
+ensure_rust
+command -v python3 >/dev/null || { echo "python3 is needed" >&2; exit 1; }
+command -v curl >/dev/null || apt_install curl
+if [ -z "${DATABASE_URL:-}" ]; then
+  ensure_postgres
+  export GAIAROUTER_PG_BIN="$PG_BIN"
+fi
+command -v psql >/dev/null || [ -x "${PG_BIN:-/nonexistent}/psql" ] || apt_install postgresql-client
+PSQL_BIN=$(command -v psql || echo "$PG_BIN/psql")
+if ! command -v oha >/dev/null; then
+  log "installing oha (cargo install oha --locked)"
+  cargo install oha --locked
+fi
+if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+  log "building gaiarouter and fake_upstream (release)"
+  cargo build --release --bin gaiarouter --bin fake_upstream
+fi
+GATEWAY_BIN=$PWD/target/release/gaiarouter
+UPSTREAM_BIN=$PWD/target/release/fake_upstream
+
+# ---------------------------------------------------------------- processes and cleanup
+WORK=$(mktemp -d /tmp/gaiarouter-bench.XXXXXX)
+chmod 755 "$WORK"   # embedded PostgreSQL runs as `postgres` when we are root
+RESULTS=$WORK/results
+mkdir -p "$RESULTS"
+GW_PID=""
+UP_PID=""
+SAMPLER_PID=""
+
+stop_pid() { # pid, seconds to wait after SIGTERM before SIGKILL
+  local pid=$1 wait=${2:-10} i
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < wait * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  log "process $pid did not stop in ${wait}s; killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  [ -n "$SAMPLER_PID" ] && stop_pid "$SAMPLER_PID" 2
+  # SIGTERM: GaiaRouter finishes in-flight requests and stops its embedded PostgreSQL.
+  stop_pid "$GW_PID" 60
+  stop_pid "$UP_PID" 5
+  if [ -z "${DATABASE_URL:-}" ] && [ -f "$WORK/data/postgres/data/postmaster.pid" ]; then
+    log "embedded PostgreSQL still running; stopping it"
+    as_pg_user "$PG_BIN/pg_ctl" -D "$WORK/data/postgres/data" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+  if [ "${BENCH_KEEP_DIR:-0}" = 1 ] || [ "$status" -ne 0 ]; then
+    log "logs and results kept in $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_for() { # url, seconds
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "timed out waiting for $1" >&2
+  return 1
+}
+
+json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+log "starting fake_upstream on $UPSTREAM"
+if curl -fsS -o /dev/null "$UPSTREAM/health" 2>/dev/null; then
+  echo "something already listens on 127.0.0.1:$UPSTREAM_PORT; set BENCH_UPSTREAM_PORT" >&2
+  exit 1
+fi
+"$UPSTREAM_BIN" --listen "127.0.0.1:$UPSTREAM_PORT" >"$WORK/fake_upstream.log" 2>&1 &
+UP_PID=$!
+wait_for "$UPSTREAM/health" 10
+
+ADMIN_USER=bench-admin
+ADMIN_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
+gateway_env=(
+  env -u GAIAROUTER_CONFIG -u GAIAROUTER_STATIC_DIR -u GAIAROUTER_JWT_SECRET
+  -u ANTHROPIC_API_KEY -u GEMINI_API_KEY -u GOOGLE_API_KEY -u OPENROUTER_API_KEY -u GAIAROUTER_OPENAI_COMPATIBLE
+  -u ANTHROPIC_BASE_URL -u GEMINI_BASE_URL -u OPENROUTER_BASE_URL
+  GAIAROUTER_DATA_DIR="$WORK/data" GAIAROUTER_LISTEN="127.0.0.1:$PORT"
+  GAIAROUTER_ADMIN_USERNAME="$ADMIN_USER" GAIAROUTER_ADMIN_PASSWORD="$ADMIN_PASSWORD"
+  OPENAI_BASE_URL="$UPSTREAM/v1" OPENAI_API_KEY=bench RUST_LOG="${RUST_LOG:-warn}"
+)
+if [ -n "${DATABASE_URL:-}" ]; then
+  # The first-start admin exists already in a used database: add a bench operator.
+  ADMIN_USER=bench-$(date +%s)-$RANDOM
+  log "creating operator $ADMIN_USER in \$DATABASE_URL"
+  GAIAROUTER_OPERATOR_PASSWORD="$ADMIN_PASSWORD" "${gateway_env[@]}" \
+    "$GATEWAY_BIN" operator create --username "$ADMIN_USER" >>"$WORK/gaiarouter.log" 2>&1
+fi
+
+log "starting GaiaRouter (release) on $GATEWAY"
+"${gateway_env[@]}" "$GATEWAY_BIN" serve >>"$WORK/gaiarouter.log" 2>&1 &
+GW_PID=$!
+wait_for "$GATEWAY/health" 120 || { tail -n 30 "$WORK/gaiarouter.log" >&2; exit 1; }
+
+if [ -n "${DATABASE_URL:-}" ]; then
+  sql() { "$PSQL_BIN" "$DATABASE_URL" -qtAc "$1"; }
+else
+  sql() { "$PSQL_BIN" -h "$WORK/data/postgres/socket" -p 5432 -U gaiarouter -d gaiarouter -qtAc "$1"; }
+fi
+# The embedded cluster's postmaster, to count its processes' CPU (empty: every postgres process).
+PG_PID=""
+if [ -z "${DATABASE_URL:-}" ] && [ -f "$WORK/data/postgres/data/postmaster.pid" ]; then
+  PG_PID=$(head -n 1 "$WORK/data/postgres/data/postmaster.pid")
+fi
+log "PostgreSQL: $(sql 'SHOW server_version' | head -n 1), fsync=$(sql 'SHOW fsync'), synchronous_commit=$(sql 'SHOW synchronous_commit')"
+
+# ---------------------------------------------------------------- organization and key
+TOKEN=$(curl -fsS "$GATEWAY/v1/auth/login" -H 'content-type: application/json' \
+  -d "{\"username\":\"$ADMIN_USER\",\"password\":\"$ADMIN_PASSWORD\"}" | json_field access_token)
+ORG=$(curl -fsS "$GATEWAY/v1/organizations" -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+  -d "{\"name\":\"bench-$(date +%s)-$RANDOM\"}" | json_field id)
+KEY=$(curl -fsS "$GATEWAY/v1/api-keys" -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+  -d "{\"organization_id\":\"$ORG\",\"name\":\"bench\",\"permission\":\"write\"}" | json_field key)
+log "organization $ORG, unlimited write key ${KEY:0:12}..."
+# One request each way before measuring: fail early with the gateway's own answer.
+for model in openai/gpt-4o-mini echo/bench; do
+  curl -fsS -o /dev/null "$GATEWAY/v1/chat/completions" -H "Authorization: Bearer $KEY" \
+    -H 'content-type: application/json' -d "{\"model\":\"$model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}" \
+    || { echo "a first request with $model failed" >&2; tail -n 20 "$WORK/gaiarouter.log" >&2; exit 1; }
+done
+EVENTS_BEFORE=$(sql "SELECT count(*) FROM events WHERE aggregate_type='Request'")
+
+# ---------------------------------------------------------------- scenarios
+body() { # model, stream (0/1)
+  local prompt='"messages":[{"role":"user","content":"Say hello to the benchmark in a few words."}]'
+  if [ "$2" = 1 ]; then
+    printf '{"model":"%s",%s,"stream":true,"stream_options":{"include_usage":true}}' "$1" "$prompt"
+  else
+    printf '{"model":"%s",%s}' "$1" "$prompt"
+  fi
+}
+
+children_cpu() { # file written by `times`: user + system seconds of the children (second line)
+  awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] } print t }' "$1"
+}
+
+COMMITS_SQL="SELECT count(*), count(DISTINCT tx_id) FROM events WHERE aggregate_type='Request'"
+GATEWAY_OK=0
+N=0
+run_oha() { # name, seconds, concurrency, url, body, auth header or ""
+  local out=$1 args=(--no-tui --output-format json -w -z "${2}s" -c "$3" -m POST -H 'content-type: application/json' -d "$5")
+  [ -n "$6" ] && args+=(-H "$6")
+  timeout $(($2 + 60)) oha "${args[@]}" "$4" >"$out" 2>"$out.stderr" || {
+    echo "oha failed ($out):" >&2
+    cat "$out.stderr" >&2
+    return 1
+  }
+}
+
+scenario() { # name, target (direct|gateway), model, stream, concurrency
+  local name=$1 target=$2 model=$3 stream=$4 c=$5 url auth="" file
+  N=$((N + 1))
+  file=$RESULTS/$(printf '%02d' "$N")_$name
+  if [ "$target" = direct ]; then
+    url=$UPSTREAM/v1/chat/completions
+  else
+    url=$GATEWAY/v1/chat/completions
+    auth="Authorization: Bearer $KEY"
+  fi
+  log "$name: ${WARMUP}s warm-up, ${DURATION}s measured, $c clients"
+  run_oha "$file.warmup.json" "$WARMUP" "$c" "$url" "$(body "$model" "$stream")" "$auth"
+  if [ "$target" = gateway ]; then sql "$COMMITS_SQL" >"$file.commits-a"; fi
+  $REPORT cpu-snapshot "$file.cpu-a" "$GW_PID" "$UP_PID" "$PG_PID"
+  # One `top` picture in the middle of the run, for the record.
+  (sleep $((DURATION / 2)) && top -b -n 1 -w 200 | head -n 25 >"$file.top.txt") &
+  SAMPLER_PID=$!
+  # `times` (not in a subshell): CPU of waited-for children, i.e. oha, before and after.
+  times >"$file.times-a"
+  run_oha "$file.json" "$DURATION" "$c" "$url" "$(body "$model" "$stream")" "$auth"
+  times >"$file.times-b"
+  $REPORT cpu-snapshot "$file.cpu-b" "$GW_PID" "$UP_PID" "$PG_PID"
+  if [ "$target" = gateway ]; then sql "$COMMITS_SQL" >"$file.commits-b"; fi
+  wait "$SAMPLER_PID" 2>/dev/null || true
+  SAMPLER_PID=""
+  $REPORT cpu-delta "$file.cpu-a" "$file.cpu-b" "$(awk -v a="$(children_cpu "$file.times-a")" -v b="$(children_cpu "$file.times-b")" 'BEGIN { print b - a }')" >"$file.cpu.txt"
+  if [ "$target" = gateway ]; then
+    # Group commit: how many transactions wrote the events of this run, and their size.
+    read -r ev_a tx_a <<<"$(tr '|' ' ' <"$file.commits-a")"
+    read -r ev_b tx_b <<<"$(tr '|' ' ' <"$file.commits-b")"
+    awk -v e=$((ev_b - ev_a)) -v t=$((tx_b - tx_a)) -v d="$DURATION" \
+      'BEGIN { if (t > 0) printf "%.0f %.1f\n", t / d, e / t; else print "- -" }' >"$file.commits.txt"
+    local ok
+    for f in "$file.warmup.json" "$file.json"; do
+      ok=$($REPORT summary "$f" | cut -d' ' -f1)
+      GATEWAY_OK=$((GATEWAY_OK + ok))
+    done
+  fi
+  read -r ok errors rps p50 p99 <<<"$($REPORT summary "$file.json")"
+  log "  $rps req/s, p50 $p50 ms, p99 $p99 ms, $ok ok, $errors errors (cpu% gw pg up oha other idle: $(cat "$file.cpu.txt"))"
+}
+
+for target in direct gateway; do
+  for stream in 0 1; do
+    for c in $CONCURRENCY; do
+      kind=$([ "$stream" = 1 ] && echo stream || echo json)
+      if [ "$target" = direct ]; then
+        scenario "direct-upstream_${kind}_c$c" direct gpt-4o-mini "$stream" "$c"
+      else
+        scenario "gateway-openai_${kind}_c$c" gateway openai/gpt-4o-mini "$stream" "$c"
+      fi
+    done
+  done
+done
+scenario "gateway-echo_json_c64" gateway echo/bench 0 64
+
+# ---------------------------------------------------------------- results
+EVENTS_AFTER=$(sql "SELECT count(*) FROM events WHERE aggregate_type='Request'")
+EVENTS=$((EVENTS_AFTER - EVENTS_BEFORE))
+PEAK_RSS=$(awk '/^VmHWM/ {print $2, $3}' "/proc/$GW_PID/status")
+CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+
+echo
+echo "GaiaRouter load benchmark — $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores ($CPU_MODEL), oha $(oha --version | awk '{print $2}')"
+echo "${DURATION}s per scenario after a ${WARMUP}s warm-up; PostgreSQL fsync=$(sql 'SHOW fsync'); req/s = successful responses per second"
+echo
+$REPORT table "$RESULTS"
+echo
+echo "RequestCompleted events written during the runs: $EVENTS"
+echo "successful responses through GaiaRouter (warm-ups included): $GATEWAY_OK"
+if [ "$EVENTS" -eq "$GATEWAY_OK" ]; then
+  echo "event check: OK (one RequestCompleted per successful request)"
+else
+  echo "event check: MISMATCH ($((EVENTS - GATEWAY_OK)) events more than successful responses)"
+fi
+echo "gateway peak RSS (VmHWM): $PEAK_RSS"
+if [ "${BENCH_KEEP_DIR:-0}" = 1 ]; then
+  echo "oha JSON, CPU samples, top pictures and logs: $RESULTS, $WORK/*.log"
+fi
+[ "$EVENTS" -eq "$GATEWAY_OK" ]
