@@ -1,6 +1,6 @@
 //! Monthly usage per organization and per key, as a rebuildable projection. The
-//! same arithmetic updates the inline limit counters (see `deltas`), so the two
-//! can be compared at any time.
+//! inline limit counters (the `record_requests` SQL function) apply the same
+//! arithmetic; the property tests check that the two always agree.
 
 use std::collections::BTreeMap;
 

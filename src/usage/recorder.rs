@@ -1,14 +1,12 @@
 //! The group-commit writer. Callers hand over a `RequestCompleted` and wait for its
 //! commit; the writer drains what has queued meanwhile and writes it in one
-//! transaction: a multi-row insert into `events` (one `Request` aggregate per
-//! request, so appends never conflict), the monthly counter upserts, and the release
-//! of the requests' reservations. A retried append of the same id is a no-op.
+//! statement: a multi-row insert into `events` (one `Request` aggregate per request,
+//! so appends never conflict), the monthly counter upserts, and the release of the
+//! requests' reservations. A retried append of the same id is a no-op.
 
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use chrono::NaiveDate;
-use gaiarouter_domain::request::{RequestCompleted, RequestEvent, AGGREGATE_TYPE};
+use gaiarouter_domain::request::{RequestCompleted, RequestEvent};
 use serde_json::json;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
@@ -16,7 +14,6 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::admission::Reservation;
-use gaiarouter_projections::monthly_usage::{self, Scope};
 
 /// Largest batch written in one transaction.
 const MAX_BATCH: usize = 512;
@@ -134,124 +131,43 @@ async fn write_and_answer(pool: &PgPool, batch: Vec<Job>) {
     }
 }
 
-/// Counter deltas of one (scope, owner, month) row.
-#[derive(Default)]
-struct Delta {
-    requests: i64,
-    tokens: i64,
-    cost: i64,
-    released_requests: i64,
-    released_tokens: i64,
-    released_cost: i64,
+fn saturating_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+/// Writes one batch in a single statement (see the `record_requests` function):
+/// one round trip, so the commit cycle stays short under load.
 pub async fn write_batch(pool: &PgPool, records: &[PendingRecord]) -> Result<(), sqlx::Error> {
-    let mut ids = Vec::with_capacity(records.len());
-    let mut payloads = Vec::with_capacity(records.len());
-    let mut metadata = Vec::with_capacity(records.len());
+    let n = records.len();
+    let (mut ids, mut payloads, mut metadata) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut orgs, mut keys, mut months) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut tokens, mut costs) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut reserved_tokens, mut reserved_costs) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for record in records {
+        let event = &record.event;
         ids.push(record.request_id.to_string());
-        payloads.push(serde_json::to_value(RequestEvent::RequestCompleted(record.event.clone())).unwrap_or_default());
-        metadata.push(json!({"actor_type": "api_key", "actor_id": record.event.api_key_id.to_string()}));
+        payloads.push(serde_json::to_value(RequestEvent::RequestCompleted(event.clone())).unwrap_or_default());
+        metadata.push(json!({"actor_type": "api_key", "actor_id": event.api_key_id.to_string()}));
+        orgs.push(event.organization_id);
+        keys.push(event.api_key_id);
+        months.push(event.month());
+        tokens.push(saturating_i64(event.total_tokens()));
+        costs.push(event.cost.nanos());
+        reserved_tokens.push(record.reservation.map(|r| r.tokens));
+        reserved_costs.push(record.reservation.map(|r| r.cost_nanos));
     }
-    let mut tx = pool.begin().await?;
-    // A conflict means this request is already recorded (a retried append): skip it,
-    // and count only what was inserted now.
-    let inserted: Vec<String> = sqlx::query_scalar(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-         SELECT $1, id, 1, 'RequestCompleted', '1.0', payload, meta \
-           FROM UNNEST($2::text[], $3::jsonb[], $4::jsonb[]) AS t(id, payload, meta) \
-         ON CONFLICT DO NOTHING RETURNING aggregate_id",
-    )
-    .bind(AGGREGATE_TYPE)
-    .bind(&ids)
-    .bind(&payloads)
-    .bind(&metadata)
-    .fetch_all(&mut *tx)
-    .await?;
-    let inserted: std::collections::HashSet<String> = inserted.into_iter().collect();
-
-    // What the inserted requests add (the same arithmetic the monthly_usage
-    // projection uses), plus the reservations they give back. Organizations sort
-    // before keys, each by id: the lock order admission uses too.
-    let recorded: Vec<&PendingRecord> =
-        records.iter().filter(|r| inserted.contains(&r.request_id.to_string())).collect();
-    let mut deltas: BTreeMap<(Scope, Uuid, NaiveDate), Delta> = BTreeMap::new();
-    for (key, usage) in monthly_usage::deltas(recorded.iter().map(|r| &r.event)) {
-        let delta = deltas.entry(key).or_default();
-        delta.requests = usage.requests;
-        delta.tokens = usage.tokens;
-        delta.cost = usage.cost_nanos;
-    }
-    let mut released = Vec::new();
-    for record in &recorded {
-        let Some(reservation) = &record.reservation else { continue };
-        released.push(record.request_id);
-        for owner in [(Scope::Organization, record.event.organization_id), (Scope::ApiKey, record.event.api_key_id)] {
-            let delta = deltas.entry((owner.0, owner.1, reservation.month)).or_default();
-            delta.released_requests += 1;
-            delta.released_tokens += reservation.tokens;
-            delta.released_cost += reservation.cost_nanos;
-        }
-    }
-    if !deltas.is_empty() {
-        let mut scopes = Vec::new();
-        let mut owners = Vec::new();
-        let mut months = Vec::new();
-        let mut columns: [Vec<i64>; 6] = Default::default();
-        for ((scope, owner, month), d) in &deltas {
-            scopes.push(scope.as_str());
-            owners.push(*owner);
-            months.push(*month);
-            for (column, value) in columns.iter_mut().zip([
-                d.requests,
-                d.tokens,
-                d.cost,
-                d.released_requests,
-                d.released_tokens,
-                d.released_cost,
-            ]) {
-                column.push(value);
-            }
-        }
-        sqlx::query(
-            "INSERT INTO usage_counters AS u (scope, owner_id, month, requests, tokens, cost_nanos) \
-             SELECT scope, owner_id, month, requests, tokens, cost \
-               FROM UNNEST($1::text[], $2::uuid[], $3::date[], $4::bigint[], $5::bigint[], $6::bigint[]) \
-                 AS t(scope, owner_id, month, requests, tokens, cost) \
-             ON CONFLICT (scope, owner_id, month) DO UPDATE SET \
-               requests = u.requests + EXCLUDED.requests, tokens = u.tokens + EXCLUDED.tokens, \
-               cost_nanos = u.cost_nanos + EXCLUDED.cost_nanos",
-        )
-        .bind(&scopes)
-        .bind(&owners)
+    sqlx::query("SELECT record_requests($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+        .bind(&ids)
+        .bind(&payloads)
+        .bind(&metadata)
+        .bind(&orgs)
+        .bind(&keys)
         .bind(&months)
-        .bind(&columns[0])
-        .bind(&columns[1])
-        .bind(&columns[2])
-        .execute(&mut *tx)
+        .bind(&tokens)
+        .bind(&costs)
+        .bind(&reserved_tokens)
+        .bind(&reserved_costs)
+        .execute(pool)
         .await?;
-        if !released.is_empty() {
-            sqlx::query(
-                "UPDATE usage_counters u SET reserved_requests = u.reserved_requests - t.n, \
-                   reserved_tokens = u.reserved_tokens - t.tokens, reserved_cost_nanos = u.reserved_cost_nanos - t.cost \
-                 FROM UNNEST($1::text[], $2::uuid[], $3::date[], $4::bigint[], $5::bigint[], $6::bigint[]) \
-                   AS t(scope, owner_id, month, n, tokens, cost) \
-                 WHERE t.n > 0 AND u.scope = t.scope AND u.owner_id = t.owner_id AND u.month = t.month",
-            )
-            .bind(&scopes)
-            .bind(&owners)
-            .bind(&months)
-            .bind(&columns[3])
-            .bind(&columns[4])
-            .bind(&columns[5])
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM usage_reservations WHERE request_id = ANY($1)")
-                .bind(&released)
-                .execute(&mut *tx)
-                .await?;
-        }
-    }
-    tx.commit().await
+    Ok(())
 }
