@@ -14,6 +14,7 @@ pub use event_log::StoredEvent;
 pub use runner::{Projector, ProjectorStatus, Runner};
 
 use gaiarouter_domain::request::{RequestCompleted, RequestEvent};
+use serde::Deserialize;
 
 /// Decodes the `RequestCompleted` events of a batch; other events are skipped.
 pub fn request_events(events: &[StoredEvent]) -> Result<Vec<RequestCompleted>, event_log::EventLogError> {
@@ -22,8 +23,14 @@ pub fn request_events(events: &[StoredEvent]) -> Result<Vec<RequestCompleted>, e
         if event.event_type != gaiarouter_domain::request::EVENT_TYPE {
             continue;
         }
+        // Text (the runner's reads) parses straight into the event; a value is read
+        // by reference, without copying it.
+        let decoded = match &event.payload_text {
+            Some(text) => serde_json::from_str(text),
+            None => RequestEvent::deserialize(&event.payload),
+        };
         let RequestEvent::RequestCompleted(completed) =
-            serde_json::from_value(event.payload.clone()).map_err(|source| event_log::EventLogError::Corrupt {
+            decoded.map_err(|source| event_log::EventLogError::Corrupt {
                 aggregate_type: event.aggregate_type.clone(),
                 aggregate_id: event.aggregate_id.clone(),
                 sequence: event.sequence,

@@ -398,6 +398,7 @@ async fn more_events_then_compare(pool: &PgPool, runner: &Runner, mut events: Ve
 async fn lock_holders(pool: &PgPool) -> i64 {
     sqlx::query_scalar(
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
            AND ((classid::bigint << 32) | objid::bigint) = $1",
     )
     .bind(gaiarouter_projections::runner::RUNNER_LOCK)
@@ -475,4 +476,41 @@ async fn a_rebuild_through_the_api_replays_to_the_same_result_and_reports_status
     let unknown = app.post("/v1/projections/nope/rebuild", &app.admin_token, json!({})).await;
     assert_eq!(unknown.status, reqwest::StatusCode::NOT_FOUND);
     assert_eq!(app.get("/v1/projections", &key).await.status, reqwest::StatusCode::FORBIDDEN);
+}
+
+/// xid8 values ordered as text would put 100000 before 99999: a projector must order
+/// by the number, or it doubles or skips events when ids gain a digit.
+#[tokio::test]
+async fn events_on_both_sides_of_a_digit_boundary_of_transaction_ids_are_applied_exactly_once() {
+    let pool = migrated_pool().await;
+    sqlx::query(
+        "CREATE PROCEDURE burn_xids(n integer) LANGUAGE plpgsql AS $$ \
+         BEGIN FOR i IN 1..n LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP; END $$",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let current: i64 = sqlx::query_scalar("SELECT pg_current_xact_id()::text::bigint").fetch_one(&pool).await.unwrap();
+    let boundary = 10_i64.pow(current.to_string().len() as u32);
+    let burn = (boundary - current - 6).max(0);
+    sqlx::query("CALL burn_xids($1)").bind(burn as i32).execute(&pool).await.unwrap();
+    let mut connection = pool.acquire().await.unwrap();
+    for _ in 0..12 {
+        insert_request(&mut connection, &tests_event()).await;
+    }
+    drop(connection);
+    let digits: Vec<i32> = sqlx::query_scalar("SELECT DISTINCT length(tx_id::text) FROM events ORDER BY 1")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(digits.len() == 2, "the events straddle a digit boundary of transaction ids: {digits:?}");
+    let runner = projection_runner(&pool);
+    catch_up_fully(&runner, &pool).await;
+    catch_up_fully(&runner, &pool).await;
+    let (logged, rolled): (i64, i64) =
+        sqlx::query_as("SELECT (SELECT count(*) FROM request_log), (SELECT sum(requests)::bigint FROM usage_daily)")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((logged, rolled), (12, 12));
 }

@@ -28,6 +28,7 @@ pub async fn projector_status(pool: &PgPool, runner: &Runner) -> Result<Vec<Proj
     runner.register().await?;
     let someone_projects: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted \
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
            AND ((classid::bigint << 32) | objid::bigint) = $1)",
     )
     .bind(RUNNER_LOCK)
