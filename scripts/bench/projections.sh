@@ -55,7 +55,7 @@ SQL
 
   for projection in usage_rollups monthly_usage request_log; do
     start=$(date +%s.%N)
-    DATABASE_URL="$url" "$bin" projections rebuild "$projection" >/dev/null
+    DATABASE_URL="$url" RUST_LOG=error "$bin" projections rebuild "$projection" >/dev/null
     end=$(date +%s.%N)
     rate=$(python3 -c "print(f'{$count / ($end - $start):,.0f}')")
     seconds=$(python3 -c "print(f'{$end - $start:.2f}')")
