@@ -16,8 +16,30 @@ pub use runner::{Projector, ProjectorStatus, Runner};
 use gaiarouter_domain::request::{RequestCompleted, RequestEvent};
 use serde::Deserialize;
 
-/// Decodes the `RequestCompleted` events of a batch; other events are skipped.
+/// Batches at least this large are decoded on two threads (replays are bound by
+/// JSON decoding, and the database waits meanwhile).
+const PARALLEL_DECODE_FROM: usize = 20_000;
+
+/// Decodes the `RequestCompleted` events of a batch, in order; other events are skipped.
 pub fn request_events(events: &[StoredEvent]) -> Result<Vec<RequestCompleted>, event_log::EventLogError> {
+    if events.len() < PARALLEL_DECODE_FROM {
+        return decode_requests(events);
+    }
+    let (first, second) = events.split_at(events.len() / 2);
+    let (first, second) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| decode_requests(second));
+        let mine = decode_requests(first);
+        (mine, other.join())
+    });
+    let mut out = first?;
+    match second {
+        Ok(decoded) => out.extend(decoded?),
+        Err(_) => return Err(event_log::EventLogError::Database(sqlx::Error::WorkerCrashed)),
+    }
+    Ok(out)
+}
+
+fn decode_requests(events: &[StoredEvent]) -> Result<Vec<RequestCompleted>, event_log::EventLogError> {
     let mut out = Vec::with_capacity(events.len());
     for event in events {
         if event.event_type != gaiarouter_domain::request::EVENT_TYPE {
@@ -39,4 +61,66 @@ pub fn request_events(events: &[StoredEvent]) -> Result<Vec<RequestCompleted>, e
         out.push(completed);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use gaiarouter_domain::request::RequestStatus;
+    use gaiarouter_domain::Money;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn stored(i: u64, as_text: bool) -> StoredEvent {
+        let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap_or_default();
+        let event = RequestEvent::RequestCompleted(RequestCompleted {
+            organization_id: Uuid::from_u128(1),
+            api_key_id: Uuid::from_u128(2),
+            model: "echo/x".into(),
+            provider: "echo".into(),
+            prompt_tokens: i,
+            completion_tokens: 1,
+            cached_tokens: 0,
+            cost: Money::from_nanos(0),
+            latency_ms: i,
+            time_to_first_token_ms: None,
+            status: RequestStatus::Success,
+            http_status: 200,
+            error_kind: None,
+            streamed: false,
+            started_at: at,
+            finished_at: at,
+        });
+        let payload = serde_json::to_value(&event).unwrap_or_default();
+        StoredEvent {
+            aggregate_type: "Request".into(),
+            aggregate_id: Uuid::from_u128(u128::from(i)).to_string(),
+            sequence: 1,
+            event_type: if i % 1000 == 7 { "SomethingElse".into() } else { "RequestCompleted".into() },
+            event_version: "1.0".into(),
+            payload_text: as_text.then(|| payload.to_string()),
+            payload: if as_text { serde_json::Value::Null } else { payload },
+            metadata: serde_json::Value::Null,
+            global_position: i as i64,
+            recorded_at: at,
+            tx_id: "1".into(),
+        }
+    }
+
+    #[test]
+    fn large_batches_decode_on_two_threads_in_order_and_skip_other_events() {
+        let events: Vec<StoredEvent> = (0..25_000).map(|i| stored(i, i % 2 == 0)).collect();
+        let decoded = request_events(&events).unwrap_or_default();
+        let expected: Vec<u64> = (0..25_000).filter(|i| i % 1000 != 7).collect();
+        assert_eq!(decoded.iter().map(|r| r.prompt_tokens).collect::<Vec<_>>(), expected);
+        assert_eq!(decode_requests(&events[..100]).unwrap_or_default().len(), 99);
+    }
+
+    #[test]
+    fn a_corrupt_payload_in_either_half_is_an_error() {
+        let mut events: Vec<StoredEvent> = (0..25_000).map(|i| stored(i, true)).collect();
+        events[20_000].payload_text = Some("{\"RequestCompleted\": 1}".into());
+        assert!(request_events(&events).is_err());
+    }
 }
