@@ -17,6 +17,16 @@ impl Permission {
         self >= needed
     }
 
+    /// The inverse of `as_str`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "read" => Some(Permission::Read),
+            "write" => Some(Permission::Write),
+            "admin" => Some(Permission::Admin),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Permission::Read => "read",
@@ -34,5 +44,13 @@ mod tests {
     fn higher_permissions_include_lower_ones() {
         assert!(Admin.allows(Write) && Admin.allows(Read) && Write.allows(Read));
         assert!(!Read.allows(Write) && !Write.allows(Admin));
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for permission in [Read, Write, Admin] {
+            assert_eq!(super::Permission::parse(permission.as_str()), Some(permission));
+        }
+        assert_eq!(super::Permission::parse("root"), None);
     }
 }

@@ -18,7 +18,7 @@ use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::secrets;
+use super::{check_key_usable, secrets};
 use crate::admin::read::limits_from_columns;
 use crate::error::ApiError;
 
@@ -85,14 +85,6 @@ struct OrgRow {
     monthly_cost_nanos: Option<i64>,
 }
 
-fn parse_status(status: &str) -> OrganizationStatus {
-    match status {
-        "active" => OrganizationStatus::Active,
-        "suspended" => OrganizationStatus::Suspended,
-        _ => OrganizationStatus::Deleted,
-    }
-}
-
 impl KeyCache {
     /// Replaces everything with the current admin views.
     pub async fn load_all(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
@@ -109,7 +101,7 @@ impl KeyCache {
         .await?;
         let mut entries = Entries::default();
         for row in keys {
-            let Some(permission) = parse_permission(&row.permission) else { continue };
+            let Some(permission) = Permission::parse(&row.permission) else { continue };
             let key = CachedKey {
                 id: row.id,
                 organization_id: row.organization_id,
@@ -125,7 +117,13 @@ impl KeyCache {
         }
         for row in orgs {
             let limits = limits_from_columns(row.monthly_requests, row.monthly_tokens, row.monthly_cost_nanos);
-            entries.organizations.insert(row.id, CachedOrganization { status: parse_status(&row.status), limits });
+            entries.organizations.insert(
+                row.id,
+                CachedOrganization {
+                    status: OrganizationStatus::parse(&row.status).unwrap_or(OrganizationStatus::Deleted),
+                    limits,
+                },
+            );
         }
         if let Ok(mut current) = self.entries.write() {
             *current = entries;
@@ -184,22 +182,10 @@ impl KeyCache {
         if !secrets::secret_matches(secret, &key.secret_hash) {
             return Err(invalid());
         }
-        if key.revoked {
-            return Err(ApiError::unauthorized("this API key has been revoked"));
-        }
-        if key.expires_at.is_some_and(|expiry| expiry <= Utc::now()) {
-            return Err(ApiError::unauthorized("this API key has expired"));
-        }
         let organization = entries.organizations.get(&key.organization_id).copied();
-        match organization {
-            Some(CachedOrganization { status: OrganizationStatus::Active, limits }) => {
-                Ok(GatewayCaller { key: Arc::clone(key), organization_limits: limits })
-            }
-            Some(CachedOrganization { status: OrganizationStatus::Suspended, .. }) => {
-                Err(ApiError::forbidden("the organization of this API key is suspended"))
-            }
-            _ => Err(ApiError::unauthorized("the organization of this API key no longer exists")),
-        }
+        check_key_usable(key.revoked, key.expires_at, organization.map(|o| o.status))?;
+        let organization_limits = organization.map(|o| o.limits).unwrap_or_default();
+        Ok(GatewayCaller { key: Arc::clone(key), organization_limits })
     }
 
     /// Follows other processes' admin changes until the returned task is aborted.
@@ -236,14 +222,5 @@ impl KeyCache {
                 }
             }
         }
-    }
-}
-
-fn parse_permission(text: &str) -> Option<Permission> {
-    match text {
-        "read" => Some(Permission::Read),
-        "write" => Some(Permission::Write),
-        "admin" => Some(Permission::Admin),
-        _ => None,
     }
 }

@@ -10,6 +10,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use chrono::Utc;
+use gaiarouter_domain::organization::OrganizationStatus;
 use gaiarouter_domain::Permission;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -98,12 +99,26 @@ struct KeyRow {
     organization_status: Option<String>,
 }
 
-fn parse_permission(text: &str) -> Option<Permission> {
-    match text {
-        "read" => Some(Permission::Read),
-        "write" => Some(Permission::Write),
-        "admin" => Some(Permission::Admin),
-        _ => None,
+/// Refuses revoked, expired and orphaned keys and keys of inactive organizations.
+/// The management API (reading the views) and the gateway (reading its cache) both
+/// decide with this.
+pub(crate) fn check_key_usable(
+    revoked: bool,
+    expires_at: Option<chrono::DateTime<Utc>>,
+    organization: Option<OrganizationStatus>,
+) -> Result<(), ApiError> {
+    if revoked {
+        return Err(ApiError::unauthorized("this API key has been revoked"));
+    }
+    if expires_at.is_some_and(|expiry| expiry <= Utc::now()) {
+        return Err(ApiError::unauthorized("this API key has expired"));
+    }
+    match organization {
+        Some(OrganizationStatus::Active) => Ok(()),
+        Some(OrganizationStatus::Suspended) => {
+            Err(ApiError::forbidden("the organization of this API key is suspended"))
+        }
+        _ => Err(ApiError::unauthorized("the organization of this API key no longer exists")),
     }
 }
 
@@ -112,23 +127,10 @@ const KEY_QUERY: &str = "SELECT k.id, k.name, k.organization_id, k.permission, k
      FROM api_key_view k LEFT JOIN organization_view o ON o.id = k.organization_id";
 
 impl KeyRow {
-    /// Refuses revoked, expired and orphaned keys and keys of inactive organizations.
     fn into_principal(self) -> Result<Principal, ApiError> {
-        let now = Utc::now();
-        if self.revoked_at.is_some() {
-            return Err(ApiError::unauthorized("this API key has been revoked"));
-        }
-        if self.expires_at.is_some_and(|expiry| expiry <= now) {
-            return Err(ApiError::unauthorized("this API key has expired"));
-        }
-        match self.organization_status.as_deref() {
-            Some("active") => {}
-            Some("suspended") => {
-                return Err(ApiError::forbidden("the organization of this API key is suspended"));
-            }
-            _ => return Err(ApiError::unauthorized("the organization of this API key no longer exists")),
-        }
-        let permission = parse_permission(&self.permission).ok_or_else(|| ApiError::internal("unknown permission"))?;
+        let organization = self.organization_status.as_deref().and_then(OrganizationStatus::parse);
+        check_key_usable(self.revoked_at.is_some(), self.expires_at, organization)?;
+        let permission = Permission::parse(&self.permission).ok_or_else(|| ApiError::internal("unknown permission"))?;
         Ok(Principal::ApiKey { id: self.id, name: self.name, organization_id: self.organization_id, permission })
     }
 }

@@ -25,6 +25,16 @@ pub enum OrganizationStatus {
 }
 
 impl OrganizationStatus {
+    /// The inverse of `as_str`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "active" => Some(OrganizationStatus::Active),
+            "suspended" => Some(OrganizationStatus::Suspended),
+            "deleted" => Some(OrganizationStatus::Deleted),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             OrganizationStatus::Active => "active",
