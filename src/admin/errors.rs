@@ -2,6 +2,7 @@
 
 use axum::http::StatusCode;
 use gaiarouter_domain::api_key::ApiKeyError;
+use gaiarouter_domain::authorization::AuthorizationError;
 use gaiarouter_domain::operator::OperatorError;
 use gaiarouter_domain::organization::OrganizationError;
 
@@ -51,6 +52,16 @@ impl From<OperatorError> for ApiError {
             OperatorError::Disabled => ApiError::conflict("operator_disabled", message),
             OperatorError::InvalidUsername(_) => ApiError::bad_request("invalid_name", message).with_param("username"),
             OperatorError::InvalidPasswordHash => ApiError::internal(message),
+        }
+    }
+}
+
+impl From<AuthorizationError> for ApiError {
+    fn from(error: AuthorizationError) -> Self {
+        let refused = ApiError::forbidden(error.to_string());
+        match error.param() {
+            Some(param) => refused.with_param(param),
+            None => refused,
         }
     }
 }

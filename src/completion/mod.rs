@@ -4,7 +4,7 @@
 
 mod ticket;
 
-pub use ticket::{Outcome, RecordOnDrop, Ticket};
+pub use ticket::{Outcome, Ticket};
 
 use std::sync::Arc;
 
@@ -101,18 +101,19 @@ impl CompletionService {
             request.is_stream(),
             started_at,
             reservation,
+            Arc::clone(&self.recorder),
         );
         Ok(Admitted { provider, upstream_model: resolved.upstream_model, ticket })
     }
 
     /// Records the outcome and waits for the commit. If it cannot be recorded the
     /// client gets a 503 instead of an unrecorded answer, and the reservation is
-    /// given back.
+    /// given back. Cancelled while waiting for room in the recorder's queue, the
+    /// ticket is dropped unspent and records itself as a disconnect.
     pub async fn finish(&self, ticket: Ticket, outcome: Outcome) -> Result<(), ApiError> {
-        let record = ticket.into_record(outcome);
-        let request_id = record.request_id;
-        let reserved = record.reservation.is_some();
-        match self.recorder.record(record).await {
+        let request_id = ticket.request_id;
+        let reserved = ticket.has_reservation();
+        match self.recorder.record_with(move || ticket.into_record(outcome)).await {
             Ok(()) => Ok(()),
             Err(error) => {
                 if reserved {

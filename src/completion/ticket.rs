@@ -1,6 +1,7 @@
 //! A `Ticket` is an admitted request on its way: it becomes exactly one
-//! `RequestCompleted` event, whatever happens, even when the client disconnects
-//! in the middle of a stream (then the drop guard records it).
+//! `RequestCompleted` event, whatever happens. Finished normally it is recorded
+//! with its outcome; dropped unfinished (the client went away at any point) it
+//! records itself as `client_disconnected`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,10 +18,17 @@ use crate::usage::recorder::{PendingRecord, Recorder};
 
 pub struct Ticket {
     pub request_id: Uuid,
+    pub provider: String,
+    /// `None` once recorded (or handed to the recorder).
+    details: Option<Details>,
+    usage: Option<Usage>,
+    recorder: Arc<Recorder>,
+}
+
+struct Details {
     organization_id: Uuid,
     api_key_id: Uuid,
     model: String,
-    pub provider: String,
     price: Price,
     streamed: bool,
     started_at: DateTime<Utc>,
@@ -45,6 +53,15 @@ impl Outcome {
     pub fn failure(kind: &str, http_status: u16, usage: Option<Usage>) -> Self {
         Outcome { usage, error_kind: Some(kind.to_string()), http_status }
     }
+
+    /// The client went away before its answer was finished.
+    fn disconnected(usage: Option<Usage>) -> Self {
+        Self::failure("client_disconnected", 499, usage)
+    }
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Ticket {
@@ -58,75 +75,32 @@ impl Ticket {
         streamed: bool,
         started_at: DateTime<Utc>,
         reservation: Option<Reservation>,
+        recorder: Arc<Recorder>,
     ) -> Self {
-        Ticket {
-            request_id,
+        let details = Details {
             organization_id: caller.key.organization_id,
             api_key_id: caller.key.id,
             model,
-            provider,
             price,
             streamed,
             started_at,
             started: Instant::now(),
             first_token_ms: None,
             reservation,
-        }
+        };
+        Ticket { request_id, provider, details: Some(details), usage: None, recorder }
     }
 
     pub fn mark_first_token(&mut self) {
-        if self.first_token_ms.is_none() {
-            self.first_token_ms = Some(self.elapsed_ms());
+        if let Some(details) = self.details.as_mut() {
+            if details.first_token_ms.is_none() {
+                details.first_token_ms = Some(elapsed_ms(details.started));
+            }
         }
     }
 
-    fn elapsed_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    pub fn into_record(self, outcome: Outcome) -> PendingRecord {
-        let (prompt, completion, cached) =
-            outcome.usage.as_ref().map_or((0, 0, 0), |u| (u.prompt_tokens, u.completion_tokens, u.cached_tokens()));
-        let latency_ms = self.elapsed_ms();
-        let event = RequestCompleted {
-            organization_id: self.organization_id,
-            api_key_id: self.api_key_id,
-            model: self.model,
-            provider: self.provider,
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            cached_tokens: cached,
-            cost: self.price.cost(prompt, completion, cached),
-            latency_ms,
-            time_to_first_token_ms: self.first_token_ms,
-            status: if outcome.error_kind.is_none() { RequestStatus::Success } else { RequestStatus::Error },
-            http_status: outcome.http_status,
-            error_kind: outcome.error_kind,
-            streamed: self.streamed,
-            started_at: self.started_at,
-            finished_at: Utc::now(),
-        };
-        PendingRecord { request_id: self.request_id, event, reservation: self.reservation }
-    }
-}
-
-/// Holds a streaming request's ticket; if the stream is dropped before it was
-/// recorded (the client went away), records it as `client_disconnected`.
-pub struct RecordOnDrop {
-    ticket: Option<Ticket>,
-    usage: Option<Usage>,
-    recorder: Arc<Recorder>,
-}
-
-impl RecordOnDrop {
-    pub fn new(ticket: Ticket, recorder: Arc<Recorder>) -> Self {
-        RecordOnDrop { ticket: Some(ticket), usage: None, recorder }
-    }
-
-    pub fn ticket_mut(&mut self) -> Option<&mut Ticket> {
-        self.ticket.as_mut()
-    }
-
+    /// Usage seen so far (a stream reports it near its end): recorded even if the
+    /// client leaves before the answer is finished.
     pub fn set_usage(&mut self, usage: Usage) {
         self.usage = Some(usage);
     }
@@ -135,16 +109,52 @@ impl RecordOnDrop {
         self.usage.as_ref()
     }
 
-    /// Takes the ticket to record it in the normal way.
-    pub fn take(&mut self) -> Option<Ticket> {
-        self.ticket.take()
+    pub fn has_reservation(&self) -> bool {
+        self.details.as_ref().is_some_and(|d| d.reservation.is_some())
+    }
+
+    /// The event this ticket ends with; the ticket is spent.
+    pub fn into_record(mut self, outcome: Outcome) -> Option<PendingRecord> {
+        let details = self.details.take()?;
+        Some(details.into_record(self.request_id, std::mem::take(&mut self.provider), outcome))
     }
 }
 
-impl Drop for RecordOnDrop {
+impl Details {
+    fn into_record(self, request_id: Uuid, provider: String, outcome: Outcome) -> PendingRecord {
+        let (prompt, completion, cached) =
+            outcome.usage.as_ref().map_or((0, 0, 0), |u| (u.prompt_tokens, u.completion_tokens, u.cached_tokens()));
+        let event = RequestCompleted {
+            organization_id: self.organization_id,
+            api_key_id: self.api_key_id,
+            model: self.model,
+            provider,
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            cached_tokens: cached,
+            cost: self.price.cost(prompt, completion, cached),
+            latency_ms: elapsed_ms(self.started),
+            time_to_first_token_ms: self.first_token_ms,
+            status: if outcome.error_kind.is_none() { RequestStatus::Success } else { RequestStatus::Error },
+            http_status: outcome.http_status,
+            error_kind: outcome.error_kind,
+            streamed: self.streamed,
+            started_at: self.started_at,
+            finished_at: Utc::now(),
+        };
+        PendingRecord { request_id, event, reservation: self.reservation }
+    }
+}
+
+/// A ticket dropped before it was recorded belongs to a request whose client went
+/// away: before the first upstream byte, during a body, or mid-stream (the server
+/// drops the handler or the body stream). It is recorded as `client_disconnected`
+/// without waiting, which also releases its reservation at once.
+impl Drop for Ticket {
     fn drop(&mut self) {
-        if let Some(ticket) = self.ticket.take() {
-            let record = ticket.into_record(Outcome::failure("client_disconnected", 499, self.usage.take()));
+        if let Some(details) = self.details.take() {
+            let provider = std::mem::take(&mut self.provider);
+            let record = details.into_record(self.request_id, provider, Outcome::disconnected(self.usage.take()));
             self.recorder.record_detached(record);
         }
     }

@@ -6,6 +6,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use gaiarouter_domain::api_key::ApiKey;
+use gaiarouter_domain::authorization::{authorize_key_action, Authority, KeyAction};
 use gaiarouter_domain::{Limits, Permission};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -146,13 +147,32 @@ fn not_found() -> ApiError {
     ApiError::not_found("api_key_not_found", "API key not found")
 }
 
-/// A caller may not hand out more than it has.
-fn check_grant(principal: &Principal, permission: Permission) -> ApiResult<()> {
-    if principal.permission().allows(permission) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("cannot grant a permission higher than your own").with_param("permission"))
+/// What the caller holds, the ceiling of what it may hand out (see
+/// `gaiarouter_domain::authorization`). A non-admin key's own limits and expiry
+/// are read fresh, so a limit an admin just set applies at once.
+async fn authority(state: &AppState, principal: &Principal) -> ApiResult<Authority> {
+    match principal {
+        Principal::ApiKey { id, permission, .. } if *permission != Permission::Admin => {
+            let own = read::api_key(&state.pool, *id)
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("this API key no longer exists"))?;
+            Ok(Authority::Key {
+                permission: *permission,
+                limits: limits_from_columns(own.monthly_requests, own.monthly_tokens, own.monthly_cost_nanos),
+                expires_at: own.expires_at,
+            })
+        }
+        _ => Ok(Authority::Admin),
     }
+}
+
+/// Applies the one key-management rule to `action` on `target` (`None` = a new key).
+fn authorize(caller: &Authority, target: Option<&ApiKeyRow>, action: &KeyAction) -> ApiResult<()> {
+    let target = match target {
+        Some(row) => Some(Permission::parse(&row.permission).ok_or_else(|| ApiError::internal("unknown permission"))?),
+        None => None,
+    };
+    Ok(authorize_key_action(caller, target, action)?)
 }
 
 async fn visible(state: &AppState, principal: &Principal, id: Uuid) -> ApiResult<ApiKeyRow> {
@@ -172,7 +192,7 @@ pub(crate) async fn create_api_key(
     context: RequestContext,
     ApiJson(body): ApiJson<CreateApiKey>,
 ) -> ApiResult<(StatusCode, Json<ApiKeyDto>)> {
-    principal.require(Permission::Write)?;
+    let caller = authority(&state, &principal).await?;
     let organization_id = body.organization_id.or(principal.scope()).ok_or_else(|| {
         ApiError::bad_request("missing_organization_id", "organization_id is required").with_param("organization_id")
     })?;
@@ -183,7 +203,6 @@ pub(crate) async fn create_api_key(
             ApiError::not_found("organization_not_found", "organization not found").with_param("organization_id")
         );
     }
-    check_grant(&principal, body.permission)?;
     let new = NewApiKey {
         organization_id,
         name: body.name,
@@ -191,6 +210,8 @@ pub(crate) async fn create_api_key(
         limits: body.limits.as_ref().map(LimitsDto::to_limits).transpose()?.unwrap_or(Limits::UNLIMITED),
         expires_at: body.expires_at,
     };
+    let issue = KeyAction::Issue { permission: new.permission, limits: new.limits, expires_at: new.expires_at };
+    authorize(&caller, None, &issue)?;
     let (id, key) = state.admin.issue_api_key(new, &context.actor(&principal)).await?;
     let mut dto = current(&state, id).await?;
     dto.key = Some(key);
@@ -268,17 +289,27 @@ pub(crate) async fn update_api_key(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<UpdateApiKey>,
 ) -> ApiResult<Json<ApiKeyDto>> {
-    visible(&state, &principal, id).await?;
-    principal.require(Permission::Write)?;
-    if let Some(permission) = body.permission {
-        check_grant(&principal, permission)?;
-    }
+    let target = visible(&state, &principal, id).await?;
+    let caller = authority(&state, &principal).await?;
     let changes = ApiKeyChanges {
         name: body.name,
         permission: body.permission,
         limits: body.limits.as_ref().map(LimitsDto::to_limits).transpose()?,
         expires_at: body.expires_at,
     };
+    // Every change is checked before any is made: a refused PATCH changes nothing.
+    let actions = [
+        changes.name.as_ref().map(|_| KeyAction::Rename),
+        changes.permission.map(KeyAction::ChangePermission),
+        changes.limits.map(KeyAction::ChangeLimits),
+        changes.expires_at.map(KeyAction::SetExpiry),
+    ];
+    if actions.iter().all(Option::is_none) {
+        authorize(&caller, Some(&target), &KeyAction::Rename)?;
+    }
+    for action in actions.iter().flatten() {
+        authorize(&caller, Some(&target), action)?;
+    }
     state.admin.update_api_key(id, changes, &context.actor(&principal)).await?;
     Ok(Json(current(&state, id).await?))
 }
@@ -292,7 +323,7 @@ pub(crate) async fn rotate_api_key(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<ApiKeyDto>> {
     let row = visible(&state, &principal, id).await?;
-    principal.require(Permission::Write)?;
+    authorize(&authority(&state, &principal).await?, Some(&row), &KeyAction::Rotate)?;
     let key = state.admin.rotate_api_key(id, &row.public_id, &context.actor(&principal)).await?;
     let mut dto = current(&state, id).await?;
     dto.key = Some(key);
@@ -307,8 +338,8 @@ pub(crate) async fn revoke_api_key(
     context: RequestContext,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Deleted>> {
-    visible(&state, &principal, id).await?;
-    principal.require(Permission::Write)?;
+    let row = visible(&state, &principal, id).await?;
+    authorize(&authority(&state, &principal).await?, Some(&row), &KeyAction::Revoke)?;
     state.admin.revoke_api_key(id, &context.actor(&principal)).await?;
     Ok(Json(Deleted { id, object: "api_key", deleted: true }))
 }

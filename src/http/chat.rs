@@ -17,7 +17,7 @@ use super::extract::ApiJson;
 use crate::app::AppState;
 use crate::auth::bearer_token;
 use crate::auth::key_cache::GatewayCaller;
-use crate::completion::{provider_error, Admitted, Outcome, RecordOnDrop};
+use crate::completion::{provider_error, Admitted, Outcome};
 use crate::error::{ApiError, ApiResult};
 use crate::gateway::openai::ModelInfo;
 use crate::gateway::{ChatCompletionRequest, ProviderError};
@@ -135,7 +135,6 @@ async fn stream(state: AppState, admitted: Admitted, request: ChatCompletionRequ
         None => return Err(fail(&state, ticket, &ProviderError::StreamCut).await),
     };
     ticket.mark_first_token();
-    let mut guard = RecordOnDrop::new(ticket, state.completions.recorder.clone());
     let model = request.model;
     let body = async_stream::stream! {
         let mut pending = Some(first);
@@ -155,7 +154,7 @@ async fn stream(state: AppState, admitted: Admitted, request: ChatCompletionRequ
                 Some(Ok(mut chunk)) => {
                     chunk.model.clone_from(&model);
                     if let Some(usage) = chunk.usage.take() {
-                        guard.set_usage(usage);
+                        ticket.set_usage(usage);
                         if chunk.choices.is_empty() {
                             chunk.usage = Some(usage);
                             usage_chunk = Some(chunk);
@@ -170,16 +169,14 @@ async fn stream(state: AppState, admitted: Admitted, request: ChatCompletionRequ
             }
         }
         // The stream is only finished ([DONE]) once its event is committed.
-        let usage = guard.usage().copied();
-        if let Some(ticket) = guard.take() {
-            let outcome = match &failure {
-                None => Outcome::success(usage),
-                Some(error) => Outcome::failure(error.kind(), provider_error(error).status.as_u16(), usage),
-            };
-            if let Err(unrecorded) = state.completions.finish(ticket, outcome).await {
-                yield Ok(Event::default().data(unrecorded.body_json()));
-                return;
-            }
+        let usage = ticket.usage().copied();
+        let outcome = match &failure {
+            None => Outcome::success(usage),
+            Some(error) => Outcome::failure(error.kind(), provider_error(error).status.as_u16(), usage),
+        };
+        if let Err(unrecorded) = state.completions.finish(ticket, outcome).await {
+            yield Ok(Event::default().data(unrecorded.body_json()));
+            return;
         }
         if include_usage {
             if let Some(chunk) = usage_chunk {

@@ -57,7 +57,19 @@ impl Recorder {
         committed.await.map_err(|_| RecordError::Stopped)?
     }
 
-    /// Records without waiting: for requests whose client went away mid-stream.
+    /// Records what `build` makes once the queue has room, and waits for the
+    /// commit. The record is built only then, so a caller cancelled while waiting
+    /// for room still owns what it meant to record (a ticket records itself when
+    /// dropped). `None` from `build` means there is nothing left to record.
+    pub async fn record_with(&self, build: impl FnOnce() -> Option<PendingRecord>) -> Result<(), RecordError> {
+        let permit = self.queue.reserve().await.map_err(|_| RecordError::Stopped)?;
+        let Some(record) = build() else { return Ok(()) };
+        let (done, committed) = oneshot::channel();
+        permit.send((record, Some(done)));
+        committed.await.map_err(|_| RecordError::Stopped)?
+    }
+
+    /// Records without waiting: for requests whose client went away.
     pub fn record_detached(&self, record: PendingRecord) {
         match self.queue.try_send((record, None)) {
             Ok(()) => {}

@@ -15,3 +15,4 @@ mod helpers;
 mod limits;
 mod projections;
 mod stats;
+mod tenant_safety;

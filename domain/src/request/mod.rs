@@ -17,6 +17,38 @@ pub fn month_of(at: DateTime<Utc>) -> NaiveDate {
     NaiveDate::from_ymd_opt(at.year(), at.month(), 1).unwrap_or(NaiveDate::MIN)
 }
 
+/// Longest model id a client may send. Real ids are far shorter
+/// (`accounts/fireworks/models/llama-v3p1-405b-instruct` is 50); the bound keeps
+/// every id inside the rollups' index rows and the request log.
+pub const MAX_MODEL_ID_LEN: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ModelIdError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most 256 characters")]
+    TooLong,
+    #[error("may contain only printable ASCII without spaces")]
+    InvalidCharacter,
+}
+
+/// The model id a client sends is recorded in every `RequestCompleted` and keys
+/// the rollups, so it is checked before anything is admitted: 1 to 256 printable
+/// ASCII characters, no white space (every provider's ids fit: `gpt-4o`,
+/// `anthropic/claude-sonnet-4-5`, `meta-llama/Llama-3.1-8B-Instruct:free`).
+pub fn check_model_id(model: &str) -> Result<(), ModelIdError> {
+    if model.is_empty() {
+        return Err(ModelIdError::Empty);
+    }
+    if model.len() > MAX_MODEL_ID_LEN {
+        return Err(ModelIdError::TooLong);
+    }
+    if !model.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ModelIdError::InvalidCharacter);
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestStatus {

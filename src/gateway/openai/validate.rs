@@ -1,10 +1,17 @@
+use gaiarouter_domain::request::{check_model_id, ModelIdError};
+
 use super::request::{ChatCompletionRequest, ContentPart, MessageContent, Role, ToolChoice};
+
+/// Longest `user` (the caller's end-user id) forwarded upstream.
+const MAX_USER_LEN: usize = 256;
 
 /// A request GaiaRouter refuses before calling any upstream (answered with 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GatewayInputError {
     #[error("`model` must not be empty")]
     EmptyModel,
+    #[error("`model` {0}")]
+    InvalidModel(ModelIdError),
     #[error("`messages` must contain at least one message")]
     NoMessages,
     #[error("messages[{index}]: a {role} message needs non-empty `content`")]
@@ -29,7 +36,7 @@ impl GatewayInputError {
     /// The request field the error is about, for OpenAI's `error.param`.
     pub fn param(&self) -> String {
         match self {
-            GatewayInputError::EmptyModel => "model".into(),
+            GatewayInputError::EmptyModel | GatewayInputError::InvalidModel(_) => "model".into(),
             GatewayInputError::NoMessages => "messages".into(),
             GatewayInputError::MissingContent { index, .. }
             | GatewayInputError::EmptyAssistantMessage { index }
@@ -70,6 +77,10 @@ fn has_content(content: Option<&MessageContent>) -> bool {
 pub fn validate(request: &ChatCompletionRequest) -> Result<(), GatewayInputError> {
     if request.model.trim().is_empty() {
         return Err(GatewayInputError::EmptyModel);
+    }
+    check_model_id(&request.model).map_err(GatewayInputError::InvalidModel)?;
+    if request.user.as_ref().is_some_and(|user| user.chars().count() > MAX_USER_LEN) {
+        return Err(GatewayInputError::InvalidParameter { param: "user", reason: "must be at most 256 characters" });
     }
     if request.messages.is_empty() {
         return Err(GatewayInputError::NoMessages);
@@ -270,5 +281,27 @@ mod tests {
         let mut zero_n = valid();
         zero_n.n = Some(0);
         assert!(validate(&zero_n).is_err());
+    }
+
+    #[test]
+    fn given_hostile_model_ids_and_users_when_validated_then_refused_before_any_upstream() {
+        let hostile = [
+            ("x".repeat(3_000), ModelIdError::TooLong),
+            ("gpt-4o\u{0}".to_string(), ModelIdError::InvalidCharacter),
+            ("gpt 4o".to_string(), ModelIdError::InvalidCharacter),
+            ("gpt-4о".to_string(), ModelIdError::InvalidCharacter), // Cyrillic о
+        ];
+        for (model, error) in hostile {
+            let mut request = valid();
+            request.model = model;
+            assert_eq!(validate(&request), Err(GatewayInputError::InvalidModel(error)));
+        }
+        let mut longest = valid();
+        longest.model = format!("openai/{}", "m".repeat(249));
+        assert_eq!(validate(&longest), Ok(()));
+
+        let mut long_user = valid();
+        long_user.user = Some("u".repeat(257));
+        assert_eq!(validate(&long_user).unwrap_err().param(), "user");
     }
 }
