@@ -29,6 +29,14 @@ describe('permissions', () => {
     expect(can(writeKey, 'projection.rebuild')).toBe(false)
   })
 
+  it('write keys never act on keys that outrank them', () => {
+    expect(can(writeKey, 'key.rotate', 'org-a', 'admin')).toBe(false)
+    expect(can(writeKey, 'key.edit', 'org-a', 'admin')).toBe(false)
+    expect(can(writeKey, 'key.revoke', 'org-a', 'write')).toBe(true)
+    expect(can(writeKey, 'key.edit', 'org-a', 'read')).toBe(true)
+    expect(can(adminKey, 'key.rotate', 'org-a', 'admin')).toBe(true)
+  })
+
   it('read keys change nothing', () => {
     expect(canWrite(readKey)).toBe(false)
     for (const a of ['org.create', 'org.edit', 'org.delete', 'key.issue', 'key.edit', 'key.rotate', 'key.revoke', 'projection.rebuild'] as const) {

@@ -39,7 +39,8 @@ export const useAuthStore = defineStore('auth', () => {
   const isExpired = () => expiresAt.value !== null && Date.now() >= expiresAt.value
   const isAuthenticated = computed(() => !!token.value && !isExpired())
   const isAdmin = computed(() => adminCheck(me.value))
-  const can = (action: Action, orgId?: string | null) => canDo(me.value, action, orgId)
+  const can = (action: Action, orgId?: string | null, targetPermission?: string | null) =>
+    canDo(me.value, action, orgId, targetPermission)
 
   function scheduleExpiry() {
     if (timer) clearTimeout(timer)

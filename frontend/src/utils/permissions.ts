@@ -23,13 +23,23 @@ export function canWrite(me: Me | null | undefined): boolean {
   return !!me && (isAdmin(me) || me.permission === 'write')
 }
 
+type Level = 'read' | 'write' | 'admin'
+const rank: Record<Level, number> = { read: 0, write: 1, admin: 2 }
+
 /**
- * `orgId` is the organization the target belongs to (for key actions).
+ * `orgId` is the organization the target belongs to (for key actions), and
+ * `targetPermission` the permission of the key acted on (the server's rule: a
+ * caller acts only on keys whose permission is at most its own).
  * - read: nothing that changes state.
- * - write: manage keys of its own organization only.
+ * - write: manage read and write keys of its own organization only.
  * - admin / operator: everything.
  */
-export function can(me: Me | null | undefined, action: Action, orgId?: string | null): boolean {
+export function can(
+  me: Me | null | undefined,
+  action: Action,
+  orgId?: string | null,
+  targetPermission?: string | null,
+): boolean {
   if (!me) return false
   if (isAdmin(me)) return true
   switch (action) {
@@ -38,6 +48,7 @@ export function can(me: Me | null | undefined, action: Action, orgId?: string | 
     case 'key.rotate':
     case 'key.revoke':
       if (me.permission !== 'write') return false
+      if (targetPermission && (rank[targetPermission as Level] ?? rank.admin) > rank.write) return false
       // Without a known org we allow the action only if the identity has one (it is scoped to it).
       if (orgId === undefined) return !!me.organization_id
       return !!me.organization_id && orgId === me.organization_id
