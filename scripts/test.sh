@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, Rust unit and integration tests against a
-# throwaway PostgreSQL cluster (a fresh database per test), and the dashboard's
-# tests when it exists. Installs what is missing first.
+# throwaway PostgreSQL cluster (a fresh database per test), the dashboard's unit
+# tests, type check and build, and its end-to-end test in headless Chromium.
+# Installs what is missing first. Ends with the real totals of every runner
+# ("N passed, M failed") and fails when a runner fails, runs nothing, or a step
+# it must run is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -14,28 +17,77 @@ ensure_postgres
 start_throwaway_postgres "-c fsync=off -c synchronous_commit=off"
 export TEST_DATABASE_URL="$PG_URL"
 
+total_passed=0
+total_failed=0
+broken=()
+logs=$(mktemp -d)
+
+# $1 runner, $2 passed, $3 failed, $4 exit status of the runner.
+tally() {
+  local runner=$1 passed=${2:-0} failed=${3:-0} status=$4
+  log "$runner: $passed passed, $failed failed"
+  total_passed=$((total_passed + passed))
+  total_failed=$((total_failed + failed))
+  if [ "$status" -ne 0 ] || [ "$failed" -gt 0 ]; then
+    broken+=("$runner failed")
+  fi
+  if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
+    broken+=("$runner ran no test")
+  fi
+}
+
+require() {
+  [ -e "$1" ] || { broken+=("missing: $1"); log "missing: $1"; return 1; }
+}
+
+strip_ansi() { sed 's/\x1b\[[0-9;]*m//g'; }
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-log "cargo tests"
-rust_log=$(mktemp)
-if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$rust_log"
-else
-  cargo test --workspace --no-fail-fast 2>&1 | tee "$rust_log"
-fi
-rust_passed=$(grep -oE '[0-9]+ tests run: [0-9]+ passed' "$rust_log" | tail -n 1 | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
-frontend_passed=0
 
-if [ -f frontend/package.json ]; then
+log "cargo tests"
+status=0
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$logs/rust" || status=$?
+  summary=$(strip_ansi <"$logs/rust" | grep -E '[0-9]+ tests? run: ' | tail -n 1 || true)
+  rust_passed=$(grep -oE '[0-9]+ passed' <<<"$summary" | grep -oE '[0-9]+' || echo 0)
+  rust_failed=$(grep -oE '[0-9]+ failed' <<<"$summary" | grep -oE '[0-9]+' || echo 0)
+else
+  cargo test --workspace --no-fail-fast 2>&1 | tee "$logs/rust" || status=$?
+  rust_passed=$(grep -oE 'test result: .* [0-9]+ passed' "$logs/rust" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')
+  rust_failed=$(grep -oE '[0-9]+ failed;' "$logs/rust" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')
+fi
+tally "cargo tests" "${rust_passed:-0}" "${rust_failed:-0}" "$status"
+
+if require frontend/package.json; then
   ensure_node
   log "dashboard: install, unit tests, type check and build"
-  (cd frontend && npm ci --no-audit --no-fund && npm test 2>&1 | tee "$rust_log.vitest" && npm run build)
-  frontend_passed=$(sed 's/\x1b\[[0-9;]*m//g' "$rust_log.vitest" | grep -E '^ *Tests +[0-9]+ passed' | grep -oE '[0-9]+' | head -n 1 || echo 0)
-  if [ -f frontend/e2e/run.mjs ] && [ -x scripts/e2e.sh ]; then
-    scripts/e2e.sh
+  (cd frontend && npm ci --no-audit --no-fund)
+  status=0
+  (cd frontend && npm test 2>&1) | tee "$logs/vitest" || status=$?
+  line=$(strip_ansi <"$logs/vitest" | grep -E '^ *Tests +' | tail -n 1 || true)
+  vitest_passed=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+  vitest_failed=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+  tally "dashboard unit tests" "$vitest_passed" "$vitest_failed" "$status"
+  (cd frontend && npm run build)
+
+  if require frontend/e2e/run.mjs && require scripts/e2e.sh; then
+    status=0
+    bash scripts/e2e.sh 2>&1 | tee "$logs/e2e" || status=$?
+    line=$(grep -E '^e2e: ' "$logs/e2e" | tail -n 1 || true)
+    e2e_passed=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+    e2e_failed=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+    tally "dashboard end-to-end steps" "$e2e_passed" "$e2e_failed" "$status"
   fi
 fi
+
+if [ "${#broken[@]}" -gt 0 ]; then
+  for problem in "${broken[@]}"; do log "FAILED: $problem"; done
+  [ "$total_failed" -gt 0 ] || total_failed=${#broken[@]}
+  echo "$total_passed passed, $total_failed failed"
+  exit 1
+fi
 log "all tests passed"
-echo "$((rust_passed + frontend_passed)) passed, 0 failed"
+echo "$total_passed passed, $total_failed failed"

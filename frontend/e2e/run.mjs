@@ -56,11 +56,14 @@ async function shot(name, p = page) {
   await p.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true })
 }
 
+let passedSteps = 0
+
 async function step(name, fn, { critical = true } = {}) {
   current = name
   const t0 = Date.now()
   try {
     await fn()
+    passedSteps++
     log(`ok    ${name} (${Date.now() - t0} ms)`)
     return true
   } catch (e) {
@@ -285,5 +288,5 @@ if (consoleErrors.length) {
   for (const e of consoleErrors) console.log(`  - ${e}`)
 }
 const ok = failures === 0 && consoleErrors.length === 0
-console.log(`\ne2e: ${ok ? 'PASSED' : 'FAILED'} (${failures} failed step(s), ${consoleErrors.length} console error(s)); screenshots in ${SHOTS}`)
+console.log(`\ne2e: ${ok ? 'PASSED' : 'FAILED'} (${passedSteps} passed step(s), ${failures} failed step(s), ${consoleErrors.length} console error(s)); screenshots in ${SHOTS}`)
 process.exit(ok ? 0 : 1)

@@ -299,46 +299,16 @@ async fn revoked_rotated_expired_and_suspended_keys_are_refused_by_the_gateway()
     app.delete(&format!("/v1/api-keys/{key_id}"), &app.admin_token).await;
     assert_eq!(app.chat(&new_key, body.clone()).await.status, StatusCode::UNAUTHORIZED, "revoked");
 
-    let soon = (chrono::Utc::now() + chrono::Duration::milliseconds(1200)).to_rfc3339();
+    let expiry = chrono::Utc::now() + chrono::Duration::seconds(3);
     let (_, expiring) = app
-        .issue_key_with(json!({"organization_id": org, "name": "brief", "permission": "read", "expires_at": soon}))
+        .issue_key_with(json!({"organization_id": org, "name": "brief", "permission": "read", "expires_at": expiry}))
         .await;
-    assert_eq!(app.chat(&expiring, body.clone()).await.status, StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(1400)).await;
+    let status = app.chat(&expiring, body.clone()).await.status;
+    assert!(chrono::Utc::now() >= expiry || status == StatusCode::OK, "{status} before expiry");
+    crate::helpers::sleep_past(expiry).await;
     assert_eq!(app.chat(&expiring, body.clone()).await.status, StatusCode::UNAUTHORIZED, "expired");
 
     app.delete(&format!("/v1/organizations/{org}"), &app.admin_token).await;
     let (_, other) = app.issue_key(&app.create_org("Elsewhere").await, "read").await;
     assert_eq!(app.chat(&other, body).await.status, StatusCode::OK);
-}
-
-#[tokio::test]
-async fn a_client_that_disconnects_mid_stream_is_still_recorded() {
-    let (app, _upstreams, key) =
-        gateway_with(vec![Behaviour::StallStream(Reply::Text("never ending story".into()))]).await;
-    let response = app
-        .client
-        .post(app.url("/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(&json!({"model": "openai/gpt-4o-mini", "stream": true, "messages": user_message("Hi")}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    drop(response);
-    let mut events = Vec::new();
-    for _ in 0..50 {
-        events = app.request_events().await;
-        if !events.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(events.len(), 1, "the abandoned stream is recorded once");
-    assert_eq!(events[0]["status"], "error");
-    assert!(
-        ["client_disconnected", "upstream_timeout"].contains(&events[0]["error_kind"].as_str().unwrap()),
-        "{}",
-        events[0]
-    );
 }

@@ -69,6 +69,16 @@ impl TestApp {
     }
 }
 
+/// Sleeps until the wall clock is past `moment` (plus a millisecond), for tests of
+/// expiry that must not depend on how fast a loaded machine runs them.
+pub async fn sleep_past(moment: chrono::DateTime<chrono::Utc>) {
+    let left = (moment - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(left + std::time::Duration::from_millis(1)).await;
+    while chrono::Utc::now() <= moment {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 pub fn user_message(text: &str) -> Value {
     json!([{"role": "user", "content": text}])
 }

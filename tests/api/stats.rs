@@ -139,3 +139,71 @@ async fn the_request_log_filters_pages_and_exports_csv() {
     assert!(lines[0].starts_with("id,created_at,organization_id"));
     assert!(lines[1].contains(",echo/b,echo,"));
 }
+
+/// What OpenAI lists for gpt-4o, written here apart from the registry: nano-USD per
+/// token for input, cached input and output ($2.50, $1.25 and $10 per million).
+const GPT_4O_NANOS_PER_TOKEN: (i64, i64, i64) = (2_500, 1_250, 10_000);
+
+fn expected_cost(usage: &Value) -> i64 {
+    let prompt = usage["prompt_tokens"].as_i64().unwrap();
+    let completion = usage["completion_tokens"].as_i64().unwrap();
+    let cached = usage["prompt_tokens_details"]["cached_tokens"].as_i64().unwrap_or(0);
+    let (input, cached_input, output) = GPT_4O_NANOS_PER_TOKEN;
+    (prompt - cached) * input + cached * cached_input + completion * output
+}
+
+#[tokio::test]
+async fn stats_count_the_cost_of_a_priced_model_to_the_nano_usd_and_percentiles_stay_within_the_latencies() {
+    use crate::fakes::{self, Behaviour, FakeUpstream, Reply};
+    use gaiarouter::gateway::providers::{ApiKey, Upstream};
+    let upstream =
+        FakeUpstream::start(fakes::openai::router, vec![Behaviour::Answer(Reply::Text("priced".into()))]).await;
+    let providers = gaiarouter::gateway::ProvidersConfig {
+        openai: Some(Upstream {
+            base_url: format!("{}/v1", upstream.origin),
+            api_key: Some(ApiKey::new("k").unwrap()),
+        }),
+        ..Default::default()
+    };
+    let app = crate::helpers::spawn_app_with(&crate::helpers::fresh_database().await, providers).await;
+    let org = app.create_org("Priced").await;
+    let (_, key) = app.issue_key(&org, "read").await;
+    let (mut cost, mut tokens, mut slowest_ms) = (0_i64, 0_i64, 0_u128);
+    for i in 0..7 {
+        let stream = i % 2 == 1;
+        let body = json!({"model": "openai/gpt-4o", "stream": stream, "stream_options": {"include_usage": true},
+                          "messages": user_message(&"word ".repeat(i + 1))});
+        let started = std::time::Instant::now();
+        let usage = if stream {
+            let (status, data) = app.chat_stream(&key, body).await;
+            assert_eq!(status, StatusCode::OK);
+            let chunk = data.iter().rev().find(|d| d.contains("\"usage\"")).unwrap();
+            serde_json::from_str::<Value>(chunk).unwrap()["usage"].clone()
+        } else {
+            let answer = app.chat(&key, body).await;
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+            answer.body["usage"].clone()
+        };
+        slowest_ms = slowest_ms.max(started.elapsed().as_millis());
+        cost += expected_cost(&usage);
+        tokens += usage["total_tokens"].as_i64().unwrap();
+    }
+    assert!(cost > 0);
+    wait_for_projections(&app).await;
+    let stats = app.get("/v1/stats?group_by=model", &app.admin_token).await;
+    let summary = &stats.body["summary"];
+    assert_eq!(summary["requests"], json!(7));
+    assert_eq!(summary["total_tokens"], json!(tokens));
+    assert_eq!(summary["cost_nanos"], json!(cost), "cost to the nano-USD");
+    assert_eq!(stats.body["data"][0]["cost_nanos"], json!(cost));
+    // Percentiles come from a histogram (±5%), but never leave [min, max], and the
+    // gateway's own latency is never longer than what the client waited.
+    let latency = &summary["latency_ms"];
+    let at = |name: &str| latency[name].as_f64().unwrap_or_else(|| panic!("{name} in {latency}"));
+    let (min, max) = (at("min"), at("max"));
+    assert!(min <= max && max <= slowest_ms as f64, "{latency} vs client-side {slowest_ms} ms");
+    for pair in [("min", "p50"), ("p50", "p95"), ("p95", "p99")] {
+        assert!(at(pair.0) <= at(pair.1) * 1.05 + 1.0, "{pair:?} out of order: {latency}");
+    }
+    assert!(at("p99") <= max * 1.05 + 1.0, "{latency}");
+}

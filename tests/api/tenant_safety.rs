@@ -367,3 +367,24 @@ async fn a_client_that_leaves_before_the_first_upstream_byte_is_recorded_and_its
         assert_eq!(used, 1, "the request counts against the limit once");
     }
 }
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_stream_is_recorded_as_disconnected_with_the_usage_seen() {
+    // The upstream sends the start of the reply, then goes silent for longer than
+    // the test runs: only the client's leaving can end the request.
+    let (app, _upstream) = gateway(Behaviour::StallStream(Reply::Text("never ending story".into()))).await;
+    let key = limited_key(&app).await;
+    let body = json!({"model": "openai/gpt-4o-mini", "stream": true, "messages": user_message("hi")});
+    let mut response =
+        app.client.post(app.url("/v1/chat/completions")).bearer_auth(&key).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let first = response.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("data:"), "content was streamed before leaving");
+    drop(response);
+    let events = recorded_after_disconnect(&app).await;
+    assert_eq!(events.len(), 1, "the abandoned stream is recorded once");
+    assert_eq!(events[0]["error_kind"], "client_disconnected", "{}", events[0]);
+    assert_eq!(events[0]["http_status"], 499);
+    assert!(events[0]["time_to_first_token_ms"].is_u64(), "the first token was seen: {}", events[0]);
+    assert_eq!(app.scalar("SELECT count(*) FROM usage_reservations").await, 0);
+}
