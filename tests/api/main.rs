@@ -13,6 +13,7 @@ mod fakes;
 mod gateway;
 mod helpers;
 mod limits;
+mod projection_oracle;
 mod projections;
 mod stats;
 mod tenant_safety;
