@@ -124,9 +124,13 @@ async fn latency_counts(pool: &PgPool) -> BTreeMap<DayKey, i64> {
     rows.into_iter().map(|(d, o, k, m, p, c)| ((d, o, k, m, p), c)).collect()
 }
 
-/// The request log, row by row: id -> (model, tokens, cost, latency, status, started_at).
-async fn stored_log(pool: &PgPool) -> BTreeMap<Uuid, (String, i64, i64, i64, String, DateTime<Utc>)> {
-    let rows: Vec<(Uuid, String, i64, i64, i64, String, DateTime<Utc>)> = sqlx::query_as(
+/// A request-log row: model, tokens, cost, latency, status, started_at.
+type LogRow = (String, i64, i64, i64, String, DateTime<Utc>);
+
+/// The request log, row by row.
+async fn stored_log(pool: &PgPool) -> BTreeMap<Uuid, LogRow> {
+    type Row = (Uuid, String, i64, i64, i64, String, DateTime<Utc>);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, model, prompt_tokens + completion_tokens, cost_nanos, latency_ms, status, started_at FROM request_log",
     )
     .fetch_all(pool)
@@ -135,7 +139,7 @@ async fn stored_log(pool: &PgPool) -> BTreeMap<Uuid, (String, i64, i64, i64, Str
     rows.into_iter().map(|(id, m, t, c, l, s, at)| (id, (m, t, c, l, s, at))).collect()
 }
 
-fn oracle_log(requests: &[(Uuid, RequestCompleted)]) -> BTreeMap<Uuid, (String, i64, i64, i64, String, DateTime<Utc>)> {
+fn oracle_log(requests: &[(Uuid, RequestCompleted)]) -> BTreeMap<Uuid, LogRow> {
     requests
         .iter()
         .map(|(id, r)| {
