@@ -17,7 +17,8 @@ use crate::completion::CompletionService;
 use crate::config::Config;
 use crate::gateway::{ModelRegistry, ProviderSet, ProvidersConfig};
 use crate::postgres;
-use crate::usage::admission::release_stale;
+use crate::usage::admission::{release_orphaned, release_stale};
+use crate::usage::process_lock::ProcessLock;
 use crate::usage::recorder::Recorder;
 use gaiarouter_projections::monthly_usage::MonthlyUsage;
 use gaiarouter_projections::request_log::RequestLog;
@@ -39,6 +40,7 @@ pub struct AppState {
 
 /// Tasks that live as long as the server: stopped (and drained) by `shutdown`.
 struct Background {
+    process_lock: ProcessLock,
     key_listener: JoinHandle<()>,
     projector: JoinHandle<()>,
     reservation_sweeper: JoinHandle<()>,
@@ -73,14 +75,22 @@ pub async fn prepare_with_providers(
 
     keys.load_all(&pool).await?;
     let key_listener = keys.follow(pool.clone());
+    // Take this process's lock first, then give back what dead processes held
+    // (on a restart after a crash: the reservations of the crashed run).
+    let process_lock = ProcessLock::acquire(&pool).await?;
+    release_orphaned(&pool).await?;
     release_stale(&pool, STALE_RESERVATION_SECONDS).await?;
     let sweeper_pool = pool.clone();
     let reservation_sweeper = tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             every.tick().await;
-            if let Err(error) = release_stale(&sweeper_pool, STALE_RESERVATION_SECONDS).await {
-                tracing::warn!(%error, "sweeping stale reservations failed");
+            let swept = match release_orphaned(&sweeper_pool).await {
+                Ok(()) => release_stale(&sweeper_pool, STALE_RESERVATION_SECONDS).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = swept {
+                tracing::warn!(%error, "sweeping orphaned and stale reservations failed");
             }
         }
     });
@@ -97,6 +107,7 @@ pub async fn prepare_with_providers(
         registry,
         providers: provider_set,
         recorder: Arc::new(Recorder::start(pool.clone())),
+        process_id: process_lock.id,
     });
     let projections = Arc::new(projection_runner(&pool));
     projections.register().await?;
@@ -109,7 +120,7 @@ pub async fn prepare_with_providers(
         keys,
         completions,
         projections,
-        background: Arc::new(Background { key_listener, projector, reservation_sweeper }),
+        background: Arc::new(Background { process_lock, key_listener, projector, reservation_sweeper }),
     })
 }
 
@@ -126,6 +137,7 @@ impl AppState {
         self.background.key_listener.abort();
         self.background.projector.abort();
         self.background.reservation_sweeper.abort();
+        self.background.process_lock.stop();
     }
 }
 

@@ -26,6 +26,8 @@ pub struct CompletionService {
     pub registry: ModelRegistry,
     pub providers: ProviderSet,
     pub recorder: Arc<Recorder>,
+    /// This process's lock id, stored with its reservations.
+    pub process_id: i32,
 }
 
 /// Everything about the request that later bookkeeping needs.
@@ -89,6 +91,7 @@ impl CompletionService {
                 key_limits: caller.key.limits,
                 estimated_tokens: i64::try_from(estimated_tokens).unwrap_or(i64::MAX),
                 estimated_cost_nanos: resolved.price.cost(estimated_tokens, 0, 0).nanos(),
+                owner: self.process_id,
             },
         )
         .await?;

@@ -26,6 +26,8 @@ pub struct AdmissionRequest {
     pub key_limits: Limits,
     pub estimated_tokens: i64,
     pub estimated_cost_nanos: i64,
+    /// The admitting process's lock id (see `process_lock`).
+    pub owner: i32,
 }
 
 fn as_i64(value: Option<u64>) -> Option<i64> {
@@ -56,7 +58,7 @@ pub async fn admit(pool: &PgPool, request: &AdmissionRequest) -> Result<Option<R
         return Ok(None);
     }
     let refused: Option<String> =
-        sqlx::query_scalar("SELECT admit_request($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+        sqlx::query_scalar("SELECT admit_request($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)")
             .bind(request.request_id)
             .bind(request.month)
             .bind(request.organization_id)
@@ -69,6 +71,7 @@ pub async fn admit(pool: &PgPool, request: &AdmissionRequest) -> Result<Option<R
             .bind(request.key_limits.monthly_cost.map(|m| m.nanos()))
             .bind(request.estimated_tokens)
             .bind(request.estimated_cost_nanos)
+            .bind(request.owner)
             .fetch_one(pool)
             .await?;
     match refused {
@@ -98,6 +101,15 @@ pub async fn release_stale(pool: &PgPool, older_than_seconds: i64) -> Result<(),
     if !stale.is_empty() {
         tracing::warn!(count = stale.len(), "releasing stale usage reservations");
         release(pool, &stale).await?;
+    }
+    Ok(())
+}
+
+/// Releases the reservations of processes that died (their lock is gone).
+pub async fn release_orphaned(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let released: i32 = sqlx::query_scalar("SELECT release_orphaned_reservations()").fetch_one(pool).await?;
+    if released > 0 {
+        tracing::warn!(released, "released the reservations of gateway processes that stopped");
     }
     Ok(())
 }

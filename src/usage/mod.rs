@@ -3,6 +3,7 @@
 //! `RequestCompleted` event through one group-commit writer.
 
 pub mod admission;
+pub mod process_lock;
 pub mod recorder;
 
 pub use gaiarouter_domain::request::month_of;

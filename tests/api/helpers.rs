@@ -5,9 +5,13 @@ use std::net::SocketAddr;
 use gaiarouter::app::{self, AppState};
 use gaiarouter::config::{Config, Secret};
 use gaiarouter::gateway::ProvidersConfig;
+use std::process::Stdio;
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::{Connection, Executor, PgConnection};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -246,4 +250,60 @@ impl TestApp {
     pub fn event_types(history: &[Value]) -> Vec<String> {
         history.iter().map(|e| e["event_type"].as_str().unwrap().to_string()).collect()
     }
+}
+
+/// A second gateway: the real binary, on the same database.
+pub struct OtherProcess {
+    pub child: tokio::process::Child,
+    pub base: String,
+}
+
+impl OtherProcess {
+    /// SIGKILL: no shutdown hook runs, nothing is drained or flushed.
+    pub async fn kill_hard(&mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+    }
+}
+
+impl Drop for OtherProcess {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+pub async fn start_other_process(database_url: &str) -> OtherProcess {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gaiarouter"))
+        .arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("GAIAROUTER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("GAIAROUTER_JWT_SECRET", JWT_SECRET)
+        .env("GAIAROUTER_ADMIN_USERNAME", ADMIN_USER)
+        .env("GAIAROUTER_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("GAIAROUTER_DATA_DIR", std::env::temp_dir().join("gaiarouter-tests"))
+        .env("GAIAROUTER_DB_MAX_CONNECTIONS", "10")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the gaiarouter binary");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("GaiaRouter listening") {
+                return;
+            }
+        }
+        panic!("the second gateway exited before listening");
+    })
+    .await
+    .expect("the second gateway starts within 30 s");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    OtherProcess { child, base: format!("http://127.0.0.1:{port}") }
 }

@@ -2,15 +2,13 @@
 //! processes sharing one database; token and cost limits overshoot at most by the
 //! requests already in flight; counters agree with the events.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::helpers::{spawn_app, user_message, TestApp, ADMIN_PASSWORD, ADMIN_USER, JWT_SECRET};
+use crate::helpers::{spawn_app, start_other_process, user_message, TestApp};
 
 fn echo(text: &str) -> Value {
     json!({"model": "echo/limits", "messages": user_message(text)})
@@ -69,54 +67,6 @@ async fn a_request_limit_of_100_admits_exactly_100_of_400_concurrent_requests() 
         .all(|b| b["error"]["code"] == "api_key_monthly_requests_limit" && b["error"]["type"] == "rate_limit_error"));
     assert_eq!(app.request_events().await.len(), 100);
     assert_counters_agree_with_events(&app).await;
-}
-
-/// A second gateway: the real binary, on the same database.
-struct OtherProcess {
-    child: tokio::process::Child,
-    base: String,
-}
-
-impl Drop for OtherProcess {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-async fn start_other_process(database_url: &str) -> OtherProcess {
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gaiarouter"))
-        .arg("serve")
-        .env("DATABASE_URL", database_url)
-        .env("GAIAROUTER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("GAIAROUTER_JWT_SECRET", JWT_SECRET)
-        .env("GAIAROUTER_ADMIN_USERNAME", ADMIN_USER)
-        .env("GAIAROUTER_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("GAIAROUTER_DATA_DIR", std::env::temp_dir().join("gaiarouter-tests"))
-        .env("GAIAROUTER_DB_MAX_CONNECTIONS", "10")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the gaiarouter binary");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains("GaiaRouter listening") {
-                return;
-            }
-        }
-        panic!("the second gateway exited before listening");
-    })
-    .await
-    .expect("the second gateway starts within 30 s");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    OtherProcess { child, base: format!("http://127.0.0.1:{port}") }
 }
 
 #[tokio::test]
