@@ -178,14 +178,15 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests; slow
-/// clients are cut off by the configured header, body and idle timeouts.
+/// clients are cut off by the configured header, body and idle timeouts, and
+/// connections past the configured maximum are refused.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let timeouts = state.config.server_timeouts();
+    let limits = state.config.server_limits();
     let router = crate::http::router(state);
-    crate::server::serve(router, listener, timeouts, shutdown).await;
+    crate::server::serve(router, listener, limits, shutdown).await;
     Ok(())
 }

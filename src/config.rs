@@ -53,6 +53,9 @@ pub struct Config {
     pub body_read_timeout_ms: u64,
     /// How long a keep-alive connection may wait for its next request.
     pub idle_timeout_ms: u64,
+    /// Open client connections at most; past it new ones are closed at once
+    /// (file descriptors and memory stay bounded whatever clients do).
+    pub max_connections: usize,
 }
 
 impl Default for Config {
@@ -72,6 +75,7 @@ impl Default for Config {
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 30_000,
             idle_timeout_ms: 60_000,
+            max_connections: 10_000,
         }
     }
 }
@@ -134,12 +138,18 @@ impl Config {
                 *field = v.parse().map_err(|e| anyhow::anyhow!("{name}={v}: {e}"))?;
             }
         }
-        self.check_timeouts()
+        if let Some(v) = set("GAIAROUTER_MAX_CONNECTIONS") {
+            self.max_connections = v.parse().map_err(|e| anyhow::anyhow!("GAIAROUTER_MAX_CONNECTIONS={v}: {e}"))?;
+        }
+        self.check_server_limits()
     }
 
     /// A zero timeout would close every connection at once: refused rather than
     /// silently read as "no timeout", which would bring slowloris back.
-    fn check_timeouts(&self) -> anyhow::Result<()> {
+    fn check_server_limits(&self) -> anyhow::Result<()> {
+        if self.max_connections == 0 {
+            anyhow::bail!("max_connections must be at least 1");
+        }
         for (name, value) in [
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("body_read_timeout_ms", self.body_read_timeout_ms),
@@ -159,6 +169,10 @@ impl Config {
             idle: Duration::from_millis(self.idle_timeout_ms),
         }
     }
+
+    pub fn server_limits(&self) -> ServerLimits {
+        ServerLimits { timeouts: self.server_timeouts(), max_connections: self.max_connections }
+    }
 }
 
 /// The connection timeouts, as durations.
@@ -167,6 +181,13 @@ pub struct ServerTimeouts {
     pub header_read: Duration,
     pub body_read: Duration,
     pub idle: Duration,
+}
+
+/// What the server allows each client connection, and how many there may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    pub timeouts: ServerTimeouts,
+    pub max_connections: usize,
 }
 
 #[cfg(test)]
@@ -206,6 +227,8 @@ mod tests {
         assert!(zero.apply_env(|n| (n == "GAIAROUTER_BODY_READ_TIMEOUT_MS").then(|| "0".into())).is_err());
         let mut junk = Config::default();
         assert!(junk.apply_env(|n| (n == "GAIAROUTER_IDLE_TIMEOUT_MS").then(|| "soon".into())).is_err());
+        let mut no_connections = Config::default();
+        assert!(no_connections.apply_env(|n| (n == "GAIAROUTER_MAX_CONNECTIONS").then(|| "0".into())).is_err());
     }
 
     #[test]

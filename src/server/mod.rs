@@ -8,14 +8,15 @@ mod clock;
 mod connection;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::config::ServerTimeouts;
+use crate::config::ServerLimits;
 
 /// After an accept error that is not about one connection (e.g. no file
 /// descriptors left), wait a little instead of spinning.
@@ -26,19 +27,36 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(200);
 pub async fn serve(
     router: Router,
     listener: TcpListener,
-    timeouts: ServerTimeouts,
+    limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let (stop, stopping) = watch::channel(false);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    // Warned once per overload, not per refused connection (that would flood the log).
+    let mut refusing = false;
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    connections.spawn(connection::run(stream, peer, router.clone(), timeouts, stopping.clone()));
-                }
+                Ok((stream, peer)) => match Arc::clone(&slots).try_acquire_owned() {
+                    Ok(slot) => {
+                        refusing = false;
+                        let connection = connection::run(stream, peer, router.clone(), limits.timeouts, stopping.clone());
+                        connections.spawn(async move {
+                            connection.await;
+                            drop(slot);
+                        });
+                    }
+                    // Closed at once: waiting in the backlog would only hide the overload.
+                    Err(_) => {
+                        if !refusing {
+                            tracing::warn!(max = limits.max_connections, "refusing connections: too many open");
+                            refusing = true;
+                        }
+                    }
+                },
                 Err(error) if is_connection_error(&error) => {}
                 Err(error) => {
                     tracing::warn!(%error, "accepting a connection failed");

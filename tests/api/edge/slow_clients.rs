@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use futures::StreamExt;
+use gaiarouter::config::Config;
 use gaiarouter::gateway::providers::{ApiKey, ProvidersConfig, Timeouts, Upstream};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
@@ -154,4 +155,37 @@ async fn a_slow_but_alive_stream_outlives_every_server_timeout() {
         assert!(text.contains(&format!("w{i} ")), "word {i} missing: {text}");
     }
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+}
+
+#[tokio::test]
+async fn connections_past_the_maximum_are_refused_until_one_closes() {
+    // Given a server that allows two connections, both open and kept alive
+    let config = Config { max_connections: 2, ..config_with_timeouts(5_000, 5_000, 30_000) };
+    let server = Server::start(config, ProvidersConfig::default()).await;
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(server.address).await.unwrap();
+        send(&mut stream, b"GET /health HTTP/1.1\r\nHost: gaiarouter\r\n\r\n").await;
+        let outcome = read_until_closed(&mut stream, Duration::from_millis(700)).await;
+        assert!(outcome.received.starts_with("HTTP/1.1 200") && !outcome.closed, "{}", outcome.received);
+        open.push(stream);
+    }
+    // When a third client connects, it is closed without an answer
+    let mut third = TcpStream::connect(server.address).await.unwrap();
+    send(&mut third, b"GET /health HTTP/1.1\r\nHost: gaiarouter\r\n\r\n").await;
+    let outcome = read_until_closed(&mut third, PATIENCE).await;
+    assert!(outcome.closed && outcome.received.is_empty(), "answered past the maximum: {}", outcome.received);
+    // And once one of the two goes away, a new client is served again
+    drop(open.pop());
+    let started = Instant::now();
+    loop {
+        let mut next = TcpStream::connect(server.address).await.unwrap();
+        send(&mut next, b"GET /health HTTP/1.1\r\nHost: gaiarouter\r\nConnection: close\r\n\r\n").await;
+        let outcome = read_until_closed(&mut next, PATIENCE).await;
+        if outcome.received.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(started.elapsed() < PATIENCE, "no connection accepted after one closed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
