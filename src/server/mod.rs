@@ -3,6 +3,7 @@
 //! connection may stay open (slowloris). Each connection is timed by a
 //! [`clock::Clock`]; the request body deadline is a router layer
 //! (`http::body_deadline`), so no answer, however long (SSE), is ever cut.
+//! Connections past the configured maximum are closed as soon as accepted.
 
 mod clock;
 mod connection;
@@ -31,7 +32,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let (stop, stopping) = watch::channel(false);
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    // Semaphore::new panics past MAX_PERMITS; no real server gets near it.
+    let slots = Arc::new(Semaphore::new(limits.max_connections.min(Semaphore::MAX_PERMITS)));
     // Warned once per overload, not per refused connection (that would flood the log).
     let mut refusing = false;
     let mut connections = JoinSet::new();
@@ -51,6 +53,7 @@ pub async fn serve(
                     }
                     // Closed at once: waiting in the backlog would only hide the overload.
                     Err(_) => {
+                        drop(stream);
                         if !refusing {
                             tracing::warn!(max = limits.max_connections, "refusing connections: too many open");
                             refusing = true;
