@@ -37,3 +37,6 @@ curl -fs "http://127.0.0.1:$port/health" >/dev/null || { cat "$log_file"; exit 1
 log "dashboard end-to-end test in headless Chromium"
 (cd frontend && GAIAROUTER_URL="http://127.0.0.1:$port" GAIAROUTER_ADMIN_USERNAME=admin \
   GAIAROUTER_ADMIN_PASSWORD="$password" npm run e2e) || { tail -n 50 "$log_file"; exit 1; }
+
+log "API docs page in headless Chromium (embedded Swagger UI under the CSP)"
+(cd frontend && GAIAROUTER_URL="http://127.0.0.1:$port" node e2e/docs.mjs) || { tail -n 50 "$log_file"; exit 1; }

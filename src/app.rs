@@ -1,11 +1,9 @@
 //! Wiring: database, migrations, view repair, first operator, router, serving.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
@@ -191,22 +189,16 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     file.write_all(contents.as_bytes())
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight requests.
+/// Serves until `shutdown` resolves, then finishes in-flight requests; slow
+/// clients are cut off by the configured header, body and idle timeouts, and
+/// connections past the configured maximum are refused.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let limits = state.config.server_limits();
     let router = crate::http::router(state);
-    // SSE answers end with small writes ([DONE] after the commit); without NODELAY
-    // each would wait for the client's delayed ACK (~40 ms).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    crate::server::serve(router, listener, limits, shutdown).await;
     Ok(())
 }

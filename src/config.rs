@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -46,6 +47,15 @@ pub struct Config {
     pub static_dir: Option<PathBuf>,
     pub db_max_connections: u32,
     pub max_body_bytes: usize,
+    /// From a request's first byte to the end of its headers (slowloris guard).
+    pub header_read_timeout_ms: u64,
+    /// From the end of the headers to the end of the body; a late body gets a 408.
+    pub body_read_timeout_ms: u64,
+    /// How long a keep-alive connection may wait for its next request.
+    pub idle_timeout_ms: u64,
+    /// Open client connections at most; past it new ones are closed at once
+    /// (file descriptors and memory stay bounded whatever clients do).
+    pub max_connections: usize,
 }
 
 impl Default for Config {
@@ -62,6 +72,10 @@ impl Default for Config {
             static_dir: None,
             db_max_connections: 32,
             max_body_bytes: 8 * 1024 * 1024,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 10_000,
         }
     }
 }
@@ -115,8 +129,65 @@ impl Config {
             self.db_max_connections =
                 v.parse().map_err(|e| anyhow::anyhow!("GAIAROUTER_DB_MAX_CONNECTIONS={v}: {e}"))?;
         }
+        for (name, field) in [
+            ("GAIAROUTER_HEADER_READ_TIMEOUT_MS", &mut self.header_read_timeout_ms),
+            ("GAIAROUTER_BODY_READ_TIMEOUT_MS", &mut self.body_read_timeout_ms),
+            ("GAIAROUTER_IDLE_TIMEOUT_MS", &mut self.idle_timeout_ms),
+        ] {
+            if let Some(v) = set(name) {
+                *field = v.parse().map_err(|e| anyhow::anyhow!("{name}={v}: {e}"))?;
+            }
+        }
+        if let Some(v) = set("GAIAROUTER_MAX_CONNECTIONS") {
+            self.max_connections = v.parse().map_err(|e| anyhow::anyhow!("GAIAROUTER_MAX_CONNECTIONS={v}: {e}"))?;
+        }
+        self.check_server_limits()
+    }
+
+    /// A zero timeout would close every connection at once: refused rather than
+    /// silently read as "no timeout", which would bring slowloris back.
+    fn check_server_limits(&self) -> anyhow::Result<()> {
+        if self.max_connections == 0 {
+            anyhow::bail!("max_connections must be at least 1");
+        }
+        for (name, value) in [
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+        ] {
+            if value == 0 {
+                anyhow::bail!("{name} must be at least 1 millisecond");
+            }
+        }
         Ok(())
     }
+
+    pub fn server_timeouts(&self) -> ServerTimeouts {
+        ServerTimeouts {
+            header_read: Duration::from_millis(self.header_read_timeout_ms),
+            body_read: Duration::from_millis(self.body_read_timeout_ms),
+            idle: Duration::from_millis(self.idle_timeout_ms),
+        }
+    }
+
+    pub fn server_limits(&self) -> ServerLimits {
+        ServerLimits { timeouts: self.server_timeouts(), max_connections: self.max_connections }
+    }
+}
+
+/// The connection timeouts, as durations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerTimeouts {
+    pub header_read: Duration,
+    pub body_read: Duration,
+    pub idle: Duration,
+}
+
+/// What the server allows each client connection, and how many there may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    pub timeouts: ServerTimeouts,
+    pub max_connections: usize,
 }
 
 #[cfg(test)]
@@ -135,6 +206,29 @@ mod tests {
             .unwrap();
         assert_eq!(config.listen.port(), 9000);
         assert!(!format!("{config:?}").contains("super-secret-value"));
+    }
+
+    #[test]
+    fn timeouts_come_from_the_environment_and_zero_is_refused() {
+        let mut config = Config::default();
+        config
+            .apply_env(|name| match name {
+                "GAIAROUTER_HEADER_READ_TIMEOUT_MS" => Some("1500".into()),
+                "GAIAROUTER_IDLE_TIMEOUT_MS" => Some("90000".into()),
+                _ => None,
+            })
+            .unwrap();
+        let timeouts = config.server_timeouts();
+        assert_eq!(timeouts.header_read, Duration::from_millis(1500));
+        assert_eq!(timeouts.body_read, Duration::from_secs(30), "the default stays");
+        assert_eq!(timeouts.idle, Duration::from_secs(90));
+
+        let mut zero = Config::default();
+        assert!(zero.apply_env(|n| (n == "GAIAROUTER_BODY_READ_TIMEOUT_MS").then(|| "0".into())).is_err());
+        let mut junk = Config::default();
+        assert!(junk.apply_env(|n| (n == "GAIAROUTER_IDLE_TIMEOUT_MS").then(|| "soon".into())).is_err());
+        let mut no_connections = Config::default();
+        assert!(no_connections.apply_env(|n| (n == "GAIAROUTER_MAX_CONNECTIONS").then(|| "0".into())).is_err());
     }
 
     #[test]

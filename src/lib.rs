@@ -10,4 +10,5 @@ pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod postgres;
+pub mod server;
 pub mod usage;

@@ -39,7 +39,10 @@ pub struct Actor {
     pub kind: String,
     pub id: String,
     pub name: String,
+    /// The server's request id (UUIDv7).
     pub request_id: Option<String>,
+    /// The `x-request-id` the client sent, kept apart so it can never pass for ours.
+    pub client_request_id: Option<String>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
 }
@@ -55,9 +58,12 @@ impl Actor {
             ("actor_id".to_string(), self.id.clone()),
             ("actor_name".to_string(), self.name.clone()),
         ]);
-        for (key, value) in
-            [("request_id", &self.request_id), ("client_ip", &self.client_ip), ("user_agent", &self.user_agent)]
-        {
+        for (key, value) in [
+            ("request_id", &self.request_id),
+            ("client_request_id", &self.client_request_id),
+            ("client_ip", &self.client_ip),
+            ("user_agent", &self.user_agent),
+        ] {
             if let Some(value) = value {
                 metadata.insert(key.to_string(), value.clone());
             }

@@ -46,7 +46,10 @@ pub struct AuditEntry {
     pub sequence: i64,
     pub recorded_at: DateTime<Utc>,
     pub actor: ActorDto,
+    /// The server's id of the request that caused the event.
     pub request_id: Option<String>,
+    /// The `x-request-id` the client sent, if any (printable ASCII, at most 128 chars).
+    pub client_request_id: Option<String>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
     /// The event's fields; secret hashes are never shown.
@@ -84,6 +87,7 @@ impl From<StoredEvent> for AuditEntry {
                 name: meta(&event.metadata, "actor_name"),
             },
             request_id: meta(&event.metadata, "request_id"),
+            client_request_id: meta(&event.metadata, "client_request_id"),
             client_ip: meta(&event.metadata, "client_ip"),
             user_agent: meta(&event.metadata, "user_agent"),
             aggregate_type: event.aggregate_type,

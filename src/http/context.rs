@@ -6,6 +6,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 
+use super::request_id::ClientRequestId;
 use crate::admin::Actor;
 use crate::app::AppState;
 use crate::auth::Principal;
@@ -15,7 +16,10 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext {
+    /// The server's own id (see `http::request_id`).
     pub request_id: Option<String>,
+    /// The client's `x-request-id`, when it was acceptable.
+    pub client_request_id: Option<String>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
 }
@@ -27,6 +31,7 @@ impl RequestContext {
             id: principal.id().to_string(),
             name: principal.name().to_string(),
             request_id: self.request_id.clone(),
+            client_request_id: self.client_request_id.clone(),
             client_ip: self.client_ip.clone(),
             user_agent: self.user_agent.clone(),
         }
@@ -51,6 +56,7 @@ impl FromRequestParts<AppState> for RequestContext {
             .and_then(|v| v.split(',').next().map(|ip| ip.trim().to_string()));
         Ok(RequestContext {
             request_id: header(&parts.headers, REQUEST_ID_HEADER),
+            client_request_id: parts.extensions.get::<ClientRequestId>().map(|ClientRequestId(id)| id.clone()),
             client_ip: forwarded.or(peer),
             user_agent: header(&parts.headers, "user-agent"),
         })

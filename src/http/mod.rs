@@ -1,9 +1,11 @@
 //! The HTTP surface: one router per resource, merged here with the cross-cutting
-//! layers (request ids, tracing, body limits) and the dashboard's static files.
+//! layers (request ids, tracing, body limits and deadlines, security headers),
+//! the API docs and the dashboard's static files.
 
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+mod body_deadline;
 pub mod chat;
 mod context;
 pub mod dto;
@@ -12,16 +14,18 @@ pub mod logs;
 mod ops;
 pub mod organizations;
 pub mod projections;
+pub mod request_id;
+pub mod security_headers;
 pub mod stats;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
-use axum::Router;
+use axum::{middleware, Router};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
-use utoipa_scalar::Servable;
+use utoipa_swagger_ui::SwaggerUi;
 
 pub use context::RequestContext;
 
@@ -92,7 +96,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin)
         .merge(gateway)
         .merge(ops::router())
-        .merge(utoipa_scalar::Scalar::with_url("/docs", ApiDoc::openapi()))
+        .merge(docs())
         .route("/v1/{*rest}", axum::routing::any(unknown_route))
         .method_not_allowed_fallback(method_not_allowed);
     app = match state.config.static_dir.as_ref().filter(|dir| dir.join("index.html").exists()) {
@@ -101,11 +105,23 @@ pub fn router(state: AppState) -> Router {
         None => app.fallback(unknown_route),
     };
     let request_id = HeaderName::from_static(context::REQUEST_ID_HEADER);
+    let body_read_timeout = state.config.server_timeouts().body_read;
+    // Listed inside out: the last layer sees the request first.
     app.with_state(state)
+        .layer(middleware::from_fn_with_state(body_read_timeout, body_deadline::limit_body_time))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             let id = request.headers().get(context::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
             tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, UuidV7RequestId))
+        .layer(middleware::from_fn(request_id::take_client_request_id))
+        .layer(middleware::map_response(security_headers::add))
+}
+
+/// Swagger UI, embedded in the binary (no CDN: a foreign script on this origin
+/// could read the session token), reading the document at `/openapi.json`.
+fn docs() -> SwaggerUi {
+    // No validator badge: it would send the document to a third-party service.
+    SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new(["/openapi.json"]).validator_url("none"))
 }

@@ -8,6 +8,7 @@ mod admin_concurrency;
 mod admin_input;
 mod admin_security;
 mod durability;
+mod edge;
 #[allow(dead_code)]
 #[path = "../providers/fakes/mod.rs"]
 mod fakes;
