@@ -7,6 +7,7 @@
 
 pub mod api_key;
 pub mod limits;
+pub mod login;
 pub mod money;
 pub mod operator;
 pub mod organization;
