@@ -46,6 +46,18 @@ pub struct Config {
     pub static_dir: Option<PathBuf>,
     pub db_max_connections: u32,
     pub max_body_bytes: usize,
+    /// Password hashes (argon2, ~19 MiB each) run at once; unset: half the cores.
+    pub password_hash_concurrency: Option<usize>,
+    /// Password checks that may wait for a slot; beyond it logins get a 429.
+    pub password_hash_queue: usize,
+    /// Failed logins per username before it is locked (1 s, doubling per failure).
+    pub login_max_failures_per_username: u32,
+    /// Failed logins per client address (across usernames) before it is locked.
+    pub login_max_failures_per_ip: u32,
+    /// The longest lockout, and how long a quiet key's failures are remembered.
+    pub login_max_lock_seconds: u64,
+    /// Usernames and addresses tracked for throttling (oldest evicted beyond it).
+    pub login_max_tracked: usize,
 }
 
 impl Default for Config {
@@ -62,6 +74,12 @@ impl Default for Config {
             static_dir: None,
             db_max_connections: 32,
             max_body_bytes: 8 * 1024 * 1024,
+            password_hash_concurrency: None,
+            password_hash_queue: 8,
+            login_max_failures_per_username: 5,
+            login_max_failures_per_ip: 20,
+            login_max_lock_seconds: 15 * 60,
+            login_max_tracked: 10_000,
         }
     }
 }
@@ -114,6 +132,34 @@ impl Config {
         if let Some(v) = set("GAIAROUTER_DB_MAX_CONNECTIONS") {
             self.db_max_connections =
                 v.parse().map_err(|e| anyhow::anyhow!("GAIAROUTER_DB_MAX_CONNECTIONS={v}: {e}"))?;
+        }
+        self.apply_login_env(&set)
+    }
+
+    fn apply_login_env(&mut self, set: &impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        fn parse<T: std::str::FromStr>(name: &str, value: String) -> anyhow::Result<T>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value.parse().map_err(|e| anyhow::anyhow!("{name}={value}: {e}"))
+        }
+        if let Some(v) = set("GAIAROUTER_PASSWORD_HASH_CONCURRENCY") {
+            self.password_hash_concurrency = Some(parse("GAIAROUTER_PASSWORD_HASH_CONCURRENCY", v)?);
+        }
+        if let Some(v) = set("GAIAROUTER_PASSWORD_HASH_QUEUE") {
+            self.password_hash_queue = parse("GAIAROUTER_PASSWORD_HASH_QUEUE", v)?;
+        }
+        if let Some(v) = set("GAIAROUTER_LOGIN_MAX_FAILURES_PER_USERNAME") {
+            self.login_max_failures_per_username = parse("GAIAROUTER_LOGIN_MAX_FAILURES_PER_USERNAME", v)?;
+        }
+        if let Some(v) = set("GAIAROUTER_LOGIN_MAX_FAILURES_PER_IP") {
+            self.login_max_failures_per_ip = parse("GAIAROUTER_LOGIN_MAX_FAILURES_PER_IP", v)?;
+        }
+        if let Some(v) = set("GAIAROUTER_LOGIN_MAX_LOCK_SECONDS") {
+            self.login_max_lock_seconds = parse("GAIAROUTER_LOGIN_MAX_LOCK_SECONDS", v)?;
+        }
+        if let Some(v) = set("GAIAROUTER_LOGIN_MAX_TRACKED") {
+            self.login_max_tracked = parse("GAIAROUTER_LOGIN_MAX_TRACKED", v)?;
         }
         Ok(())
     }

@@ -13,5 +13,7 @@ mod fakes;
 mod gateway;
 mod helpers;
 mod limits;
+mod operators;
 mod projections;
+mod sessions;
 mod stats;
