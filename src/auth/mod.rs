@@ -1,6 +1,7 @@
 //! Who is calling: an operator (dashboard user, always admin) or an API key.
 //! Management routes accept a JWT from `/v1/auth/login` or an API key directly.
 
+mod argon;
 pub mod jwt;
 pub mod key_cache;
 pub mod login_audit;

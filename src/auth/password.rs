@@ -1,14 +1,12 @@
 //! Operator passwords: argon2id, hashed off the async runtime (it is slow on
 //! purpose, and each hash holds ~19 MiB). Every hash and verify passes one
-//! process-wide gate: at most `concurrency` run at once and at most `queue` more
-//! wait; beyond that the caller is refused at once (`Busy`, answered 429) instead of
-//! piling up threads and memory (100 unbounded logins once took 1.4 GB of RSS).
+//! process-wide gate: at most `concurrency` run at once (on as many dedicated
+//! threads) and at most `queue` more wait; beyond that the caller is refused at once
+//! (`Busy`, answered 429) instead of piling up threads and memory (100 unbounded
+//! logins once took 1.4 GB of RSS).
 
 use std::sync::{Arc, OnceLock};
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use tokio::sync::Semaphore;
 
 pub const MIN_PASSWORD_LEN: usize = 8;
@@ -27,34 +25,58 @@ pub enum PasswordError {
     Hashing(String),
 }
 
-/// Bounds concurrent password hashing: `running` permits, plus `admitted` permits
-/// for running-or-waiting callers.
+/// A job for a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Bounds concurrent password hashing: `concurrency` dedicated threads do all the
+/// hashing, and `admitted` permits count running-or-waiting callers. Dedicated
+/// threads matter for memory too: the allocator keeps a freed 19 MiB argon2 block
+/// in the arena of the thread that used it, so hashing on the runtime's many
+/// blocking threads grew RSS by ~19 MiB per thread ever used.
 pub struct HashGate {
-    running: Arc<Semaphore>,
     admitted: Arc<Semaphore>,
+    jobs: std::sync::mpsc::Sender<Job>,
 }
 
 impl HashGate {
     pub fn new(concurrency: usize, queue: usize) -> Self {
         let concurrency = concurrency.max(1);
-        HashGate {
-            running: Arc::new(Semaphore::new(concurrency)),
-            admitted: Arc::new(Semaphore::new(concurrency.saturating_add(queue))),
+        let (jobs, receiver) = std::sync::mpsc::channel::<Job>();
+        let receiver = Arc::new(std::sync::Mutex::new(receiver));
+        for n in 0..concurrency {
+            let receiver = Arc::clone(&receiver);
+            let spawned = std::thread::Builder::new().name(format!("password-hash-{n}")).spawn(move || loop {
+                let job = receiver.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
+                match job {
+                    // A panicking job must not take the thread (and the capacity) with it.
+                    Ok(job) => drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))),
+                    // The gate was dropped.
+                    Err(_) => break,
+                }
+            });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "cannot start a password hashing thread");
+            }
         }
+        HashGate { admitted: Arc::new(Semaphore::new(concurrency.saturating_add(queue))), jobs }
     }
 
-    /// Half the cores (at least one) hash at once; four times that may wait.
+    /// Half the cores (at least one) hash at once.
     pub fn default_concurrency() -> usize {
         std::thread::available_parallelism().map(|n| n.get() / 2).unwrap_or(1).max(1)
     }
 
-    /// Runs `work` on a blocking thread once a permit is free, or refuses at once
+    /// Runs `work` on a hashing thread, waiting for a free one, or refuses at once
     /// when the queue is full.
     pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, PasswordError> {
         let _admitted = Arc::clone(&self.admitted).try_acquire_owned().map_err(|_| PasswordError::Busy)?;
-        let _running =
-            Arc::clone(&self.running).acquire_owned().await.map_err(|e| PasswordError::Hashing(e.to_string()))?;
-        tokio::task::spawn_blocking(work).await.map_err(|e| PasswordError::Hashing(e.to_string()))
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = done.send(work());
+            }))
+            .map_err(|_| PasswordError::Hashing("no password hashing thread".into()))?;
+        result.await.map_err(|_| PasswordError::Hashing("the password hashing job failed".into()))
     }
 }
 
@@ -69,7 +91,7 @@ pub fn configure(concurrency: usize, queue: usize) {
 fn gate() -> &'static HashGate {
     GATE.get_or_init(|| {
         let concurrency = HashGate::default_concurrency();
-        HashGate::new(concurrency, concurrency * 4)
+        HashGate::new(concurrency, 8)
     })
 }
 
@@ -86,15 +108,7 @@ pub fn check_length(password: &str) -> Result<(), PasswordError> {
 
 pub async fn hash_password(password: String) -> Result<String, PasswordError> {
     check_length(&password)?;
-    gate()
-        .run(move || {
-            let salt = SaltString::generate(&mut OsRng);
-            Argon2::default()
-                .hash_password(password.as_bytes(), &salt)
-                .map(|hash| hash.to_string())
-                .map_err(|e| PasswordError::Hashing(e.to_string()))
-        })
-        .await?
+    gate().run(move || super::argon::hash(password.as_bytes()).map_err(PasswordError::Hashing)).await?
 }
 
 /// `Ok(false)` for a wrong password, an over-long one and an unreadable stored hash;
@@ -103,13 +117,7 @@ pub async fn verify_password(password: String, stored_hash: String) -> Result<bo
     if password.len() > MAX_PASSWORD_LEN {
         return Ok(false);
     }
-    gate()
-        .run(move || {
-            PasswordHash::new(&stored_hash)
-                .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-                .unwrap_or(false)
-        })
-        .await
+    gate().run(move || super::argon::verify(password.as_bytes(), &stored_hash)).await
 }
 
 /// A random password for the first operator when none is configured.

@@ -13,6 +13,7 @@ mod fakes;
 mod gateway;
 mod helpers;
 mod limits;
+mod login_throttle;
 mod operators;
 mod projections;
 mod sessions;
