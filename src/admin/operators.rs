@@ -69,6 +69,11 @@ pub async fn find_operator(pool: &PgPool, id: Uuid) -> Result<Option<OperatorRow
     Ok(sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?)
 }
 
+pub async fn find_operator_by_username(pool: &PgPool, username: &str) -> Result<Option<OperatorRow>, ApiError> {
+    let sql = format!("SELECT {OPERATOR_COLUMNS} FROM operator_view WHERE lower(username) = lower($1) AND NOT deleted");
+    Ok(sqlx::query_as(&sql).bind(username.trim()).fetch_optional(pool).await?)
+}
+
 fn refuse_self(id: Uuid, actor: &Actor, what: &str) -> Result<(), ApiError> {
     if actor.kind == "operator" && actor.id == id.to_string() {
         return Err(ApiError::conflict(

@@ -15,6 +15,7 @@ mod helpers;
 mod limits;
 mod login_throttle;
 mod operators;
+mod operators_cli;
 mod projections;
 mod sessions;
 mod stats;
