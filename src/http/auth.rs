@@ -53,7 +53,8 @@ pub struct TokenResponse {
     pub expires_in: i64,
 }
 
-/// An error answer, with `Retry-After` when the client should come back later.
+/// An error answer, with `Retry-After` when the client should come back later
+/// (used by every route that hashes passwords).
 pub struct LoginError {
     error: ApiError,
     retry_after: Option<Duration>,

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::auth::LoginError;
 use super::dto::{Deleted, ListResponse};
 use super::extract::{ApiJson, ApiPath};
 use super::RequestContext;
@@ -110,7 +111,7 @@ pub(crate) async fn create_operator(
     principal: Principal,
     context: RequestContext,
     ApiJson(body): ApiJson<CreateOperator>,
-) -> ApiResult<(StatusCode, Json<OperatorDto>)> {
+) -> Result<(StatusCode, Json<OperatorDto>), LoginError> {
     require_operator(&principal)?;
     let id = state.admin.create_operator(&body.username, body.password, &context.actor(&principal)).await?;
     Ok((StatusCode::CREATED, Json(one(&state, id).await?)))
@@ -168,7 +169,8 @@ pub(crate) async fn delete_operator(
     Ok(Json(Deleted { id, object: "operator", deleted: true }))
 }
 
-/// Sets a new password and ends the operator's sessions. Changing one's own
+/// Sets a new password and ends the operator's sessions (a 429 with `Retry-After`
+/// when the password hashing queue is full). Changing one's own
 /// password needs `current_password`; another operator's does not (operators are
 /// admins).
 #[utoipa::path(post, path = "/v1/operators/{id}/password", params(("id" = Uuid, Path)), request_body = ChangePassword,
@@ -181,7 +183,7 @@ pub(crate) async fn change_password(
     context: RequestContext,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<ChangePassword>,
-) -> ApiResult<StatusCode> {
+) -> Result<StatusCode, LoginError> {
     let caller = require_operator(&principal)?;
     let current = if caller == id {
         Some(body.current_password.ok_or_else(|| {
