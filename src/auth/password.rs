@@ -66,17 +66,45 @@ impl HashGate {
         std::thread::available_parallelism().map(|n| n.get() / 2).unwrap_or(1).max(1)
     }
 
+    /// A place in the gate (running or waiting), or `Busy` at once when it is full.
+    pub fn admit(&self) -> Result<Admission<'_>, PasswordError> {
+        let permit = Arc::clone(&self.admitted).try_acquire_owned().map_err(|_| PasswordError::Busy)?;
+        Ok(Admission { gate: self, _permit: permit })
+    }
+
     /// Runs `work` on a hashing thread, waiting for a free one, or refuses at once
     /// when the queue is full.
     pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, PasswordError> {
-        let _admitted = Arc::clone(&self.admitted).try_acquire_owned().map_err(|_| PasswordError::Busy)?;
+        self.admit()?.run(work).await
+    }
+}
+
+/// A place in the hashing gate, taken before any other work (such as reading the
+/// operator row) so that an overloaded server refuses logins before they cost a
+/// database round trip.
+pub struct Admission<'a> {
+    gate: &'a HashGate,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Admission<'_> {
+    pub async fn run<T: Send + 'static>(self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, PasswordError> {
         let (done, result) = tokio::sync::oneshot::channel();
-        self.jobs
+        self.gate
+            .jobs
             .send(Box::new(move || {
                 let _ = done.send(work());
             }))
             .map_err(|_| PasswordError::Hashing("no password hashing thread".into()))?;
         result.await.map_err(|_| PasswordError::Hashing("the password hashing job failed".into()))
+    }
+
+    /// `Ok(false)` for a wrong password, an over-long one and an unreadable stored hash.
+    pub async fn verify(self, password: String, stored_hash: String) -> Result<bool, PasswordError> {
+        if password.len() > MAX_PASSWORD_LEN {
+            return Ok(false);
+        }
+        self.run(move || super::argon::verify(password.as_bytes(), &stored_hash)).await
     }
 }
 
@@ -89,10 +117,7 @@ pub fn configure(concurrency: usize, queue: usize) {
 }
 
 fn gate() -> &'static HashGate {
-    GATE.get_or_init(|| {
-        let concurrency = HashGate::default_concurrency();
-        HashGate::new(concurrency, 8)
-    })
+    GATE.get_or_init(|| HashGate::new(HashGate::default_concurrency(), 8))
 }
 
 pub fn check_length(password: &str) -> Result<(), PasswordError> {
@@ -111,13 +136,15 @@ pub async fn hash_password(password: String) -> Result<String, PasswordError> {
     gate().run(move || super::argon::hash(password.as_bytes()).map_err(PasswordError::Hashing)).await?
 }
 
+/// A place in the process-wide hashing gate (see `HashGate::admit`).
+pub fn admit() -> Result<Admission<'static>, PasswordError> {
+    gate().admit()
+}
+
 /// `Ok(false)` for a wrong password, an over-long one and an unreadable stored hash;
 /// `Err(Busy)` when the gate is full.
 pub async fn verify_password(password: String, stored_hash: String) -> Result<bool, PasswordError> {
-    if password.len() > MAX_PASSWORD_LEN {
-        return Ok(false);
-    }
-    gate().run(move || super::argon::verify(password.as_bytes(), &stored_hash)).await
+    admit()?.verify(password, stored_hash).await
 }
 
 /// A random password for the first operator when none is configured.
