@@ -33,6 +33,7 @@ pub struct AppState {
     pub keys: Arc<KeyCache>,
     pub completions: Arc<CompletionService>,
     pub projections: Arc<Runner>,
+    pub login_throttle: Arc<crate::auth::throttle::LoginThrottle>,
     background: Arc<Background>,
 }
 
@@ -59,6 +60,9 @@ pub async fn prepare_with_providers(
     database_url: &str,
     providers: ProvidersConfig,
 ) -> anyhow::Result<AppState> {
+    let hash_concurrency = config.password_hash_concurrency.unwrap_or_else(password::HashGate::default_concurrency);
+    password::configure(hash_concurrency, config.password_hash_queue);
+    let login_throttle = Arc::new(crate::auth::throttle::LoginThrottle::new(throttle_config(&config)));
     let pool = postgres::connect(database_url, config.db_max_connections).await?;
     postgres::migrate(&pool).await?;
     let keys = Arc::new(KeyCache::default());
@@ -118,8 +122,19 @@ pub async fn prepare_with_providers(
         keys,
         completions,
         projections,
+        login_throttle,
         background: Arc::new(Background { process_lock, key_listener, projector, reservation_sweeper }),
     })
+}
+
+fn throttle_config(config: &Config) -> crate::auth::throttle::ThrottleConfig {
+    crate::auth::throttle::ThrottleConfig {
+        max_failures_per_username: config.login_max_failures_per_username.max(1),
+        max_failures_per_ip: config.login_max_failures_per_ip.max(1),
+        base_lock: std::time::Duration::from_secs(1),
+        max_lock: std::time::Duration::from_secs(config.login_max_lock_seconds.max(1)),
+        max_entries: config.login_max_tracked.max(1),
+    }
 }
 
 /// Every checkpointed projector GaiaRouter runs.

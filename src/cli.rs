@@ -1,4 +1,6 @@
-//! The command line: `serve` (default), `migrate`, `operator create`.
+//! The command line: `serve` (default), `migrate`, `operators ...`, `projections ...`.
+
+pub mod operators;
 
 use std::path::PathBuf;
 
@@ -20,8 +22,8 @@ pub enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
-    /// Manage dashboard operators.
-    #[command(subcommand)]
+    /// Manage dashboard operators (`operator` works too).
+    #[command(subcommand, name = "operators", alias = "operator")]
     Operator(OperatorCommand),
     /// Read models rebuilt from the event log.
     #[command(subcommand)]
@@ -42,14 +44,28 @@ pub enum ProjectionsCommand {
     Status,
 }
 
+/// Every change is an event in the audit trail, by the actor `system`/`cli`.
 #[derive(Debug, Subcommand)]
 pub enum OperatorCommand {
+    /// List operators (id, username, status).
+    List,
     /// Create an operator; the password comes from GAIAROUTER_OPERATOR_PASSWORD,
     /// else a random one is generated and shown once.
     Create {
         #[arg(long)]
         username: String,
     },
+    /// Disable an operator (ends its sessions); not the last active one.
+    Disable { username: String },
+    /// Enable a disabled operator.
+    Enable { username: String },
+    /// Delete an operator (ends its sessions, frees the username); not the last active one.
+    Delete { username: String },
+    /// Set an operator's password (ends its sessions); from GAIAROUTER_OPERATOR_PASSWORD,
+    /// else a random one is generated and shown once.
+    SetPassword { username: String },
+    /// End every session of an operator.
+    EndSessions { username: String },
 }
 
 /// Shows a one-time secret on the terminal (stderr), deliberately not through the

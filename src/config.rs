@@ -56,6 +56,18 @@ pub struct Config {
     /// Open client connections at most; past it new ones are closed at once
     /// (file descriptors and memory stay bounded whatever clients do).
     pub max_connections: usize,
+    /// Password hashes (argon2, ~19 MiB each) run at once; unset: half the cores.
+    pub password_hash_concurrency: Option<usize>,
+    /// Password checks that may wait for a slot; beyond it logins get a 429.
+    pub password_hash_queue: usize,
+    /// Failed logins per username before it is locked (1 s, doubling per failure).
+    pub login_max_failures_per_username: u32,
+    /// Failed logins per client address (across usernames) before it is locked.
+    pub login_max_failures_per_ip: u32,
+    /// The longest lockout, and how long a quiet key's failures are remembered.
+    pub login_max_lock_seconds: u64,
+    /// Usernames and addresses tracked for throttling (oldest evicted beyond it).
+    pub login_max_tracked: usize,
 }
 
 impl Default for Config {
@@ -76,6 +88,12 @@ impl Default for Config {
             body_read_timeout_ms: 30_000,
             idle_timeout_ms: 60_000,
             max_connections: 10_000,
+            password_hash_concurrency: None,
+            password_hash_queue: 8,
+            login_max_failures_per_username: 5,
+            login_max_failures_per_ip: 20,
+            login_max_lock_seconds: 15 * 60,
+            login_max_tracked: 10_000,
         }
     }
 }
@@ -141,6 +159,7 @@ impl Config {
         if let Some(v) = set("GAIAROUTER_MAX_CONNECTIONS") {
             self.max_connections = v.parse().map_err(|e| anyhow::anyhow!("GAIAROUTER_MAX_CONNECTIONS={v}: {e}"))?;
         }
+        self.apply_login_env(&set)?;
         self.check_server_limits()
     }
 
@@ -158,6 +177,34 @@ impl Config {
             if value == 0 {
                 anyhow::bail!("{name} must be at least 1 millisecond");
             }
+        }
+        Ok(())
+    }
+
+    fn apply_login_env(&mut self, set: &impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        fn parse<T: std::str::FromStr>(name: &str, value: String) -> anyhow::Result<T>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value.parse().map_err(|e| anyhow::anyhow!("{name}={value}: {e}"))
+        }
+        if let Some(v) = set("GAIAROUTER_PASSWORD_HASH_CONCURRENCY") {
+            self.password_hash_concurrency = Some(parse("GAIAROUTER_PASSWORD_HASH_CONCURRENCY", v)?);
+        }
+        if let Some(v) = set("GAIAROUTER_PASSWORD_HASH_QUEUE") {
+            self.password_hash_queue = parse("GAIAROUTER_PASSWORD_HASH_QUEUE", v)?;
+        }
+        if let Some(v) = set("GAIAROUTER_LOGIN_MAX_FAILURES_PER_USERNAME") {
+            self.login_max_failures_per_username = parse("GAIAROUTER_LOGIN_MAX_FAILURES_PER_USERNAME", v)?;
+        }
+        if let Some(v) = set("GAIAROUTER_LOGIN_MAX_FAILURES_PER_IP") {
+            self.login_max_failures_per_ip = parse("GAIAROUTER_LOGIN_MAX_FAILURES_PER_IP", v)?;
+        }
+        if let Some(v) = set("GAIAROUTER_LOGIN_MAX_LOCK_SECONDS") {
+            self.login_max_lock_seconds = parse("GAIAROUTER_LOGIN_MAX_LOCK_SECONDS", v)?;
+        }
+        if let Some(v) = set("GAIAROUTER_LOGIN_MAX_TRACKED") {
+            self.login_max_tracked = parse("GAIAROUTER_LOGIN_MAX_TRACKED", v)?;
         }
         Ok(())
     }

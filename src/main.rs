@@ -1,9 +1,8 @@
 use clap::Parser;
-use gaiarouter::admin::Actor;
-use gaiarouter::cli::{self, Cli, Command, OperatorCommand, ProjectionsCommand};
+use gaiarouter::cli::{self, Cli, Command, ProjectionsCommand};
 use gaiarouter::config::Config;
 use gaiarouter::postgres::embedded::EmbeddedPostgres;
-use gaiarouter::{app, auth, postgres};
+use gaiarouter::{app, postgres};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -91,23 +90,7 @@ async fn run_command(command: Command, config: Config, database_url: &str) -> an
             }
             Ok(())
         }
-        Command::Operator(OperatorCommand::Create { username }) => {
-            let state = app::prepare(config, database_url).await?;
-            let (password, generated) = match std::env::var("GAIAROUTER_OPERATOR_PASSWORD") {
-                Ok(password) if !password.is_empty() => (password, false),
-                _ => (auth::password::generate_password(), true),
-            };
-            let id = state
-                .admin
-                .create_operator(&username, password.clone(), &Actor::system("cli"))
-                .await
-                .map_err(|e| anyhow::anyhow!(e.message))?;
-            cli::output(&format!("operator `{username}` created with id {id}"));
-            if generated {
-                cli::show_once(&format!("Password for `{username}`: {password}"));
-            }
-            Ok(())
-        }
+        Command::Operator(command) => cli::operators::run(command, database_url).await,
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod api_key;
 pub mod authorization;
 pub mod limits;
+pub mod login;
 pub mod money;
 pub mod operator;
 pub mod organization;

@@ -50,6 +50,7 @@ impl From<OperatorError> for ApiError {
             OperatorError::AlreadyExists => ApiError::conflict("operator_exists", message),
             OperatorError::NotFound => ApiError::not_found("operator_not_found", message),
             OperatorError::Disabled => ApiError::conflict("operator_disabled", message),
+            OperatorError::NotDisabled => ApiError::conflict("operator_not_disabled", message),
             OperatorError::InvalidUsername(_) => ApiError::bad_request("invalid_name", message).with_param("username"),
             OperatorError::InvalidPasswordHash => ApiError::internal(message),
         }

@@ -65,7 +65,7 @@ pub async fn release_stale_claims(pool: &PgPool) -> Result<(), ApiError> {
            (c.scope = $1 AND NOT EXISTS (SELECT 1 FROM organization_view o WHERE o.id = c.owner_id \
               AND lower(o.name) = c.name_key AND o.status <> 'deleted')) \
            OR (c.scope = $2 AND NOT EXISTS (SELECT 1 FROM operator_view p WHERE p.id = c.owner_id \
-              AND lower(p.username) = c.name_key)))",
+              AND lower(p.username) = c.name_key AND NOT p.deleted)))",
     )
     .bind(ORGANIZATION)
     .bind(OPERATOR)

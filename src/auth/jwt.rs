@@ -1,4 +1,6 @@
-//! Session tokens for the management API: HS256 only (pinned), with expiry.
+//! Session tokens for the management API: HS256 only (pinned), with expiry, and
+//! the session version of their subject (`sv`) at minting: a token whose version
+//! no longer matches its subject's current one is refused (see `auth::session`).
 
 use chrono::Utc;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -22,6 +24,10 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub jti: Uuid,
+    /// The subject's session version when the token was minted. Tokens from before
+    /// versions existed have none and are refused.
+    #[serde(default)]
+    pub sv: Option<String>,
 }
 
 pub struct JwtKeys {
@@ -45,10 +51,22 @@ impl JwtKeys {
         }
     }
 
-    pub fn issue(&self, sub: Uuid, kind: SubjectKind) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn issue(
+        &self,
+        sub: Uuid,
+        kind: SubjectKind,
+        session_version: String,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = Utc::now().timestamp();
-        let claims =
-            Claims { sub, kind, iss: ISSUER.into(), iat: now, exp: now + self.ttl_seconds, jti: Uuid::now_v7() };
+        let claims = Claims {
+            sub,
+            kind,
+            iss: ISSUER.into(),
+            iat: now,
+            exp: now + self.ttl_seconds,
+            jti: Uuid::now_v7(),
+            sv: Some(session_version),
+        };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
 
@@ -66,14 +84,17 @@ mod tests {
     fn issued_tokens_verify_and_tampered_ones_do_not() {
         let keys = JwtKeys::new(b"0123456789abcdef0123456789abcdef", 60);
         let id = Uuid::now_v7();
-        let token = keys.issue(id, SubjectKind::Operator).unwrap();
-        assert_eq!(keys.verify(&token).unwrap().sub, id);
+        let token = keys.issue(id, SubjectKind::Operator, "3".into()).unwrap();
+        let claims = keys.verify(&token).unwrap();
+        assert_eq!((claims.sub, claims.sv.as_deref()), (id, Some("3")));
         let other = JwtKeys::new(b"another-secret-another-secret-xx", 60);
         assert!(other.verify(&token).is_none());
         let mut tampered = token.clone();
         tampered.pop();
         assert!(keys.verify(&tampered).is_none());
-        let expired = JwtKeys::new(b"0123456789abcdef0123456789abcdef", -120).issue(id, SubjectKind::Operator).unwrap();
+        let expired = JwtKeys::new(b"0123456789abcdef0123456789abcdef", -120)
+            .issue(id, SubjectKind::Operator, "0".into())
+            .unwrap();
         assert!(keys.verify(&expired).is_none());
     }
 }

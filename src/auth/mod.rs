@@ -1,10 +1,14 @@
 //! Who is calling: an operator (dashboard user, always admin) or an API key.
 //! Management routes accept a JWT from `/v1/auth/login` or an API key directly.
 
+mod argon;
 pub mod jwt;
 pub mod key_cache;
+pub mod login_audit;
 pub mod password;
 pub mod secrets;
+pub mod session;
+pub mod throttle;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -137,6 +141,12 @@ impl KeyRow {
 
 /// Authenticates a full API key (`gr-<public>-<secret>`).
 pub async fn authenticate_api_key(pool: &PgPool, presented: &str) -> Result<Principal, ApiError> {
+    Ok(authenticate_api_key_session(pool, presented).await?.0)
+}
+
+/// Authenticates a full API key and answers the session version a token minted
+/// from it must carry (a digest of its current secret hash: rotation changes it).
+pub async fn authenticate_api_key_session(pool: &PgPool, presented: &str) -> Result<(Principal, String), ApiError> {
     let invalid = || ApiError::unauthorized("invalid API key");
     let (public_id, secret) = secrets::parse_key(presented).ok_or_else(invalid)?;
     let row: Option<KeyRow> =
@@ -145,30 +155,42 @@ pub async fn authenticate_api_key(pool: &PgPool, presented: &str) -> Result<Prin
     if !secrets::secret_matches(secret, &row.secret_hash) {
         return Err(invalid());
     }
-    row.into_principal()
+    let version = session::key_version(&row.secret_hash);
+    Ok((row.into_principal()?, version))
 }
 
-/// Authenticates a session token; the subject must still be valid now (a revoked
-/// key's or disabled operator's token stops working at once).
+/// Authenticates a session token; the subject must still be valid now and still
+/// at the session version the token was minted at (a rotated or revoked key's, a
+/// disabled or deleted operator's, or a changed password's tokens stop working at
+/// once). The version comes from the same view row that is read anyway, so this
+/// costs no extra round trip, and every replica sees it.
 pub async fn authenticate_jwt(pool: &PgPool, keys: &JwtKeys, token: &str) -> Result<Principal, ApiError> {
     let invalid = || ApiError::unauthorized("invalid or expired token");
     let claims = keys.verify(token).ok_or_else(invalid)?;
+    let presented = claims.sv.as_deref().ok_or_else(invalid)?;
     match claims.kind {
         SubjectKind::Operator => {
-            let row: Option<(String, bool)> =
-                sqlx::query_as("SELECT username, disabled FROM operator_view WHERE id = $1")
-                    .bind(claims.sub)
-                    .fetch_optional(pool)
-                    .await?;
+            let row: Option<(String, i64)> = sqlx::query_as(
+                "SELECT username, session_version FROM operator_view WHERE id = $1 AND NOT disabled AND NOT deleted",
+            )
+            .bind(claims.sub)
+            .fetch_optional(pool)
+            .await?;
             match row {
-                Some((username, false)) => Ok(Principal::Operator { id: claims.sub, username }),
+                Some((username, version)) if session::same_version(presented, &version.to_string()) => {
+                    Ok(Principal::Operator { id: claims.sub, username })
+                }
                 _ => Err(invalid()),
             }
         }
         SubjectKind::ApiKey => {
             let row: Option<KeyRow> =
                 sqlx::query_as(&format!("{KEY_QUERY} WHERE k.id = $1")).bind(claims.sub).fetch_optional(pool).await?;
-            row.ok_or_else(invalid)?.into_principal()
+            let row = row.ok_or_else(invalid)?;
+            if !session::same_version(presented, &session::key_version(&row.secret_hash)) {
+                return Err(invalid());
+            }
+            row.into_principal()
         }
     }
 }

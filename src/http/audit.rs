@@ -17,7 +17,8 @@ use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 
-pub const ADMIN_AGGREGATES: [&str; 3] = ["Organization", "ApiKey", "Operator"];
+/// What the audit trail shows: admin changes and login attempts (failures, lockouts).
+pub const ADMIN_AGGREGATES: [&str; 4] = ["Organization", "ApiKey", "Operator", "Login"];
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -138,7 +139,7 @@ pub(crate) async fn api_key_history(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct AuditParams {
-    /// `Organization`, `ApiKey` or `Operator`.
+    /// `Organization`, `ApiKey`, `Operator` or `Login`.
     pub aggregate_type: Option<String>,
     pub aggregate_id: Option<String>,
     /// The actor's id (operator or API key).
@@ -165,7 +166,7 @@ pub(crate) async fn audit_log(
         Some(_) => {
             return Err(ApiError::bad_request(
                 "invalid_aggregate_type",
-                "aggregate_type must be Organization, ApiKey or Operator",
+                "aggregate_type must be Organization, ApiKey, Operator or Login",
             )
             .with_param("aggregate_type"))
         }

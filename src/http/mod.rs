@@ -11,6 +11,7 @@ mod context;
 pub mod dto;
 pub mod extract;
 pub mod logs;
+pub mod operators;
 mod ops;
 pub mod organizations;
 pub mod projections;
@@ -39,7 +40,10 @@ const ADMIN_BODY_LIMIT: usize = 64 * 1024;
 #[openapi(
     info(title = "GaiaRouter", description = "Event-sourced OpenAI-compatible AI gateway: admin and gateway API."),
     paths(
-        auth::login, auth::me,
+        auth::login, auth::me, auth::logout,
+        operators::list_operators, operators::create_operator, operators::get_operator,
+        operators::disable_operator, operators::enable_operator, operators::delete_operator,
+        operators::change_password, operators::end_sessions,
         organizations::create_organization, organizations::list_organizations, organizations::get_organization,
         organizations::update_organization, organizations::delete_organization,
         api_keys::create_api_key, api_keys::list_api_keys, api_keys::get_api_key, api_keys::update_api_key,
@@ -90,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .merge(stats::router())
         .merge(logs::router())
         .merge(projections::router())
+        .merge(operators::router())
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT));
     let gateway = chat::router().layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     let mut app = Router::new()

@@ -96,7 +96,7 @@ async fn wrong_passwords_and_bad_logins_are_refused() {
 
 fn claims(sub: &str, exp_offset: i64) -> Value {
     let now = chrono::Utc::now().timestamp();
-    json!({"sub": sub, "kind": "operator", "iss": "gaiarouter", "iat": now, "exp": now + exp_offset, "jti": uuid::Uuid::now_v7()})
+    json!({"sub": sub, "kind": "operator", "iss": "gaiarouter", "iat": now, "exp": now + exp_offset, "jti": uuid::Uuid::now_v7(), "sv": "0"})
 }
 
 #[tokio::test]

@@ -1,5 +1,12 @@
 //! The Operator aggregate: a dashboard user. Passwords arrive already hashed
 //! (argon2, by the caller); the domain only records the hash.
+//!
+//! Every event that must end the operator's sessions (password changed, disabled,
+//! deleted, sessions ended) bumps `session_version`; session tokens carry the
+//! version they were minted at and die when it moves on.
+
+#[cfg(test)]
+mod tests;
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -13,6 +20,9 @@ pub enum OperatorCommand {
     Create { username: String, password_hash: String, at: DateTime<Utc> },
     ChangePassword { password_hash: String, at: DateTime<Utc> },
     Disable { at: DateTime<Utc> },
+    Enable { at: DateTime<Utc> },
+    Delete { at: DateTime<Utc> },
+    EndSessions { at: DateTime<Utc> },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,6 +30,9 @@ pub enum OperatorEvent {
     OperatorCreated { username: String, password_hash: String, at: DateTime<Utc> },
     OperatorPasswordChanged { password_hash: String, at: DateTime<Utc> },
     OperatorDisabled { at: DateTime<Utc> },
+    OperatorEnabled { at: DateTime<Utc> },
+    OperatorDeleted { at: DateTime<Utc> },
+    OperatorSessionsEnded { at: DateTime<Utc> },
 }
 
 impl DomainEvent for OperatorEvent {
@@ -28,6 +41,9 @@ impl DomainEvent for OperatorEvent {
             Self::OperatorCreated { .. } => "OperatorCreated",
             Self::OperatorPasswordChanged { .. } => "OperatorPasswordChanged",
             Self::OperatorDisabled { .. } => "OperatorDisabled",
+            Self::OperatorEnabled { .. } => "OperatorEnabled",
+            Self::OperatorDeleted { .. } => "OperatorDeleted",
+            Self::OperatorSessionsEnded { .. } => "OperatorSessionsEnded",
         }
         .to_string()
     }
@@ -42,6 +58,12 @@ pub struct OperatorState {
     pub username: String,
     pub password_hash: String,
     pub disabled: bool,
+    /// Deleted operators keep their stream (audit) but can do nothing any more.
+    #[serde(default)]
+    pub deleted: bool,
+    /// Bumped by every event that ends the operator's sessions.
+    #[serde(default)]
+    pub session_version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -59,6 +81,8 @@ pub enum OperatorError {
     NotFound,
     #[error("operator is disabled")]
     Disabled,
+    #[error("operator is not disabled")]
+    NotDisabled,
     #[error("password hash must be a PHC string")]
     InvalidPasswordHash,
     #[error(transparent)]
@@ -85,17 +109,20 @@ impl Operator {
             check_password_hash(&password_hash)?;
             return Ok(vec![E::OperatorCreated { username: normalize_name(&username)?, password_hash, at }]);
         }
-        let state = self.state.as_ref().ok_or(OperatorError::NotFound)?;
-        if state.disabled {
-            return Err(OperatorError::Disabled);
-        }
+        let state = self.state.as_ref().filter(|state| !state.deleted).ok_or(OperatorError::NotFound)?;
         Ok(match command {
             C::Create { .. } => Vec::new(),
+            // A disabled operator can only be enabled again or deleted.
+            C::Enable { at } if state.disabled => vec![E::OperatorEnabled { at }],
+            C::Enable { .. } => return Err(OperatorError::NotDisabled),
+            C::Delete { at } => vec![E::OperatorDeleted { at }],
+            _ if state.disabled => return Err(OperatorError::Disabled),
             C::ChangePassword { password_hash, at } => {
                 check_password_hash(&password_hash)?;
                 vec![E::OperatorPasswordChanged { password_hash, at }]
             }
             C::Disable { at } => vec![E::OperatorDisabled { at }],
+            C::EndSessions { at } => vec![E::OperatorSessionsEnded { at }],
         })
     }
 }
@@ -120,92 +147,46 @@ impl Aggregate for Operator {
     }
 
     fn apply(&mut self, event: Self::Event) {
+        if let OperatorEvent::OperatorCreated { username, password_hash, at } = event {
+            self.state = Some(OperatorState {
+                username,
+                password_hash,
+                disabled: false,
+                deleted: false,
+                session_version: 0,
+                created_at: at,
+                updated_at: at,
+            });
+            return;
+        }
+        let Some(state) = self.state.as_mut() else {
+            return;
+        };
         match event {
-            OperatorEvent::OperatorCreated { username, password_hash, at } => {
-                self.state =
-                    Some(OperatorState { username, password_hash, disabled: false, created_at: at, updated_at: at });
-            }
+            OperatorEvent::OperatorCreated { .. } => {}
             OperatorEvent::OperatorPasswordChanged { password_hash, at } => {
-                if let Some(state) = self.state.as_mut() {
-                    state.password_hash = password_hash;
-                    state.updated_at = at;
-                }
+                state.password_hash = password_hash;
+                state.session_version += 1;
+                state.updated_at = at;
             }
             OperatorEvent::OperatorDisabled { at } => {
-                if let Some(state) = self.state.as_mut() {
-                    state.disabled = true;
-                    state.updated_at = at;
-                }
+                state.disabled = true;
+                state.session_version += 1;
+                state.updated_at = at;
+            }
+            OperatorEvent::OperatorEnabled { at } => {
+                state.disabled = false;
+                state.updated_at = at;
+            }
+            OperatorEvent::OperatorDeleted { at } => {
+                state.deleted = true;
+                state.session_version += 1;
+                state.updated_at = at;
+            }
+            OperatorEvent::OperatorSessionsEnded { at } => {
+                state.session_version += 1;
+                state.updated_at = at;
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use chrono::TimeZone;
-    use cqrs_es::test::TestFramework;
-
-    use super::*;
-
-    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
-
-    fn t() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap_or_default()
-    }
-
-    fn created() -> OperatorEvent {
-        OperatorEvent::OperatorCreated { username: "admin".into(), password_hash: HASH.into(), at: t() }
-    }
-
-    #[tokio::test]
-    async fn creating_an_operator_records_only_the_hash() {
-        TestFramework::<Operator>::with(())
-            .given_no_previous_events()
-            .when_async(OperatorCommand::Create { username: "admin".into(), password_hash: HASH.into(), at: t() })
-            .await
-            .then_expect_events(vec![created()]);
-    }
-
-    #[tokio::test]
-    async fn a_plaintext_password_is_refused() {
-        TestFramework::<Operator>::with(())
-            .given_no_previous_events()
-            .when_async(OperatorCommand::Create { username: "admin".into(), password_hash: "hunter2".into(), at: t() })
-            .await
-            .then_expect_error(OperatorError::InvalidPasswordHash);
-    }
-
-    #[tokio::test]
-    async fn creating_twice_or_changing_a_missing_operator_is_refused() {
-        TestFramework::<Operator>::with(())
-            .given(vec![created()])
-            .when_async(OperatorCommand::Create { username: "admin".into(), password_hash: HASH.into(), at: t() })
-            .await
-            .then_expect_error(OperatorError::AlreadyExists);
-        TestFramework::<Operator>::with(())
-            .given_no_previous_events()
-            .when_async(OperatorCommand::Disable { at: t() })
-            .await
-            .then_expect_error(OperatorError::NotFound);
-    }
-
-    #[tokio::test]
-    async fn password_changes_and_disabling_are_recorded_and_disabling_is_final() {
-        TestFramework::<Operator>::with(())
-            .given(vec![created()])
-            .when_async(OperatorCommand::ChangePassword { password_hash: HASH.into(), at: t() })
-            .await
-            .then_expect_events(vec![OperatorEvent::OperatorPasswordChanged { password_hash: HASH.into(), at: t() }]);
-        TestFramework::<Operator>::with(())
-            .given(vec![created()])
-            .when_async(OperatorCommand::Disable { at: t() })
-            .await
-            .then_expect_events(vec![OperatorEvent::OperatorDisabled { at: t() }]);
-        TestFramework::<Operator>::with(())
-            .given(vec![created(), OperatorEvent::OperatorDisabled { at: t() }])
-            .when_async(OperatorCommand::ChangePassword { password_hash: HASH.into(), at: t() })
-            .await
-            .then_expect_error(OperatorError::Disabled);
     }
 }

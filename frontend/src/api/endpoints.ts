@@ -11,6 +11,7 @@ import type {
   LoginResponse,
   Me,
   ModelInfo,
+  Operator,
   Organization,
   Permission,
   Projection,
@@ -151,3 +152,17 @@ export function listData<T>(res: ListResponse<T> | T[] | undefined | null): T[] 
   if (!res) return []
   return Array.isArray(res) ? res : (res.data ?? [])
 }
+
+// ---- operators (dashboard users; only operators may manage them)
+export const listOperators = () => asList(api.get<ListResponse<Operator> | Operator[]>('/v1/operators'))
+export const createOperator = (body: { username: string; password: string }) =>
+  api.post<Operator>('/v1/operators', body)
+export const disableOperator = (id: string) => api.post<Operator>(`/v1/operators/${enc(id)}/disable`, {})
+export const enableOperator = (id: string) => api.post<Operator>(`/v1/operators/${enc(id)}/enable`, {})
+export const deleteOperator = (id: string) => api.delete<Deleted>(`/v1/operators/${enc(id)}`)
+/** Ends the operator's sessions; for one's own password `current_password` is required. */
+export const setOperatorPassword = (id: string, body: { password: string; current_password?: string }) =>
+  api.post<unknown>(`/v1/operators/${enc(id)}/password`, body)
+export const endOperatorSessions = (id: string) => api.post<unknown>(`/v1/operators/${enc(id)}/sessions/end`, {})
+/** Ends every session of the signed-in operator, on every device. */
+export const logoutEverywhere = () => api.post<unknown>('/v1/auth/logout', {})

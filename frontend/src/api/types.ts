@@ -194,3 +194,14 @@ export interface ChatUsage {
   cost_usd?: number
   [extra: string]: unknown
 }
+
+/** A dashboard user (`/v1/operators`). Operators are admins. */
+export interface Operator {
+  id: string
+  object: 'operator'
+  username: string
+  status: 'active' | 'disabled'
+  created_at: string
+  updated_at: string
+  version: number
+}

@@ -61,6 +61,11 @@ export function eventTitle(eventType: string): string {
     OperatorCreated: 'Operator created',
     OperatorPasswordChanged: 'Password changed',
     OperatorDisabled: 'Operator disabled',
+    OperatorEnabled: 'Operator enabled',
+    OperatorDeleted: 'Operator deleted',
+    OperatorSessionsEnded: 'Sessions ended',
+    LoginFailed: 'Login failed',
+    LoginLockedOut: 'Login locked out',
   }
   if (known[eventType]) return known[eventType]
   const words = eventType.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase()
@@ -69,9 +74,9 @@ export function eventTitle(eventType: string): string {
 
 export function eventTone(eventType: string): DescribedEvent['tone'] {
   if (/(Created|Issued)$/.test(eventType)) return 'green'
-  if (/(Deleted|Revoked|Disabled)$/.test(eventType)) return 'red'
-  if (/Suspended$/.test(eventType)) return 'orange'
-  if (/(Reactivated)$/.test(eventType)) return 'arcoblue'
+  if (/(Deleted|Revoked|Disabled|LockedOut)$/.test(eventType)) return 'red'
+  if (/(Suspended|LoginFailed)$/.test(eventType)) return 'orange'
+  if (/(Reactivated|Enabled)$/.test(eventType)) return 'arcoblue'
   if (/(Rotated|PasswordChanged)$/.test(eventType)) return 'purple'
   return 'blue'
 }
