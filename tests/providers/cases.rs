@@ -226,7 +226,7 @@ pub async fn reports_a_rejected_provider_key_as_a_bad_gateway(kind: Kind) {
     let error = complete(&subject, &ask("hi")).await.unwrap_err();
     assert_eq!(error.http_status(), 502);
     assert_eq!(error.kind(), "upstream_auth_failed");
-    assert!(error.to_string().contains("invalid api key"));
+    assert!(error.to_string().contains("GaiaRouter's credentials"), "{error}");
 }
 
 pub async fn maps_upstream_server_errors_to_bad_gateway(kind: Kind) {
