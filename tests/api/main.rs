@@ -14,5 +14,6 @@ mod gateway;
 mod helpers;
 mod limits;
 mod projections;
+mod provider_keys;
 mod stats;
 mod tenant_safety;

@@ -8,6 +8,7 @@ mod echo;
 mod fakes;
 mod strictness;
 mod subjects;
+mod translation_gaps;
 mod wire;
 
 /// Stamps every conformance case into a module per provider, so a failure names both

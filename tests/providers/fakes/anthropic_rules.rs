@@ -76,6 +76,10 @@ pub fn check_body(body: &Value) -> Result<(), Refusal> {
         if let Some(extra) = metadata.keys().find(|k| *k != "user_id") {
             return Err(Refusal::bad_request(format!("metadata.{extra}: Extra inputs are not permitted")));
         }
+        // Anthropic refuses personal data here (litellm#10106).
+        if metadata.get("user_id").and_then(Value::as_str).is_some_and(looks_like_an_email) {
+            return Err(Refusal::bad_request("metadata.user_id: user_id appears to contain an email address"));
+        }
     }
     Ok(())
 }
@@ -197,7 +201,22 @@ fn content_blocks(i: usize, content: &Value, may_be_empty: bool) -> Result<Vec<V
     Ok(blocks)
 }
 
+fn looks_like_an_email(text: &str) -> bool {
+    text.split_once('@').is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.'))
+}
+
+/// Claude 4.5-generation models (and Opus 4.1) take one of the two, not both.
+fn one_sampler_only(model: &str) -> bool {
+    ["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1", "claude-opus-4-5"].iter().any(|m| model.starts_with(m))
+}
+
 fn check_sampling(body: &Map<String, Value>) -> Result<(), Refusal> {
+    let model = body.get("model").and_then(Value::as_str).unwrap_or_default();
+    if one_sampler_only(model) && body.contains_key("temperature") && body.contains_key("top_p") {
+        return Err(Refusal::bad_request(
+            "`temperature` and `top_p` cannot both be specified for this model. Please use only one.",
+        ));
+    }
     for (name, max) in [("temperature", 1.0), ("top_p", 1.0)] {
         if let Some(value) = body.get(name) {
             let Some(v) = value.as_f64() else {
