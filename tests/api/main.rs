@@ -15,5 +15,6 @@ mod helpers;
 mod limits;
 mod projections;
 mod provider_keys;
+mod provider_usage;
 mod stats;
 mod tenant_safety;

@@ -60,7 +60,7 @@ pub fn check_body(body: &Value) -> Result<(), Refusal> {
     if !body["model"].is_string() {
         return Err(Refusal::bad_request("model: Input should be a valid string"));
     }
-    if !body["max_tokens"].as_u64().is_some_and(|n| n >= 1) {
+    if body["max_tokens"].as_u64().is_none_or(|n| n < 1) {
         return Err(Refusal::bad_request("max_tokens: Input should be a valid integer greater than or equal to 1"));
     }
     let Some(messages) = body["messages"].as_array() else {
@@ -89,7 +89,7 @@ fn check_system(system: Option<&Value>) -> Result<(), Refusal> {
         None | Some(Value::String(_)) => Ok(()),
         Some(Value::Array(blocks)) => {
             for (i, block) in blocks.iter().enumerate() {
-                if block["type"] != "text" || !block["text"].as_str().is_some_and(|t| !t.is_empty()) {
+                if block["type"] != "text" || block["text"].as_str().is_none_or(str::is_empty) {
                     return Err(Refusal::bad_request(format!("system.{i}: text content blocks must be non-empty")));
                 }
             }
@@ -189,7 +189,7 @@ fn content_blocks(i: usize, content: &Value, may_be_empty: bool) -> Result<Vec<V
                 "messages.{i}.content.{j}: Input tag '{kind}' found using 'type' does not match any of the expected tags"
             )));
         }
-        if kind == "text" && !block["text"].as_str().is_some_and(|t| !t.is_empty()) {
+        if kind == "text" && block["text"].as_str().is_none_or(str::is_empty) {
             return Err(Refusal::bad_request("messages: text content blocks must be non-empty"));
         }
         if kind == "tool_use" && !(block["id"].is_string() && block["name"].is_string() && block["input"].is_object()) {
