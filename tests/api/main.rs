@@ -20,6 +20,8 @@ mod operators;
 mod operators_cli;
 mod projection_oracle;
 mod projections;
+mod provider_keys;
+mod provider_usage;
 mod sessions;
 mod stats;
 mod tenant_safety;

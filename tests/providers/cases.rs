@@ -10,7 +10,7 @@ use gaiarouter::gateway::openai::{
 use gaiarouter::gateway::providers::ProviderError;
 use serde_json::{json, Value};
 
-use crate::fakes::{Behaviour, Reply, COMPLETION_TOKENS, PROMPT_TOKENS};
+use crate::fakes::{Behaviour, Reply, Tokens, COMPLETION_TOKENS, PROMPT_TOKENS};
 use crate::subjects::{Kind, Subject};
 use crate::wire;
 
@@ -226,7 +226,7 @@ pub async fn reports_a_rejected_provider_key_as_a_bad_gateway(kind: Kind) {
     let error = complete(&subject, &ask("hi")).await.unwrap_err();
     assert_eq!(error.http_status(), 502);
     assert_eq!(error.kind(), "upstream_auth_failed");
-    assert!(error.to_string().contains("invalid api key"));
+    assert!(error.to_string().contains("GaiaRouter's credentials"), "{error}");
 }
 
 pub async fn maps_upstream_server_errors_to_bad_gateway(kind: Kind) {
@@ -294,4 +294,92 @@ pub async fn reports_an_unreachable_upstream(kind: Kind) {
     assert!(matches!(error, ProviderError::Connection(_)), "{error:?}");
     assert_eq!(error.http_status(), 502);
     assert!(!error.to_string().contains(&origin), "the upstream URL is not leaked to clients");
+}
+
+/// A wrong key, refused the provider's own way (401; Gemini: 400 API_KEY_INVALID), is
+/// our misconfiguration: a bad gateway, never the client's 4xx, and the refusal's text
+/// (OpenAI echoes the key's last characters) does not reach the client.
+pub async fn reports_a_wrong_provider_key_as_a_bad_gateway_without_echoing_it(kind: Kind) {
+    let subject = Subject::start(kind, vec![text("never sent")]).await;
+    let provider = crate::subjects::provider_with_key(kind, &subject.fake.origin, "sk-wrong-key-0042wxyz");
+    let error =
+        tokio::time::timeout(NEVER, provider.complete(&ask("hi"), subject.upstream_model)).await.unwrap().unwrap_err();
+    assert_eq!((error.http_status(), error.kind()), (502, "upstream_auth_failed"), "{error:?}");
+    assert!(!error.to_string().contains("wxyz"), "the provider key leaks to the client: {error}");
+
+    let mut request = ask("hi");
+    request.stream = Some(true);
+    let error = match tokio::time::timeout(NEVER, provider.stream(&request, subject.upstream_model)).await.unwrap() {
+        Ok(_) => panic!("a stream opened with a wrong key"),
+        Err(error) => error,
+    };
+    assert_eq!((error.http_status(), error.kind()), (502, "upstream_auth_failed"), "{error:?}");
+    assert!(!error.to_string().contains("wxyz"), "the provider key leaks to the client: {error}");
+}
+
+/// 403 (OpenAI: region not supported; Anthropic: permission_error; Gemini:
+/// PERMISSION_DENIED): the gateway's credentials may not do this, so a bad gateway.
+pub async fn reports_a_forbidden_provider_key_as_a_bad_gateway(kind: Kind) {
+    let subject =
+        Subject::start(kind, vec![Behaviour::Fail { status: 403, message: "not allowed to use this model".into() }])
+            .await;
+    let error = complete(&subject, &ask("hi")).await.unwrap_err();
+    assert_eq!(
+        error,
+        ProviderError::UpstreamClientError { status: 403, message: "not allowed to use this model".into() }
+    );
+    assert_eq!((error.http_status(), error.kind()), (502, "upstream_auth_failed"));
+    let error = stream(&subject, &ask("hi")).await.unwrap_err();
+    assert_eq!((error.http_status(), error.kind()), (502, "upstream_auth_failed"));
+}
+
+/// Usage unlike any default, with cache reads, cache writes and reasoning, spelled the
+/// provider's way; the gateway must arrive at the same prompt, completion and cached counts.
+fn unusual_tokens(seed: u64) -> Tokens {
+    Tokens { prompt: 1_234 + seed, completion: 567 + seed, cached: 1_000 + seed, reasoning: 120, cache_write: 34 }
+}
+
+fn usage_of(tokens: Tokens) -> Usage {
+    Usage::new(tokens.prompt, tokens.completion, tokens.cached)
+}
+
+pub async fn passes_the_exact_usage_through_with_cached_tokens(kind: Kind) {
+    let (first, second) = (unusual_tokens(0), unusual_tokens(77));
+    let subject = Subject::start(
+        kind,
+        vec![Behaviour::AnswerWith(Reply::Text("one".into()), first), Behaviour::AnswerWith(weather_call(), second)],
+    )
+    .await;
+    let completion = complete(&subject, &ask("hi")).await.unwrap();
+    assert_eq!(completion.usage, Some(usage_of(first)));
+    let mut request = ask("weather?");
+    request.tools = Some(vec![weather_tool()]);
+    let completion = complete(&subject, &request).await.unwrap();
+    assert_eq!(completion.usage, Some(usage_of(second)), "usage differs per reply");
+}
+
+pub async fn streams_the_exact_usage_through_with_cached_tokens(kind: Kind) {
+    let tokens = unusual_tokens(5);
+    let subject =
+        Subject::start(kind, vec![Behaviour::AnswerWith(Reply::Text("a streamed answer".into()), tokens)]).await;
+    let items = stream(&subject, &ask("hi")).await.unwrap();
+    let last = items.last().unwrap().as_ref().unwrap();
+    assert_eq!(last.usage, Some(usage_of(tokens)));
+    assert_eq!(accumulate(&items).usage(), Some(usage_of(tokens)));
+}
+
+/// The fakes cut streams at random byte offsets, inside characters and line endings,
+/// and mix in comments and pings; the text must come out whole all the same.
+pub async fn reassembles_unicode_text_from_a_stream_cut_anywhere(kind: Kind) {
+    let answer = "Café crème brûlée, 日本語のテキスト, and emoji 🦀🚀👩‍💻 too.";
+    for _ in 0..5 {
+        let subject = Subject::start(kind, vec![text(answer)]).await;
+        let items = stream(&subject, &ask("Say something international")).await.unwrap();
+        let completion = accumulate(&items).finish();
+        assert_eq!(completion.choices[0].message.text(), answer);
+        assert_eq!(completion.choices[0].finish_reason, Some(FinishReason::Stop));
+        assert_eq!(items.last().unwrap().as_ref().unwrap().usage, Some(expected_usage()));
+    }
+    let subject = Subject::start(kind, vec![text(answer)]).await;
+    assert_eq!(complete(&subject, &ask("again")).await.unwrap().choices[0].message.text(), answer);
 }

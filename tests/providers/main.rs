@@ -6,7 +6,9 @@
 mod cases;
 mod echo;
 mod fakes;
+mod strictness;
 mod subjects;
+mod translation_gaps;
 mod wire;
 
 /// Stamps every conformance case into a module per provider, so a failure names both
@@ -26,6 +28,11 @@ macro_rules! conformance_suite {
                     streams_a_tool_call,
                     keeps_upstream_client_errors_status_and_message,
                     reports_a_rejected_provider_key_as_a_bad_gateway,
+                    reports_a_wrong_provider_key_as_a_bad_gateway_without_echoing_it,
+                    reports_a_forbidden_provider_key_as_a_bad_gateway,
+                    passes_the_exact_usage_through_with_cached_tokens,
+                    streams_the_exact_usage_through_with_cached_tokens,
+                    reassembles_unicode_text_from_a_stream_cut_anywhere,
                     maps_upstream_server_errors_to_bad_gateway,
                     times_out_a_silent_upstream,
                     times_out_a_stream_that_goes_silent,

@@ -70,12 +70,15 @@ impl Kind {
 
 impl Subject {
     pub async fn start(kind: Kind, script: Vec<Behaviour>) -> Subject {
-        let router = match kind.wire() {
-            Wire::OpenAi => fakes::openai::router,
-            Wire::Anthropic => fakes::anthropic::router,
-            Wire::Gemini => fakes::gemini::router,
+        let router = match kind {
+            Kind::OpenAi | Kind::CustomOpenAiCompatible => fakes::openai::router,
+            Kind::OpenRouter => fakes::openai::openrouter_router,
+            Kind::Anthropic => fakes::anthropic::router,
+            Kind::Gemini => fakes::gemini::router,
         };
         let fake = FakeUpstream::start(router, script).await;
+        // Only our key is good: a provider that sent another one would be refused.
+        fake.require_key(API_KEY);
         let provider = provider_for(kind, &fake.origin);
         Subject { provider, fake, upstream_model: kind.upstream_model() }
     }
@@ -83,7 +86,12 @@ impl Subject {
 
 /// Builds the provider the way the gateway does, from a `ProvidersConfig`.
 pub fn provider_for(kind: Kind, origin: &str) -> Arc<dyn Provider> {
-    let key = Some(ApiKey::new(API_KEY).unwrap());
+    provider_with_key(kind, origin, API_KEY)
+}
+
+/// The provider with another key, to see how a refused key is reported.
+pub fn provider_with_key(kind: Kind, origin: &str, key: &str) -> Arc<dyn Provider> {
+    let key = Some(ApiKey::new(key).unwrap());
     let openai_style = Upstream { base_url: format!("{origin}/v1"), api_key: key.clone() };
     let native = Upstream { base_url: origin.to_owned(), api_key: key };
     let mut config = ProvidersConfig { timeouts: TIMEOUTS, ..ProvidersConfig::default() };

@@ -20,11 +20,14 @@ pub enum ProviderError {
     UnsupportedRequest(String),
 }
 
+/// A credential refusal is answered without the upstream's words: they are about the
+/// operator's key, not the client's request, and OpenAI's even quote the key's first
+/// and last characters ("Incorrect API key provided: sk-pr****abcd").
 fn client_error_message(status: u16, message: &str) -> String {
     if is_credential_status(status) {
         format!(
             "the upstream provider rejected GaiaRouter's credentials (status {status}); \
-             the gateway's API key for this provider is missing or invalid: {message}"
+             the gateway's API key for this provider is missing, invalid or not allowed to do this"
         )
     } else {
         message.to_owned()
@@ -113,7 +116,7 @@ mod tests {
             assert_eq!(error.http_status(), 502);
             assert_eq!(error.kind(), "upstream_auth_failed");
             assert!(error.to_string().contains("GaiaRouter's credentials"));
-            assert!(error.to_string().contains("invalid x-api-key"));
+            assert!(!error.to_string().contains("invalid x-api-key"), "the upstream's words stay out");
         }
     }
 

@@ -58,7 +58,7 @@ pub(crate) async fn send_for_json<T: DeserializeOwned>(
         let status = response.status();
         let body = response.bytes().await.map_err(transport_error)?;
         if !status.is_success() {
-            return Err(ProviderError::from_status(status.as_u16(), error_message(&body)));
+            return Err(upstream_error(status.as_u16(), &body));
         }
         serde_json::from_slice(&body).map_err(|e| ProviderError::InvalidResponse(e.to_string()))
     };
@@ -82,7 +82,33 @@ pub(crate) async fn open_stream(
         .await
         .map_err(|_| ProviderError::Timeout)?
         .map_err(transport_error)?;
-    Err(ProviderError::from_status(status.as_u16(), error_message(&body)))
+    Err(upstream_error(status.as_u16(), &body))
+}
+
+/// The error for a non-success answer. Google answers a wrong key with 400
+/// INVALID_ARGUMENT and the reason `API_KEY_INVALID`, which means what the other
+/// providers say with 401: GaiaRouter's key is wrong, not the client's request.
+pub(crate) fn upstream_error(status: u16, body: &[u8]) -> ProviderError {
+    let message = error_message(body);
+    let status = if is_invalid_google_key(body) { 401 } else { status };
+    if status == 401 || status == 403 {
+        // For the operator only: clients get a fixed text (see `ProviderError`).
+        tracing::warn!(status, upstream_message = %message, "the upstream provider refused GaiaRouter's credentials");
+    }
+    ProviderError::from_status(status, message)
+}
+
+fn is_invalid_google_key(body: &[u8]) -> bool {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return false;
+    };
+    let error = match &value {
+        Value::Array(items) => items.first().and_then(|item| item.get("error")),
+        other => other.get("error"),
+    };
+    error.and_then(|e| e.get("details")).and_then(Value::as_array).is_some_and(|details| {
+        details.iter().any(|d| d.get("reason").and_then(Value::as_str) == Some("API_KEY_INVALID"))
+    })
 }
 
 /// The human message of an upstream error body. All our upstreams use some form of
@@ -274,6 +300,19 @@ mod tests {
         let items: Vec<_> = translate_sse_bytes(bytes, Duration::from_millis(50), Echoing).collect().await;
         assert_eq!(items.last(), Some(&Err(ProviderError::Timeout)));
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_google_invalid_key_400_is_a_credential_failure_and_other_400s_are_not() {
+        let invalid_key = json!({"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.",
+            "status": "INVALID_ARGUMENT", "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]}});
+        let error = upstream_error(400, invalid_key.to_string().as_bytes());
+        assert_eq!((error.http_status(), error.kind()), (502, "upstream_auth_failed"));
+        let bad_request =
+            json!({"error": {"code": 400, "message": "contents is not specified", "status": "INVALID_ARGUMENT"}});
+        let error = upstream_error(400, bad_request.to_string().as_bytes());
+        assert_eq!((error.http_status(), error.kind()), (400, "upstream_client_error"));
     }
 
     #[test]

@@ -1,11 +1,27 @@
 //! Fake upstreams on 127.0.0.1:0 that speak each provider's wire format, play a script
 //! of behaviours and record every request they receive.
+//!
+//! They are meant to be as strict as the real APIs, so that a translation the real
+//! provider would refuse fails here too:
+//! - every request is checked against the provider's documented shape and credentials
+//!   first, and refused with the provider's own status and error body (see `*_rules.rs`);
+//! - streams carry what real streams carry: SSE comments and keep-alives (OpenRouter's
+//!   `: OPENROUTER PROCESSING`, Anthropic's `ping`), CRLF line endings (Gemini), and are
+//!   written in pieces cut at random byte offsets, also inside a line and inside a
+//!   multi-byte UTF-8 character (see `chunking.rs`; the seed is printed);
+//! - usage is whatever the behaviour says ([`Tokens`]), with cached and reasoning tokens
+//!   in each provider's own fields.
 
 pub mod anthropic;
+mod anthropic_rules;
+pub mod chunking;
 pub mod gemini;
+mod gemini_rules;
 pub mod openai;
+mod openai_rules;
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,9 +32,32 @@ use axum::Router;
 use futures::StreamExt;
 use serde_json::Value;
 
-/// Token counts every fake reports, so tests can check usage end to end.
+/// Token counts [`Behaviour::Answer`] reports, so tests can check usage end to end.
+/// Use [`Behaviour::AnswerWith`] for any other figures.
 pub const PROMPT_TOKENS: u64 = 11;
 pub const COMPLETION_TOKENS: u64 = 7;
+
+/// The usage a fake reports for one reply, in OpenAI's terms; each fake spells it the
+/// way its provider does (Anthropic splits the prompt into uncached, cache-read and
+/// cache-write; Gemini splits the completion into candidates and thoughts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tokens {
+    /// All prompt tokens, cached and cache writes included.
+    pub prompt: u64,
+    /// All completion tokens, reasoning included.
+    pub completion: u64,
+    /// Prompt tokens read from the provider's cache.
+    pub cached: u64,
+    /// Completion tokens spent thinking (OpenAI `reasoning_tokens`, Gemini `thoughtsTokenCount`).
+    pub reasoning: u64,
+    /// Prompt tokens written to the cache (Anthropic `cache_creation_input_tokens`).
+    pub cache_write: u64,
+}
+
+impl Tokens {
+    pub const DEFAULT: Tokens =
+        Tokens { prompt: PROMPT_TOKENS, completion: COMPLETION_TOKENS, cached: 0, reasoning: 0, cache_write: 0 };
+}
 
 #[derive(Debug, Clone)]
 pub enum Reply {
@@ -28,12 +67,12 @@ pub enum Reply {
 
 #[derive(Debug, Clone)]
 pub enum Behaviour {
+    /// Answer with [`Tokens::DEFAULT`] usage.
     Answer(Reply),
+    /// Answer and report this usage.
+    AnswerWith(Reply, Tokens),
     /// An error status with the provider's error JSON.
-    Fail {
-        status: u16,
-        message: String,
-    },
+    Fail { status: u16, message: String },
     /// Accept the connection, never answer.
     Hang,
     /// Stream the start of the reply, then close without the end marker.
@@ -44,6 +83,17 @@ pub enum Behaviour {
     ErrorMidStream(Reply),
 }
 
+impl Behaviour {
+    /// The reply and usage of an answer, `None` for every other behaviour.
+    pub fn answer(&self) -> Option<(&Reply, Tokens)> {
+        match self {
+            Behaviour::Answer(reply) => Some((reply, Tokens::DEFAULT)),
+            Behaviour::AnswerWith(reply, tokens) => Some((reply, *tokens)),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub path_and_query: String,
@@ -51,22 +101,88 @@ pub struct Recorded {
     pub body: Value,
 }
 
-#[derive(Clone, Default)]
+/// Why a fake refused a request before playing its script: the provider's status and
+/// message, and the machine-readable code some providers add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub message: String,
+    pub code: Option<&'static str>,
+    /// The request field at fault, where the provider names it (OpenAI `param`).
+    pub param: Option<String>,
+}
+
+impl Refusal {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Refusal { status: 400, message: message.into(), code: None, param: None }
+    }
+
+    pub fn new(status: u16, message: impl Into<String>, code: Option<&'static str>) -> Self {
+        Refusal { status, message: message.into(), code, param: None }
+    }
+
+    pub fn at(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    pub fn code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+}
+
+#[derive(Clone)]
 pub struct FakeState {
     script: Arc<Mutex<Vec<Behaviour>>>,
     received: Arc<Mutex<Vec<Recorded>>>,
+    /// The provider key the fake accepts; `None` accepts any non-empty key.
+    key: Arc<Mutex<Option<String>>>,
+    /// Seeds the byte offsets streams are cut at (see `chunking.rs`).
+    seed: u64,
+    streams: Arc<AtomicU64>,
 }
 
 impl FakeState {
+    fn new(seed: u64) -> Self {
+        FakeState {
+            script: Arc::default(),
+            received: Arc::default(),
+            key: Arc::default(),
+            seed,
+            streams: Arc::default(),
+        }
+    }
+
     /// Records the request and returns the next behaviour; the last one repeats.
     pub fn next(&self, path_and_query: String, headers: HeaderMap, body: Value) -> Behaviour {
-        self.received.lock().unwrap().push(Recorded { path_and_query, headers, body });
+        self.record(path_and_query, headers, body);
         let mut script = self.script.lock().unwrap();
         if script.len() > 1 {
             script.remove(0)
         } else {
             script.first().cloned().expect("a fake needs a script")
         }
+    }
+
+    /// Records a request the fake refuses; the script does not advance, as a real
+    /// provider refusing a request does not produce an answer either.
+    pub fn record(&self, path_and_query: String, headers: HeaderMap, body: Value) {
+        self.received.lock().unwrap().push(Recorded { path_and_query, headers, body });
+    }
+
+    /// Whether `sent` is a key this fake accepts.
+    pub fn accepts_key(&self, sent: &str) -> bool {
+        match self.key.lock().unwrap().as_deref() {
+            Some(expected) => sent == expected,
+            None => !sent.trim().is_empty(),
+        }
+    }
+
+    /// An SSE response of `frames`, written in pieces cut at seeded random offsets.
+    pub fn sse(&self, frames: Vec<String>, ending: Ending) -> Response {
+        let stream_seed = self.seed.wrapping_add(self.streams.fetch_add(1, Ordering::Relaxed));
+        sse_pieces(chunking::pieces(&frames.concat(), stream_seed), ending)
     }
 }
 
@@ -78,13 +194,19 @@ pub struct FakeUpstream {
 
 impl FakeUpstream {
     pub async fn start(router: fn(FakeState) -> Router, script: Vec<Behaviour>) -> Self {
-        let state = FakeState::default();
-        *state.script.lock().unwrap() = script;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let origin = format!("http://{}", listener.local_addr().unwrap());
+        let state = FakeState::new(chunking::seed_for(&origin));
+        *state.script.lock().unwrap() = script;
         let app = router(state.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         FakeUpstream { origin, state }
+    }
+
+    /// From now on only `key` is accepted; any other answers the provider's 401 (400
+    /// with `API_KEY_INVALID` on Gemini, as Google does).
+    pub fn require_key(&self, key: &str) {
+        *self.state.key.lock().unwrap() = Some(key.to_owned());
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -103,16 +225,17 @@ pub enum Ending {
     Stall,
 }
 
-pub fn sse(frames: Vec<String>, ending: Ending) -> Response {
-    let frames = futures::stream::iter(frames).then(|frame| async move {
-        // Separate TCP writes, like a real upstream producing tokens.
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        Ok::<_, Infallible>(frame)
+fn sse_pieces(pieces: Vec<Vec<u8>>, ending: Ending) -> Response {
+    let pieces = futures::stream::iter(pieces).then(|piece| async move {
+        // Separate TCP writes, like a real upstream producing tokens, so the reader
+        // really sees the cuts.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        Ok::<_, Infallible>(piece)
     });
     let body = if ending == Ending::Stall {
-        Body::from_stream(frames.chain(futures::stream::pending()))
+        Body::from_stream(pieces.chain(futures::stream::pending()))
     } else {
-        Body::from_stream(frames)
+        Body::from_stream(pieces)
     };
     ([("content-type", "text/event-stream")], body).into_response()
 }
@@ -143,6 +266,16 @@ pub fn words(text: &str) -> Vec<String> {
 /// The tool call arguments as JSON text, split in two pieces as providers stream them.
 pub fn argument_pieces(arguments: &Value) -> (String, String) {
     let text = arguments.to_string();
-    let middle = text.len() / 2;
+    let middle = (0..=text.len() / 2).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
     (text[..middle].to_owned(), text[middle..].to_owned())
+}
+
+/// The body as JSON, or the provider's refusal of a body that is not JSON.
+pub fn parse_body(body: &[u8]) -> Result<Value, Refusal> {
+    serde_json::from_slice(body).map_err(|e| Refusal::bad_request(format!("the request body is not valid JSON: {e}")))
+}
+
+/// The value of a header, if it is present and text.
+pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }

@@ -1,0 +1,88 @@
+//! The gateway's own provider key refused upstream, each provider's way (OpenAI and
+//! OpenRouter 401, Anthropic 401 `authentication_error`, Gemini 400 `API_KEY_INVALID`,
+//! and 403 from any of them): the client gets a 502 `upstream_auth_failed` that says
+//! the gateway is misconfigured, never the provider's words (OpenAI's quote the key),
+//! and the call is recorded.
+
+use std::time::Duration;
+
+use gaiarouter::gateway::providers::{ApiKey, ProvidersConfig, Timeouts, Upstream};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::fakes::{self, Behaviour, FakeUpstream, Reply};
+use crate::helpers::{fresh_database, spawn_app_with, user_message, TestApp};
+
+/// What the operator configured: a key the fakes do not accept.
+const CONFIGURED_KEY: &str = "sk-operator-key-7c1d";
+
+const MODELS: [&str; 4] = [
+    "openai/gpt-4o-mini",
+    "openrouter/anthropic/claude-sonnet-4.5",
+    "anthropic/claude-sonnet-4-5",
+    "google/gemini-2.5-flash",
+];
+
+/// A gateway whose providers point at fakes playing `script`; with `good_key` false
+/// the fakes accept only another key than the configured one.
+async fn gateway(script: Vec<Behaviour>, good_key: bool) -> (TestApp, String, Vec<FakeUpstream>) {
+    let fakes = vec![
+        FakeUpstream::start(fakes::openai::router, script.clone()).await,
+        FakeUpstream::start(fakes::openai::openrouter_router, script.clone()).await,
+        FakeUpstream::start(fakes::anthropic::router, script.clone()).await,
+        FakeUpstream::start(fakes::gemini::router, script).await,
+    ];
+    for fake in &fakes {
+        fake.require_key(if good_key { CONFIGURED_KEY } else { "the-key-the-provider-knows" });
+    }
+    let key = Some(ApiKey::new(CONFIGURED_KEY).unwrap());
+    let upstream = |origin: String| Some(Upstream { base_url: origin, api_key: key.clone() });
+    let providers = ProvidersConfig {
+        openai: upstream(format!("{}/v1", fakes[0].origin)),
+        openrouter: upstream(format!("{}/v1", fakes[1].origin)),
+        anthropic: upstream(fakes[2].origin.clone()),
+        gemini: upstream(fakes[3].origin.clone()),
+        custom: Vec::new(),
+        timeouts: Timeouts {
+            connect: Duration::from_secs(2),
+            total: Duration::from_secs(10),
+            idle: Duration::from_secs(10),
+        },
+    };
+    let app = spawn_app_with(&fresh_database().await, providers).await;
+    let org = app.create_org("Key Trouble Org").await;
+    let (_, client_key) = app.issue_key(&org, "write").await;
+    (app, client_key, fakes)
+}
+
+async fn assert_bad_gateway_without_upstream_words(app: &TestApp, client_key: &str) {
+    for model in MODELS {
+        for stream in [false, true] {
+            let body = json!({"model": model, "stream": stream, "messages": user_message("Hi")});
+            let answer = app.chat(client_key, body).await;
+            assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "{model} stream={stream}: {}", answer.body);
+            assert_eq!(answer.error_code(), "upstream_auth_failed", "{model}");
+            let text = answer.body.to_string();
+            assert!(text.contains("GaiaRouter's credentials"), "{model}: {text}");
+            assert!(!text.contains("7c1d"), "{model}: the operator's key shows through: {text}");
+            assert!(!text.contains("API key not valid") && !text.contains("may not use"), "{model}: {text}");
+        }
+    }
+    let events = app.request_events().await;
+    assert_eq!(events.len(), MODELS.len() * 2);
+    assert!(events.iter().all(|e| e["error_kind"] == "upstream_auth_failed" && e["http_status"] == 502), "{events:?}");
+}
+
+#[tokio::test]
+async fn a_wrong_provider_key_is_a_bad_gateway_for_every_provider_and_never_echoed() {
+    let (app, client_key, fakes) = gateway(vec![Behaviour::Answer(Reply::Text("never".into()))], false).await;
+    assert_bad_gateway_without_upstream_words(&app, &client_key).await;
+    assert!(fakes.iter().all(|f| f.requests().len() == 2), "each provider was asked, with the configured key");
+}
+
+#[tokio::test]
+async fn a_forbidden_provider_key_is_a_bad_gateway_for_every_provider() {
+    let forbidden = Behaviour::Fail { status: 403, message: "this key may not use this model".into() };
+    let (app, client_key, _fakes) = gateway(vec![forbidden], true).await;
+    assert_bad_gateway_without_upstream_words(&app, &client_key).await;
+}
