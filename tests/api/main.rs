@@ -13,5 +13,7 @@ mod fakes;
 mod gateway;
 mod helpers;
 mod limits;
+mod projection_quarantine;
 mod projections;
+mod recorder_poison;
 mod stats;

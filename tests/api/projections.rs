@@ -31,7 +31,7 @@ async fn migrated_pool() -> PgPool {
 const TABLES: [&str; 5] = ["usage_daily", "usage_daily_latency", "usage_daily_errors", "usage_monthly", "request_log"];
 
 /// Every projection table as sorted JSON rows.
-async fn snapshot(pool: &PgPool) -> BTreeMap<&'static str, Vec<String>> {
+pub(crate) async fn snapshot(pool: &PgPool) -> BTreeMap<&'static str, Vec<String>> {
     let mut out = BTreeMap::new();
     for table in TABLES {
         let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM {table} t ORDER BY 1"))
@@ -44,7 +44,7 @@ async fn snapshot(pool: &PgPool) -> BTreeMap<&'static str, Vec<String>> {
 }
 
 /// The rollups as stored, in the shape of the pure reference computation.
-async fn stored_rollup(pool: &PgPool) -> Rollup {
+pub(crate) async fn stored_rollup(pool: &PgPool) -> Rollup {
     #[derive(sqlx::FromRow)]
     struct Row {
         day: chrono::NaiveDate,
@@ -303,7 +303,7 @@ async fn apply_until(runner: &Runner, expected: usize) -> usize {
     applied
 }
 
-fn tests_event() -> RequestCompleted {
+pub(crate) fn tests_event() -> RequestCompleted {
     let at = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).single().unwrap();
     RequestCompleted {
         organization_id: Uuid::from_u128(1),
@@ -407,7 +407,7 @@ async fn lock_holders(pool: &PgPool) -> i64 {
     .unwrap()
 }
 
-async fn wait_until<F, Fut>(mut check: F) -> bool
+pub(crate) async fn wait_until<F, Fut>(mut check: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
