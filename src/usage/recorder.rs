@@ -9,7 +9,6 @@
 //! refused records are alone, and everything else commits. A database outage fails
 //! the whole batch at once (no per-record retries against a database that is down).
 
-use std::ops::Range;
 use std::sync::Mutex;
 
 use gaiarouter_domain::request::{RequestCompleted, RequestEvent};
@@ -21,11 +20,16 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::admission::{self, Reservation};
+use isolate::{isolate, Failure};
+
+mod isolate;
 
 /// Largest batch written in one transaction.
 const MAX_BATCH: usize = 512;
 /// Requests waiting for the writer; callers wait (backpressure) beyond this.
 const QUEUE: usize = 8192;
+/// Longest database error passed on to callers and logs.
+const MAX_ERROR_CHARS: usize = 300;
 
 pub struct PendingRecord {
     pub request_id: Uuid,
@@ -165,36 +169,23 @@ async fn release_failed(pool: &PgPool, records: &[PendingRecord], results: &[Res
 /// batch because of some of its records (a data error), the batch is bisected: the
 /// other records are written, and each refused record fails alone.
 pub async fn write_isolating(pool: &PgPool, records: &[PendingRecord]) -> Vec<Result<(), RecordError>> {
-    let mut results: Vec<Result<(), RecordError>> = vec![Ok(()); records.len()];
-    // Depth-first, left half first, so records keep their order.
-    let mut parts: Vec<Range<usize>> = Vec::new();
-    parts.push(0..records.len());
-    while let Some(part) = parts.pop() {
-        let Err(error) = write_batch(pool, &records[part.clone()]).await else { continue };
-        if !is_data_error(&error) {
-            // An outage: everything not written yet fails now.
-            tracing::error!(error = %error, batch = records.len(), "writing RequestCompleted events failed");
-            let failure = RecordError::Database(error.to_string());
-            for range in std::iter::once(part).chain(parts.drain(..)) {
-                for result in &mut results[range] {
-                    *result = Err(failure.clone());
-                }
+    let results = isolate(records.len(), |part| async move {
+        let part = records.get(part).unwrap_or_default();
+        write_batch(pool, part).await.map_err(|error| {
+            let message = bounded(&error.to_string(), MAX_ERROR_CHARS);
+            if is_data_error(&error) {
+                Failure::Refused(message)
+            } else {
+                tracing::error!(error = %message, batch = part.len(), "writing RequestCompleted events failed");
+                Failure::Outage(message)
             }
-            break;
-        }
-        if part.len() > 1 {
-            let middle = part.start + part.len() / 2;
-            parts.push(middle..part.end);
-            parts.push(part.start..middle);
-            continue;
-        }
-        let reason = bounded(&error.to_string(), 300);
-        if let Some(record) = records.get(part.start) {
+        })
+    })
+    .await;
+    for (record, result) in records.iter().zip(&results) {
+        if let Err(RecordError::Refused(reason)) = result {
             // The request id and the error only: the payload may be what was refused.
             tracing::error!(request_id = %record.request_id, error = %reason, "the database refused a usage record");
-        }
-        if let Some(result) = results.get_mut(part.start) {
-            *result = Err(RecordError::Refused(reason));
         }
     }
     results
