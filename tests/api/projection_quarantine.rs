@@ -226,4 +226,7 @@ async fn the_quarantine_is_for_admins_and_names_only_known_projections() {
     let answer = app.get("/v1/projections/usage_rollups/quarantine?limit=500", &app.admin_token).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     assert_eq!(answer.body["data"], json!([]));
+    let spec = app.get("/openapi.json", "").await;
+    assert!(spec.body["paths"]["/v1/projections/{name}/quarantine"]["get"].is_object(), "documented");
+    assert!(spec.body["components"]["schemas"]["QuarantinedEventDto"].is_object(), "its shape is documented");
 }
