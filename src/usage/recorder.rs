@@ -149,7 +149,8 @@ async fn write_and_answer(pool: &PgPool, batch: Vec<Job>) {
 /// Gives back the reservations of records that were not written, after their
 /// callers were answered. Detached records have no caller to do it; for the others
 /// `CompletionService::finish` releases again, which is a no-op (a reservation is
-/// released once: its row is deleted).
+/// released once: its row is deleted). In an outage the release runs on its own
+/// task, so the writer does not wait twice for a database that is down.
 async fn release_failed(pool: &PgPool, records: &[PendingRecord], results: &[Result<(), RecordError>]) {
     let failed: Vec<Uuid> = records
         .iter()
@@ -160,8 +161,18 @@ async fn release_failed(pool: &PgPool, records: &[PendingRecord], results: &[Res
     if failed.is_empty() {
         return;
     }
-    if let Err(error) = admission::release(pool, &failed).await {
-        tracing::error!(%error, count = failed.len(), "releasing reservations of unrecorded requests failed; they expire later");
+    let release = {
+        let pool = pool.clone();
+        async move {
+            if let Err(error) = admission::release(&pool, &failed).await {
+                tracing::error!(%error, count = failed.len(), "releasing reservations of unrecorded requests failed; they expire later");
+            }
+        }
+    };
+    if results.iter().any(|r| matches!(r, Err(RecordError::Database(_)))) {
+        tokio::spawn(release);
+    } else {
+        release.await;
     }
 }
 
