@@ -50,7 +50,7 @@ const ADMIN_BODY_LIMIT: usize = 64 * 1024;
         api_keys::rotate_api_key, api_keys::revoke_api_key,
         audit::organization_history, audit::api_key_history, audit::audit_log,
         stats::global_stats, stats::organization_stats, stats::api_key_stats, logs::request_log,
-        projections::list_projections, projections::rebuild_projection,
+        projections::list_projections, projections::rebuild_projection, projections::list_quarantine,
         ops::health,
     ),
     modifiers(&BearerAuth),

@@ -1,16 +1,17 @@
-//! `/v1/projections`: status of each projector, and rebuilds (admin only).
+//! `/v1/projections`: status of each projector, the events each one quarantined
+//! (could not apply, skipped), and rebuilds (admin only).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use gaiarouter_projections::runner::{projector_status, Runner};
-use serde::Serialize;
+use gaiarouter_projections::runner::{projector_status, quarantine, QuarantinedEvent, Runner};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::dto::ListResponse;
-use super::extract::ApiPath;
+use super::extract::{ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
@@ -19,6 +20,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/projections", get(list_projections))
         .route("/v1/projections/{name}/rebuild", post(rebuild_projection))
+        .route("/v1/projections/{name}/quarantine", get(list_quarantine))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -32,6 +34,11 @@ pub struct ProjectionDto {
     pub state: String,
     /// While rebuilding in the answering process: events replayed and total.
     pub progress: Option<ProgressDto>,
+    /// Events this projection could not apply and skipped (listed under
+    /// `/v1/projections/{name}/quarantine`).
+    pub quarantined: i64,
+    /// Why the latest of them was skipped (bounded text).
+    pub last_quarantine_reason: Option<String>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -59,6 +66,8 @@ pub(crate) async fn list_projections(
             lag_seconds: s.lag_seconds,
             state: s.state,
             progress: s.rebuild_progress.map(|(applied, total)| ProgressDto { applied, total }),
+            quarantined: s.quarantined,
+            last_quarantine_reason: s.last_quarantine_reason,
             updated_at: s.updated_at,
         })
         .collect();
@@ -85,4 +94,75 @@ pub(crate) async fn rebuild_projection(
     state.projections.register().await?;
     Runner::request_rebuild(&state.pool, &name).await?;
     Ok((StatusCode::ACCEPTED, Json(RebuildAccepted { name, state: "rebuilding" })))
+}
+
+const QUARANTINE_PAGE_MAX: i64 = 500;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineParams {
+    /// 1–500 (default 100).
+    pub limit: Option<i64>,
+    /// The `global_position` of the last entry of the previous page.
+    pub before: Option<i64>,
+}
+
+/// An event the projection could not apply: where it is in the log and why. The
+/// payload is never shown (read it from the event store if needed).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuarantinedEventDto {
+    pub projection: String,
+    pub global_position: i64,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    /// Bounded (500 characters), control characters replaced.
+    pub reason: String,
+    pub quarantined_at: DateTime<Utc>,
+}
+
+impl From<QuarantinedEvent> for QuarantinedEventDto {
+    fn from(e: QuarantinedEvent) -> Self {
+        QuarantinedEventDto {
+            projection: e.projection,
+            global_position: e.global_position,
+            aggregate_type: e.aggregate_type,
+            aggregate_id: e.aggregate_id,
+            sequence: e.sequence,
+            event_type: e.event_type,
+            event_version: e.event_version,
+            reason: e.reason,
+            quarantined_at: e.quarantined_at,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/v1/projections/{name}/quarantine", params(("name" = String, Path), QuarantineParams),
+    tag = "projections",
+    responses((status = 200, body = ListResponse<QuarantinedEventDto>), (status = 400), (status = 403), (status = 404)))]
+pub(crate) async fn list_quarantine(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(params): ApiQuery<QuarantineParams>,
+) -> ApiResult<Json<ListResponse<QuarantinedEventDto>>> {
+    principal.require_admin()?;
+    // Names are a fixed set: an unknown one is not echoed back (it is client input).
+    let Some(projector) = state.projections.find(&name) else {
+        return Err(ApiError::not_found("projection_not_found", "no projection by that name"));
+    };
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=QUARANTINE_PAGE_MAX).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be between 1 and {QUARANTINE_PAGE_MAX}"),
+        )
+        .with_param("limit"));
+    }
+    let mut rows = quarantine::list(&state.pool, projector.name(), params.before, limit + 1).await?;
+    let has_more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok(Json(ListResponse::new(rows.into_iter().map(Into::into).collect(), has_more)))
 }

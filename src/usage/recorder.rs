@@ -3,22 +3,33 @@
 //! statement: a multi-row insert into `events` (one `Request` aggregate per request,
 //! so appends never conflict), the monthly counter upserts, and the release of the
 //! requests' reservations. A retried append of the same id is a no-op.
+//!
+//! A record the database refuses (a data error, e.g. `\u0000` in a string that
+//! jsonb cannot hold) fails alone: the failed batch is split in halves until the
+//! refused records are alone, and everything else commits. A database outage fails
+//! the whole batch at once (no per-record retries against a database that is down).
 
 use std::sync::Mutex;
 
 use gaiarouter_domain::request::{RequestCompleted, RequestEvent};
+use gaiarouter_projections::runner::quarantine::{bounded, is_data_error};
 use serde_json::json;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use super::admission::Reservation;
+use super::admission::{self, Reservation};
+use isolate::{isolate, Failure};
+
+mod isolate;
 
 /// Largest batch written in one transaction.
 const MAX_BATCH: usize = 512;
 /// Requests waiting for the writer; callers wait (backpressure) beyond this.
 const QUEUE: usize = 8192;
+/// Longest database error passed on to callers and logs.
+const MAX_ERROR_CHARS: usize = 300;
 
 pub struct PendingRecord {
     pub request_id: Uuid,
@@ -30,6 +41,10 @@ pub struct PendingRecord {
 pub enum RecordError {
     #[error("recording failed: {0}")]
     Database(String),
+    /// The database refused this record itself (the other records of its batch
+    /// were written).
+    #[error("the usage record was refused: {0}")]
+    Refused(String),
     #[error("the recorder has stopped")]
     Stopped,
 }
@@ -134,13 +149,69 @@ async fn write_loop(pool: PgPool, mut jobs: mpsc::Receiver<Job>, mut stopped: on
 
 async fn write_and_answer(pool: &PgPool, batch: Vec<Job>) {
     let (records, waiters): (Vec<PendingRecord>, Vec<_>) = batch.into_iter().unzip();
-    let result = write_batch(pool, &records).await.map_err(|e| {
-        tracing::error!(error = %e, batch = records.len(), "writing RequestCompleted events failed");
-        RecordError::Database(e.to_string())
-    });
-    for waiter in waiters.into_iter().flatten() {
-        let _ = waiter.send(result.clone());
+    let results = write_isolating(pool, &records).await;
+    for (waiter, result) in waiters.into_iter().zip(&results) {
+        if let Some(waiter) = waiter {
+            let _ = waiter.send(result.clone());
+        }
     }
+    release_failed(pool, &records, &results).await;
+}
+
+/// Gives back the reservations of records that were not written, after their
+/// callers were answered. Detached records have no caller to do it; for the others
+/// `CompletionService::finish` releases again, which is a no-op (a reservation is
+/// released once: its row is deleted). In an outage the release runs on its own
+/// task, so the writer does not wait twice for a database that is down.
+async fn release_failed(pool: &PgPool, records: &[PendingRecord], results: &[Result<(), RecordError>]) {
+    let failed: Vec<Uuid> = records
+        .iter()
+        .zip(results)
+        .filter(|(record, result)| result.is_err() && record.reservation.is_some())
+        .map(|(record, _)| record.request_id)
+        .collect();
+    if failed.is_empty() {
+        return;
+    }
+    let release = {
+        let pool = pool.clone();
+        async move {
+            if let Err(error) = admission::release(&pool, &failed).await {
+                tracing::error!(%error, count = failed.len(), "releasing reservations of unrecorded requests failed; they expire later");
+            }
+        }
+    };
+    if results.iter().any(|r| matches!(r, Err(RecordError::Database(_)))) {
+        tokio::spawn(release);
+    } else {
+        release.await;
+    }
+}
+
+/// Writes a batch; one result per record, in order. When the database refuses the
+/// batch because of some of its records (a data error), the batch is bisected: the
+/// other records are written, and each refused record fails alone.
+pub async fn write_isolating(pool: &PgPool, records: &[PendingRecord]) -> Vec<Result<(), RecordError>> {
+    let results = isolate(records.len(), |part| async move {
+        let part = records.get(part).unwrap_or_default();
+        write_batch(pool, part).await.map_err(|error| {
+            let message = bounded(&error.to_string(), MAX_ERROR_CHARS);
+            if is_data_error(&error) {
+                Failure::Refused(message)
+            } else {
+                tracing::error!(error = %message, batch = part.len(), "writing RequestCompleted events failed");
+                Failure::Outage(message)
+            }
+        })
+    })
+    .await;
+    for (record, result) in records.iter().zip(&results) {
+        if let Err(RecordError::Refused(reason)) = result {
+            // The request id and the error only: the payload may be what was refused.
+            tracing::error!(request_id = %record.request_id, error = %reason, "the database refused a usage record");
+        }
+    }
+    results
 }
 
 fn saturating_i64(value: u64) -> i64 {

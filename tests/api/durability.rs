@@ -153,3 +153,63 @@ async fn no_answer_is_finished_before_its_event_is_committed() {
     assert!(seen.contains("data: [DONE]"), "{seen}");
     assert_eq!(app.request_events().await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_reservation_released_early_is_not_given_back_twice_when_its_request_is_recorded() {
+    use gaiarouter::usage::admission::{self, AdmissionRequest};
+    use gaiarouter::usage::recorder::{write_batch, PendingRecord};
+    use gaiarouter_domain::request::{RequestCompleted, RequestStatus};
+    use gaiarouter_domain::{Limits, Money};
+
+    let app = spawn_app().await;
+    let pool = &app.state.pool;
+    let (org, key, request_id) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let now = chrono::Utc::now();
+    let limits = Limits { monthly_requests: Some(10), ..Limits::UNLIMITED };
+    let reservation = admission::admit(
+        pool,
+        &AdmissionRequest {
+            request_id,
+            month: gaiarouter::usage::month_of(now),
+            organization_id: org,
+            api_key_id: key,
+            organization_limits: limits,
+            key_limits: limits,
+            estimated_tokens: 40,
+            estimated_cost_nanos: 900,
+            owner: app.state.completions.process_id,
+        },
+    )
+    .await
+    .unwrap();
+    // A sweep gives it back early (as for a process that looked dead)...
+    admission::release_stale(pool, -1).await.unwrap();
+    // ... and then its request is recorded after all.
+    let event = RequestCompleted {
+        organization_id: org,
+        api_key_id: key,
+        model: "echo/x".into(),
+        provider: "echo".into(),
+        prompt_tokens: 3,
+        completion_tokens: 2,
+        cached_tokens: 0,
+        cost: Money::ZERO,
+        latency_ms: 5,
+        time_to_first_token_ms: None,
+        status: RequestStatus::Success,
+        http_status: 200,
+        error_kind: None,
+        streamed: false,
+        started_at: now,
+        finished_at: now,
+    };
+    write_batch(pool, &[PendingRecord { request_id, event, reservation }]).await.unwrap();
+    let reserved: (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT min(reserved_requests), min(reserved_tokens), min(reserved_cost_nanos), sum(requests)::bigint \
+         FROM usage_counters",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(reserved, (0, 0, 0, 2), "reserved counters went negative: released twice");
+}

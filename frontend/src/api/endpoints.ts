@@ -15,6 +15,7 @@ import type {
   Organization,
   Permission,
   Projection,
+  QuarantinedEvent,
   RequestLogEntry,
   StatsResponse,
 } from './types'
@@ -146,6 +147,10 @@ export const listModels = (token?: string | null) =>
 // ---- projections
 export const listProjections = () => api.get<ListResponse<Projection> | Projection[]>('/v1/projections')
 export const rebuildProjection = (name: string) => api.post<unknown>(`/v1/projections/${enc(name)}/rebuild`)
+export const listQuarantine = (name: string, query: { limit?: number; before?: number } = {}) =>
+  asList(
+    api.get<ListResponse<QuarantinedEvent> | QuarantinedEvent[]>(`/v1/projections/${enc(name)}/quarantine`, { query }),
+  )
 
 /** Accepts either a list object or a bare array. */
 export function listData<T>(res: ListResponse<T> | T[] | undefined | null): T[] {

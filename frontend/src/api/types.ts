@@ -180,6 +180,22 @@ export interface Projection {
   lag_events: number
   lag_seconds: number
   state: ProjectionState
+  /** Events this projection could not apply and skipped (older servers omit it). */
+  quarantined?: number
+  last_quarantine_reason?: string | null
+}
+
+/** An event a projection could not apply: where it is in the log and why. */
+export interface QuarantinedEvent {
+  projection: string
+  global_position: number
+  aggregate_type: string
+  aggregate_id: string
+  sequence: number
+  event_type: string
+  event_version: string
+  reason: string
+  quarantined_at: string
 }
 
 export interface ChatMessage {

@@ -11,9 +11,14 @@
 //! by and take over when its connection goes away. A rebuild clears the projector's
 //! tables and replays the whole log in ONE transaction, so readers keep seeing the
 //! old data (MVCC) until the rebuilt data is complete and commits.
+//!
+//! An event a projector cannot apply is quarantined and skipped (see `quarantine`):
+//! the checkpoint moves past it in the same transaction, and a rebuild finds it again.
 
+pub mod quarantine;
 mod status;
 
+pub use quarantine::{Applied, QuarantinedEvent};
 pub use status::{projector_status, ProjectorStatus};
 
 use std::collections::HashMap;
@@ -101,7 +106,8 @@ impl Runner {
         Ok(())
     }
 
-    /// Applies one batch; answers how many events it applied (0 = caught up).
+    /// Applies one batch; answers how many events it moved past, applied or
+    /// quarantined (0 = caught up).
     pub async fn step(&self, projector: &dyn Projector) -> Result<usize, EventLogError> {
         let mut tx = self.pool.begin().await?;
         let checkpoint: Option<(String, i64)> = sqlx::query_as(
@@ -121,8 +127,8 @@ impl Runner {
             tx.rollback().await?;
             return Ok(0);
         };
-        projector.apply(&mut tx, &events).await?;
-        advance(&mut tx, projector.name(), last, events.len()).await?;
+        let applied = quarantine::apply_isolating(&mut tx, projector, &events).await?;
+        advance(&mut tx, projector.name(), last, applied.applied).await?;
         tx.commit().await?;
         Ok(events.len())
     }
@@ -189,15 +195,16 @@ impl Runner {
             // DELETE, not TRUNCATE: TRUNCATE would block readers until the commit.
             sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
         }
+        quarantine::reset(&mut tx, name).await?;
         let mut after = ("0".to_string(), 0_i64);
-        let mut applied = 0_i64;
+        let (mut read, mut applied) = (0_i64, 0_i64);
         loop {
             let events = read_batch(&mut tx, projector.aggregate_types(), (&after.0, after.1), REPLAY_BATCH).await?;
             let Some(last) = events.last() else { break };
-            projector.apply(&mut tx, &events).await?;
+            applied += quarantine::apply_isolating(&mut tx, projector, &events).await?.applied as i64;
             after = (last.tx_id.clone(), last.global_position);
-            applied += events.len() as i64;
-            self.set_progress(name, applied, total.max(applied));
+            read += events.len() as i64;
+            self.set_progress(name, read, total.max(read));
             if (events.len() as i64) < REPLAY_BATCH {
                 break;
             }
@@ -213,7 +220,7 @@ impl Runner {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(applied)
+        Ok(read)
     }
 
     fn set_progress(&self, name: &'static str, applied: i64, total: i64) {

@@ -1,4 +1,5 @@
-//! What `/v1/projections` shows: position, lag and state of each projector.
+//! What `/v1/projections` shows: position, lag, state and quarantined events of
+//! each projector.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -21,6 +22,10 @@ pub struct ProjectorStatus {
     pub state: String,
     /// Replay progress of a rebuild running in this process: (applied, total).
     pub rebuild_progress: Option<(i64, i64)>,
+    /// Events it skipped because it cannot apply them (see `quarantine`).
+    pub quarantined: i64,
+    /// Why the latest (highest position) of them was skipped.
+    pub last_quarantine_reason: Option<String>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -55,6 +60,7 @@ pub async fn projector_status(pool: &PgPool, runner: &Runner) -> Result<Vec<Proj
         .fetch_one(pool)
         .await?;
         let lag_seconds = oldest.map_or(0.0, |t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0);
+        let (quarantined, last_quarantine_reason) = super::quarantine::summary(pool, projector.name()).await?;
         let progress = runner.progress.lock().ok().and_then(|p| p.get(projector.name()).copied());
         let state = if state == "rebuilding" || rebuild_requested || progress.is_some() {
             "rebuilding"
@@ -73,6 +79,8 @@ pub async fn projector_status(pool: &PgPool, runner: &Runner) -> Result<Vec<Proj
             lag_seconds,
             state: state.to_string(),
             rebuild_progress: progress,
+            quarantined,
+            last_quarantine_reason,
             updated_at,
         });
     }

@@ -1,0 +1,210 @@
+//! Finding 3 of issue 8: a record the database refuses (a NUL character, which
+//! jsonb cannot hold) failed its whole group-commit batch, so other tenants'
+//! requests got 503 after the provider had answered and nothing was recorded. Now
+//! the refused record fails alone and the rest of its batch commits.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use chrono::Utc;
+use gaiarouter::usage::admission::{self, AdmissionRequest, Reservation};
+use gaiarouter::usage::month_of;
+use gaiarouter::usage::recorder::{PendingRecord, RecordError, Recorder};
+use gaiarouter_domain::request::{RequestCompleted, RequestStatus};
+use gaiarouter_domain::{Limits, Money};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::helpers::spawn_app;
+
+type Recording = Pin<Box<dyn Future<Output = Result<(), RecordError>> + Send>>;
+
+fn event(organization_id: Uuid, api_key_id: Uuid, model: &str, provider: &str) -> RequestCompleted {
+    let at = Utc::now();
+    RequestCompleted {
+        organization_id,
+        api_key_id,
+        model: model.into(),
+        provider: provider.into(),
+        prompt_tokens: 10,
+        completion_tokens: 5,
+        cached_tokens: 0,
+        cost: Money::from_nanos(1000),
+        latency_ms: 12,
+        time_to_first_token_ms: None,
+        status: RequestStatus::Success,
+        http_status: 200,
+        error_kind: None,
+        streamed: false,
+        started_at: at,
+        finished_at: at,
+    }
+}
+
+/// Admits a request against limits, as the gateway does, so it holds a reservation.
+async fn reserve(pool: &PgPool, owner: i32, request_id: Uuid, organization_id: Uuid, api_key_id: Uuid) -> Reservation {
+    let limits = Limits { monthly_requests: Some(1000), ..Limits::default() };
+    admission::admit(
+        pool,
+        &AdmissionRequest {
+            request_id,
+            month: month_of(Utc::now()),
+            organization_id,
+            api_key_id,
+            organization_limits: limits,
+            key_limits: limits,
+            estimated_tokens: 50,
+            estimated_cost_nanos: 5000,
+            owner,
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap()
+}
+
+async fn record(
+    pool: &PgPool,
+    owner: i32,
+    org: Uuid,
+    key: Uuid,
+    model: &str,
+    provider: &str,
+    reserved: bool,
+) -> PendingRecord {
+    let request_id = Uuid::now_v7();
+    let reservation = if reserved { Some(reserve(pool, owner, request_id, org, key).await) } else { None };
+    PendingRecord { request_id, event: event(org, key, model, provider), reservation }
+}
+
+/// Polls once: the recorder queues the record on the first poll, then waits for
+/// the commit.
+async fn queue(recorder: &Arc<Recorder>, record: PendingRecord) -> Recording {
+    let recorder = recorder.clone();
+    let mut recording: Recording = Box::pin(async move { recorder.record(record).await });
+    let first = std::future::poll_fn(|cx| Poll::Ready(recording.as_mut().poll(cx))).await;
+    assert!(first.is_pending(), "the writer is held back, nothing can be committed yet");
+    recording
+}
+
+async fn wait_until<F, Fut>(mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+async fn counter(pool: &PgPool, owner: Uuid) -> (i64, i64) {
+    sqlx::query_as("SELECT requests, reserved_requests FROM usage_counters WHERE owner_id = $1")
+        .bind(owner)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_record_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is_recorded() {
+    let app = spawn_app().await;
+    let pool = app.state.pool.clone();
+    // Reservations in the name of the running app, as its own requests would be.
+    let owner = app.state.completions.process_id;
+    let recorder = app.state.completions.recorder.clone();
+    let (org_a, key_a) = (Uuid::now_v7(), Uuid::now_v7());
+    let (org_b, key_b) = (Uuid::now_v7(), Uuid::now_v7());
+    let (org_c, key_c) = (Uuid::now_v7(), Uuid::now_v7());
+
+    // Hold the writer inside its first batch: it waits for a counter row we lock,
+    // so everything queued meanwhile lands in ONE next batch.
+    let blocker = record(&pool, owner, org_c, key_c, "echo/x", "echo", true).await;
+    let mut lock = PgConnection::connect(&app.database_url).await.unwrap();
+    lock.execute("BEGIN").await.unwrap();
+    sqlx::query("SELECT 1 FROM usage_counters WHERE owner_id = $1 FOR UPDATE")
+        .bind(org_c)
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let blocked = queue(&recorder, blocker).await;
+    let writer_waits = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+            == 1
+    };
+    assert!(wait_until(writer_waits).await, "the writer waits for the locked row");
+
+    // Good and poison records of two organizations, awaited and detached.
+    let good = vec![
+        record(&pool, owner, org_a, key_a, "echo/x", "echo", true).await,
+        record(&pool, owner, org_b, key_b, "echo/y", "echo", false).await,
+        record(&pool, owner, org_a, key_a, "echo/z", "echo", true).await,
+    ];
+    let poison = vec![
+        record(&pool, owner, org_a, key_a, "echo/\u{0}x", "echo", true).await,
+        record(&pool, owner, org_b, key_b, "echo/x", "ec\u{0}ho", false).await,
+    ];
+    let good_detached = record(&pool, owner, org_a, key_a, "echo/d", "echo", true).await;
+    let poison_detached = record(&pool, owner, org_b, key_b, "echo/\u{0}", "echo", true).await;
+    let good_ids: Vec<String> = good.iter().chain([&good_detached]).map(|r| r.request_id.to_string()).collect();
+
+    // Interleaved: good, poison, detached poison, good, poison, detached good, good.
+    let (mut good, mut poison) = (good.into_iter(), poison.into_iter());
+    let mut good_waiting = Vec::new();
+    let mut poison_waiting = Vec::new();
+    good_waiting.push(queue(&recorder, good.next().unwrap()).await);
+    poison_waiting.push(queue(&recorder, poison.next().unwrap()).await);
+    recorder.record_detached(poison_detached);
+    good_waiting.push(queue(&recorder, good.next().unwrap()).await);
+    poison_waiting.push(queue(&recorder, poison.next().unwrap()).await);
+    recorder.record_detached(good_detached);
+    good_waiting.push(queue(&recorder, good.next().unwrap()).await);
+
+    lock.execute("COMMIT").await.unwrap();
+    blocked.await.unwrap();
+    for waiting in good_waiting {
+        waiting.await.expect("a good record of the batch is recorded");
+    }
+    for waiting in poison_waiting {
+        assert!(matches!(waiting.await, Err(RecordError::Refused(_))), "a poison record fails alone");
+    }
+
+    let recorded = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events WHERE aggregate_type = 'Request'")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            == 5
+    };
+    assert!(wait_until(recorded).await, "the blocker and the four good records are recorded");
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events WHERE aggregate_type = 'Request' AND aggregate_id <> ALL($1) ORDER BY 1",
+    )
+    .bind(&good_ids)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(ids.len(), 1, "only the blocker besides the good records: {ids:?}");
+
+    // No reservation leaks, the detached poison one included.
+    let released = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM usage_reservations").fetch_one(&pool).await.unwrap() == 0
+    };
+    assert!(wait_until(released).await, "every reservation is given back");
+    assert_eq!(counter(&pool, org_a).await, (3, 0), "org A: three good records counted, nothing reserved");
+    assert_eq!(counter(&pool, key_a).await, (3, 0));
+    assert_eq!(counter(&pool, org_b).await, (1, 0), "org B: the one good record counted");
+    assert_eq!(counter(&pool, key_b).await, (1, 0));
+    assert_eq!(counter(&pool, org_c).await, (1, 0));
+}
