@@ -110,6 +110,7 @@ pub async fn prepare_with_providers(
         providers: provider_set,
         recorder: Arc::new(Recorder::start(pool.clone())),
         process_id: process_lock.id,
+        health: Arc::default(),
     });
     let projections = Arc::new(projection_runner(&pool));
     projections.register().await?;

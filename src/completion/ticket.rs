@@ -25,7 +25,21 @@ pub struct Ticket {
     recorder: Arc<Recorder>,
 }
 
+/// One upstream attempt of a request (retries and fallbacks make several).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub deployment: String,
+    pub provider: String,
+    pub model: String,
+    /// The upstream's status; 0 when it did not answer (timeout, connection).
+    pub http_status: u16,
+    pub error_kind: Option<String>,
+    pub latency_ms: u64,
+}
+
 struct Details {
+    deployment: String,
+    attempts: Vec<AttemptRecord>,
     organization_id: Uuid,
     api_key_id: Uuid,
     model: String,
@@ -78,6 +92,8 @@ impl Ticket {
         recorder: Arc<Recorder>,
     ) -> Self {
         let details = Details {
+            deployment: provider.clone(),
+            attempts: Vec::new(),
             organization_id: caller.key.organization_id,
             api_key_id: caller.key.id,
             model,
@@ -109,6 +125,21 @@ impl Ticket {
         self.usage.as_ref()
     }
 
+    /// The deployment that serves (or last failed): its provider and price count.
+    pub fn serve_with(&mut self, deployment: &str, provider: &str, price: Price) {
+        if let Some(details) = self.details.as_mut() {
+            details.deployment = deployment.to_string();
+            details.price = price;
+        }
+        provider.clone_into(&mut self.provider);
+    }
+
+    pub fn attempted(&mut self, attempt: AttemptRecord) {
+        if let Some(details) = self.details.as_mut() {
+            details.attempts.push(attempt);
+        }
+    }
+
     pub fn has_reservation(&self) -> bool {
         self.details.as_ref().is_some_and(|d| d.reservation.is_some())
     }
@@ -122,6 +153,9 @@ impl Ticket {
 
 impl Details {
     fn into_record(self, request_id: Uuid, provider: String, outcome: Outcome) -> PendingRecord {
+        if self.attempts.len() > 1 {
+            tracing::info!(%request_id, deployment = %self.deployment, attempts = ?self.attempts, "served after retries");
+        }
         let (prompt, completion, cached) =
             outcome.usage.as_ref().map_or((0, 0, 0), |u| (u.prompt_tokens, u.completion_tokens, u.cached_tokens()));
         let event = RequestCompleted {

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,10 +17,11 @@ use super::extract::ApiJson;
 use crate::app::AppState;
 use crate::auth::bearer_token;
 use crate::auth::key_cache::GatewayCaller;
-use crate::completion::{provider_error, Admitted, Outcome};
+use crate::completion::{Answer, EngineError, EngineStream, StreamEvent};
+use crate::usage::admission::AdmissionError;
 use crate::error::{ApiError, ApiResult};
 use crate::gateway::openai::ModelInfo;
-use crate::gateway::{ChatCompletionRequest, ProviderError};
+use crate::gateway::ChatCompletionRequest;
 
 const REQUEST_HEADER: &str = "x-gaiarouter-request-id";
 
@@ -81,112 +82,76 @@ async fn chat_completions(
     caller: GatewayCaller,
     ApiJson(request): ApiJson<ChatCompletionRequest>,
 ) -> ApiResult<Response> {
-    let admitted = state.completions.admit(&caller, &request).await?;
-    let request_id = admitted.ticket.request_id;
-    let mut response = if request.is_stream() {
-        stream(state, admitted, request).await?
-    } else {
-        complete(state, admitted, request).await?
+    let include_usage = request.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
+    let completion = state.completions.complete(&caller, request).await.map_err(engine_error)?;
+    let mut response = match completion.answer {
+        Answer::Body(body) => Json(body).into_response(),
+        Answer::Stream(stream) => Sse::new(render_stream(stream, include_usage)).into_response(),
     };
-    if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
+    if let Ok(value) = HeaderValue::from_str(&completion.request_id.to_string()) {
         response.headers_mut().insert(HeaderName::from_static(REQUEST_HEADER), value);
     }
     Ok(response)
-}
-
-async fn complete(state: AppState, admitted: Admitted, request: ChatCompletionRequest) -> ApiResult<Response> {
-    let Admitted { provider, upstream_model, mut ticket } = admitted;
-    let result = provider.complete(&request, &upstream_model).await;
-    ticket.mark_first_token();
-    match result {
-        Ok(mut completion) => {
-            completion.model = request.model;
-            state.completions.finish(ticket, Outcome::success(completion.usage)).await?;
-            Ok(Json(completion).into_response())
-        }
-        Err(error) => Err(fail(&state, ticket, &error).await),
-    }
-}
-
-/// Records a failed call and answers its error (or a 503 if even that failed).
-async fn fail(state: &AppState, ticket: crate::completion::Ticket, error: &ProviderError) -> ApiError {
-    let api_error = provider_error(error);
-    match state.completions.finish(ticket, Outcome::failure(error.kind(), api_error.status.as_u16(), None)).await {
-        Ok(()) => api_error,
-        Err(unrecorded) => unrecorded,
-    }
 }
 
 fn chunk_event<T: Serialize>(value: &T) -> Event {
     Event::default().data(serde_json::to_string(value).unwrap_or_default())
 }
 
-async fn stream(state: AppState, admitted: Admitted, request: ChatCompletionRequest) -> ApiResult<Response> {
-    let Admitted { provider, upstream_model, mut ticket } = admitted;
-    let include_usage = request.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
-    let mut upstream = match provider.stream(&request, &upstream_model).await {
-        Ok(upstream) => upstream,
-        Err(error) => return Err(fail(&state, ticket, &error).await),
-    };
-    // Peek the first item so that failures before any content are real HTTP errors.
-    let first = match upstream.next().await {
-        Some(Ok(chunk)) => chunk,
-        Some(Err(error)) => return Err(fail(&state, ticket, &error).await),
-        None => return Err(fail(&state, ticket, &ProviderError::StreamCut).await),
-    };
-    ticket.mark_first_token();
-    let model = request.model;
-    let body = async_stream::stream! {
-        let mut pending = Some(first);
-        let mut failure: Option<ProviderError> = None;
-        let mut usage_chunk = None;
-        loop {
-            let item = match pending.take() {
-                Some(chunk) => Some(Ok(chunk)),
-                None => upstream.next().await,
-            };
-            match item {
-                None => break,
-                Some(Err(error)) => {
-                    failure = Some(error);
-                    break;
-                }
-                Some(Ok(mut chunk)) => {
-                    chunk.model.clone_from(&model);
-                    if let Some(usage) = chunk.usage.take() {
-                        ticket.set_usage(usage);
-                        if chunk.choices.is_empty() {
-                            chunk.usage = Some(usage);
-                            usage_chunk = Some(chunk);
-                            continue;
-                        }
-                        if include_usage {
-                            chunk.usage = Some(usage);
-                        }
+/// OpenAI's stream: the chunks, the usage chunk when asked for, an error object
+/// if the upstream failed mid-stream, then `[DONE]` — except when the outcome
+/// could not be recorded: then the stream ends with the error and no `[DONE]`.
+fn render_stream(
+    mut stream: EngineStream,
+    include_usage: bool,
+) -> impl futures::Stream<Item = Result<Event, Infallible>> {
+    async_stream::stream! {
+        while let Some(event) = stream.next().await {
+            match event {
+                StreamEvent::Chunk(chunk) => yield Ok(chunk_event(&chunk)),
+                StreamEvent::Usage(chunk) => {
+                    if include_usage {
+                        yield Ok(chunk_event(&chunk));
                     }
-                    yield Ok::<Event, Infallible>(chunk_event(&chunk));
+                }
+                StreamEvent::Failed(error) => yield Ok(Event::default().data(engine_error(error).body_json())),
+                StreamEvent::NotRecorded(error) => {
+                    yield Ok(Event::default().data(engine_error(error).body_json()));
+                    return;
                 }
             }
-        }
-        // The stream is only finished ([DONE]) once its event is committed.
-        let usage = ticket.usage().copied();
-        let outcome = match &failure {
-            None => Outcome::success(usage),
-            Some(error) => Outcome::failure(error.kind(), provider_error(error).status.as_u16(), usage),
-        };
-        if let Err(unrecorded) = state.completions.finish(ticket, outcome).await {
-            yield Ok(Event::default().data(unrecorded.body_json()));
-            return;
-        }
-        if include_usage {
-            if let Some(chunk) = usage_chunk {
-                yield Ok(chunk_event(&chunk));
-            }
-        }
-        if let Some(error) = failure {
-            yield Ok(Event::default().data(provider_error(&error).body_json()));
         }
         yield Ok(Event::default().data("[DONE]"));
-    };
-    Ok(Sse::new(body).into_response())
+    }
+}
+
+/// The engine's errors in OpenAI's error shape.
+pub(crate) fn engine_error(error: EngineError) -> ApiError {
+    let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
+    match error {
+        EngineError::InvalidRequest { param, message } => {
+            ApiError::bad_request("invalid_request", message).with_param(param)
+        }
+        EngineError::UnknownModel(message) => ApiError::not_found("model_not_found", message).with_param("model"),
+        EngineError::Admission(AdmissionError::LimitReached { limit }) => {
+            let message = AdmissionError::LimitReached { limit }.to_string();
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, limit_code(limit), message)
+        }
+        EngineError::Admission(AdmissionError::Database(cause)) => ApiError::unavailable(cause),
+        EngineError::NotRecorded(cause) => ApiError::unavailable(cause),
+        EngineError::NoDeployment(_) => ApiError::new(status, "no_available_deployment", error.to_string()),
+        EngineError::Upstream(error) => ApiError::new(status, error.kind(), error.to_string()),
+    }
+}
+
+/// The stable code of a limit refusal (`api_key_monthly_requests_limit`, ...).
+fn limit_code(limit: &str) -> &'static str {
+    match limit {
+        "organization_monthly_requests" => "organization_monthly_requests_limit",
+        "organization_monthly_tokens" => "organization_monthly_tokens_limit",
+        "organization_monthly_cost" => "organization_monthly_cost_limit",
+        "api_key_monthly_requests" => "api_key_monthly_requests_limit",
+        "api_key_monthly_tokens" => "api_key_monthly_tokens_limit",
+        _ => "api_key_monthly_cost_limit",
+    }
 }

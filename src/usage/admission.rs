@@ -6,7 +6,6 @@ use gaiarouter_domain::Limits;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::error::ApiError;
 
 /// What an admitted request holds until it is recorded or released.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,26 +33,40 @@ fn as_i64(value: Option<u64>) -> Option<i64> {
     value.map(|v| i64::try_from(v).unwrap_or(i64::MAX))
 }
 
-fn limit_reached(code: &str) -> ApiError {
-    let (who, what) = code.split_once("_monthly_").unwrap_or(("api_key", code));
-    let who = if who == "organization" { "organization" } else { "API key" };
-    let message = format!("the {who}'s monthly {what} limit has been reached");
-    // Codes are a fixed set; anything else from the database is a bug, not a limit.
-    let code: &'static str = match code {
-        "organization_monthly_requests" => "organization_monthly_requests_limit",
-        "organization_monthly_tokens" => "organization_monthly_tokens_limit",
-        "organization_monthly_cost" => "organization_monthly_cost_limit",
-        "api_key_monthly_requests" => "api_key_monthly_requests_limit",
-        "api_key_monthly_tokens" => "api_key_monthly_tokens_limit",
-        "api_key_monthly_cost" => "api_key_monthly_cost_limit",
-        other => return ApiError::internal(format!("unknown limit code {other}")),
-    };
-    ApiError::new(axum::http::StatusCode::TOO_MANY_REQUESTS, code, message)
+/// Why a request was not admitted.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmissionError {
+    /// `limit` names it: `organization_monthly_requests`, `api_key_monthly_cost`, ...
+    #[error("the {} monthly {} limit has been reached", owner_name(limit), what_name(limit))]
+    LimitReached { limit: &'static str },
+    #[error("admission failed: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+const LIMITS: [&str; 6] = [
+    "organization_monthly_requests",
+    "organization_monthly_tokens",
+    "organization_monthly_cost",
+    "api_key_monthly_requests",
+    "api_key_monthly_tokens",
+    "api_key_monthly_cost",
+];
+
+fn owner_name(limit: &str) -> &'static str {
+    if limit.starts_with("organization") {
+        "organization's"
+    } else {
+        "API key's"
+    }
+}
+
+fn what_name(limit: &str) -> &str {
+    limit.rsplit('_').next().unwrap_or(limit)
 }
 
 /// Admits (reserving) or refuses with a 429 naming the limit. Unlimited keys of
 /// unlimited organizations need no database round trip at all: `Ok(None)`.
-pub async fn admit(pool: &PgPool, request: &AdmissionRequest) -> Result<Option<Reservation>, ApiError> {
+pub async fn admit(pool: &PgPool, request: &AdmissionRequest) -> Result<Option<Reservation>, AdmissionError> {
     if request.organization_limits.is_unlimited() && request.key_limits.is_unlimited() {
         return Ok(None);
     }
@@ -75,7 +88,11 @@ pub async fn admit(pool: &PgPool, request: &AdmissionRequest) -> Result<Option<R
             .fetch_one(pool)
             .await?;
     match refused {
-        Some(code) => Err(limit_reached(&code)),
+        // Codes are a fixed set; anything else from the database is a bug, not a limit.
+        Some(code) => match LIMITS.iter().find(|known| **known == code) {
+            Some(limit) => Err(AdmissionError::LimitReached { limit }),
+            None => Err(AdmissionError::Database(sqlx::Error::Protocol(format!("unknown limit code {code}")))),
+        },
         None => Ok(Some(Reservation {
             month: request.month,
             tokens: request.estimated_tokens,

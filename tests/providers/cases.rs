@@ -212,7 +212,7 @@ pub async fn keeps_upstream_client_errors_status_and_message(kind: Kind) {
     ] {
         let subject = Subject::start(kind, vec![Behaviour::Fail { status, message: message.into() }]).await;
         let error = complete(&subject, &ask("hi")).await.unwrap_err();
-        assert_eq!(error, ProviderError::UpstreamClientError { status, message: message.into() });
+        assert_eq!(error, ProviderError::UpstreamClientError { status, message: message.into(), retry_after_secs: None });
         assert_eq!(error.http_status(), status);
 
         let error = stream(&subject, &ask("hi")).await.unwrap_err();
@@ -326,7 +326,11 @@ pub async fn reports_a_forbidden_provider_key_as_a_bad_gateway(kind: Kind) {
     let error = complete(&subject, &ask("hi")).await.unwrap_err();
     assert_eq!(
         error,
-        ProviderError::UpstreamClientError { status: 403, message: "not allowed to use this model".into() }
+        ProviderError::UpstreamClientError {
+            status: 403,
+            message: "not allowed to use this model".into(),
+            retry_after_secs: None,
+        }
     );
     assert_eq!((error.http_status(), error.kind()), (502, "upstream_auth_failed"));
     let error = stream(&subject, &ask("hi")).await.unwrap_err();

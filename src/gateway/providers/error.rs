@@ -3,8 +3,10 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
     /// The upstream answered 4xx. 401/403 mean GaiaRouter's own provider key is wrong.
+    /// `retry_after_secs`: the upstream's `Retry-After` (on 429), which the router
+    /// uses as the deployment's cooldown.
     #[error("{}", client_error_message(*status, message))]
-    UpstreamClientError { status: u16, message: String },
+    UpstreamClientError { status: u16, message: String, retry_after_secs: Option<u64> },
     #[error("upstream provider failed with status {status}: {message}")]
     UpstreamServerError { status: u16, message: String },
     #[error("upstream provider did not answer in time")]
@@ -43,9 +45,29 @@ impl ProviderError {
     pub fn from_status(status: u16, message: impl Into<String>) -> Self {
         let message = message.into();
         if (400..500).contains(&status) {
-            ProviderError::UpstreamClientError { status, message }
+            ProviderError::UpstreamClientError { status, message, retry_after_secs: None }
         } else {
             ProviderError::UpstreamServerError { status, message }
+        }
+    }
+
+    /// Adds the upstream's `Retry-After` (seconds) to a client error.
+    pub fn with_retry_after(self, seconds: Option<u64>) -> Self {
+        match self {
+            ProviderError::UpstreamClientError { status, message, .. } => {
+                ProviderError::UpstreamClientError { status, message, retry_after_secs: seconds }
+            }
+            other => other,
+        }
+    }
+
+    /// What the upstream asked to wait, if anything.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ProviderError::UpstreamClientError { retry_after_secs: Some(secs), .. } => {
+                Some(std::time::Duration::from_secs(*secs))
+            }
+            _ => None,
         }
     }
 

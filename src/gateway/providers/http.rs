@@ -56,9 +56,10 @@ pub(crate) async fn send_for_json<T: DeserializeOwned>(
     let call = async {
         let response = request.send().await.map_err(transport_error)?;
         let status = response.status();
+        let retry_after = retry_after_secs(response.headers());
         let body = response.bytes().await.map_err(transport_error)?;
         if !status.is_success() {
-            return Err(upstream_error(status.as_u16(), &body));
+            return Err(upstream_error(status.as_u16(), &body).with_retry_after(retry_after));
         }
         serde_json::from_slice(&body).map_err(|e| ProviderError::InvalidResponse(e.to_string()))
     };
@@ -78,11 +79,19 @@ pub(crate) async fn open_stream(
     if status.is_success() {
         return Ok(response);
     }
+    let retry_after = retry_after_secs(response.headers());
     let body = tokio::time::timeout(idle, response.bytes())
         .await
         .map_err(|_| ProviderError::Timeout)?
         .map_err(transport_error)?;
-    Err(upstream_error(status.as_u16(), &body))
+    Err(upstream_error(status.as_u16(), &body).with_retry_after(retry_after))
+}
+
+/// `Retry-After` in seconds (the delay form; an HTTP date is ignored), capped at
+/// an hour so a hostile upstream cannot park a deployment for ever.
+fn retry_after_secs(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(|secs| secs.min(3_600))
 }
 
 /// The error for a non-success answer. Google answers a wrong key with 400

@@ -1,0 +1,357 @@
+//! The completion engine: every ingress (OpenAI chat today; Anthropic messages,
+//! embeddings, responses next) hands it a parsed request and renders what it
+//! answers. It owns the orchestration: input checks → plan (route, deployments,
+//! fallbacks) → admission → attempts (retries with backoff, fallbacks, cooldown)
+//! → the first chunk peeked → body or stream → `RequestCompleted` committed
+//! before the answer is finished.
+
+use std::future::Future;
+use std::time::Instant;
+
+use chrono::Utc;
+use futures::{Stream, StreamExt};
+use uuid::Uuid;
+
+use super::errors::EngineError;
+use super::plan::{Plan, RoutePlan, Target};
+use super::ticket::{AttemptRecord, Outcome, Ticket};
+use super::CompletionService;
+use crate::auth::key_cache::GatewayCaller;
+use crate::gateway::openai::{validate, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, MessageContent};
+use crate::gateway::providers::ChunkStream;
+use crate::gateway::ProviderError;
+use crate::routing::health::Availability;
+use crate::routing::retry::{backoff, is_rate_limit, is_retryable};
+use crate::routing::select::{pick, Candidate};
+use crate::usage::admission::{self, AdmissionRequest};
+use crate::usage::month_of;
+
+/// What a stream yields to its ingress.
+pub enum StreamEvent {
+    /// Content, in OpenAI's chunk shape (usage taken off: it comes last).
+    Chunk(ChatCompletionChunk),
+    /// After the commit: the usage of the whole stream as a chunk with no choices.
+    Usage(ChatCompletionChunk),
+    /// After the commit: the upstream failed mid-stream; the stream ends.
+    Failed(EngineError),
+    /// The outcome could not be recorded: the answer must not be finished.
+    NotRecorded(EngineError),
+}
+
+pub type EngineStream = std::pin::Pin<Box<dyn Stream<Item = StreamEvent> + Send>>;
+
+pub enum Answer {
+    Body(ChatCompletion),
+    Stream(EngineStream),
+}
+
+pub struct Completion {
+    pub request_id: Uuid,
+    pub answer: Answer,
+}
+
+/// A rough token count of the prompt (4 bytes a token), for reservations only.
+fn estimated_prompt_tokens(request: &ChatCompletionRequest) -> u64 {
+    let bytes: usize = request
+        .messages
+        .iter()
+        .map(|m| match &m.content {
+            Some(MessageContent::Text(text)) => text.len(),
+            Some(other) => other.text().len(),
+            None => 0,
+        })
+        .sum();
+    (bytes / 4 + 1) as u64
+}
+
+/// Why the attempts ended without an answer.
+enum Exhausted {
+    /// The last attempt's failure.
+    Failed(ProviderError),
+    /// Nothing could be tried: every deployment is cooling down.
+    NothingAvailable,
+}
+
+impl CompletionService {
+    /// Runs one chat completion to its answer. Errors before any provider was
+    /// called record nothing; from admission on, exactly one `RequestCompleted`.
+    pub async fn complete(
+        &self,
+        caller: &GatewayCaller,
+        request: ChatCompletionRequest,
+    ) -> Result<Completion, EngineError> {
+        validate(&request)
+            .map_err(|e| EngineError::InvalidRequest { param: e.param(), message: e.to_string() })?;
+        let plan = self.plan(&request.model)?;
+        let mut ticket = self.admit(caller, &request, &plan).await?;
+        let request_id = ticket.request_id;
+        let answer = if request.is_stream() {
+            let first = self
+                .first_answer(&plan, &mut ticket, |target| {
+                    let provider = target.provider.clone();
+                    let upstream_model = target.upstream_model.clone();
+                    let request = &request;
+                    async move { open_stream(provider.stream(request, &upstream_model).await).await }
+                })
+                .await;
+            match first {
+                Ok((first, rest)) => Answer::Stream(self.stream(ticket, request.model, first, rest)),
+                Err(exhausted) => return Err(self.fail(ticket, exhausted, &plan).await),
+            }
+        } else {
+            let body = self
+                .first_answer(&plan, &mut ticket, |target| {
+                    let provider = target.provider.clone();
+                    let upstream_model = target.upstream_model.clone();
+                    let request = &request;
+                    async move { provider.complete(request, &upstream_model).await }
+                })
+                .await;
+            match body {
+                Ok(mut completion) => {
+                    completion.model.clone_from(&request.model);
+                    self.finish(ticket, Outcome::success(completion.usage)).await?;
+                    Answer::Body(completion)
+                }
+                Err(exhausted) => return Err(self.fail(ticket, exhausted, &plan).await),
+            }
+        };
+        Ok(Completion { request_id, answer })
+    }
+
+    async fn admit(
+        &self,
+        caller: &GatewayCaller,
+        request: &ChatCompletionRequest,
+        plan: &Plan,
+    ) -> Result<Ticket, EngineError> {
+        let started_at = Utc::now();
+        let request_id = Uuid::now_v7();
+        let estimated_tokens = estimated_prompt_tokens(request);
+        let price = plan.first_price();
+        let reservation = admission::admit(
+            &self.pool,
+            &AdmissionRequest {
+                request_id,
+                month: month_of(started_at),
+                organization_id: caller.key.organization_id,
+                api_key_id: caller.key.id,
+                organization_limits: caller.organization_limits,
+                key_limits: caller.key.limits,
+                estimated_tokens: i64::try_from(estimated_tokens).unwrap_or(i64::MAX),
+                estimated_cost_nanos: price.cost(estimated_tokens, 0, 0).nanos(),
+                owner: self.process_id,
+            },
+        )
+        .await?;
+        let first = plan.routes.first().and_then(|r| r.targets.first());
+        let provider = first.map(|t| t.provider.name().to_string()).unwrap_or_default();
+        let mut ticket = Ticket::new(
+            request_id,
+            caller,
+            request.model.clone(),
+            provider.clone(),
+            price,
+            request.is_stream(),
+            started_at,
+            reservation,
+            std::sync::Arc::clone(&self.recorder),
+        );
+        if let Some(first) = first {
+            ticket.serve_with(&first.deployment, &provider, first.price);
+        }
+        Ok(ticket)
+    }
+
+    /// Tries deployments until one answers: the route's own (by priority, weight
+    /// or load, skipping those cooling down, at most `max_attempts`, with backoff
+    /// between retries), then each fallback route the same way. A failure that
+    /// another attempt cannot fix (a 4xx other than 429) ends the search at once.
+    async fn first_answer<'p, T, F, Fut>(
+        &self,
+        plan: &'p Plan,
+        ticket: &mut Ticket,
+        call: F,
+    ) -> Result<T, Exhausted>
+    where
+        F: Fn(&'p Target) -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let mut last_error = None;
+        let mut retries = 0;
+        for route in &plan.routes {
+            let mut tried = vec![false; route.targets.len()];
+            let mut attempts = 0;
+            while attempts < route.max_attempts {
+                let Some(target) = next_target(route, &mut tried) else { break };
+                if retries > 0 {
+                    tokio::time::sleep(backoff(retries, rand::random::<f64>())).await;
+                }
+                attempts += 1;
+                ticket.serve_with(&target.deployment, target.provider.name(), target.price);
+                let in_flight = target.health.enter();
+                let started = Instant::now();
+                let result = call(target).await;
+                drop(in_flight);
+                let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                match result {
+                    Ok(answer) => {
+                        target.health.succeeded();
+                        ticket.attempted(attempt(target, 200, None, latency_ms));
+                        ticket.mark_first_token();
+                        return Ok(answer);
+                    }
+                    Err(error) => {
+                        let status = upstream_status(&error);
+                        ticket.attempted(attempt(target, status, Some(error.kind()), latency_ms));
+                        if let Some(cooldown) = route.cooldown {
+                            let rate_limited = is_rate_limit(&error).then(|| error.retry_after().unwrap_or(cooldown.duration));
+                            let opened =
+                                target.health.failed(Instant::now(), cooldown.after_failures, cooldown.duration, rate_limited);
+                            if opened {
+                                tracing::warn!(deployment = %target.deployment, kind = error.kind(), "deployment cooling down");
+                            }
+                        }
+                        let retryable = is_retryable(&error);
+                        last_error = Some(error);
+                        if !retryable {
+                            return Err(Exhausted::Failed(last_error.unwrap_or(ProviderError::StreamCut)));
+                        }
+                        retries += 1;
+                    }
+                }
+            }
+        }
+        Err(last_error.map_or(Exhausted::NothingAvailable, Exhausted::Failed))
+    }
+
+    /// Records a request that got no answer and answers its error.
+    async fn fail(&self, ticket: Ticket, exhausted: Exhausted, plan: &Plan) -> EngineError {
+        let error = match exhausted {
+            Exhausted::Failed(error) => EngineError::Upstream(error),
+            Exhausted::NothingAvailable => {
+                EngineError::NoDeployment(plan.routes.first().map(|r| r.name.clone()).unwrap_or_default())
+            }
+        };
+        match self.finish(ticket, Outcome::failure(error.kind(), error.http_status(), None)).await {
+            Ok(()) => error,
+            Err(unrecorded) => unrecorded,
+        }
+    }
+
+    /// The stream after its first chunk: content flows through; at the end the
+    /// outcome is committed, and only then the usage and the end are yielded.
+    fn stream(
+        &self,
+        mut ticket: Ticket,
+        model: String,
+        first: ChatCompletionChunk,
+        mut upstream: ChunkStream,
+    ) -> EngineStream {
+        let engine = self.clone_for_stream();
+        Box::pin(async_stream::stream! {
+            let mut pending = Some(first);
+            let mut failure: Option<ProviderError> = None;
+            let mut template: Option<ChatCompletionChunk> = None;
+            loop {
+                let item = match pending.take() {
+                    Some(chunk) => Some(Ok(chunk)),
+                    None => upstream.next().await,
+                };
+                match item {
+                    None => break,
+                    Some(Err(error)) => {
+                        failure = Some(error);
+                        break;
+                    }
+                    Some(Ok(mut chunk)) => {
+                        chunk.model.clone_from(&model);
+                        if let Some(usage) = chunk.usage.take() {
+                            ticket.set_usage(usage);
+                        }
+                        if template.is_none() {
+                            template = Some(ChatCompletionChunk { choices: Vec::new(), ..chunk.clone() });
+                        }
+                        if !chunk.choices.is_empty() {
+                            yield StreamEvent::Chunk(chunk);
+                        }
+                    }
+                }
+            }
+            let usage = ticket.usage().copied();
+            let outcome = match &failure {
+                None => Outcome::success(usage),
+                Some(error) => Outcome::failure(error.kind(), error.http_status(), usage),
+            };
+            if let Err(unrecorded) = engine.finish(ticket, outcome).await {
+                yield StreamEvent::NotRecorded(unrecorded);
+                return;
+            }
+            if let (Some(usage), Some(mut chunk)) = (usage, template) {
+                chunk.usage = Some(usage);
+                yield StreamEvent::Usage(chunk);
+            }
+            if let Some(error) = failure {
+                yield StreamEvent::Failed(EngineError::Upstream(error));
+            }
+        })
+    }
+}
+
+/// Picks the next deployment of `route` for this request and claims it (a
+/// cooled-down deployment whose time is up lets exactly one request probe it).
+fn next_target<'p>(route: &'p RoutePlan, tried: &mut [bool]) -> Option<&'p Target> {
+    loop {
+        let now = Instant::now();
+        let candidates: Vec<Candidate> = route
+            .targets
+            .iter()
+            .zip(tried.iter())
+            .map(|(target, tried)| Candidate {
+                weight: target.weight,
+                priority: target.priority,
+                in_flight: target.health.in_flight(),
+                available: route.cooldown.is_none() || target.health.looks_available(now),
+                tried: *tried,
+            })
+            .collect();
+        let index = pick(&candidates, route.strategy, rand::random::<f64>())?;
+        tried[index] = true;
+        let target = &route.targets[index];
+        if route.cooldown.is_none() || target.health.availability(now) == Availability::Available {
+            return Some(target);
+        }
+    }
+}
+
+fn attempt(target: &Target, http_status: u16, error_kind: Option<&str>, latency_ms: u64) -> AttemptRecord {
+    AttemptRecord {
+        deployment: target.deployment.clone(),
+        provider: target.provider.name().to_string(),
+        model: target.upstream_model.clone(),
+        http_status,
+        error_kind: error_kind.map(str::to_string),
+        latency_ms,
+    }
+}
+
+/// The upstream's own status, 0 when it never answered.
+fn upstream_status(error: &ProviderError) -> u16 {
+    match error {
+        ProviderError::UpstreamClientError { status, .. } | ProviderError::UpstreamServerError { status, .. } => *status,
+        _ => 0,
+    }
+}
+
+/// A stream counts as answered once its first chunk arrived; an upstream that
+/// fails or ends before it failed the attempt (so another deployment may serve).
+async fn open_stream(
+    opened: Result<ChunkStream, ProviderError>,
+) -> Result<(ChatCompletionChunk, ChunkStream), ProviderError> {
+    let mut stream = opened?;
+    match stream.next().await {
+        Some(Ok(first)) => Ok((first, stream)),
+        Some(Err(error)) => Err(error),
+        None => Err(ProviderError::StreamCut),
+    }
+}

@@ -1,0 +1,225 @@
+//! The health of each deployment, as this process sees it: consecutive failures,
+//! cooldown (a circuit breaker) and requests in flight. State is per process on
+//! purpose: it reacts in microseconds and costs no round trip; each replica
+//! learns a failing deployment from its own few requests.
+//!
+//! A deployment that failed `threshold` times in a row, or answered 429, is
+//! skipped until its cooldown ends (429: the upstream's `Retry-After` when given);
+//! then exactly one request probes it: success closes the breaker, failure opens
+//! it again.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What the breaker of one deployment says about a new request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    Available,
+    /// Cooled down until then; skip it.
+    CoolingDown,
+    /// The cooldown is over and another request is already probing it.
+    Probing,
+}
+
+#[derive(Debug, Default)]
+struct Breaker {
+    consecutive_failures: u32,
+    cooled_until: Option<Instant>,
+    probe_in_flight: bool,
+}
+
+/// One deployment's live figures, shared by every request that uses it.
+#[derive(Debug, Default)]
+pub struct DeploymentHealth {
+    breaker: Mutex<Breaker>,
+    in_flight: AtomicU32,
+}
+
+/// A snapshot for the admin API and logs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HealthView {
+    pub consecutive_failures: u32,
+    /// Seconds left in the cooldown, if cooling down.
+    pub cooldown_remaining_ms: Option<u64>,
+    pub in_flight: u32,
+}
+
+impl DeploymentHealth {
+    /// Whether a request may use the deployment now. An expired cooldown lets one
+    /// request through as a probe (the caller then reports its outcome).
+    pub fn availability(&self, now: Instant) -> Availability {
+        let Ok(mut breaker) = self.breaker.lock() else { return Availability::Available };
+        match breaker.cooled_until {
+            None => Availability::Available,
+            Some(until) if now < until => Availability::CoolingDown,
+            Some(_) if breaker.probe_in_flight => Availability::Probing,
+            Some(_) => {
+                breaker.probe_in_flight = true;
+                Availability::Available
+            }
+        }
+    }
+
+    /// Whether `availability` would let a request through now, without claiming
+    /// the probe: for ranking candidates before one is picked.
+    pub fn looks_available(&self, now: Instant) -> bool {
+        self.breaker.lock().is_ok_and(|b| match b.cooled_until {
+            None => true,
+            Some(until) => now >= until && !b.probe_in_flight,
+        })
+    }
+
+    pub fn succeeded(&self) {
+        if let Ok(mut breaker) = self.breaker.lock() {
+            *breaker = Breaker::default();
+        }
+    }
+
+    /// Counts a failure; opens the breaker at `threshold` consecutive failures,
+    /// at once for a rate limit (`cool_for` overrides the cooldown, e.g. from
+    /// `Retry-After`). Answers whether the breaker is now open.
+    pub fn failed(&self, now: Instant, threshold: u32, cooldown: Duration, rate_limited: Option<Duration>) -> bool {
+        let Ok(mut breaker) = self.breaker.lock() else { return false };
+        breaker.consecutive_failures = breaker.consecutive_failures.saturating_add(1);
+        let was_probe = std::mem::take(&mut breaker.probe_in_flight);
+        let open_for = match rate_limited {
+            Some(wait) => Some(wait),
+            None if was_probe || breaker.consecutive_failures >= threshold.max(1) => Some(cooldown),
+            None => None,
+        };
+        if let Some(wait) = open_for {
+            breaker.cooled_until = Some(now + wait);
+        }
+        breaker.cooled_until.is_some_and(|until| until > now)
+    }
+
+    pub fn view(&self, now: Instant) -> HealthView {
+        let (failures, until) = match self.breaker.lock() {
+            Ok(b) => (b.consecutive_failures, b.cooled_until),
+            Err(_) => (0, None),
+        };
+        HealthView {
+            consecutive_failures: failures,
+            cooldown_remaining_ms: until
+                .filter(|u| *u > now)
+                .map(|u| u64::try_from((u - now).as_millis()).unwrap_or(u64::MAX)),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request in flight until the guard is dropped.
+    pub fn enter(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(Arc::clone(self))
+    }
+}
+
+pub struct InFlight(Arc<DeploymentHealth>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The health of every deployment this process has used, by deployment label.
+#[derive(Default)]
+pub struct HealthBoard {
+    deployments: Mutex<HashMap<String, Arc<DeploymentHealth>>>,
+}
+
+impl HealthBoard {
+    pub fn of(&self, deployment: &str) -> Arc<DeploymentHealth> {
+        let Ok(mut map) = self.deployments.lock() else { return Arc::default() };
+        Arc::clone(map.entry(deployment.to_string()).or_default())
+    }
+
+    pub fn view(&self, deployment: &str) -> Option<HealthView> {
+        let map = self.deployments.lock().ok()?;
+        map.get(deployment).map(|h| h.view(Instant::now()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COOL: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn given_fewer_failures_than_the_threshold_when_asked_then_still_available() {
+        let health = DeploymentHealth::default();
+        let now = Instant::now();
+        assert!(!health.failed(now, 3, COOL, None));
+        assert!(!health.failed(now, 3, COOL, None));
+        assert_eq!(health.availability(now), Availability::Available);
+    }
+
+    #[test]
+    fn given_threshold_failures_in_a_row_when_asked_then_cooling_down_until_the_cooldown_ends() {
+        let health = DeploymentHealth::default();
+        let now = Instant::now();
+        for _ in 0..2 {
+            health.failed(now, 3, COOL, None);
+        }
+        assert!(health.failed(now, 3, COOL, None), "the third failure opens the breaker");
+        assert_eq!(health.availability(now + Duration::from_secs(29)), Availability::CoolingDown);
+        assert_eq!(health.view(now).cooldown_remaining_ms, Some(30_000));
+    }
+
+    #[test]
+    fn given_a_success_between_failures_when_counted_then_the_streak_restarts() {
+        let health = DeploymentHealth::default();
+        let now = Instant::now();
+        health.failed(now, 3, COOL, None);
+        health.failed(now, 3, COOL, None);
+        health.succeeded();
+        assert!(!health.failed(now, 3, COOL, None));
+        assert_eq!(health.availability(now), Availability::Available);
+    }
+
+    #[test]
+    fn given_a_rate_limit_when_counted_then_cooled_for_the_upstreams_retry_after_at_once() {
+        let health = DeploymentHealth::default();
+        let now = Instant::now();
+        assert!(health.failed(now, 3, COOL, Some(Duration::from_secs(2))));
+        assert_eq!(health.availability(now + Duration::from_millis(1_900)), Availability::CoolingDown);
+        assert_eq!(health.availability(now + Duration::from_millis(2_100)), Availability::Available);
+    }
+
+    #[test]
+    fn given_an_expired_cooldown_when_two_requests_come_then_one_probes_and_the_other_skips() {
+        let health = DeploymentHealth::default();
+        let now = Instant::now();
+        health.failed(now, 1, COOL, None);
+        let later = now + COOL;
+        assert_eq!(health.availability(later), Availability::Available, "the probe");
+        assert_eq!(health.availability(later), Availability::Probing);
+        // The probe fails: cooled down again at once, whatever the threshold.
+        assert!(health.failed(later, 5, COOL, None));
+        assert_eq!(health.availability(later + Duration::from_secs(1)), Availability::CoolingDown);
+        // The next probe succeeds: closed.
+        let again = later + COOL;
+        assert_eq!(health.availability(again), Availability::Available);
+        health.succeeded();
+        assert_eq!(health.availability(again), Availability::Available);
+        assert_eq!(health.view(again).consecutive_failures, 0);
+    }
+
+    #[test]
+    fn in_flight_counts_until_the_guard_drops() {
+        let health = Arc::new(DeploymentHealth::default());
+        let first = health.enter();
+        let second = health.enter();
+        assert_eq!(health.in_flight(), 2);
+        drop(first);
+        drop(second);
+        assert_eq!(health.in_flight(), 0);
+    }
+}
