@@ -80,8 +80,7 @@ impl CompletionService {
         caller: &GatewayCaller,
         request: ChatCompletionRequest,
     ) -> Result<Completion, EngineError> {
-        validate(&request)
-            .map_err(|e| EngineError::InvalidRequest { param: e.param(), message: e.to_string() })?;
+        validate(&request).map_err(|e| EngineError::InvalidRequest { param: e.param(), message: e.to_string() })?;
         let plan = self.plan(&request.model)?;
         let mut ticket = self.admit(caller, &request, &plan).await?;
         let request_id = ticket.request_id;
@@ -167,12 +166,7 @@ impl CompletionService {
     /// or load, skipping those cooling down, at most `max_attempts`, with backoff
     /// between retries), then each fallback route the same way. A failure that
     /// another attempt cannot fix (a 4xx other than 429) ends the search at once.
-    async fn first_answer<'p, T, F, Fut>(
-        &self,
-        plan: &'p Plan,
-        ticket: &mut Ticket,
-        call: F,
-    ) -> Result<T, Exhausted>
+    async fn first_answer<'p, T, F, Fut>(&self, plan: &'p Plan, ticket: &mut Ticket, call: F) -> Result<T, Exhausted>
     where
         F: Fn(&'p Target) -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
@@ -205,9 +199,14 @@ impl CompletionService {
                         let status = upstream_status(&error);
                         ticket.attempted(attempt(target, status, Some(error.kind()), latency_ms));
                         if let Some(cooldown) = route.cooldown {
-                            let rate_limited = is_rate_limit(&error).then(|| error.retry_after().unwrap_or(cooldown.duration));
-                            let opened =
-                                target.health.failed(Instant::now(), cooldown.after_failures, cooldown.duration, rate_limited);
+                            let rate_limited =
+                                is_rate_limit(&error).then(|| error.retry_after().unwrap_or(cooldown.duration));
+                            let opened = target.health.failed(
+                                Instant::now(),
+                                cooldown.after_failures,
+                                cooldown.duration,
+                                rate_limited,
+                            );
                             if opened {
                                 tracing::warn!(deployment = %target.deployment, kind = error.kind(), "deployment cooling down");
                             }
@@ -338,7 +337,9 @@ fn attempt(target: &Target, http_status: u16, error_kind: Option<&str>, latency_
 /// The upstream's own status, 0 when it never answered.
 fn upstream_status(error: &ProviderError) -> u16 {
     match error {
-        ProviderError::UpstreamClientError { status, .. } | ProviderError::UpstreamServerError { status, .. } => *status,
+        ProviderError::UpstreamClientError { status, .. } | ProviderError::UpstreamServerError { status, .. } => {
+            *status
+        }
         _ => 0,
     }
 }

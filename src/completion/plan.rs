@@ -72,7 +72,9 @@ pub fn builtin(
     health: &HealthBoard,
 ) -> Result<RoutePlan, PlanError> {
     let resolved = registry.resolve(model).map_err(|e| match e {
-        RegistryError::UnknownModel(_) | RegistryError::UnknownProvider { .. } => PlanError::UnknownModel(e.to_string()),
+        RegistryError::UnknownModel(_) | RegistryError::UnknownProvider { .. } => {
+            PlanError::UnknownModel(e.to_string())
+        }
         other => PlanError::InvalidModel(other.to_string()),
     })?;
     let provider = providers.get(&resolved.provider).ok_or_else(|| {

@@ -18,10 +18,10 @@ use crate::app::AppState;
 use crate::auth::bearer_token;
 use crate::auth::key_cache::GatewayCaller;
 use crate::completion::{Answer, EngineError, EngineStream, StreamEvent};
-use crate::usage::admission::AdmissionError;
 use crate::error::{ApiError, ApiResult};
 use crate::gateway::openai::ModelInfo;
 use crate::gateway::ChatCompletionRequest;
+use crate::usage::admission::AdmissionError;
 
 const REQUEST_HEADER: &str = "x-gaiarouter-request-id";
 

@@ -28,7 +28,8 @@ pub struct Candidate {
 pub fn pick(candidates: &[Candidate], strategy: Strategy, draw: f64) -> Option<usize> {
     let open = |c: &Candidate| c.available && !c.tried && c.weight > 0;
     let best = candidates.iter().filter(|c| open(c)).map(|c| c.priority).min()?;
-    let group: Vec<usize> = (0..candidates.len()).filter(|&i| open(&candidates[i]) && candidates[i].priority == best).collect();
+    let group: Vec<usize> =
+        (0..candidates.len()).filter(|&i| open(&candidates[i]) && candidates[i].priority == best).collect();
     match strategy {
         Strategy::LeastInFlight => {
             // Ties go to the heavier weight, then to the first listed.

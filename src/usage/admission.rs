@@ -6,7 +6,6 @@ use gaiarouter_domain::Limits;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-
 /// What an admitted request holds until it is recorded or released.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reservation {

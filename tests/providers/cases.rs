@@ -212,13 +212,29 @@ pub async fn keeps_upstream_client_errors_status_and_message(kind: Kind) {
     ] {
         let subject = Subject::start(kind, vec![Behaviour::Fail { status, message: message.into() }]).await;
         let error = complete(&subject, &ask("hi")).await.unwrap_err();
-        assert_eq!(error, ProviderError::UpstreamClientError { status, message: message.into(), retry_after_secs: None });
+        assert_eq!(
+            error,
+            ProviderError::UpstreamClientError { status, message: message.into(), retry_after_secs: None }
+        );
         assert_eq!(error.http_status(), status);
 
         let error = stream(&subject, &ask("hi")).await.unwrap_err();
         assert_eq!(error.http_status(), status, "streamed call, upstream {status}");
         assert!(error.to_string().contains(message));
     }
+}
+
+/// The router cools a rate-limited deployment down for as long as it asks.
+pub async fn keeps_the_retry_after_of_a_rate_limit(kind: Kind) {
+    let subject = Subject::start(kind, vec![Behaviour::RateLimited { retry_after_secs: 7 }]).await;
+    let error = complete(&subject, &ask("hi")).await.unwrap_err();
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(7)), "{error:?}");
+    assert_eq!(error.http_status(), 429);
+    let error = stream(&subject, &ask("hi")).await.unwrap_err();
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(7)), "streamed: {error:?}");
+    // Once the upstream recovers, the same provider answers again.
+    subject.fake.set_script(vec![Behaviour::Answer(Reply::Text("back".into()))]);
+    assert!(complete(&subject, &ask("hi")).await.is_ok());
 }
 
 pub async fn reports_a_rejected_provider_key_as_a_bad_gateway(kind: Kind) {

@@ -27,6 +27,7 @@ macro_rules! conformance_suite {
                     streams_text_and_ends_with_the_upstream_usage,
                     streams_a_tool_call,
                     keeps_upstream_client_errors_status_and_message,
+                    keeps_the_retry_after_of_a_rate_limit,
                     reports_a_rejected_provider_key_as_a_bad_gateway,
                     reports_a_wrong_provider_key_as_a_bad_gateway_without_echoing_it,
                     reports_a_forbidden_provider_key_as_a_bad_gateway,

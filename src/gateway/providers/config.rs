@@ -158,6 +158,21 @@ fn checked_custom_name(name: &str) -> Result<String, ConfigError> {
 #[derive(Clone)]
 pub struct ProviderSet {
     providers: BTreeMap<String, Arc<dyn Provider>>,
+    /// What route deployments are built with: the shared client, the configured
+    /// upstreams (a deployment without its own base URL or credential inherits
+    /// them) and the default timeouts.
+    http: reqwest::Client,
+    config: ProvidersConfig,
+}
+
+/// One route deployment's upstream, as `ProviderSet::deployment` builds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentUpstream<'a> {
+    /// `openai` (any OpenAI-compatible server), `anthropic`, `google`, `openrouter`, `echo`.
+    pub kind: &'a str,
+    pub base_url: Option<&'a str>,
+    pub api_key: Option<ApiKey>,
+    pub timeouts: Timeouts,
 }
 
 impl fmt::Debug for ProviderSet {
@@ -175,7 +190,7 @@ impl ProviderSet {
 
     pub fn with_client(config: &ProvidersConfig, http: reqwest::Client) -> Self {
         let timeouts = config.timeouts;
-        let mut set = ProviderSet { providers: BTreeMap::new() };
+        let mut set = ProviderSet { providers: BTreeMap::new(), http: http.clone(), config: config.clone() };
         set.insert(Arc::new(EchoProvider::new()));
         if let Some(up) = &config.openai {
             set.insert(Arc::new(OpenAiCompatibleProvider::new(
@@ -211,6 +226,40 @@ impl ProviderSet {
             )));
         }
         set
+    }
+
+    /// Builds the provider of one route deployment on the shared client. Without
+    /// its own base URL or credential it takes those configured for its kind (else
+    /// the kind's public default URL). `None` for an unknown kind.
+    pub fn deployment(&self, upstream: DeploymentUpstream<'_>) -> Option<Arc<dyn Provider>> {
+        let configured = match upstream.kind {
+            "openai" => self.config.openai.as_ref(),
+            "openrouter" => self.config.openrouter.as_ref(),
+            "anthropic" => self.config.anthropic.as_ref(),
+            "google" | "gemini" => self.config.gemini.as_ref(),
+            _ => None,
+        };
+        let default_url = match upstream.kind {
+            "openai" => OpenAiCompatibleProvider::OPENAI_BASE_URL,
+            "openrouter" => OpenAiCompatibleProvider::OPENROUTER_BASE_URL,
+            "anthropic" => ProvidersConfig::ANTHROPIC_BASE_URL,
+            "google" | "gemini" => ProvidersConfig::GEMINI_BASE_URL,
+            "echo" => return Some(Arc::new(EchoProvider::new())),
+            _ => return None,
+        };
+        let base_url = upstream.base_url.or(configured.map(|c| c.base_url.as_str())).unwrap_or(default_url);
+        let api_key = upstream.api_key.or_else(|| configured.and_then(|c| c.api_key.clone()));
+        let (http, timeouts) = (self.http.clone(), upstream.timeouts);
+        Some(match upstream.kind {
+            "anthropic" => Arc::new(AnthropicProvider::new(base_url, api_key, http, timeouts)),
+            "google" | "gemini" => Arc::new(GeminiProvider::new(base_url, api_key, http, timeouts)),
+            kind => Arc::new(OpenAiCompatibleProvider::new(kind.to_owned(), base_url, api_key, http, timeouts)),
+        })
+    }
+
+    /// The timeouts configured for every provider (a deployment may shorten them).
+    pub fn timeouts(&self) -> Timeouts {
+        self.config.timeouts
     }
 
     /// Adds or replaces a provider under its own name (tests inject fakes this way).

@@ -12,7 +12,7 @@ mod http;
 mod openai_compatible;
 
 pub use anthropic::AnthropicProvider;
-pub use config::{ApiKey, ConfigError, ProviderSet, ProvidersConfig, Upstream};
+pub use config::{ApiKey, ConfigError, DeploymentUpstream, ProviderSet, ProvidersConfig, Upstream};
 pub use echo::EchoProvider;
 pub use error::ProviderError;
 pub use gemini::GeminiProvider;

@@ -52,6 +52,9 @@ async fn handle(State(state): State<FakeState>, uri: Uri, headers: HeaderMap, bo
     match behaviour {
         Behaviour::Answer(_) | Behaviour::AnswerWith(..) => unreachable!("answers are handled above"),
         Behaviour::Fail { status, message } => error_response(&Refusal::new(status, message, None)),
+        Behaviour::RateLimited { retry_after_secs } => {
+            super::rate_limited(error_response(&Refusal::new(429, "Rate limit reached", None)), retry_after_secs)
+        }
         Behaviour::Hang => hang().await,
         Behaviour::CutStream(reply) => state.sse(reply_frames(&reply, Tokens::DEFAULT), Ending::Close),
         Behaviour::StallStream(reply) => state.sse(reply_frames(&reply, Tokens::DEFAULT), Ending::Stall),

@@ -73,6 +73,8 @@ pub enum Behaviour {
     AnswerWith(Reply, Tokens),
     /// An error status with the provider's error JSON.
     Fail { status: u16, message: String },
+    /// 429 in the provider's error shape with `Retry-After: <seconds>`.
+    RateLimited { retry_after_secs: u64 },
     /// Accept the connection, never answer.
     Hang,
     /// Stream the start of the reply, then close without the end marker.
@@ -213,6 +215,11 @@ impl FakeUpstream {
         self.state.received.lock().unwrap().clone()
     }
 
+    /// Replaces the script: an upstream that recovers, or starts failing.
+    pub fn set_script(&self, script: Vec<Behaviour>) {
+        *self.state.script.lock().unwrap() = script;
+    }
+
     pub fn last_request(&self) -> Recorded {
         self.requests().pop().expect("the fake received no request")
     }
@@ -251,6 +258,14 @@ pub fn named_frame(event: &str, data: &Value) -> String {
 pub fn json_response(status: u16, body: Value) -> Response {
     let status = StatusCode::from_u16(status).unwrap();
     (status, axum::Json(body)).into_response()
+}
+
+/// A 429 whose body is `error` and whose `Retry-After` asks for `seconds`.
+pub fn rate_limited(error: Response, seconds: u64) -> Response {
+    let mut response = error;
+    response.headers_mut().insert("retry-after", seconds.to_string().parse().unwrap());
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    response
 }
 
 pub async fn hang() -> Response {

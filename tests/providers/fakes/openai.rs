@@ -88,6 +88,10 @@ async fn handle(
         Behaviour::Fail { status, message } => {
             error_response(flavour, &Refusal::new(status, message, default_code(flavour, status)))
         }
+        Behaviour::RateLimited { retry_after_secs } => super::rate_limited(
+            error_response(flavour, &Refusal::new(429, "Rate limit reached", default_code(flavour, 429))),
+            retry_after_secs,
+        ),
         Behaviour::Hang => hang().await,
         Behaviour::CutStream(reply) => state.sse(reply_frames(flavour, &model, &reply), Ending::Close),
         Behaviour::StallStream(reply) => state.sse(reply_frames(flavour, &model, &reply), Ending::Stall),
