@@ -53,11 +53,11 @@ fn decode_requests(events: &[StoredEvent]) -> Result<Vec<RequestCompleted>, even
             None => request::decode_value(&event.event_version, &event.payload),
         };
         let completed = decoded.map_err(|source| event_log::EventLogError::Corrupt {
-                aggregate_type: event.aggregate_type.clone(),
-                aggregate_id: event.aggregate_id.clone(),
-                sequence: event.sequence,
-                source,
-            })?;
+            aggregate_type: event.aggregate_type.clone(),
+            aggregate_id: event.aggregate_id.clone(),
+            sequence: event.sequence,
+            source,
+        })?;
         out.push(completed);
     }
     Ok(out)

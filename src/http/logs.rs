@@ -207,7 +207,8 @@ pub(crate) async fn request_log(
             return Err(ApiError::bad_request("invalid_status", "status must be success or error").with_param("status"));
         }
     }
-    for (param, value) in [("model", &params.model), ("provider", &params.provider), ("deployment", &params.deployment)] {
+    for (param, value) in [("model", &params.model), ("provider", &params.provider), ("deployment", &params.deployment)]
+    {
         if value.as_ref().is_some_and(|v| v.len() > MAX_FILTER_LEN) {
             return Err(ApiError::bad_request("invalid_filter", format!("`{param}` must be at most 512 characters"))
                 .with_param(param));
