@@ -98,7 +98,8 @@ fn oracle_monthly(requests: &[(Uuid, RequestCompleted)]) -> BTreeMap<(String, Uu
 // --- What is stored ----------------------------------------------------------
 
 async fn stored_daily(pool: &PgPool) -> BTreeMap<DayKey, DayRow> {
-    let rows: Vec<(NaiveDate, Uuid, Uuid, String, String, String, Vec<i64>)> = sqlx::query_as(
+    type Row = (NaiveDate, Uuid, Uuid, String, String, String, Vec<i64>);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT day, organization_id, api_key_id, model, provider, deployment, ARRAY[requests, successes, errors, streamed, \
                 prompt_tokens, completion_tokens, cached_tokens, cost_nanos, latency_sum_ms, latency_min_ms, \
                 latency_max_ms, ttft_sum_ms, ttft_count] FROM usage_daily",
@@ -110,7 +111,8 @@ async fn stored_daily(pool: &PgPool) -> BTreeMap<DayKey, DayRow> {
 }
 
 async fn stored_errors(pool: &PgPool) -> BTreeMap<(DayKey, String), i64> {
-    let rows: Vec<(NaiveDate, Uuid, Uuid, String, String, String, String, i64)> = sqlx::query_as(
+    type Row = (NaiveDate, Uuid, Uuid, String, String, String, String, i64);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT day, organization_id, api_key_id, model, provider, deployment, error_kind, count \
          FROM usage_daily_errors",
     )

@@ -88,7 +88,8 @@ pub(crate) async fn stored_rollup(pool: &PgPool) -> Rollup {
             },
         );
     }
-    let latency: Vec<(chrono::NaiveDate, Uuid, Uuid, String, String, String, i16, i64)> = sqlx::query_as(
+    type LatencyRow = (chrono::NaiveDate, Uuid, Uuid, String, String, String, i16, i64);
+    let latency: Vec<LatencyRow> = sqlx::query_as(
         "SELECT day, organization_id, api_key_id, model, provider, deployment, bucket, count FROM usage_daily_latency",
     )
     .fetch_all(pool)
@@ -97,7 +98,8 @@ pub(crate) async fn stored_rollup(pool: &PgPool) -> Rollup {
     for (d, o, k, m, p, dep, b, c) in latency {
         rollup.latency.insert(((d, o, k, m, p, dep), b), c);
     }
-    let errors: Vec<(chrono::NaiveDate, Uuid, Uuid, String, String, String, String, i64)> = sqlx::query_as(
+    type ErrorRow = (chrono::NaiveDate, Uuid, Uuid, String, String, String, String, i64);
+    let errors: Vec<ErrorRow> = sqlx::query_as(
         "SELECT day, organization_id, api_key_id, model, provider, deployment, error_kind, count FROM usage_daily_errors",
     )
     .fetch_all(pool)

@@ -75,7 +75,7 @@ async fn snapshot(pool: &PgPool) -> Vec<Vec<String>> {
     out
 }
 
-fn entry<'a>(entries: &'a [Value], id: Uuid) -> &'a Value {
+fn entry(entries: &[Value], id: Uuid) -> &Value {
     entries.iter().find(|e| e["id"] == json!(id)).unwrap()
 }
 
