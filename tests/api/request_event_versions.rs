@@ -175,6 +175,12 @@ async fn a_long_deployment_filter_is_refused_naming_it() {
     let answer = app.get(&format!("/v1/logs?deployment={}", "d".repeat(513)), &app.admin_token).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert_eq!(answer.body["error"]["param"], "deployment", "{}", answer.body);
+    let spec = app.get("/openapi.json", "").await;
+    let schemas = &spec.body["components"]["schemas"];
+    assert!(schemas["LogEntry"]["properties"]["attempts"].is_object(), "the attempts are documented");
+    assert!(schemas["AttemptEntry"].is_object(), "and their shape");
+    let params = spec.body["paths"]["/v1/logs"]["get"]["parameters"].as_array().unwrap();
+    assert!(params.iter().any(|p| p["name"] == "deployment"), "the filter is documented");
 }
 
 /// A database projected before 2.0 is migrated: the rollups keep their rows, now
