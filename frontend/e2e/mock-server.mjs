@@ -122,7 +122,9 @@ async function chat(req, res) {
       id: uuid(), created_at: now(), organization_id: me.organization_id, api_key_id: me.id, model: b.model, provider: b.model.split('/')[0],
       prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens, cost_usd: 0, latency_ms: Date.now() - started,
       time_to_first_token_ms: ttft, status: 'success', http_status: 200, error_kind: null, streamed: !!b.stream,
+      deployment: b.model.split('/')[0],
     }
+    r.attempts = [{ deployment: r.deployment, provider: r.provider, model: b.model, http_status: 200, error_kind: null, latency_ms: r.latency_ms }]
     requests.unshift(r)
   }
   if (!b.stream) {
@@ -234,7 +236,7 @@ async function api(req, res, url) {
   }
   if (p === '/v1/logs') {
     const q = Object.fromEntries(url.searchParams)
-    const rs = requests.filter((r) => (admin || r.organization_id === me.organization_id) && (!q.organization_id || r.organization_id === q.organization_id) && (!q.api_key_id || r.api_key_id === q.api_key_id) && (!q.model || r.model === q.model) && (!q.provider || r.provider === q.provider) && (!q.status || r.status === q.status) && (!q.from || r.created_at >= q.from) && (!q.to || r.created_at <= q.to))
+    const rs = requests.filter((r) => (admin || r.organization_id === me.organization_id) && (!q.organization_id || r.organization_id === q.organization_id) && (!q.api_key_id || r.api_key_id === q.api_key_id) && (!q.model || r.model === q.model) && (!q.provider || r.provider === q.provider) && (!q.deployment || r.deployment === q.deployment) && (!q.status || r.status === q.status) && (!q.from || r.created_at >= q.from) && (!q.to || r.created_at <= q.to))
     if (q.format === 'csv') {
       const cols = Object.keys(rs[0] ?? { id: 0 })
       res.writeHead(200, { 'Content-Type': 'text/csv', 'Content-Disposition': 'attachment; filename="requests.csv"' })

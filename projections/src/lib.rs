@@ -13,14 +13,15 @@ pub mod usage_rollups;
 pub use event_log::StoredEvent;
 pub use runner::{Projector, ProjectorStatus, Runner};
 
-use gaiarouter_domain::request::{RequestCompleted, RequestEvent};
-use serde::Deserialize;
+use gaiarouter_domain::request::{self, RequestCompleted};
 
 /// Batches at least this large are decoded on two threads (replays are bound by
 /// JSON decoding, and the database waits meanwhile).
 const PARALLEL_DECODE_FROM: usize = 20_000;
 
-/// Decodes the `RequestCompleted` events of a batch, in order; other events are skipped.
+/// Decodes the `RequestCompleted` events of a batch, in order, upcast to the current
+/// version (`gaiarouter_domain::request::decode_json`); other events are skipped.
+/// Every projector of requests reads through here.
 pub fn request_events(events: &[StoredEvent]) -> Result<Vec<RequestCompleted>, event_log::EventLogError> {
     if events.len() < PARALLEL_DECODE_FROM {
         return decode_requests(events);
@@ -48,16 +49,15 @@ fn decode_requests(events: &[StoredEvent]) -> Result<Vec<RequestCompleted>, even
         // Text (the runner's reads) parses straight into the event; a value is read
         // by reference, without copying it.
         let decoded = match &event.payload_text {
-            Some(text) => serde_json::from_str(text),
-            None => RequestEvent::deserialize(&event.payload),
+            Some(text) => request::decode_json(&event.event_version, text),
+            None => request::decode_value(&event.event_version, &event.payload),
         };
-        let RequestEvent::RequestCompleted(completed) =
-            decoded.map_err(|source| event_log::EventLogError::Corrupt {
-                aggregate_type: event.aggregate_type.clone(),
-                aggregate_id: event.aggregate_id.clone(),
-                sequence: event.sequence,
-                source,
-            })?;
+        let completed = decoded.map_err(|source| event_log::EventLogError::Corrupt {
+            aggregate_type: event.aggregate_type.clone(),
+            aggregate_id: event.aggregate_id.clone(),
+            sequence: event.sequence,
+            source,
+        })?;
         out.push(completed);
     }
     Ok(out)
@@ -66,7 +66,7 @@ fn decode_requests(events: &[StoredEvent]) -> Result<Vec<RequestCompleted>, even
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
-    use gaiarouter_domain::request::RequestStatus;
+    use gaiarouter_domain::request::{Attempt, RequestEvent, RequestStatus};
     use gaiarouter_domain::Money;
     use uuid::Uuid;
 
@@ -74,7 +74,7 @@ mod tests {
 
     fn stored(i: u64, as_text: bool) -> StoredEvent {
         let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap_or_default();
-        let event = RequestEvent::RequestCompleted(RequestCompleted {
+        let mut completed = RequestCompleted {
             organization_id: Uuid::from_u128(1),
             api_key_id: Uuid::from_u128(2),
             model: "echo/x".into(),
@@ -91,14 +91,25 @@ mod tests {
             streamed: false,
             started_at: at,
             finished_at: at,
-        });
-        let payload = serde_json::to_value(&event).unwrap_or_default();
+            deployment: "echo".into(),
+            attempts: Vec::new(),
+        };
+        completed.attempts.push(Attempt::single(&completed));
+        let mut payload = serde_json::to_value(RequestEvent::RequestCompleted(completed)).unwrap_or_default();
+        // Every third event as the gateway wrote it before 2.0: without the new fields.
+        let old = i % 3 == 0;
+        if old {
+            if let Some(fields) = payload["RequestCompleted"].as_object_mut() {
+                fields.remove("deployment");
+                fields.remove("attempts");
+            }
+        }
         StoredEvent {
             aggregate_type: "Request".into(),
             aggregate_id: Uuid::from_u128(u128::from(i)).to_string(),
             sequence: 1,
             event_type: if i % 1000 == 7 { "SomethingElse".into() } else { "RequestCompleted".into() },
-            event_version: "1.0".into(),
+            event_version: if old { "1.0".into() } else { "2.0".into() },
             payload_text: as_text.then(|| payload.to_string()),
             payload: if as_text { serde_json::Value::Null } else { payload },
             metadata: serde_json::Value::Null,
@@ -115,6 +126,8 @@ mod tests {
         let expected: Vec<u64> = (0..25_000).filter(|i| i % 1000 != 7).collect();
         assert_eq!(decoded.iter().map(|r| r.prompt_tokens).collect::<Vec<_>>(), expected);
         assert_eq!(decode_requests(&events[..100]).unwrap_or_default().len(), 99);
+        // 1.0 and 2.0 events of the same call decode alike.
+        assert!(decoded.iter().all(|r| r.deployment == "echo" && r.attempts == vec![Attempt::single(r)]));
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! the `RequestCompleted` events.
 
 use chrono::{DateTime, Utc};
-use gaiarouter_domain::request::{RequestStatus, AGGREGATE_TYPE};
+use gaiarouter_domain::request::{Attempt, RequestStatus, AGGREGATE_TYPE};
 use serde::Serialize;
+use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -52,6 +53,8 @@ impl Projector for RequestLog {
             c.http_status.push(i32::from(r.http_status));
             c.error_kind.push(r.error_kind.clone());
             c.streamed.push(r.streamed);
+            c.deployments.push(r.deployment.clone());
+            c.attempts.push(serde_json::to_value(&r.attempts).unwrap_or_default());
         }
         if c.ids.is_empty() {
             return Ok(());
@@ -59,10 +62,10 @@ impl Projector for RequestLog {
         sqlx::query(
             "INSERT INTO request_log (id, started_at, finished_at, organization_id, api_key_id, model, provider, \
                prompt_tokens, completion_tokens, cached_tokens, cost_nanos, latency_ms, time_to_first_token_ms, status, \
-               http_status, error_kind, streamed) \
+               http_status, error_kind, streamed, deployment, attempts) \
              SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::uuid[], $5::uuid[], $6::text[], \
                $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], \
-               $14::text[], $15::int[], $16::text[], $17::bool[]) \
+               $14::text[], $15::int[], $16::text[], $17::bool[], $18::text[], $19::jsonb[]) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&c.ids)
@@ -82,6 +85,8 @@ impl Projector for RequestLog {
         .bind(&c.http_status)
         .bind(&c.error_kind)
         .bind(&c.streamed)
+        .bind(&c.deployments)
+        .bind(&c.attempts)
         .execute(&mut *tx)
         .await?;
         Ok(())
@@ -107,6 +112,8 @@ struct Columns {
     http_status: Vec<i32>,
     error_kind: Vec<Option<String>>,
     streamed: Vec<bool>,
+    deployments: Vec<String>,
+    attempts: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, FromRow, Serialize)]
@@ -128,6 +135,9 @@ pub struct LogRow {
     pub http_status: i32,
     pub error_kind: Option<String>,
     pub streamed: bool,
+    pub deployment: String,
+    /// The upstream attempts in order, as the event recorded them (upcast for old events).
+    pub attempts: Json<Vec<Attempt>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -136,6 +146,7 @@ pub struct LogFilter {
     pub api_key_id: Option<Uuid>,
     pub model: Option<String>,
     pub provider: Option<String>,
+    pub deployment: Option<String>,
     pub status: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
@@ -157,6 +168,9 @@ pub async fn page(pool: &PgPool, filter: &LogFilter, limit: i64) -> Result<Vec<L
     }
     if let Some(provider) = &filter.provider {
         query.push(" AND provider = ").push_bind(provider.clone());
+    }
+    if let Some(deployment) = &filter.deployment {
+        query.push(" AND deployment = ").push_bind(deployment.clone());
     }
     if let Some(status) = &filter.status {
         query.push(" AND status = ").push_bind(status.clone());

@@ -14,6 +14,8 @@ pub enum GroupBy {
     Day,
     Model,
     Provider,
+    /// The deployment that served ("<route>/<deployment id>", or the provider of a built-in id).
+    Deployment,
     Organization,
     Key,
 }
@@ -25,6 +27,7 @@ impl GroupBy {
             GroupBy::Day => "day::text",
             GroupBy::Model => "model",
             GroupBy::Provider => "provider",
+            GroupBy::Deployment => "deployment",
             GroupBy::Organization => "organization_id::text",
             GroupBy::Key => "api_key_id::text",
         }
@@ -35,6 +38,7 @@ impl GroupBy {
             "day" => GroupBy::Day,
             "model" => GroupBy::Model,
             "provider" => GroupBy::Provider,
+            "deployment" => GroupBy::Deployment,
             "organization" => GroupBy::Organization,
             "key" | "api_key" => GroupBy::Key,
             _ => return None,

@@ -1,4 +1,4 @@
-//! Daily rollups per UTC day × organization × key × model × provider: counts,
+//! Daily rollups per UTC day × organization × key × model × provider × deployment: counts,
 //! tokens, cost, latency sum/min/max and histogram, errors by kind. Dashboards and
 //! the stats API read these, never the raw requests.
 
@@ -13,7 +13,8 @@ use crate::event_log::{EventLogError, StoredEvent};
 use crate::latency::bucket_of;
 use crate::{request_events, Projector};
 
-pub type GroupKey = (NaiveDate, Uuid, Uuid, String, String);
+/// (day, organization, key, model, provider, deployment).
+pub type GroupKey = (NaiveDate, Uuid, Uuid, String, String, String);
 
 /// The totals of one rollup group.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,6 +55,7 @@ impl Rollup {
             request.api_key_id,
             request.model.clone(),
             request.provider.clone(),
+            request.deployment.clone(),
         );
         let latency = n(request.latency_ms);
         let totals =
@@ -98,6 +100,7 @@ struct KeyColumns {
     keys: Vec<Uuid>,
     models: Vec<String>,
     providers: Vec<String>,
+    deployments: Vec<String>,
 }
 
 impl KeyColumns {
@@ -107,6 +110,7 @@ impl KeyColumns {
         self.keys.push(key.2);
         self.models.push(key.3.clone());
         self.providers.push(key.4.clone());
+        self.deployments.push(key.5.clone());
     }
 }
 
@@ -161,13 +165,13 @@ async fn write(tx: &mut PgConnection, rollup: &Rollup) -> Result<(), sqlx::Error
         }
     }
     let mut query = sqlx::query(
-        "INSERT INTO usage_daily AS u (day, organization_id, api_key_id, model, provider, requests, successes, errors, \
-           streamed, prompt_tokens, completion_tokens, cached_tokens, cost_nanos, latency_sum_ms, latency_min_ms, \
+        "INSERT INTO usage_daily AS u (day, organization_id, api_key_id, model, provider, deployment, requests, successes, \
+           errors, streamed, prompt_tokens, completion_tokens, cached_tokens, cost_nanos, latency_sum_ms, latency_min_ms, \
            latency_max_ms, ttft_sum_ms, ttft_count) \
-         SELECT * FROM UNNEST($1::date[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], \
+         SELECT * FROM UNNEST($1::date[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::bigint[], \
            $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], \
-           $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[]) \
-         ON CONFLICT (day, organization_id, api_key_id, model, provider) DO UPDATE SET \
+           $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[]) \
+         ON CONFLICT (day, organization_id, api_key_id, model, provider, deployment) DO UPDATE SET \
            requests = u.requests + EXCLUDED.requests, successes = u.successes + EXCLUDED.successes, \
            errors = u.errors + EXCLUDED.errors, streamed = u.streamed + EXCLUDED.streamed, \
            prompt_tokens = u.prompt_tokens + EXCLUDED.prompt_tokens, \
@@ -182,7 +186,8 @@ async fn write(tx: &mut PgConnection, rollup: &Rollup) -> Result<(), sqlx::Error
     .bind(&keys.orgs)
     .bind(&keys.keys)
     .bind(&keys.models)
-    .bind(&keys.providers);
+    .bind(&keys.providers)
+    .bind(&keys.deployments);
     for column in &columns {
         query = query.bind(column);
     }
@@ -196,15 +201,19 @@ async fn write(tx: &mut PgConnection, rollup: &Rollup) -> Result<(), sqlx::Error
         counts.push(*count);
     }
     sqlx::query(
-        "INSERT INTO usage_daily_latency AS l (day, organization_id, api_key_id, model, provider, bucket, count) \
-         SELECT * FROM UNNEST($1::date[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::smallint[], $7::bigint[]) \
-         ON CONFLICT (day, organization_id, api_key_id, model, provider, bucket) DO UPDATE SET count = l.count + EXCLUDED.count",
+        "INSERT INTO usage_daily_latency AS l (day, organization_id, api_key_id, model, provider, deployment, bucket, \
+           count) \
+         SELECT * FROM UNNEST($1::date[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::smallint[], \
+           $8::bigint[]) \
+         ON CONFLICT (day, organization_id, api_key_id, model, provider, deployment, bucket) \
+           DO UPDATE SET count = l.count + EXCLUDED.count",
     )
     .bind(&keys.days)
     .bind(&keys.orgs)
     .bind(&keys.keys)
     .bind(&keys.models)
     .bind(&keys.providers)
+    .bind(&keys.deployments)
     .bind(&buckets)
     .bind(&counts)
     .execute(&mut *tx)
@@ -219,15 +228,19 @@ async fn write(tx: &mut PgConnection, rollup: &Rollup) -> Result<(), sqlx::Error
             counts.push(*count);
         }
         sqlx::query(
-            "INSERT INTO usage_daily_errors AS e (day, organization_id, api_key_id, model, provider, error_kind, count) \
-             SELECT * FROM UNNEST($1::date[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::bigint[]) \
-             ON CONFLICT (day, organization_id, api_key_id, model, provider, error_kind) DO UPDATE SET count = e.count + EXCLUDED.count",
+            "INSERT INTO usage_daily_errors AS e (day, organization_id, api_key_id, model, provider, deployment, \
+               error_kind, count) \
+             SELECT * FROM UNNEST($1::date[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], \
+               $8::bigint[]) \
+             ON CONFLICT (day, organization_id, api_key_id, model, provider, deployment, error_kind) \
+               DO UPDATE SET count = e.count + EXCLUDED.count",
         )
         .bind(&keys.days)
         .bind(&keys.orgs)
         .bind(&keys.keys)
         .bind(&keys.models)
         .bind(&keys.providers)
+        .bind(&keys.deployments)
         .bind(&kinds)
         .bind(&counts)
         .execute(&mut *tx)

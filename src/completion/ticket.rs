@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use gaiarouter_domain::request::{RequestCompleted, RequestStatus};
+use gaiarouter_domain::request::{Attempt, RequestCompleted, RequestStatus};
 use uuid::Uuid;
 
 use crate::auth::key_cache::GatewayCaller;
@@ -158,10 +158,14 @@ impl Details {
         }
         let (prompt, completion, cached) =
             outcome.usage.as_ref().map_or((0, 0, 0), |u| (u.prompt_tokens, u.completion_tokens, u.cached_tokens()));
-        let event = RequestCompleted {
+        let mut event = RequestCompleted {
             organization_id: self.organization_id,
             api_key_id: self.api_key_id,
             model: self.model,
+            // Until the engine routes over deployments, the provider is the deployment
+            // and the request is its one attempt (as a 1.0 event upcasts).
+            deployment: provider.clone(),
+            attempts: Vec::new(),
             provider,
             prompt_tokens: prompt,
             completion_tokens: completion,
@@ -176,6 +180,7 @@ impl Details {
             started_at: self.started_at,
             finished_at: Utc::now(),
         };
+        event.attempts.push(Attempt::single(&event));
         PendingRecord { request_id, event, reservation: self.reservation }
     }
 }

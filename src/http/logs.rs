@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, Utc};
+use gaiarouter_domain::request::Attempt;
 use gaiarouter_domain::Money;
 use gaiarouter_projections::request_log::{self, LogFilter, LogRow};
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,10 @@ use super::extract::ApiQuery;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
+
+/// Longest filter value accepted: longer than any stored model, provider or
+/// deployment, so a longer one can only match nothing.
+const MAX_FILTER_LEN: usize = 512;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/logs", get(request_log))
@@ -32,6 +37,8 @@ pub struct LogParams {
     pub api_key_id: Option<Uuid>,
     pub model: Option<String>,
     pub provider: Option<String>,
+    /// The deployment that served (`<route>/<deployment id>`, or the provider of a built-in model id).
+    pub deployment: Option<String>,
     /// `success` or `error`.
     pub status: Option<String>,
     /// RFC 3339 time or YYYY-MM-DD (start of that UTC day).
@@ -63,6 +70,37 @@ pub struct LogEntry {
     pub http_status: i32,
     pub error_kind: Option<String>,
     pub streamed: bool,
+    /// The deployment that served (or last failed); for requests recorded before
+    /// routes, the provider.
+    pub deployment: String,
+    /// Every upstream attempt in order (retries, fallbacks).
+    pub attempts: Vec<AttemptEntry>,
+}
+
+/// One upstream call of a request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptEntry {
+    pub deployment: String,
+    pub provider: String,
+    /// The upstream model.
+    pub model: String,
+    /// The upstream's HTTP status; 0 = no answer (connection error, timeout).
+    pub http_status: u16,
+    pub error_kind: Option<String>,
+    pub latency_ms: u64,
+}
+
+impl From<Attempt> for AttemptEntry {
+    fn from(a: Attempt) -> Self {
+        AttemptEntry {
+            deployment: a.deployment,
+            provider: a.provider,
+            model: a.model,
+            http_status: a.http_status,
+            error_kind: a.error_kind,
+            latency_ms: a.latency_ms,
+        }
+    }
 }
 
 impl From<LogRow> for LogEntry {
@@ -87,6 +125,8 @@ impl From<LogRow> for LogEntry {
             http_status: r.http_status,
             error_kind: r.error_kind,
             streamed: r.streamed,
+            deployment: r.deployment,
+            attempts: r.attempts.0.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -112,7 +152,7 @@ fn csv_field(text: &str) -> String {
 fn to_csv(entries: &[LogEntry]) -> String {
     let mut out = String::from(
         "id,created_at,organization_id,api_key_id,model,provider,prompt_tokens,completion_tokens,total_tokens,\
-         cost_usd,latency_ms,time_to_first_token_ms,status,http_status,error_kind,streamed\n",
+         cost_usd,latency_ms,time_to_first_token_ms,status,http_status,error_kind,streamed,deployment,attempts\n",
     );
     for e in entries {
         let fields = [
@@ -132,6 +172,8 @@ fn to_csv(entries: &[LogEntry]) -> String {
             e.http_status.to_string(),
             csv_field(e.error_kind.as_deref().unwrap_or("")),
             e.streamed.to_string(),
+            csv_field(&e.deployment),
+            e.attempts.len().to_string(),
         ];
         out.push_str(&fields.join(","));
         out.push('\n');
@@ -165,6 +207,13 @@ pub(crate) async fn request_log(
             return Err(ApiError::bad_request("invalid_status", "status must be success or error").with_param("status"));
         }
     }
+    for (param, value) in [("model", &params.model), ("provider", &params.provider), ("deployment", &params.deployment)]
+    {
+        if value.as_ref().is_some_and(|v| v.len() > MAX_FILTER_LEN) {
+            return Err(ApiError::bad_request("invalid_filter", format!("`{param}` must be at most 512 characters"))
+                .with_param(param));
+        }
+    }
     let organization_id = match (principal.scope(), params.organization_id) {
         (Some(own), Some(asked)) if own != asked => {
             return Err(ApiError::not_found("organization_not_found", "organization not found"))
@@ -177,6 +226,7 @@ pub(crate) async fn request_log(
         api_key_id: params.api_key_id,
         model: params.model,
         provider: params.provider,
+        deployment: params.deployment,
         status: params.status,
         from: params.from.as_deref().map(|t| parse_time(t, "from")).transpose()?,
         to: params.to.as_deref().map(|t| parse_time(t, "to")).transpose()?,

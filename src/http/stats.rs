@@ -32,7 +32,7 @@ pub struct StatsParams {
     pub from: Option<String>,
     /// Last day, inclusive. Default: today (UTC).
     pub to: Option<String>,
-    /// `day` (default), `model`, `provider`, `organization` or `key`.
+    /// `day` (default), `model`, `provider`, `deployment`, `organization` or `key`.
     pub group_by: Option<String>,
 }
 
@@ -130,8 +130,11 @@ async fn answer(state: &AppState, params: StatsParams, scope: StatsScope) -> Api
     }
     let group_name = params.group_by.unwrap_or_else(|| "day".to_string());
     let group_by = GroupBy::parse(&group_name).ok_or_else(|| {
-        ApiError::bad_request("invalid_group_by", "group_by must be day, model, provider, organization or key")
-            .with_param("group_by")
+        ApiError::bad_request(
+            "invalid_group_by",
+            "group_by must be day, model, provider, deployment, organization or key",
+        )
+        .with_param("group_by")
     })?;
     let (summary, groups) = stats::query(&state.pool, from, to, scope, group_by).await?;
     let labels = labels(state, group_by, &groups).await?;

@@ -202,6 +202,8 @@ async fn a_reservation_released_early_is_not_given_back_twice_when_its_request_i
         streamed: false,
         started_at: now,
         finished_at: now,
+        deployment: "echo".into(),
+        attempts: Vec::new(),
     };
     write_batch(pool, &[PendingRecord { request_id, event, reservation }]).await.unwrap();
     let reserved: (i64, i64, i64, i64) = sqlx::query_as(

@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use gaiarouter::app::projection_runner;
 use gaiarouter::usage::recorder::{write_batch, PendingRecord};
-use gaiarouter_domain::request::{RequestCompleted, RequestStatus};
+use gaiarouter_domain::request::{Attempt, RequestCompleted, RequestStatus};
 use gaiarouter_domain::Money;
 use gaiarouter_projections::Runner;
 use proptest::prelude::*;
@@ -24,7 +24,8 @@ use crate::helpers::fresh_database;
 
 // --- The oracle -------------------------------------------------------------
 
-type DayKey = (NaiveDate, Uuid, Uuid, String, String);
+/// (day, organization, key, model, provider, deployment).
+type DayKey = (NaiveDate, Uuid, Uuid, String, String, String);
 
 /// One usage_daily row: requests, successes, errors, streamed, prompt, completion,
 /// cached, cost, latency sum/min/max, ttft sum/count.
@@ -33,7 +34,14 @@ type DayRow = [i64; 13];
 fn oracle_daily(requests: &[(Uuid, RequestCompleted)]) -> BTreeMap<DayKey, DayRow> {
     let mut rows: BTreeMap<DayKey, DayRow> = BTreeMap::new();
     for (_, r) in requests {
-        let key = (r.started_at.date_naive(), r.organization_id, r.api_key_id, r.model.clone(), r.provider.clone());
+        let key = (
+            r.started_at.date_naive(),
+            r.organization_id,
+            r.api_key_id,
+            r.model.clone(),
+            r.provider.clone(),
+            r.deployment.clone(),
+        );
         let row = rows.entry(key).or_insert([0, 0, 0, 0, 0, 0, 0, 0, 0, i64::MAX, i64::MIN, 0, 0]);
         let ok = r.status == RequestStatus::Success;
         let latency = r.latency_ms as i64;
@@ -58,7 +66,14 @@ fn oracle_errors(requests: &[(Uuid, RequestCompleted)]) -> BTreeMap<(DayKey, Str
     let mut rows = BTreeMap::new();
     for (_, r) in requests {
         if let Some(kind) = &r.error_kind {
-            let key = (r.started_at.date_naive(), r.organization_id, r.api_key_id, r.model.clone(), r.provider.clone());
+            let key = (
+                r.started_at.date_naive(),
+                r.organization_id,
+                r.api_key_id,
+                r.model.clone(),
+                r.provider.clone(),
+                r.deployment.clone(),
+            );
             *rows.entry((key, kind.clone())).or_insert(0) += 1;
         }
     }
@@ -83,25 +98,28 @@ fn oracle_monthly(requests: &[(Uuid, RequestCompleted)]) -> BTreeMap<(String, Uu
 // --- What is stored ----------------------------------------------------------
 
 async fn stored_daily(pool: &PgPool) -> BTreeMap<DayKey, DayRow> {
-    let rows: Vec<(NaiveDate, Uuid, Uuid, String, String, Vec<i64>)> = sqlx::query_as(
-        "SELECT day, organization_id, api_key_id, model, provider, ARRAY[requests, successes, errors, streamed, \
+    type Row = (NaiveDate, Uuid, Uuid, String, String, String, Vec<i64>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT day, organization_id, api_key_id, model, provider, deployment, ARRAY[requests, successes, errors, streamed, \
                 prompt_tokens, completion_tokens, cached_tokens, cost_nanos, latency_sum_ms, latency_min_ms, \
                 latency_max_ms, ttft_sum_ms, ttft_count] FROM usage_daily",
     )
     .fetch_all(pool)
     .await
     .unwrap();
-    rows.into_iter().map(|(d, o, k, m, p, v)| ((d, o, k, m, p), v.try_into().unwrap())).collect()
+    rows.into_iter().map(|(d, o, k, m, p, dep, v)| ((d, o, k, m, p, dep), v.try_into().unwrap())).collect()
 }
 
 async fn stored_errors(pool: &PgPool) -> BTreeMap<(DayKey, String), i64> {
-    let rows: Vec<(NaiveDate, Uuid, Uuid, String, String, String, i64)> = sqlx::query_as(
-        "SELECT day, organization_id, api_key_id, model, provider, error_kind, count FROM usage_daily_errors",
+    type Row = (NaiveDate, Uuid, Uuid, String, String, String, String, i64);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT day, organization_id, api_key_id, model, provider, deployment, error_kind, count \
+         FROM usage_daily_errors",
     )
     .fetch_all(pool)
     .await
     .unwrap();
-    rows.into_iter().map(|(d, o, k, m, p, e, c)| (((d, o, k, m, p), e), c)).collect()
+    rows.into_iter().map(|(d, o, k, m, p, dep, e, c)| (((d, o, k, m, p, dep), e), c)).collect()
 }
 
 async fn stored_monthly(pool: &PgPool, table: &str) -> BTreeMap<(String, Uuid, NaiveDate), [i64; 3]> {
@@ -115,29 +133,32 @@ async fn stored_monthly(pool: &PgPool, table: &str) -> BTreeMap<(String, Uuid, N
 
 /// Histogram buckets per rollup row add up to its requests.
 async fn latency_counts(pool: &PgPool) -> BTreeMap<DayKey, i64> {
-    let rows: Vec<(NaiveDate, Uuid, Uuid, String, String, i64)> = sqlx::query_as(
-        "SELECT day, organization_id, api_key_id, model, provider, sum(count)::bigint FROM usage_daily_latency \
-         GROUP BY 1, 2, 3, 4, 5",
+    let rows: Vec<(NaiveDate, Uuid, Uuid, String, String, String, i64)> = sqlx::query_as(
+        "SELECT day, organization_id, api_key_id, model, provider, deployment, sum(count)::bigint \
+         FROM usage_daily_latency GROUP BY 1, 2, 3, 4, 5, 6",
     )
     .fetch_all(pool)
     .await
     .unwrap();
-    rows.into_iter().map(|(d, o, k, m, p, c)| ((d, o, k, m, p), c)).collect()
+    rows.into_iter().map(|(d, o, k, m, p, dep, c)| ((d, o, k, m, p, dep), c)).collect()
 }
 
-/// A request-log row: model, tokens, cost, latency, status, started_at.
-type LogRow = (String, i64, i64, i64, String, DateTime<Utc>);
+/// A request-log row: model, tokens, cost, latency, status, started_at, deployment,
+/// and each attempt's deployment and upstream status.
+type LogRow = (String, i64, i64, i64, String, DateTime<Utc>, String, Vec<String>);
 
 /// The request log, row by row.
 async fn stored_log(pool: &PgPool) -> BTreeMap<Uuid, LogRow> {
-    type Row = (Uuid, String, i64, i64, i64, String, DateTime<Utc>);
+    type Row = (Uuid, String, i64, i64, i64, String, DateTime<Utc>, String, Vec<String>);
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, model, prompt_tokens + completion_tokens, cost_nanos, latency_ms, status, started_at FROM request_log",
+        "SELECT id, model, prompt_tokens + completion_tokens, cost_nanos, latency_ms, status, started_at, deployment, \
+           ARRAY(SELECT (a->>'deployment') || ' ' || (a->>'http_status') FROM jsonb_array_elements(attempts) a) \
+         FROM request_log",
     )
     .fetch_all(pool)
     .await
     .unwrap();
-    rows.into_iter().map(|(id, m, t, c, l, s, at)| (id, (m, t, c, l, s, at))).collect()
+    rows.into_iter().map(|(id, m, t, c, l, s, at, d, a)| (id, (m, t, c, l, s, at, d, a))).collect()
 }
 
 fn oracle_log(requests: &[(Uuid, RequestCompleted)]) -> BTreeMap<Uuid, LogRow> {
@@ -146,7 +167,18 @@ fn oracle_log(requests: &[(Uuid, RequestCompleted)]) -> BTreeMap<Uuid, LogRow> {
         .map(|(id, r)| {
             let status = if r.status == RequestStatus::Success { "success" } else { "error" };
             let tokens = (r.prompt_tokens + r.completion_tokens) as i64;
-            (*id, (r.model.clone(), tokens, r.cost.nanos(), r.latency_ms as i64, status.to_string(), r.started_at))
+            let attempts = r.attempts.iter().map(|a| format!("{} {}", a.deployment, a.http_status)).collect();
+            let row = (
+                r.model.clone(),
+                tokens,
+                r.cost.nanos(),
+                r.latency_ms as i64,
+                status.to_string(),
+                r.started_at,
+                r.deployment.clone(),
+                attempts,
+            );
+            (*id, row)
         })
         .collect()
 }
@@ -206,13 +238,51 @@ fn request() -> impl Strategy<Value = RequestCompleted> {
         (prop_oneof![3 => 0_u64..60_000, 1 => 0_u64..4 * 3_600_000], proptest::option::of(0_u64..60_000)),
         prop_oneof![3 => Just(None), 1 => Just(Some("upstream_timeout")), 1 => Just(Some("client_disconnected"))],
         any::<bool>(),
+        // The serving deployment (a route's, or the provider itself) and the upstream
+        // statuses of the attempts before it (0 = no answer).
+        (
+            prop_oneof![Just(None), Just(Some("smart/a")), Just(Some("smart/b"))],
+            proptest::collection::vec(prop_oneof![Just(0_u16), Just(429), Just(503)], 0..3),
+        ),
     )
         .prop_map(
-            |((org, key, model), started_at, (prompt, completion, cached), cost, (latency, ttft), error, streamed)| {
+            |(
+                (org, key, model),
+                started_at,
+                (prompt, completion, cached),
+                cost,
+                (latency, ttft),
+                error,
+                streamed,
+                (deployment, failed),
+            )| {
+                let provider = model.split('/').next().unwrap_or("x").to_string();
+                let deployment = deployment.map_or_else(|| provider.clone(), str::to_string);
+                let mut attempts: Vec<Attempt> = failed
+                    .into_iter()
+                    .map(|status| Attempt {
+                        deployment: "smart/c".into(),
+                        provider: provider.clone(),
+                        model: "upstream-model".into(),
+                        http_status: status,
+                        error_kind: Some("upstream_error".into()),
+                        latency_ms: 1,
+                    })
+                    .collect();
+                attempts.push(Attempt {
+                    deployment: deployment.clone(),
+                    provider: provider.clone(),
+                    model: "upstream-model".into(),
+                    http_status: if error.is_some() { 504 } else { 200 },
+                    error_kind: error.map(str::to_string),
+                    latency_ms: latency,
+                });
                 RequestCompleted {
+                    deployment,
+                    attempts,
                     organization_id: Uuid::from_u128(1 + org as u128),
                     api_key_id: Uuid::from_u128(100 + org as u128 * 10 + key),
-                    provider: model.split('/').next().unwrap_or("x").to_string(),
+                    provider,
                     model,
                     prompt_tokens: prompt,
                     completion_tokens: completion,

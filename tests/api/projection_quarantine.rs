@@ -26,7 +26,7 @@ async fn append(connection: &mut PgConnection, payload: Value) -> (String, i64) 
     let id = Uuid::now_v7().to_string();
     let position = sqlx::query_scalar(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-         VALUES ('Request', $1, 1, 'RequestCompleted', '1.0', $2, '{}') RETURNING global_position",
+         VALUES ('Request', $1, 1, 'RequestCompleted', '2.0', $2, '{}') RETURNING global_position",
     )
     .bind(&id)
     .bind(payload)

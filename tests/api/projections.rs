@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use gaiarouter::app::projection_runner;
 use gaiarouter::usage::recorder::{write_batch, PendingRecord};
-use gaiarouter_domain::request::{RequestCompleted, RequestStatus};
+use gaiarouter_domain::request::{Attempt, RequestCompleted, RequestStatus};
 use gaiarouter_domain::Money;
 use gaiarouter_projections::event_log::{EventLogError, StoredEvent};
 use gaiarouter_projections::usage_rollups::{Rollup, Totals, UsageRollups};
@@ -51,6 +51,7 @@ pub(crate) async fn stored_rollup(pool: &PgPool) -> Rollup {
         api_key_id: Uuid,
         model: String,
         provider: String,
+        deployment: String,
         requests: i64,
         successes: i64,
         errors: i64,
@@ -69,7 +70,7 @@ pub(crate) async fn stored_rollup(pool: &PgPool) -> Rollup {
     let mut rollup = Rollup::default();
     for r in rows {
         rollup.totals.insert(
-            (r.day, r.organization_id, r.api_key_id, r.model, r.provider),
+            (r.day, r.organization_id, r.api_key_id, r.model, r.provider, r.deployment),
             Totals {
                 requests: r.requests,
                 successes: r.successes,
@@ -87,23 +88,25 @@ pub(crate) async fn stored_rollup(pool: &PgPool) -> Rollup {
             },
         );
     }
-    let latency: Vec<(chrono::NaiveDate, Uuid, Uuid, String, String, i16, i64)> = sqlx::query_as(
-        "SELECT day, organization_id, api_key_id, model, provider, bucket, count FROM usage_daily_latency",
+    type LatencyRow = (chrono::NaiveDate, Uuid, Uuid, String, String, String, i16, i64);
+    let latency: Vec<LatencyRow> = sqlx::query_as(
+        "SELECT day, organization_id, api_key_id, model, provider, deployment, bucket, count FROM usage_daily_latency",
     )
     .fetch_all(pool)
     .await
     .unwrap();
-    for (d, o, k, m, p, b, c) in latency {
-        rollup.latency.insert(((d, o, k, m, p), b), c);
+    for (d, o, k, m, p, dep, b, c) in latency {
+        rollup.latency.insert(((d, o, k, m, p, dep), b), c);
     }
-    let errors: Vec<(chrono::NaiveDate, Uuid, Uuid, String, String, String, i64)> = sqlx::query_as(
-        "SELECT day, organization_id, api_key_id, model, provider, error_kind, count FROM usage_daily_errors",
+    type ErrorRow = (chrono::NaiveDate, Uuid, Uuid, String, String, String, String, i64);
+    let errors: Vec<ErrorRow> = sqlx::query_as(
+        "SELECT day, organization_id, api_key_id, model, provider, deployment, error_kind, count FROM usage_daily_errors",
     )
     .fetch_all(pool)
     .await
     .unwrap();
-    for (d, o, k, m, p, e, c) in errors {
-        rollup.errors.insert(((d, o, k, m, p), e), c);
+    for (d, o, k, m, p, dep, e, c) in errors {
+        rollup.errors.insert(((d, o, k, m, p, dep), e), c);
     }
     rollup
 }
@@ -190,7 +193,7 @@ async fn apply_until(runner: &Runner, expected: usize) -> usize {
 
 pub(crate) fn tests_event() -> RequestCompleted {
     let at = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).single().unwrap();
-    RequestCompleted {
+    let mut event = RequestCompleted {
         organization_id: Uuid::from_u128(1),
         api_key_id: Uuid::from_u128(2),
         model: "echo/x".into(),
@@ -207,13 +210,17 @@ pub(crate) fn tests_event() -> RequestCompleted {
         streamed: false,
         started_at: at,
         finished_at: at,
-    }
+        deployment: "echo".into(),
+        attempts: Vec::new(),
+    };
+    event.attempts.push(Attempt::single(&event));
+    event
 }
 
 async fn insert_request(connection: &mut PgConnection, event: &RequestCompleted) {
     sqlx::query(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-         VALUES ('Request', $1, 1, 'RequestCompleted', '1.0', $2, '{}')",
+         VALUES ('Request', $1, 1, 'RequestCompleted', '2.0', $2, '{}')",
     )
     .bind(Uuid::now_v7().to_string())
     .bind(json!({"RequestCompleted": event}))

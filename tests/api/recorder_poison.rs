@@ -41,6 +41,8 @@ fn event(organization_id: Uuid, api_key_id: Uuid, model: &str, provider: &str) -
         streamed: false,
         started_at: at,
         finished_at: at,
+        deployment: provider.into(),
+        attempts: Vec::new(),
     }
 }
 

@@ -10,6 +10,12 @@ use crate::Money;
 
 pub const AGGREGATE_TYPE: &str = "Request";
 pub const EVENT_TYPE: &str = "RequestCompleted";
+/// The version `record_requests` writes (migrations/20261130000700_request_completed_v2.sql).
+/// "1.0" events (before deployments and attempts) are upcast on reading: see `upcast`.
+pub const EVENT_VERSION: &str = "2.0";
+
+mod upcast;
+pub use upcast::{decode_json, decode_value};
 
 /// The first day of the UTC calendar month of `at`: monthly limits and counters
 /// are keyed by it. A request counts in the month it started.
@@ -76,6 +82,41 @@ pub struct RequestCompleted {
     pub streamed: bool,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
+    /// The deployment that served (or last failed): "<route>/<deployment id>" for routes,
+    /// "<provider>" for built-in model ids. Empty string when unknown (old events).
+    pub deployment: String,
+    /// Every upstream attempt in order (retries, fallbacks); empty for old events.
+    pub attempts: Vec<Attempt>,
+}
+
+/// One call to an upstream deployment within a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub deployment: String,
+    pub provider: String,
+    /// The upstream model (the model id the client sent when the gateway does not know better).
+    pub model: String,
+    /// Upstream status; 0 = no answer (connect error, timeout).
+    pub http_status: u16,
+    pub error_kind: Option<String>,
+    pub latency_ms: u64,
+}
+
+impl Attempt {
+    /// The only attempt of a request that went to one provider, without retries:
+    /// what the gateway recorded before routes (and what a "1.0" event upcasts to,
+    /// so old and new single-provider requests read alike). The upstream model is
+    /// not known there, so it is the model id the client sent.
+    pub fn single(request: &RequestCompleted) -> Self {
+        Attempt {
+            deployment: request.deployment.clone(),
+            provider: request.provider.clone(),
+            model: request.model.clone(),
+            http_status: request.http_status,
+            error_kind: request.error_kind.clone(),
+            latency_ms: request.latency_ms,
+        }
+    }
 }
 
 impl RequestCompleted {
@@ -119,6 +160,6 @@ impl DomainEvent for RequestEvent {
     }
 
     fn event_version(&self) -> String {
-        "1.0".to_string()
+        EVENT_VERSION.to_string()
     }
 }

@@ -119,6 +119,7 @@ export interface LogQuery extends Query {
   api_key_id?: string
   model?: string
   provider?: string
+  deployment?: string
   status?: 'success' | 'error' | ''
   from?: string
   to?: string

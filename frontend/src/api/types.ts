@@ -101,7 +101,7 @@ export interface StatsSummary {
   success_rate: number
 }
 
-export type GroupBy = 'day' | 'model' | 'provider' | 'organization' | 'key'
+export type GroupBy = 'day' | 'model' | 'provider' | 'deployment' | 'organization' | 'key'
 
 export interface StatsRow extends StatsSummary {
   key: string
@@ -134,6 +134,21 @@ export interface RequestLogEntry {
   http_status: number
   error_kind: string | null
   streamed: boolean
+  /** The deployment that served (or last failed); for requests recorded before routes, the provider. */
+  deployment: string
+  /** Every upstream attempt in order (retries, fallbacks). */
+  attempts: RequestAttempt[]
+}
+
+export interface RequestAttempt {
+  deployment: string
+  provider: string
+  /** The upstream model. */
+  model: string
+  /** The upstream's HTTP status; 0 = no answer (connection error, timeout). */
+  http_status: number
+  error_kind: string | null
+  latency_ms: number
 }
 
 export interface Actor {

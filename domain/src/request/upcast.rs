@@ -1,0 +1,178 @@
+//! Reading stored `RequestCompleted` payloads of every version. Every reader of the
+//! event store (projectors, rebuilds, tests) decodes through `decode_json` or
+//! `decode_value`, so an old event reads the same everywhere.
+//!
+//! "1.0" (before routes) had no `deployment` and no `attempts`. Every 1.0 request
+//! was admitted and handed to exactly one provider, without retries or fallbacks,
+//! so it upcasts to `deployment = provider` and exactly one attempt built from the
+//! request's own fields (`Attempt::single`): status, error kind and latency are the
+//! request's, and the attempt's model is the id the client sent (the upstream
+//! model was not recorded). The gateway writes that same shape for single-provider
+//! requests today, so an old and a new request of the same call read alike.
+
+use chrono::{DateTime, Utc};
+use serde::de::Error as _;
+use serde::Deserialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Attempt, RequestCompleted, RequestEvent, RequestStatus, EVENT_VERSION};
+use crate::Money;
+
+/// The version written before deployments and attempts.
+pub const V1: &str = "1.0";
+
+#[derive(Debug, Deserialize)]
+struct RequestCompletedV1 {
+    organization_id: Uuid,
+    api_key_id: Uuid,
+    model: String,
+    provider: String,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    cached_tokens: u64,
+    cost: Money,
+    latency_ms: u64,
+    time_to_first_token_ms: Option<u64>,
+    status: RequestStatus,
+    http_status: u16,
+    error_kind: Option<String>,
+    streamed: bool,
+    started_at: DateTime<Utc>,
+    finished_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize)]
+enum RequestEventV1 {
+    RequestCompleted(RequestCompletedV1),
+}
+
+impl From<RequestEventV1> for RequestCompleted {
+    fn from(event: RequestEventV1) -> Self {
+        let RequestEventV1::RequestCompleted(old) = event;
+        let mut upcast = RequestCompleted {
+            organization_id: old.organization_id,
+            api_key_id: old.api_key_id,
+            model: old.model,
+            deployment: old.provider.clone(),
+            provider: old.provider,
+            prompt_tokens: old.prompt_tokens,
+            completion_tokens: old.completion_tokens,
+            cached_tokens: old.cached_tokens,
+            cost: old.cost,
+            latency_ms: old.latency_ms,
+            time_to_first_token_ms: old.time_to_first_token_ms,
+            status: old.status,
+            http_status: old.http_status,
+            error_kind: old.error_kind,
+            streamed: old.streamed,
+            started_at: old.started_at,
+            finished_at: old.finished_at,
+            attempts: Vec::new(),
+        };
+        upcast.attempts.push(Attempt::single(&upcast));
+        upcast
+    }
+}
+
+fn unknown(version: &str) -> serde_json::Error {
+    // Bounded: a version is whatever a row holds.
+    let shown: String = version.chars().take(16).collect();
+    serde_json::Error::custom(format!("unknown RequestCompleted event_version {shown:?}"))
+}
+
+/// Decodes a payload given as JSON text (the projector runner reads text: it is
+/// several times cheaper than going through a `Value`).
+pub fn decode_json(event_version: &str, text: &str) -> Result<RequestCompleted, serde_json::Error> {
+    match event_version {
+        EVENT_VERSION => serde_json::from_str::<RequestEvent>(text).map(|RequestEvent::RequestCompleted(e)| e),
+        V1 => serde_json::from_str::<RequestEventV1>(text).map(Into::into),
+        other => Err(unknown(other)),
+    }
+}
+
+/// Decodes a payload read as a JSON value, by reference (no copy of the value).
+pub fn decode_value(event_version: &str, value: &Value) -> Result<RequestCompleted, serde_json::Error> {
+    match event_version {
+        EVENT_VERSION => RequestEvent::deserialize(value).map(|RequestEvent::RequestCompleted(e)| e),
+        V1 => RequestEventV1::deserialize(value).map(Into::into),
+        other => Err(unknown(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A payload exactly as the gateway wrote it before this change (copied from a
+    /// store: `record_requests` 1.0, an echo request that failed upstream).
+    const V1_PAYLOAD: &str = r#"{"RequestCompleted":{"organization_id":"0193a5b0-0000-7000-8000-000000000001",
+        "api_key_id":"0193a5b0-0000-7000-8000-000000000002","model":"openai/gpt-4o","provider":"openai",
+        "prompt_tokens":12,"completion_tokens":0,"cached_tokens":0,"cost":0,"latency_ms":87,
+        "time_to_first_token_ms":null,"status":"error","http_status":502,"error_kind":"upstream_error",
+        "streamed":true,"started_at":"2026-11-23T10:00:00Z","finished_at":"2026-11-23T10:00:00.087Z"}}"#;
+
+    #[test]
+    fn given_a_1_0_payload_when_decoded_then_deployment_is_the_provider_and_one_attempt_is_built() {
+        let event = decode_json("1.0", V1_PAYLOAD).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(event.deployment, "openai");
+        assert_eq!(event.provider, "openai");
+        assert_eq!(event.prompt_tokens, 12);
+        assert_eq!(
+            event.attempts,
+            vec![Attempt {
+                deployment: "openai".into(),
+                provider: "openai".into(),
+                model: "openai/gpt-4o".into(),
+                http_status: 502,
+                error_kind: Some("upstream_error".into()),
+                latency_ms: 87,
+            }]
+        );
+    }
+
+    #[test]
+    fn given_a_1_0_payload_then_text_and_value_decode_alike() {
+        let value: Value = serde_json::from_str(V1_PAYLOAD).unwrap_or_default();
+        let from_text = decode_json("1.0", V1_PAYLOAD).ok();
+        let from_value = decode_value("1.0", &value).ok();
+        assert!(from_text.is_some());
+        assert_eq!(from_text, from_value);
+    }
+
+    #[test]
+    fn given_a_2_0_event_when_written_and_read_then_it_round_trips() {
+        let old = decode_json("1.0", V1_PAYLOAD).unwrap_or_else(|e| panic!("{e}"));
+        let event = RequestCompleted {
+            deployment: "smart/0193a5b0-0000-7000-8000-00000000000a".into(),
+            attempts: vec![
+                Attempt {
+                    deployment: "smart/a".into(),
+                    provider: "openai".into(),
+                    model: "gpt-4o-mini".into(),
+                    http_status: 0,
+                    error_kind: Some("timeout".into()),
+                    latency_ms: 3000,
+                },
+                Attempt::single(&old),
+            ],
+            ..old
+        };
+        let text = serde_json::to_string(&RequestEvent::RequestCompleted(event.clone())).unwrap_or_default();
+        assert_eq!(decode_json(EVENT_VERSION, &text).ok(), Some(event.clone()));
+        let value: Value = serde_json::from_str(&text).unwrap_or_default();
+        assert_eq!(decode_value(EVENT_VERSION, &value).ok(), Some(event));
+    }
+
+    #[test]
+    fn given_a_1_0_payload_labelled_2_0_then_it_does_not_decode() {
+        // The version decides the shape: a 2.0 event must carry its new fields.
+        assert!(decode_json(EVENT_VERSION, V1_PAYLOAD).is_err());
+    }
+
+    #[test]
+    fn given_an_unknown_version_then_it_is_an_error_naming_it() {
+        let error = decode_json("9.9", V1_PAYLOAD).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("9.9"), "{error}");
+    }
+}
