@@ -10,5 +10,6 @@ pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod postgres;
+pub mod routing;
 pub mod server;
 pub mod usage;
