@@ -24,6 +24,7 @@ mod projections;
 mod provider_keys;
 mod provider_usage;
 mod recorder_poison;
+mod routes;
 mod sessions;
 mod stats;
 mod tenant_safety;
