@@ -196,6 +196,7 @@ async fn only_operators_and_admin_keys_manage_routes() {
     let org = app.create_org("Tenants").await;
     let (_, admin_key) = app.issue_key(&org, "admin").await;
     let (_, write_key) = app.issue_key(&org, "write").await;
+    let write_key_again = write_key.clone();
     let (_, read_key) = app.issue_key(&org, "read").await;
     let id = create(&app, json!({"name": "matrix", "deployments": [{"provider": "echo", "model": "x"}]})).await;
     let new_route =
@@ -229,8 +230,9 @@ async fn only_operators_and_admin_keys_manage_routes() {
             }
         }
     }
-    let refused = app.delete(&format!("/v1/routes/{id}"), &read_key).await;
-    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    for token in [&write_key_again, &read_key] {
+        assert_eq!(app.delete(&format!("/v1/routes/{id}"), token).await.status, StatusCode::FORBIDDEN);
+    }
     assert_eq!(app.delete(&format!("/v1/routes/{id}"), &app.admin_token).await.status, StatusCode::OK);
     let second = app.get("/v1/routes", &app.admin_token).await.body["data"][0]["id"].as_str().unwrap().to_string();
     let (_, another_admin) = app.issue_key(&app.create_org("Elsewhere").await, "admin").await;
@@ -383,4 +385,15 @@ async fn a_routes_file_seeds_missing_routes_once() {
     config.routes_file = Some(bad_file);
     let error = gaiarouter::app::prepare_with_providers(config, &database_url, Default::default()).await.err().unwrap();
     assert!(error.to_string().contains("gpt-4o") && error.to_string().contains("name"), "{error}");
+}
+
+#[tokio::test]
+async fn a_restart_repairs_a_lost_route_view_and_loads_the_table_from_it() {
+    let app = spawn_app().await;
+    create(&app, json!({"name": "durable", "deployments": [{"provider": "echo", "model": "x", "weight": 4}]})).await;
+    // As if a crash had come between the commit and the view update.
+    sqlx::query("DELETE FROM route_view").execute(&app.state.pool).await.unwrap();
+    let restarted = spawn_app_on(&app.database_url).await;
+    assert_eq!(restarted.state.routes.get("durable").unwrap().deployments[0].weight, 4);
+    assert_eq!(restarted.get("/v1/routes", &restarted.admin_token).await.body["data"][0]["name"], "durable");
 }
