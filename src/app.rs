@@ -34,6 +34,8 @@ pub struct AppState {
     pub completions: Arc<CompletionService>,
     pub projections: Arc<Runner>,
     pub login_throttle: Arc<crate::auth::throttle::LoginThrottle>,
+    /// Routes (model names mapped to deployments), current on every process within a second.
+    pub routes: Arc<crate::routing::RouteTable>,
     background: Arc<Background>,
 }
 
@@ -41,6 +43,7 @@ pub struct AppState {
 struct Background {
     process_lock: ProcessLock,
     key_listener: JoinHandle<()>,
+    route_listener: JoinHandle<()>,
     projector: JoinHandle<()>,
     reservation_sweeper: JoinHandle<()>,
 }
@@ -63,6 +66,8 @@ pub async fn prepare_with_providers(
     let hash_concurrency = config.password_hash_concurrency.unwrap_or_else(password::HashGate::default_concurrency);
     password::configure(hash_concurrency, config.password_hash_queue);
     let login_throttle = Arc::new(crate::auth::throttle::LoginThrottle::new(throttle_config(&config)));
+    crate::routing::credentials::configure(&config.credentials)
+        .map_err(|e| anyhow::anyhow!("config [credentials]: {e}"))?;
     let pool = postgres::connect(database_url, config.db_max_connections).await?;
     postgres::migrate(&pool).await?;
     let keys = Arc::new(KeyCache::default());
@@ -77,6 +82,9 @@ pub async fn prepare_with_providers(
 
     keys.load_all(&pool).await?;
     let key_listener = keys.follow(pool.clone());
+    let routes = Arc::clone(&admin.route_table);
+    routes.load_all(&pool).await?;
+    let route_listener = routes.follow(pool.clone());
     // Take this process's lock first, then give back what dead processes held
     // (on a restart after a crash: the reservations of the crashed run).
     let process_lock = ProcessLock::acquire(&pool).await?;
@@ -112,6 +120,10 @@ pub async fn prepare_with_providers(
         process_id: process_lock.id,
         health: Arc::default(),
     });
+    if let Some(path) = &config.routes_file {
+        let created = crate::routing::seed::seed(&admin, &completions.registry, path).await?;
+        tracing::info!(created, path = %path.display(), "routes file applied");
+    }
     let projections = Arc::new(projection_runner(&pool));
     projections.register().await?;
     let projector = Arc::clone(&projections).spawn();
@@ -124,7 +136,8 @@ pub async fn prepare_with_providers(
         completions,
         projections,
         login_throttle,
-        background: Arc::new(Background { process_lock, key_listener, projector, reservation_sweeper }),
+        routes,
+        background: Arc::new(Background { process_lock, key_listener, route_listener, projector, reservation_sweeper }),
     })
 }
 
@@ -149,6 +162,7 @@ impl AppState {
     pub async fn shutdown(&self) {
         self.completions.recorder.shutdown().await;
         self.background.key_listener.abort();
+        self.background.route_listener.abort();
         self.background.projector.abort();
         self.background.reservation_sweeper.abort();
         self.background.process_lock.stop();

@@ -68,6 +68,12 @@ pub struct Config {
     pub login_max_lock_seconds: u64,
     /// Usernames and addresses tracked for throttling (oldest evicted beyond it).
     pub login_max_tracked: usize,
+    /// Named provider credentials for route deployments: `name = "value"` or
+    /// `name = "env:VAR"`. Deployments name them; values never leave memory.
+    pub credentials: std::collections::BTreeMap<String, Secret>,
+    /// Routes created at start if absent (TOML `[[routes]]` or a JSON list);
+    /// `GAIAROUTER_ROUTES_FILE`.
+    pub routes_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -94,6 +100,8 @@ impl Default for Config {
             login_max_failures_per_ip: 20,
             login_max_lock_seconds: 15 * 60,
             login_max_tracked: 10_000,
+            credentials: std::collections::BTreeMap::new(),
+            routes_file: None,
         }
     }
 }
@@ -142,6 +150,9 @@ impl Config {
         }
         if let Some(v) = set("GAIAROUTER_STATIC_DIR") {
             self.static_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = set("GAIAROUTER_ROUTES_FILE") {
+            self.routes_file = Some(PathBuf::from(v));
         }
         if let Some(v) = set("GAIAROUTER_DB_MAX_CONNECTIONS") {
             self.db_max_connections =
@@ -253,6 +264,15 @@ mod tests {
             .unwrap();
         assert_eq!(config.listen.port(), 9000);
         assert!(!format!("{config:?}").contains("super-secret-value"));
+    }
+
+    #[test]
+    fn named_credentials_come_from_the_file_and_stay_hidden() {
+        let config: Config =
+            toml::from_str("[credentials]\nazure-east = \"sk-file-secret\"\nvllm = \"env:VLLM_KEY\"\n").unwrap();
+        assert_eq!(config.credentials.get("azure-east").map(Secret::expose), Some("sk-file-secret"));
+        assert_eq!(config.credentials.get("vllm").map(Secret::expose), Some("env:VLLM_KEY"));
+        assert!(!format!("{config:?}").contains("sk-file-secret"));
     }
 
     #[test]

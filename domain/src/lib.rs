@@ -14,6 +14,7 @@ pub mod operator;
 pub mod organization;
 pub mod permission;
 pub mod request;
+pub mod route;
 
 pub use limits::Limits;
 pub use money::Money;

@@ -5,6 +5,7 @@ use gaiarouter_domain::api_key::ApiKeyError;
 use gaiarouter_domain::authorization::AuthorizationError;
 use gaiarouter_domain::operator::OperatorError;
 use gaiarouter_domain::organization::OrganizationError;
+use gaiarouter_domain::route::RouteError;
 
 use crate::error::ApiError;
 
@@ -64,5 +65,22 @@ impl From<AuthorizationError> for ApiError {
             Some(param) => refused.with_param(param),
             None => refused,
         }
+    }
+}
+
+impl From<RouteError> for ApiError {
+    fn from(error: RouteError) -> Self {
+        let message = error.to_string();
+        match error {
+            RouteError::AlreadyExists => ApiError::conflict("route_exists", message),
+            RouteError::NotFound | RouteError::Deleted => ApiError::not_found("route_not_found", message),
+            RouteError::InvalidSpec(spec) => ApiError::bad_request("invalid_route", message).with_param(spec.param()),
+        }
+    }
+}
+
+impl From<crate::routing::input::InputError> for ApiError {
+    fn from(error: crate::routing::input::InputError) -> Self {
+        ApiError::bad_request("invalid_route", error.message).with_param(error.param)
     }
 }

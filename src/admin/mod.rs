@@ -8,6 +8,7 @@ pub mod names;
 pub mod operators;
 pub mod organizations;
 pub mod read;
+pub mod routes;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventEnvelope, EventS
 use gaiarouter_domain::api_key::ApiKey;
 use gaiarouter_domain::operator::Operator;
 use gaiarouter_domain::organization::Organization;
+use gaiarouter_domain::route::Route;
 use gaiarouter_projections::admin_views::{self, AdminView};
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
@@ -26,6 +28,7 @@ use uuid::Uuid;
 
 use crate::auth::key_cache::KeyCache;
 use crate::error::ApiError;
+use crate::routing::RouteTable;
 
 type Store<A> = PersistedEventStore<PostgresEventRepository, A>;
 
@@ -84,9 +87,13 @@ pub struct AdminService {
     /// The gateway's key cache, refreshed right after each command (read-your-writes
     /// for authentication too); other processes follow through NOTIFY.
     key_cache: Arc<KeyCache>,
+    /// The gateway's route table, refreshed the same way (a route works on this
+    /// process as soon as its command answered).
+    pub route_table: Arc<RouteTable>,
     organizations: Store<Organization>,
     api_keys: Store<ApiKey>,
     operators: Store<Operator>,
+    routes: Store<Route>,
 }
 
 impl AdminService {
@@ -96,6 +103,8 @@ impl AdminService {
             organizations: PersistedEventStore::new_event_store(repository()),
             api_keys: PersistedEventStore::new_event_store(repository()),
             operators: PersistedEventStore::new_event_store(repository()),
+            routes: PersistedEventStore::new_event_store(repository()),
+            route_table: Arc::new(RouteTable::default()),
             pool,
             key_cache,
         }
@@ -131,6 +140,7 @@ impl AdminService {
                     match A::TYPE {
                         ApiKey::TYPE => self.key_cache.refresh_key(&self.pool, id).await?,
                         Organization::TYPE => self.key_cache.refresh_organization(&self.pool, id).await?,
+                        Route::TYPE => self.route_table.refresh(&self.pool, id).await?,
                         _ => {}
                     }
                     return Ok(Executed { before, after, events });

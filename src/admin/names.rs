@@ -10,6 +10,7 @@ use crate::error::ApiError;
 
 pub const ORGANIZATION: &str = "organization";
 pub const OPERATOR: &str = "operator";
+pub const ROUTE: &str = "route";
 
 fn key(name: &str) -> String {
     name.trim().to_lowercase()
@@ -65,10 +66,13 @@ pub async fn release_stale_claims(pool: &PgPool) -> Result<(), ApiError> {
            (c.scope = $1 AND NOT EXISTS (SELECT 1 FROM organization_view o WHERE o.id = c.owner_id \
               AND lower(o.name) = c.name_key AND o.status <> 'deleted')) \
            OR (c.scope = $2 AND NOT EXISTS (SELECT 1 FROM operator_view p WHERE p.id = c.owner_id \
-              AND lower(p.username) = c.name_key AND NOT p.deleted)))",
+              AND lower(p.username) = c.name_key AND NOT p.deleted)) \
+           OR (c.scope = $3 AND NOT EXISTS (SELECT 1 FROM route_view r WHERE r.id = c.owner_id \
+              AND lower(r.name) = c.name_key AND NOT r.deleted)))",
     )
     .bind(ORGANIZATION)
     .bind(OPERATOR)
+    .bind(ROUTE)
     .execute(pool)
     .await?;
     Ok(())

@@ -1,4 +1,5 @@
-//! The audit trail: every admin event with who, when and from where.
+//! The audit trail: every admin event with who, when and from where (route
+//! histories are answered by `routes.rs` from the same entries).
 
 use axum::extract::State;
 use axum::routing::get;
@@ -18,7 +19,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 
 /// What the audit trail shows: admin changes and login attempts (failures, lockouts).
-pub const ADMIN_AGGREGATES: [&str; 4] = ["Organization", "ApiKey", "Operator", "Login"];
+pub const ADMIN_AGGREGATES: [&str; 5] = ["Organization", "ApiKey", "Operator", "Login", "Route"];
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -139,7 +140,7 @@ pub(crate) async fn api_key_history(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct AuditParams {
-    /// `Organization`, `ApiKey`, `Operator` or `Login`.
+    /// `Organization`, `ApiKey`, `Operator`, `Login` or `Route`.
     pub aggregate_type: Option<String>,
     pub aggregate_id: Option<String>,
     /// The actor's id (operator or API key).
@@ -166,7 +167,7 @@ pub(crate) async fn audit_log(
         Some(_) => {
             return Err(ApiError::bad_request(
                 "invalid_aggregate_type",
-                "aggregate_type must be Organization, ApiKey, Operator or Login",
+                "aggregate_type must be Organization, ApiKey, Operator, Login or Route",
             )
             .with_param("aggregate_type"))
         }

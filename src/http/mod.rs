@@ -16,6 +16,7 @@ mod ops;
 pub mod organizations;
 pub mod projections;
 pub mod request_id;
+pub mod routes;
 pub mod security_headers;
 pub mod stats;
 
@@ -51,6 +52,8 @@ const ADMIN_BODY_LIMIT: usize = 64 * 1024;
         audit::organization_history, audit::api_key_history, audit::audit_log,
         stats::global_stats, stats::organization_stats, stats::api_key_stats, logs::request_log,
         projections::list_projections, projections::rebuild_projection, projections::list_quarantine,
+        routes::create_route, routes::list_routes, routes::get_route, routes::update_route, routes::delete_route,
+        routes::route_history,
         ops::health,
     ),
     modifiers(&BearerAuth),
@@ -95,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .merge(logs::router())
         .merge(projections::router())
         .merge(operators::router())
+        .merge(routes::router())
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT));
     let gateway = chat::router().layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     let mut app = Router::new()

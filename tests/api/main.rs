@@ -25,6 +25,7 @@ mod provider_keys;
 mod provider_usage;
 mod recorder_poison;
 mod request_event_versions;
+mod routes;
 mod sessions;
 mod stats;
 mod tenant_safety;

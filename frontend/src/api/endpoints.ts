@@ -17,6 +17,8 @@ import type {
   Projection,
   QuarantinedEvent,
   RequestLogEntry,
+  Route,
+  RouteInput,
   StatsResponse,
 } from './types'
 
@@ -172,3 +174,25 @@ export const setOperatorPassword = (id: string, body: { password: string; curren
 export const endOperatorSessions = (id: string) => api.post<unknown>(`/v1/operators/${enc(id)}/sessions/end`, {})
 /** Ends every session of the signed-in operator, on every device. */
 export const logoutEverywhere = () => api.post<unknown>('/v1/auth/logout', {})
+
+// ---- routes (operators and admin keys only)
+export const listRoutes = (query: { limit?: number; after?: string } = {}) =>
+  api.get<ListResponse<Route>>('/v1/routes', { query: { limit: 100, ...query } })
+
+export async function listAllRoutes(maxPages = 20): Promise<Route[]> {
+  const all: Route[] = []
+  let after: string | undefined
+  for (let i = 0; i < maxPages; i++) {
+    const page = await listRoutes({ limit: 100, after })
+    all.push(...page.data)
+    if (!page.has_more || page.data.length === 0) break
+    after = page.data[page.data.length - 1].id
+  }
+  return all
+}
+
+export const createRoute = (body: RouteInput) => api.post<Route>('/v1/routes', body)
+export const updateRoute = (id: string, body: Partial<RouteInput>) => api.patch<Route>(`/v1/routes/${enc(id)}`, body)
+export const deleteRoute = (id: string) => api.delete<Deleted>(`/v1/routes/${enc(id)}`)
+export const routeHistory = (id: string) =>
+  asList(api.get<ListResponse<HistoryEvent> | HistoryEvent[]>(`/v1/routes/${enc(id)}/history`))

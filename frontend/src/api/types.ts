@@ -169,7 +169,7 @@ export interface HistoryEvent {
   payload: Record<string, unknown>
 }
 
-export type AggregateType = 'Organization' | 'ApiKey' | 'Operator'
+export type AggregateType = 'Organization' | 'ApiKey' | 'Operator' | 'Route'
 
 export interface AuditEvent extends HistoryEvent {
   aggregate_type: AggregateType | string
@@ -235,4 +235,66 @@ export interface Operator {
   created_at: string
   updated_at: string
   version: number
+}
+
+// ---- routes (model names clients send, mapped to deployments)
+export type RoutingStrategy = 'weighted_random' | 'least_in_flight'
+export const PROVIDER_TYPES = ['openai', 'anthropic', 'google', 'openrouter', 'echo'] as const
+
+export interface DeploymentPrice {
+  input_per_million_usd: number
+  cached_input_per_million_usd?: number | null
+  output_per_million_usd: number
+}
+
+export interface Deployment {
+  id: string
+  provider: string
+  model: string
+  base_url: string | null
+  /** The credential's NAME (`env:VAR` or a config name); values are never answered. */
+  credential: string | null
+  credential_set: boolean
+  weight: number
+  priority: number
+  first_byte_timeout_ms: number | null
+  total_timeout_ms: number | null
+  rpm: number | null
+  tpm: number | null
+  price: DeploymentPrice | null
+}
+
+export interface Route {
+  id: string
+  object: 'route'
+  name: string
+  deployments: Deployment[]
+  fallbacks: string[]
+  strategy: RoutingStrategy
+  max_attempts: number
+  cooldown_after_failures: number
+  cooldown_seconds: number
+  created_at: string
+  updated_at: string
+  version: number
+}
+
+export interface DeploymentInput {
+  id?: string
+  provider: string
+  model: string
+  base_url?: string
+  credential?: string
+  weight?: number
+  priority?: number
+}
+
+export interface RouteInput {
+  name: string
+  deployments: DeploymentInput[]
+  fallbacks: string[]
+  strategy: RoutingStrategy
+  max_attempts: number
+  cooldown_after_failures: number
+  cooldown_seconds: number
 }

@@ -64,6 +64,9 @@ export function eventTitle(eventType: string): string {
     OperatorEnabled: 'Operator enabled',
     OperatorDeleted: 'Operator deleted',
     OperatorSessionsEnded: 'Sessions ended',
+    RouteCreated: 'Route created',
+    RouteUpdated: 'Route changed',
+    RouteDeleted: 'Route deleted',
     LoginFailed: 'Login failed',
     LoginLockedOut: 'Login locked out',
   }

@@ -1,4 +1,4 @@
-//! Admin read models (organizations, API keys, operators), one row per aggregate.
+//! Admin read models (organizations, API keys, operators, routes), one row per aggregate.
 //!
 //! A row is always written from the fold of the aggregate's whole stream (admin
 //! streams are short), guarded by `version`, so refreshing is idempotent, never
@@ -7,11 +7,13 @@
 mod api_keys;
 mod operators;
 mod organizations;
+mod routes;
 
 use cqrs_es::Aggregate;
 use gaiarouter_domain::api_key::ApiKey;
 use gaiarouter_domain::operator::Operator;
 use gaiarouter_domain::organization::Organization;
+use gaiarouter_domain::route::Route;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -64,7 +66,10 @@ pub async fn repair<A: AdminView>(pool: &PgPool) -> Result<usize, EventLogError>
 
 /// Repairs every admin view; run at start, before serving.
 pub async fn repair_all(pool: &PgPool) -> Result<usize, EventLogError> {
-    Ok(repair::<Organization>(pool).await? + repair::<ApiKey>(pool).await? + repair::<Operator>(pool).await?)
+    Ok(repair::<Organization>(pool).await?
+        + repair::<ApiKey>(pool).await?
+        + repair::<Operator>(pool).await?
+        + repair::<Route>(pool).await?)
 }
 
 fn to_i64(value: Option<u64>) -> Option<i64> {

@@ -1,0 +1,186 @@
+//! Route use cases. Beyond the aggregate's own rules, a route definition is
+//! checked against this gateway: its name must not shadow a built-in model id,
+//! its credentials must be set here, its fallbacks must be live routes and must
+//! not form a cycle. Checks that span routes run under one advisory lock, so two
+//! concurrent changes cannot make a cycle (or orphan a fallback) together.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use gaiarouter_domain::route::{find_fallback_cycle, Route, RouteCommand, RouteSpec};
+use uuid::Uuid;
+
+use super::names::{self, ROUTE};
+use super::{Actor, AdminService};
+use crate::error::ApiError;
+use crate::gateway::ModelRegistry;
+use crate::routing::credentials;
+
+/// The advisory lock key serializing route changes ("routes" in ASCII). Transaction
+/// scoped: a cancelled request releases it with its rolled-back transaction.
+const ROUTES_LOCK: i64 = 0x726f_7574_6573;
+
+/// The live routes other than `except`: name → fallbacks.
+async fn live_fallbacks(pool: &sqlx::PgPool, except: Option<Uuid>) -> Result<HashMap<String, Vec<String>>, ApiError> {
+    let rows: Vec<(String, serde_json::Value)> =
+        sqlx::query_as("SELECT name, spec->'fallbacks' FROM route_view WHERE NOT deleted AND id IS DISTINCT FROM $1")
+            .bind(except)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, fallbacks)| (name, serde_json::from_value(fallbacks).unwrap_or_default()))
+        .collect())
+}
+
+/// Live routes (other than `route`) whose fallbacks name `name`.
+fn dependents(routes: &HashMap<String, Vec<String>>, name: &str) -> Vec<String> {
+    let mut names: Vec<String> =
+        routes.iter().filter(|(_, fallbacks)| fallbacks.iter().any(|f| f == name)).map(|(n, _)| n.clone()).collect();
+    names.sort();
+    names
+}
+
+impl AdminService {
+    /// Everything about `spec` that depends on this gateway and the other routes.
+    async fn check_route(&self, spec: &RouteSpec, id: Option<Uuid>, registry: &ModelRegistry) -> Result<(), ApiError> {
+        spec.validate().map_err(gaiarouter_domain::route::RouteError::from)?;
+        if registry.resolve(&spec.name).is_ok() {
+            return Err(ApiError::bad_request(
+                "route_name_reserved",
+                format!("`{}` is a built-in model id; a route must not shadow it", spec.name),
+            )
+            .with_param("name"));
+        }
+        for (index, deployment) in spec.deployments.iter().enumerate() {
+            if let Some(name) = &deployment.credential {
+                if !credentials::is_set(name) {
+                    // The name only: whatever the variable might hold is never echoed.
+                    return Err(ApiError::bad_request(
+                        "credential_not_set",
+                        format!("credential `{name}` is not set on this gateway"),
+                    )
+                    .with_param(format!("deployments[{index}].credential")));
+                }
+            }
+        }
+        let mut routes = live_fallbacks(&self.pool, id).await?;
+        for (index, fallback) in spec.fallbacks.iter().enumerate() {
+            if !routes.contains_key(fallback) {
+                return Err(ApiError::bad_request("unknown_fallback", format!("no route is named `{fallback}`"))
+                    .with_param(format!("fallbacks[{index}]")));
+            }
+        }
+        routes.insert(spec.name.clone(), spec.fallbacks.clone());
+        let lookup = |name: &str| routes.get(name).map(Vec::as_slice);
+        if let Some(cycle) = find_fallback_cycle(&spec.name, &lookup) {
+            return Err(ApiError::bad_request(
+                "fallback_cycle",
+                format!("fallbacks form a cycle: {}", cycle.join(" → ")),
+            )
+            .with_param("fallbacks"));
+        }
+        Ok(())
+    }
+
+    pub async fn create_route(
+        &self,
+        spec: RouteSpec,
+        registry: &ModelRegistry,
+        actor: &Actor,
+    ) -> Result<Uuid, ApiError> {
+        let mut lock = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(ROUTES_LOCK).execute(&mut *lock).await?;
+        self.check_route(&spec, None, registry).await?;
+        let id = Uuid::now_v7();
+        names::claim(&self.pool, ROUTE, &spec.name, id).await?;
+        let name = spec.name.clone();
+        let command = || RouteCommand::Create { spec: spec.clone(), at: Utc::now() };
+        if let Err(error) = self.execute(&self.routes, id, command, actor).await {
+            names::release(&self.pool, ROUTE, &name, id).await?;
+            return Err(error);
+        }
+        lock.commit().await?;
+        Ok(id)
+    }
+
+    /// The live route `id`, as folded from its events.
+    pub async fn current_route(&self, id: Uuid) -> Result<RouteSpec, ApiError> {
+        let (route, _) =
+            gaiarouter_projections::event_log::load_aggregate::<Route>(&self.pool, &id.to_string(), None).await?;
+        match route.state {
+            Some(state) if !state.deleted => Ok(state.spec),
+            _ => Err(ApiError::not_found("route_not_found", "route not found")),
+        }
+    }
+
+    /// Replaces route `id`'s definition with what `change` makes of the current one.
+    pub async fn update_route(
+        &self,
+        id: Uuid,
+        change: impl Fn(&RouteSpec) -> Result<RouteSpec, ApiError>,
+        registry: &ModelRegistry,
+        actor: &Actor,
+    ) -> Result<(), ApiError> {
+        let mut lock = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(ROUTES_LOCK).execute(&mut *lock).await?;
+        let current = self.current_route(id).await?;
+        let spec = change(&current)?;
+        let renamed = spec.name != current.name;
+        if renamed {
+            let users = dependents(&live_fallbacks(&self.pool, Some(id)).await?, &current.name);
+            if !users.is_empty() {
+                return Err(ApiError::conflict(
+                    "route_in_use",
+                    format!("routes {} fall back to `{}`; change them first", users.join(", "), current.name),
+                )
+                .with_param("name"));
+            }
+        }
+        self.check_route(&spec, Some(id), registry).await?;
+        let newly_claimed = names::claim(&self.pool, ROUTE, &spec.name, id).await?;
+        let command = || RouteCommand::Update { spec: spec.clone(), at: Utc::now() };
+        match self.execute(&self.routes, id, command, actor).await {
+            Ok(_) => {
+                if renamed && !names::same_name(&current.name, &spec.name) {
+                    names::release(&self.pool, ROUTE, &current.name, id).await?;
+                }
+            }
+            Err(error) => {
+                if newly_claimed {
+                    names::release(&self.pool, ROUTE, &spec.name, id).await?;
+                }
+                return Err(error);
+            }
+        }
+        lock.commit().await?;
+        Ok(())
+    }
+
+    /// Soft delete: the history stays and the name becomes free. Refused while
+    /// another route falls back to this one.
+    pub async fn delete_route(&self, id: Uuid, actor: &Actor) -> Result<(), ApiError> {
+        let mut lock = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(ROUTES_LOCK).execute(&mut *lock).await?;
+        let current = self.current_route(id).await?;
+        let users = dependents(&live_fallbacks(&self.pool, Some(id)).await?, &current.name);
+        if !users.is_empty() {
+            return Err(ApiError::conflict(
+                "route_in_use",
+                format!("routes {} fall back to `{}`; change them first", users.join(", "), current.name),
+            ));
+        }
+        self.execute(&self.routes, id, || RouteCommand::Delete { at: Utc::now() }, actor).await?;
+        names::release(&self.pool, ROUTE, &current.name, id).await?;
+        lock.commit().await?;
+        Ok(())
+    }
+
+    /// The live route named `name`, if any (for idempotent seeding).
+    pub async fn route_id_by_name(&self, name: &str) -> Result<Option<Uuid>, ApiError> {
+        Ok(sqlx::query_scalar("SELECT id FROM route_view WHERE name = $1 AND NOT deleted LIMIT 1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+}
