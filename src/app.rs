@@ -119,6 +119,8 @@ pub async fn prepare_with_providers(
         recorder: Arc::new(Recorder::start(pool.clone())),
         process_id: process_lock.id,
         health: Arc::default(),
+        routes: Arc::clone(&routes),
+        deployments: Default::default(),
     });
     if let Some(path) = &config.routes_file {
         let created = crate::routing::seed::seed(&admin, &completions.registry, path).await?;

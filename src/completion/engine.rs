@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::errors::EngineError;
 use super::plan::{Plan, RoutePlan, Target};
-use super::ticket::{AttemptRecord, Outcome, Ticket};
+use super::ticket::{Outcome, Ticket};
 use super::CompletionService;
 use crate::auth::key_cache::GatewayCaller;
 use crate::gateway::openai::{validate, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, MessageContent};
@@ -25,6 +25,7 @@ use crate::routing::retry::{backoff, is_rate_limit, is_retryable};
 use crate::routing::select::{pick, Candidate};
 use crate::usage::admission::{self, AdmissionRequest};
 use crate::usage::month_of;
+use gaiarouter_domain::request::Attempt;
 
 /// What a stream yields to its ingress.
 pub enum StreamEvent {
@@ -183,21 +184,19 @@ impl CompletionService {
                 }
                 attempts += 1;
                 ticket.serve_with(&target.deployment, target.provider.name(), target.price);
+                ticket.attempt_started(attempt(target));
                 let in_flight = target.health.enter();
-                let started = Instant::now();
                 let result = call(target).await;
                 drop(in_flight);
-                let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 match result {
                     Ok(answer) => {
                         target.health.succeeded();
-                        ticket.attempted(attempt(target, 200, None, latency_ms));
+                        ticket.attempt_ended(200, None);
                         ticket.mark_first_token();
                         return Ok(answer);
                     }
                     Err(error) => {
-                        let status = upstream_status(&error);
-                        ticket.attempted(attempt(target, status, Some(error.kind()), latency_ms));
+                        ticket.attempt_ended(upstream_status(&error), Some(error.kind()));
                         if let Some(cooldown) = route.cooldown {
                             let rate_limited =
                                 is_rate_limit(&error).then(|| error.retry_after().unwrap_or(cooldown.duration));
@@ -323,14 +322,15 @@ fn next_target<'p>(route: &'p RoutePlan, tried: &mut [bool]) -> Option<&'p Targe
     }
 }
 
-fn attempt(target: &Target, http_status: u16, error_kind: Option<&str>, latency_ms: u64) -> AttemptRecord {
-    AttemptRecord {
+/// An attempt at `target`, its outcome still to come.
+fn attempt(target: &Target) -> Attempt {
+    Attempt {
         deployment: target.deployment.clone(),
         provider: target.provider.name().to_string(),
         model: target.upstream_model.clone(),
-        http_status,
-        error_kind: error_kind.map(str::to_string),
-        latency_ms,
+        http_status: 0,
+        error_kind: None,
+        latency_ms: 0,
     }
 }
 

@@ -10,12 +10,13 @@ mod ticket;
 
 pub use engine::{Answer, Completion, EngineStream, StreamEvent};
 pub use errors::EngineError;
-pub use ticket::{AttemptRecord, Outcome, Ticket};
+pub use ticket::{Outcome, Ticket};
 
 use std::sync::Arc;
 
 use crate::gateway::{ModelRegistry, ProviderSet};
 use crate::routing::health::HealthBoard;
+use crate::routing::RouteTable;
 use crate::usage::admission;
 use crate::usage::recorder::Recorder;
 use plan::{Plan, PlanError};
@@ -29,6 +30,9 @@ pub struct CompletionService {
     pub process_id: i32,
     /// What this process has learnt about each deployment (cooldowns, load).
     pub health: Arc<HealthBoard>,
+    /// Routes by name, followed across processes.
+    pub routes: Arc<RouteTable>,
+    pub deployments: plan::DeploymentProviders,
 }
 
 /// What a stream needs of the service once the handler returned.
@@ -40,11 +44,17 @@ struct StreamFinisher {
 impl CompletionService {
     /// The route a model id names and its fallbacks.
     fn plan(&self, model: &str) -> Result<Plan, EngineError> {
-        let route = plan::builtin(model, &self.registry, &self.providers, &self.health).map_err(|e| match e {
+        let sources = plan::Sources {
+            routes: &self.routes,
+            registry: &self.registry,
+            providers: &self.providers,
+            health: &self.health,
+            deployments: &self.deployments,
+        };
+        sources.plan(model).map_err(|e| match e {
             PlanError::UnknownModel(message) => EngineError::UnknownModel(message),
             PlanError::InvalidModel(message) => EngineError::InvalidRequest { param: "model".into(), message },
-        })?;
-        Ok(Plan { routes: vec![route] })
+        })
     }
 
     fn clone_for_stream(&self) -> StreamFinisher {

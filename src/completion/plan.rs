@@ -6,11 +6,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::gateway::providers::Provider;
+use gaiarouter_domain::route::{DeploymentSpec, RouteSpec, RoutingStrategy};
+
+use crate::gateway::providers::{DeploymentUpstream, Provider, Timeouts};
 use crate::gateway::registry::RegistryError;
 use crate::gateway::{ModelRegistry, Price, ProviderSet};
 use crate::routing::health::{DeploymentHealth, HealthBoard};
 use crate::routing::select::Strategy;
+use crate::routing::{credentials, RouteTable};
 
 /// One deployment a request may be sent to.
 #[derive(Clone)]
@@ -99,4 +102,127 @@ pub fn builtin(
         max_attempts: 1,
         cooldown: None,
     })
+}
+
+/// The providers of route deployments, built once per deployment definition and
+/// rebuilt when it changes (a new base URL, credential or timeout).
+#[derive(Default)]
+pub struct DeploymentProviders {
+    built: std::sync::Mutex<std::collections::HashMap<String, Built>>,
+}
+
+/// A deployment's definition and the provider built from it.
+type Built = (DeploymentSpec, Arc<dyn Provider>);
+
+impl DeploymentProviders {
+    fn provider(&self, label: &str, spec: &DeploymentSpec, providers: &ProviderSet) -> Option<Arc<dyn Provider>> {
+        if let Ok(built) = self.built.lock() {
+            if let Some((cached, provider)) = built.get(label) {
+                if cached == spec {
+                    return Some(Arc::clone(provider));
+                }
+            }
+        }
+        let defaults = providers.timeouts();
+        let timeouts = Timeouts {
+            connect: defaults.connect,
+            total: spec.total_timeout_ms.map_or(defaults.total, Duration::from_millis),
+            idle: spec.first_byte_timeout_ms.map_or(defaults.idle, Duration::from_millis),
+        };
+        // A credential named but not set (yet) on this process: the deployment is
+        // skipped rather than called without a key.
+        let api_key = match &spec.credential {
+            Some(name) => Some(credentials::resolve(name)?),
+            None => None,
+        };
+        let provider = providers.deployment(DeploymentUpstream {
+            kind: &spec.provider,
+            base_url: spec.base_url.as_deref(),
+            api_key,
+            timeouts,
+        })?;
+        if let Ok(mut built) = self.built.lock() {
+            built.insert(label.to_string(), (spec.clone(), Arc::clone(&provider)));
+        }
+        Some(provider)
+    }
+}
+
+/// Everything a route plan is built from.
+pub struct Sources<'a> {
+    pub routes: &'a RouteTable,
+    pub registry: &'a ModelRegistry,
+    pub providers: &'a ProviderSet,
+    pub health: &'a HealthBoard,
+    pub deployments: &'a DeploymentProviders,
+}
+
+impl Sources<'_> {
+    /// The route a model id names, then its fallbacks in order (each a route, or a
+    /// built-in model id). Fallbacks of fallbacks are not followed: what a request
+    /// may try stays visible in one route's definition.
+    pub fn plan(&self, model: &str) -> Result<Plan, PlanError> {
+        let Some(spec) = self.routes.get(model) else {
+            return Ok(Plan { routes: vec![builtin(model, self.registry, self.providers, self.health)?] });
+        };
+        let mut routes = vec![self.route(&spec)];
+        for fallback in &spec.fallbacks {
+            match self.routes.get(fallback) {
+                Some(spec) => routes.push(self.route(&spec)),
+                None => match builtin(fallback, self.registry, self.providers, self.health) {
+                    Ok(route) => routes.push(route),
+                    Err(error) => tracing::warn!(route = %spec.name, %fallback, %error, "fallback skipped"),
+                },
+            }
+        }
+        Ok(Plan { routes })
+    }
+
+    fn route(&self, spec: &RouteSpec) -> RoutePlan {
+        let targets = spec
+            .deployments
+            .iter()
+            .filter_map(|deployment| {
+                let label = format!("{}/{}", spec.name, deployment.id);
+                let provider = self.deployments.provider(&label, deployment, self.providers)?;
+                let price = match &deployment.price {
+                    Some(price) => Price {
+                        input_per_million: price.input_per_million,
+                        output_per_million: price.output_per_million,
+                        cached_input_per_million: price.cached_input_per_million,
+                    },
+                    // The catalog's price of the upstream model, if it knows it.
+                    None => self
+                        .registry
+                        .resolve(&format!("{}/{}", deployment.provider, deployment.model))
+                        .ok()
+                        .filter(|resolved| resolved.price_known)
+                        .map(|resolved| resolved.price)
+                        .unwrap_or_default(),
+                };
+                Some(Target {
+                    health: self.health.of(&label),
+                    deployment: label,
+                    provider,
+                    upstream_model: deployment.model.clone(),
+                    price,
+                    weight: deployment.weight,
+                    priority: deployment.priority,
+                })
+            })
+            .collect();
+        RoutePlan {
+            name: spec.name.clone(),
+            targets,
+            strategy: match spec.strategy {
+                RoutingStrategy::WeightedRandom => Strategy::WeightedRandom,
+                RoutingStrategy::LeastInFlight => Strategy::LeastInFlight,
+            },
+            max_attempts: spec.max_attempts.max(1),
+            cooldown: Some(Cooldown {
+                after_failures: spec.cooldown_after_failures.max(1),
+                duration: Duration::from_secs(u64::from(spec.cooldown_seconds)),
+            }),
+        }
+    }
 }

@@ -25,21 +25,17 @@ pub struct Ticket {
     recorder: Arc<Recorder>,
 }
 
-/// One upstream attempt of a request (retries and fallbacks make several).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptRecord {
-    pub deployment: String,
-    pub provider: String,
-    pub model: String,
-    /// The upstream's status; 0 when it did not answer (timeout, connection).
-    pub http_status: u16,
-    pub error_kind: Option<String>,
-    pub latency_ms: u64,
+/// An attempt under way: recorded as unanswered if the request ends during it
+/// (the client left while the upstream was still working).
+struct Pending {
+    attempt: Attempt,
+    started: Instant,
 }
 
 struct Details {
     deployment: String,
-    attempts: Vec<AttemptRecord>,
+    attempts: Vec<Attempt>,
+    current: Option<Pending>,
     organization_id: Uuid,
     api_key_id: Uuid,
     model: String,
@@ -94,6 +90,7 @@ impl Ticket {
         let details = Details {
             deployment: provider.clone(),
             attempts: Vec::new(),
+            current: None,
             organization_id: caller.key.organization_id,
             api_key_id: caller.key.id,
             model,
@@ -134,9 +131,19 @@ impl Ticket {
         provider.clone_into(&mut self.provider);
     }
 
-    pub fn attempted(&mut self, attempt: AttemptRecord) {
+    /// An attempt starts: `attempt` says where to (its status is filled in later).
+    pub fn attempt_started(&mut self, attempt: Attempt) {
         if let Some(details) = self.details.as_mut() {
-            details.attempts.push(attempt);
+            details.current = Some(Pending { attempt, started: Instant::now() });
+        }
+    }
+
+    /// The attempt under way ended with this upstream status (0 = no answer).
+    pub fn attempt_ended(&mut self, http_status: u16, error_kind: Option<&str>) {
+        if let Some(details) = self.details.as_mut() {
+            if let Some(pending) = details.current.take() {
+                details.attempts.push(pending.finish(http_status, error_kind));
+            }
         }
     }
 
@@ -151,21 +158,29 @@ impl Ticket {
     }
 }
 
+impl Pending {
+    fn finish(mut self, http_status: u16, error_kind: Option<&str>) -> Attempt {
+        self.attempt.http_status = http_status;
+        self.attempt.error_kind = error_kind.map(str::to_string);
+        self.attempt.latency_ms = elapsed_ms(self.started);
+        self.attempt
+    }
+}
+
 impl Details {
-    fn into_record(self, request_id: Uuid, provider: String, outcome: Outcome) -> PendingRecord {
-        if self.attempts.len() > 1 {
-            tracing::info!(%request_id, deployment = %self.deployment, attempts = ?self.attempts, "served after retries");
+    fn into_record(mut self, request_id: Uuid, provider: String, outcome: Outcome) -> PendingRecord {
+        if let Some(pending) = self.current.take() {
+            let unanswered = pending.finish(0, outcome.error_kind.as_deref());
+            self.attempts.push(unanswered);
         }
         let (prompt, completion, cached) =
             outcome.usage.as_ref().map_or((0, 0, 0), |u| (u.prompt_tokens, u.completion_tokens, u.cached_tokens()));
-        let mut event = RequestCompleted {
+        let event = RequestCompleted {
             organization_id: self.organization_id,
             api_key_id: self.api_key_id,
             model: self.model,
-            // Until the engine routes over deployments, the provider is the deployment
-            // and the request is its one attempt (as a 1.0 event upcasts).
-            deployment: provider.clone(),
-            attempts: Vec::new(),
+            deployment: self.deployment,
+            attempts: self.attempts,
             provider,
             prompt_tokens: prompt,
             completion_tokens: completion,
@@ -180,7 +195,6 @@ impl Details {
             started_at: self.started_at,
             finished_at: Utc::now(),
         };
-        event.attempts.push(Attempt::single(&event));
         PendingRecord { request_id, event, reservation: self.reservation }
     }
 }

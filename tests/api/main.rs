@@ -26,6 +26,7 @@ mod provider_usage;
 mod recorder_poison;
 mod request_event_versions;
 mod routes;
+mod routing;
 mod sessions;
 mod stats;
 mod tenant_safety;

@@ -251,7 +251,7 @@ async fn a_request_through_the_gateway_is_recorded_as_2_0_with_its_deployment_an
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0]["deployment"], "echo");
     assert_eq!(attempts[0]["provider"], "echo");
-    assert_eq!(attempts[0]["model"], "echo/v2");
+    assert_eq!(attempts[0]["model"], "v2", "the upstream model, as the provider was asked");
     assert_eq!(attempts[0]["http_status"], 200);
     assert_eq!(attempts[0]["error_kind"], Value::Null);
     wait_for_projections(&app).await;

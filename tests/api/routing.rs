@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::fakes::{self, Behaviour, FakeUpstream, Reply};
-use crate::helpers::{fresh_database, spawn_app_on, spawn_app_with, user_message, TestApp};
+use crate::helpers::{fresh_database, spawn_app_with, user_message, TestApp};
 
 const UPSTREAM_KEY: &str = "upstream-key";
 
@@ -21,8 +21,12 @@ fn answer(text: &str) -> Behaviour {
 /// A gateway whose OpenAI and Anthropic keys are configured (deployments inherit
 /// them), with timeouts short enough for failures to be quick.
 async fn gateway() -> TestApp {
+    spawn_app_with(&fresh_database().await, providers()).await
+}
+
+fn providers() -> ProvidersConfig {
     let key = Some(ApiKey::new(UPSTREAM_KEY).unwrap());
-    let providers = ProvidersConfig {
+    ProvidersConfig {
         openai: Some(Upstream { base_url: "http://127.0.0.1:9/v1".into(), api_key: key.clone() }),
         anthropic: Some(Upstream { base_url: "http://127.0.0.1:9".into(), api_key: key }),
         timeouts: Timeouts {
@@ -31,8 +35,7 @@ async fn gateway() -> TestApp {
             idle: Duration::from_secs(5),
         },
         ..ProvidersConfig::default()
-    };
-    spawn_app_with(&fresh_database().await, providers).await
+    }
 }
 
 async fn openai(script: Vec<Behaviour>) -> FakeUpstream {
@@ -62,8 +65,11 @@ fn ask(model: &str) -> Value {
 async fn weights_3_to_1_send_three_quarters_of_the_requests_to_the_first_deployment() {
     let app = gateway().await;
     let (heavy, light) = (openai(vec![answer("heavy")]).await, openai(vec![answer("light")]).await);
-    create_route(&app, json!({"name": "weighted", "deployments": [deployment("heavy", &heavy, 3), deployment("light", &light, 1)]}))
-        .await;
+    create_route(
+        &app,
+        json!({"name": "weighted", "deployments": [deployment("heavy", &heavy, 3), deployment("light", &light, 1)]}),
+    )
+    .await;
     let key = key(&app).await;
     let total = 4_000;
     let clients = 16;
@@ -85,7 +91,8 @@ async fn weights_3_to_1_send_three_quarters_of_the_requests_to_the_first_deploym
 #[tokio::test]
 async fn a_failing_deployment_is_retried_on_another_then_cooled_down_and_used_again_once_it_recovers() {
     let app = gateway().await;
-    let (broken, healthy) = (openai(vec![Behaviour::Fail { status: 500, message: "boom".into() }]).await, openai(vec![answer("ok")]).await);
+    let (broken, healthy) =
+        (openai(vec![Behaviour::Fail { status: 500, message: "boom".into() }]).await, openai(vec![answer("ok")]).await);
     create_route(
         &app,
         json!({"name": "failover", "deployments": [deployment("broken", &broken, 1000), deployment("healthy", &healthy, 1)],
@@ -101,7 +108,10 @@ async fn a_failing_deployment_is_retried_on_another_then_cooled_down_and_used_ag
     let tried_while_broken = broken.requests().len();
     assert!((2..=3).contains(&tried_while_broken), "cooled down after 2 failures: tried {tried_while_broken} times");
     let events = app.request_events().await;
-    let retried = events.iter().find(|e| e["attempts"].as_array().is_some_and(|a| a.len() == 2)).expect("an event with both attempts");
+    let retried = events
+        .iter()
+        .find(|e| e["attempts"].as_array().is_some_and(|a| a.len() == 2))
+        .expect("an event with both attempts");
     assert_eq!(retried["attempts"][0]["deployment"], "failover/broken");
     assert_eq!(retried["attempts"][0]["http_status"], 500);
     assert_eq!(retried["attempts"][1]["deployment"], "failover/healthy");
@@ -120,7 +130,8 @@ async fn a_failing_deployment_is_retried_on_another_then_cooled_down_and_used_ag
 #[tokio::test]
 async fn a_deployment_that_answers_429_with_retry_after_is_skipped_for_that_long() {
     let app = gateway().await;
-    let (limited, other) = (openai(vec![Behaviour::RateLimited { retry_after_secs: 2 }]).await, openai(vec![answer("ok")]).await);
+    let (limited, other) =
+        (openai(vec![Behaviour::RateLimited { retry_after_secs: 2 }]).await, openai(vec![answer("ok")]).await);
     create_route(&app, json!({"name": "limited", "deployments": [deployment("limited", &limited, 1000), deployment("other", &other, 1)]}))
         .await;
     let key = key(&app).await;
@@ -140,9 +151,15 @@ async fn a_deployment_that_answers_429_with_retry_after_is_skipped_for_that_long
 #[tokio::test]
 async fn a_stream_fails_over_before_its_first_token_and_ends_with_an_error_event_after_it() {
     let app = gateway().await;
-    let (cut, whole) = (openai(vec![Behaviour::Fail { status: 503, message: "overloaded".into() }]).await, openai(vec![answer("served by the second")]).await);
-    create_route(&app, json!({"name": "streams", "deployments": [deployment("first", &cut, 1000), deployment("second", &whole, 1)]}))
-        .await;
+    let (cut, whole) = (
+        openai(vec![Behaviour::Fail { status: 503, message: "overloaded".into() }]).await,
+        openai(vec![answer("served by the second")]).await,
+    );
+    create_route(
+        &app,
+        json!({"name": "streams", "deployments": [deployment("first", &cut, 1000), deployment("second", &whole, 1)]}),
+    )
+    .await;
     let key = key(&app).await;
     let body = json!({"model": "streams", "stream": true, "messages": user_message("hi")});
     let (status, data) = app.chat_stream(&key, body.clone()).await;
@@ -178,8 +195,11 @@ async fn a_route_whose_deployments_are_all_down_falls_back_to_another_route_on_a
         json!({"name": "claude-backup", "deployments": [{"id": "c", "provider": "anthropic", "model": "claude-sonnet-4-5", "base_url": claude.origin}]}),
     )
     .await;
-    create_route(&app, json!({"name": "primary", "deployments": [deployment("only", &down, 1)], "fallbacks": ["claude-backup"]}))
-        .await;
+    create_route(
+        &app,
+        json!({"name": "primary", "deployments": [deployment("only", &down, 1)], "fallbacks": ["claude-backup"]}),
+    )
+    .await;
     let key = key(&app).await;
     let answer = app.chat(&key, ask("primary")).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
@@ -193,7 +213,7 @@ async fn a_route_whose_deployments_are_all_down_falls_back_to_another_route_on_a
 #[tokio::test]
 async fn a_weight_changed_on_one_process_is_used_by_another_within_a_second() {
     let a = gateway().await;
-    let b = spawn_app_on(&a.database_url).await;
+    let b = spawn_app_with(&a.database_url, providers()).await;
     let (first, second) = (openai(vec![answer("first")]).await, openai(vec![answer("second")]).await);
     let id = create_route(&a, json!({"name": "shifting", "deployments": [deployment("first", &first, 1000), deployment("second", &second, 1)]}))
         .await;
