@@ -63,9 +63,15 @@ struct Pricing {
 async fn list_models(State(state): State<AppState>, _caller: GatewayCaller) -> Json<ModelList> {
     let names = state.completions.providers.names();
     let registry = &state.completions.registry;
-    let data = registry
-        .list(&names)
-        .into_iter()
+    // Routes first: they are what this gateway's operators chose to offer.
+    let routes = state.routes.names().into_iter().map(|name| ModelInfo {
+        id: name,
+        object: "model".into(),
+        created: 0,
+        owned_by: "gaiarouter".into(),
+    });
+    let data = routes
+        .chain(registry.list(&names))
         .map(|info| {
             let pricing = registry.resolve(&info.id).ok().filter(|r| r.price_known).map(|r| Pricing {
                 input_per_million: r.price.input_per_million.to_usd_f64(),

@@ -61,6 +61,20 @@ pub struct DeploymentDto {
     pub tpm: Option<u64>,
     /// Absent: the catalog price of the upstream model.
     pub price: Option<PriceDto>,
+    /// What the answering process has seen of this deployment (absent until it
+    /// served a request). Health is per process: each replica learns on its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthDto {
+    /// Skipped by the router until the cooldown ends (then one request probes it).
+    pub cooling_down: bool,
+    pub cooldown_remaining_ms: Option<u64>,
+    /// Failures in a row; a success resets it.
+    pub consecutive_failures: u32,
+    pub in_flight: u32,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -106,6 +120,7 @@ impl From<&DeploymentSpec> for DeploymentDto {
                 cached_input_per_million_usd: p.cached_input_per_million.map(usd),
                 output_per_million_usd: usd(p.output_per_million),
             }),
+            health: None,
         }
     }
 }
@@ -154,7 +169,22 @@ async fn live_route(state: &AppState, id: Uuid) -> ApiResult<RouteDto> {
     .bind(id)
     .fetch_optional(&state.pool)
     .await?;
-    row.ok_or_else(not_found)?.into_dto()
+    let mut dto = row.ok_or_else(not_found)?.into_dto()?;
+    with_health(state, &mut dto);
+    Ok(dto)
+}
+
+/// Adds this process's view of each deployment (cooldown, failures, load).
+fn with_health(state: &AppState, route: &mut RouteDto) {
+    for deployment in &mut route.deployments {
+        let label = format!("{}/{}", route.name, deployment.id);
+        deployment.health = state.completions.health.view(&label).map(|h| HealthDto {
+            cooling_down: h.cooldown_remaining_ms.is_some(),
+            cooldown_remaining_ms: h.cooldown_remaining_ms,
+            consecutive_failures: h.consecutive_failures,
+            in_flight: h.in_flight,
+        });
+    }
 }
 
 #[utoipa::path(post, path = "/v1/routes", request_body = RouteInput, tag = "routes",
@@ -190,7 +220,10 @@ pub(crate) async fn list_routes(
     .await?;
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let data = rows.into_iter().map(RouteRow::into_dto).collect::<ApiResult<Vec<_>>>()?;
+    let mut data = rows.into_iter().map(RouteRow::into_dto).collect::<ApiResult<Vec<_>>>()?;
+    for route in &mut data {
+        with_health(&state, route);
+    }
     Ok(Json(ListResponse::new(data, has_more)))
 }
 

@@ -35,6 +35,14 @@ impl RouteTable {
         self.entries.read().ok()?.by_name.get(name).cloned()
     }
 
+    /// The names of the live routes, sorted (for `/v1/models`).
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> =
+            self.entries.read().map(|e| e.by_name.keys().cloned().collect()).unwrap_or_default();
+        names.sort_unstable();
+        names
+    }
+
     /// How many live routes there are.
     pub fn len(&self) -> usize {
         self.entries.read().map(|e| e.by_name.len()).unwrap_or_default()

@@ -93,7 +93,7 @@ async fn a_failing_deployment_is_retried_on_another_then_cooled_down_and_used_ag
     let app = gateway().await;
     let (broken, healthy) =
         (openai(vec![Behaviour::Fail { status: 500, message: "boom".into() }]).await, openai(vec![answer("ok")]).await);
-    create_route(
+    let id = create_route(
         &app,
         json!({"name": "failover", "deployments": [deployment("broken", &broken, 1000), deployment("healthy", &healthy, 1)],
                "cooldown_after_failures": 2, "cooldown_seconds": 2}),
@@ -116,6 +116,13 @@ async fn a_failing_deployment_is_retried_on_another_then_cooled_down_and_used_ag
     assert_eq!(retried["attempts"][0]["http_status"], 500);
     assert_eq!(retried["attempts"][1]["deployment"], "failover/healthy");
     assert_eq!(retried["deployment"], "failover/healthy");
+    // The cooldown shows on the route, and the route is listed as a model.
+    let route = app.get(&format!("/v1/routes/{id}"), &app.admin_token).await;
+    let health = &route.body["deployments"][0]["health"];
+    assert_eq!(health["cooling_down"], true, "{}", route.body);
+    assert!(health["consecutive_failures"].as_u64().unwrap() >= 2);
+    let models = app.get("/v1/models", &key).await;
+    assert!(models.body["data"].as_array().unwrap().iter().any(|m| m["id"] == "failover"), "{}", models.body);
 
     // After the cooldown one request probes it; it has recovered, so it serves again.
     broken.set_script(vec![answer("recovered")]);
