@@ -3,6 +3,8 @@ import type { Me, Route } from '@/api/types'
 import { eventTitle } from '@/utils/audit'
 import {
   canManageRoutes,
+  deploymentFigures,
+  healthBadge,
   emptyDeployment,
   emptyRouteForm,
   formToBody,
@@ -101,5 +103,26 @@ describe('routes page logic', () => {
 
   it('titles route events', () => {
     expect(eventTitle('RouteUpdated')).toBe('Route changed')
+  })
+})
+
+
+describe('deployment health', () => {
+  it('names the breaker state in words', () => {
+    expect(healthBadge(undefined)).toEqual({ text: 'no traffic yet', color: 'gray' })
+    expect(healthBadge({ cooling_down: true, cooldown_remaining_ms: 1200, consecutive_failures: 3, in_flight: 0 })).toEqual({
+      text: 'cooling down 2s',
+      color: 'red',
+    })
+    expect(healthBadge({ cooling_down: false, cooldown_remaining_ms: null, consecutive_failures: 1, in_flight: 2 }).text).toBe(
+      '1 failure in a row',
+    )
+    expect(healthBadge({ cooling_down: false, cooldown_remaining_ms: null, consecutive_failures: 0, in_flight: 0 }).color).toBe('green')
+  })
+
+  it('keys today’s figures by route/deployment', () => {
+    const row = { key: 'smart/d1', label: 'smart/d1', requests: 10, error_rate: 0.1, latency_ms: { p50: 12 } }
+    const figures = deploymentFigures([row as never])
+    expect(figures['smart/d1']).toEqual({ requests: 10, errorRate: 0.1, p50: 12 })
   })
 })

@@ -262,6 +262,15 @@ export interface Deployment {
   rpm: number | null
   tpm: number | null
   price: DeploymentPrice | null
+  /** What the answering gateway process has seen of it (absent until it served). */
+  health?: DeploymentHealth
+}
+
+export interface DeploymentHealth {
+  cooling_down: boolean
+  cooldown_remaining_ms: number | null
+  consecutive_failures: number
+  in_flight: number
 }
 
 export interface Route {

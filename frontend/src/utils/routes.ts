@@ -1,7 +1,16 @@
 // The Routes page's logic: the edit form as plain data, what the API is sent, the
 // checks worth making before a round trip, and each deployment's share of traffic.
 // The server enforces every rule; the page only catches mistakes early.
-import type { Deployment, DeploymentInput, Me, Route, RouteInput, RoutingStrategy } from '@/api/types'
+import type {
+  Deployment,
+  DeploymentHealth,
+  DeploymentInput,
+  Me,
+  Route,
+  RouteInput,
+  RoutingStrategy,
+  StatsRow,
+} from '@/api/types'
 
 /** Routes are gateway-wide: operators and admin keys only. */
 export function canManageRoutes(me: Me | null | undefined): boolean {
@@ -141,4 +150,26 @@ export function trafficShares(deployments: Pick<Deployment, 'id' | 'weight' | 'p
   const total = deployments.filter((d) => d.priority === top).reduce((sum, d) => sum + d.weight, 0)
   for (const d of deployments) shares[d.id] = d.priority === top && total > 0 ? d.weight / total : 0
   return shares
+}
+
+/** One deployment's state in words and a colour, for the Routes page. */
+export function healthBadge(health: DeploymentHealth | undefined): { text: string; color: string } {
+  if (!health) return { text: 'no traffic yet', color: 'gray' }
+  if (health.cooling_down) {
+    const seconds = Math.ceil((health.cooldown_remaining_ms ?? 0) / 1000)
+    return { text: `cooling down ${seconds}s`, color: 'red' }
+  }
+  if (health.consecutive_failures > 0) {
+    return { text: `${health.consecutive_failures} failure${health.consecutive_failures === 1 ? '' : 's'} in a row`, color: 'orange' }
+  }
+  return { text: 'healthy', color: 'green' }
+}
+
+/** Today's figures of each deployment (`route/deployment`) from stats grouped by deployment. */
+export function deploymentFigures(rows: StatsRow[]): Record<string, { requests: number; errorRate: number; p50: number | null }> {
+  const out: Record<string, { requests: number; errorRate: number; p50: number | null }> = {}
+  for (const row of rows) {
+    out[row.key] = { requests: row.requests, errorRate: row.error_rate, p50: row.latency_ms?.p50 ?? null }
+  }
+  return out
 }
