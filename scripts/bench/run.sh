@@ -6,7 +6,9 @@
 # organization and an unlimited `write` key, and runs oha against:
 #   direct to the fake upstream | through GaiaRouter (openai/gpt-4o-mini)
 #   x non-streaming | streaming  x 64 | 256 concurrent clients
-#   + GaiaRouter with echo/bench (no upstream), non-streaming, 64 clients.
+#   + GaiaRouter with echo/bench (no upstream), non-streaming, 64 clients
+#   + a route of two deployments (both on the fake upstream, weights 1:1) against the
+#     single built-in deployment, non-streaming, 64 clients: the cost of routing.
 # Prints a table, checks that every successful request through GaiaRouter left exactly
 # one RequestCompleted event, and prints the gateway's peak RSS. Stops everything it
 # started. Only 127.0.0.1 traffic.
@@ -14,7 +16,8 @@
 # Knobs: BENCH_DURATION (15 s per scenario), BENCH_WARMUP (3 s before each),
 # BENCH_CONCURRENCY ("64 256"), BENCH_UPSTREAM_PORT (9900), BENCH_PORT (free port),
 # BENCH_NO_BUILD=1 (use the binaries already in target/release),
-# BENCH_KEEP_DIR=1 (keep the temporary directory with the logs and oha's JSON).
+# BENCH_KEEP_DIR=1 (keep the temporary directory with the logs and oha's JSON),
+# BENCH_ONLY=routing (only the single-deployment vs two-deployment-route pair).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
@@ -129,7 +132,7 @@ if [ -n "${DATABASE_URL:-}" ]; then
   ADMIN_USER=bench-$(date +%s)-$RANDOM
   log "creating operator $ADMIN_USER in \$DATABASE_URL"
   GAIAROUTER_OPERATOR_PASSWORD="$ADMIN_PASSWORD" "${gateway_env[@]}" \
-    "$GATEWAY_BIN" operator create --username "$ADMIN_USER" >>"$WORK/gaiarouter.log" 2>&1
+    "$GATEWAY_BIN" operators create --username "$ADMIN_USER" >>"$WORK/gaiarouter.log" 2>&1
 fi
 
 log "starting GaiaRouter (release) on $GATEWAY"
@@ -163,6 +166,10 @@ for model in openai/gpt-4o-mini echo/bench; do
     -H 'content-type: application/json' -d "{\"model\":\"$model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}" \
     || { echo "a first request with $model failed" >&2; tail -n 20 "$WORK/gaiarouter.log" >&2; exit 1; }
 done
+# A route of two deployments on the same upstream: what routing itself costs.
+curl -fsS -o /dev/null "$GATEWAY/v1/routes" -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+  -d "{\"name\":\"bench-route\",\"deployments\":[{\"id\":\"a\",\"provider\":\"openai\",\"model\":\"gpt-4o-mini\",\"base_url\":\"$UPSTREAM/v1\"},{\"id\":\"b\",\"provider\":\"openai\",\"model\":\"gpt-4o-mini\",\"base_url\":\"$UPSTREAM/v1\"}]}" \
+  || { echo "creating the bench route failed" >&2; exit 1; }
 EVENTS_BEFORE=$(sql "SELECT count(*) FROM events WHERE aggregate_type='Request'")
 
 # ---------------------------------------------------------------- scenarios
@@ -234,6 +241,10 @@ scenario() { # name, target (direct|gateway), model, stream, concurrency
   log "  $rps req/s, p50 $p50 ms, p99 $p99 ms, $ok ok, $errors errors (cpu% gw pg up oha other idle: $(cat "$file.cpu.txt"))"
 }
 
+if [ "${BENCH_ONLY:-}" = routing ]; then
+  scenario "gateway-openai_json_c64" gateway openai/gpt-4o-mini 0 64
+  scenario "gateway-route2_json_c64" gateway bench-route 0 64
+else
 for target in direct gateway; do
   for stream in 0 1; do
     for c in $CONCURRENCY; do
@@ -247,6 +258,8 @@ for target in direct gateway; do
   done
 done
 scenario "gateway-echo_json_c64" gateway echo/bench 0 64
+scenario "gateway-route2_json_c64" gateway bench-route 0 64
+fi
 
 # ---------------------------------------------------------------- results
 EVENTS_AFTER=$(sql "SELECT count(*) FROM events WHERE aggregate_type='Request'")
@@ -268,6 +281,13 @@ else
   echo "event check: MISMATCH ($((EVENTS - GATEWAY_OK)) events more than successful responses)"
 fi
 echo "gateway peak RSS (VmHWM): $PEAK_RSS"
+single=$(ls "$RESULTS"/*_gateway-openai_json_c64.json 2>/dev/null | head -n 1)
+routed=$(ls "$RESULTS"/*_gateway-route2_json_c64.json 2>/dev/null | head -n 1)
+if [ -n "$single" ] && [ -n "$routed" ]; then
+  read -r _ _ single_rps _ _ <<<"$($REPORT summary "$single")"
+  read -r _ _ routed_rps _ _ <<<"$($REPORT summary "$routed")"
+  awk -v s="$single_rps" -v r="$routed_rps" 'BEGIN { if (s > 0) printf "routing: a two-deployment route served %.0f req/s against %.0f for the single deployment (%.1f%% of its throughput)\n", r, s, 100 * r / s }'
+fi
 if [ "${BENCH_KEEP_DIR:-0}" = 1 ]; then
   echo "oha JSON, CPU samples, top pictures and logs: $RESULTS, $WORK/*.log"
 fi

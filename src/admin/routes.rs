@@ -66,9 +66,13 @@ impl AdminService {
         }
         let mut routes = live_fallbacks(&self.pool, id).await?;
         for (index, fallback) in spec.fallbacks.iter().enumerate() {
-            if !routes.contains_key(fallback) {
-                return Err(ApiError::bad_request("unknown_fallback", format!("no route is named `{fallback}`"))
-                    .with_param(format!("fallbacks[{index}]")));
+            // A fallback is another route or a built-in model id (`gpt-4o`, `echo/x`).
+            if !routes.contains_key(fallback) && registry.resolve(fallback).is_err() {
+                return Err(ApiError::bad_request(
+                    "unknown_fallback",
+                    format!("no route or model is named `{fallback}`"),
+                )
+                .with_param(format!("fallbacks[{index}]")));
             }
         }
         routes.insert(spec.name.clone(), spec.fallbacks.clone());

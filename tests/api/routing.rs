@@ -245,3 +245,32 @@ async fn a_weight_changed_on_one_process_is_used_by_another_within_a_second() {
     assert_eq!(TestApp::event_types(&history), ["RouteCreated", "RouteUpdated"]);
     assert_eq!(history[1]["actor"]["type"], "operator");
 }
+
+#[tokio::test]
+async fn a_route_may_fall_back_to_a_built_in_model_id() {
+    let app = gateway().await;
+    let down = openai(vec![Behaviour::Fail { status: 503, message: "down".into() }]).await;
+    create_route(
+        &app,
+        json!({"name": "to-echo", "deployments": [deployment("only", &down, 1)], "fallbacks": ["echo/backup"]}),
+    )
+    .await;
+    let unknown = app
+        .post(
+            "/v1/routes",
+            &app.admin_token,
+            json!({"name": "nowhere", "deployments": [deployment("x", &down, 1)], "fallbacks": ["no-such"]}),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{}", unknown.body);
+    assert_eq!(unknown.body["error"]["param"], "fallbacks[0]");
+    let key = key(&app).await;
+    let answer = app.chat(&key, json!({"model": "to-echo", "messages": user_message("echo me")})).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body["choices"][0]["message"]["content"], "echo me");
+    let event = app.request_events().await.pop().unwrap();
+    assert_eq!(event["deployment"], "echo");
+    let attempts: Vec<&str> =
+        event["attempts"].as_array().unwrap().iter().map(|a| a["deployment"].as_str().unwrap()).collect();
+    assert_eq!(attempts, ["to-echo/only", "echo"]);
+}
