@@ -25,7 +25,7 @@ GAIAROUTER_ADMIN_PASSWORD="$password" \
 GAIAROUTER_JWT_SECRET="e2e-jwt-secret-e2e-jwt-secret-e2e-jwt-secret" \
 GAIAROUTER_STATIC_DIR="$PWD/frontend/dist" \
 GAIAROUTER_DATA_DIR="$(mktemp -d)" \
-  target/debug/gaiarouter serve >"$log_file" 2>&1 &
+  "${CARGO_TARGET_DIR:-target}/debug/gaiarouter" serve >"$log_file" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
@@ -40,3 +40,7 @@ log "dashboard end-to-end test in headless Chromium"
 
 log "API docs page in headless Chromium (embedded Swagger UI under the CSP)"
 (cd frontend && GAIAROUTER_URL="http://127.0.0.1:$port" node e2e/docs.mjs) || { tail -n 50 "$log_file"; exit 1; }
+
+log "the official OpenAI Python SDK against the server"
+python3 -c 'import openai' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check openai
+python3 tests/sdk/openai_sdk.py "http://127.0.0.1:$port" admin "$password" || { tail -n 50 "$log_file"; exit 1; }

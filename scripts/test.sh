@@ -80,6 +80,10 @@ if require frontend/package.json; then
     e2e_passed=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
     e2e_failed=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
     tally "dashboard end-to-end steps" "$e2e_passed" "$e2e_failed" "$status"
+    line=$(grep -E '^sdk: ' "$logs/e2e" | tail -n 1 || true)
+    sdk_passed=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+    sdk_failed=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+    tally "OpenAI Python SDK checks" "$sdk_passed" "$sdk_failed" "$status"
   fi
 fi
 

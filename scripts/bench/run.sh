@@ -50,8 +50,8 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
   log "building gaiarouter and fake_upstream (release)"
   cargo build --release --bin gaiarouter --bin fake_upstream
 fi
-GATEWAY_BIN=$PWD/target/release/gaiarouter
-UPSTREAM_BIN=$PWD/target/release/fake_upstream
+GATEWAY_BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/gaiarouter
+UPSTREAM_BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/fake_upstream
 
 # ---------------------------------------------------------------- processes and cleanup
 WORK=$(mktemp -d /tmp/gaiarouter-bench.XXXXXX)
