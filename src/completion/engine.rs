@@ -20,7 +20,7 @@ use crate::auth::key_cache::GatewayCaller;
 use crate::gateway::openai::{validate, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, MessageContent};
 use crate::gateway::providers::ChunkStream;
 use crate::gateway::ProviderError;
-use crate::routing::health::Availability;
+use crate::routing::health::{Availability, DeploymentHealth};
 use crate::routing::retry::{backoff, is_rate_limit, is_retryable};
 use crate::routing::select::{pick, Candidate};
 use crate::usage::admission::{self, AdmissionRequest};
@@ -95,7 +95,9 @@ impl CompletionService {
                 })
                 .await;
             match first {
-                Ok((first, rest)) => Answer::Stream(self.stream(ticket, request.model, first, rest)),
+                Ok(((first, rest), target)) => {
+                    Answer::Stream(self.stream(ticket, request.model, first, rest, target.health.clone()))
+                }
                 Err(exhausted) => return Err(self.fail(ticket, exhausted, &plan).await),
             }
         } else {
@@ -108,8 +110,11 @@ impl CompletionService {
                 })
                 .await;
             match body {
-                Ok(mut completion) => {
+                Ok((mut completion, target)) => {
                     completion.model.clone_from(&request.model);
+                    if let Some(usage) = &completion.usage {
+                        target.health.used_tokens(usage.prompt_tokens + usage.completion_tokens, Instant::now());
+                    }
                     self.finish(ticket, Outcome::success(completion.usage)).await?;
                     Answer::Body(completion)
                 }
@@ -167,7 +172,12 @@ impl CompletionService {
     /// or load, skipping those cooling down, at most `max_attempts`, with backoff
     /// between retries), then each fallback route the same way. A failure that
     /// another attempt cannot fix (a 4xx other than 429) ends the search at once.
-    async fn first_answer<'p, T, F, Fut>(&self, plan: &'p Plan, ticket: &mut Ticket, call: F) -> Result<T, Exhausted>
+    async fn first_answer<'p, T, F, Fut>(
+        &self,
+        plan: &'p Plan,
+        ticket: &mut Ticket,
+        call: F,
+    ) -> Result<(T, &'p Target), Exhausted>
     where
         F: Fn(&'p Target) -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
@@ -185,6 +195,7 @@ impl CompletionService {
                 attempts += 1;
                 ticket.serve_with(&target.deployment, target.provider.name(), target.price);
                 ticket.attempt_started(attempt(target));
+                target.health.sent(Instant::now());
                 let in_flight = target.health.enter();
                 let result = call(target).await;
                 drop(in_flight);
@@ -193,7 +204,7 @@ impl CompletionService {
                         target.health.succeeded();
                         ticket.attempt_ended(200, None);
                         ticket.mark_first_token();
-                        return Ok(answer);
+                        return Ok((answer, target));
                     }
                     Err(error) => {
                         ticket.attempt_ended(upstream_status(&error), Some(error.kind()));
@@ -245,6 +256,7 @@ impl CompletionService {
         model: String,
         first: ChatCompletionChunk,
         mut upstream: ChunkStream,
+        health: std::sync::Arc<DeploymentHealth>,
     ) -> EngineStream {
         let engine = self.clone_for_stream();
         Box::pin(async_stream::stream! {
@@ -277,6 +289,9 @@ impl CompletionService {
                 }
             }
             let usage = ticket.usage().copied();
+            if let Some(usage) = &usage {
+                health.used_tokens(usage.prompt_tokens + usage.completion_tokens, Instant::now());
+            }
             let outcome = match &failure {
                 None => Outcome::success(usage),
                 Some(error) => Outcome::failure(error.kind(), error.http_status(), usage),
@@ -309,7 +324,8 @@ fn next_target<'p>(route: &'p RoutePlan, tried: &mut [bool]) -> Option<&'p Targe
                 weight: target.weight,
                 priority: target.priority,
                 in_flight: target.health.in_flight(),
-                available: route.cooldown.is_none() || target.health.looks_available(now),
+                available: (route.cooldown.is_none() || target.health.looks_available(now))
+                    && target.health.has_capacity(target.capacity, now),
                 tried: *tried,
             })
             .collect();

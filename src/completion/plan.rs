@@ -11,7 +11,7 @@ use gaiarouter_domain::route::{DeploymentSpec, RouteSpec, RoutingStrategy};
 use crate::gateway::providers::{DeploymentUpstream, Provider, Timeouts};
 use crate::gateway::registry::RegistryError;
 use crate::gateway::{ModelRegistry, Price, ProviderSet};
-use crate::routing::health::{DeploymentHealth, HealthBoard};
+use crate::routing::health::{Capacity, DeploymentHealth, HealthBoard};
 use crate::routing::select::Strategy;
 use crate::routing::{credentials, RouteTable};
 
@@ -26,6 +26,8 @@ pub struct Target {
     pub price: Price,
     pub weight: u32,
     pub priority: u32,
+    /// Requests and tokens per minute the deployment is allowed.
+    pub capacity: Capacity,
     pub health: Arc<DeploymentHealth>,
 }
 
@@ -94,6 +96,7 @@ pub fn builtin(
         price: resolved.price,
         weight: 1,
         priority: 0,
+        capacity: Capacity::default(),
     };
     Ok(RoutePlan {
         name: resolved.id,
@@ -208,6 +211,7 @@ impl Sources<'_> {
                     price,
                     weight: deployment.weight,
                     priority: deployment.priority,
+                    capacity: Capacity { rpm: deployment.rpm, tpm: deployment.tpm },
                 })
             })
             .collect();

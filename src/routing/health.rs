@@ -30,11 +30,27 @@ struct Breaker {
     probe_in_flight: bool,
 }
 
+/// What a deployment was sent in the current minute, against its capacity.
+#[derive(Debug, Default)]
+struct Minute {
+    started: Option<Instant>,
+    requests: u64,
+    tokens: u64,
+}
+
+/// What a deployment is allowed per minute (`None`: no bound).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capacity {
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+}
+
 /// One deployment's live figures, shared by every request that uses it.
 #[derive(Debug, Default)]
 pub struct DeploymentHealth {
     breaker: Mutex<Breaker>,
     in_flight: AtomicU32,
+    minute: Mutex<Minute>,
 }
 
 /// A snapshot for the admin API and logs.
@@ -69,6 +85,33 @@ impl DeploymentHealth {
             None => true,
             Some(until) => now >= until && !b.probe_in_flight,
         })
+    }
+
+    /// Whether the deployment is under its per-minute capacity (counted by this
+    /// process: each replica allows the capacity on its own).
+    pub fn has_capacity(&self, capacity: Capacity, now: Instant) -> bool {
+        if capacity.rpm.is_none() && capacity.tpm.is_none() {
+            return true;
+        }
+        let Ok(mut minute) = self.minute.lock() else { return true };
+        roll(&mut minute, now);
+        capacity.rpm.is_none_or(|rpm| minute.requests < rpm) && capacity.tpm.is_none_or(|tpm| minute.tokens < tpm)
+    }
+
+    /// Counts a request sent to the deployment in the current minute.
+    pub fn sent(&self, now: Instant) {
+        if let Ok(mut minute) = self.minute.lock() {
+            roll(&mut minute, now);
+            minute.requests += 1;
+        }
+    }
+
+    /// Counts the tokens a request used, once known.
+    pub fn used_tokens(&self, tokens: u64, now: Instant) {
+        if let Ok(mut minute) = self.minute.lock() {
+            roll(&mut minute, now);
+            minute.tokens = minute.tokens.saturating_add(tokens);
+        }
     }
 
     pub fn succeeded(&self) {
@@ -117,6 +160,14 @@ impl DeploymentHealth {
     pub fn enter(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(Arc::clone(self))
+    }
+}
+
+/// Starts a new minute when the current one is over (fixed windows: simple,
+/// and at most twice the capacity across a window edge).
+fn roll(minute: &mut Minute, now: Instant) {
+    if minute.started.is_none_or(|started| now.duration_since(started) >= Duration::from_secs(60)) {
+        *minute = Minute { started: Some(now), requests: 0, tokens: 0 };
     }
 }
 
@@ -210,6 +261,21 @@ mod tests {
         health.succeeded();
         assert_eq!(health.availability(again), Availability::Available);
         assert_eq!(health.view(again).consecutive_failures, 0);
+    }
+
+    #[test]
+    fn given_a_capacity_when_the_minute_is_used_up_then_no_capacity_until_the_next_minute() {
+        let health = DeploymentHealth::default();
+        let now = Instant::now();
+        let capacity = Capacity { rpm: Some(2), tpm: Some(100) };
+        assert!(health.has_capacity(capacity, now));
+        health.sent(now);
+        health.sent(now);
+        assert!(!health.has_capacity(capacity, now), "2 requests per minute used");
+        assert!(health.has_capacity(capacity, now + Duration::from_secs(60)), "a new minute");
+        health.used_tokens(100, now + Duration::from_secs(61));
+        assert!(!health.has_capacity(capacity, now + Duration::from_secs(62)), "100 tokens per minute used");
+        assert!(health.has_capacity(Capacity::default(), now), "no capacity set: never bounded");
     }
 
     #[test]

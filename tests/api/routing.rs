@@ -274,3 +274,18 @@ async fn a_route_may_fall_back_to_a_built_in_model_id() {
         event["attempts"].as_array().unwrap().iter().map(|a| a["deployment"].as_str().unwrap()).collect();
     assert_eq!(attempts, ["to-echo/only", "echo"]);
 }
+
+#[tokio::test]
+async fn a_deployment_at_its_requests_per_minute_is_passed_over_for_the_others() {
+    let app = gateway().await;
+    let (small, big) = (openai(vec![answer("small")]).await, openai(vec![answer("big")]).await);
+    let mut capped = deployment("small", &small, 1000);
+    capped["rpm"] = json!(2);
+    create_route(&app, json!({"name": "capped", "deployments": [capped, deployment("big", &big, 1)]})).await;
+    let key = key(&app).await;
+    for _ in 0..6 {
+        assert_eq!(app.chat(&key, ask("capped")).await.status, StatusCode::OK);
+    }
+    assert_eq!(small.requests().len(), 2, "its 2 requests per minute, then the others serve");
+    assert_eq!(big.requests().len(), 4);
+}
