@@ -72,7 +72,7 @@ pub async fn prepare_with_providers(
     postgres::migrate(&pool).await?;
     let keys = Arc::new(KeyCache::default());
     let admin = Arc::new(AdminService::new(pool.clone(), keys.clone()));
-    let repaired = admin.repair_views().await.map_err(|e| anyhow::anyhow!("repairing views: {}", e.message))?;
+    let repaired = admin.repair_views().await.map_err(|e| anyhow::anyhow!("repairing views: {e}"))?;
     if repaired > 0 {
         tracing::warn!(repaired, "admin views were behind their event streams and have been repaired");
     }
@@ -174,7 +174,7 @@ impl AppState {
 /// On first start only: the configured operator, or `admin` with a random password
 /// shown once on the terminal (never a default password, never in a log line).
 async fn ensure_first_operator(admin: &AdminService, config: &Config) -> anyhow::Result<()> {
-    if admin.operator_count().await.map_err(|e| anyhow::anyhow!(e.message))? > 0 {
+    if admin.operator_count().await? > 0 {
         return Ok(());
     }
     let username = config.admin_username.clone().unwrap_or_else(|| "admin".to_string());
@@ -185,7 +185,7 @@ async fn ensure_first_operator(admin: &AdminService, config: &Config) -> anyhow:
     admin
         .create_operator(&username, password.clone(), &Actor::system("first-start"))
         .await
-        .map_err(|e| anyhow::anyhow!("creating the first operator: {}", e.message))?;
+        .map_err(|e| anyhow::anyhow!("creating the first operator: {e}"))?;
     if generated {
         crate::cli::show_once(&format!(
             "Created operator `{username}` with password: {password}\nIt is shown only this once; change it or set GAIAROUTER_ADMIN_PASSWORD before the first start."

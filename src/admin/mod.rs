@@ -3,7 +3,7 @@
 //! current before answering (read-your-writes).
 
 pub mod api_keys;
-mod errors;
+mod error;
 pub mod names;
 pub mod operators;
 pub mod organizations;
@@ -26,8 +26,9 @@ use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+pub use error::AdminError;
+
 use crate::auth::key_cache::KeyCache;
-use crate::error::ApiError;
 use crate::routing::RouteTable;
 
 type Store<A> = PersistedEventStore<PostgresEventRepository, A>;
@@ -117,18 +118,18 @@ impl AdminService {
         id: Uuid,
         command: impl Fn() -> A::Command,
         actor: &Actor,
-    ) -> Result<Executed<A>, ApiError>
+    ) -> Result<Executed<A>, AdminError>
     where
         A: AdminView<Services = ()> + Clone,
-        ApiError: From<A::Error>,
+        AdminError: From<A::Error>,
     {
         let aggregate_id = id.to_string();
         let metadata = actor.metadata();
         for attempt in 0..MAX_ATTEMPTS {
-            let mut context = store.load_aggregate(&aggregate_id).await.map_err(to_api_error)?;
+            let mut context = store.load_aggregate(&aggregate_id).await.map_err(store_error)?;
             let before = context.aggregate().clone();
             let sink = EventSink::default();
-            context.aggregate().handle(command(), &(), &sink).await.map_err(ApiError::from)?;
+            context.aggregate().handle(command(), &(), &sink).await.map_err(AdminError::from)?;
             let after = context.aggregate().clone();
             let events = sink.collect().await;
             if events.is_empty() {
@@ -150,14 +151,14 @@ impl AdminService {
                     let jitter = rand::random_range(0..=(2 + attempt * 2));
                     tokio::time::sleep(Duration::from_millis(u64::from(jitter))).await;
                 }
-                Err(other) => return Err(to_api_error(other)),
+                Err(other) => return Err(store_error(other)),
             }
         }
-        Err(ApiError::conflict("concurrent_modification", "the resource is being changed concurrently; retry"))
+        Err(AdminError::ConcurrentModification("the resource is being changed concurrently; retry"))
     }
 
     /// Brings every admin view up to date with the event store (run at start).
-    pub async fn repair_views(&self) -> Result<usize, ApiError> {
+    pub async fn repair_views(&self) -> Result<usize, AdminError> {
         let repaired = admin_views::repair_all(&self.pool).await?;
         names::release_stale_claims(&self.pool).await?;
         Ok(repaired)
@@ -170,25 +171,27 @@ impl AdminService {
         id: Uuid,
         command: gaiarouter_domain::organization::OrganizationCommand,
         actor: &Actor,
-    ) -> Result<(), ApiError> {
-        let mut context = self.organizations.load_aggregate(&id.to_string()).await.map_err(to_api_error)?;
+    ) -> Result<(), AdminError> {
+        let mut context = self.organizations.load_aggregate(&id.to_string()).await.map_err(store_error)?;
         let sink = EventSink::default();
-        context.aggregate().handle(command, &(), &sink).await.map_err(ApiError::from)?;
-        self.organizations.commit(sink.collect().await, context, actor.metadata()).await.map_err(to_api_error)?;
+        context.aggregate().handle(command, &(), &sink).await.map_err(AdminError::from)?;
+        self.organizations.commit(sink.collect().await, context, actor.metadata()).await.map_err(store_error)?;
         Ok(())
     }
 }
 
-fn to_api_error<E: std::error::Error>(error: AggregateError<E>) -> ApiError
+fn store_error<E: std::error::Error>(error: AggregateError<E>) -> AdminError
 where
-    ApiError: From<E>,
+    AdminError: From<E>,
 {
     match error {
         AggregateError::UserError(e) => e.into(),
         AggregateError::AggregateConflict => {
-            ApiError::conflict("concurrent_modification", "the resource was changed concurrently; retry")
+            AdminError::ConcurrentModification("the resource was changed concurrently; retry")
         }
-        AggregateError::DatabaseConnectionError(e) => ApiError::unavailable(e),
-        AggregateError::DeserializationError(e) | AggregateError::UnexpectedError(e) => ApiError::internal(e),
+        AggregateError::DatabaseConnectionError(e) => AdminError::StoreUnavailable(e.to_string()),
+        AggregateError::DeserializationError(e) | AggregateError::UnexpectedError(e) => {
+            AdminError::Store(e.to_string())
+        }
     }
 }

@@ -68,6 +68,18 @@ impl From<ApiError> for LoginError {
     }
 }
 
+impl From<crate::admin::AdminError> for LoginError {
+    fn from(error: crate::admin::AdminError) -> Self {
+        ApiError::from(error).into()
+    }
+}
+
+impl From<crate::auth::AuthError> for LoginError {
+    fn from(error: crate::auth::AuthError) -> Self {
+        ApiError::from(error).into()
+    }
+}
+
 impl IntoResponse for LoginError {
     fn into_response(self) -> Response {
         let mut response = self.error.into_response();

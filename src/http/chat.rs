@@ -35,7 +35,7 @@ impl FromRequestParts<AppState> for GatewayCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts)
             .ok_or_else(|| ApiError::unauthorized("missing API key: send `Authorization: Bearer gr-...`"))?;
-        state.keys.authenticate(token)
+        Ok(state.keys.authenticate(token)?)
     }
 }
 

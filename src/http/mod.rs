@@ -2,6 +2,7 @@
 //! layers (request ids, tracing, body limits and deadlines, security headers),
 //! the API docs and the dashboard's static files.
 
+mod admin_errors;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;

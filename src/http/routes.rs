@@ -230,7 +230,7 @@ pub(crate) async fn update_route(
     ApiJson(patch): ApiJson<RoutePatch>,
 ) -> ApiResult<Json<RouteDto>> {
     principal.require_admin()?;
-    let change = |current: &RouteSpec| patch.apply_to(current).map_err(ApiError::from);
+    let change = |current: &RouteSpec| patch.apply_to(current);
     state.admin.update_route(id, change, &state.completions.registry, &context.actor(&principal)).await?;
     Ok(Json(live_route(&state, id).await?))
 }
