@@ -15,6 +15,7 @@ use crate::completion::CompletionService;
 use crate::config::Config;
 use crate::gateway::{ModelRegistry, ProviderSet, ProvidersConfig};
 use crate::postgres;
+use crate::state::{AppState, Background};
 use crate::usage::admission::{release_orphaned, release_stale};
 use crate::usage::process_lock::ProcessLock;
 use crate::usage::recorder::Recorder;
@@ -22,31 +23,6 @@ use gaiarouter_projections::monthly_usage::MonthlyUsage;
 use gaiarouter_projections::request_log::RequestLog;
 use gaiarouter_projections::usage_rollups::UsageRollups;
 use gaiarouter_projections::Runner;
-use tokio::task::JoinHandle;
-
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: PgPool,
-    pub admin: Arc<AdminService>,
-    pub jwt: Arc<JwtKeys>,
-    pub config: Arc<Config>,
-    pub keys: Arc<KeyCache>,
-    pub completions: Arc<CompletionService>,
-    pub projections: Arc<Runner>,
-    pub login_throttle: Arc<crate::auth::throttle::LoginThrottle>,
-    /// Routes (model names mapped to deployments), current on every process within a second.
-    pub routes: Arc<crate::routing::RouteTable>,
-    background: Arc<Background>,
-}
-
-/// Tasks that live as long as the server: stopped (and drained) by `shutdown`.
-struct Background {
-    process_lock: ProcessLock,
-    key_listener: JoinHandle<()>,
-    route_listener: JoinHandle<()>,
-    projector: JoinHandle<()>,
-    reservation_sweeper: JoinHandle<()>,
-}
 
 /// A reservation older than this belongs to a process that died (requests time out sooner).
 const STALE_RESERVATION_SECONDS: i64 = 900;
@@ -156,19 +132,6 @@ fn throttle_config(config: &Config) -> crate::auth::throttle::ThrottleConfig {
 /// Every checkpointed projector GaiaRouter runs.
 pub fn projection_runner(pool: &PgPool) -> Runner {
     Runner::new(pool.clone(), vec![Arc::new(UsageRollups), Arc::new(MonthlyUsage), Arc::new(RequestLog)])
-}
-
-impl AppState {
-    /// After the server stopped taking requests: write every queued usage event,
-    /// then stop the background tasks.
-    pub async fn shutdown(&self) {
-        self.completions.recorder.shutdown().await;
-        self.background.key_listener.abort();
-        self.background.route_listener.abort();
-        self.background.projector.abort();
-        self.background.reservation_sweeper.abort();
-        self.background.process_lock.stop();
-    }
 }
 
 /// On first start only: the configured operator, or `admin` with a random password

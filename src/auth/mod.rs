@@ -11,17 +11,12 @@ pub mod secrets;
 pub mod session;
 pub mod throttle;
 
-use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
 use chrono::Utc;
 use gaiarouter_domain::organization::OrganizationStatus;
 use gaiarouter_domain::Permission;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::app::AppState;
-use crate::error::ApiError;
 pub use error::AuthError;
 use jwt::{JwtKeys, SubjectKind};
 
@@ -193,27 +188,5 @@ pub async fn authenticate_jwt(pool: &PgPool, keys: &JwtKeys, token: &str) -> Res
             }
             row.into_principal()
         }
-    }
-}
-
-pub fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
-}
-
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(parts).ok_or_else(|| {
-            ApiError::unauthorized("missing bearer token: send `Authorization: Bearer <API key or session token>`")
-        })?;
-        let principal = if token.starts_with(secrets::KEY_PREFIX) {
-            authenticate_api_key(&state.pool, token).await
-        } else {
-            authenticate_jwt(&state.pool, &state.jwt, token).await
-        };
-        Ok(principal?)
     }
 }

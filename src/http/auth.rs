@@ -23,11 +23,11 @@ use uuid::Uuid;
 use super::extract::ApiJson;
 use super::RequestContext;
 use crate::admin::operators::LoginCheck;
-use crate::app::AppState;
 use crate::auth::jwt::SubjectKind;
 use crate::auth::throttle::Lockout;
 use crate::auth::{authenticate_api_key_session, login_audit, Principal};
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -20,11 +20,11 @@ use super::audit::AuditEntry;
 use super::dto::{page_limit, Deleted, ListResponse, PageParams};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::RequestContext;
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::routing::credentials;
 use crate::routing::input::{RouteInput, RoutePatch};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
