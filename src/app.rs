@@ -99,7 +99,7 @@ pub async fn prepare_with_providers(
         deployments: Default::default(),
     });
     if let Some(path) = &config.routes_file {
-        let created = crate::routing::seed::seed(&admin, &completions.registry, path).await?;
+        let created = crate::admin::routes_file::seed(&admin, &completions.registry, path).await?;
         tracing::info!(created, path = %path.display(), "routes file applied");
     }
     let projections = Arc::new(projection_runner(&pool));

@@ -9,8 +9,8 @@ pub mod operators;
 pub mod organizations;
 pub mod read;
 pub mod routes;
+pub mod routes_file;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +26,7 @@ use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+pub use crate::auth::Actor;
 pub use error::AdminError;
 
 use crate::auth::key_cache::KeyCache;
@@ -35,46 +36,6 @@ type Store<A> = PersistedEventStore<PostgresEventRepository, A>;
 
 /// How often a command is retried when another writer changed the aggregate first.
 const MAX_ATTEMPTS: u32 = 30;
-
-/// Who asked for a change and from where; stored as every event's metadata.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Actor {
-    /// `operator`, `api_key` or `system` (start-up tasks).
-    pub kind: String,
-    pub id: String,
-    pub name: String,
-    /// The server's request id (UUIDv7).
-    pub request_id: Option<String>,
-    /// The `x-request-id` the client sent, kept apart so it can never pass for ours.
-    pub client_request_id: Option<String>,
-    pub client_ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-impl Actor {
-    pub fn system(task: &str) -> Self {
-        Actor { kind: "system".into(), id: task.into(), name: task.into(), ..Default::default() }
-    }
-
-    fn metadata(&self) -> HashMap<String, String> {
-        let mut metadata = HashMap::from([
-            ("actor_type".to_string(), self.kind.clone()),
-            ("actor_id".to_string(), self.id.clone()),
-            ("actor_name".to_string(), self.name.clone()),
-        ]);
-        for (key, value) in [
-            ("request_id", &self.request_id),
-            ("client_request_id", &self.client_request_id),
-            ("client_ip", &self.client_ip),
-            ("user_agent", &self.user_agent),
-        ] {
-            if let Some(value) = value {
-                metadata.insert(key.to_string(), value.clone());
-            }
-        }
-        metadata
-    }
-}
 
 /// The result of a command: the state before and after, and what was recorded.
 pub struct Executed<A: cqrs_es::Aggregate> {

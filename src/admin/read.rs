@@ -1,7 +1,6 @@
 //! Queries on the admin views.
 
 use chrono::{DateTime, Utc};
-use gaiarouter_domain::{Limits, Money};
 use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -37,13 +36,7 @@ pub struct ApiKeyRow {
     pub updated_at: DateTime<Utc>,
 }
 
-pub fn limits_from_columns(requests: Option<i64>, tokens: Option<i64>, cost_nanos: Option<i64>) -> Limits {
-    Limits {
-        monthly_requests: requests.map(|v| v.max(0) as u64),
-        monthly_tokens: tokens.map(|v| v.max(0) as u64),
-        monthly_cost: cost_nanos.map(Money::from_nanos),
-    }
-}
+pub use gaiarouter_projections::admin_views::limits_from_columns;
 
 const ORG_COLUMNS: &str =
     "id, version, name, status, monthly_requests, monthly_tokens, monthly_cost_nanos, created_at, updated_at";

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use gaiarouter_domain::api_key::ApiKey;
 use gaiarouter_domain::organization::{Organization, OrganizationStatus};
 use gaiarouter_domain::{Limits, Permission};
+use gaiarouter_projections::admin_views::limits_from_columns;
 use gaiarouter_projections::event_log::load_aggregate;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
@@ -21,7 +22,6 @@ use uuid::Uuid;
 use gaiarouter_projections::event_log::EventLogError;
 
 use super::{check_key_usable, secrets, AuthError};
-use crate::admin::read::limits_from_columns;
 
 pub const ADMIN_CHANNEL: &str = "gaiarouter_admin";
 

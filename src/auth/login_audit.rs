@@ -8,8 +8,7 @@ use gaiarouter_domain::login::{LoginEvent, AGGREGATE_TYPE};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::AuthError;
-use crate::admin::Actor;
+use super::{Actor, AuthError};
 
 /// The actor of a login attempt: nobody yet, known by the username tried (the
 /// caller adds where the request came from).

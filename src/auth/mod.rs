@@ -1,6 +1,7 @@
 //! Who is calling: an operator (dashboard user, always admin) or an API key.
 //! Management routes accept a JWT from `/v1/auth/login` or an API key directly.
 
+mod actor;
 mod argon;
 mod error;
 pub mod jwt;
@@ -17,6 +18,7 @@ use gaiarouter_domain::Permission;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+pub use actor::Actor;
 pub use error::AuthError;
 use jwt::{JwtKeys, SubjectKind};
 

@@ -8,9 +8,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::input::RouteInput;
-use crate::admin::{Actor, AdminError, AdminService};
+use super::{Actor, AdminError, AdminService};
 use crate::gateway::ModelRegistry;
+use crate::routing::input::RouteInput;
 
 pub const ACTOR: &str = "routes-file";
 
