@@ -15,6 +15,7 @@ use crate::completion::CompletionService;
 use crate::config::Config;
 use crate::gateway::{ModelRegistry, ProviderSet, ProvidersConfig};
 use crate::postgres;
+use crate::state::{AppState, Background};
 use crate::usage::admission::{release_orphaned, release_stale};
 use crate::usage::process_lock::ProcessLock;
 use crate::usage::recorder::Recorder;
@@ -22,31 +23,6 @@ use gaiarouter_projections::monthly_usage::MonthlyUsage;
 use gaiarouter_projections::request_log::RequestLog;
 use gaiarouter_projections::usage_rollups::UsageRollups;
 use gaiarouter_projections::Runner;
-use tokio::task::JoinHandle;
-
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: PgPool,
-    pub admin: Arc<AdminService>,
-    pub jwt: Arc<JwtKeys>,
-    pub config: Arc<Config>,
-    pub keys: Arc<KeyCache>,
-    pub completions: Arc<CompletionService>,
-    pub projections: Arc<Runner>,
-    pub login_throttle: Arc<crate::auth::throttle::LoginThrottle>,
-    /// Routes (model names mapped to deployments), current on every process within a second.
-    pub routes: Arc<crate::routing::RouteTable>,
-    background: Arc<Background>,
-}
-
-/// Tasks that live as long as the server: stopped (and drained) by `shutdown`.
-struct Background {
-    process_lock: ProcessLock,
-    key_listener: JoinHandle<()>,
-    route_listener: JoinHandle<()>,
-    projector: JoinHandle<()>,
-    reservation_sweeper: JoinHandle<()>,
-}
 
 /// A reservation older than this belongs to a process that died (requests time out sooner).
 const STALE_RESERVATION_SECONDS: i64 = 900;
@@ -72,7 +48,7 @@ pub async fn prepare_with_providers(
     postgres::migrate(&pool).await?;
     let keys = Arc::new(KeyCache::default());
     let admin = Arc::new(AdminService::new(pool.clone(), keys.clone()));
-    let repaired = admin.repair_views().await.map_err(|e| anyhow::anyhow!("repairing views: {}", e.message))?;
+    let repaired = admin.repair_views().await.map_err(|e| anyhow::anyhow!("repairing views: {e}"))?;
     if repaired > 0 {
         tracing::warn!(repaired, "admin views were behind their event streams and have been repaired");
     }
@@ -123,7 +99,7 @@ pub async fn prepare_with_providers(
         deployments: Default::default(),
     });
     if let Some(path) = &config.routes_file {
-        let created = crate::routing::seed::seed(&admin, &completions.registry, path).await?;
+        let created = crate::admin::routes_file::seed(&admin, &completions.registry, path).await?;
         tracing::info!(created, path = %path.display(), "routes file applied");
     }
     let projections = Arc::new(projection_runner(&pool));
@@ -158,23 +134,10 @@ pub fn projection_runner(pool: &PgPool) -> Runner {
     Runner::new(pool.clone(), vec![Arc::new(UsageRollups), Arc::new(MonthlyUsage), Arc::new(RequestLog)])
 }
 
-impl AppState {
-    /// After the server stopped taking requests: write every queued usage event,
-    /// then stop the background tasks.
-    pub async fn shutdown(&self) {
-        self.completions.recorder.shutdown().await;
-        self.background.key_listener.abort();
-        self.background.route_listener.abort();
-        self.background.projector.abort();
-        self.background.reservation_sweeper.abort();
-        self.background.process_lock.stop();
-    }
-}
-
 /// On first start only: the configured operator, or `admin` with a random password
 /// shown once on the terminal (never a default password, never in a log line).
 async fn ensure_first_operator(admin: &AdminService, config: &Config) -> anyhow::Result<()> {
-    if admin.operator_count().await.map_err(|e| anyhow::anyhow!(e.message))? > 0 {
+    if admin.operator_count().await? > 0 {
         return Ok(());
     }
     let username = config.admin_username.clone().unwrap_or_else(|| "admin".to_string());
@@ -185,7 +148,7 @@ async fn ensure_first_operator(admin: &AdminService, config: &Config) -> anyhow:
     admin
         .create_operator(&username, password.clone(), &Actor::system("first-start"))
         .await
-        .map_err(|e| anyhow::anyhow!("creating the first operator: {}", e.message))?;
+        .map_err(|e| anyhow::anyhow!("creating the first operator: {e}"))?;
     if generated {
         crate::cli::show_once(&format!(
             "Created operator `{username}` with password: {password}\nIt is shown only this once; change it or set GAIAROUTER_ADMIN_PASSWORD before the first start."

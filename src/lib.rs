@@ -12,4 +12,5 @@ pub mod http;
 pub mod postgres;
 pub mod routing;
 pub mod server;
+pub mod state;
 pub mod usage;

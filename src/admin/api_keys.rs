@@ -5,9 +5,8 @@ use gaiarouter_domain::api_key::ApiKeyCommand;
 use gaiarouter_domain::{Limits, Permission};
 use uuid::Uuid;
 
-use super::{Actor, AdminService};
+use super::{Actor, AdminError, AdminService};
 use crate::auth::secrets;
-use crate::error::ApiError;
 
 pub struct NewApiKey {
     pub organization_id: Uuid,
@@ -28,7 +27,7 @@ pub struct ApiKeyChanges {
 
 impl AdminService {
     /// Issues a key; answers its id and the full key (shown once).
-    pub async fn issue_api_key(&self, new: NewApiKey, actor: &Actor) -> Result<(Uuid, String), ApiError> {
+    pub async fn issue_api_key(&self, new: NewApiKey, actor: &Actor) -> Result<(Uuid, String), AdminError> {
         let id = Uuid::now_v7();
         let material = secrets::generate_secret(&secrets::generate_public_id());
         let command = || ApiKeyCommand::Issue {
@@ -45,7 +44,7 @@ impl AdminService {
         Ok((id, material.full_key))
     }
 
-    pub async fn update_api_key(&self, id: Uuid, changes: ApiKeyChanges, actor: &Actor) -> Result<(), ApiError> {
+    pub async fn update_api_key(&self, id: Uuid, changes: ApiKeyChanges, actor: &Actor) -> Result<(), AdminError> {
         if let Some(name) = changes.name {
             self.execute(&self.api_keys, id, || ApiKeyCommand::Rename { name: name.clone(), at: Utc::now() }, actor)
                 .await?;
@@ -65,14 +64,14 @@ impl AdminService {
     }
 
     /// Replaces the secret; the old one stops working as soon as this returns.
-    pub async fn rotate_api_key(&self, id: Uuid, public_id: &str, actor: &Actor) -> Result<String, ApiError> {
+    pub async fn rotate_api_key(&self, id: Uuid, public_id: &str, actor: &Actor) -> Result<String, AdminError> {
         let material = secrets::generate_secret(public_id);
         let command = || ApiKeyCommand::RotateSecret { secret_hash: material.secret_hash.clone(), at: Utc::now() };
         self.execute(&self.api_keys, id, command, actor).await?;
         Ok(material.full_key)
     }
 
-    pub async fn revoke_api_key(&self, id: Uuid, actor: &Actor) -> Result<(), ApiError> {
+    pub async fn revoke_api_key(&self, id: Uuid, actor: &Actor) -> Result<(), AdminError> {
         self.execute(&self.api_keys, id, || ApiKeyCommand::Revoke { at: Utc::now() }, actor).await?;
         Ok(())
     }

@@ -3,14 +3,14 @@
 //! current before answering (read-your-writes).
 
 pub mod api_keys;
-mod errors;
+mod error;
 pub mod names;
 pub mod operators;
 pub mod organizations;
 pub mod read;
 pub mod routes;
+pub mod routes_file;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,54 +26,16 @@ use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+pub use crate::auth::Actor;
+pub use error::AdminError;
+
 use crate::auth::key_cache::KeyCache;
-use crate::error::ApiError;
 use crate::routing::RouteTable;
 
 type Store<A> = PersistedEventStore<PostgresEventRepository, A>;
 
 /// How often a command is retried when another writer changed the aggregate first.
 const MAX_ATTEMPTS: u32 = 30;
-
-/// Who asked for a change and from where; stored as every event's metadata.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Actor {
-    /// `operator`, `api_key` or `system` (start-up tasks).
-    pub kind: String,
-    pub id: String,
-    pub name: String,
-    /// The server's request id (UUIDv7).
-    pub request_id: Option<String>,
-    /// The `x-request-id` the client sent, kept apart so it can never pass for ours.
-    pub client_request_id: Option<String>,
-    pub client_ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-impl Actor {
-    pub fn system(task: &str) -> Self {
-        Actor { kind: "system".into(), id: task.into(), name: task.into(), ..Default::default() }
-    }
-
-    fn metadata(&self) -> HashMap<String, String> {
-        let mut metadata = HashMap::from([
-            ("actor_type".to_string(), self.kind.clone()),
-            ("actor_id".to_string(), self.id.clone()),
-            ("actor_name".to_string(), self.name.clone()),
-        ]);
-        for (key, value) in [
-            ("request_id", &self.request_id),
-            ("client_request_id", &self.client_request_id),
-            ("client_ip", &self.client_ip),
-            ("user_agent", &self.user_agent),
-        ] {
-            if let Some(value) = value {
-                metadata.insert(key.to_string(), value.clone());
-            }
-        }
-        metadata
-    }
-}
 
 /// The result of a command: the state before and after, and what was recorded.
 pub struct Executed<A: cqrs_es::Aggregate> {
@@ -117,18 +79,18 @@ impl AdminService {
         id: Uuid,
         command: impl Fn() -> A::Command,
         actor: &Actor,
-    ) -> Result<Executed<A>, ApiError>
+    ) -> Result<Executed<A>, AdminError>
     where
         A: AdminView<Services = ()> + Clone,
-        ApiError: From<A::Error>,
+        AdminError: From<A::Error>,
     {
         let aggregate_id = id.to_string();
         let metadata = actor.metadata();
         for attempt in 0..MAX_ATTEMPTS {
-            let mut context = store.load_aggregate(&aggregate_id).await.map_err(to_api_error)?;
+            let mut context = store.load_aggregate(&aggregate_id).await.map_err(store_error)?;
             let before = context.aggregate().clone();
             let sink = EventSink::default();
-            context.aggregate().handle(command(), &(), &sink).await.map_err(ApiError::from)?;
+            context.aggregate().handle(command(), &(), &sink).await.map_err(AdminError::from)?;
             let after = context.aggregate().clone();
             let events = sink.collect().await;
             if events.is_empty() {
@@ -150,14 +112,14 @@ impl AdminService {
                     let jitter = rand::random_range(0..=(2 + attempt * 2));
                     tokio::time::sleep(Duration::from_millis(u64::from(jitter))).await;
                 }
-                Err(other) => return Err(to_api_error(other)),
+                Err(other) => return Err(store_error(other)),
             }
         }
-        Err(ApiError::conflict("concurrent_modification", "the resource is being changed concurrently; retry"))
+        Err(AdminError::ConcurrentModification("the resource is being changed concurrently; retry"))
     }
 
     /// Brings every admin view up to date with the event store (run at start).
-    pub async fn repair_views(&self) -> Result<usize, ApiError> {
+    pub async fn repair_views(&self) -> Result<usize, AdminError> {
         let repaired = admin_views::repair_all(&self.pool).await?;
         names::release_stale_claims(&self.pool).await?;
         Ok(repaired)
@@ -170,25 +132,27 @@ impl AdminService {
         id: Uuid,
         command: gaiarouter_domain::organization::OrganizationCommand,
         actor: &Actor,
-    ) -> Result<(), ApiError> {
-        let mut context = self.organizations.load_aggregate(&id.to_string()).await.map_err(to_api_error)?;
+    ) -> Result<(), AdminError> {
+        let mut context = self.organizations.load_aggregate(&id.to_string()).await.map_err(store_error)?;
         let sink = EventSink::default();
-        context.aggregate().handle(command, &(), &sink).await.map_err(ApiError::from)?;
-        self.organizations.commit(sink.collect().await, context, actor.metadata()).await.map_err(to_api_error)?;
+        context.aggregate().handle(command, &(), &sink).await.map_err(AdminError::from)?;
+        self.organizations.commit(sink.collect().await, context, actor.metadata()).await.map_err(store_error)?;
         Ok(())
     }
 }
 
-fn to_api_error<E: std::error::Error>(error: AggregateError<E>) -> ApiError
+fn store_error<E: std::error::Error>(error: AggregateError<E>) -> AdminError
 where
-    ApiError: From<E>,
+    AdminError: From<E>,
 {
     match error {
         AggregateError::UserError(e) => e.into(),
         AggregateError::AggregateConflict => {
-            ApiError::conflict("concurrent_modification", "the resource was changed concurrently; retry")
+            AdminError::ConcurrentModification("the resource was changed concurrently; retry")
         }
-        AggregateError::DatabaseConnectionError(e) => ApiError::unavailable(e),
-        AggregateError::DeserializationError(e) | AggregateError::UnexpectedError(e) => ApiError::internal(e),
+        AggregateError::DatabaseConnectionError(e) => AdminError::StoreUnavailable(e.to_string()),
+        AggregateError::DeserializationError(e) | AggregateError::UnexpectedError(e) => {
+            AdminError::Store(e.to_string())
+        }
     }
 }

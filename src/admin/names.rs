@@ -6,7 +6,7 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use super::AdminError;
 
 pub const ORGANIZATION: &str = "organization";
 pub const OPERATOR: &str = "operator";
@@ -18,7 +18,7 @@ fn key(name: &str) -> String {
 
 /// Claims `name` for `owner`. Answers whether this call made the claim (false when
 /// the owner already held it); a name held by another owner is a 409.
-pub async fn claim(pool: &PgPool, scope: &str, name: &str, owner: Uuid) -> Result<bool, ApiError> {
+pub async fn claim(pool: &PgPool, scope: &str, name: &str, owner: Uuid) -> Result<bool, AdminError> {
     let inserted: Option<Uuid> = sqlx::query_scalar(
         "INSERT INTO name_claims (scope, name_key, owner_id) VALUES ($1, $2, $3) \
          ON CONFLICT DO NOTHING RETURNING owner_id",
@@ -40,8 +40,11 @@ pub async fn claim(pool: &PgPool, scope: &str, name: &str, owner: Uuid) -> Resul
     match holder {
         Some(holder) if holder == owner => Ok(false),
         // The claim vanished between insert and select (released concurrently): treat as taken.
-        _ => Err(ApiError::conflict("name_taken", format!("the name `{}` is already in use", name.trim()))
-            .with_param("name")),
+        _ => Err(AdminError::Conflict {
+            code: "name_taken",
+            param: Some("name".into()),
+            message: format!("the name `{}` is already in use", name.trim()),
+        }),
     }
 }
 
@@ -49,7 +52,7 @@ pub fn same_name(a: &str, b: &str) -> bool {
     key(a) == key(b)
 }
 
-pub async fn release(pool: &PgPool, scope: &str, name: &str, owner: Uuid) -> Result<(), ApiError> {
+pub async fn release(pool: &PgPool, scope: &str, name: &str, owner: Uuid) -> Result<(), AdminError> {
     sqlx::query("DELETE FROM name_claims WHERE scope = $1 AND name_key = $2 AND owner_id = $3")
         .bind(scope)
         .bind(key(name))
@@ -60,7 +63,7 @@ pub async fn release(pool: &PgPool, scope: &str, name: &str, owner: Uuid) -> Res
 }
 
 /// Releases claims older than a minute that no live aggregate holds as its name.
-pub async fn release_stale_claims(pool: &PgPool) -> Result<(), ApiError> {
+pub async fn release_stale_claims(pool: &PgPool) -> Result<(), AdminError> {
     sqlx::query(
         "DELETE FROM name_claims c WHERE c.claimed_at < now() - interval '1 minute' AND ( \
            (c.scope = $1 AND NOT EXISTS (SELECT 1 FROM organization_view o WHERE o.id = c.owner_id \

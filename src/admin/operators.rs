@@ -13,24 +13,11 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::names::{self, OPERATOR};
-use super::{Actor, AdminService};
-use crate::auth::password::{self, PasswordError};
-use crate::error::ApiError;
+use super::{Actor, AdminError, AdminService};
+use crate::auth::password;
 
 /// The advisory lock key serializing operator status changes ("oper" in ASCII).
 const OPERATOR_STATUS_LOCK: i64 = 0x6f70_6572;
-
-pub fn password_error(error: PasswordError) -> ApiError {
-    match error {
-        PasswordError::TooShort | PasswordError::TooLong => {
-            ApiError::bad_request("weak_password", error.to_string()).with_param("password")
-        }
-        PasswordError::Busy => {
-            ApiError::new(axum::http::StatusCode::TOO_MANY_REQUESTS, "too_many_password_checks", error.to_string())
-        }
-        PasswordError::Hashing(cause) => ApiError::internal(cause),
-    }
-}
 
 /// The result of checking a login.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,24 +46,28 @@ pub struct OperatorRow {
 
 const OPERATOR_COLUMNS: &str = "id, version, username, disabled, created_at, updated_at";
 
-pub async fn list_operators(pool: &PgPool) -> Result<Vec<OperatorRow>, ApiError> {
+pub async fn list_operators(pool: &PgPool) -> Result<Vec<OperatorRow>, AdminError> {
     let sql = format!("SELECT {OPERATOR_COLUMNS} FROM operator_view WHERE NOT deleted ORDER BY lower(username), id");
     Ok(sqlx::query_as(&sql).fetch_all(pool).await?)
 }
 
-pub async fn find_operator(pool: &PgPool, id: Uuid) -> Result<Option<OperatorRow>, ApiError> {
+pub async fn find_operator(pool: &PgPool, id: Uuid) -> Result<Option<OperatorRow>, AdminError> {
     let sql = format!("SELECT {OPERATOR_COLUMNS} FROM operator_view WHERE id = $1 AND NOT deleted");
     Ok(sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?)
 }
 
-pub async fn find_operator_by_username(pool: &PgPool, username: &str) -> Result<Option<OperatorRow>, ApiError> {
+pub async fn find_operator_by_username(pool: &PgPool, username: &str) -> Result<Option<OperatorRow>, AdminError> {
     let sql = format!("SELECT {OPERATOR_COLUMNS} FROM operator_view WHERE lower(username) = lower($1) AND NOT deleted");
     Ok(sqlx::query_as(&sql).bind(username.trim()).fetch_optional(pool).await?)
 }
 
-fn refuse_self(id: Uuid, actor: &Actor, what: &str) -> Result<(), ApiError> {
+fn operator_not_found() -> AdminError {
+    AdminError::not_found("operator_not_found", "operator not found")
+}
+
+fn refuse_self(id: Uuid, actor: &Actor, what: &str) -> Result<(), AdminError> {
     if actor.kind == "operator" && actor.id == id.to_string() {
-        return Err(ApiError::conflict(
+        return Err(AdminError::conflict(
             "self_lockout",
             format!("an operator cannot {what} itself; ask another operator"),
         ));
@@ -85,10 +76,10 @@ fn refuse_self(id: Uuid, actor: &Actor, what: &str) -> Result<(), ApiError> {
 }
 
 impl AdminService {
-    pub async fn create_operator(&self, username: &str, password: String, actor: &Actor) -> Result<Uuid, ApiError> {
+    pub async fn create_operator(&self, username: &str, password: String, actor: &Actor) -> Result<Uuid, AdminError> {
         let username = gaiarouter_domain::normalize_name(username)
-            .map_err(|e| ApiError::bad_request("invalid_name", e.to_string()).with_param("username"))?;
-        let password_hash = password::hash_password(password).await.map_err(password_error)?;
+            .map_err(|e| AdminError::invalid("invalid_name", "username", e.to_string()))?;
+        let password_hash = password::hash_password(password).await?;
         let id = Uuid::now_v7();
         names::claim(&self.pool, OPERATOR, &username, id).await?;
         let command = || OperatorCommand::Create {
@@ -111,26 +102,29 @@ impl AdminService {
         password: String,
         current: Option<String>,
         actor: &Actor,
-    ) -> Result<(), ApiError> {
-        password::check_length(&password).map_err(password_error)?;
+    ) -> Result<(), AdminError> {
+        password::check_length(&password)?;
         if let Some(current) = current {
             let stored: Option<String> =
                 sqlx::query_scalar("SELECT password_hash FROM operator_view WHERE id = $1 AND NOT deleted")
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await?;
-            let stored = stored.ok_or_else(|| ApiError::not_found("operator_not_found", "operator not found"))?;
-            if !password::verify_password(current, stored).await.map_err(password_error)? {
-                return Err(ApiError::forbidden("the current password is wrong").with_param("current_password"));
+            let stored = stored.ok_or_else(operator_not_found)?;
+            if !password::verify_password(current, stored).await? {
+                return Err(AdminError::Forbidden {
+                    param: Some("current_password".into()),
+                    message: "the current password is wrong".into(),
+                });
             }
         }
-        let password_hash = password::hash_password(password).await.map_err(password_error)?;
+        let password_hash = password::hash_password(password).await?;
         let command = || OperatorCommand::ChangePassword { password_hash: password_hash.clone(), at: Utc::now() };
         self.execute(&self.operators, id, command, actor).await?;
         Ok(())
     }
 
-    pub async fn disable_operator(&self, id: Uuid, actor: &Actor) -> Result<(), ApiError> {
+    pub async fn disable_operator(&self, id: Uuid, actor: &Actor) -> Result<(), AdminError> {
         refuse_self(id, actor, "disable")?;
         self.with_status_lock(id, "disable", || {
             self.execute(&self.operators, id, || OperatorCommand::Disable { at: Utc::now() }, actor)
@@ -138,17 +132,14 @@ impl AdminService {
         .await
     }
 
-    pub async fn enable_operator(&self, id: Uuid, actor: &Actor) -> Result<(), ApiError> {
+    pub async fn enable_operator(&self, id: Uuid, actor: &Actor) -> Result<(), AdminError> {
         self.execute(&self.operators, id, || OperatorCommand::Enable { at: Utc::now() }, actor).await?;
         Ok(())
     }
 
-    pub async fn delete_operator(&self, id: Uuid, actor: &Actor) -> Result<(), ApiError> {
+    pub async fn delete_operator(&self, id: Uuid, actor: &Actor) -> Result<(), AdminError> {
         refuse_self(id, actor, "delete")?;
-        let username = find_operator(&self.pool, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("operator_not_found", "operator not found"))?
-            .username;
+        let username = find_operator(&self.pool, id).await?.ok_or_else(operator_not_found)?.username;
         self.with_status_lock(id, "delete", || {
             self.execute(&self.operators, id, || OperatorCommand::Delete { at: Utc::now() }, actor)
         })
@@ -157,7 +148,7 @@ impl AdminService {
     }
 
     /// Ends every session of the operator (tokens minted before now stop working).
-    pub async fn end_operator_sessions(&self, id: Uuid, actor: &Actor) -> Result<(), ApiError> {
+    pub async fn end_operator_sessions(&self, id: Uuid, actor: &Actor) -> Result<(), AdminError> {
         self.execute(&self.operators, id, || OperatorCommand::EndSessions { at: Utc::now() }, actor).await?;
         Ok(())
     }
@@ -165,10 +156,10 @@ impl AdminService {
     /// Runs a command that takes `id` out of the active operators, unless it is the
     /// last active one. The check and the command run under one advisory lock, so
     /// two operators disabling each other at once cannot leave nobody.
-    async fn with_status_lock<F, Fut, T>(&self, id: Uuid, what: &str, command: F) -> Result<(), ApiError>
+    async fn with_status_lock<F, Fut, T>(&self, id: Uuid, what: &str, command: F) -> Result<(), AdminError>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<T, ApiError>>,
+        Fut: std::future::Future<Output = Result<T, AdminError>>,
     {
         let mut lock = self.pool.acquire().await?;
         sqlx::query("SELECT pg_advisory_lock($1)").bind(OPERATOR_STATUS_LOCK).execute(&mut *lock).await?;
@@ -185,7 +176,7 @@ impl AdminService {
                     .fetch_optional(&self.pool)
                     .await?;
             if target_active == Some(true) && others == 0 {
-                return Err(ApiError::conflict(
+                return Err(AdminError::conflict(
                     "last_operator",
                     format!("cannot {what} the last active operator: create or enable another one first"),
                 ));
@@ -202,15 +193,15 @@ impl AdminService {
         result
     }
 
-    pub async fn operator_count(&self) -> Result<i64, ApiError> {
+    pub async fn operator_count(&self) -> Result<i64, AdminError> {
         Ok(sqlx::query_scalar("SELECT count(*) FROM operator_view").fetch_one(&self.pool).await?)
     }
 
     /// Finds an active operator by username and checks the password. A place in
     /// the hashing gate is taken first: when it is full the login is refused (429)
     /// before it costs a database round trip.
-    pub async fn verify_operator(&self, username: &str, password: &str) -> Result<LoginCheck, ApiError> {
-        let admission = password::admit().map_err(password_error)?;
+    pub async fn verify_operator(&self, username: &str, password: &str) -> Result<LoginCheck, AdminError> {
+        let admission = password::admit()?;
         let row: Option<(Uuid, String, String, bool, i64)> = sqlx::query_as(
             "SELECT id, username, password_hash, disabled, session_version FROM operator_view \
              WHERE lower(username) = lower($1) AND NOT deleted",
@@ -225,7 +216,7 @@ impl AdminService {
             Some((_, _, hash, false, _)) => hash.clone(),
             _ => DUMMY.to_string(),
         };
-        let ok = admission.verify(password.to_string(), hash).await.map_err(password_error)?;
+        let ok = admission.verify(password.to_string(), hash).await?;
         Ok(match row {
             Some((id, username, _, false, session_version)) if ok => {
                 LoginCheck::Verified { id, username, session_version }

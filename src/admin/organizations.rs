@@ -1,13 +1,12 @@
 //! Organization use cases.
 
 use chrono::Utc;
-use gaiarouter_domain::organization::{Organization, OrganizationCommand, OrganizationStatus};
+use gaiarouter_domain::organization::{Organization, OrganizationCommand, OrganizationError, OrganizationStatus};
 use gaiarouter_domain::{normalize_name, Limits};
 use uuid::Uuid;
 
 use super::names::{self, ORGANIZATION};
-use super::{Actor, AdminService};
-use crate::error::ApiError;
+use super::{Actor, AdminError, AdminService};
 
 /// A PATCH: every present field is changed, in this order.
 #[derive(Debug, Default)]
@@ -17,12 +16,12 @@ pub struct OrganizationChanges {
     pub status: Option<OrganizationStatus>,
 }
 
-fn invalid_name(error: gaiarouter_domain::NameError) -> ApiError {
-    ApiError::bad_request("invalid_name", error.to_string()).with_param("name")
+fn invalid_name(error: gaiarouter_domain::NameError) -> AdminError {
+    AdminError::invalid("invalid_name", "name", error.to_string())
 }
 
 impl AdminService {
-    pub async fn create_organization(&self, name: &str, limits: Limits, actor: &Actor) -> Result<Uuid, ApiError> {
+    pub async fn create_organization(&self, name: &str, limits: Limits, actor: &Actor) -> Result<Uuid, AdminError> {
         let name = normalize_name(name).map_err(invalid_name)?;
         let id = Uuid::now_v7();
         names::claim(&self.pool, ORGANIZATION, &name, id).await?;
@@ -39,7 +38,7 @@ impl AdminService {
         id: Uuid,
         changes: OrganizationChanges,
         actor: &Actor,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AdminError> {
         if let Some(name) = changes.name {
             self.rename_organization(id, &name, actor).await?;
         }
@@ -57,8 +56,7 @@ impl AdminService {
                 self.execute_status_change(id, command, OrganizationStatus::Active, actor).await?;
             }
             Some(OrganizationStatus::Deleted) => {
-                return Err(ApiError::bad_request("invalid_status", "use DELETE to delete an organization")
-                    .with_param("status"));
+                return Err(AdminError::invalid("invalid_status", "status", "use DELETE to delete an organization"));
             }
             None => {}
         }
@@ -72,9 +70,11 @@ impl AdminService {
         command: impl Fn() -> OrganizationCommand,
         target: OrganizationStatus,
         actor: &Actor,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AdminError> {
         match self.execute(&self.organizations, id, command, actor).await {
-            Err(error) if error.code == "invalid_status_change" => {
+            Err(
+                error @ AdminError::Organization(OrganizationError::AlreadySuspended | OrganizationError::NotSuspended),
+            ) => {
                 let (current, _) = gaiarouter_projections::event_log::load_aggregate::<Organization>(
                     &self.pool,
                     &id.to_string(),
@@ -91,7 +91,7 @@ impl AdminService {
         }
     }
 
-    async fn rename_organization(&self, id: Uuid, name: &str, actor: &Actor) -> Result<(), ApiError> {
+    async fn rename_organization(&self, id: Uuid, name: &str, actor: &Actor) -> Result<(), AdminError> {
         let name = normalize_name(name).map_err(invalid_name)?;
         let newly_claimed = names::claim(&self.pool, ORGANIZATION, &name, id).await?;
         let command = || OrganizationCommand::Rename { name: name.clone(), at: Utc::now() };
@@ -114,7 +114,7 @@ impl AdminService {
     }
 
     /// Soft delete: the history stays and the name becomes free.
-    pub async fn delete_organization(&self, id: Uuid, actor: &Actor) -> Result<(), ApiError> {
+    pub async fn delete_organization(&self, id: Uuid, actor: &Actor) -> Result<(), AdminError> {
         let command = || OrganizationCommand::Delete { at: Utc::now() };
         let executed = self.execute(&self.organizations, id, command, actor).await?;
         if let Some(before) = executed.before.state {

@@ -1,11 +1,10 @@
 //! Queries on the admin views.
 
 use chrono::{DateTime, Utc};
-use gaiarouter_domain::{Limits, Money};
 use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use super::AdminError;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct OrganizationRow {
@@ -37,13 +36,7 @@ pub struct ApiKeyRow {
     pub updated_at: DateTime<Utc>,
 }
 
-pub fn limits_from_columns(requests: Option<i64>, tokens: Option<i64>, cost_nanos: Option<i64>) -> Limits {
-    Limits {
-        monthly_requests: requests.map(|v| v.max(0) as u64),
-        monthly_tokens: tokens.map(|v| v.max(0) as u64),
-        monthly_cost: cost_nanos.map(Money::from_nanos),
-    }
-}
+pub use gaiarouter_projections::admin_views::limits_from_columns;
 
 const ORG_COLUMNS: &str =
     "id, version, name, status, monthly_requests, monthly_tokens, monthly_cost_nanos, created_at, updated_at";
@@ -62,7 +55,7 @@ fn page<T>(mut rows: Vec<T>, limit: i64) -> Page<T> {
     Page { rows, has_more }
 }
 
-pub async fn organization(pool: &PgPool, id: Uuid) -> Result<Option<OrganizationRow>, ApiError> {
+pub async fn organization(pool: &PgPool, id: Uuid) -> Result<Option<OrganizationRow>, AdminError> {
     Ok(sqlx::query_as(&format!("SELECT {ORG_COLUMNS} FROM organization_view WHERE id = $1 AND status <> 'deleted'"))
         .bind(id)
         .fetch_optional(pool)
@@ -75,7 +68,7 @@ pub async fn organizations(
     only: Option<Uuid>,
     after: Option<Uuid>,
     limit: i64,
-) -> Result<Page<OrganizationRow>, ApiError> {
+) -> Result<Page<OrganizationRow>, AdminError> {
     let mut query =
         QueryBuilder::<Postgres>::new(format!("SELECT {ORG_COLUMNS} FROM organization_view WHERE status <> 'deleted'"));
     if let Some(id) = only {
@@ -88,7 +81,7 @@ pub async fn organizations(
     Ok(page(query.build_query_as().fetch_all(pool).await?, limit))
 }
 
-pub async fn api_key(pool: &PgPool, id: Uuid) -> Result<Option<ApiKeyRow>, ApiError> {
+pub async fn api_key(pool: &PgPool, id: Uuid) -> Result<Option<ApiKeyRow>, AdminError> {
     Ok(sqlx::query_as(&format!("SELECT {KEY_COLUMNS} FROM api_key_view WHERE id = $1"))
         .bind(id)
         .fetch_optional(pool)
@@ -100,7 +93,7 @@ pub async fn api_keys(
     organization_id: Option<Uuid>,
     after: Option<Uuid>,
     limit: i64,
-) -> Result<Page<ApiKeyRow>, ApiError> {
+) -> Result<Page<ApiKeyRow>, AdminError> {
     let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {KEY_COLUMNS} FROM api_key_view WHERE true"));
     if let Some(org) = organization_id {
         query.push(" AND organization_id = ").push_bind(org);
@@ -127,7 +120,7 @@ pub async fn usage_this_month(
     pool: &PgPool,
     scope: &str,
     ids: &[Uuid],
-) -> Result<std::collections::HashMap<Uuid, MonthUsage>, ApiError> {
+) -> Result<std::collections::HashMap<Uuid, MonthUsage>, AdminError> {
     let month = gaiarouter_domain::request::month_of(Utc::now());
     let rows: Vec<(Uuid, i64, i64, i64)> = sqlx::query_as(
         "SELECT owner_id, requests, tokens, cost_nanos FROM usage_counters \

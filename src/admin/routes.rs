@@ -11,8 +11,7 @@ use gaiarouter_domain::route::{find_fallback_cycle, Route, RouteCommand, RouteSp
 use uuid::Uuid;
 
 use super::names::{self, ROUTE};
-use super::{Actor, AdminService};
-use crate::error::ApiError;
+use super::{Actor, AdminError, AdminService};
 use crate::gateway::ModelRegistry;
 use crate::routing::credentials;
 
@@ -21,7 +20,7 @@ use crate::routing::credentials;
 const ROUTES_LOCK: i64 = 0x726f_7574_6573;
 
 /// The live routes other than `except`: name → fallbacks.
-async fn live_fallbacks(pool: &sqlx::PgPool, except: Option<Uuid>) -> Result<HashMap<String, Vec<String>>, ApiError> {
+async fn live_fallbacks(pool: &sqlx::PgPool, except: Option<Uuid>) -> Result<HashMap<String, Vec<String>>, AdminError> {
     let rows: Vec<(String, serde_json::Value)> =
         sqlx::query_as("SELECT name, spec->'fallbacks' FROM route_view WHERE NOT deleted AND id IS DISTINCT FROM $1")
             .bind(except)
@@ -43,24 +42,29 @@ fn dependents(routes: &HashMap<String, Vec<String>>, name: &str) -> Vec<String> 
 
 impl AdminService {
     /// Everything about `spec` that depends on this gateway and the other routes.
-    async fn check_route(&self, spec: &RouteSpec, id: Option<Uuid>, registry: &ModelRegistry) -> Result<(), ApiError> {
-        spec.validate().map_err(gaiarouter_domain::route::RouteError::from)?;
+    async fn check_route(
+        &self,
+        spec: &RouteSpec,
+        id: Option<Uuid>,
+        registry: &ModelRegistry,
+    ) -> Result<(), AdminError> {
+        spec.validate()?;
         if registry.resolve(&spec.name).is_ok() {
-            return Err(ApiError::bad_request(
+            return Err(AdminError::invalid(
                 "route_name_reserved",
+                "name",
                 format!("`{}` is a built-in model id; a route must not shadow it", spec.name),
-            )
-            .with_param("name"));
+            ));
         }
         for (index, deployment) in spec.deployments.iter().enumerate() {
             if let Some(name) = &deployment.credential {
                 if !credentials::is_set(name) {
                     // The name only: whatever the variable might hold is never echoed.
-                    return Err(ApiError::bad_request(
+                    return Err(AdminError::invalid(
                         "credential_not_set",
+                        format!("deployments[{index}].credential"),
                         format!("credential `{name}` is not set on this gateway"),
-                    )
-                    .with_param(format!("deployments[{index}].credential")));
+                    ));
                 }
             }
         }
@@ -68,21 +72,21 @@ impl AdminService {
         for (index, fallback) in spec.fallbacks.iter().enumerate() {
             // A fallback is another route or a built-in model id (`gpt-4o`, `echo/x`).
             if !routes.contains_key(fallback) && registry.resolve(fallback).is_err() {
-                return Err(ApiError::bad_request(
+                return Err(AdminError::invalid(
                     "unknown_fallback",
+                    format!("fallbacks[{index}]"),
                     format!("no route or model is named `{fallback}`"),
-                )
-                .with_param(format!("fallbacks[{index}]")));
+                ));
             }
         }
         routes.insert(spec.name.clone(), spec.fallbacks.clone());
         let lookup = |name: &str| routes.get(name).map(Vec::as_slice);
         if let Some(cycle) = find_fallback_cycle(&spec.name, &lookup) {
-            return Err(ApiError::bad_request(
+            return Err(AdminError::invalid(
                 "fallback_cycle",
+                "fallbacks",
                 format!("fallbacks form a cycle: {}", cycle.join(" → ")),
-            )
-            .with_param("fallbacks"));
+            ));
         }
         Ok(())
     }
@@ -92,7 +96,7 @@ impl AdminService {
         spec: RouteSpec,
         registry: &ModelRegistry,
         actor: &Actor,
-    ) -> Result<Uuid, ApiError> {
+    ) -> Result<Uuid, AdminError> {
         let mut lock = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(ROUTES_LOCK).execute(&mut *lock).await?;
         self.check_route(&spec, None, registry).await?;
@@ -109,36 +113,39 @@ impl AdminService {
     }
 
     /// The live route `id`, as folded from its events.
-    pub async fn current_route(&self, id: Uuid) -> Result<RouteSpec, ApiError> {
+    pub async fn current_route(&self, id: Uuid) -> Result<RouteSpec, AdminError> {
         let (route, _) =
             gaiarouter_projections::event_log::load_aggregate::<Route>(&self.pool, &id.to_string(), None).await?;
         match route.state {
             Some(state) if !state.deleted => Ok(state.spec),
-            _ => Err(ApiError::not_found("route_not_found", "route not found")),
+            _ => Err(AdminError::not_found("route_not_found", "route not found")),
         }
     }
 
     /// Replaces route `id`'s definition with what `change` makes of the current one.
-    pub async fn update_route(
+    pub async fn update_route<E>(
         &self,
         id: Uuid,
-        change: impl Fn(&RouteSpec) -> Result<RouteSpec, ApiError>,
+        change: impl Fn(&RouteSpec) -> Result<RouteSpec, E>,
         registry: &ModelRegistry,
         actor: &Actor,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AdminError>
+    where
+        E: Into<AdminError>,
+    {
         let mut lock = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(ROUTES_LOCK).execute(&mut *lock).await?;
         let current = self.current_route(id).await?;
-        let spec = change(&current)?;
+        let spec = change(&current).map_err(Into::into)?;
         let renamed = spec.name != current.name;
         if renamed {
             let users = dependents(&live_fallbacks(&self.pool, Some(id)).await?, &current.name);
             if !users.is_empty() {
-                return Err(ApiError::conflict(
-                    "route_in_use",
-                    format!("routes {} fall back to `{}`; change them first", users.join(", "), current.name),
-                )
-                .with_param("name"));
+                return Err(AdminError::Conflict {
+                    code: "route_in_use",
+                    param: Some("name".into()),
+                    message: format!("routes {} fall back to `{}`; change them first", users.join(", "), current.name),
+                });
             }
         }
         self.check_route(&spec, Some(id), registry).await?;
@@ -163,13 +170,13 @@ impl AdminService {
 
     /// Soft delete: the history stays and the name becomes free. Refused while
     /// another route falls back to this one.
-    pub async fn delete_route(&self, id: Uuid, actor: &Actor) -> Result<(), ApiError> {
+    pub async fn delete_route(&self, id: Uuid, actor: &Actor) -> Result<(), AdminError> {
         let mut lock = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(ROUTES_LOCK).execute(&mut *lock).await?;
         let current = self.current_route(id).await?;
         let users = dependents(&live_fallbacks(&self.pool, Some(id)).await?, &current.name);
         if !users.is_empty() {
-            return Err(ApiError::conflict(
+            return Err(AdminError::conflict(
                 "route_in_use",
                 format!("routes {} fall back to `{}`; change them first", users.join(", "), current.name),
             ));
@@ -181,7 +188,7 @@ impl AdminService {
     }
 
     /// The live route named `name`, if any (for idempotent seeding).
-    pub async fn route_id_by_name(&self, name: &str) -> Result<Option<Uuid>, ApiError> {
+    pub async fn route_id_by_name(&self, name: &str) -> Result<Option<Uuid>, AdminError> {
         Ok(sqlx::query_scalar("SELECT id FROM route_view WHERE name = $1 AND NOT deleted LIMIT 1")
             .bind(name)
             .fetch_optional(&self.pool)

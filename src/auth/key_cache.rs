@@ -13,14 +13,15 @@ use chrono::{DateTime, Utc};
 use gaiarouter_domain::api_key::ApiKey;
 use gaiarouter_domain::organization::{Organization, OrganizationStatus};
 use gaiarouter_domain::{Limits, Permission};
+use gaiarouter_projections::admin_views::limits_from_columns;
 use gaiarouter_projections::event_log::load_aggregate;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{check_key_usable, secrets};
-use crate::admin::read::limits_from_columns;
-use crate::error::ApiError;
+use gaiarouter_projections::event_log::EventLogError;
+
+use super::{check_key_usable, secrets, AuthError};
 
 pub const ADMIN_CHANNEL: &str = "gaiarouter_admin";
 
@@ -132,7 +133,7 @@ impl KeyCache {
     }
 
     /// Re-folds one key from its events.
-    pub async fn refresh_key(&self, pool: &PgPool, id: Uuid) -> Result<(), ApiError> {
+    pub async fn refresh_key(&self, pool: &PgPool, id: Uuid) -> Result<(), EventLogError> {
         let (key, _) = load_aggregate::<ApiKey>(pool, &id.to_string(), None).await?;
         let Some(state) = key.state else { return Ok(()) };
         let cached = CachedKey {
@@ -153,7 +154,7 @@ impl KeyCache {
     }
 
     /// Re-folds one organization from its events.
-    pub async fn refresh_organization(&self, pool: &PgPool, id: Uuid) -> Result<(), ApiError> {
+    pub async fn refresh_organization(&self, pool: &PgPool, id: Uuid) -> Result<(), EventLogError> {
         let (organization, _) = load_aggregate::<Organization>(pool, &id.to_string(), None).await?;
         let Some(state) = organization.state else { return Ok(()) };
         if let Ok(mut entries) = self.entries.write() {
@@ -163,7 +164,7 @@ impl KeyCache {
     }
 
     /// Applies a `gaiarouter_admin` notification (`ApiKey:<id>` / `Organization:<id>`).
-    pub async fn apply_notification(&self, pool: &PgPool, payload: &str) -> Result<(), ApiError> {
+    pub async fn apply_notification(&self, pool: &PgPool, payload: &str) -> Result<(), EventLogError> {
         let Some((kind, id)) = payload.split_once(':') else { return Ok(()) };
         let Ok(id) = Uuid::parse_str(id) else { return Ok(()) };
         match kind {
@@ -174,10 +175,10 @@ impl KeyCache {
     }
 
     /// Authenticates a gateway key without touching the database.
-    pub fn authenticate(&self, presented: &str) -> Result<GatewayCaller, ApiError> {
-        let invalid = || ApiError::unauthorized("invalid API key");
+    pub fn authenticate(&self, presented: &str) -> Result<GatewayCaller, AuthError> {
+        let invalid = || AuthError::InvalidApiKey;
         let (public_id, secret) = secrets::parse_key(presented).ok_or_else(invalid)?;
-        let entries = self.entries.read().map_err(|_| ApiError::internal("key cache poisoned"))?;
+        let entries = self.entries.read().map_err(|_| AuthError::CachePoisoned)?;
         let key = entries.keys_by_public_id.get(public_id).ok_or_else(invalid)?;
         if !secrets::secret_matches(secret, &key.secret_hash) {
             return Err(invalid());
@@ -203,7 +204,7 @@ impl KeyCache {
         })
     }
 
-    async fn listen(&self, pool: &PgPool) -> Result<(), ApiError> {
+    async fn listen(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
         let mut listener = PgListener::connect_with(pool).await?;
         listener.listen(ADMIN_CHANNEL).await?;
         // Anything that changed while not listening is picked up here.
@@ -212,7 +213,7 @@ impl KeyCache {
             match listener.try_recv().await? {
                 Some(notification) => {
                     if let Err(error) = self.apply_notification(pool, notification.payload()).await {
-                        tracing::warn!(error = %error.message, "refreshing a cached key failed; reloading all");
+                        tracing::warn!(%error, "refreshing a cached key failed; reloading all");
                         self.load_all(pool).await?;
                     }
                 }

@@ -8,8 +8,7 @@ use gaiarouter_domain::login::{LoginEvent, AGGREGATE_TYPE};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::admin::Actor;
-use crate::error::ApiError;
+use super::{Actor, AuthError};
 
 /// The actor of a login attempt: nobody yet, known by the username tried (the
 /// caller adds where the request came from).
@@ -30,14 +29,14 @@ fn metadata(actor: &Actor) -> serde_json::Value {
     serde_json::json!(fields)
 }
 
-pub async fn record(pool: &PgPool, events: &[LoginEvent], actor: &Actor) -> Result<(), ApiError> {
+pub async fn record(pool: &PgPool, events: &[LoginEvent], actor: &Actor) -> Result<(), AuthError> {
     if events.is_empty() {
         return Ok(());
     }
     let metadata = metadata(actor);
     let mut tx = pool.begin().await?;
     for event in events {
-        let payload = serde_json::to_value(event).map_err(ApiError::internal)?;
+        let payload = serde_json::to_value(event)?;
         sqlx::query(
             "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
              VALUES ($1, $2, 1, $3, $4, $5, $6)",

@@ -1,7 +1,9 @@
 //! Who is calling: an operator (dashboard user, always admin) or an API key.
 //! Management routes accept a JWT from `/v1/auth/login` or an API key directly.
 
+mod actor;
 mod argon;
+mod error;
 pub mod jwt;
 pub mod key_cache;
 pub mod login_audit;
@@ -10,17 +12,14 @@ pub mod secrets;
 pub mod session;
 pub mod throttle;
 
-use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
 use chrono::Utc;
 use gaiarouter_domain::organization::OrganizationStatus;
 use gaiarouter_domain::Permission;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::app::AppState;
-use crate::error::ApiError;
+pub use actor::Actor;
+pub use error::AuthError;
 use jwt::{JwtKeys, SubjectKind};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,15 +77,15 @@ impl Principal {
         self.scope().is_none_or(|own| own == organization_id)
     }
 
-    pub fn require(&self, needed: Permission) -> Result<(), ApiError> {
+    pub fn require(&self, needed: Permission) -> Result<(), AuthError> {
         if self.permission().allows(needed) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!("this action needs the `{}` permission", needed.as_str())))
+            Err(AuthError::PermissionNeeded(needed))
         }
     }
 
-    pub fn require_admin(&self) -> Result<(), ApiError> {
+    pub fn require_admin(&self) -> Result<(), AuthError> {
         self.require(Permission::Admin)
     }
 }
@@ -110,19 +109,17 @@ pub(crate) fn check_key_usable(
     revoked: bool,
     expires_at: Option<chrono::DateTime<Utc>>,
     organization: Option<OrganizationStatus>,
-) -> Result<(), ApiError> {
+) -> Result<(), AuthError> {
     if revoked {
-        return Err(ApiError::unauthorized("this API key has been revoked"));
+        return Err(AuthError::KeyRevoked);
     }
     if expires_at.is_some_and(|expiry| expiry <= Utc::now()) {
-        return Err(ApiError::unauthorized("this API key has expired"));
+        return Err(AuthError::KeyExpired);
     }
     match organization {
         Some(OrganizationStatus::Active) => Ok(()),
-        Some(OrganizationStatus::Suspended) => {
-            Err(ApiError::forbidden("the organization of this API key is suspended"))
-        }
-        _ => Err(ApiError::unauthorized("the organization of this API key no longer exists")),
+        Some(OrganizationStatus::Suspended) => Err(AuthError::OrganizationSuspended),
+        _ => Err(AuthError::OrganizationGone),
     }
 }
 
@@ -131,23 +128,24 @@ const KEY_QUERY: &str = "SELECT k.id, k.name, k.organization_id, k.permission, k
      FROM api_key_view k LEFT JOIN organization_view o ON o.id = k.organization_id";
 
 impl KeyRow {
-    fn into_principal(self) -> Result<Principal, ApiError> {
+    fn into_principal(self) -> Result<Principal, AuthError> {
         let organization = self.organization_status.as_deref().and_then(OrganizationStatus::parse);
         check_key_usable(self.revoked_at.is_some(), self.expires_at, organization)?;
-        let permission = Permission::parse(&self.permission).ok_or_else(|| ApiError::internal("unknown permission"))?;
+        let permission =
+            Permission::parse(&self.permission).ok_or_else(|| AuthError::UnknownPermission(self.permission.clone()))?;
         Ok(Principal::ApiKey { id: self.id, name: self.name, organization_id: self.organization_id, permission })
     }
 }
 
 /// Authenticates a full API key (`gr-<public>-<secret>`).
-pub async fn authenticate_api_key(pool: &PgPool, presented: &str) -> Result<Principal, ApiError> {
+pub async fn authenticate_api_key(pool: &PgPool, presented: &str) -> Result<Principal, AuthError> {
     Ok(authenticate_api_key_session(pool, presented).await?.0)
 }
 
 /// Authenticates a full API key and answers the session version a token minted
 /// from it must carry (a digest of its current secret hash: rotation changes it).
-pub async fn authenticate_api_key_session(pool: &PgPool, presented: &str) -> Result<(Principal, String), ApiError> {
-    let invalid = || ApiError::unauthorized("invalid API key");
+pub async fn authenticate_api_key_session(pool: &PgPool, presented: &str) -> Result<(Principal, String), AuthError> {
+    let invalid = || AuthError::InvalidApiKey;
     let (public_id, secret) = secrets::parse_key(presented).ok_or_else(invalid)?;
     let row: Option<KeyRow> =
         sqlx::query_as(&format!("{KEY_QUERY} WHERE k.public_id = $1")).bind(public_id).fetch_optional(pool).await?;
@@ -164,8 +162,8 @@ pub async fn authenticate_api_key_session(pool: &PgPool, presented: &str) -> Res
 /// disabled or deleted operator's, or a changed password's tokens stop working at
 /// once). The version comes from the same view row that is read anyway, so this
 /// costs no extra round trip, and every replica sees it.
-pub async fn authenticate_jwt(pool: &PgPool, keys: &JwtKeys, token: &str) -> Result<Principal, ApiError> {
-    let invalid = || ApiError::unauthorized("invalid or expired token");
+pub async fn authenticate_jwt(pool: &PgPool, keys: &JwtKeys, token: &str) -> Result<Principal, AuthError> {
+    let invalid = || AuthError::InvalidToken;
     let claims = keys.verify(token).ok_or_else(invalid)?;
     let presented = claims.sv.as_deref().ok_or_else(invalid)?;
     match claims.kind {
@@ -191,27 +189,6 @@ pub async fn authenticate_jwt(pool: &PgPool, keys: &JwtKeys, token: &str) -> Res
                 return Err(invalid());
             }
             row.into_principal()
-        }
-    }
-}
-
-pub fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
-}
-
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(parts).ok_or_else(|| {
-            ApiError::unauthorized("missing bearer token: send `Authorization: Bearer <API key or session token>`")
-        })?;
-        if token.starts_with(secrets::KEY_PREFIX) {
-            authenticate_api_key(&state.pool, token).await
-        } else {
-            authenticate_jwt(&state.pool, &state.jwt, token).await
         }
     }
 }

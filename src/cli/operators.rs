@@ -23,18 +23,17 @@ pub async fn run(command: OperatorCommand, database_url: &str) -> anyhow::Result
     let pool = postgres::connect(database_url, 4).await?;
     postgres::migrate(&pool).await?;
     let admin = AdminService::new(pool.clone(), Arc::new(KeyCache::default()));
-    admin.repair_views().await.map_err(|e| anyhow::anyhow!(e.message))?;
+    admin.repair_views().await?;
     let actor = Actor::system("cli");
     let find = |username: String| {
         let pool = pool.clone();
         async move {
             find_operator_by_username(&pool, &username)
-                .await
-                .map_err(|e| anyhow::anyhow!(e.message))?
+                .await?
                 .ok_or_else(|| anyhow::anyhow!("no operator named `{username}`"))
         }
     };
-    let failed = |e: crate::error::ApiError| anyhow::anyhow!(e.message);
+    let failed = |e: crate::admin::AdminError| anyhow::anyhow!(e);
     match command {
         OperatorCommand::List => {
             for operator in list_operators(&pool).await.map_err(failed)? {

@@ -19,9 +19,9 @@ use super::organizations::AsOfParams;
 use super::RequestContext;
 use crate::admin::api_keys::{ApiKeyChanges, NewApiKey};
 use crate::admin::read::{self, limits_from_columns, ApiKeyRow};
-use crate::app::AppState;
 use crate::auth::{secrets, Principal};
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

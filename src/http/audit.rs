@@ -14,9 +14,9 @@ use uuid::Uuid;
 use super::dto::{page_limit, ListResponse};
 use super::extract::{ApiPath, ApiQuery};
 use crate::admin::read;
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 /// What the audit trail shows: admin changes and login attempts (failures, lockouts).
 pub const ADMIN_AGGREGATES: [&str; 5] = ["Organization", "ApiKey", "Operator", "Login", "Route"];

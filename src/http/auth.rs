@@ -23,11 +23,11 @@ use uuid::Uuid;
 use super::extract::ApiJson;
 use super::RequestContext;
 use crate::admin::operators::LoginCheck;
-use crate::app::AppState;
 use crate::auth::jwt::SubjectKind;
 use crate::auth::throttle::Lockout;
 use crate::auth::{authenticate_api_key_session, login_audit, Principal};
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -65,6 +65,18 @@ impl From<ApiError> for LoginError {
         // A full password-hashing queue: the next slot is typically free within a second.
         let retry_after = (error.status == StatusCode::TOO_MANY_REQUESTS).then_some(Duration::from_secs(1));
         LoginError { error, retry_after }
+    }
+}
+
+impl From<crate::admin::AdminError> for LoginError {
+    fn from(error: crate::admin::AdminError) -> Self {
+        ApiError::from(error).into()
+    }
+}
+
+impl From<crate::auth::AuthError> for LoginError {
+    fn from(error: crate::auth::AuthError) -> Self {
+        ApiError::from(error).into()
     }
 }
 

@@ -14,13 +14,13 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::extract::ApiJson;
-use crate::app::AppState;
-use crate::auth::bearer_token;
+use super::principal::bearer_token;
 use crate::auth::key_cache::GatewayCaller;
 use crate::completion::{Answer, EngineError, EngineStream, StreamEvent};
 use crate::error::{ApiError, ApiResult};
 use crate::gateway::openai::ModelInfo;
 use crate::gateway::ChatCompletionRequest;
+use crate::state::AppState;
 use crate::usage::admission::AdmissionError;
 
 const REQUEST_HEADER: &str = "x-gaiarouter-request-id";
@@ -35,7 +35,7 @@ impl FromRequestParts<AppState> for GatewayCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts)
             .ok_or_else(|| ApiError::unauthorized("missing API key: send `Authorization: Bearer gr-...`"))?;
-        state.keys.authenticate(token)
+        Ok(state.keys.authenticate(token)?)
     }
 }
 

@@ -8,9 +8,9 @@ use axum::http::HeaderMap;
 
 use super::request_id::ClientRequestId;
 use crate::admin::Actor;
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 

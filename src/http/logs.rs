@@ -15,9 +15,9 @@ use uuid::Uuid;
 
 use super::dto::ListResponse;
 use super::extract::ApiQuery;
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 /// Longest filter value accepted: longer than any stored model, provider or
 /// deployment, so a longer one can only match nothing.

@@ -2,6 +2,7 @@
 //! layers (request ids, tracing, body limits and deadlines, security headers),
 //! the API docs and the dashboard's static files.
 
+mod admin_errors;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod logs;
 pub mod operators;
 mod ops;
 pub mod organizations;
+pub mod principal;
 pub mod projections;
 pub mod request_id;
 pub mod routes;
@@ -31,8 +33,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use context::RequestContext;
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// Admin bodies are small; anything larger is refused before parsing.
 const ADMIN_BODY_LIMIT: usize = 64 * 1024;

@@ -19,9 +19,9 @@ use super::dto::{Deleted, ListResponse};
 use super::extract::{ApiJson, ApiPath};
 use super::RequestContext;
 use crate::admin::operators::{self, OperatorRow};
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -17,9 +17,9 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::RequestContext;
 use crate::admin::organizations::OrganizationChanges;
 use crate::admin::read::{self, limits_from_columns, OrganizationRow};
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 use gaiarouter_domain::Permission;
 
 pub fn router() -> Router<AppState> {

@@ -12,9 +12,9 @@ use utoipa::ToSchema;
 
 use super::dto::ListResponse;
 use super::extract::{ApiPath, ApiQuery};
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -20,11 +20,11 @@ use super::audit::AuditEntry;
 use super::dto::{page_limit, Deleted, ListResponse, PageParams};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::RequestContext;
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::routing::credentials;
 use crate::routing::input::{RouteInput, RoutePatch};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -263,7 +263,7 @@ pub(crate) async fn update_route(
     ApiJson(patch): ApiJson<RoutePatch>,
 ) -> ApiResult<Json<RouteDto>> {
     principal.require_admin()?;
-    let change = |current: &RouteSpec| patch.apply_to(current).map_err(ApiError::from);
+    let change = |current: &RouteSpec| patch.apply_to(current);
     state.admin.update_route(id, change, &state.completions.registry, &context.actor(&principal)).await?;
     Ok(Json(live_route(&state, id).await?))
 }

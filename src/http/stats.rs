@@ -15,9 +15,9 @@ use uuid::Uuid;
 
 use super::extract::{ApiPath, ApiQuery};
 use crate::admin::read;
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

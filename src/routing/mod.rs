@@ -2,8 +2,8 @@
 //!
 //! Configuration: routes (model names mapped to deployments) as the gateway holds
 //! them in memory (`table`), the named credentials their deployments use
-//! (`credentials`), route definitions as clients write them (`input`), and
-//! seeding routes from a file at start (`seed`).
+//! (`credentials`) and route definitions as clients write them (`input`).
+//! Seeding routes from a file at start is an admin use case (`admin::routes_file`).
 //!
 //! Behaviour: which deployment serves a request (`select`), what the process has
 //! learnt about each one (`health`), and when a failure is worth another attempt
@@ -13,7 +13,6 @@ pub mod credentials;
 pub mod health;
 pub mod input;
 pub mod retry;
-pub mod seed;
 pub mod select;
 pub mod table;
 

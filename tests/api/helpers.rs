@@ -2,9 +2,10 @@
 
 use std::net::SocketAddr;
 
-use gaiarouter::app::{self, AppState};
+use gaiarouter::app;
 use gaiarouter::config::{Config, Secret};
 use gaiarouter::gateway::ProvidersConfig;
+use gaiarouter::state::AppState;
 use std::process::Stdio;
 use std::time::Duration;
 

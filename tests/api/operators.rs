@@ -2,6 +2,7 @@
 //! hold, and only operators may do it (permission matrix).
 
 use gaiarouter::admin::Actor;
+use gaiarouter::error::ApiError;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -103,14 +104,14 @@ async fn nobody_locks_themselves_or_everyone_out() {
     // The CLI acts as `system`, not as an operator: only the last-active rule stops it.
     let system = Actor::system("cli");
     let me_id = me.parse().unwrap();
-    let error = app.state.admin.disable_operator(me_id, &system).await.unwrap_err();
+    let error = ApiError::from(app.state.admin.disable_operator(me_id, &system).await.unwrap_err());
     assert_eq!((error.status.as_u16(), error.code), (409, "last_operator"));
-    let error = app.state.admin.delete_operator(me_id, &system).await.unwrap_err();
+    let error = ApiError::from(app.state.admin.delete_operator(me_id, &system).await.unwrap_err());
     assert_eq!(error.code, "last_operator");
     // With a second active operator, the first may go; then the second is the last.
     let other = create(&app, "erin").await;
     app.state.admin.disable_operator(me_id, &system).await.unwrap();
-    let error = app.state.admin.disable_operator(other.parse().unwrap(), &system).await.unwrap_err();
+    let error = ApiError::from(app.state.admin.disable_operator(other.parse().unwrap(), &system).await.unwrap_err());
     assert_eq!(error.code, "last_operator");
 }
 

@@ -14,6 +14,7 @@ use gaiarouter_domain::api_key::ApiKey;
 use gaiarouter_domain::operator::Operator;
 use gaiarouter_domain::organization::Organization;
 use gaiarouter_domain::route::Route;
+use gaiarouter_domain::{Limits, Money};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -74,4 +75,14 @@ pub async fn repair_all(pool: &PgPool) -> Result<usize, EventLogError> {
 
 fn to_i64(value: Option<u64>) -> Option<i64> {
     value.map(|v| i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+/// Limits as read back from the `monthly_*` columns these views write (negative
+/// values, which the writers never store, read as zero).
+pub fn limits_from_columns(requests: Option<i64>, tokens: Option<i64>, cost_nanos: Option<i64>) -> Limits {
+    Limits {
+        monthly_requests: requests.map(|v| v.max(0) as u64),
+        monthly_tokens: tokens.map(|v| v.max(0) as u64),
+        monthly_cost: cost_nanos.map(Money::from_nanos),
+    }
 }

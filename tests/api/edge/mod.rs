@@ -10,9 +10,10 @@ mod slow_clients;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use gaiarouter::app::{self, AppState};
+use gaiarouter::app;
 use gaiarouter::config::Config;
 use gaiarouter::gateway::ProvidersConfig;
+use gaiarouter::state::AppState;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

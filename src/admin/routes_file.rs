@@ -8,9 +8,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::input::RouteInput;
-use crate::admin::{Actor, AdminService};
+use super::{Actor, AdminError, AdminService};
 use crate::gateway::ModelRegistry;
+use crate::routing::input::RouteInput;
 
 pub const ACTOR: &str = "routes-file";
 
@@ -71,7 +71,9 @@ pub async fn seed(admin: &AdminService, registry: &ModelRegistry, path: &Path) -
             match admin.create_route(spec.clone(), registry, &actor).await {
                 Ok(_) => created += 1,
                 // Its fallback is later in the file: try again next pass.
-                Err(error) if error.code == "unknown_fallback" && spec.fallbacks.iter().any(|f| names.contains(f)) => {
+                Err(error @ AdminError::Invalid { code: "unknown_fallback", .. })
+                    if spec.fallbacks.iter().any(|f| names.contains(f)) =>
+                {
                     last_error = Some(refused(&spec.name, error));
                     waiting.push(spec);
                 }
@@ -91,10 +93,13 @@ pub async fn seed(admin: &AdminService, registry: &ModelRegistry, path: &Path) -
     Ok(created)
 }
 
-fn refused(name: &str, error: crate::error::ApiError) -> SeedError {
-    SeedError::Refused {
-        name: name.to_string(),
-        param: error.param.clone().unwrap_or_default(),
-        message: error.message,
-    }
+/// The field at fault, as the admin API would name it, so an operator finds it in the file.
+fn refused(name: &str, error: AdminError) -> SeedError {
+    let param = match &error {
+        AdminError::Invalid { param, .. } => param.clone(),
+        AdminError::Conflict { param, .. } => param.clone().unwrap_or_default(),
+        AdminError::Route(gaiarouter_domain::route::RouteError::InvalidSpec(spec)) => spec.param(),
+        _ => String::new(),
+    };
+    SeedError::Refused { name: name.to_string(), param, message: error.to_string() }
 }
