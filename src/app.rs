@@ -97,6 +97,7 @@ pub async fn prepare_with_providers(
         health: Arc::default(),
         routes: Arc::clone(&routes),
         deployments: Default::default(),
+        plans: Default::default(),
     });
     if let Some(path) = &config.routes_file {
         let created = crate::admin::routes_file::seed(&admin, &completions.registry, path).await?;

@@ -33,6 +33,7 @@ pub struct CompletionService {
     /// Routes by name, followed across processes.
     pub routes: Arc<RouteTable>,
     pub deployments: plan::DeploymentProviders,
+    pub plans: plan::RoutePlans,
 }
 
 /// What a stream needs of the service once the handler returned.
@@ -50,6 +51,7 @@ impl CompletionService {
             providers: &self.providers,
             health: &self.health,
             deployments: &self.deployments,
+            plans: &self.plans,
         };
         sources.plan(model).map_err(|e| match e {
             PlanError::UnknownModel(message) => EngineError::UnknownModel(message),

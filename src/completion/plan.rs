@@ -51,7 +51,7 @@ pub struct Cooldown {
 
 /// The route a model id names, then its fallbacks in order.
 pub struct Plan {
-    pub routes: Vec<RoutePlan>,
+    pub routes: Vec<Arc<RoutePlan>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +151,15 @@ impl DeploymentProviders {
     }
 }
 
+/// Route plans built from the current definitions, by route name.
+#[derive(Default)]
+pub struct RoutePlans {
+    built: std::sync::Mutex<std::collections::HashMap<String, BuiltPlan>>,
+}
+
+/// A route's definition and the plan built from it.
+type BuiltPlan = (Arc<RouteSpec>, Arc<RoutePlan>);
+
 /// Everything a route plan is built from.
 pub struct Sources<'a> {
     pub routes: &'a RouteTable,
@@ -158,6 +167,7 @@ pub struct Sources<'a> {
     pub providers: &'a ProviderSet,
     pub health: &'a HealthBoard,
     pub deployments: &'a DeploymentProviders,
+    pub plans: &'a RoutePlans,
 }
 
 impl Sources<'_> {
@@ -166,19 +176,42 @@ impl Sources<'_> {
     /// may try stays visible in one route's definition.
     pub fn plan(&self, model: &str) -> Result<Plan, PlanError> {
         let Some(spec) = self.routes.get(model) else {
-            return Ok(Plan { routes: vec![builtin(model, self.registry, self.providers, self.health)?] });
+            let route = builtin(model, self.registry, self.providers, self.health)?;
+            return Ok(Plan { routes: vec![Arc::new(route)] });
         };
-        let mut routes = vec![self.route(&spec)];
+        let mut routes = vec![self.cached_route(&spec)];
         for fallback in &spec.fallbacks {
             match self.routes.get(fallback) {
-                Some(spec) => routes.push(self.route(&spec)),
+                Some(spec) => routes.push(self.cached_route(&spec)),
                 None => match builtin(fallback, self.registry, self.providers, self.health) {
-                    Ok(route) => routes.push(route),
+                    Ok(route) => routes.push(Arc::new(route)),
                     Err(error) => tracing::warn!(route = %spec.name, %fallback, %error, "fallback skipped"),
                 },
             }
         }
         Ok(Plan { routes })
+    }
+
+    /// The plan of a route, built once per version of its definition: the hot
+    /// path then costs a map lookup, not providers, prices and labels per request.
+    fn cached_route(&self, spec: &Arc<RouteSpec>) -> Arc<RoutePlan> {
+        if let Ok(plans) = self.plans.built.lock() {
+            if let Some((built_from, plan)) = plans.get(&spec.name) {
+                if Arc::ptr_eq(built_from, spec) {
+                    return Arc::clone(plan);
+                }
+            }
+        }
+        let plan = Arc::new(self.route(spec));
+        if plan.targets.len() < spec.deployments.len() {
+            // A deployment is missing its credential: try again next time.
+            return plan;
+        }
+        if let Ok(mut plans) = self.plans.built.lock() {
+            // Bounded by the number of routes: only route names are keys.
+            plans.insert(spec.name.clone(), (Arc::clone(spec), Arc::clone(&plan)));
+        }
+        plan
     }
 
     fn route(&self, spec: &RouteSpec) -> RoutePlan {
