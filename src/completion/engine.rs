@@ -20,7 +20,7 @@ use crate::auth::key_cache::GatewayCaller;
 use crate::gateway::openai::{validate, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, MessageContent};
 use crate::gateway::providers::ChunkStream;
 use crate::gateway::ProviderError;
-use crate::routing::health::{Availability, DeploymentHealth};
+use crate::routing::health::{Availability, Capacity, DeploymentHealth};
 use crate::routing::retry::{backoff, is_rate_limit, is_retryable};
 use crate::routing::select::{pick, Candidate};
 use crate::usage::admission::{self, AdmissionRequest};
@@ -95,9 +95,14 @@ impl CompletionService {
                 })
                 .await;
             match first {
-                Ok(((first, rest), target)) => {
-                    Answer::Stream(self.stream(ticket, request.model, first, rest, target.health.clone()))
-                }
+                Ok(((first, rest), target)) => Answer::Stream(self.stream(
+                    ticket,
+                    request.model,
+                    first,
+                    rest,
+                    target.health.clone(),
+                    target.capacity,
+                )),
                 Err(exhausted) => return Err(self.fail(ticket, exhausted, &plan).await),
             }
         } else {
@@ -113,7 +118,11 @@ impl CompletionService {
                 Ok((mut completion, target)) => {
                     completion.model.clone_from(&request.model);
                     if let Some(usage) = &completion.usage {
-                        target.health.used_tokens(usage.prompt_tokens + usage.completion_tokens, Instant::now());
+                        target.health.used_tokens(
+                            target.capacity,
+                            usage.prompt_tokens + usage.completion_tokens,
+                            Instant::now(),
+                        );
                     }
                     self.finish(ticket, Outcome::success(completion.usage)).await?;
                     Answer::Body(completion)
@@ -195,7 +204,7 @@ impl CompletionService {
                 attempts += 1;
                 ticket.serve_with(&target.deployment, target.provider.name(), target.price);
                 ticket.attempt_started(attempt(target));
-                target.health.sent(Instant::now());
+                target.health.sent(target.capacity, Instant::now());
                 let in_flight = target.health.enter();
                 let result = call(target).await;
                 drop(in_flight);
@@ -257,6 +266,7 @@ impl CompletionService {
         first: ChatCompletionChunk,
         mut upstream: ChunkStream,
         health: std::sync::Arc<DeploymentHealth>,
+        capacity: Capacity,
     ) -> EngineStream {
         let engine = self.clone_for_stream();
         Box::pin(async_stream::stream! {
@@ -290,7 +300,7 @@ impl CompletionService {
             }
             let usage = ticket.usage().copied();
             if let Some(usage) = &usage {
-                health.used_tokens(usage.prompt_tokens + usage.completion_tokens, Instant::now());
+                health.used_tokens(capacity, usage.prompt_tokens + usage.completion_tokens, Instant::now());
             }
             let outcome = match &failure {
                 None => Outcome::success(usage),

@@ -9,7 +9,7 @@
 //! it again.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,9 @@ pub struct Capacity {
 #[derive(Debug, Default)]
 pub struct DeploymentHealth {
     breaker: Mutex<Breaker>,
+    /// False while the breaker is closed with no failure counted: the hot path
+    /// (every request to a healthy deployment) then takes no lock at all.
+    troubled: AtomicBool,
     in_flight: AtomicU32,
     minute: Mutex<Minute>,
 }
@@ -66,6 +69,9 @@ impl DeploymentHealth {
     /// Whether a request may use the deployment now. An expired cooldown lets one
     /// request through as a probe (the caller then reports its outcome).
     pub fn availability(&self, now: Instant) -> Availability {
+        if !self.troubled.load(Ordering::Acquire) {
+            return Availability::Available;
+        }
         let Ok(mut breaker) = self.breaker.lock() else { return Availability::Available };
         match breaker.cooled_until {
             None => Availability::Available,
@@ -81,6 +87,9 @@ impl DeploymentHealth {
     /// Whether `availability` would let a request through now, without claiming
     /// the probe: for ranking candidates before one is picked.
     pub fn looks_available(&self, now: Instant) -> bool {
+        if !self.troubled.load(Ordering::Acquire) {
+            return true;
+        }
         self.breaker.lock().is_ok_and(|b| match b.cooled_until {
             None => true,
             Some(until) => now >= until && !b.probe_in_flight,
@@ -98,16 +107,23 @@ impl DeploymentHealth {
         capacity.rpm.is_none_or(|rpm| minute.requests < rpm) && capacity.tpm.is_none_or(|tpm| minute.tokens < tpm)
     }
 
-    /// Counts a request sent to the deployment in the current minute.
-    pub fn sent(&self, now: Instant) {
+    /// Counts a request sent to the deployment in the current minute (only
+    /// where a capacity is set: nothing else reads the count).
+    pub fn sent(&self, capacity: Capacity, now: Instant) {
+        if capacity.rpm.is_none() {
+            return;
+        }
         if let Ok(mut minute) = self.minute.lock() {
             roll(&mut minute, now);
             minute.requests += 1;
         }
     }
 
-    /// Counts the tokens a request used, once known.
-    pub fn used_tokens(&self, tokens: u64, now: Instant) {
+    /// Counts the tokens a request used, once known (only where a TPM is set).
+    pub fn used_tokens(&self, capacity: Capacity, tokens: u64, now: Instant) {
+        if capacity.tpm.is_none() {
+            return;
+        }
         if let Ok(mut minute) = self.minute.lock() {
             roll(&mut minute, now);
             minute.tokens = minute.tokens.saturating_add(tokens);
@@ -115,8 +131,12 @@ impl DeploymentHealth {
     }
 
     pub fn succeeded(&self) {
+        if !self.troubled.load(Ordering::Acquire) {
+            return;
+        }
         if let Ok(mut breaker) = self.breaker.lock() {
             *breaker = Breaker::default();
+            self.troubled.store(false, Ordering::Release);
         }
     }
 
@@ -125,6 +145,7 @@ impl DeploymentHealth {
     /// `Retry-After`). Answers whether the breaker is now open.
     pub fn failed(&self, now: Instant, threshold: u32, cooldown: Duration, rate_limited: Option<Duration>) -> bool {
         let Ok(mut breaker) = self.breaker.lock() else { return false };
+        self.troubled.store(true, Ordering::Release);
         breaker.consecutive_failures = breaker.consecutive_failures.saturating_add(1);
         let was_probe = std::mem::take(&mut breaker.probe_in_flight);
         let open_for = match rate_limited {
@@ -269,11 +290,11 @@ mod tests {
         let now = Instant::now();
         let capacity = Capacity { rpm: Some(2), tpm: Some(100) };
         assert!(health.has_capacity(capacity, now));
-        health.sent(now);
-        health.sent(now);
+        health.sent(capacity, now);
+        health.sent(capacity, now);
         assert!(!health.has_capacity(capacity, now), "2 requests per minute used");
         assert!(health.has_capacity(capacity, now + Duration::from_secs(60)), "a new minute");
-        health.used_tokens(100, now + Duration::from_secs(61));
+        health.used_tokens(capacity, 100, now + Duration::from_secs(61));
         assert!(!health.has_capacity(capacity, now + Duration::from_secs(62)), "100 tokens per minute used");
         assert!(health.has_capacity(Capacity::default(), now), "no capacity set: never bounded");
     }
