@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use gaiarouter_domain::api_key::ApiKey;
@@ -15,7 +14,6 @@ use gaiarouter_domain::organization::{Organization, OrganizationStatus};
 use gaiarouter_domain::{Limits, Permission};
 use gaiarouter_projections::admin_views::limits_from_columns;
 use gaiarouter_projections::event_log::load_aggregate;
-use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -23,7 +21,6 @@ use gaiarouter_projections::event_log::EventLogError;
 
 use super::{check_key_usable, secrets, AuthError};
 
-pub const ADMIN_CHANNEL: &str = "gaiarouter_admin";
 
 #[derive(Debug, Clone)]
 pub struct CachedKey {
@@ -190,38 +187,19 @@ impl KeyCache {
     }
 
     /// Follows other processes' admin changes until the returned task is aborted.
-    /// After any interruption of the connection everything is reloaded, because
-    /// notifications sent meanwhile are lost.
     pub fn follow(self: &Arc<Self>, pool: PgPool) -> tokio::task::JoinHandle<()> {
-        let cache = Arc::clone(self);
-        tokio::spawn(async move {
-            loop {
-                if let Err(error) = cache.listen(&pool).await {
-                    tracing::warn!(%error, "key cache listener interrupted; reconnecting");
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        })
+        crate::postgres::follow::follow(Arc::clone(self), pool)
+    }
+}
+
+impl crate::postgres::follow::FollowsAdminEvents for KeyCache {
+    const NAME: &'static str = "key cache";
+
+    async fn reload(&self, pool: &PgPool) -> Result<(), EventLogError> {
+        Ok(self.load_all(pool).await?)
     }
 
-    async fn listen(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        let mut listener = PgListener::connect_with(pool).await?;
-        listener.listen(ADMIN_CHANNEL).await?;
-        // Anything that changed while not listening is picked up here.
-        self.load_all(pool).await?;
-        loop {
-            match listener.try_recv().await? {
-                Some(notification) => {
-                    if let Err(error) = self.apply_notification(pool, notification.payload()).await {
-                        tracing::warn!(%error, "refreshing a cached key failed; reloading all");
-                        self.load_all(pool).await?;
-                    }
-                }
-                None => {
-                    // The connection dropped and was re-established: reload.
-                    self.load_all(pool).await?;
-                }
-            }
-        }
+    async fn apply(&self, pool: &PgPool, payload: &str) -> Result<(), EventLogError> {
+        self.apply_notification(pool, payload).await
     }
 }

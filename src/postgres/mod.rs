@@ -1,6 +1,7 @@
 //! The database: connect (to `DATABASE_URL` or the embedded cluster) and migrate.
 
 pub mod embedded;
+pub mod follow;
 
 use std::time::Duration;
 

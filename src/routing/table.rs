@@ -7,15 +7,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use gaiarouter_domain::route::{Route, RouteSpec};
 use gaiarouter_projections::event_log::{load_aggregate, EventLogError};
-use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use uuid::Uuid;
-
-use crate::auth::key_cache::ADMIN_CHANNEL;
 
 #[derive(Default)]
 struct Entries {
@@ -103,34 +99,20 @@ impl RouteTable {
     }
 
     /// Follows other processes' route changes until the returned task is aborted.
-    /// After any interruption everything is reloaded: notifications sent meanwhile are lost.
     pub fn follow(self: &Arc<Self>, pool: PgPool) -> tokio::task::JoinHandle<()> {
-        let table = Arc::clone(self);
-        tokio::spawn(async move {
-            loop {
-                if let Err(error) = table.listen(&pool).await {
-                    tracing::warn!(%error, "route table listener interrupted; reconnecting");
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        })
+        crate::postgres::follow::follow(Arc::clone(self), pool)
+    }
+}
+
+impl crate::postgres::follow::FollowsAdminEvents for RouteTable {
+    const NAME: &'static str = "route table";
+
+    async fn reload(&self, pool: &PgPool) -> Result<(), EventLogError> {
+        self.load_all(pool).await
     }
 
-    async fn listen(&self, pool: &PgPool) -> Result<(), EventLogError> {
-        let mut listener = PgListener::connect_with(pool).await?;
-        listener.listen(ADMIN_CHANNEL).await?;
-        self.load_all(pool).await?;
-        loop {
-            match listener.try_recv().await? {
-                Some(notification) => {
-                    if let Err(error) = self.apply_notification(pool, notification.payload()).await {
-                        tracing::warn!(%error, "refreshing a route failed; reloading all");
-                        self.load_all(pool).await?;
-                    }
-                }
-                None => self.load_all(pool).await?,
-            }
-        }
+    async fn apply(&self, pool: &PgPool, payload: &str) -> Result<(), EventLogError> {
+        self.apply_notification(pool, payload).await
     }
 }
 
