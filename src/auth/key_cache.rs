@@ -21,7 +21,6 @@ use gaiarouter_projections::event_log::EventLogError;
 
 use super::{check_key_usable, secrets, AuthError};
 
-
 #[derive(Debug, Clone)]
 pub struct CachedKey {
     pub id: Uuid,
