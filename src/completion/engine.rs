@@ -20,7 +20,7 @@ use crate::auth::key_cache::GatewayCaller;
 use crate::gateway::openai::{validate, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, MessageContent};
 use crate::gateway::providers::ChunkStream;
 use crate::gateway::ProviderError;
-use crate::routing::health::{Availability, Capacity, DeploymentHealth};
+use crate::routing::health::Availability;
 use crate::routing::retry::{backoff, is_rate_limit, is_retryable};
 use crate::routing::select::{pick, Candidate};
 use crate::usage::admission::{self, AdmissionRequest};
@@ -95,14 +95,9 @@ impl CompletionService {
                 })
                 .await;
             match first {
-                Ok(((first, rest), target)) => Answer::Stream(self.stream(
-                    ticket,
-                    request.model,
-                    first,
-                    rest,
-                    target.health.clone(),
-                    target.capacity,
-                )),
+                Ok(((first, rest), target)) => {
+                    Answer::Stream(self.stream(ticket, request.model, first, rest, target.clone()))
+                }
                 Err(exhausted) => return Err(self.fail(ticket, exhausted, &plan).await),
             }
         } else {
@@ -118,11 +113,7 @@ impl CompletionService {
                 Ok((mut completion, target)) => {
                     completion.model.clone_from(&request.model);
                     if let Some(usage) = &completion.usage {
-                        target.health.used_tokens(
-                            target.capacity,
-                            usage.prompt_tokens + usage.completion_tokens,
-                            Instant::now(),
-                        );
+                        target.used(usage);
                     }
                     self.finish(ticket, Outcome::success(completion.usage)).await?;
                     Answer::Body(completion)
@@ -265,10 +256,10 @@ impl CompletionService {
         model: String,
         first: ChatCompletionChunk,
         mut upstream: ChunkStream,
-        health: std::sync::Arc<DeploymentHealth>,
-        capacity: Capacity,
+        target: Target,
     ) -> EngineStream {
-        let engine = self.clone_for_stream();
+        // The stream outlives the handler (and `&self`): it keeps what finishing needs.
+        let (pool, recorder) = (self.pool.clone(), std::sync::Arc::clone(&self.recorder));
         Box::pin(async_stream::stream! {
             let mut pending = Some(first);
             let mut failure: Option<ProviderError> = None;
@@ -300,13 +291,13 @@ impl CompletionService {
             }
             let usage = ticket.usage().copied();
             if let Some(usage) = &usage {
-                health.used_tokens(capacity, usage.prompt_tokens + usage.completion_tokens, Instant::now());
+                target.used(usage);
             }
             let outcome = match &failure {
                 None => Outcome::success(usage),
                 Some(error) => Outcome::failure(error.kind(), error.http_status(), usage),
             };
-            if let Err(unrecorded) = engine.finish(ticket, outcome).await {
+            if let Err(unrecorded) = super::finish(&pool, &recorder, ticket, outcome).await {
                 yield StreamEvent::NotRecorded(unrecorded);
                 return;
             }

@@ -36,12 +36,6 @@ pub struct CompletionService {
     pub plans: plan::RoutePlans,
 }
 
-/// What a stream needs of the service once the handler returned.
-struct StreamFinisher {
-    pool: sqlx::PgPool,
-    recorder: Arc<Recorder>,
-}
-
 impl CompletionService {
     /// The route a model id names and its fallbacks.
     fn plan(&self, model: &str) -> Result<Plan, EngineError> {
@@ -59,18 +53,8 @@ impl CompletionService {
         })
     }
 
-    fn clone_for_stream(&self) -> StreamFinisher {
-        StreamFinisher { pool: self.pool.clone(), recorder: Arc::clone(&self.recorder) }
-    }
-
     /// Records the outcome and waits for the commit.
     pub async fn finish(&self, ticket: Ticket, outcome: Outcome) -> Result<(), EngineError> {
-        finish(&self.pool, &self.recorder, ticket, outcome).await
-    }
-}
-
-impl StreamFinisher {
-    async fn finish(&self, ticket: Ticket, outcome: Outcome) -> Result<(), EngineError> {
         finish(&self.pool, &self.recorder, ticket, outcome).await
     }
 }

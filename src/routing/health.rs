@@ -209,6 +209,10 @@ pub struct HealthBoard {
 impl HealthBoard {
     pub fn of(&self, deployment: &str) -> Arc<DeploymentHealth> {
         let Ok(mut map) = self.deployments.lock() else { return Arc::default() };
+        // Built-in model ids look theirs up on every request: no allocation once known.
+        if let Some(health) = map.get(deployment) {
+            return Arc::clone(health);
+        }
         Arc::clone(map.entry(deployment.to_string()).or_default())
     }
 
