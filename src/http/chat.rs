@@ -139,25 +139,12 @@ pub(crate) fn engine_error(error: EngineError) -> ApiError {
             ApiError::bad_request("invalid_request", message).with_param(param)
         }
         EngineError::UnknownModel(message) => ApiError::not_found("model_not_found", message).with_param("model"),
-        EngineError::Admission(AdmissionError::LimitReached { limit }) => {
-            let message = AdmissionError::LimitReached { limit }.to_string();
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, limit_code(limit), message)
+        EngineError::Admission(refused @ AdmissionError::LimitReached { code, .. }) => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, refused.to_string())
         }
         EngineError::Admission(AdmissionError::Database(cause)) => ApiError::unavailable(cause),
         EngineError::NotRecorded(cause) => ApiError::unavailable(cause),
         EngineError::NoDeployment(_) => ApiError::new(status, "no_available_deployment", error.to_string()),
         EngineError::Upstream(error) => ApiError::new(status, error.kind(), error.to_string()),
-    }
-}
-
-/// The stable code of a limit refusal (`api_key_monthly_requests_limit`, ...).
-fn limit_code(limit: &str) -> &'static str {
-    match limit {
-        "organization_monthly_requests" => "organization_monthly_requests_limit",
-        "organization_monthly_tokens" => "organization_monthly_tokens_limit",
-        "organization_monthly_cost" => "organization_monthly_cost_limit",
-        "api_key_monthly_requests" => "api_key_monthly_requests_limit",
-        "api_key_monthly_tokens" => "api_key_monthly_tokens_limit",
-        _ => "api_key_monthly_cost_limit",
     }
 }

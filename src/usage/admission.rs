@@ -37,18 +37,20 @@ fn as_i64(value: Option<u64>) -> Option<i64> {
 pub enum AdmissionError {
     /// `limit` names it: `organization_monthly_requests`, `api_key_monthly_cost`, ...
     #[error("the {} monthly {} limit has been reached", owner_name(limit), what_name(limit))]
-    LimitReached { limit: &'static str },
+    /// `code` is the limit's stable name in answers (`api_key_monthly_requests_limit`).
+    LimitReached { limit: &'static str, code: &'static str },
     #[error("admission failed: {0}")]
     Database(#[from] sqlx::Error),
 }
 
-const LIMITS: [&str; 6] = [
-    "organization_monthly_requests",
-    "organization_monthly_tokens",
-    "organization_monthly_cost",
-    "api_key_monthly_requests",
-    "api_key_monthly_tokens",
-    "api_key_monthly_cost",
+/// Every limit admission can refuse by, with its stable code.
+const LIMITS: [(&str, &str); 6] = [
+    ("organization_monthly_requests", "organization_monthly_requests_limit"),
+    ("organization_monthly_tokens", "organization_monthly_tokens_limit"),
+    ("organization_monthly_cost", "organization_monthly_cost_limit"),
+    ("api_key_monthly_requests", "api_key_monthly_requests_limit"),
+    ("api_key_monthly_tokens", "api_key_monthly_tokens_limit"),
+    ("api_key_monthly_cost", "api_key_monthly_cost_limit"),
 ];
 
 fn owner_name(limit: &str) -> &'static str {
@@ -88,9 +90,9 @@ pub async fn admit(pool: &PgPool, request: &AdmissionRequest) -> Result<Option<R
             .await?;
     match refused {
         // Codes are a fixed set; anything else from the database is a bug, not a limit.
-        Some(code) => match LIMITS.iter().find(|known| **known == code) {
-            Some(limit) => Err(AdmissionError::LimitReached { limit }),
-            None => Err(AdmissionError::Database(sqlx::Error::Protocol(format!("unknown limit code {code}")))),
+        Some(refused) => match LIMITS.iter().find(|(limit, _)| *limit == refused) {
+            Some((limit, code)) => Err(AdmissionError::LimitReached { limit, code }),
+            None => Err(AdmissionError::Database(sqlx::Error::Protocol(format!("unknown limit code {refused}")))),
         },
         None => Ok(Some(Reservation {
             month: request.month,
