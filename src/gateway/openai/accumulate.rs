@@ -88,6 +88,8 @@ impl CompletionAccumulator {
                         name: None,
                         tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
                         tool_call_id: None,
+                        reasoning_content: None,
+                        thinking_blocks: None,
                         extra: Map::new(),
                     },
                     finish_reason: state.finish_reason,

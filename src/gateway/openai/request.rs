@@ -125,6 +125,15 @@ pub struct ChatMessage {
     pub tool_calls: Option<Vec<ToolCall>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
+    /// The model's reasoning text (DeepSeek's and LiteLLM's convention), answered on
+    /// assistant messages by providers that think (Claude, Gemini).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    /// Anthropic's thinking blocks (`thinking` with its `signature`, `redacted_thinking`),
+    /// answered on assistant messages and sent back on later turns so a tool loop with
+    /// extended thinking keeps working.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_blocks: Option<Vec<Value>>,
     /// Other message fields (`refusal`, `annotations`, `audio`, ...), kept as-is.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -138,6 +147,8 @@ impl ChatMessage {
             name: None,
             tool_calls: None,
             tool_call_id: None,
+            reasoning_content: None,
+            thinking_blocks: None,
             extra: Map::new(),
         }
     }
@@ -178,7 +189,7 @@ impl MessageContent {
             MessageContent::Parts(parts) => parts
                 .iter()
                 .filter_map(|part| match part {
-                    ContentPart::Text { text } => Some(text.as_str()),
+                    ContentPart::Text { text, .. } => Some(text.as_str()),
                     _ => None,
                 })
                 .collect::<Vec<_>>()
@@ -192,9 +203,15 @@ impl MessageContent {
 pub enum ContentPart {
     Text {
         text: String,
+        /// Anthropic prompt caching (`{"type":"ephemeral","ttl":"1h"}`), kept for
+        /// providers that honour it and forwarded as-is to OpenAI-format upstreams.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
     },
     ImageUrl {
         image_url: ImageUrl,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
     },
     /// Any other part type (`input_audio`, `file`, ...): passed through to OpenAI-format
     /// upstreams, refused by translating providers.
@@ -210,23 +227,45 @@ pub struct ImageUrl {
     pub detail: Option<String>,
 }
 
+/// A tool: `{"type":"function","function":{...}}`, or another kind (OpenAI's
+/// `custom` tools, ...) that only OpenAI-format upstreams understand.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tool {
     #[serde(rename = "type")]
     pub kind: String,
-    pub function: FunctionDefinition,
+    /// Present for `"type": "function"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<FunctionDefinition>,
+    /// `cache_control` on the tool (Anthropic prompt caching).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<Value>,
+    /// Other fields (`custom: {...}` of custom tools, ...), kept as-is.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl Tool {
     pub fn function(name: impl Into<String>, description: impl Into<String>, parameters: Value) -> Self {
         Tool {
             kind: "function".into(),
-            function: FunctionDefinition {
+            function: Some(FunctionDefinition {
                 name: name.into(),
                 description: Some(description.into()),
                 parameters: Some(parameters),
                 strict: None,
-            },
+                extra: Map::new(),
+            }),
+            cache_control: None,
+            extra: Map::new(),
+        }
+    }
+
+    /// The function of a `function` tool; `None` for other kinds.
+    pub fn as_function(&self) -> Option<&FunctionDefinition> {
+        if self.kind == "function" {
+            self.function.as_ref()
+        } else {
+            None
         }
     }
 }
@@ -241,6 +280,9 @@ pub struct FunctionDefinition {
     pub parameters: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
+    /// Unknown fields, kept for OpenAI-format upstreams.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -248,6 +290,9 @@ pub struct FunctionDefinition {
 pub enum ToolChoice {
     Mode(ToolChoiceMode),
     Named(NamedToolChoice),
+    /// Any other shape (`{"type":"allowed_tools",...}`, `{"type":"custom",...}`):
+    /// forwarded to OpenAI-format upstreams, refused by translating providers.
+    Other(Map<String, Value>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -61,6 +61,8 @@ pub struct Usage {
     pub total_tokens: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_tokens_details: Option<PromptTokensDetails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens_details: Option<CompletionTokensDetails>,
 }
 
 impl Usage {
@@ -69,7 +71,8 @@ impl Usage {
             prompt_tokens,
             completion_tokens,
             total_tokens: prompt_tokens + completion_tokens,
-            prompt_tokens_details: Some(PromptTokensDetails { cached_tokens }),
+            prompt_tokens_details: Some(PromptTokensDetails { cached_tokens, ..PromptTokensDetails::default() }),
+            completion_tokens_details: None,
         }
     }
 
@@ -77,12 +80,55 @@ impl Usage {
     pub fn cached_tokens(&self) -> u64 {
         self.prompt_tokens_details.map(|d| d.cached_tokens).unwrap_or(0)
     }
+
+    /// Prompt tokens written to the provider's cache, all durations (part of `prompt_tokens`).
+    pub fn cache_write_tokens(&self) -> u64 {
+        self.prompt_tokens_details.map(|d| d.cache_write_tokens).unwrap_or(0)
+    }
+
+    /// Of the cache writes, those kept for an hour (Anthropic `ttl: "1h"`, priced higher).
+    pub fn cache_write_1h_tokens(&self) -> u64 {
+        self.prompt_tokens_details.map(|d| d.cache_write_1h_tokens.min(d.cache_write_tokens)).unwrap_or(0)
+    }
+
+    /// Completion tokens spent on reasoning (part of `completion_tokens`).
+    pub fn reasoning_tokens(&self) -> u64 {
+        self.completion_tokens_details.map(|d| d.reasoning_tokens).unwrap_or(0)
+    }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// OpenAI's `prompt_tokens_details`. Every count is part of `prompt_tokens`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PromptTokensDetails {
+    /// Read from the provider's prompt cache.
     #[serde(default)]
     pub cached_tokens: u64,
+    /// Written to the provider's prompt cache (Anthropic `cache_creation_input_tokens`;
+    /// OpenRouter's name for it).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_tokens: u64,
+    /// Of `cache_write_tokens`, those written with a one-hour lifetime.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_1h_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_tokens: Option<u64>,
+}
+
+/// OpenAI's `completion_tokens_details`. Every count is part of `completion_tokens`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CompletionTokensDetails {
+    #[serde(default)]
+    pub reasoning_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_prediction_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_prediction_tokens: Option<u64>,
 }
 
 /// One streamed event (`"object": "chat.completion.chunk"`). The last chunk of a
@@ -153,6 +199,12 @@ pub struct Delta {
     pub content: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallDelta>>,
+    /// A piece of the model's reasoning text (see `ChatMessage::reasoning_content`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    /// Thinking blocks completed in this chunk, with their signatures (Anthropic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_blocks: Option<Vec<Value>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

@@ -24,7 +24,7 @@ pub enum GatewayInputError {
     UnexpectedToolCalls { index: usize },
     #[error("messages[{index}]: {role} messages may only contain text parts")]
     NonTextPart { index: usize, role: &'static str },
-    #[error("tools[{index}]: only tools of type \"function\" with a non-empty name are supported")]
+    #[error("tools[{index}]: a tool needs a `type`, and a function tool a non-empty `function.name`")]
     InvalidTool { index: usize },
     #[error("`tool_choice` names a function but no tools were given")]
     ToolChoiceWithoutTools,
@@ -122,7 +122,9 @@ pub fn validate(request: &ChatCompletionRequest) -> Result<(), GatewayInputError
     }
     if let Some(tools) = &request.tools {
         for (index, tool) in tools.iter().enumerate() {
-            if tool.kind != "function" || tool.function.name.trim().is_empty() {
+            let unnamed_function = tool.kind == "function"
+                && tool.function.as_ref().is_none_or(|function| function.name.trim().is_empty());
+            if tool.kind.is_empty() || unnamed_function {
                 return Err(GatewayInputError::InvalidTool { index });
             }
         }

@@ -72,20 +72,25 @@ pub(crate) fn messages_request(
         let tools: Vec<Value> = tools
             .iter()
             .map(|tool| {
+                let function = tool.as_function().ok_or_else(|| {
+                    ProviderError::UnsupportedRequest(format!(
+                        "tools of type \"{}\" are not supported by Anthropic models; use function tools",
+                        tool.kind
+                    ))
+                })?;
                 let mut out = Map::new();
-                out.insert("name".into(), json!(tool.function.name));
-                if let Some(description) = &tool.function.description {
+                out.insert("name".into(), json!(function.name));
+                if let Some(description) = &function.description {
                     out.insert("description".into(), json!(description));
                 }
-                let schema =
-                    tool.function.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+                let schema = function.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}}));
                 out.insert("input_schema".into(), schema);
-                Value::Object(out)
+                Ok(Value::Object(out))
             })
-            .collect();
+            .collect::<Result<_, ProviderError>>()?;
         body.insert("tools".into(), Value::Array(tools));
     }
-    if let Some(choice) = tool_choice(request) {
+    if let Some(choice) = tool_choice(request)? {
         body.insert("tool_choice".into(), choice);
     }
     if let Some(user) = &request.user {
@@ -94,21 +99,26 @@ pub(crate) fn messages_request(
     Ok(Value::Object(body))
 }
 
-fn tool_choice(request: &ChatCompletionRequest) -> Option<Value> {
+fn tool_choice(request: &ChatCompletionRequest) -> Result<Option<Value>, ProviderError> {
     let mut choice = match &request.tool_choice {
         None if request.parallel_tool_calls == Some(false) && request.tools.is_some() => {
             json!({"type": "auto"})
         }
-        None => return None,
-        Some(ToolChoice::Mode(ToolChoiceMode::None)) => return Some(json!({"type": "none"})),
+        None => return Ok(None),
+        Some(ToolChoice::Mode(ToolChoiceMode::None)) => return Ok(Some(json!({"type": "none"}))),
         Some(ToolChoice::Mode(ToolChoiceMode::Auto)) => json!({"type": "auto"}),
         Some(ToolChoice::Mode(ToolChoiceMode::Required)) => json!({"type": "any"}),
         Some(ToolChoice::Named(named)) => json!({"type": "tool", "name": named.function.name}),
+        Some(ToolChoice::Other(_)) => {
+            return Err(ProviderError::UnsupportedRequest(
+                "this `tool_choice` is not supported by Anthropic models; use \"none\", \"auto\", \"required\" or a named function".into(),
+            ))
+        }
     };
     if request.parallel_tool_calls == Some(false) {
         choice["disable_parallel_tool_use"] = json!(true);
     }
-    Some(choice)
+    Ok(Some(choice))
 }
 
 fn text_block(text: &str) -> Value {
@@ -123,10 +133,10 @@ fn content_blocks(content: Option<&MessageContent>) -> Result<Vec<Value>, Provid
         Some(MessageContent::Text(text)) => Ok(vec![text_block(text)]),
         Some(MessageContent::Parts(parts)) => parts
             .iter()
-            .filter(|part| !matches!(part, ContentPart::Text { text } if text.is_empty()))
+            .filter(|part| !matches!(part, ContentPart::Text { text, .. } if text.is_empty()))
             .map(|part| match part {
-                ContentPart::Text { text } => Ok(text_block(text)),
-                ContentPart::ImageUrl { image_url } => image_block(&image_url.url),
+                ContentPart::Text { text, .. } => Ok(text_block(text)),
+                ContentPart::ImageUrl { image_url, .. } => image_block(&image_url.url),
                 ContentPart::Other(other) => Err(ProviderError::UnsupportedRequest(format!(
                     "Anthropic models do not accept content parts of type {}",
                     other.get("type").unwrap_or(&Value::Null)

@@ -91,6 +91,8 @@ pub(crate) fn completion_from_message(message: MessagesResponse) -> ChatCompleti
                 name: None,
                 tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
                 tool_call_id: None,
+                reasoning_content: None,
+                thinking_blocks: None,
                 extra: Map::new(),
             },
             finish_reason: Some(finish_reason(message.stop_reason.as_deref())),

@@ -53,17 +53,23 @@ pub(crate) fn generate_content_request(request: &ChatCompletionRequest) -> Resul
         let declarations: Vec<Value> = tools
             .iter()
             .map(|tool| {
+                let function = tool.as_function().ok_or_else(|| {
+                    ProviderError::UnsupportedRequest(format!(
+                        "tools of type \"{}\" are not supported by Gemini models; use function tools",
+                        tool.kind
+                    ))
+                })?;
                 let mut declaration = Map::new();
-                declaration.insert("name".into(), json!(tool.function.name));
-                if let Some(description) = &tool.function.description {
+                declaration.insert("name".into(), json!(function.name));
+                if let Some(description) = &function.description {
                     declaration.insert("description".into(), json!(description));
                 }
-                if let Some(parameters) = &tool.function.parameters {
+                if let Some(parameters) = &function.parameters {
                     declaration.insert("parameters".into(), gemini_schema(parameters));
                 }
-                Value::Object(declaration)
+                Ok(Value::Object(declaration))
             })
-            .collect();
+            .collect::<Result<_, ProviderError>>()?;
         body.insert("tools".into(), json!([{"functionDeclarations": declarations}]));
     }
     if let Some(choice) = &request.tool_choice {
@@ -73,6 +79,11 @@ pub(crate) fn generate_content_request(request: &ChatCompletionRequest) -> Resul
             ToolChoice::Mode(ToolChoiceMode::Required) => json!({"mode": "ANY"}),
             ToolChoice::Named(named) => {
                 json!({"mode": "ANY", "allowedFunctionNames": [named.function.name]})
+            }
+            ToolChoice::Other(_) => {
+                return Err(ProviderError::UnsupportedRequest(
+                    "this `tool_choice` is not supported by Gemini models; use \"none\", \"auto\", \"required\" or a named function".into(),
+                ))
             }
         };
         body.insert("toolConfig".into(), json!({"functionCallingConfig": config}));
@@ -126,8 +137,8 @@ fn parts(content: Option<&MessageContent>) -> Result<Vec<Value>, ProviderError> 
         Some(MessageContent::Parts(items)) => items
             .iter()
             .map(|part| match part {
-                ContentPart::Text { text } => Ok(json!({"text": text})),
-                ContentPart::ImageUrl { image_url } => image_part(&image_url.url),
+                ContentPart::Text { text, .. } => Ok(json!({"text": text})),
+                ContentPart::ImageUrl { image_url, .. } => image_part(&image_url.url),
                 ContentPart::Other(other) => Err(ProviderError::UnsupportedRequest(format!(
                     "Gemini models do not accept content parts of type {} through GaiaRouter",
                     other.get("type").unwrap_or(&Value::Null)

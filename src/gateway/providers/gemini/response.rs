@@ -138,6 +138,8 @@ pub(crate) fn completion_from_response(response: GenerateContentResponse, model:
                     name: None,
                     tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
                     tool_call_id: None,
+                    reasoning_content: None,
+                    thinking_blocks: None,
                     extra: Map::new(),
                 },
                 logprobs: None,
