@@ -36,6 +36,10 @@ pub struct ChatCompletionRequest {
     pub seed: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// `minimal` | `low` | `medium` | `high` (OpenAI reasoning models): translated to
+    /// Claude's thinking budget and Gemini's `thinkingConfig`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<String>,
     /// `{"type":"text"|"json_object"|"json_schema", "json_schema": {...}}`, kept as JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_format: Option<Value>,
@@ -66,6 +70,7 @@ impl ChatCompletionRequest {
             seed: None,
             user: None,
             response_format: None,
+            reasoning_effort: None,
             extra: Map::new(),
         }
     }

@@ -194,7 +194,7 @@ mod tests {
             "logit_bias": {"50256": -100}, "reasoning_effort": "low"
         }))
         .unwrap();
-        assert_eq!(request.extra.get("reasoning_effort"), Some(&json!("low")));
+        assert_eq!(request.reasoning_effort.as_deref(), Some("low"));
         let round_trip = serde_json::to_value(&request).unwrap();
         assert_eq!(round_trip["logit_bias"], json!({"50256": -100}));
     }
