@@ -93,6 +93,10 @@ mod tests {
             finished_at: at,
             deployment: "echo".into(),
             attempts: Vec::new(),
+            ingress: "chat_completions".into(),
+            cache_write_tokens: 0,
+            cache_write_1h_tokens: 0,
+            reasoning_tokens: 0,
         };
         completed.attempts.push(Attempt::single(&completed));
         let mut payload = serde_json::to_value(RequestEvent::RequestCompleted(completed)).unwrap_or_default();

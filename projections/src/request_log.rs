@@ -55,6 +55,10 @@ impl Projector for RequestLog {
             c.streamed.push(r.streamed);
             c.deployments.push(r.deployment.clone());
             c.attempts.push(serde_json::to_value(&r.attempts).unwrap_or_default());
+            c.ingress.push(r.ingress.clone());
+            c.cache_write.push(n(r.cache_write_tokens));
+            c.cache_write_1h.push(n(r.cache_write_1h_tokens));
+            c.reasoning.push(n(r.reasoning_tokens));
         }
         if c.ids.is_empty() {
             return Ok(());
@@ -62,10 +66,12 @@ impl Projector for RequestLog {
         sqlx::query(
             "INSERT INTO request_log (id, started_at, finished_at, organization_id, api_key_id, model, provider, \
                prompt_tokens, completion_tokens, cached_tokens, cost_nanos, latency_ms, time_to_first_token_ms, status, \
-               http_status, error_kind, streamed, deployment, attempts) \
+               http_status, error_kind, streamed, deployment, attempts, ingress, cache_write_tokens, \
+               cache_write_1h_tokens, reasoning_tokens) \
              SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::uuid[], $5::uuid[], $6::text[], \
                $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], \
-               $14::text[], $15::int[], $16::text[], $17::bool[], $18::text[], $19::jsonb[]) \
+               $14::text[], $15::int[], $16::text[], $17::bool[], $18::text[], $19::jsonb[], $20::text[], \
+               $21::bigint[], $22::bigint[], $23::bigint[]) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&c.ids)
@@ -87,6 +93,10 @@ impl Projector for RequestLog {
         .bind(&c.streamed)
         .bind(&c.deployments)
         .bind(&c.attempts)
+        .bind(&c.ingress)
+        .bind(&c.cache_write)
+        .bind(&c.cache_write_1h)
+        .bind(&c.reasoning)
         .execute(&mut *tx)
         .await?;
         Ok(())
@@ -114,6 +124,10 @@ struct Columns {
     streamed: Vec<bool>,
     deployments: Vec<String>,
     attempts: Vec<serde_json::Value>,
+    ingress: Vec<String>,
+    cache_write: Vec<i64>,
+    cache_write_1h: Vec<i64>,
+    reasoning: Vec<i64>,
 }
 
 #[derive(Debug, Clone, FromRow, Serialize)]
@@ -138,6 +152,11 @@ pub struct LogRow {
     pub deployment: String,
     /// The upstream attempts in order, as the event recorded them (upcast for old events).
     pub attempts: Json<Vec<Attempt>>,
+    /// "chat_completions" or "messages".
+    pub ingress: String,
+    pub cache_write_tokens: i64,
+    pub cache_write_1h_tokens: i64,
+    pub reasoning_tokens: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -147,6 +166,7 @@ pub struct LogFilter {
     pub model: Option<String>,
     pub provider: Option<String>,
     pub deployment: Option<String>,
+    pub ingress: Option<String>,
     pub status: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
@@ -171,6 +191,9 @@ pub async fn page(pool: &PgPool, filter: &LogFilter, limit: i64) -> Result<Vec<L
     }
     if let Some(deployment) = &filter.deployment {
         query.push(" AND deployment = ").push_bind(deployment.clone());
+    }
+    if let Some(ingress) = &filter.ingress {
+        query.push(" AND ingress = ").push_bind(ingress.clone());
     }
     if let Some(status) = &filter.status {
         query.push(" AND status = ").push_bind(status.clone());

@@ -67,6 +67,9 @@ pub struct Aggregate {
     pub latency_max_ms: Option<i64>,
     pub ttft_sum_ms: i64,
     pub ttft_count: i64,
+    pub cache_write_tokens: i64,
+    pub cache_write_1h_tokens: i64,
+    pub reasoning_tokens: i64,
     pub histogram: Vec<(i16, i64)>,
 }
 
@@ -88,6 +91,9 @@ impl Aggregate {
         self.prompt_tokens += other.prompt_tokens;
         self.completion_tokens += other.completion_tokens;
         self.cached_tokens += other.cached_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
+        self.cache_write_1h_tokens += other.cache_write_1h_tokens;
+        self.reasoning_tokens += other.reasoning_tokens;
         self.cost_nanos += other.cost_nanos;
         self.latency_sum_ms += other.latency_sum_ms;
         self.latency_min_ms = match (self.latency_min_ms, other.latency_min_ms) {
@@ -108,7 +114,7 @@ impl Aggregate {
     }
 }
 
-type TotalsRow = (String, i64, i64, i64, i64, i64, i64, i64, i64, Option<i64>, Option<i64>, i64, i64);
+type TotalsRow = (String, i64, i64, i64, i64, i64, i64, i64, i64, Option<i64>, Option<i64>, i64, i64, i64, i64, i64);
 
 /// The summary over the whole range and scope, and one aggregate per group.
 pub async fn query(
@@ -125,7 +131,8 @@ pub async fn query(
         "SELECT {key} AS key, sum(requests)::bigint, sum(successes)::bigint, sum(errors)::bigint, \
            sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint, sum(cached_tokens)::bigint, \
            sum(cost_nanos)::bigint, sum(latency_sum_ms)::bigint, min(latency_min_ms), max(latency_max_ms), \
-           sum(ttft_sum_ms)::bigint, sum(ttft_count)::bigint \
+           sum(ttft_sum_ms)::bigint, sum(ttft_count)::bigint, sum(cache_write_tokens)::bigint, \
+           sum(cache_write_1h_tokens)::bigint, sum(reasoning_tokens)::bigint \
          FROM usage_daily WHERE {filter} GROUP BY 1 ORDER BY 1"
     ))
     .bind(from)
@@ -163,6 +170,9 @@ pub async fn query(
             latency_max_ms: row.10,
             ttft_sum_ms: row.11,
             ttft_count: row.12,
+            cache_write_tokens: row.13,
+            cache_write_1h_tokens: row.14,
+            reasoning_tokens: row.15,
             histogram: histograms.remove(&row.0).unwrap_or_default(),
         };
         summary.merge(&aggregate);

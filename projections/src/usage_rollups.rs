@@ -32,6 +32,9 @@ pub struct Totals {
     pub latency_max_ms: i64,
     pub ttft_sum_ms: i64,
     pub ttft_count: i64,
+    pub cache_write_tokens: i64,
+    pub cache_write_1h_tokens: i64,
+    pub reasoning_tokens: i64,
 }
 
 /// What a set of requests adds to the rollups (pure; also the reference the tests
@@ -69,6 +72,9 @@ impl Rollup {
         totals.prompt_tokens += n(request.prompt_tokens);
         totals.completion_tokens += n(request.completion_tokens);
         totals.cached_tokens += n(request.cached_tokens);
+        totals.cache_write_tokens += n(request.cache_write_tokens);
+        totals.cache_write_1h_tokens += n(request.cache_write_1h_tokens);
+        totals.reasoning_tokens += n(request.reasoning_tokens);
         totals.cost_nanos += request.cost.nanos();
         totals.latency_sum_ms += latency;
         totals.latency_min_ms = totals.latency_min_ms.min(latency);
@@ -142,7 +148,7 @@ async fn write(tx: &mut PgConnection, rollup: &Rollup) -> Result<(), sqlx::Error
         return Ok(());
     }
     let mut keys = KeyColumns::default();
-    let mut columns: [Vec<i64>; 13] = Default::default();
+    let mut columns: [Vec<i64>; 16] = Default::default();
     for (key, t) in &rollup.totals {
         keys.push(key);
         let values = [
@@ -159,6 +165,9 @@ async fn write(tx: &mut PgConnection, rollup: &Rollup) -> Result<(), sqlx::Error
             t.latency_max_ms,
             t.ttft_sum_ms,
             t.ttft_count,
+            t.cache_write_tokens,
+            t.cache_write_1h_tokens,
+            t.reasoning_tokens,
         ];
         for (column, value) in columns.iter_mut().zip(values) {
             column.push(value);
@@ -167,10 +176,11 @@ async fn write(tx: &mut PgConnection, rollup: &Rollup) -> Result<(), sqlx::Error
     let mut query = sqlx::query(
         "INSERT INTO usage_daily AS u (day, organization_id, api_key_id, model, provider, deployment, requests, successes, \
            errors, streamed, prompt_tokens, completion_tokens, cached_tokens, cost_nanos, latency_sum_ms, latency_min_ms, \
-           latency_max_ms, ttft_sum_ms, ttft_count) \
+           latency_max_ms, ttft_sum_ms, ttft_count, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens) \
          SELECT * FROM UNNEST($1::date[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::bigint[], \
            $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], \
-           $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[]) \
+           $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], \
+           $22::bigint[]) \
          ON CONFLICT (day, organization_id, api_key_id, model, provider, deployment) DO UPDATE SET \
            requests = u.requests + EXCLUDED.requests, successes = u.successes + EXCLUDED.successes, \
            errors = u.errors + EXCLUDED.errors, streamed = u.streamed + EXCLUDED.streamed, \
@@ -180,7 +190,10 @@ async fn write(tx: &mut PgConnection, rollup: &Rollup) -> Result<(), sqlx::Error
            latency_sum_ms = u.latency_sum_ms + EXCLUDED.latency_sum_ms, \
            latency_min_ms = LEAST(u.latency_min_ms, EXCLUDED.latency_min_ms), \
            latency_max_ms = GREATEST(u.latency_max_ms, EXCLUDED.latency_max_ms), \
-           ttft_sum_ms = u.ttft_sum_ms + EXCLUDED.ttft_sum_ms, ttft_count = u.ttft_count + EXCLUDED.ttft_count",
+           ttft_sum_ms = u.ttft_sum_ms + EXCLUDED.ttft_sum_ms, ttft_count = u.ttft_count + EXCLUDED.ttft_count, \
+           cache_write_tokens = u.cache_write_tokens + EXCLUDED.cache_write_tokens, \
+           cache_write_1h_tokens = u.cache_write_1h_tokens + EXCLUDED.cache_write_1h_tokens, \
+           reasoning_tokens = u.reasoning_tokens + EXCLUDED.reasoning_tokens",
     )
     .bind(&keys.days)
     .bind(&keys.orgs)

@@ -1,6 +1,5 @@
-//! The completion engine: every ingress (OpenAI chat today; Anthropic messages,
-//! embeddings, responses next) hands it a parsed request and renders what it
-//! answers. It owns the orchestration: input checks → plan (route, deployments,
+//! The completion engine: every ingress (OpenAI chat, Anthropic messages; embeddings
+//! and responses next) hands it an [`Exchange`] and renders what it answers. It owns the orchestration: input checks → plan (route, deployments,
 //! fallbacks) → admission → attempts (retries with backoff, fallbacks, cooldown)
 //! → the first chunk peeked → body or stream → `RequestCompleted` committed
 //! before the answer is finished.
@@ -13,12 +12,12 @@ use futures::{Stream, StreamExt};
 use uuid::Uuid;
 
 use super::errors::EngineError;
+use super::exchange::{Exchange, Piece, PieceStream};
 use super::plan::{Plan, RoutePlan, Target};
 use super::ticket::{Outcome, Ticket};
 use super::CompletionService;
 use crate::auth::key_cache::GatewayCaller;
-use crate::gateway::openai::{validate, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, MessageContent};
-use crate::gateway::providers::ChunkStream;
+use crate::gateway::openai::Usage;
 use crate::gateway::ProviderError;
 use crate::routing::health::Availability;
 use crate::routing::retry::{backoff, is_rate_limit, is_retryable};
@@ -28,41 +27,26 @@ use crate::usage::month_of;
 use gaiarouter_domain::request::Attempt;
 
 /// What a stream yields to its ingress.
-pub enum StreamEvent {
-    /// Content, in OpenAI's chunk shape (usage taken off: it comes last).
-    Chunk(ChatCompletionChunk),
-    /// After the commit: the usage of the whole stream as a chunk with no choices.
-    Usage(ChatCompletionChunk),
-    /// After the commit: the upstream failed mid-stream; the stream ends.
-    Failed(EngineError),
+pub enum StreamEvent<C> {
+    /// Content, in the ingress's format.
+    Chunk(C),
+    /// After the commit: the stream is over. `usage` is what was recorded;
+    /// `failure` says the upstream failed mid-stream.
+    End { usage: Option<Usage>, failure: Option<EngineError> },
     /// The outcome could not be recorded: the answer must not be finished.
     NotRecorded(EngineError),
 }
 
-pub type EngineStream = std::pin::Pin<Box<dyn Stream<Item = StreamEvent> + Send>>;
+pub type EngineStream<C> = std::pin::Pin<Box<dyn Stream<Item = StreamEvent<C>> + Send>>;
 
-pub enum Answer {
-    Body(ChatCompletion),
-    Stream(EngineStream),
+pub enum Answer<B, C> {
+    Body(B),
+    Stream(EngineStream<C>),
 }
 
-pub struct Completion {
+pub struct Completion<B, C> {
     pub request_id: Uuid,
-    pub answer: Answer,
-}
-
-/// A rough token count of the prompt (4 bytes a token), for reservations only.
-fn estimated_prompt_tokens(request: &ChatCompletionRequest) -> u64 {
-    let bytes: usize = request
-        .messages
-        .iter()
-        .map(|m| match &m.content {
-            Some(MessageContent::Text(text)) => text.len(),
-            Some(other) => other.text().len(),
-            None => 0,
-        })
-        .sum();
-    (bytes / 4 + 1) as u64
+    pub answer: Answer<B, C>,
 }
 
 /// Why the attempts ended without an answer.
@@ -74,49 +58,41 @@ enum Exhausted {
 }
 
 impl CompletionService {
-    /// Runs one chat completion to its answer. Errors before any provider was
-    /// called record nothing; from admission on, exactly one `RequestCompleted`.
-    pub async fn complete(
+    /// Runs one request to its answer. Errors before any provider was called
+    /// record nothing; from admission on, exactly one `RequestCompleted`.
+    pub async fn complete<E: Exchange>(
         &self,
         caller: &GatewayCaller,
-        request: ChatCompletionRequest,
-    ) -> Result<Completion, EngineError> {
-        validate(&request).map_err(|e| EngineError::InvalidRequest { param: e.param(), message: e.to_string() })?;
-        let plan = self.plan(&request.model)?;
-        let mut ticket = self.admit(caller, &request, &plan).await?;
+        exchange: E,
+    ) -> Result<Completion<E::Body, E::Chunk>, EngineError> {
+        let plan = self.plan(exchange.model())?;
+        let mut ticket = self.admit(caller, &exchange, &plan).await?;
         let request_id = ticket.request_id;
-        let answer = if request.is_stream() {
+        let answer = if exchange.is_stream() {
             let first = self
                 .first_answer(&plan, &mut ticket, |target| {
-                    let provider = target.provider.clone();
-                    let upstream_model = target.upstream_model.clone();
-                    let request = &request;
-                    async move { open_stream(provider.stream(request, &upstream_model).await).await }
+                    let exchange = &exchange;
+                    async move { open_stream(exchange.stream(target).await).await }
                 })
                 .await;
             match first {
-                Ok(((first, rest), target)) => {
-                    Answer::Stream(self.stream(ticket, request.model, first, rest, target.clone()))
-                }
+                Ok(((first, rest), target)) => Answer::Stream(self.stream(ticket, first, rest, target.clone())),
                 Err(exhausted) => return Err(self.fail(ticket, exhausted, &plan).await),
             }
         } else {
             let body = self
                 .first_answer(&plan, &mut ticket, |target| {
-                    let provider = target.provider.clone();
-                    let upstream_model = target.upstream_model.clone();
-                    let request = &request;
-                    async move { provider.complete(request, &upstream_model).await }
+                    let exchange = &exchange;
+                    async move { exchange.complete(target).await }
                 })
                 .await;
             match body {
-                Ok((mut completion, target)) => {
-                    completion.model.clone_from(&request.model);
-                    if let Some(usage) = &completion.usage {
+                Ok(((body, usage), target)) => {
+                    if let Some(usage) = &usage {
                         target.used(usage);
                     }
-                    self.finish(ticket, Outcome::success(completion.usage)).await?;
-                    Answer::Body(completion)
+                    self.finish(ticket, Outcome::success(usage)).await?;
+                    Answer::Body(body)
                 }
                 Err(exhausted) => return Err(self.fail(ticket, exhausted, &plan).await),
             }
@@ -124,15 +100,15 @@ impl CompletionService {
         Ok(Completion { request_id, answer })
     }
 
-    async fn admit(
+    async fn admit<E: Exchange>(
         &self,
         caller: &GatewayCaller,
-        request: &ChatCompletionRequest,
+        exchange: &E,
         plan: &Plan,
     ) -> Result<Ticket, EngineError> {
         let started_at = Utc::now();
         let request_id = Uuid::now_v7();
-        let estimated_tokens = estimated_prompt_tokens(request);
+        let estimated_tokens = exchange.estimated_prompt_tokens();
         let price = plan.first_price();
         let reservation = admission::admit(
             &self.pool,
@@ -154,10 +130,11 @@ impl CompletionService {
         let mut ticket = Ticket::new(
             request_id,
             caller,
-            request.model.clone(),
+            exchange.model().to_string(),
+            exchange.ingress(),
             provider.clone(),
             price,
-            request.is_stream(),
+            exchange.is_stream(),
             started_at,
             reservation,
             std::sync::Arc::clone(&self.recorder),
@@ -248,25 +225,23 @@ impl CompletionService {
         }
     }
 
-    /// The stream after its first chunk: content flows through; at the end the
-    /// outcome is committed, and only then the usage and the end are yielded.
-    fn stream(
+    /// The stream after its first piece: content flows through; at the end the
+    /// outcome is committed, and only then the end is yielded.
+    fn stream<C: Send + 'static>(
         &self,
         mut ticket: Ticket,
-        model: String,
-        first: ChatCompletionChunk,
-        mut upstream: ChunkStream,
+        first: Piece<C>,
+        mut upstream: PieceStream<C>,
         target: Target,
-    ) -> EngineStream {
+    ) -> EngineStream<C> {
         // The stream outlives the handler (and `&self`): it keeps what finishing needs.
         let (pool, recorder) = (self.pool.clone(), std::sync::Arc::clone(&self.recorder));
         Box::pin(async_stream::stream! {
             let mut pending = Some(first);
             let mut failure: Option<ProviderError> = None;
-            let mut template: Option<ChatCompletionChunk> = None;
             loop {
                 let item = match pending.take() {
-                    Some(chunk) => Some(Ok(chunk)),
+                    Some(piece) => Some(Ok(piece)),
                     None => upstream.next().await,
                 };
                 match item {
@@ -275,15 +250,11 @@ impl CompletionService {
                         failure = Some(error);
                         break;
                     }
-                    Some(Ok(mut chunk)) => {
-                        chunk.model.clone_from(&model);
-                        if let Some(usage) = chunk.usage.take() {
+                    Some(Ok(piece)) => {
+                        if let Some(usage) = piece.usage {
                             ticket.set_usage(usage);
                         }
-                        if template.is_none() {
-                            template = Some(ChatCompletionChunk { choices: Vec::new(), ..chunk.clone() });
-                        }
-                        if !chunk.choices.is_empty() {
+                        if let Some(chunk) = piece.chunk {
                             yield StreamEvent::Chunk(chunk);
                         }
                     }
@@ -301,13 +272,7 @@ impl CompletionService {
                 yield StreamEvent::NotRecorded(unrecorded);
                 return;
             }
-            if let (Some(usage), Some(mut chunk)) = (usage, template) {
-                chunk.usage = Some(usage);
-                yield StreamEvent::Usage(chunk);
-            }
-            if let Some(error) = failure {
-                yield StreamEvent::Failed(EngineError::Upstream(error));
-            }
+            yield StreamEvent::End { usage, failure: failure.map(EngineError::Upstream) };
         })
     }
 }
@@ -361,11 +326,11 @@ fn upstream_status(error: &ProviderError) -> u16 {
     }
 }
 
-/// A stream counts as answered once its first chunk arrived; an upstream that
+/// A stream counts as answered once its first piece arrived; an upstream that
 /// fails or ends before it failed the attempt (so another deployment may serve).
-async fn open_stream(
-    opened: Result<ChunkStream, ProviderError>,
-) -> Result<(ChatCompletionChunk, ChunkStream), ProviderError> {
+async fn open_stream<C>(
+    opened: Result<PieceStream<C>, ProviderError>,
+) -> Result<(Piece<C>, PieceStream<C>), ProviderError> {
     let mut stream = opened?;
     match stream.next().await {
         Some(Ok(first)) => Ok((first, stream)),

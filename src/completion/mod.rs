@@ -3,13 +3,17 @@
 //! `RequestCompleted` event that every request which reached admission ends with.
 //! No HTTP here: errors are `EngineError`s, rendered by each ingress.
 
+mod chat;
 mod engine;
 mod errors;
+pub mod exchange;
 pub mod plan;
 mod ticket;
 
+pub use chat::ChatExchange;
 pub use engine::{Answer, Completion, EngineStream, StreamEvent};
 pub use errors::EngineError;
+pub use exchange::{Exchange, Ingress};
 pub use ticket::{Outcome, Ticket};
 
 use std::sync::Arc;

@@ -234,7 +234,10 @@ impl Sources<'_> {
                         input_per_million: price.input_per_million,
                         output_per_million: price.output_per_million,
                         cached_input_per_million: price.cached_input_per_million,
-                    },
+                        cache_write_per_million: None,
+                        cache_write_1h_per_million: None,
+                    }
+                    .for_provider(&deployment.provider),
                     // The catalog's price of the upstream model, if it knows it.
                     None => self
                         .registry

@@ -10,8 +10,10 @@ use chrono::{DateTime, Utc};
 use gaiarouter_domain::request::{Attempt, RequestCompleted, RequestStatus};
 use uuid::Uuid;
 
+use super::exchange::Ingress;
 use crate::auth::key_cache::GatewayCaller;
 use crate::gateway::openai::Usage;
+use crate::gateway::registry::TokenCounts;
 use crate::gateway::Price;
 use crate::usage::admission::Reservation;
 use crate::usage::recorder::{PendingRecord, Recorder};
@@ -39,6 +41,7 @@ struct Details {
     organization_id: Uuid,
     api_key_id: Uuid,
     model: String,
+    ingress: Ingress,
     price: Price,
     streamed: bool,
     started_at: DateTime<Utc>,
@@ -80,6 +83,7 @@ impl Ticket {
         request_id: Uuid,
         caller: &GatewayCaller,
         model: String,
+        ingress: Ingress,
         provider: String,
         price: Price,
         streamed: bool,
@@ -94,6 +98,7 @@ impl Ticket {
             organization_id: caller.key.organization_id,
             api_key_id: caller.key.id,
             model,
+            ingress,
             price,
             streamed,
             started_at,
@@ -173,8 +178,8 @@ impl Details {
             let unanswered = pending.finish(0, outcome.error_kind.as_deref());
             self.attempts.push(unanswered);
         }
-        let (prompt, completion, cached) =
-            outcome.usage.as_ref().map_or((0, 0, 0), |u| (u.prompt_tokens, u.completion_tokens, u.cached_tokens()));
+        let tokens = outcome.usage.as_ref().map(token_counts).unwrap_or_default();
+        let reasoning = outcome.usage.as_ref().map_or(0, Usage::reasoning_tokens);
         let event = RequestCompleted {
             organization_id: self.organization_id,
             api_key_id: self.api_key_id,
@@ -182,10 +187,10 @@ impl Details {
             deployment: self.deployment,
             attempts: self.attempts,
             provider,
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            cached_tokens: cached,
-            cost: self.price.cost(prompt, completion, cached),
+            prompt_tokens: tokens.prompt,
+            completion_tokens: tokens.completion,
+            cached_tokens: tokens.cached,
+            cost: self.price.cost_of(&tokens),
             latency_ms: elapsed_ms(self.started),
             time_to_first_token_ms: self.first_token_ms,
             status: if outcome.error_kind.is_none() { RequestStatus::Success } else { RequestStatus::Error },
@@ -194,8 +199,26 @@ impl Details {
             streamed: self.streamed,
             started_at: self.started_at,
             finished_at: Utc::now(),
+            ingress: self.ingress.as_str().to_string(),
+            cache_write_tokens: tokens.cache_write,
+            cache_write_1h_tokens: tokens.cache_write_1h,
+            reasoning_tokens: reasoning.min(tokens.completion),
         };
         PendingRecord { request_id, event, reservation: self.reservation }
+    }
+}
+
+/// What a provider reported, as priced. Cache reads and writes are part of the
+/// prompt and never count more tokens than it has.
+fn token_counts(usage: &Usage) -> TokenCounts {
+    let cached = usage.cached_tokens().min(usage.prompt_tokens);
+    let cache_write = usage.cache_write_tokens().min(usage.prompt_tokens - cached);
+    TokenCounts {
+        prompt: usage.prompt_tokens,
+        completion: usage.completion_tokens,
+        cached,
+        cache_write,
+        cache_write_1h: usage.cache_write_1h_tokens().min(cache_write),
     }
 }
 

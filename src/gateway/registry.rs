@@ -25,25 +25,84 @@ pub struct Price {
     pub output_per_million: Money,
     /// Price of prompt tokens read from the provider's cache; `None` bills them as input.
     pub cached_input_per_million: Option<Money>,
+    /// Price of prompt tokens written to the cache for five minutes, and for an
+    /// hour (Anthropic: 1.25× and 2× the input price); `None` bills them as input.
+    pub cache_write_per_million: Option<Money>,
+    pub cache_write_1h_per_million: Option<Money>,
+}
+
+/// What a request used, as priced: every count but `completion` is part of `prompt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TokenCounts {
+    pub prompt: u64,
+    pub completion: u64,
+    /// Read from the provider's cache.
+    pub cached: u64,
+    /// Written to the provider's cache, of which `cache_write_1h` for an hour.
+    pub cache_write: u64,
+    pub cache_write_1h: u64,
 }
 
 const TOKENS_PER_MILLION: u128 = 1_000_000;
 
 impl Price {
-    pub const FREE: Price =
-        Price { input_per_million: Money::ZERO, output_per_million: Money::ZERO, cached_input_per_million: None };
+    pub const FREE: Price = Price {
+        input_per_million: Money::ZERO,
+        output_per_million: Money::ZERO,
+        cached_input_per_million: None,
+        cache_write_per_million: None,
+        cache_write_1h_per_million: None,
+    };
 
-    /// The cost of one request, rounded up to the nano-USD. `cached` tokens are part of
-    /// `prompt` (OpenAI's convention) and billed at the cached price.
+    /// The cost of plain prompt and completion tokens, some read from the cache.
     pub fn cost(&self, prompt: u64, completion: u64, cached: u64) -> Money {
-        let cached = cached.min(prompt);
+        self.cost_of(&TokenCounts { prompt, completion, cached, ..TokenCounts::default() })
+    }
+
+    /// The cost of one request, rounded up to the nano-USD. Cache reads and writes
+    /// are part of `prompt` (OpenAI's convention), each billed at its own price;
+    /// together they never count more tokens than the prompt has.
+    pub fn cost_of(&self, tokens: &TokenCounts) -> Money {
+        let cached = tokens.cached.min(tokens.prompt);
+        let written = tokens.cache_write.min(tokens.prompt - cached);
+        let written_1h = tokens.cache_write_1h.min(written);
+        let plain = tokens.prompt - cached - written;
         let rate = |money: Money| u128::try_from(money.nanos()).unwrap_or(0);
-        let cached_rate = rate(self.cached_input_per_million.unwrap_or(self.input_per_million));
-        let numerator = u128::from(prompt - cached) * rate(self.input_per_million)
-            + u128::from(cached) * cached_rate
-            + u128::from(completion) * rate(self.output_per_million);
+        let input = self.input_per_million;
+        let parts = [
+            (plain, input),
+            (cached, self.cached_input_per_million.unwrap_or(input)),
+            (written - written_1h, self.cache_write_per_million.unwrap_or(input)),
+            (written_1h, self.cache_write_1h_per_million.or(self.cache_write_per_million).unwrap_or(input)),
+            (tokens.completion, self.output_per_million),
+        ];
+        let numerator = parts
+            .iter()
+            .fold(0u128, |sum, (count, price)| sum.saturating_add(u128::from(*count).saturating_mul(rate(*price))));
         let nanos = numerator.div_ceil(TOKENS_PER_MILLION);
         Money::from_nanos(i64::try_from(nanos).unwrap_or(i64::MAX))
+    }
+
+    /// Anthropic's cache-write prices where none are set: 1.25× the input price for
+    /// five-minute writes, 2× for one-hour writes (Anthropic's pricing page).
+    pub fn with_anthropic_cache_writes(self) -> Price {
+        let times = |money: Money, numerator: i64, denominator: i64| {
+            Money::from_nanos(money.nanos().saturating_mul(numerator) / denominator)
+        };
+        Price {
+            cache_write_per_million: self.cache_write_per_million.or(Some(times(self.input_per_million, 5, 4))),
+            cache_write_1h_per_million: self.cache_write_1h_per_million.or(Some(times(self.input_per_million, 2, 1))),
+            ..self
+        }
+    }
+
+    /// The provider's own pricing rules applied where the price does not say.
+    pub fn for_provider(self, provider: &str) -> Price {
+        if provider == "anthropic" {
+            self.with_anthropic_cache_writes()
+        } else {
+            self
+        }
     }
 }
 
@@ -97,7 +156,10 @@ fn catalog_price(entry: &CatalogEntry) -> Price {
         input_per_million: nanos(entry.input_milli_usd),
         output_per_million: nanos(entry.output_milli_usd),
         cached_input_per_million: entry.cached_input_milli_usd.map(nanos),
+        cache_write_per_million: None,
+        cache_write_1h_per_million: None,
     }
+    .for_provider(entry.provider)
 }
 
 /// `claude-sonnet-4-20250514` → `claude-sonnet-4`, `gpt-4o-2024-08-06` → `gpt-4o`.

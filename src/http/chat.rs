@@ -16,9 +16,9 @@ use serde::Serialize;
 use super::extract::ApiJson;
 use super::principal::bearer_token;
 use crate::auth::key_cache::GatewayCaller;
-use crate::completion::{Answer, EngineError, EngineStream, StreamEvent};
+use crate::completion::{Answer, ChatExchange, EngineError, EngineStream, StreamEvent};
 use crate::error::{ApiError, ApiResult};
-use crate::gateway::openai::ModelInfo;
+use crate::gateway::openai::{ChatCompletionChunk, ModelInfo};
 use crate::gateway::ChatCompletionRequest;
 use crate::state::AppState;
 use crate::usage::admission::AdmissionError;
@@ -89,10 +89,12 @@ async fn chat_completions(
     ApiJson(request): ApiJson<ChatCompletionRequest>,
 ) -> ApiResult<Response> {
     let include_usage = request.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
-    let completion = state.completions.complete(&caller, request).await.map_err(engine_error)?;
+    let exchange = ChatExchange::new(request).map_err(engine_error)?;
+    let completion = state.completions.complete(&caller, exchange).await.map_err(engine_error)?;
+    let request_id = completion.request_id;
     let mut response = match completion.answer {
         Answer::Body(body) => Json(body).into_response(),
-        Answer::Stream(stream) => Sse::new(render_stream(stream, include_usage)).into_response(),
+        Answer::Stream(stream) => Sse::new(render_stream(stream, include_usage, request_id)).into_response(),
     };
     if let Ok(value) = HeaderValue::from_str(&completion.request_id.to_string()) {
         response.headers_mut().insert(HeaderName::from_static(REQUEST_HEADER), value);
@@ -108,19 +110,33 @@ fn chunk_event<T: Serialize>(value: &T) -> Event {
 /// if the upstream failed mid-stream, then `[DONE]` — except when the outcome
 /// could not be recorded: then the stream ends with the error and no `[DONE]`.
 fn render_stream(
-    mut stream: EngineStream,
+    mut stream: EngineStream<ChatCompletionChunk>,
     include_usage: bool,
+    request_id: uuid::Uuid,
 ) -> impl futures::Stream<Item = Result<Event, Infallible>> {
     async_stream::stream! {
+        // The usage chunk repeats the stream's id, created time and model.
+        let mut template: Option<ChatCompletionChunk> = None;
         while let Some(event) = stream.next().await {
             match event {
-                StreamEvent::Chunk(chunk) => yield Ok(chunk_event(&chunk)),
-                StreamEvent::Usage(chunk) => {
-                    if include_usage {
+                StreamEvent::Chunk(chunk) => {
+                    if template.is_none() {
+                        template = Some(ChatCompletionChunk { choices: Vec::new(), ..chunk.clone() });
+                    }
+                    yield Ok(chunk_event(&chunk));
+                }
+                StreamEvent::End { usage, failure } => {
+                    if let (true, Some(usage)) = (include_usage, usage) {
+                        let mut chunk = template.take().unwrap_or_else(|| {
+                            ChatCompletionChunk::new(&format!("chatcmpl-{}", request_id.simple()), 0, "", Vec::new())
+                        });
+                        chunk.usage = Some(usage);
                         yield Ok(chunk_event(&chunk));
                     }
+                    if let Some(error) = failure {
+                        yield Ok(Event::default().data(engine_error(error).body_json()));
+                    }
                 }
-                StreamEvent::Failed(error) => yield Ok(Event::default().data(engine_error(error).body_json())),
                 StreamEvent::NotRecorded(error) => {
                     yield Ok(Event::default().data(engine_error(error).body_json()));
                     return;

@@ -39,6 +39,8 @@ pub struct LogParams {
     pub provider: Option<String>,
     /// The deployment that served (`<route>/<deployment id>`, or the provider of a built-in model id).
     pub deployment: Option<String>,
+    /// The API the request came by: `chat_completions` or `messages`.
+    pub ingress: Option<String>,
     /// `success` or `error`.
     pub status: Option<String>,
     /// RFC 3339 time or YYYY-MM-DD (start of that UTC day).
@@ -61,6 +63,12 @@ pub struct LogEntry {
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
     pub cached_tokens: i64,
+    /// Prompt tokens written to the provider's cache, of which `cache_write_1h_tokens`
+    /// for an hour (both part of `prompt_tokens`, each priced apart).
+    pub cache_write_tokens: i64,
+    pub cache_write_1h_tokens: i64,
+    /// Completion tokens spent on reasoning (part of `completion_tokens`).
+    pub reasoning_tokens: i64,
     pub total_tokens: i64,
     pub cost_usd: f64,
     pub cost_nanos: i64,
@@ -75,6 +83,8 @@ pub struct LogEntry {
     pub deployment: String,
     /// Every upstream attempt in order (retries, fallbacks).
     pub attempts: Vec<AttemptEntry>,
+    /// The API the request came by: `chat_completions` (OpenAI) or `messages` (Anthropic).
+    pub ingress: String,
 }
 
 /// One upstream call of a request.
@@ -117,6 +127,9 @@ impl From<LogRow> for LogEntry {
             prompt_tokens: r.prompt_tokens,
             completion_tokens: r.completion_tokens,
             cached_tokens: r.cached_tokens,
+            cache_write_tokens: r.cache_write_tokens,
+            cache_write_1h_tokens: r.cache_write_1h_tokens,
+            reasoning_tokens: r.reasoning_tokens,
             cost_usd: Money::from_nanos(r.cost_nanos).to_usd_f64(),
             cost_nanos: r.cost_nanos,
             latency_ms: r.latency_ms,
@@ -127,6 +140,7 @@ impl From<LogRow> for LogEntry {
             streamed: r.streamed,
             deployment: r.deployment,
             attempts: r.attempts.0.into_iter().map(Into::into).collect(),
+            ingress: r.ingress,
         }
     }
 }
@@ -152,7 +166,8 @@ fn csv_field(text: &str) -> String {
 fn to_csv(entries: &[LogEntry]) -> String {
     let mut out = String::from(
         "id,created_at,organization_id,api_key_id,model,provider,prompt_tokens,completion_tokens,total_tokens,\
-         cost_usd,latency_ms,time_to_first_token_ms,status,http_status,error_kind,streamed,deployment,attempts\n",
+         cost_usd,latency_ms,time_to_first_token_ms,status,http_status,error_kind,streamed,deployment,attempts,\
+         ingress,cached_tokens,cache_write_tokens,reasoning_tokens\n",
     );
     for e in entries {
         let fields = [
@@ -174,6 +189,10 @@ fn to_csv(entries: &[LogEntry]) -> String {
             e.streamed.to_string(),
             csv_field(&e.deployment),
             e.attempts.len().to_string(),
+            e.ingress.clone(),
+            e.cached_tokens.to_string(),
+            e.cache_write_tokens.to_string(),
+            e.reasoning_tokens.to_string(),
         ];
         out.push_str(&fields.join(","));
         out.push('\n');
@@ -207,6 +226,12 @@ pub(crate) async fn request_log(
             return Err(ApiError::bad_request("invalid_status", "status must be success or error").with_param("status"));
         }
     }
+    if let Some(ingress) = &params.ingress {
+        if ingress != "chat_completions" && ingress != "messages" {
+            return Err(ApiError::bad_request("invalid_ingress", "ingress must be chat_completions or messages")
+                .with_param("ingress"));
+        }
+    }
     for (param, value) in [("model", &params.model), ("provider", &params.provider), ("deployment", &params.deployment)]
     {
         if value.as_ref().is_some_and(|v| v.len() > MAX_FILTER_LEN) {
@@ -227,6 +252,7 @@ pub(crate) async fn request_log(
         model: params.model,
         provider: params.provider,
         deployment: params.deployment,
+        ingress: params.ingress,
         status: params.status,
         from: params.from.as_deref().map(|t| parse_time(t, "from")).transpose()?,
         to: params.to.as_deref().map(|t| parse_time(t, "to")).transpose()?,

@@ -54,6 +54,12 @@ pub struct StatsDto {
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
     pub cached_tokens: i64,
+    /// Prompt tokens written to providers' caches, of which `cache_write_1h_tokens`
+    /// for an hour (part of `prompt_tokens`; priced apart from plain input).
+    pub cache_write_tokens: i64,
+    pub cache_write_1h_tokens: i64,
+    /// Completion tokens spent on reasoning (part of `completion_tokens`).
+    pub reasoning_tokens: i64,
     pub total_tokens: i64,
     /// For display; `cost_nanos` is exact.
     pub cost_usd: f64,
@@ -75,6 +81,9 @@ impl From<&Aggregate> for StatsDto {
             prompt_tokens: a.prompt_tokens,
             completion_tokens: a.completion_tokens,
             cached_tokens: a.cached_tokens,
+            cache_write_tokens: a.cache_write_tokens,
+            cache_write_1h_tokens: a.cache_write_1h_tokens,
+            reasoning_tokens: a.reasoning_tokens,
             total_tokens: a.prompt_tokens + a.completion_tokens,
             cost_usd: Money::from_nanos(a.cost_nanos).to_usd_f64(),
             cost_nanos: a.cost_nanos,

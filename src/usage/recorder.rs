@@ -239,7 +239,8 @@ pub async fn write_batch(pool: &PgPool, records: &[PendingRecord]) -> Result<(),
         reserved_tokens.push(record.reservation.map(|r| r.tokens));
         reserved_costs.push(record.reservation.map(|r| r.cost_nanos));
     }
-    sqlx::query("SELECT record_requests($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+    sqlx::query("SELECT record_requests($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+        .bind(gaiarouter_domain::request::EVENT_VERSION)
         .bind(&ids)
         .bind(&payloads)
         .bind(&metadata)

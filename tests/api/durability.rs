@@ -204,6 +204,10 @@ async fn a_reservation_released_early_is_not_given_back_twice_when_its_request_i
         finished_at: now,
         deployment: "echo".into(),
         attempts: Vec::new(),
+        ingress: "chat_completions".into(),
+        cache_write_tokens: 0,
+        cache_write_1h_tokens: 0,
+        reasoning_tokens: 0,
     };
     write_batch(pool, &[PendingRecord { request_id, event, reservation }]).await.unwrap();
     let reserved: (i64, i64, i64, i64) = sqlx::query_as(

@@ -28,8 +28,8 @@ use crate::helpers::fresh_database;
 type DayKey = (NaiveDate, Uuid, Uuid, String, String, String);
 
 /// One usage_daily row: requests, successes, errors, streamed, prompt, completion,
-/// cached, cost, latency sum/min/max, ttft sum/count.
-type DayRow = [i64; 13];
+/// cached, cost, latency sum/min/max, ttft sum/count, cache writes (all, 1h), reasoning.
+type DayRow = [i64; 16];
 
 fn oracle_daily(requests: &[(Uuid, RequestCompleted)]) -> BTreeMap<DayKey, DayRow> {
     let mut rows: BTreeMap<DayKey, DayRow> = BTreeMap::new();
@@ -42,7 +42,7 @@ fn oracle_daily(requests: &[(Uuid, RequestCompleted)]) -> BTreeMap<DayKey, DayRo
             r.provider.clone(),
             r.deployment.clone(),
         );
-        let row = rows.entry(key).or_insert([0, 0, 0, 0, 0, 0, 0, 0, 0, i64::MAX, i64::MIN, 0, 0]);
+        let row = rows.entry(key).or_insert([0, 0, 0, 0, 0, 0, 0, 0, 0, i64::MAX, i64::MIN, 0, 0, 0, 0, 0]);
         let ok = r.status == RequestStatus::Success;
         let latency = r.latency_ms as i64;
         row[0] += 1;
@@ -58,6 +58,9 @@ fn oracle_daily(requests: &[(Uuid, RequestCompleted)]) -> BTreeMap<DayKey, DayRo
         row[10] = row[10].max(latency);
         row[11] += r.time_to_first_token_ms.map_or(0, |t| t as i64);
         row[12] += i64::from(r.time_to_first_token_ms.is_some());
+        row[13] += r.cache_write_tokens as i64;
+        row[14] += r.cache_write_1h_tokens as i64;
+        row[15] += r.reasoning_tokens as i64;
     }
     rows
 }
@@ -102,7 +105,8 @@ async fn stored_daily(pool: &PgPool) -> BTreeMap<DayKey, DayRow> {
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT day, organization_id, api_key_id, model, provider, deployment, ARRAY[requests, successes, errors, streamed, \
                 prompt_tokens, completion_tokens, cached_tokens, cost_nanos, latency_sum_ms, latency_min_ms, \
-                latency_max_ms, ttft_sum_ms, ttft_count] FROM usage_daily",
+                latency_max_ms, ttft_sum_ms, ttft_count, cache_write_tokens, cache_write_1h_tokens, \
+                reasoning_tokens] FROM usage_daily",
     )
     .fetch_all(pool)
     .await
@@ -237,7 +241,7 @@ fn request() -> impl Strategy<Value = RequestCompleted> {
         prop_oneof![4 => 0_i64..10_000_000, 1 => 0_i64..=1_000_000 * 1_000_000_000],
         (prop_oneof![3 => 0_u64..60_000, 1 => 0_u64..4 * 3_600_000], proptest::option::of(0_u64..60_000)),
         prop_oneof![3 => Just(None), 1 => Just(Some("upstream_timeout")), 1 => Just(Some("client_disconnected"))],
-        any::<bool>(),
+        (any::<bool>(), 0_u64..100_000, 0_u64..2, 0_u64..50_000, any::<bool>()),
         // The serving deployment (a route's, or the provider itself) and the upstream
         // statuses of the attempts before it (0 = no answer).
         (
@@ -253,7 +257,7 @@ fn request() -> impl Strategy<Value = RequestCompleted> {
                 cost,
                 (latency, ttft),
                 error,
-                streamed,
+                (streamed, cache_write, one_hour_share, reasoning, by_messages),
                 (deployment, failed),
             )| {
                 let provider = model.split('/').next().unwrap_or("x").to_string();
@@ -296,6 +300,10 @@ fn request() -> impl Strategy<Value = RequestCompleted> {
                     streamed,
                     started_at,
                     finished_at: started_at + chrono::Duration::milliseconds(latency as i64),
+                    ingress: if by_messages { "messages" } else { "chat_completions" }.into(),
+                    cache_write_tokens: cache_write,
+                    cache_write_1h_tokens: cache_write * one_hour_share,
+                    reasoning_tokens: reasoning.min(completion),
                 }
             },
         )

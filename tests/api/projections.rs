@@ -65,6 +65,9 @@ pub(crate) async fn stored_rollup(pool: &PgPool) -> Rollup {
         latency_max_ms: i64,
         ttft_sum_ms: i64,
         ttft_count: i64,
+        cache_write_tokens: i64,
+        cache_write_1h_tokens: i64,
+        reasoning_tokens: i64,
     }
     let rows: Vec<Row> = sqlx::query_as("SELECT * FROM usage_daily").fetch_all(pool).await.unwrap();
     let mut rollup = Rollup::default();
@@ -85,6 +88,9 @@ pub(crate) async fn stored_rollup(pool: &PgPool) -> Rollup {
                 latency_max_ms: r.latency_max_ms,
                 ttft_sum_ms: r.ttft_sum_ms,
                 ttft_count: r.ttft_count,
+                cache_write_tokens: r.cache_write_tokens,
+                cache_write_1h_tokens: r.cache_write_1h_tokens,
+                reasoning_tokens: r.reasoning_tokens,
             },
         );
     }
@@ -212,6 +218,10 @@ pub(crate) fn tests_event() -> RequestCompleted {
         finished_at: at,
         deployment: "echo".into(),
         attempts: Vec::new(),
+        ingress: "chat_completions".into(),
+        cache_write_tokens: 0,
+        cache_write_1h_tokens: 0,
+        reasoning_tokens: 0,
     };
     event.attempts.push(Attempt::single(&event));
     event

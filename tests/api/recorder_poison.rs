@@ -43,6 +43,10 @@ fn event(organization_id: Uuid, api_key_id: Uuid, model: &str, provider: &str) -
         finished_at: at,
         deployment: provider.into(),
         attempts: Vec::new(),
+        ingress: "chat_completions".into(),
+        cache_write_tokens: 0,
+        cache_write_1h_tokens: 0,
+        reasoning_tokens: 0,
     }
 }
 

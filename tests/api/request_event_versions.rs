@@ -152,9 +152,12 @@ async fn old_and_new_request_events_are_read_projected_and_rebuilt_identically()
     let csv = app.client.get(app.url("/v1/logs?format=csv")).bearer_auth(token).send().await.unwrap();
     let text = csv.text().await.unwrap();
     let mut lines = text.lines();
-    assert!(lines.next().unwrap().ends_with(",streamed,deployment,attempts"));
+    assert!(lines
+        .next()
+        .unwrap()
+        .ends_with(",streamed,deployment,attempts,ingress,cached_tokens,cache_write_tokens,reasoning_tokens"));
     let routed_line = text.lines().find(|l| l.starts_with(&routed_id.to_string())).unwrap();
-    assert!(routed_line.ends_with(",false,smart/west,2"), "{routed_line}");
+    assert!(routed_line.ends_with(",false,smart/west,2,chat_completions,0,0,0"), "{routed_line}");
 
     // Rebuilt from the mixed store: exactly what was projected live.
     let live = snapshot(pool).await;
@@ -226,15 +229,33 @@ async fn migrating_a_projected_1_0_database_keeps_the_rollups_and_rebuilds_the_l
             .await
             .unwrap();
     assert_eq!(rebuild, [("request_log".to_string(), true), ("usage_rollups".to_string(), false)]);
-    let version: String = sqlx::query_scalar("SELECT prosrc FROM pg_proc WHERE proname = 'record_requests'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert!(version.contains("'RequestCompleted', '2.0'"), "record_requests writes 2.0");
+    // Since 3.0 the writer names the version it writes; the old ten-argument function is gone.
+    let functions: Vec<(i16, String)> =
+        sqlx::query_as("SELECT pronargs, prosrc FROM pg_proc WHERE proname = 'record_requests'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(functions.len(), 1);
+    assert_eq!(functions[0].0, 11);
+    assert!(functions[0].1.contains("'RequestCompleted', p_version"), "record_requests writes the version it is given");
+    // Rows from before 3.0 read as what their upcast events say: chat completions, no
+    // cache writes, no reasoning.
+    let log: (String, i64, i64) =
+        sqlx::query_as("SELECT ingress, cache_write_tokens, reasoning_tokens FROM request_log")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(log, ("chat_completions".to_string(), 0, 0));
+    let daily: (i64, i64, i64) =
+        sqlx::query_as("SELECT cache_write_tokens, cache_write_1h_tokens, reasoning_tokens FROM usage_daily")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(daily, (0, 0, 0));
 }
 
 #[tokio::test]
-async fn a_request_through_the_gateway_is_recorded_as_2_0_with_its_deployment_and_one_attempt() {
+async fn a_request_through_the_gateway_is_recorded_as_3_0_with_its_ingress_deployment_and_one_attempt() {
     let app = spawn_app().await;
     let org = app.create_org("Versions").await;
     let (_, secret) = app.issue_key(&org, "read").await;
@@ -244,9 +265,10 @@ async fn a_request_through_the_gateway_is_recorded_as_2_0_with_its_deployment_an
         .fetch_all(&app.state.pool)
         .await
         .unwrap();
-    assert_eq!(versions, ["2.0"]);
+    assert_eq!(versions, ["3.0"]);
     let event = &app.request_events().await[0];
     assert_eq!(event["deployment"], "echo");
+    assert_eq!(event["ingress"], "chat_completions");
     let attempts = event["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0]["deployment"], "echo");

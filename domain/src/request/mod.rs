@@ -10,9 +10,10 @@ use crate::Money;
 
 pub const AGGREGATE_TYPE: &str = "Request";
 pub const EVENT_TYPE: &str = "RequestCompleted";
-/// The version `record_requests` writes (migrations/20261130000700_request_completed_v2.sql).
-/// "1.0" events (before deployments and attempts) are upcast on reading: see `upcast`.
-pub const EVENT_VERSION: &str = "2.0";
+/// The version the gateway writes. Older versions are upcast on reading (see
+/// `upcast`): "1.0" had no deployments and attempts, "2.0" no ingress, cache
+/// writes or reasoning tokens.
+pub const EVENT_VERSION: &str = "3.0";
 
 mod upcast;
 pub use upcast::{decode_json, decode_value};
@@ -87,7 +88,19 @@ pub struct RequestCompleted {
     pub deployment: String,
     /// Every upstream attempt in order (retries, fallbacks); empty for old events.
     pub attempts: Vec<Attempt>,
+    /// The API the client called: "chat_completions" or "messages" (3.0; older
+    /// events were all chat completions).
+    pub ingress: String,
+    /// Prompt tokens written to the provider's cache (part of `prompt_tokens`), of
+    /// which `cache_write_1h_tokens` with a one-hour lifetime: priced apart (3.0).
+    pub cache_write_tokens: u64,
+    pub cache_write_1h_tokens: u64,
+    /// Completion tokens spent on reasoning (part of `completion_tokens`) (3.0).
+    pub reasoning_tokens: u64,
 }
+
+/// The ingress every event before 3.0 came in by.
+pub const CHAT_COMPLETIONS: &str = "chat_completions";
 
 /// One call to an upstream deployment within a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

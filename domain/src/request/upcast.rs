@@ -2,6 +2,11 @@
 //! event store (projectors, rebuilds, tests) decodes through `decode_json` or
 //! `decode_value`, so an old event reads the same everywhere.
 //!
+//! "2.0" (before the Anthropic ingress) had no `ingress`, `cache_write_tokens`,
+//! `cache_write_1h_tokens` or `reasoning_tokens`: every 2.0 request came in by
+//! chat completions, and its cache writes and reasoning were not counted apart
+//! (its cost was computed without them), so they upcast to zero.
+//!
 //! "1.0" (before routes) had no `deployment` and no `attempts`. Every 1.0 request
 //! was admitted and handed to exactly one provider, without retries or fallbacks,
 //! so it upcasts to `deployment = provider` and exactly one attempt built from the
@@ -16,11 +21,73 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Attempt, RequestCompleted, RequestEvent, RequestStatus, EVENT_VERSION};
+use super::{Attempt, RequestCompleted, RequestEvent, RequestStatus, CHAT_COMPLETIONS, EVENT_VERSION};
 use crate::Money;
 
 /// The version written before deployments and attempts.
 pub const V1: &str = "1.0";
+/// The version written before ingresses, cache writes and reasoning tokens.
+pub const V2: &str = "2.0";
+
+/// "2.0": every field of 3.0 but the ingress (all were chat completions) and the
+/// cache-write and reasoning counts (not recorded: zero, as their cost was
+/// computed without them).
+#[derive(Debug, Deserialize)]
+struct RequestCompletedV2 {
+    organization_id: Uuid,
+    api_key_id: Uuid,
+    model: String,
+    provider: String,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    cached_tokens: u64,
+    cost: Money,
+    latency_ms: u64,
+    time_to_first_token_ms: Option<u64>,
+    status: RequestStatus,
+    http_status: u16,
+    error_kind: Option<String>,
+    streamed: bool,
+    started_at: DateTime<Utc>,
+    finished_at: DateTime<Utc>,
+    deployment: String,
+    attempts: Vec<Attempt>,
+}
+
+#[derive(Debug, Deserialize)]
+enum RequestEventV2 {
+    RequestCompleted(RequestCompletedV2),
+}
+
+impl From<RequestEventV2> for RequestCompleted {
+    fn from(event: RequestEventV2) -> Self {
+        let RequestEventV2::RequestCompleted(old) = event;
+        RequestCompleted {
+            organization_id: old.organization_id,
+            api_key_id: old.api_key_id,
+            model: old.model,
+            provider: old.provider,
+            prompt_tokens: old.prompt_tokens,
+            completion_tokens: old.completion_tokens,
+            cached_tokens: old.cached_tokens,
+            cost: old.cost,
+            latency_ms: old.latency_ms,
+            time_to_first_token_ms: old.time_to_first_token_ms,
+            status: old.status,
+            http_status: old.http_status,
+            error_kind: old.error_kind,
+            streamed: old.streamed,
+            started_at: old.started_at,
+            finished_at: old.finished_at,
+            deployment: old.deployment,
+            attempts: old.attempts,
+            ingress: CHAT_COMPLETIONS.to_string(),
+            cache_write_tokens: 0,
+            cache_write_1h_tokens: 0,
+            reasoning_tokens: 0,
+        }
+    }
+}
 
 #[derive(Debug, Deserialize)]
 struct RequestCompletedV1 {
@@ -69,6 +136,10 @@ impl From<RequestEventV1> for RequestCompleted {
             started_at: old.started_at,
             finished_at: old.finished_at,
             attempts: Vec::new(),
+            ingress: CHAT_COMPLETIONS.to_string(),
+            cache_write_tokens: 0,
+            cache_write_1h_tokens: 0,
+            reasoning_tokens: 0,
         };
         upcast.attempts.push(Attempt::single(&upcast));
         upcast
@@ -86,6 +157,7 @@ fn unknown(version: &str) -> serde_json::Error {
 pub fn decode_json(event_version: &str, text: &str) -> Result<RequestCompleted, serde_json::Error> {
     match event_version {
         EVENT_VERSION => serde_json::from_str::<RequestEvent>(text).map(|RequestEvent::RequestCompleted(e)| e),
+        V2 => serde_json::from_str::<RequestEventV2>(text).map(Into::into),
         V1 => serde_json::from_str::<RequestEventV1>(text).map(Into::into),
         other => Err(unknown(other)),
     }
@@ -95,6 +167,7 @@ pub fn decode_json(event_version: &str, text: &str) -> Result<RequestCompleted, 
 pub fn decode_value(event_version: &str, value: &Value) -> Result<RequestCompleted, serde_json::Error> {
     match event_version {
         EVENT_VERSION => RequestEvent::deserialize(value).map(|RequestEvent::RequestCompleted(e)| e),
+        V2 => RequestEventV2::deserialize(value).map(Into::into),
         V1 => RequestEventV1::deserialize(value).map(Into::into),
         other => Err(unknown(other)),
     }
@@ -140,8 +213,35 @@ mod tests {
         assert_eq!(from_text, from_value);
     }
 
+    /// A payload exactly as the gateway wrote it in 2.0 (a routed request with a retry).
+    const V2_PAYLOAD: &str = r#"{"RequestCompleted":{"organization_id":"0193a5b0-0000-7000-8000-000000000001",
+        "api_key_id":"0193a5b0-0000-7000-8000-000000000002","model":"smart","provider":"anthropic",
+        "prompt_tokens":30,"completion_tokens":5,"cached_tokens":10,"cost":1200,"latency_ms":900,
+        "time_to_first_token_ms":400,"status":"success","http_status":200,"error_kind":null,
+        "streamed":false,"started_at":"2026-11-29T10:00:00Z","finished_at":"2026-11-29T10:00:00.900Z",
+        "deployment":"smart/b","attempts":[{"deployment":"smart/a","provider":"openai","model":"gpt-4o",
+        "http_status":503,"error_kind":"upstream_error","latency_ms":20},{"deployment":"smart/b",
+        "provider":"anthropic","model":"claude-sonnet-4-5","http_status":200,"error_kind":null,"latency_ms":870}]}}"#;
+
     #[test]
-    fn given_a_2_0_event_when_written_and_read_then_it_round_trips() {
+    fn given_a_2_0_payload_when_decoded_then_it_came_by_chat_completions_with_no_cache_writes_or_reasoning() {
+        let event = decode_json("2.0", V2_PAYLOAD).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(event.ingress, "chat_completions");
+        assert_eq!((event.cache_write_tokens, event.cache_write_1h_tokens, event.reasoning_tokens), (0, 0, 0));
+        assert_eq!(event.deployment, "smart/b");
+        assert_eq!(event.attempts.len(), 2);
+        assert_eq!((event.prompt_tokens, event.cached_tokens, event.cost), (30, 10, Money::from_nanos(1200)));
+        let value: Value = serde_json::from_str(V2_PAYLOAD).unwrap_or_default();
+        assert_eq!(decode_value("2.0", &value).ok(), Some(event));
+    }
+
+    #[test]
+    fn given_a_2_0_payload_labelled_3_0_then_it_does_not_decode() {
+        assert!(decode_json(EVENT_VERSION, V2_PAYLOAD).is_err());
+    }
+
+    #[test]
+    fn given_a_3_0_event_when_written_and_read_then_it_round_trips() {
         let old = decode_json("1.0", V1_PAYLOAD).unwrap_or_else(|e| panic!("{e}"));
         let event = RequestCompleted {
             deployment: "smart/0193a5b0-0000-7000-8000-00000000000a".into(),
@@ -156,6 +256,10 @@ mod tests {
                 },
                 Attempt::single(&old),
             ],
+            ingress: "messages".into(),
+            cache_write_tokens: 7,
+            cache_write_1h_tokens: 3,
+            reasoning_tokens: 11,
             ..old
         };
         let text = serde_json::to_string(&RequestEvent::RequestCompleted(event.clone())).unwrap_or_default();
@@ -167,6 +271,7 @@ mod tests {
     #[test]
     fn given_a_1_0_payload_labelled_2_0_then_it_does_not_decode() {
         // The version decides the shape: a 2.0 event must carry its new fields.
+        assert!(decode_json(V2, V1_PAYLOAD).is_err());
         assert!(decode_json(EVENT_VERSION, V1_PAYLOAD).is_err());
     }
 

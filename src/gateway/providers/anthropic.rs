@@ -1,9 +1,12 @@
-//! Anthropic Messages API (`POST {base}/v1/messages`), translated to and from OpenAI
-//! chat completions.
+//! Anthropic Messages API (`POST {base}/v1/messages`): translated to and from OpenAI
+//! chat completions for the chat ingress, spoken natively for the messages ingress.
 
+mod native;
 mod request;
 mod response;
 mod stream;
+
+pub use native::{AnthropicHeaders, MessagesApi, NativeEvent, NativeStream};
 
 use super::config::ApiKey;
 use super::http::{open_stream, send_for_json, translate_sse, Timeouts};
@@ -47,6 +50,10 @@ impl AnthropicProvider {
 impl Provider for AnthropicProvider {
     fn name(&self) -> &str {
         "anthropic"
+    }
+
+    fn messages_api(&self) -> Option<&dyn MessagesApi> {
+        Some(self)
     }
 
     async fn complete(

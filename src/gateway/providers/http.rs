@@ -190,17 +190,10 @@ where
     T: StreamTranslator,
 {
     Box::pin(async_stream::stream! {
-        let events = bytes.eventsource();
+        let events = sse_events(bytes, idle);
         futures::pin_mut!(events);
         loop {
-            let next = match tokio::time::timeout(idle, events.next()).await {
-                Ok(next) => next,
-                Err(_) => {
-                    yield Err(ProviderError::Timeout);
-                    return;
-                }
-            };
-            match next {
+            match events.next().await {
                 None => {
                     match translator.on_close() {
                         Ok(chunks) => {
@@ -213,8 +206,7 @@ where
                     return;
                 }
                 Some(Err(error)) => {
-                    tracing::warn!(%error, "upstream stream broke off");
-                    yield Err(ProviderError::StreamCut);
+                    yield Err(error);
                     return;
                 }
                 Some(Ok(event)) => match translator.on_event(&event.event, &event.data) {
@@ -234,6 +226,39 @@ where
             }
         }
     })
+}
+
+/// The events of an SSE byte stream, waiting at most `idle` for each: a silent
+/// upstream is a [`ProviderError::Timeout`], a broken one a [`ProviderError::StreamCut`]
+/// (both end the stream); `None` is the upstream closing the connection.
+pub(crate) fn sse_events<S, B, E>(
+    bytes: S,
+    idle: Duration,
+) -> impl futures::Stream<Item = Result<eventsource_stream::Event, ProviderError>> + Send
+where
+    S: futures::Stream<Item = Result<B, E>> + Send + 'static,
+    B: AsRef<[u8]> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    async_stream::stream! {
+        let events = bytes.eventsource();
+        futures::pin_mut!(events);
+        loop {
+            match tokio::time::timeout(idle, events.next()).await {
+                Err(_) => {
+                    yield Err(ProviderError::Timeout);
+                    return;
+                }
+                Ok(None) => return,
+                Ok(Some(Err(error))) => {
+                    tracing::warn!(%error, "upstream stream broke off");
+                    yield Err(ProviderError::StreamCut);
+                    return;
+                }
+                Ok(Some(Ok(event))) => yield Ok(event),
+            }
+        }
+    }
 }
 
 /// Seconds since the epoch, for `created`.

@@ -11,7 +11,7 @@ mod gemini;
 mod http;
 mod openai_compatible;
 
-pub use anthropic::AnthropicProvider;
+pub use anthropic::{AnthropicHeaders, AnthropicProvider, MessagesApi, NativeEvent, NativeStream};
 pub use config::{ApiKey, ConfigError, DeploymentUpstream, ProviderSet, ProvidersConfig, Upstream};
 pub use echo::EchoProvider;
 pub use error::ProviderError;
@@ -30,6 +30,12 @@ pub trait Provider: Send + Sync {
     /// Provider name as recorded in events: "openai", "anthropic", "google", "openrouter",
     /// "echo", or a configured custom name.
     fn name(&self) -> &str;
+
+    /// The provider as Anthropic's Messages API, when it is one: the messages
+    /// ingress then passes the client's body through instead of translating it.
+    fn messages_api(&self) -> Option<&dyn MessagesApi> {
+        None
+    }
 
     async fn complete(
         &self,

@@ -39,8 +39,11 @@ impl OverrideEntry {
                 .as_ref()
                 .map(|v| money("cached_input_per_million_usd", v))
                 .transpose()?,
+            cache_write_per_million: None,
+            cache_write_1h_per_million: None,
         };
         let provider = if self.provider == "gemini" { "google".to_owned() } else { self.provider.clone() };
+        let price = price.for_provider(&provider);
         Ok(ResolvedModel {
             id: self.id.clone(),
             provider,

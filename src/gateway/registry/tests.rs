@@ -18,6 +18,7 @@ fn resolves_provider_prefixed_ids_with_catalog_prices() {
                 input_per_million: usd("2.5"),
                 output_per_million: usd("10"),
                 cached_input_per_million: Some(usd("1.25")),
+                ..Price::FREE
             },
             price_known: true,
         }
@@ -99,6 +100,7 @@ fn cost_is_integer_and_rounds_up_to_the_nano() {
         input_per_million: usd("2.5"),
         output_per_million: usd("10"),
         cached_input_per_million: Some(usd("1.25")),
+        ..Price::FREE
     };
     // 1,000 uncached input at $2.5/M = $0.0025; 500 output at $10/M = $0.005.
     assert_eq!(price.cost(1_000, 500, 0), usd("0.0075"));
@@ -187,4 +189,43 @@ fn lists_models_of_configured_providers_only() {
     assert_eq!(with_openrouter.len(), 1);
     assert_eq!(with_openrouter[0].id, "openrouter/x/y");
     assert!(registry.knows_provider("google") && !registry.knows_provider("acme"));
+}
+
+#[test]
+fn given_anthropic_cache_writes_then_five_minute_and_one_hour_writes_are_priced_apart() {
+    // claude-sonnet-4-5: $3/M input, $0.30/M cache reads, $15/M output; writes 1.25× and 2×.
+    let price = Price {
+        input_per_million: usd("3"),
+        output_per_million: usd("15"),
+        cached_input_per_million: Some(usd("0.3")),
+        ..Price::FREE
+    }
+    .for_provider("anthropic");
+    assert_eq!(price.cache_write_per_million, Some(usd("3.75")));
+    assert_eq!(price.cache_write_1h_per_million, Some(usd("6")));
+    // 10,000 prompt tokens: 1,000 plain, 4,000 read, 3,000 written for 5 minutes, 2,000 for an hour.
+    let tokens =
+        TokenCounts { prompt: 10_000, completion: 100, cached: 4_000, cache_write: 5_000, cache_write_1h: 2_000 };
+    // 1,000×3 + 4,000×0.3 + 3,000×3.75 + 2,000×6 + 100×15 = 3,000 + 1,200 + 11,250 + 12,000 + 1,500 = 28,950 µ$.
+    assert_eq!(price.cost_of(&tokens), usd("0.02895"));
+    // Writes are not free where the provider has no write price: billed as input.
+    let openai = Price { input_per_million: usd("2.5"), output_per_million: usd("10"), ..Price::FREE };
+    assert_eq!(openai.for_provider("openai"), openai);
+    assert_eq!(
+        openai.cost_of(&TokenCounts { prompt: 1_000, cache_write: 600, ..TokenCounts::default() }),
+        openai.cost(1_000, 0, 0)
+    );
+    // Reads and writes never count more than the prompt.
+    let over = TokenCounts { prompt: 10, cached: 8, cache_write: 8, cache_write_1h: 20, ..TokenCounts::default() };
+    let exact = TokenCounts { prompt: 10, cached: 8, cache_write: 2, cache_write_1h: 2, ..TokenCounts::default() };
+    assert_eq!(price.cost_of(&over), price.cost_of(&exact));
+}
+
+#[test]
+fn catalog_claude_models_price_cache_writes_and_others_do_not() {
+    let registry = ModelRegistry::new();
+    let claude = registry.resolve("claude-sonnet-4-5").unwrap().price;
+    assert_eq!(claude.cache_write_per_million, Some(usd("3.75")));
+    let gpt = registry.resolve("gpt-4o").unwrap().price;
+    assert_eq!(gpt.cache_write_per_million, None);
 }
