@@ -583,6 +583,7 @@ mod tests {
     proptest! {
         #[test]
         fn given_any_text_and_tool_calls_when_streamed_then_events_accumulate_to_the_non_streamed_message(
+            reasoning in ".{0,20}",
             text in ".{0,40}",
             calls in proptest::collection::vec(("[a-z_]{1,10}", json_object()), 0..4),
             piece_size in 1usize..8,
@@ -595,6 +596,7 @@ mod tests {
                 .collect();
             let mut message = ChatMessage::assistant("");
             message.content = (!text.is_empty()).then(|| MessageContent::Text(text.clone()));
+            message.reasoning_content = (!reasoning.is_empty()).then(|| reasoning.clone());
             message.tool_calls = (!tool_calls.is_empty()).then(|| tool_calls.clone());
             let completion = ChatCompletion {
                 id: "chatcmpl-1".into(), object: "chat.completion".into(), created: 1, model: "gpt".into(),
@@ -603,6 +605,8 @@ mod tests {
             };
 
             let mut chunks = vec![chunk(Delta::role(Role::Assistant))];
+            chunks.extend(pieces(&reasoning, piece_size).into_iter()
+                .map(|p| chunk(Delta { reasoning_content: Some(p), ..Delta::default() })));
             chunks.extend(pieces(&text, piece_size).into_iter().map(|p| chunk(Delta::content(p))));
             let mut lanes: Vec<Vec<ToolCallDelta>> = tool_calls.iter().enumerate().map(|(i, call)| {
                 let mut lane = vec![ToolCallDelta::start(i as u32, call.id.clone(), call.function.name.clone(), "")];
