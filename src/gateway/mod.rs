@@ -8,6 +8,7 @@
 //! [`ProviderError`]s that know their HTTP status, event `kind` and OpenAI error type;
 //! cost is `resolved.price.cost(prompt, completion, cached)` from the returned usage.
 
+pub mod messages;
 pub mod openai;
 pub mod providers;
 pub mod registry;
