@@ -14,6 +14,10 @@
 //! - `thinking.budget_tokens` becomes `reasoning_effort`: ≤ 4096 `low`, ≤ 16384
 //!   `medium`, else `high`. `adaptive` thinking sets nothing (the upstream decides);
 //!   `output_config.effort` (`low`|`medium`|`high`|`max`→`high`) wins when given.
+//! - A final assistant message (Anthropic's prefill, continued by the model) is refused
+//!   unless empty: chat completions would answer a new turn instead.
+//! - Text blocks' `citations` (references of an earlier Anthropic answer) are not sent;
+//!   documents asking for citations are refused.
 //! - `service_tier` (Anthropic's capacity choice) has no meaning elsewhere and is not
 //!   sent; any other top-level field outside the typed ones is refused.
 
@@ -57,7 +61,16 @@ pub fn chat_request(request: &MessagesRequest) -> Result<ChatCompletionRequest, 
     if let Some(system) = &request.system {
         messages.push(system_message(system)?);
     }
-    for message in &request.messages {
+    let last = request.messages.len().saturating_sub(1);
+    for (n, message) in request.messages.iter().enumerate() {
+        if n == last && message.role == "assistant" {
+            // Anthropic continues a final assistant message (prefill); chat completions
+            // answer a new turn instead, which would silently change the answer.
+            if message_is_empty(message) {
+                continue;
+            }
+            return Err(unsupported("prefilling the answer (a final `assistant` message)"));
+        }
         if message.role == "assistant" {
             messages.push(assistant_message(message)?);
         } else {
@@ -111,6 +124,13 @@ fn reasoning_effort(request: &MessagesRequest) -> Result<Option<String>, Unsuppo
     }
 }
 
+fn message_is_empty(message: &InputMessage) -> bool {
+    match &message.content {
+        TextOrBlocks::Text(text) => text.is_empty(),
+        TextOrBlocks::Blocks(blocks) => blocks.is_empty(),
+    }
+}
+
 fn set_tools(request: &MessagesRequest, chat: &mut ChatCompletionRequest) -> Result<(), Unsupported> {
     let tools = request.tools.as_deref().unwrap_or_default();
     let mut chat_tools = Vec::with_capacity(tools.len());
@@ -156,17 +176,18 @@ fn set_tools(request: &MessagesRequest, chat: &mut ChatCompletionRequest) -> Res
     Ok(())
 }
 
+/// Documents asking for citations (`citations: {"enabled": true}`) need Anthropic's
+/// citation engine; nothing else can honour them.
 fn refuse_citations(citations: Option<&Value>) -> Result<(), Unsupported> {
-    match citations {
-        None | Some(Value::Null) => Ok(()),
-        Some(Value::Object(c)) if c.get("enabled") != Some(&Value::Bool(true)) && !c.is_empty() => Ok(()),
-        Some(Value::Array(c)) if c.is_empty() => Ok(()),
-        Some(_) => Err(unsupported("`citations`")),
+    match citations.and_then(|c| c.get("enabled")) {
+        Some(Value::Bool(true)) => Err(unsupported("`citations` on documents")),
+        _ => Ok(()),
     }
 }
 
+/// A text block's `citations` (an earlier Anthropic answer's references to its sources)
+/// are not sent: the cited text itself is, and nothing else can read them.
 fn text_part(block: &TextBlock) -> Result<ContentPart, Unsupported> {
-    refuse_citations(block.citations.as_ref())?;
     Ok(ContentPart::Text { text: block.text.clone(), cache_control: block.cache_control.clone() })
 }
 
@@ -276,10 +297,7 @@ fn tool_message(result: &ToolResultBlock) -> Result<ChatMessage, Unsupported> {
         Some(TextOrBlocks::Blocks(blocks)) => {
             for block in blocks {
                 match block {
-                    ContentBlock::Text(text) => {
-                        refuse_citations(text.citations.as_ref())?;
-                        texts.push(text.text.clone());
-                    }
+                    ContentBlock::Text(text) => texts.push(text.text.clone()),
                     ContentBlock::Image(_) => return Err(unsupported("an image inside a `tool_result`")),
                     other => {
                         return Err(unsupported(format_args!("a `{}` block inside a `tool_result`", other.kind())))
@@ -539,5 +557,26 @@ mod tests {
 
         let body = base(json!([{"role": "user", "content": [{"type": "search_result", "source": "s"}]}]));
         assert!(translate(body).unwrap_err().0.contains("search_result"));
+
+        let body = base(json!([{"role": "user", "content": "x"}, {"role": "assistant", "content": "{"}]));
+        assert!(translate(body).unwrap_err().0.contains("prefill"));
+    }
+
+    #[test]
+    fn given_an_empty_final_assistant_message_and_cited_history_when_translated_then_accepted() {
+        let body = base(json!([
+            {"role": "user", "content": "x"},
+            {"role": "assistant", "content": [{"type": "text", "text": "Paris.",
+                "citations": [{"type": "char_location", "cited_text": "Paris", "document_index": 0}]}]},
+            {"role": "user", "content": "thanks"},
+            {"role": "assistant", "content": []}
+        ]));
+        let chat = wire(&translate(body).unwrap());
+        assert_eq!(
+            chat["messages"],
+            json!([
+                {"role": "user", "content": "x"}, {"role": "assistant", "content": "Paris."}, {"role": "user", "content": "thanks"}
+            ])
+        );
     }
 }
