@@ -40,7 +40,8 @@ pub enum StreamEvent<C> {
 pub type EngineStream<C> = std::pin::Pin<Box<dyn Stream<Item = StreamEvent<C>> + Send>>;
 
 pub enum Answer<B, C> {
-    Body(B),
+    /// Boxed: a whole answer is far larger than a stream handle.
+    Body(Box<B>),
     Stream(EngineStream<C>),
 }
 
@@ -92,7 +93,7 @@ impl CompletionService {
                         target.used(usage);
                     }
                     self.finish(ticket, Outcome::success(usage)).await?;
-                    Answer::Body(body)
+                    Answer::Body(Box::new(body))
                 }
                 Err(exhausted) => return Err(self.fail(ticket, exhausted, &plan).await),
             }

@@ -7,6 +7,7 @@ mod chat;
 mod engine;
 mod errors;
 pub mod exchange;
+mod messages;
 pub mod plan;
 mod ticket;
 
@@ -14,6 +15,7 @@ pub use chat::ChatExchange;
 pub use engine::{Answer, Completion, EngineStream, StreamEvent};
 pub use errors::EngineError;
 pub use exchange::{Exchange, Ingress};
+pub use messages::MessagesExchange;
 pub use ticket::{Outcome, Ticket};
 
 use std::sync::Arc;

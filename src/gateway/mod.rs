@@ -12,6 +12,7 @@ pub mod messages;
 pub mod openai;
 pub mod providers;
 pub mod registry;
+pub mod tokens;
 
 pub use openai::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, GatewayInputError};
 pub use providers::{ChunkStream, Provider, ProviderError, ProviderSet, ProvidersConfig};

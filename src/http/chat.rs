@@ -93,7 +93,7 @@ async fn chat_completions(
     let completion = state.completions.complete(&caller, exchange).await.map_err(engine_error)?;
     let request_id = completion.request_id;
     let mut response = match completion.answer {
-        Answer::Body(body) => Json(body).into_response(),
+        Answer::Body(body) => Json(*body).into_response(),
         Answer::Stream(stream) => Sse::new(render_stream(stream, include_usage, request_id)).into_response(),
     };
     if let Ok(value) = HeaderValue::from_str(&completion.request_id.to_string()) {

@@ -12,6 +12,7 @@ mod context;
 pub mod dto;
 pub mod extract;
 pub mod logs;
+mod messages;
 pub mod operators;
 mod ops;
 pub mod organizations;
@@ -102,7 +103,7 @@ pub fn router(state: AppState) -> Router {
         .merge(operators::router())
         .merge(routes::router())
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT));
-    let gateway = chat::router().layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    let gateway = chat::router().merge(messages::router()).layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     let mut app = Router::new()
         .merge(admin)
         .merge(gateway)

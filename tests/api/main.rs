@@ -16,6 +16,7 @@ mod gateway;
 mod helpers;
 mod limits;
 mod login_throttle;
+mod messages;
 mod operators;
 mod operators_cli;
 mod projection_oracle;

@@ -14,6 +14,7 @@ use super::{ChunkStream, Provider, ProviderError};
 use crate::gateway::openai::{ChatCompletion, ChatCompletionRequest};
 
 pub(crate) use request::messages_request;
+pub use response::AnthropicUsage;
 pub(crate) use response::{completion_from_message, MessagesResponse};
 pub(crate) use stream::AnthropicStream;
 

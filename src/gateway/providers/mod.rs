@@ -11,7 +11,7 @@ mod gemini;
 mod http;
 mod openai_compatible;
 
-pub use anthropic::{AnthropicHeaders, AnthropicProvider, MessagesApi, NativeEvent, NativeStream};
+pub use anthropic::{AnthropicHeaders, AnthropicProvider, AnthropicUsage, MessagesApi, NativeEvent, NativeStream};
 pub use config::{ApiKey, ConfigError, DeploymentUpstream, ProviderSet, ProvidersConfig, Upstream};
 pub use echo::EchoProvider;
 pub use error::ProviderError;

@@ -21,7 +21,7 @@ pub(crate) struct MessagesResponse {
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize)]
-pub(crate) struct AnthropicUsage {
+pub struct AnthropicUsage {
     #[serde(default)]
     pub input_tokens: Option<u64>,
     #[serde(default)]

@@ -1,0 +1,208 @@
+//! Anthropic's Messages API at the edge: `POST /v1/messages` (JSON or SSE) and
+//! `POST /v1/messages/count_tokens`, authenticated by `x-api-key` (as the Anthropic
+//! SDKs and Claude Code send it) or `Authorization: Bearer`, answered and failed in
+//! Anthropic's shapes (`{"type":"error","error":{"type","message"}}`).
+
+use std::convert::Infallible;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use super::chat::engine_error;
+use super::principal::bearer_token;
+use crate::auth::key_cache::GatewayCaller;
+use crate::completion::{Answer, EngineError, EngineStream, MessagesExchange, StreamEvent};
+use crate::error::ApiError;
+use crate::gateway::messages::{error_event, SseEvent};
+use crate::gateway::providers::AnthropicHeaders;
+use crate::state::AppState;
+
+const REQUEST_HEADER: &str = "x-gaiarouter-request-id";
+/// Longest `anthropic-version` accepted (real ones are `2023-06-01`).
+const MAX_VERSION_LEN: usize = 32;
+/// Longest `anthropic-beta` list accepted (Claude Code sends a few hundred bytes).
+const MAX_BETA_LEN: usize = 2_048;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/messages", post(create_message)).route("/v1/messages/count_tokens", post(count_tokens))
+}
+
+/// An error in Anthropic's shape and with Anthropic's error types.
+pub struct AnthropicError {
+    status: StatusCode,
+    message: String,
+}
+
+impl AnthropicError {
+    fn invalid(message: impl Into<String>) -> Self {
+        AnthropicError { status: StatusCode::BAD_REQUEST, message: message.into() }
+    }
+
+    /// Anthropic's `error.type` for a status (its API reference's table of errors).
+    fn error_type(&self) -> &'static str {
+        error_type(self.status.as_u16())
+    }
+}
+
+fn error_type(status: u16) -> &'static str {
+    match status {
+        400 | 422 => "invalid_request_error",
+        401 => "authentication_error",
+        402 => "billing_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 | 529 => "overloaded_error",
+        504 => "timeout_error",
+        _ => "api_error",
+    }
+}
+
+/// The gateway's errors keep their status and message; only the shape changes.
+impl From<ApiError> for AnthropicError {
+    fn from(error: ApiError) -> Self {
+        AnthropicError { status: error.status, message: error.message }
+    }
+}
+
+impl From<EngineError> for AnthropicError {
+    fn from(error: EngineError) -> Self {
+        engine_error(error).into()
+    }
+}
+
+impl IntoResponse for AnthropicError {
+    fn into_response(self) -> Response {
+        let body = json!({"type": "error", "error": {"type": self.error_type(), "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// A gateway key presented the Anthropic way (`x-api-key`) or the OpenAI way.
+pub struct MessagesCaller(GatewayCaller);
+
+impl FromRequestParts<AppState> for MessagesCaller {
+    type Rejection = AnthropicError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get("x-api-key")
+            .and_then(|value| value.to_str().ok())
+            .map(str::trim)
+            .or_else(|| bearer_token(parts))
+            .ok_or_else(|| {
+                AnthropicError::from(ApiError::unauthorized(
+                    "missing API key: send `x-api-key: gr-...` or `Authorization: Bearer gr-...`",
+                ))
+            })?;
+        let caller = state.keys.authenticate(token).map_err(|e| AnthropicError::from(ApiError::from(e)))?;
+        Ok(MessagesCaller(caller))
+    }
+}
+
+/// `anthropic-version` and `anthropic-beta`, bounded: they are forwarded upstream.
+fn anthropic_headers(headers: &HeaderMap) -> Result<AnthropicHeaders, AnthropicError> {
+    let read = |name: &str, max: usize| -> Result<Option<String>, AnthropicError> {
+        let Some(value) = headers.get(name) else { return Ok(None) };
+        let text = value
+            .to_str()
+            .ok()
+            .filter(|text| text.len() <= max && text.bytes().all(|b| b.is_ascii_graphic() || b == b' '))
+            .ok_or_else(|| {
+                AnthropicError::invalid(format!("{name}: must be at most {max} printable ASCII characters"))
+            })?;
+        Ok(Some(text.trim().to_string()).filter(|text| !text.is_empty()))
+    };
+    Ok(AnthropicHeaders {
+        version: read("anthropic-version", MAX_VERSION_LEN)?,
+        beta: read("anthropic-beta", MAX_BETA_LEN)?,
+    })
+}
+
+/// The body as JSON; too large or not JSON is Anthropic's 413 or 400.
+fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, AnthropicError> {
+    let bytes =
+        body.map_err(|rejection| AnthropicError { status: rejection.status(), message: rejection.body_text() })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|error| AnthropicError::invalid(format!("the request body is not valid JSON: {error}")))
+}
+
+async fn create_message(
+    State(state): State<AppState>,
+    MessagesCaller(caller): MessagesCaller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AnthropicError> {
+    let exchange = MessagesExchange::new(json_body(body)?, anthropic_headers(&headers)?)?;
+    let completion = state.completions.complete(&caller, exchange).await?;
+    let request_id = completion.request_id.to_string();
+    let mut response = match completion.answer {
+        Answer::Body(message) => Json(*message).into_response(),
+        Answer::Stream(stream) => Sse::new(render_stream(stream)).into_response(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(HeaderName::from_static("request-id"), value.clone());
+        response.headers_mut().insert(HeaderName::from_static(REQUEST_HEADER), value);
+    }
+    Ok(response)
+}
+
+async fn count_tokens(
+    State(state): State<AppState>,
+    MessagesCaller(_caller): MessagesCaller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, AnthropicError> {
+    let mut body = json_body(body)?;
+    // A count_tokens body is a Messages body without `max_tokens`: the largest
+    // stands in for it, so only what the count depends on is checked.
+    if let Some(object) = body.as_object_mut() {
+        object.entry("max_tokens").or_insert(json!(u32::MAX));
+    }
+    let exchange = MessagesExchange::new(body, anthropic_headers(&headers)?)?;
+    let input_tokens = state.completions.count_tokens(&exchange).await?;
+    Ok(Json(json!({"input_tokens": input_tokens})))
+}
+
+fn sse(event: &SseEvent) -> Event {
+    Event::default().event(&event.event).data(event.data.to_string())
+}
+
+/// Anthropic's stream. `message_delta` and `message_stop` finish the message, so
+/// they are held until the request is recorded; an upstream failure after the
+/// first event, or an outcome that could not be recorded, ends the stream with an
+/// `error` event instead.
+fn render_stream(mut stream: EngineStream<SseEvent>) -> impl futures::Stream<Item = Result<Event, Infallible>> {
+    async_stream::stream! {
+        let mut held: Vec<SseEvent> = Vec::new();
+        while let Some(event) = stream.next().await {
+            match event {
+                StreamEvent::Chunk(event) if event.event == "message_delta" || event.event == "message_stop" => {
+                    held.push(event);
+                }
+                StreamEvent::Chunk(event) => yield Ok(sse(&event)),
+                StreamEvent::End { failure: None, .. } => {
+                    for event in held.drain(..) {
+                        yield Ok(sse(&event));
+                    }
+                }
+                StreamEvent::End { failure: Some(error), .. } | StreamEvent::NotRecorded(error) => {
+                    let error = AnthropicError::from(error);
+                    yield Ok(sse(&error_event(error.error_type(), &error.message)));
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! `POST /v1/messages` (Anthropic's Messages API) through the real server: natively
+//! to an Anthropic deployment (the body passes through), by translation to OpenAI,
+//! Gemini and echo deployments, streamed and not; Anthropic's error shapes and
+//! status codes; recorded like any request, with its ingress.
+
+use std::time::Duration;
+
+use gaiarouter::gateway::providers::{ApiKey, ProvidersConfig, Timeouts, Upstream};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::fakes::{self, Behaviour, FakeUpstream, Reply};
+use crate::helpers::{fresh_database, spawn_app_with, TestApp};
+
+const UPSTREAM_KEY: &str = "upstream-key";
+
+fn providers() -> ProvidersConfig {
+    let key = Some(ApiKey::new(UPSTREAM_KEY).unwrap());
+    ProvidersConfig {
+        openai: Some(Upstream { base_url: "http://127.0.0.1:9/v1".into(), api_key: key.clone() }),
+        anthropic: Some(Upstream { base_url: "http://127.0.0.1:9".into(), api_key: key.clone() }),
+        gemini: Some(Upstream { base_url: "http://127.0.0.1:9".into(), api_key: key }),
+        timeouts: Timeouts {
+            connect: Duration::from_secs(1),
+            total: Duration::from_secs(5),
+            idle: Duration::from_secs(5),
+        },
+        ..ProvidersConfig::default()
+    }
+}
+
+struct Setup {
+    app: TestApp,
+    key: String,
+    upstream: FakeUpstream,
+}
+
+/// A gateway with a route `model` to one fake upstream of `provider`.
+async fn setup(provider: &str, script: Vec<Behaviour>) -> Setup {
+    let app = spawn_app_with(&fresh_database().await, providers()).await;
+    let (router, base_suffix, upstream_model): (fn(fakes::FakeState) -> axum::Router, &str, &str) = match provider {
+        "anthropic" => (fakes::anthropic::router, "", "claude-sonnet-4-5"),
+        "openai" => (fakes::openai::router, "/v1", "gpt-4o-mini"),
+        _ => (fakes::gemini::router, "", "gemini-2.5-flash"),
+    };
+    let provider = match provider {
+        "gemini" => "google",
+        other => other,
+    };
+    let upstream = FakeUpstream::start(router, script).await;
+    let route = json!({"name": "model", "deployments": [{"id": "only", "provider": provider, "model": upstream_model,
+        "base_url": format!("{}{base_suffix}", upstream.origin)}]});
+    let answer = app.post("/v1/routes", &app.admin_token, route).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    let org = app.create_org("Messages").await;
+    let key = app.issue_key(&org, "write").await.1;
+    Setup { app, key, upstream }
+}
+
+fn text(reply: &str) -> Behaviour {
+    Behaviour::Answer(Reply::Text(reply.into()))
+}
+
+fn weather_call() -> Behaviour {
+    Behaviour::Answer(Reply::ToolCall { name: "get_weather".into(), arguments: json!({"city": "Paris"}) })
+}
+
+fn ask(stream: bool) -> Value {
+    json!({"model": "model", "max_tokens": 256, "stream": stream,
+           "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+           "messages": [{"role": "user", "content": "Weather in Paris?"}],
+           "tools": [{"name": "get_weather", "description": "Current weather",
+                      "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]})
+}
+
+/// Posts to `/v1/messages` the Anthropic way: `x-api-key` and `anthropic-version`.
+async fn messages(app: &TestApp, key: &str, body: &Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/messages"))
+        .header("x-api-key", key)
+        .header("anthropic-version", "2023-06-01")
+        .header("anthropic-beta", "interleaved-thinking-2025-05-14")
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn json_answer(app: &TestApp, key: &str, body: &Value) -> (StatusCode, Value) {
+    let response = messages(app, key, body).await;
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The events of a Messages stream: (event name, data).
+async fn events(app: &TestApp, key: &str, body: &Value) -> (StatusCode, Vec<(String, Value)>) {
+    let response = messages(app, key, body).await;
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let mut out = Vec::new();
+    let mut name = String::new();
+    for line in text.lines() {
+        if let Some(event) = line.strip_prefix("event:") {
+            name = event.trim().to_string();
+        } else if let Some(data) = line.strip_prefix("data:") {
+            out.push((name.clone(), serde_json::from_str(data.trim()).unwrap()));
+        }
+    }
+    (status, out)
+}
+
+fn names(events: &[(String, Value)]) -> Vec<&str> {
+    events.iter().map(|(name, _)| name.as_str()).collect()
+}
+
+/// Every event's `type` is its name; the stream ends with message_delta, message_stop.
+fn assert_well_formed(events: &[(String, Value)]) {
+    for (name, data) in events {
+        assert_eq!(data["type"], json!(name), "{name}: {data}");
+    }
+    let names = names(events);
+    assert_eq!(names.first(), Some(&"message_start"), "{names:?}");
+    assert_eq!(&names[names.len() - 2..], ["message_delta", "message_stop"], "{names:?}");
+}
+
+async fn wait_for_record(app: &TestApp) -> Value {
+    for _ in 0..100 {
+        if let Some(event) = app.request_events().await.pop() {
+            return event;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no request was recorded");
+}
+
+#[tokio::test]
+async fn to_anthropic_the_body_passes_through_and_claudes_answer_comes_back_as_sent() {
+    let s = setup("anthropic", vec![weather_call()]).await;
+    let mut body = ask(false);
+    body["metadata"] = json!({"user_id": "user_123"});
+    body["thinking"] = json!({"type": "enabled", "budget_tokens": 1024});
+    body["max_tokens"] = json!(2048);
+    let (status, message) = json_answer(&s.app, &s.key, &body).await;
+    assert_eq!(status, StatusCode::OK, "{message}");
+    assert_eq!(message["type"], "message");
+    assert_eq!(message["model"], "model", "clients see the model id they asked for");
+    assert_eq!(message["stop_reason"], "tool_use");
+    let tool_use = message["content"].as_array().unwrap().iter().find(|b| b["type"] == "tool_use").unwrap();
+    assert_eq!(tool_use["input"], json!({"city": "Paris"}));
+
+    let sent = s.upstream.last_request();
+    let mut expected = body.clone();
+    expected["model"] = json!("claude-sonnet-4-5");
+    assert_eq!(sent.body, expected, "everything the client sent reaches Claude, only the model changes");
+    assert_eq!(fakes::header(&sent.headers, "anthropic-beta"), Some("interleaved-thinking-2025-05-14"));
+    assert_eq!(fakes::header(&sent.headers, "anthropic-version"), Some("2023-06-01"));
+    assert_eq!(fakes::header(&sent.headers, "x-api-key"), Some(UPSTREAM_KEY), "the gateway's key, never the client's");
+
+    let event = wait_for_record(&s.app).await;
+    assert_eq!(event["ingress"], "messages");
+    assert_eq!(event["deployment"], "model/only");
+    assert_eq!(event["provider"], "anthropic");
+    assert!(event["prompt_tokens"].as_u64().unwrap() > 0);
+    // The request log (a projection) shows the ingress and filters by it.
+    let mut shown = Value::Null;
+    for _ in 0..100 {
+        shown = s.app.get("/v1/logs?ingress=messages", &s.app.admin_token).await.body;
+        if shown["data"].as_array().is_some_and(|rows| !rows.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(shown["data"][0]["ingress"], "messages", "{shown}");
+    let other = s.app.get("/v1/logs?ingress=chat_completions", &s.app.admin_token).await;
+    assert_eq!(other.body["data"], json!([]));
+}
+
+#[tokio::test]
+async fn to_anthropic_a_stream_passes_through_event_by_event_and_is_recorded_with_its_usage() {
+    let s = setup("anthropic", vec![weather_call()]).await;
+    let (status, events) = events(&s.app, &s.key, &ask(true)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_well_formed(&events);
+    assert!(names(&events).contains(&"content_block_start"));
+    let json: String = events
+        .iter()
+        .filter(|(_, d)| d["delta"]["type"] == "input_json_delta")
+        .map(|(_, d)| d["delta"]["partial_json"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(serde_json::from_str::<Value>(&json).unwrap(), json!({"city": "Paris"}));
+    assert_eq!(events[0].1["message"]["model"], "model");
+    let event = wait_for_record(&s.app).await;
+    assert_eq!((event["ingress"].as_str(), event["streamed"].as_bool()), (Some("messages"), Some(true)));
+    assert!(event["completion_tokens"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn to_openai_a_tool_call_is_translated_both_ways_streamed_and_not() {
+    let s = setup("openai", vec![weather_call()]).await;
+    let (status, message) = json_answer(&s.app, &s.key, &ask(false)).await;
+    assert_eq!(status, StatusCode::OK, "{message}");
+    assert_eq!(message["stop_reason"], "tool_use");
+    let tool_use = message["content"].as_array().unwrap().iter().find(|b| b["type"] == "tool_use").unwrap().clone();
+    assert_eq!(tool_use["input"], json!({"city": "Paris"}));
+    assert!(message["usage"]["input_tokens"].as_u64().unwrap() > 0);
+    let sent = s.upstream.last_request().body;
+    assert_eq!(sent["model"], "gpt-4o-mini");
+    assert_eq!(sent["tools"][0]["function"]["name"], "get_weather");
+    assert_eq!(sent["messages"][0]["role"], "system");
+
+    // The answer to the call goes back as a tool result; the stream carries the next call.
+    let mut next = ask(true);
+    next["messages"] = json!([
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": [tool_use.clone()]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use["id"], "content": "18°C"}]}
+    ]);
+    let (status, events) = events(&s.app, &s.key, &next).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_well_formed(&events);
+    let sent = s.upstream.last_request().body;
+    assert_eq!(sent["messages"][3]["role"], "tool");
+    assert_eq!(sent["messages"][3]["tool_call_id"], tool_use["id"]);
+    let delta = &events[events.len() - 2].1;
+    assert_eq!(delta["delta"]["stop_reason"], "tool_use");
+    assert!(delta["usage"]["output_tokens"].as_u64().unwrap() > 0);
+    let recorded = s.app.request_events().await;
+    assert!(recorded.iter().all(|e| e["ingress"] == "messages" && e["provider"] == "openai"));
+}
+
+#[tokio::test]
+async fn to_gemini_and_echo_text_is_translated_streamed_and_not() {
+    let s = setup("gemini", vec![text("Sunny in Paris")]).await;
+    let (status, message) = json_answer(&s.app, &s.key, &ask(false)).await;
+    assert_eq!(status, StatusCode::OK, "{message}");
+    assert_eq!(message["content"][0], json!({"type": "text", "text": "Sunny in Paris"}));
+    assert_eq!(message["stop_reason"], "end_turn");
+    let (status, events) = events(&s.app, &s.key, &ask(true)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_well_formed(&events);
+    let streamed: String = events.iter().filter_map(|(_, d)| d["delta"]["text"].as_str()).collect::<Vec<_>>().join("");
+    assert_eq!(streamed, "Sunny in Paris");
+
+    let mut echo = ask(false);
+    echo["model"] = json!("echo/claude");
+    echo["tools"] = json!([]);
+    let (status, message) = json_answer(&s.app, &s.key, &echo).await;
+    assert_eq!(status, StatusCode::OK, "{message}");
+    assert_eq!(message["model"], "echo/claude");
+    assert!(message["content"][0]["text"].as_str().unwrap().contains("Weather in Paris?"));
+}
+
+#[tokio::test]
+async fn bad_input_is_answered_as_anthropic_answers_it() {
+    let s = setup("openai", vec![text("never")]).await;
+    let cases = [
+        (json!({"model": "model", "messages": [{"role": "user", "content": "hi"}]}), "max_tokens"),
+        (json!({"model": "model", "max_tokens": 10, "messages": []}), "messages"),
+        (
+            json!({"model": "model", "max_tokens": 10, "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "hello"},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_missing", "content": "x"}]}]}),
+            "tool_use_id",
+        ),
+        (
+            json!({"model": "model", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],
+                   "tools": [{"type": "web_search_20250305", "name": "web_search"}]}),
+            "web_search_20250305",
+        ),
+    ];
+    for (body, mentioned) in cases {
+        let (status, error) = json_answer(&s.app, &s.key, &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        assert_eq!(error["type"], "error", "{error}");
+        assert_eq!(error["error"]["type"], "invalid_request_error", "{error}");
+        assert!(error["error"]["message"].as_str().unwrap().contains(mentioned), "{mentioned}: {error}");
+    }
+    let response = s
+        .app
+        .client
+        .post(s.app.url("/v1/messages"))
+        .header("x-api-key", &s.key)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["type"], "invalid_request_error");
+    assert!(s.upstream.requests().is_empty(), "nothing bad reaches the upstream");
+}
+
+#[tokio::test]
+async fn auth_limits_and_unknown_models_fail_with_anthropics_types_and_statuses() {
+    let s = setup("anthropic", vec![text("hi")]).await;
+    let body = ask(false);
+    let (status, error) = json_answer(&s.app, "gr-nope", &body).await;
+    assert_eq!((status, error["error"]["type"].as_str()), (StatusCode::UNAUTHORIZED, Some("authentication_error")));
+    let anonymous = s.app.client.post(s.app.url("/v1/messages")).json(&body).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    // Bearer works too (OpenAI-style clients).
+    let bearer = s.app.client.post(s.app.url("/v1/messages")).bearer_auth(&s.key).json(&body).send().await.unwrap();
+    assert_eq!(bearer.status(), StatusCode::OK);
+
+    let mut unknown = body.clone();
+    unknown["model"] = json!("nobody/nothing");
+    let (status, error) = json_answer(&s.app, &s.key, &unknown).await;
+    assert_eq!((status, error["error"]["type"].as_str()), (StatusCode::NOT_FOUND, Some("not_found_error")));
+
+    let org = s.app.create_org("Limited").await;
+    let (_, limited) = s
+        .app
+        .issue_key_with(json!({"organization_id": org, "permission": "write",
+        "name": "one", "limits": {"monthly_requests": 1}}))
+        .await;
+    let (status, _) = json_answer(&s.app, &limited, &body).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, error) = json_answer(&s.app, &limited, &body).await;
+    assert_eq!((status, error["error"]["type"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limit_error")));
+
+    s.upstream.set_script(vec![Behaviour::RateLimited { retry_after_secs: 1 }]);
+    let (status, error) = json_answer(&s.app, &s.key, &body).await;
+    assert_eq!((status, error["error"]["type"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limit_error")));
+}
+
+#[tokio::test]
+async fn an_upstream_failure_mid_stream_ends_with_an_error_event_and_no_message_stop() {
+    let s = setup("openai", vec![Behaviour::ErrorMidStream(Reply::Text("partial answer".into()))]).await;
+    let (status, events) = events(&s.app, &s.key, &ask(true)).await;
+    assert_eq!(status, StatusCode::OK);
+    let names = names(&events);
+    assert_eq!(names.last(), Some(&"error"), "{names:?}");
+    assert!(!names.contains(&"message_stop"), "{names:?}");
+    let event = wait_for_record(&s.app).await;
+    assert_eq!(event["status"], "error");
+}
+
+#[tokio::test]
+async fn count_tokens_counts_locally_for_openai_deployments() {
+    let s = setup("openai", vec![text("never")]).await;
+    let count = |text: &str| {
+        let body = json!({"model": "model", "messages": [{"role": "user", "content": text}]});
+        let app = &s.app;
+        let key = s.key.clone();
+        async move {
+            let response = app
+                .client
+                .post(app.url("/v1/messages/count_tokens"))
+                .header("x-api-key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.json::<Value>().await.unwrap()["input_tokens"].as_u64().unwrap()
+        }
+    };
+    let short = count("Hello world").await;
+    let long = count(&"Hello world ".repeat(50)).await;
+    assert_eq!(short, 3 + 3 + 2, "OpenAI's framing and o200k_base");
+    assert!(long > short + 90);
+    assert!(s.upstream.requests().is_empty());
+    assert_eq!(s.app.request_events().await.len(), 0, "counting is free and unrecorded");
+}
