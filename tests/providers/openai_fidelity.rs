@@ -448,3 +448,53 @@ async fn a_twenty_turn_tool_loop_alternating_streamed_and_not_keeps_every_id() {
         assert_eq!(sent_ids, (0..TURNS).flat_map(expected_ids).collect::<Vec<_>>());
     }
 }
+
+/// The fake refuses what OpenAI refuses in the shapes above, so the cases accepting them
+/// prove something.
+#[tokio::test]
+async fn the_fake_refuses_malformed_custom_tools_tool_choices_and_custom_calls() {
+    let fake =
+        openai::start(Flavour::OpenAi, Options::default(), vec![Behaviour::Answer(Reply::Text("x".into()))]).await;
+    let ask = |extra: Value| {
+        let mut body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let refused = [
+        (ask(json!({"tools": [{"type": "custom", "custom": {"description": "no name"}}]})), "tools[0].custom.name"),
+        (
+            ask(json!({"tools": [{"type": "custom", "custom": {"name": "q",
+                "format": {"type": "grammar", "grammar": {"syntax": "ebnf", "definition": "x"}}}}]})),
+            "tools[0].custom.format",
+        ),
+        (
+            ask(json!({"tools": custom_tools(),
+                "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "sometimes", "tools": []}}})),
+            "tool_choice",
+        ),
+        (ask(json!({"tools": custom_tools(), "tool_choice": {"type": "custom", "custom": {}}})), "tool_choice"),
+        (ask(json!({"tool_choice": {"type": "custom", "custom": {"name": "run_sql"}}})), "tool_choice"),
+        (ask(json!({"reasoning_effort": "extreme"})), "reasoning_effort"),
+        (
+            json!({"model": "m", "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "tool_calls": [{"id": "c1", "type": "custom", "custom": {"name": "run_sql"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "1"}
+            ]}),
+            "messages[1].tool_calls[0].custom.input",
+        ),
+    ];
+    let client = reqwest::Client::new();
+    for (body, param) in refused {
+        let response = client
+            .post(format!("{}/v1/chat/completions", fake.origin))
+            .bearer_auth("any")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["param"], param, "{error}");
+    }
+}
