@@ -145,6 +145,9 @@ async fn custom_tool_calls_survive_in_answers_streamed_and_not_and_go_back_upstr
         let completion = upstream.complete(&request).await;
         let message = completion.choices[0].message.clone();
         assert_eq!(serde_json::to_value(&message.tool_calls).unwrap(), custom_call_message()["tool_calls"], "{kind:?}");
+        let calls = message.tool_calls.as_deref().unwrap();
+        assert!(calls[0].as_function().is_none(), "a custom call is no function call");
+        assert_eq!(calls[1].as_function().map(|f| f.name.as_str()), Some("get_weather"));
 
         let chunks = upstream.stream(&request).await;
         let pieces: Vec<_> = chunks

@@ -349,6 +349,12 @@ impl ToolCall {
             extra: Map::new(),
         }
     }
+
+    /// The call of a `function` tool; `None` for other kinds (custom tool calls), which
+    /// only OpenAI-format upstreams understand.
+    pub fn as_function(&self) -> Option<&FunctionCall> {
+        (self.kind == "function").then_some(&self.function)
+    }
 }
 
 pub(crate) fn function_kind() -> String {
