@@ -212,11 +212,16 @@ pub enum ContentPart {
         /// providers that honour it and forwarded as-is to OpenAI-format upstreams.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cache_control: Option<Value>,
+        /// Other fields of the part, forwarded as-is to OpenAI-format upstreams.
+        #[serde(flatten)]
+        extra: Map<String, Value>,
     },
     ImageUrl {
         image_url: ImageUrl,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cache_control: Option<Value>,
+        #[serde(flatten)]
+        extra: Map<String, Value>,
     },
     /// Any other part type (`input_audio`, `file`, ...): passed through to OpenAI-format
     /// upstreams, refused by translating providers.
@@ -326,7 +331,13 @@ pub struct ToolCall {
     pub id: String,
     #[serde(rename = "type", default = "function_kind")]
     pub kind: String,
+    /// The call of a `function` tool. Calls of other kinds (OpenAI `custom` tools) have
+    /// none: it is left empty then, and not written back.
+    #[serde(default, skip_serializing_if = "FunctionCall::is_absent")]
     pub function: FunctionCall,
+    /// Other fields (`custom: {name, input}` of a custom tool call), kept as-is.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl ToolCall {
@@ -335,7 +346,14 @@ impl ToolCall {
             id: id.into(),
             kind: function_kind(),
             function: FunctionCall { name: name.into(), arguments: arguments.into() },
+            extra: Map::new(),
         }
+    }
+
+    /// The call of a `function` tool; `None` for other kinds (custom tool calls), which
+    /// only OpenAI-format upstreams understand.
+    pub fn as_function(&self) -> Option<&FunctionCall> {
+        (self.kind == "function").then_some(&self.function)
     }
 }
 
@@ -343,10 +361,17 @@ pub(crate) fn function_kind() -> String {
     "function".into()
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct FunctionCall {
     pub name: String,
     /// The arguments as a JSON text, exactly as OpenAI sends them.
     #[serde(default)]
     pub arguments: String,
+}
+
+impl FunctionCall {
+    /// A function call always names its function: an empty one stands for none.
+    fn is_absent(&self) -> bool {
+        self.name.is_empty() && self.arguments.is_empty()
+    }
 }

@@ -234,6 +234,9 @@ pub struct ToolCallDelta {
     pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function: Option<FunctionCallDelta>,
+    /// Other fields (`custom: {name, input}` pieces of a custom tool call), kept as-is.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl ToolCallDelta {
@@ -243,6 +246,7 @@ impl ToolCallDelta {
             id: Some(id.into()),
             kind: Some(super::request::function_kind()),
             function: Some(FunctionCallDelta { name: Some(name.into()), arguments: Some(arguments.into()) }),
+            extra: Map::new(),
         }
     }
 
@@ -252,6 +256,7 @@ impl ToolCallDelta {
             id: None,
             kind: None,
             function: Some(FunctionCallDelta { name: None, arguments: Some(arguments.into()) }),
+            extra: Map::new(),
         }
     }
 }

@@ -2,6 +2,8 @@
 //! the request is forwarded as the client sent it, unknown fields included, with only
 //! the model replaced and usage reporting forced on for streams.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use super::config::ApiKey;
@@ -88,22 +90,88 @@ impl Provider for OpenAiCompatibleProvider {
     ) -> Result<ChunkStream, ProviderError> {
         let body = request_body(request, upstream_model, true);
         let response = open_stream(self.post(&body), self.timeouts.idle).await?;
-        Ok(translate_sse(response, self.timeouts.idle, OpenAiStream))
+        Ok(translate_sse(response, self.timeouts.idle, OpenAiStream::default()))
     }
 }
 
 /// OpenAI chunks need no translation: parse, check for an error object, stop at `[DONE]`.
-pub(crate) struct OpenAiStream;
+/// The one repair: tool-call pieces without `index` (Gemini's OpenAI endpoint, older
+/// vLLM and SGLang omit it) get the index they mean, so the stream stays well-formed.
+#[derive(Debug, Default)]
+pub(crate) struct OpenAiStream {
+    /// Per choice index, where its tool calls stand.
+    calls: BTreeMap<u64, CallCursor>,
+}
+
+/// The tool call a choice's pieces currently add to, and the index its next call gets.
+#[derive(Debug, Default)]
+struct CallCursor {
+    current: Option<u64>,
+    current_id: Option<String>,
+    next: u64,
+}
+
+impl CallCursor {
+    /// The index of a piece that came without one: a piece with a new `id` starts the
+    /// next call; a piece without one (or repeating the current id) continues the last.
+    fn infer(&self, id: Option<&str>) -> u64 {
+        match (id, self.current) {
+            (Some(id), Some(current)) if self.current_id.as_deref() == Some(id) => current,
+            (Some(_), _) | (None, None) => self.next,
+            (None, Some(current)) => current,
+        }
+    }
+
+    fn saw(&mut self, index: u64, id: Option<&str>) {
+        if self.current != Some(index) {
+            self.current_id = None;
+        }
+        self.current = Some(index);
+        if let Some(id) = id {
+            self.current_id = Some(id.to_owned());
+        }
+        self.next = self.next.max(index.saturating_add(1));
+    }
+}
+
+impl OpenAiStream {
+    /// Gives every tool-call piece of the chunk its `index`, inferring missing ones.
+    fn number_tool_calls(&mut self, chunk: &mut Value) {
+        let Some(choices) = chunk.get_mut("choices").and_then(Value::as_array_mut) else {
+            return;
+        };
+        for choice in choices {
+            let choice_index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
+            let Some(pieces) = choice.pointer_mut("/delta/tool_calls").and_then(Value::as_array_mut) else {
+                continue;
+            };
+            let cursor = self.calls.entry(choice_index).or_default();
+            for piece in pieces.iter_mut().filter_map(Value::as_object_mut) {
+                let id = piece.get("id").and_then(Value::as_str).filter(|id| !id.is_empty()).map(str::to_owned);
+                let index = match piece.get("index").and_then(Value::as_u64) {
+                    Some(index) => index,
+                    None => {
+                        let index = cursor.infer(id.as_deref());
+                        piece.insert("index".into(), Value::from(index));
+                        index
+                    }
+                };
+                cursor.saw(index, id.as_deref());
+            }
+        }
+    }
+}
 
 impl StreamTranslator for OpenAiStream {
     fn on_event(&mut self, _event: &str, data: &str) -> Result<Translated, ProviderError> {
         if data.trim() == "[DONE]" {
             return Ok(Translated { chunks: Vec::new(), finished: true });
         }
-        let value: Value = serde_json::from_str(data).map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
+        let mut value: Value = serde_json::from_str(data).map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
         if let Some(error) = value.get("error") {
             return Err(mid_stream_error(error));
         }
+        self.number_tool_calls(&mut value);
         let chunk: ChatCompletionChunk =
             serde_json::from_value(value).map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
         Ok(Translated::chunks(vec![chunk]))
@@ -174,7 +242,7 @@ mod tests {
     }
 
     fn feed(events: &[&str]) -> (Vec<ChatCompletionChunk>, Result<bool, ProviderError>) {
-        let mut stream = OpenAiStream;
+        let mut stream = OpenAiStream::default();
         let mut chunks = Vec::new();
         for data in events {
             match stream.on_event("message", data) {
@@ -206,6 +274,49 @@ mod tests {
         assert_eq!(completion.choices[0].message.text(), "Hello");
         assert_eq!(completion.choices[0].finish_reason, Some(FinishReason::Stop));
         assert_eq!(completion.usage.unwrap().total_tokens, 9);
+    }
+
+    fn tool_chunk(calls: Value) -> String {
+        json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+               "choices": [{"index": 0, "delta": {"tool_calls": calls}, "finish_reason": null}]})
+        .to_string()
+    }
+
+    #[test]
+    fn tool_call_pieces_without_index_get_the_index_they_mean() {
+        let (chunks, _) = feed(&[
+            &tool_chunk(json!([{"id": "call_a", "type": "function", "function": {"name": "f", "arguments": ""}}])),
+            &tool_chunk(json!([{"function": {"arguments": "{\"x\":"}}])),
+            &tool_chunk(json!([{"id": "call_a", "function": {"arguments": "1}"}}])),
+            &tool_chunk(json!([
+                {"id": "call_b", "type": "function", "function": {"name": "g", "arguments": "{}"}},
+                {"id": "call_c", "type": "function", "function": {"name": "h", "arguments": "{}"}}
+            ])),
+            &tool_chunk(json!([{"index": null, "function": {"arguments": ""}}])),
+        ]);
+        let indexes: Vec<u32> = chunks
+            .iter()
+            .flat_map(|c| c.choices[0].delta.tool_calls.clone().unwrap_or_default())
+            .map(|piece| piece.index)
+            .collect();
+        assert_eq!(indexes, vec![0, 0, 0, 1, 2, 2]);
+        let mut all = CompletionAccumulator::new();
+        chunks.iter().for_each(|c| all.push(c));
+        let calls = all.finish().choices[0].message.tool_calls.clone().unwrap();
+        assert_eq!(calls[0].function.arguments, "{\"x\":1}");
+        assert_eq!(calls.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["call_a", "call_b", "call_c"]);
+    }
+
+    #[test]
+    fn explicit_indexes_are_kept_and_later_pieces_without_one_follow_them() {
+        let (chunks, _) = feed(&[
+            &tool_chunk(json!([{"index": 3, "id": "call_a", "function": {"name": "f", "arguments": ""}}])),
+            &tool_chunk(json!([{"function": {"arguments": "{}"}}])),
+            &tool_chunk(json!([{"id": "call_b", "function": {"name": "g", "arguments": "{}"}}])),
+        ]);
+        let indexes: Vec<u32> =
+            chunks.iter().flat_map(|c| c.choices[0].delta.tool_calls.clone().unwrap()).map(|p| p.index).collect();
+        assert_eq!(indexes, vec![3, 3, 4]);
     }
 
     #[test]

@@ -74,6 +74,68 @@ pub fn check_body(body: &Value) -> Result<(), Refusal> {
     if let Some(tools) = body.get("tools") {
         check_tools(tools)?;
     }
+    if let Some(choice) = body.get("tool_choice") {
+        check_tool_choice(choice, body.get("tools"))?;
+    }
+    if let Some(effort) = body.get("reasoning_effort") {
+        check_reasoning_effort(effort)?;
+    }
+    Ok(())
+}
+
+/// `reasoning_effort` is one of OpenAI's levels (openai-python `shared/reasoning_effort.py`).
+fn check_reasoning_effort(effort: &Value) -> Result<(), Refusal> {
+    const LEVELS: [&str; 7] = ["none", "minimal", "low", "medium", "high", "xhigh", "max"];
+    match effort {
+        Value::Null => Ok(()),
+        Value::String(level) if LEVELS.contains(&level.as_str()) => Ok(()),
+        Value::String(level) => Err(Refusal::bad_request(format!(
+            "Invalid value: '{level}'. Supported values are: {}.",
+            LEVELS.iter().map(|l| format!("'{l}'")).collect::<Vec<_>>().join(", ")
+        ))
+        .at("reasoning_effort")
+        .code("invalid_value")),
+        other => Err(invalid_type("reasoning_effort", "a string", other)),
+    }
+}
+
+/// `tool_choice` is `none` | `auto` | `required`, or one of the objects of openai-python's
+/// `ChatCompletionToolChoiceOptionParam`: `{"type":"function","function":{"name"}}`,
+/// `{"type":"custom","custom":{"name"}}` or
+/// `{"type":"allowed_tools","allowed_tools":{"mode":"auto"|"required","tools":[...]}}`.
+/// Any of them but `none` needs `tools`.
+fn check_tool_choice(choice: &Value, tools: Option<&Value>) -> Result<(), Refusal> {
+    let invalid = |what: &str| {
+        Refusal::bad_request(format!("Invalid value for 'tool_choice': {what}")).at("tool_choice").code("invalid_value")
+    };
+    match choice {
+        Value::String(mode) if ["none", "auto", "required"].contains(&mode.as_str()) => {}
+        Value::String(mode) => {
+            return Err(invalid(&format!("'{mode}' is not one of 'none', 'auto' or 'required'.")));
+        }
+        Value::Object(object) => {
+            let kind = object.get("type").and_then(Value::as_str).unwrap_or_default();
+            let named = |field: &str| choice.pointer(&format!("/{field}/name")).is_some_and(Value::is_string);
+            let ok = match kind {
+                "function" => named("function"),
+                "custom" => named("custom"),
+                "allowed_tools" => {
+                    let mode = choice.pointer("/allowed_tools/mode").and_then(Value::as_str);
+                    matches!(mode, Some("auto" | "required"))
+                        && choice.pointer("/allowed_tools/tools").is_some_and(Value::is_array)
+                }
+                _ => false,
+            };
+            if !ok {
+                return Err(invalid(&format!("an object of type '{kind}' is malformed or unknown.")));
+            }
+        }
+        Value::Null => return Ok(()),
+        other => return Err(invalid_type("tool_choice", "one of a string or object", other)),
+    }
+    if choice != "none" && tools.is_none_or(|tools| tools.as_array().is_none_or(Vec::is_empty)) {
+        return Err(invalid("'tool_choice' is only allowed when 'tools' are specified."));
+    }
     Ok(())
 }
 
@@ -146,6 +208,12 @@ fn check_message(i: usize, message: &Value) -> Result<(), Refusal> {
         };
         for (j, call) in calls.iter().enumerate() {
             let path = format!("messages[{i}].tool_calls[{j}]");
+            // A custom tool call is `{"id", "type": "custom", "custom": {"name", "input"}}`,
+            // all required (openai-python `ChatCompletionMessageCustomToolCallParam`).
+            if call.get("type").and_then(Value::as_str) == Some("custom") {
+                check_custom_call(&path, call)?;
+                continue;
+            }
             let id_ok = call.get("id").is_some_and(Value::is_string);
             let name_ok = call.pointer("/function/name").is_some_and(Value::is_string);
             if !id_ok || !name_ok {
@@ -165,6 +233,22 @@ fn check_message(i: usize, message: &Value) -> Result<(), Refusal> {
                     .at(format!("{path}.function.arguments"))
                     .code("missing_required_parameter"))
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_custom_call(path: &str, call: &Value) -> Result<(), Refusal> {
+    for field in ["id", "custom.name", "custom.input"] {
+        let pointer = format!("/{}", field.replace('.', "/"));
+        match call.pointer(&pointer) {
+            Some(Value::String(_)) => {}
+            Some(other) => return Err(invalid_type(&format!("{path}.{field}"), "a string", other)),
+            None => {
+                return Err(Refusal::bad_request(format!("Missing required parameter: '{path}.{field}'."))
+                    .at(format!("{path}.{field}"))
+                    .code("missing_required_parameter"))
             }
         }
     }
@@ -281,7 +365,10 @@ fn check_tools(tools: &Value) -> Result<(), Refusal> {
     for (i, tool) in tools.iter().enumerate() {
         match tool.get("type").and_then(Value::as_str) {
             Some("function") => {}
-            Some("custom") => continue,
+            Some("custom") => {
+                check_custom_tool(i, tool)?;
+                continue;
+            }
             _ => {
                 return Err(Refusal::bad_request(format!("Missing required parameter: 'tools[{i}].type'."))
                     .at(format!("tools[{i}].type"))
@@ -307,4 +394,34 @@ fn check_tools(tools: &Value) -> Result<(), Refusal> {
         }
     }
     Ok(())
+}
+
+/// A custom tool is `{"type":"custom","custom":{"name", "description"?, "format"?}}`, its
+/// format `{"type":"text"}` or `{"type":"grammar","grammar":{"definition","syntax":"lark"|"regex"}}`
+/// (openai-python `ChatCompletionCustomToolParam`).
+fn check_custom_tool(i: usize, tool: &Value) -> Result<(), Refusal> {
+    let name = tool.pointer("/custom/name").and_then(Value::as_str).unwrap_or_default();
+    if name.is_empty() {
+        return Err(Refusal::bad_request(format!("Missing required parameter: 'tools[{i}].custom.name'."))
+            .at(format!("tools[{i}].custom.name"))
+            .code("missing_required_parameter"));
+    }
+    let Some(format) = tool.pointer("/custom/format") else {
+        return Ok(());
+    };
+    let ok = match format.get("type").and_then(Value::as_str) {
+        Some("text") => true,
+        Some("grammar") => {
+            format.pointer("/grammar/definition").is_some_and(Value::is_string)
+                && matches!(format.pointer("/grammar/syntax").and_then(Value::as_str), Some("lark" | "regex"))
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Refusal::bad_request(format!("Invalid value for 'tools[{i}].custom.format'."))
+            .at(format!("tools[{i}].custom.format"))
+            .code("invalid_value"))
+    }
 }
