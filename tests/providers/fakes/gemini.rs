@@ -74,7 +74,6 @@ async fn handle(State(state): State<FakeState>, uri: Uri, headers: HeaderMap, bo
         frames.push(crlf_frame(&answer.response(vec![closing], Some("STOP"), tokens, true)));
         return state.sse(frames, Ending::Close);
     }
-    let answer = Answering { thoughts: false, ..answer };
     match behaviour {
         Behaviour::Answer(_) | Behaviour::AnswerWith(..) => unreachable!("answers are handled above"),
         Behaviour::Fail { status, message } => error_response(&Refusal::new(status, message, None)),
