@@ -6,6 +6,7 @@
 mod cases;
 mod echo;
 mod fakes;
+mod gemini_fidelity;
 mod openai_fidelity;
 mod strictness;
 mod subjects;

@@ -44,7 +44,6 @@ async fn anthropic_gets_no_email_as_user_id() {
 }
 
 #[tokio::test]
-#[ignore = "review #3: Gemini `parameters` knows no `const`/`$ref`/`$defs`; send parametersJsonSchema or sanitize"]
 async fn gemini_accepts_an_mcp_style_tool_schema() {
     let mut request = ask();
     request.tools = Some(vec![Tool::function(

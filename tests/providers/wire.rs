@@ -93,7 +93,7 @@ pub fn first_tool_schema(wire: Wire, body: &Value) -> Value {
     match wire {
         Wire::OpenAi => body["tools"][0]["function"]["parameters"].clone(),
         Wire::Anthropic => body["tools"][0]["input_schema"].clone(),
-        Wire::Gemini => body["tools"][0]["functionDeclarations"][0]["parameters"].clone(),
+        Wire::Gemini => body["tools"][0]["functionDeclarations"][0]["parametersJsonSchema"].clone(),
     }
 }
 

@@ -28,8 +28,8 @@ use super::request::{
     ToolDefinition, ToolResultBlock,
 };
 use crate::gateway::openai::{
-    ChatCompletionRequest, ChatMessage, ContentPart, FunctionCall, ImageUrl, MessageContent, NamedFunction,
-    NamedToolChoice, Stop, StreamOptions, Tool, ToolCall, ToolChoice, ToolChoiceMode,
+    ChatCompletionRequest, ChatMessage, ContentPart, ImageUrl, MessageContent, NamedFunction, NamedToolChoice, Stop,
+    StreamOptions, Tool, ToolCall, ToolChoice, ToolChoiceMode,
 };
 
 /// A Messages feature the chat-completions format cannot carry.
@@ -188,7 +188,7 @@ fn refuse_citations(citations: Option<&Value>) -> Result<(), Unsupported> {
 /// A text block's `citations` (an earlier Anthropic answer's references to its sources)
 /// are not sent: the cited text itself is, and nothing else can read them.
 fn text_part(block: &TextBlock) -> Result<ContentPart, Unsupported> {
-    Ok(ContentPart::Text { text: block.text.clone(), cache_control: block.cache_control.clone() })
+    Ok(ContentPart::Text { text: block.text.clone(), cache_control: block.cache_control.clone(), extra: Map::new() })
 }
 
 /// Parts as a plain string when they are all text without cache_control (what every
@@ -197,7 +197,7 @@ fn content_of(parts: Vec<ContentPart>) -> MessageContent {
     let plain: Option<Vec<&str>> = parts
         .iter()
         .map(|part| match part {
-            ContentPart::Text { text, cache_control: None } => Some(text.as_str()),
+            ContentPart::Text { text, cache_control: None, .. } => Some(text.as_str()),
             _ => None,
         })
         .collect();
@@ -239,7 +239,11 @@ fn system_message(system: &TextOrBlocks<ContentBlock>) -> Result<ChatMessage, Un
 
 fn image_part(image: &ImageBlock) -> Result<ContentPart, Unsupported> {
     let url = media_url(&image.source, "image")?;
-    Ok(ContentPart::ImageUrl { image_url: ImageUrl { url, detail: None }, cache_control: image.cache_control.clone() })
+    Ok(ContentPart::ImageUrl {
+        image_url: ImageUrl { url, detail: None },
+        cache_control: image.cache_control.clone(),
+        extra: Map::new(),
+    })
 }
 
 fn media_url(source: &MediaSource, what: &str) -> Result<String, Unsupported> {
@@ -286,7 +290,7 @@ fn document_part(document: &DocumentBlock) -> Result<ContentPart, Unsupported> {
     };
     let header: Vec<&str> = [document.title.as_deref(), document.context.as_deref()].into_iter().flatten().collect();
     let text = if header.is_empty() { text } else { format!("{}\n\n{text}", header.join("\n")) };
-    Ok(ContentPart::Text { text, cache_control: document.cache_control.clone() })
+    Ok(ContentPart::Text { text, cache_control: document.cache_control.clone(), extra: Map::new() })
 }
 
 fn tool_message(result: &ToolResultBlock) -> Result<ChatMessage, Unsupported> {
@@ -312,8 +316,11 @@ fn tool_message(result: &ToolResultBlock) -> Result<ChatMessage, Unsupported> {
     }
     let mut message = ChatMessage::tool_result(result.tool_use_id.clone(), text.clone());
     if result.cache_control.is_some() {
-        message.content =
-            Some(MessageContent::Parts(vec![ContentPart::Text { text, cache_control: result.cache_control.clone() }]));
+        message.content = Some(MessageContent::Parts(vec![ContentPart::Text {
+            text,
+            cache_control: result.cache_control.clone(),
+            extra: Map::new(),
+        }]));
     }
     Ok(message)
 }
@@ -358,11 +365,9 @@ fn assistant_message(message: &InputMessage) -> Result<ChatMessage, Unsupported>
     for block in blocks {
         match block {
             ContentBlock::Text(text) => parts.push(text_part(text)?),
-            ContentBlock::ToolUse(tool_use) => calls.push(ToolCall {
-                id: tool_use.id.clone(),
-                kind: "function".into(),
-                function: FunctionCall { name: tool_use.name.clone(), arguments: tool_use.input.to_string() },
-            }),
+            ContentBlock::ToolUse(tool_use) => {
+                calls.push(ToolCall::function(tool_use.id.clone(), tool_use.name.clone(), tool_use.input.to_string()))
+            }
             ContentBlock::Thinking(thinking) => {
                 reasoning.push(thinking.thinking.as_str());
                 thinking_blocks.push(serde_json::to_value(block).unwrap_or(Value::Null));

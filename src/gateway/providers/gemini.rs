@@ -1,8 +1,19 @@
 //! Google Gemini API (`{base}/v1beta/models/{model}:generateContent` and
 //! `:streamGenerateContent?alt=sse`), translated to and from OpenAI chat completions.
+//!
+//! Beyond text, images and tools, the translation keeps what Gemini needs across turns
+//! and what OpenAI clients can read:
+//! - thought signatures: on a function call, carried in the tool-call id
+//!   (`signature.rs`); on text, as `extra_content.google.thought_signature` on the
+//!   message or delta (the field Google's own OpenAI-compatible endpoint uses);
+//! - `reasoning_effort` as `thinkingConfig` (a level on Gemini 3, a budget before),
+//!   thought summaries as `reasoning_content`, thought tokens as `reasoning_tokens`;
+//! - tool schemas as `parametersJsonSchema` (full JSON Schema);
+//! - `input_audio` and `file` parts as `inlineData` / `fileData`; `top_k` as `topK`.
 
 mod request;
 mod response;
+mod signature;
 mod stream;
 
 use super::config::ApiKey;
@@ -49,7 +60,7 @@ impl Provider for GeminiProvider {
         request: &ChatCompletionRequest,
         upstream_model: &str,
     ) -> Result<ChatCompletion, ProviderError> {
-        let body = generate_content_request(request)?;
+        let body = generate_content_request(request, upstream_model)?;
         let response: GenerateContentResponse =
             send_for_json(self.post(upstream_model, "generateContent", &body), self.timeouts.total).await?;
         Ok(completion_from_response(response, upstream_model))
@@ -60,7 +71,7 @@ impl Provider for GeminiProvider {
         request: &ChatCompletionRequest,
         upstream_model: &str,
     ) -> Result<ChunkStream, ProviderError> {
-        let body = generate_content_request(request)?;
+        let body = generate_content_request(request, upstream_model)?;
         let call = self.post(upstream_model, "streamGenerateContent?alt=sse", &body);
         let response = open_stream(call, self.timeouts.idle).await?;
         Ok(translate_sse(response, self.timeouts.idle, GeminiStream::new(upstream_model)))

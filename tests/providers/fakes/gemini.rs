@@ -1,6 +1,15 @@
 //! Google Gemini generateContent / streamGenerateContent?alt=sse: every SSE event is a
 //! whole GenerateContentResponse, the last one has finishReason and usage, and the
 //! stream ends by closing the connection.
+//!
+//! Like the thinking models (https://ai.google.dev/gemini-api/docs/thought-signatures),
+//! every function call part carries a fresh `thoughtSignature` (see [`issue_signature`]),
+//! and Gemini 3 answers without a function call carry one on their last part (in a
+//! stream: on the empty text part of the last event). With
+//! `thinkingConfig.includeThoughts`, a thought summary part (`"thought": true`) comes
+//! before the answer.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -10,7 +19,7 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 
-use super::gemini_rules::{check_body, check_key};
+use super::gemini_rules::{check_body, check_key, is_gemini_3_or_later};
 use super::{hang, json_response, parse_body, words, Behaviour, Ending, FakeState, Refusal, Reply, Tokens};
 
 pub fn router(state: FakeState) -> Router {
@@ -30,9 +39,10 @@ async fn handle(State(state): State<FakeState>, uri: Uri, headers: HeaderMap, bo
         state.record(uri.to_string(), headers, parse_body(&body).unwrap_or(Value::Null));
         return error_response(&Refusal::new(404, "unknown method", None));
     }
+    let model = model_of(uri.path());
     let checked = check_key(&state, &uri, &headers)
         .and_then(|()| parse_body(&body))
-        .and_then(|value| check_body(&value).map(|()| value));
+        .and_then(|value| check_body(&value, &model).map(|()| value));
     let body = match checked {
         Ok(body) => body,
         Err(refusal) => {
@@ -40,13 +50,28 @@ async fn handle(State(state): State<FakeState>, uri: Uri, headers: HeaderMap, bo
             return error_response(&refusal);
         }
     };
+    let answer = Answering {
+        model: &model,
+        thoughts: body.pointer("/generationConfig/thinkingConfig/includeThoughts") == Some(&json!(true)),
+    };
     let behaviour = state.next(uri.to_string(), headers, body);
     if let Some((reply, tokens)) = behaviour.answer() {
         if !stream {
-            return json_response(200, response(parts(reply), Some("STOP"), tokens, true));
+            let mut parts = answer.thought_parts();
+            parts.extend(parts_of(reply));
+            if let (Reply::Text(_), Some(signature)) = (reply, answer.text_signature()) {
+                if let Some(last) = parts.last_mut() {
+                    last["thoughtSignature"] = json!(signature);
+                }
+            }
+            return json_response(200, answer.response(parts, Some("STOP"), tokens, true));
         }
-        let mut frames = reply_frames(reply, tokens);
-        frames.push(crlf_frame(&response(vec![json!({"text": ""})], Some("STOP"), tokens, true)));
+        let mut frames = answer.reply_frames(reply, tokens);
+        let mut closing = json!({"text": ""});
+        if let (Reply::Text(_), Some(signature)) = (reply, answer.text_signature()) {
+            closing["thoughtSignature"] = json!(signature);
+        }
+        frames.push(crlf_frame(&answer.response(vec![closing], Some("STOP"), tokens, true)));
         return state.sse(frames, Ending::Close);
     }
     match behaviour {
@@ -56,10 +81,10 @@ async fn handle(State(state): State<FakeState>, uri: Uri, headers: HeaderMap, bo
             super::rate_limited(error_response(&Refusal::new(429, "Rate limit reached", None)), retry_after_secs)
         }
         Behaviour::Hang => hang().await,
-        Behaviour::CutStream(reply) => state.sse(reply_frames(&reply, Tokens::DEFAULT), Ending::Close),
-        Behaviour::StallStream(reply) => state.sse(reply_frames(&reply, Tokens::DEFAULT), Ending::Stall),
+        Behaviour::CutStream(reply) => state.sse(answer.reply_frames(&reply, Tokens::DEFAULT), Ending::Close),
+        Behaviour::StallStream(reply) => state.sse(answer.reply_frames(&reply, Tokens::DEFAULT), Ending::Stall),
         Behaviour::ErrorMidStream(reply) => {
-            let mut frames = reply_frames(&reply, Tokens::DEFAULT);
+            let mut frames = answer.reply_frames(&reply, Tokens::DEFAULT);
             frames.push(crlf_frame(
                 &json!({"error": {"code": 500, "message": "An internal error has occurred.", "status": "INTERNAL"}}),
             ));
@@ -92,24 +117,67 @@ fn error_response(refusal: &Refusal) -> Response {
     json_response(refusal.status, json!({"error": error}))
 }
 
-fn parts(reply: &Reply) -> Vec<Value> {
+/// The model named in `/v1beta/models/{model}:{method}`.
+fn model_of(path: &str) -> String {
+    let tail = path.rsplit('/').next().unwrap_or_default();
+    tail.split(':').next().unwrap_or_default().to_owned()
+}
+
+/// The thought summary a fake thinking model returns when asked for its thoughts.
+pub const THOUGHT_SUMMARY: &str = "**Weighing the request**\n\nThe user wants a short answer; I will give one.";
+
+/// What the fake's signatures say once decoded: `gaia-fake-thought:<serial>:<what>`,
+/// `<what>` being the function name, or `text` for an answer's closing signature. The
+/// rules check a replayed function call against it.
+pub const SIGNATURE_PREFIX: &str = "gaia-fake-thought:";
+
+static SIGNATURES: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh signature, base64 as Gemini sends the `bytes` field.
+pub fn issue_signature(what: &str) -> String {
+    use base64::Engine;
+    let serial = SIGNATURES.fetch_add(1, Ordering::Relaxed);
+    base64::engine::general_purpose::STANDARD.encode(format!("{SIGNATURE_PREFIX}{serial}:{what}"))
+}
+
+fn parts_of(reply: &Reply) -> Vec<Value> {
     match reply {
         Reply::Text(text) => vec![json!({"text": text})],
         Reply::ToolCall { name, arguments } => {
-            vec![json!({"functionCall": {"name": name, "args": arguments}})]
+            vec![json!({"functionCall": {"name": name, "args": arguments}, "thoughtSignature": issue_signature(name)})]
         }
     }
 }
 
-/// Gemini's usage: `promptTokenCount` includes the cached tokens, thoughts are counted
-/// apart from the candidates; the events before the last carry the prompt count only.
-fn response(parts: Vec<Value>, finish_reason: Option<&str>, tokens: Tokens, last: bool) -> Value {
-    let mut candidate = json!({"content": {"parts": parts, "role": "model"}, "index": 0});
-    if let Some(reason) = finish_reason {
-        candidate["finishReason"] = json!(reason);
+/// How this request is answered: which model, and whether thoughts were asked for.
+#[derive(Clone, Copy)]
+struct Answering<'a> {
+    model: &'a str,
+    thoughts: bool,
+}
+
+impl Answering<'_> {
+    fn thought_parts(self) -> Vec<Value> {
+        if self.thoughts {
+            vec![json!({"text": THOUGHT_SUMMARY, "thought": true})]
+        } else {
+            Vec::new()
+        }
     }
-    let usage = if last {
-        {
+
+    /// Gemini 3 signs answers without function calls on their last part.
+    fn text_signature(self) -> Option<String> {
+        is_gemini_3_or_later(self.model).then(|| issue_signature("text"))
+    }
+
+    /// Gemini's usage: `promptTokenCount` includes the cached tokens, thoughts are counted
+    /// apart from the candidates; the events before the last carry the prompt count only.
+    fn response(self, parts: Vec<Value>, finish_reason: Option<&str>, tokens: Tokens, last: bool) -> Value {
+        let mut candidate = json!({"content": {"parts": parts, "role": "model"}, "index": 0});
+        if let Some(reason) = finish_reason {
+            candidate["finishReason"] = json!(reason);
+        }
+        let usage = if last {
             let mut usage = json!({"promptTokenCount": tokens.prompt,
                 "candidatesTokenCount": tokens.completion - tokens.reasoning,
                 "totalTokenCount": tokens.prompt + tokens.completion,
@@ -122,20 +190,21 @@ fn response(parts: Vec<Value>, finish_reason: Option<&str>, tokens: Tokens, last
                 usage["thoughtsTokenCount"] = json!(tokens.reasoning);
             }
             usage
-        }
-    } else {
-        json!({"promptTokenCount": tokens.prompt, "totalTokenCount": tokens.prompt})
-    };
-    json!({"candidates": [candidate], "usageMetadata": usage, "modelVersion": "gemini-2.5-flash",
-           "responseId": "mAitaLmkHPPlz7IPvtfUqQ4"})
-}
+        } else {
+            json!({"promptTokenCount": tokens.prompt, "totalTokenCount": tokens.prompt})
+        };
+        json!({"candidates": [candidate], "usageMetadata": usage, "modelVersion": self.model,
+               "responseId": "mAitaLmkHPPlz7IPvtfUqQ4"})
+    }
 
-/// The reply's events without the final one (finishReason + usage).
-fn reply_frames(reply: &Reply, tokens: Tokens) -> Vec<String> {
-    match reply {
-        Reply::Text(text) => {
-            words(text).iter().map(|w| crlf_frame(&response(vec![json!({"text": w})], None, tokens, false))).collect()
+    /// The reply's events without the final one (finishReason + usage).
+    fn reply_frames(self, reply: &Reply, tokens: Tokens) -> Vec<String> {
+        let event = |parts: Vec<Value>| crlf_frame(&self.response(parts, None, tokens, false));
+        let mut frames: Vec<String> = self.thought_parts().into_iter().map(|part| event(vec![part])).collect();
+        match reply {
+            Reply::Text(text) => frames.extend(words(text).iter().map(|w| event(vec![json!({"text": w})]))),
+            Reply::ToolCall { .. } => frames.push(event(parts_of(reply))),
         }
-        Reply::ToolCall { .. } => vec![crlf_frame(&response(parts(reply), None, tokens, false))],
+        frames
     }
 }

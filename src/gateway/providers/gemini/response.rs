@@ -1,8 +1,10 @@
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
+use super::request::EXTRA_CONTENT;
+use super::signature::tool_call_id;
 use crate::gateway::openai::{
-    ChatCompletion, ChatMessage, Choice, FinishReason, MessageContent, Role, ToolCall, Usage,
+    ChatCompletion, ChatMessage, Choice, CompletionTokensDetails, FinishReason, MessageContent, Role, ToolCall, Usage,
 };
 use crate::gateway::providers::http::{completion_id, unix_now};
 
@@ -47,7 +49,7 @@ pub(crate) struct Content {
     pub parts: Vec<Value>,
 }
 
-#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct UsageMetadata {
     #[serde(default)]
@@ -58,42 +60,101 @@ pub(crate) struct UsageMetadata {
     pub thoughts_token_count: u64,
     #[serde(default)]
     pub cached_content_token_count: u64,
+    /// Prompt tokens per modality (`TEXT`, `IMAGE`, `AUDIO`, ...).
+    #[serde(default)]
+    pub prompt_tokens_details: Vec<ModalityTokenCount>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ModalityTokenCount {
+    #[serde(default)]
+    pub modality: String,
+    #[serde(default)]
+    pub token_count: u64,
 }
 
 impl UsageMetadata {
-    /// Thinking tokens are billed as output, so they count as completion tokens.
-    /// `promptTokenCount` already includes the cached tokens.
-    pub fn to_openai(self) -> Usage {
-        Usage::new(
+    /// Thinking tokens are billed as output, so they count as completion tokens and are
+    /// told apart as `reasoning_tokens`, OpenAI's convention. `promptTokenCount` already
+    /// includes the cached tokens.
+    pub fn to_openai(&self) -> Usage {
+        let mut usage = Usage::new(
             self.prompt_token_count,
             self.candidates_token_count + self.thoughts_token_count,
             self.cached_content_token_count,
-        )
+        );
+        let audio: u64 = self
+            .prompt_tokens_details
+            .iter()
+            .filter(|detail| detail.modality == "AUDIO")
+            .map(|detail| detail.token_count)
+            .sum();
+        if audio > 0 {
+            if let Some(details) = usage.prompt_tokens_details.as_mut() {
+                details.audio_tokens = Some(audio);
+            }
+        }
+        if self.thoughts_token_count > 0 {
+            usage.completion_tokens_details = Some(CompletionTokensDetails {
+                reasoning_tokens: self.thoughts_token_count,
+                ..CompletionTokensDetails::default()
+            });
+        }
+        usage
     }
 }
 
 /// What one candidate's parts say in OpenAI terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PartOut {
     Text(String),
-    Call { name: String, arguments: String },
+    /// A thought summary (`"thought": true`): `reasoning_content`, never `content`.
+    Reasoning(String),
+    /// A function call, with the thought signature Gemini attached to its part.
+    Call {
+        name: String,
+        arguments: String,
+        signature: Option<String>,
+    },
+    /// A thought signature on a text or thought part (or on an empty part of its own,
+    /// as the last event of a stream may carry it).
+    TextSignature(String),
 }
 
-/// Text and function calls of a candidate, skipping thought summaries.
+/// Text, thoughts, function calls and signatures of a candidate, in order.
 pub(crate) fn part_outputs(candidate: &Candidate) -> Vec<PartOut> {
     let parts = candidate.content.as_ref().map(|c| c.parts.as_slice()).unwrap_or_default();
-    parts
-        .iter()
-        .filter(|part| part.get("thought").and_then(Value::as_bool) != Some(true))
-        .filter_map(|part| {
-            if let Some(text) = part.get("text").and_then(Value::as_str) {
-                return Some(PartOut::Text(text.to_owned()));
-            }
-            let call = part.get("functionCall")?;
+    let mut outputs = Vec::new();
+    for part in parts {
+        let signature =
+            part.get("thoughtSignature").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+        if let Some(call) = part.get("functionCall") {
             let name = call.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
             let args = call.get("args").cloned().unwrap_or_else(|| Value::Object(Map::new()));
-            Some(PartOut::Call { name, arguments: args.to_string() })
-        })
-        .collect()
+            outputs.push(PartOut::Call { name, arguments: args.to_string(), signature });
+            continue;
+        }
+        if let Some(text) = part.get("text").and_then(Value::as_str).filter(|text| !text.is_empty()) {
+            if part.get("thought").and_then(Value::as_bool) == Some(true) {
+                outputs.push(PartOut::Reasoning(text.to_owned()));
+            } else {
+                outputs.push(PartOut::Text(text.to_owned()));
+            }
+        }
+        if let Some(signature) = signature {
+            outputs.push(PartOut::TextSignature(signature));
+        }
+    }
+    outputs
+}
+
+/// `extra_content` of an assistant message or delta carrying a text part's signature
+/// (the field Google's OpenAI-compatible endpoint uses); `request.rs` reads it back.
+pub(crate) fn text_signature_extra(signature: &str) -> Map<String, Value> {
+    let mut extra = Map::new();
+    extra.insert(EXTRA_CONTENT.into(), json!({"google": {"thought_signature": signature}}));
+    extra
 }
 
 pub(crate) fn finish_reason(reason: &str, called_functions: bool) -> FinishReason {
@@ -107,11 +168,6 @@ pub(crate) fn finish_reason(reason: &str, called_functions: bool) -> FinishReaso
     }
 }
 
-/// Gemini function calls carry no id; OpenAI clients need one to answer them.
-pub(crate) fn tool_call_id() -> String {
-    format!("call_{}", uuid::Uuid::now_v7().simple())
-}
-
 pub(crate) fn completion_from_response(response: GenerateContentResponse, model: &str) -> ChatCompletion {
     let mut choices: Vec<Choice> = response
         .candidates
@@ -119,13 +175,17 @@ pub(crate) fn completion_from_response(response: GenerateContentResponse, model:
         .enumerate()
         .map(|(position, candidate)| {
             let mut text: Option<String> = None;
+            let mut reasoning: Option<String> = None;
+            let mut text_signature: Option<String> = None;
             let mut tool_calls = Vec::new();
             for output in part_outputs(candidate) {
                 match output {
                     PartOut::Text(piece) => text.get_or_insert_with(String::new).push_str(&piece),
-                    PartOut::Call { name, arguments } => {
-                        tool_calls.push(ToolCall::function(tool_call_id(), name, arguments))
+                    PartOut::Reasoning(piece) => reasoning.get_or_insert_with(String::new).push_str(&piece),
+                    PartOut::Call { name, arguments, signature } => {
+                        tool_calls.push(ToolCall::function(tool_call_id(signature.as_deref()), name, arguments))
                     }
+                    PartOut::TextSignature(signature) => text_signature = Some(signature),
                 }
             }
             let reason = candidate.finish_reason.as_deref().unwrap_or("STOP");
@@ -138,9 +198,9 @@ pub(crate) fn completion_from_response(response: GenerateContentResponse, model:
                     name: None,
                     tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
                     tool_call_id: None,
-                    reasoning_content: None,
+                    reasoning_content: reasoning,
                     thinking_blocks: None,
-                    extra: Map::new(),
+                    extra: text_signature.as_deref().map(text_signature_extra).unwrap_or_default(),
                 },
                 logprobs: None,
             }
@@ -187,7 +247,9 @@ mod tests {
         assert_eq!(completion.id, "mAitaLmkHPPlz7IPvtfUqQ4");
         assert_eq!(completion.choices[0].message.text(), "Hello there");
         assert_eq!(completion.choices[0].finish_reason, Some(FinishReason::Stop));
-        assert_eq!(completion.usage, Some(Usage::new(10, 24, 6)));
+        let usage = completion.usage.unwrap();
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens), (10, 24, 34));
+        assert_eq!((usage.cached_tokens(), usage.reasoning_tokens()), (6, 20));
     }
 
     #[test]
@@ -219,5 +281,41 @@ mod tests {
             "usageMetadata": {"promptTokenCount": 8, "totalTokenCount": 8}}));
         assert_eq!(blocked.choices[0].finish_reason, Some(FinishReason::ContentFilter));
         assert_eq!(blocked.usage, Some(Usage::new(8, 0, 0)));
+    }
+
+    #[test]
+    fn thoughts_are_reasoning_and_signatures_are_kept() {
+        let completion = parse(json!({
+            "candidates": [{"content": {"parts": [
+                {"text": "Weighing the cities.", "thought": true},
+                {"text": "Checking."},
+                {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "c2lnLTE="},
+                {"functionCall": {"name": "get_weather", "args": {"city": "Rome"}}}
+            ], "role": "model"}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 30, "candidatesTokenCount": 12, "thoughtsTokenCount": 5}
+        }));
+        let message = &completion.choices[0].message;
+        assert_eq!(message.reasoning_content.as_deref(), Some("Weighing the cities."));
+        assert_eq!(message.text(), "Checking.");
+        let calls = message.tool_calls.as_ref().unwrap();
+        assert_eq!(super::super::signature::signature_of(&calls[0].id).as_deref(), Some("c2lnLTE="));
+        assert_eq!(super::super::signature::signature_of(&calls[1].id), None);
+        assert_eq!(completion.usage.unwrap().reasoning_tokens(), 5);
+        assert_eq!(completion.usage.unwrap().completion_tokens, 17);
+
+        let text_only = parse(json!({
+            "candidates": [{"content": {"parts": [{"text": "Hi", "thoughtSignature": "c2lnLTI="}], "role": "model"},
+                "finishReason": "STOP"}]
+        }));
+        let message = &text_only.choices[0].message;
+        assert_eq!(message.text(), "Hi");
+        assert_eq!(message.extra["extra_content"], json!({"google": {"thought_signature": "c2lnLTI="}}));
+    }
+
+    #[test]
+    fn audio_prompt_tokens_are_reported() {
+        let completion = parse(json!({"candidates": [], "usageMetadata": {"promptTokenCount": 40,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 8}, {"modality": "AUDIO", "tokenCount": 32}]}}));
+        assert_eq!(completion.usage.unwrap().prompt_tokens_details.unwrap().audio_tokens, Some(32));
     }
 }

@@ -2,7 +2,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::response::{finish_reason, part_outputs, tool_call_id, GenerateContentResponse, PartOut, UsageMetadata};
+use super::response::{
+    finish_reason, part_outputs, text_signature_extra, GenerateContentResponse, PartOut, UsageMetadata,
+};
+use super::signature::tool_call_id;
 use crate::gateway::openai::{ChatCompletionChunk, ChunkChoice, Delta, FinishReason, Role, ToolCallDelta};
 use crate::gateway::providers::http::{completion_id, unix_now, StreamTranslator, Translated};
 use crate::gateway::providers::ProviderError;
@@ -66,7 +69,7 @@ impl StreamTranslator for GeminiStream {
                 self.model.clone_from(model);
             }
         }
-        if let Some(usage) = response.usage_metadata {
+        if let Some(usage) = response.usage_metadata.clone() {
             self.usage = usage;
         }
         let mut chunks = Vec::new();
@@ -81,13 +84,17 @@ impl StreamTranslator for GeminiStream {
             }
             for output in part_outputs(candidate) {
                 let delta = match output {
-                    PartOut::Text(text) if text.is_empty() => continue,
                     PartOut::Text(text) => Delta::content(text),
-                    PartOut::Call { name, arguments } => {
+                    PartOut::Reasoning(text) => Delta { reasoning_content: Some(text), ..Delta::default() },
+                    PartOut::Call { name, arguments, signature } => {
                         let next = self.tool_calls.entry(index).or_insert(0);
-                        let call = ToolCallDelta::start(*next, tool_call_id(), name, arguments);
+                        let call = ToolCallDelta::start(*next, tool_call_id(signature.as_deref()), name, arguments);
                         *next += 1;
                         Delta::tool_call(call)
+                    }
+                    // Often on the empty text part of the last event.
+                    PartOut::TextSignature(signature) => {
+                        Delta { extra: text_signature_extra(&signature), ..Delta::default() }
                     }
                 };
                 chunks.push(self.chunk(ChunkChoice::delta(index, delta)));
@@ -202,5 +209,38 @@ mod tests {
             ended,
             Err(ProviderError::UpstreamServerError { status: 503, message: "The model is overloaded.".into() })
         );
+    }
+
+    #[test]
+    fn thoughts_stream_as_reasoning_and_a_closing_signature_as_extra_content() {
+        let (chunks, ended) = run(&[
+            json!({"candidates": [{"content": {"parts": [{"text": "Thinking it over.", "thought": true}], "role": "model"}, "index": 0}]}),
+            json!({"candidates": [{"content": {"parts": [{"text": "Blue."}], "role": "model"}, "index": 0}]}),
+            json!({"candidates": [{"content": {"parts": [{"text": "", "thoughtSignature": "c2ln"}], "role": "model"},
+                "finishReason": "STOP", "index": 0}],
+                "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 2, "thoughtsTokenCount": 4}}),
+        ]);
+        assert_eq!(ended, Ok(()));
+        let deltas: Vec<&Delta> = chunks.iter().flat_map(|c| c.choices.iter().map(|choice| &choice.delta)).collect();
+        let reasoning: String = deltas.iter().filter_map(|d| d.reasoning_content.clone()).collect();
+        let content: String = deltas.iter().filter_map(|d| d.content.clone()).collect();
+        assert_eq!((reasoning.as_str(), content.as_str()), ("Thinking it over.", "Blue."));
+        assert!(deltas
+            .iter()
+            .any(|d| d.extra.get("extra_content") == Some(&json!({"google": {"thought_signature": "c2ln"}}))));
+        let usage = chunks.last().unwrap().usage.unwrap();
+        assert_eq!((usage.completion_tokens, usage.reasoning_tokens()), (6, 4));
+    }
+
+    #[test]
+    fn a_streamed_function_call_carries_its_signature_in_its_id() {
+        let (chunks, _) = run(&[json!({
+            "candidates": [{"content": {"parts": [{"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "c2ln"}],
+                "role": "model"}, "finishReason": "STOP", "index": 0}]
+        })]);
+        let mut all = CompletionAccumulator::new();
+        chunks.iter().for_each(|c| all.push(c));
+        let id = all.finish().choices[0].message.tool_calls.as_ref().unwrap()[0].id.clone();
+        assert_eq!(super::super::signature::signature_of(&id).as_deref(), Some("c2ln"));
     }
 }
