@@ -222,7 +222,7 @@ impl StreamTranslator for AnthropicStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gateway::openai::{CompletionAccumulator, FinishReason, Usage};
+    use crate::gateway::openai::{CompletionAccumulator, FinishReason};
     use serde_json::json;
 
     /// Feeds `(event, data)` pairs; returns the chunks and how the stream ended.
