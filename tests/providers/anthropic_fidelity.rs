@@ -430,3 +430,106 @@ async fn a_twenty_turn_tool_loop_with_thinking_keeps_working_streamed_and_not() 
     }
     assert_eq!(subject.fake.requests().len(), TURNS);
 }
+
+// The fake's rules for these features, checked on raw requests.
+
+#[tokio::test]
+async fn the_fake_refuses_what_anthropic_refuses_about_these_features() {
+    let subject = start(vec![text("fine")]).await;
+    let url = format!("{}/v1/messages", subject.fake.origin);
+    let post = |body: Value| {
+        let url = url.clone();
+        async move {
+            let response = reqwest::Client::new()
+                .post(&url)
+                .header("x-api-key", crate::subjects::API_KEY)
+                .header("anthropic-version", "2023-06-01")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let with = |model: &str, extra: Value| {
+        let mut body = json!({"model": model, "max_tokens": 4000, "messages": [{"role": "user", "content": "hi"}]});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let thinking = json!({"type": "enabled", "budget_tokens": 2000});
+    let closed = json!({"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": false});
+    let open = json!({"type": "object", "properties": {"a": {"type": "string"}}});
+    let ephemeral = json!({"type": "text", "text": "x", "cache_control": {"type": "ephemeral"}});
+    let signed = |text: &str| json!({"type": "thinking", "thinking": text, "signature": thinking_signature(text)});
+    let tool_turns = |first: Value| {
+        json!([
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": [first, {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}]}
+        ])
+    };
+    let tools = json!([{"name": "f", "input_schema": {"type": "object"}}]);
+
+    let accepted = [
+        with("claude-sonnet-4-5", json!({"thinking": thinking, "top_p": 0.95})),
+        with("claude-sonnet-4-5", json!({"output_config": {"format": {"type": "json_schema", "schema": closed}}})),
+        with("claude-sonnet-4-0", json!({"temperature": 0.5, "top_p": 0.5})),
+        with("claude-sonnet-4-5", json!({"system": [ephemeral], "metadata": {"user_id": "u_1234"}})),
+        with("claude-sonnet-4-5", json!({"thinking": thinking, "tools": tools, "messages": tool_turns(signed("hmm"))})),
+        with(
+            "claude-sonnet-4-5",
+            json!({"messages": [{"role": "user", "content": [
+                {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}},
+                {"type": "document", "source": {"type": "url", "url": "https://example.com/a.pdf"}}
+            ]}]}),
+        ),
+    ];
+    for body in accepted {
+        let (status, answer) = post(body.clone()).await;
+        assert_eq!(status, 200, "{body} -> {answer}");
+    }
+
+    let refused = [
+        with("claude-sonnet-4-5", json!({"temperature": 1.2})),
+        with("claude-haiku-4-5", json!({"temperature": 0.5, "top_p": 0.5})),
+        with("claude-opus-4-1", json!({"temperature": 0.5, "top_p": 0.5})),
+        with("claude-sonnet-4-5", json!({"metadata": {"user_id": "jane@example.com"}})),
+        with("claude-sonnet-4-5", json!({"metadata": {"user_id": "x".repeat(257)}})),
+        with("claude-sonnet-4-5", json!({"thinking": {"type": "enabled", "budget_tokens": 1000}})),
+        with("claude-sonnet-4-5", json!({"thinking": {"type": "enabled", "budget_tokens": 4000}})),
+        with("claude-sonnet-4-5", json!({"thinking": thinking, "temperature": 0.5})),
+        with("claude-sonnet-4-5", json!({"thinking": thinking, "top_k": 5})),
+        with("claude-sonnet-4-5", json!({"thinking": thinking, "top_p": 0.5})),
+        with("claude-sonnet-4-5", json!({"thinking": thinking, "tools": tools, "tool_choice": {"type": "any"}})),
+        with(
+            "claude-sonnet-4-5",
+            json!({"thinking": thinking, "tools": tools,
+            "messages": tool_turns(json!({"type": "text", "text": "Checking."}))}),
+        ),
+        with(
+            "claude-sonnet-4-5",
+            json!({"thinking": thinking, "tools": tools,
+            "messages": tool_turns(json!({"type": "thinking", "thinking": "hmm", "signature": "forged"}))}),
+        ),
+        with("claude-opus-4-1", json!({"output_config": {"format": {"type": "json_schema", "schema": closed}}})),
+        with("claude-sonnet-4-5", json!({"output_config": {"format": {"type": "json_schema", "schema": open}}})),
+        with("claude-sonnet-4-5", json!({"tools": tools, "tool_choice": {"type": "tool", "name": "g"}})),
+        with("claude-sonnet-4-5", json!({"system": [ephemeral, ephemeral, ephemeral, ephemeral, ephemeral]})),
+        with(
+            "claude-sonnet-4-5",
+            json!({"system": [{"type": "text", "text": "x", "cache_control": {"type": "persistent"}}]}),
+        ),
+        with(
+            "claude-sonnet-4-5",
+            json!({"messages": [{"role": "user", "content": [
+                {"type": "document", "source": {"type": "base64", "media_type": "application/zip", "data": "UEs="}}
+            ]}]}),
+        ),
+    ];
+    for body in refused {
+        let (status, answer) = post(body.clone()).await;
+        assert_eq!(status, 400, "{body} -> {answer}");
+        assert_eq!(answer["error"]["type"], "invalid_request_error", "{answer}");
+    }
+}

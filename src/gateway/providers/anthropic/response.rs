@@ -212,4 +212,50 @@ mod tests {
         assert_eq!(finish_reason(Some("tool_use")), FinishReason::ToolCalls);
         assert_eq!(finish_reason(Some("refusal")), FinishReason::ContentFilter);
     }
+
+    #[test]
+    fn answers_thinking_as_reasoning_content_and_thinking_blocks() {
+        let thinking = json!({"type": "thinking", "thinking": "Two and two.", "signature": "EqQBCgIYAhIM"});
+        let redacted = json!({"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix"});
+        let completion = parse(json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+            "content": [thinking, redacted, {"type": "text", "text": "Four."}],
+            "stop_reason": "end_turn", "usage": {"input_tokens": 10, "output_tokens": 30}
+        }));
+        let message = &completion.choices[0].message;
+        assert_eq!(message.text(), "Four.");
+        assert_eq!(message.reasoning_content.as_deref(), Some("Two and two."));
+        assert_eq!(message.thinking_blocks, Some(vec![thinking, redacted]));
+        assert_eq!(completion.usage.unwrap().reasoning_tokens(), 0);
+    }
+
+    #[test]
+    fn answers_the_json_tool_input_as_content_with_a_normal_stop() {
+        let completion = parse(json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-opus-4-1",
+            "content": [{"type": "tool_use", "id": "toolu_1", "name": JSON_TOOL_NAME, "input": {"city": "Paris"}}],
+            "stop_reason": "tool_use", "usage": {"input_tokens": 10, "output_tokens": 5}
+        }));
+        let choice = &completion.choices[0];
+        assert_eq!(serde_json::from_str::<Value>(&choice.message.text()).unwrap(), json!({"city": "Paris"}));
+        assert_eq!(choice.message.tool_calls, None);
+        assert_eq!(choice.finish_reason, Some(FinishReason::Stop));
+    }
+
+    #[test]
+    fn counts_cache_writes_by_lifetime_inside_prompt_tokens() {
+        let usage = AnthropicUsage {
+            input_tokens: Some(5),
+            output_tokens: Some(2),
+            cache_creation_input_tokens: Some(30),
+            cache_read_input_tokens: Some(100),
+            cache_creation: Some(CacheCreation {
+                ephemeral_5m_input_tokens: Some(10),
+                ephemeral_1h_input_tokens: Some(20),
+            }),
+        }
+        .to_openai();
+        assert_eq!((usage.prompt_tokens, usage.total_tokens), (135, 137));
+        assert_eq!((usage.cached_tokens(), usage.cache_write_tokens(), usage.cache_write_1h_tokens()), (100, 30, 20));
+    }
 }

@@ -387,4 +387,82 @@ mod tests {
         let mut stream = AnthropicStream::new("m");
         assert!(matches!(stream.on_event("message_start", "{oops"), Err(ProviderError::InvalidResponse(_))));
     }
+
+    fn block_start(index: u64, block: Value) -> (&'static str, Value) {
+        ("content_block_start", json!({"type": "content_block_start", "index": index, "content_block": block}))
+    }
+
+    fn block_delta(index: u64, delta: Value) -> (&'static str, Value) {
+        ("content_block_delta", json!({"type": "content_block_delta", "index": index, "delta": delta}))
+    }
+
+    fn block_stop(index: u64) -> (&'static str, Value) {
+        ("content_block_stop", json!({"type": "content_block_stop", "index": index}))
+    }
+
+    fn end(stop_reason: &str) -> Vec<(&'static str, Value)> {
+        vec![
+            (
+                "message_delta",
+                json!({"type": "message_delta", "delta": {"stop_reason": stop_reason},
+                    "usage": {"output_tokens": 40, "cache_creation_input_tokens": 7,
+                              "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 7}}}),
+            ),
+            ("message_stop", json!({"type": "message_stop"})),
+        ]
+    }
+
+    #[test]
+    fn thinking_streams_as_reasoning_deltas_then_the_signed_block() {
+        let mut events = vec![
+            message_start(),
+            block_start(0, json!({"type": "thinking", "thinking": ""})),
+            block_delta(0, json!({"type": "thinking_delta", "thinking": "Two and "})),
+            block_delta(0, json!({"type": "thinking_delta", "thinking": "two."})),
+            block_delta(0, json!({"type": "signature_delta", "signature": "EqQBCgIYAhIM"})),
+            block_stop(0),
+            block_start(1, json!({"type": "redacted_thinking", "data": "EmwKAhgB"})),
+            block_stop(1),
+            block_start(2, json!({"type": "text", "text": ""})),
+            block_delta(2, json!({"type": "text_delta", "text": "Four."})),
+            block_stop(2),
+        ];
+        events.extend(end("end_turn"));
+        let (chunks, ended) = run(&events);
+        assert_eq!(ended, Ok(true));
+        let deltas: Vec<&Delta> = chunks.iter().filter_map(|c| c.choices.first()).map(|c| &c.delta).collect();
+        let reasoning: String = deltas.iter().filter_map(|d| d.reasoning_content.as_deref()).collect();
+        assert_eq!(reasoning, "Two and two.");
+        let blocks: Vec<Value> = deltas.iter().flat_map(|d| d.thinking_blocks.clone().unwrap_or_default()).collect();
+        assert_eq!(
+            blocks,
+            vec![
+                json!({"type": "thinking", "thinking": "Two and two.", "signature": "EqQBCgIYAhIM"}),
+                json!({"type": "redacted_thinking", "data": "EmwKAhgB"})
+            ]
+        );
+        let usage = chunks.last().unwrap().usage.unwrap();
+        assert_eq!((usage.prompt_tokens, usage.cached_tokens(), usage.cache_write_1h_tokens()), (42, 10, 7));
+    }
+
+    #[test]
+    fn the_json_tool_streams_as_content_and_stops_normally() {
+        let mut events = vec![
+            message_start(),
+            block_start(0, json!({"type": "tool_use", "id": "toolu_1", "name": JSON_TOOL_NAME, "input": {}})),
+            block_delta(0, json!({"type": "input_json_delta", "partial_json": ""})),
+            block_delta(0, json!({"type": "input_json_delta", "partial_json": "{\"city\": "})),
+            block_delta(0, json!({"type": "input_json_delta", "partial_json": "\"Paris\"}"})),
+            block_stop(0),
+        ];
+        events.extend(end("tool_use"));
+        let (chunks, ended) = run(&events);
+        assert_eq!(ended, Ok(true));
+        let mut all = CompletionAccumulator::new();
+        chunks.iter().for_each(|c| all.push(c));
+        let completion = all.finish();
+        assert_eq!(completion.choices[0].message.text(), "{\"city\": \"Paris\"}");
+        assert_eq!(completion.choices[0].message.tool_calls, None);
+        assert_eq!(completion.choices[0].finish_reason, Some(FinishReason::Stop));
+    }
 }
