@@ -294,6 +294,14 @@ async fn reasoning_effort_thinks_and_answers_reasoning_and_signed_thinking_block
         assert_eq!(body["thinking"], json!({"type": "enabled", "budget_tokens": 8192}));
         assert!(body.get("temperature").is_none(), "thinking refuses a temperature other than 1");
     }
+    // From 4.6 on, Claude thinks adaptively, its effort in output_config.
+    let completion = complete_on(&subject, &request, "claude-opus-4-7").await;
+    assert!(completion.choices[0].message.thinking_blocks.is_some());
+    let body = sent(&subject);
+    assert_eq!(
+        (body["thinking"].clone(), body["output_config"].clone()),
+        (json!({"type": "adaptive"}), json!({"effort": "medium"}))
+    );
 }
 
 #[tokio::test]

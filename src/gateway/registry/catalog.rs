@@ -51,7 +51,7 @@ pub(super) const CATALOG: &[CatalogEntry] = &[
     entry("gpt-5", "openai", "gpt-5", 1_250, Some(125), 10_000),
     entry("gpt-5-mini", "openai", "gpt-5-mini", 250, Some(25), 2_000),
     entry("gpt-5-nano", "openai", "gpt-5-nano", 50, Some(5), 400),
-    // Anthropic cache reads cost 10% of input; cache writes (125%) are billed as input here.
+    // Anthropic cache reads cost 10% of input.
     // Max output: Anthropic's models overview (Opus 4/4.1 32K, Sonnet 4/4.5, 3.7 Sonnet and
     // Haiku 4.5 64K, 3.5 Haiku 8K).
     with_max_output(entry("claude-opus-4-1", "anthropic", "claude-opus-4-1", 15_000, Some(1_500), 75_000), 32_000),
