@@ -15,6 +15,7 @@ use std::path::Path;
 use gaiarouter_domain::Money;
 
 use crate::gateway::openai::ModelInfo;
+pub(crate) use catalog::anthropic_max_output_tokens;
 use catalog::{CatalogEntry, CATALOG};
 pub use overrides::OverrideEntry;
 

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod anthropic_fidelity;
 mod cases;
 mod echo;
 mod fakes;

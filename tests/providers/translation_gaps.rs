@@ -19,7 +19,6 @@ fn ask() -> ChatCompletionRequest {
 }
 
 #[tokio::test]
-#[ignore = "review #4: temperature up to 2 is forwarded to Claude, which takes at most 1"]
 async fn anthropic_gets_a_temperature_it_accepts() {
     let mut request = ask();
     request.temperature = Some(1.6);
@@ -27,7 +26,6 @@ async fn anthropic_gets_a_temperature_it_accepts() {
 }
 
 #[tokio::test]
-#[ignore = "review #4: Claude 4.5 models refuse temperature and top_p together"]
 async fn anthropic_gets_only_one_of_temperature_and_top_p() {
     let mut request = ask();
     request.temperature = Some(0.7);
@@ -36,7 +34,6 @@ async fn anthropic_gets_only_one_of_temperature_and_top_p() {
 }
 
 #[tokio::test]
-#[ignore = "review #6: `user` becomes metadata.user_id unfiltered; Anthropic refuses email addresses"]
 async fn anthropic_gets_no_email_as_user_id() {
     let mut request = ask();
     request.user = Some("jane.doe@example.com".into());

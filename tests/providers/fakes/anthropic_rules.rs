@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::{header, FakeState, Refusal};
 
-const FIELDS: [&str; 16] = [
+const FIELDS: [&str; 17] = [
     "model",
     "messages",
     "max_tokens",
@@ -29,6 +29,7 @@ const FIELDS: [&str; 16] = [
     "service_tier",
     "container",
     "context_management",
+    "output_config",
 ];
 
 const BLOCKS: [&str; 7] = ["text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"];
@@ -69,8 +70,17 @@ pub fn check_body(body: &Value) -> Result<(), Refusal> {
     check_system(body.get("system"))?;
     check_messages(messages)?;
     check_sampling(body)?;
+    check_thinking(body, messages)?;
+    check_cache_control(body)?;
+    check_output_config(body)?;
     if let Some(tools) = body.get("tools") {
         check_tools(tools)?;
+    }
+    if let Some(name) = body.get("tool_choice").filter(|c| c["type"] == "tool").map(|c| &c["name"]) {
+        let known = body["tools"].as_array().is_some_and(|tools| tools.iter().any(|t| &t["name"] == name));
+        if !known {
+            return Err(Refusal::bad_request(format!("tool_choice: tool {name} was not found in `tools`")));
+        }
     }
     if let Some(metadata) = body.get("metadata").and_then(Value::as_object) {
         if let Some(extra) = metadata.keys().find(|k| *k != "user_id") {
@@ -79,6 +89,10 @@ pub fn check_body(body: &Value) -> Result<(), Refusal> {
         // Anthropic refuses personal data here (litellm#10106).
         if metadata.get("user_id").and_then(Value::as_str).is_some_and(looks_like_an_email) {
             return Err(Refusal::bad_request("metadata.user_id: user_id appears to contain an email address"));
+        }
+        // The API reference: `user_id` is a string of at most 256 characters.
+        if metadata.get("user_id").and_then(Value::as_str).is_some_and(|id| id.chars().count() > 256) {
+            return Err(Refusal::bad_request("metadata.user_id: String should have at most 256 characters"));
         }
     }
     Ok(())
@@ -192,6 +206,9 @@ fn content_blocks(i: usize, content: &Value, may_be_empty: bool) -> Result<Vec<V
         if kind == "text" && block["text"].as_str().is_none_or(str::is_empty) {
             return Err(Refusal::bad_request("messages: text content blocks must be non-empty"));
         }
+        if kind == "document" {
+            check_document(i, j, block)?;
+        }
         if kind == "tool_use" && !(block["id"].is_string() && block["name"].is_string() && block["input"].is_object()) {
             return Err(Refusal::bad_request(format!(
                 "messages.{i}.content.{j}.tool_use: id, name and input (an object) are required"
@@ -252,6 +269,218 @@ fn check_tools(tools: &Value) -> Result<(), Refusal> {
                 )))
             }
             Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// A `document` block: a PDF as base64 (`media_type` `application/pdf`) or by URL.
+fn check_document(i: usize, j: usize, block: &Value) -> Result<(), Refusal> {
+    let source = &block["source"];
+    let valid = match source["type"].as_str() {
+        Some("base64") => {
+            source["media_type"] == "application/pdf" && source["data"].as_str().is_some_and(|d| !d.is_empty())
+        }
+        Some("url") => source["url"].as_str().is_some_and(|u| u.starts_with("http")),
+        Some("text") => source["media_type"] == "text/plain" && source["data"].is_string(),
+        _ => false,
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(Refusal::bad_request(format!("messages.{i}.content.{j}.document.source: invalid document source")))
+    }
+}
+
+/// The signature the fake gives a thinking block it issues: Anthropic's are opaque and
+/// checked server-side; this one is a hash of the thinking text, so an altered or made-up
+/// block is refused as the real API refuses it.
+pub fn thinking_signature(thinking: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!("EqFake{}", hex::encode(Sha256::digest(format!("fake-anthropic-thinking:{thinking}").as_bytes())))
+}
+
+fn thinking_enabled(body: &Map<String, Value>) -> bool {
+    matches!(body.get("thinking").and_then(|t| t["type"].as_str()), Some("enabled") | Some("adaptive"))
+}
+
+fn check_thinking(body: &Map<String, Value>, messages: &[Value]) -> Result<(), Refusal> {
+    let Some(thinking) = body.get("thinking") else {
+        return Ok(());
+    };
+    match thinking["type"].as_str() {
+        Some("disabled") | Some("adaptive") => {}
+        Some("enabled") => {
+            let Some(budget) = thinking["budget_tokens"].as_u64() else {
+                return Err(Refusal::bad_request("thinking.enabled.budget_tokens: Field required"));
+            };
+            if budget < 1024 {
+                return Err(Refusal::bad_request(
+                    "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024",
+                ));
+            }
+            if body["max_tokens"].as_u64().is_some_and(|max| budget >= max) {
+                return Err(Refusal::bad_request(
+                    "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at \
+                     https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size",
+                ));
+            }
+        }
+        _ => {
+            return Err(Refusal::bad_request(
+                "thinking: Input tag found using 'type' does not match any of the expected tags",
+            ))
+        }
+    }
+    if !thinking_enabled(body) {
+        return Ok(());
+    }
+    if body.get("temperature").and_then(Value::as_f64).is_some_and(|t| t != 1.0) {
+        return Err(Refusal::bad_request(
+            "`temperature` may only be set to 1 when thinking is enabled. Please consult our documentation at \
+             https://docs.claude.com/en/docs/build-with-claude/extended-thinking#important-considerations-when-using-extended-thinking",
+        ));
+    }
+    if body.contains_key("top_k") {
+        return Err(Refusal::bad_request("`top_k` must be unset when thinking is enabled."));
+    }
+    if body.get("top_p").and_then(Value::as_f64).is_some_and(|p| p < 0.95) {
+        return Err(Refusal::bad_request(
+            "`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled.",
+        ));
+    }
+    if matches!(body.get("tool_choice").and_then(|c| c["type"].as_str()), Some("any") | Some("tool")) {
+        return Err(Refusal::bad_request("Thinking may not be enabled when tool_choice forces tool use."));
+    }
+    // A tool result answers the last assistant turn; with thinking on, that turn must
+    // start with the thinking block the model issued.
+    let Some(last) = messages.last() else {
+        return Ok(());
+    };
+    let answers_tools =
+        last["content"].as_array().is_some_and(|blocks| blocks.iter().any(|b| b["type"] == "tool_result"));
+    if last["role"] != "user" || !answers_tools || messages.len() < 2 {
+        return Ok(());
+    }
+    let at = messages.len() - 2;
+    let blocks = messages[at]["content"].as_array().cloned().unwrap_or_default();
+    let first = blocks.first().and_then(|b| b["type"].as_str()).unwrap_or("text");
+    if first != "thinking" && first != "redacted_thinking" {
+        return Err(Refusal::bad_request(format!(
+            "messages.{at}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{first}`. When \
+             `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the \
+             lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from \
+             previous turns. To avoid this requirement, disable `thinking`."
+        )));
+    }
+    for (j, block) in blocks.iter().enumerate().filter(|(_, b)| b["type"] == "thinking") {
+        let text = block["thinking"].as_str().unwrap_or_default();
+        if block["signature"].as_str() != Some(thinking_signature(text).as_str()) {
+            return Err(Refusal::bad_request(format!(
+                "messages.{at}.content.{j}: Invalid `signature` in `thinking` block"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Every `cache_control` in the request, wherever Anthropic takes one.
+pub fn cache_controls(body: &Value) -> Vec<Value> {
+    let mut found = Vec::new();
+    let mut visit = |blocks: &Value| {
+        for block in blocks.as_array().into_iter().flatten() {
+            if let Some(cache_control) = block.get("cache_control") {
+                found.push(cache_control.clone());
+            }
+            for inner in block["content"].as_array().into_iter().flatten() {
+                if let Some(cache_control) = inner.get("cache_control") {
+                    found.push(cache_control.clone());
+                }
+            }
+        }
+    };
+    visit(&body["tools"]);
+    visit(&body["system"]);
+    for message in body["messages"].as_array().into_iter().flatten() {
+        visit(&message["content"]);
+    }
+    found
+}
+
+fn check_cache_control(body: &Map<String, Value>) -> Result<(), Refusal> {
+    let found = cache_controls(&Value::Object(body.clone()));
+    if found.len() > 4 {
+        return Err(Refusal::bad_request(format!(
+            "A maximum of 4 blocks with cache_control may be provided. Found {}.",
+            found.len()
+        )));
+    }
+    for cache_control in found {
+        let ttl_ok = matches!(cache_control.get("ttl").map(Value::as_str), None | Some(Some("5m")) | Some(Some("1h")));
+        if cache_control["type"] != "ephemeral" || !ttl_ok {
+            return Err(Refusal::bad_request("cache_control: Input tag does not match the expected tag 'ephemeral'"));
+        }
+    }
+    Ok(())
+}
+
+/// Structured outputs are generally available on Sonnet 4.5, Opus 4.5, Haiku 4.5 and later.
+fn has_structured_outputs(model: &str) -> bool {
+    [
+        "claude-sonnet-4-5",
+        "claude-haiku-4-5",
+        "claude-opus-4-5",
+        "claude-sonnet-4-6",
+        "claude-opus-4-6",
+        "claude-opus-4-7",
+    ]
+    .iter()
+    .any(|m| model.starts_with(m))
+}
+
+fn objects_closed(schema: &Value) -> bool {
+    match schema {
+        Value::Object(map) => {
+            let is_object = map.get("type") == Some(&Value::String("object".into())) || map.contains_key("properties");
+            (!is_object || map.get("additionalProperties") == Some(&Value::Bool(false)))
+                && map.iter().all(|(key, value)| key == "enum" || key == "const" || objects_closed(value))
+        }
+        Value::Array(items) => items.iter().all(objects_closed),
+        _ => true,
+    }
+}
+
+fn check_output_config(body: &Map<String, Value>) -> Result<(), Refusal> {
+    let Some(config) = body.get("output_config") else {
+        return Ok(());
+    };
+    let Some(config) = config.as_object() else {
+        return Err(Refusal::bad_request("output_config: Input should be an object"));
+    };
+    if let Some(extra) = config.keys().find(|k| *k != "format" && *k != "effort") {
+        return Err(Refusal::bad_request(format!("output_config.{extra}: Extra inputs are not permitted")));
+    }
+    if let Some(effort) = config.get("effort") {
+        if !matches!(effort.as_str(), Some("low" | "medium" | "high" | "max")) {
+            return Err(Refusal::bad_request("output_config.effort: Input should be 'low', 'medium', 'high' or 'max'"));
+        }
+    }
+    if let Some(format) = config.get("format") {
+        let model = body.get("model").and_then(Value::as_str).unwrap_or_default();
+        if !has_structured_outputs(model) {
+            return Err(Refusal::bad_request(format!(
+                "output_config.format: structured outputs are not supported for the model '{model}'"
+            )));
+        }
+        if format["type"] != "json_schema" || !format["schema"].is_object() {
+            return Err(Refusal::bad_request(
+                "output_config.format: type 'json_schema' and a `schema` object are required",
+            ));
+        }
+        if !objects_closed(&format["schema"]) {
+            return Err(Refusal::bad_request(
+                "output_config.format.schema: For 'object' type, 'additionalProperties' must be explicitly set to false",
+            ));
         }
     }
     Ok(())

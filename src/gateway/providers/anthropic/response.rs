@@ -1,8 +1,9 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::request::JSON_TOOL_NAME;
 use crate::gateway::openai::{
-    ChatCompletion, ChatMessage, Choice, FinishReason, MessageContent, Role, ToolCall, Usage,
+    ChatCompletion, ChatMessage, Choice, FinishReason, MessageContent, PromptTokensDetails, Role, ToolCall, Usage,
 };
 use crate::gateway::providers::http::unix_now;
 
@@ -30,6 +31,17 @@ pub struct AnthropicUsage {
     pub cache_creation_input_tokens: Option<u64>,
     #[serde(default)]
     pub cache_read_input_tokens: Option<u64>,
+    /// The cache writes by lifetime (5 minutes, 1 hour).
+    #[serde(default)]
+    pub cache_creation: Option<CacheCreation>,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+pub(crate) struct CacheCreation {
+    #[serde(default)]
+    pub ephemeral_5m_input_tokens: Option<u64>,
+    #[serde(default)]
+    pub ephemeral_1h_input_tokens: Option<u64>,
 }
 
 impl AnthropicUsage {
@@ -39,14 +51,35 @@ impl AnthropicUsage {
         self.output_tokens = later.output_tokens.or(self.output_tokens);
         self.cache_creation_input_tokens = later.cache_creation_input_tokens.or(self.cache_creation_input_tokens);
         self.cache_read_input_tokens = later.cache_read_input_tokens.or(self.cache_read_input_tokens);
+        self.cache_creation = later.cache_creation.or(self.cache_creation);
     }
 
     /// Anthropic counts cache reads and writes apart from `input_tokens`; OpenAI's
-    /// `prompt_tokens` includes them, with reads reported as `cached_tokens`.
+    /// `prompt_tokens` includes them, with reads as `cached_tokens` and writes as
+    /// `cache_write_tokens` (of which `cache_write_1h_tokens` are kept an hour).
+    /// Anthropic reports no reasoning count of its own: thinking is part of
+    /// `output_tokens`, and `reasoning_tokens` stays unset.
     pub fn to_openai(self) -> Usage {
         let cache_read = self.cache_read_input_tokens.unwrap_or(0);
-        let prompt = self.input_tokens.unwrap_or(0) + self.cache_creation_input_tokens.unwrap_or(0) + cache_read;
-        Usage::new(prompt, self.output_tokens.unwrap_or(0), cache_read)
+        let by_lifetime = self.cache_creation.unwrap_or_default();
+        let write_1h = by_lifetime.ephemeral_1h_input_tokens.unwrap_or(0);
+        let cache_write = self
+            .cache_creation_input_tokens
+            .unwrap_or_else(|| by_lifetime.ephemeral_5m_input_tokens.unwrap_or(0) + write_1h);
+        let prompt = self.input_tokens.unwrap_or(0) + cache_write + cache_read;
+        let completion = self.output_tokens.unwrap_or(0);
+        Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+            prompt_tokens_details: Some(PromptTokensDetails {
+                cached_tokens: cache_read,
+                cache_write_tokens: cache_write,
+                cache_write_1h_tokens: write_1h.min(cache_write),
+                audio_tokens: None,
+            }),
+            completion_tokens_details: None,
+        }
     }
 }
 
@@ -60,23 +93,43 @@ pub(crate) fn finish_reason(stop_reason: Option<&str>) -> FinishReason {
     }
 }
 
+/// Thinking blocks become `reasoning_content` (their text) and `thinking_blocks` (the
+/// blocks with their signatures, and redacted ones), which a client sends back on its
+/// next turn. A call of GaiaRouter's JSON tool (see `JSON_TOOL_NAME`) is the answer of a
+/// `response_format` request: its input is the content, and the answer stops normally.
 pub(crate) fn completion_from_message(message: MessagesResponse) -> ChatCompletion {
     let mut text: Option<String> = None;
+    let mut json_answer: Option<String> = None;
+    let mut reasoning: Option<String> = None;
+    let mut thinking_blocks = Vec::new();
     let mut tool_calls = Vec::new();
     for block in &message.content {
+        let field = |name| block.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
         match block.get("type").and_then(Value::as_str) {
             Some("text") => {
                 let piece = block.get("text").and_then(Value::as_str).unwrap_or_default();
                 text.get_or_insert_with(String::new).push_str(piece);
             }
-            Some("tool_use") => {
-                let field = |name| block.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
-                let input = block.get("input").cloned().unwrap_or_else(|| Value::Object(Map::new()));
-                tool_calls.push(ToolCall::function(field("id"), field("name"), input.to_string()));
+            Some("thinking") => {
+                reasoning.get_or_insert_with(String::new).push_str(&field("thinking"));
+                thinking_blocks.push(block.clone());
             }
-            // thinking, redacted_thinking, server tool blocks: not part of the OpenAI answer.
+            Some("redacted_thinking") => thinking_blocks.push(block.clone()),
+            Some("tool_use") => {
+                let input = block.get("input").cloned().unwrap_or_else(|| Value::Object(Map::new()));
+                if field("name") == JSON_TOOL_NAME {
+                    json_answer = Some(input.to_string());
+                } else {
+                    tool_calls.push(ToolCall::function(field("id"), field("name"), input.to_string()));
+                }
+            }
+            // Server tool blocks and blocks Anthropic may add later: no OpenAI equivalent.
             _ => {}
         }
+    }
+    let mut finish = finish_reason(message.stop_reason.as_deref());
+    if json_answer.is_some() && tool_calls.is_empty() && finish == FinishReason::ToolCalls {
+        finish = FinishReason::Stop;
     }
     ChatCompletion {
         id: message.id,
@@ -87,15 +140,15 @@ pub(crate) fn completion_from_message(message: MessagesResponse) -> ChatCompleti
             index: 0,
             message: ChatMessage {
                 role: Role::Assistant,
-                content: text.map(MessageContent::Text),
+                content: json_answer.or(text).map(MessageContent::Text),
                 name: None,
                 tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
                 tool_call_id: None,
-                reasoning_content: None,
-                thinking_blocks: None,
+                reasoning_content: reasoning,
+                thinking_blocks: (!thinking_blocks.is_empty()).then_some(thinking_blocks),
                 extra: Map::new(),
             },
-            finish_reason: Some(finish_reason(message.stop_reason.as_deref())),
+            finish_reason: Some(finish),
             logprobs: None,
         }],
         usage: Some(message.usage.to_openai()),
@@ -125,7 +178,9 @@ mod tests {
         assert_eq!(completion.model, "claude-sonnet-4-5-20250929");
         assert_eq!(completion.choices[0].message.text(), "Hello!");
         assert_eq!(completion.choices[0].finish_reason, Some(FinishReason::Stop));
-        assert_eq!(completion.usage, Some(Usage::new(162, 6, 50)));
+        let usage = completion.usage.unwrap();
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens), (162, 6, 168));
+        assert_eq!((usage.cached_tokens(), usage.cache_write_tokens(), usage.cache_write_1h_tokens()), (50, 100, 0));
     }
 
     #[test]
@@ -145,7 +200,8 @@ mod tests {
         assert_eq!(call.id, "toolu_01A09q90qw90lq917835lq9");
         assert_eq!(call.function.name, "get_weather");
         assert_eq!(serde_json::from_str::<Value>(&call.function.arguments).unwrap(), json!({"city": "Paris"}));
-        assert_eq!(completion.usage, Some(Usage::new(30, 20, 0)));
+        let usage = completion.usage.unwrap();
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens()), (30, 20, 0));
     }
 
     #[test]
@@ -155,5 +211,51 @@ mod tests {
         assert_eq!(finish_reason(Some("max_tokens")), FinishReason::Length);
         assert_eq!(finish_reason(Some("tool_use")), FinishReason::ToolCalls);
         assert_eq!(finish_reason(Some("refusal")), FinishReason::ContentFilter);
+    }
+
+    #[test]
+    fn answers_thinking_as_reasoning_content_and_thinking_blocks() {
+        let thinking = json!({"type": "thinking", "thinking": "Two and two.", "signature": "EqQBCgIYAhIM"});
+        let redacted = json!({"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix"});
+        let completion = parse(json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+            "content": [thinking, redacted, {"type": "text", "text": "Four."}],
+            "stop_reason": "end_turn", "usage": {"input_tokens": 10, "output_tokens": 30}
+        }));
+        let message = &completion.choices[0].message;
+        assert_eq!(message.text(), "Four.");
+        assert_eq!(message.reasoning_content.as_deref(), Some("Two and two."));
+        assert_eq!(message.thinking_blocks, Some(vec![thinking, redacted]));
+        assert_eq!(completion.usage.unwrap().reasoning_tokens(), 0);
+    }
+
+    #[test]
+    fn answers_the_json_tool_input_as_content_with_a_normal_stop() {
+        let completion = parse(json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-opus-4-1",
+            "content": [{"type": "tool_use", "id": "toolu_1", "name": JSON_TOOL_NAME, "input": {"city": "Paris"}}],
+            "stop_reason": "tool_use", "usage": {"input_tokens": 10, "output_tokens": 5}
+        }));
+        let choice = &completion.choices[0];
+        assert_eq!(serde_json::from_str::<Value>(&choice.message.text()).unwrap(), json!({"city": "Paris"}));
+        assert_eq!(choice.message.tool_calls, None);
+        assert_eq!(choice.finish_reason, Some(FinishReason::Stop));
+    }
+
+    #[test]
+    fn counts_cache_writes_by_lifetime_inside_prompt_tokens() {
+        let usage = AnthropicUsage {
+            input_tokens: Some(5),
+            output_tokens: Some(2),
+            cache_creation_input_tokens: Some(30),
+            cache_read_input_tokens: Some(100),
+            cache_creation: Some(CacheCreation {
+                ephemeral_5m_input_tokens: Some(10),
+                ephemeral_1h_input_tokens: Some(20),
+            }),
+        }
+        .to_openai();
+        assert_eq!((usage.prompt_tokens, usage.total_tokens), (135, 137));
+        assert_eq!((usage.cached_tokens(), usage.cache_write_tokens(), usage.cache_write_1h_tokens()), (100, 30, 20));
     }
 }

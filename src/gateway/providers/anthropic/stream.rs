@@ -1,17 +1,23 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::error_from_type;
+use super::request::JSON_TOOL_NAME;
 use super::response::{finish_reason, AnthropicUsage};
-use crate::gateway::openai::{ChatCompletionChunk, ChunkChoice, Delta, Role, ToolCallDelta};
+use crate::gateway::openai::{ChatCompletionChunk, ChunkChoice, Delta, FinishReason, Role, ToolCallDelta};
 use crate::gateway::providers::http::{unix_now, StreamTranslator, Translated};
 use crate::gateway::providers::ProviderError;
 
 /// Turns Anthropic's stream (`message_start`, `content_block_start|delta|stop`,
 /// `message_delta`, `message_stop`, `ping`, `error`) into OpenAI chunks: a role chunk,
-/// content and tool-call deltas, a finish chunk, then a usage chunk. A stream that
-/// closes before `message_stop` is cut.
+/// content, reasoning and tool-call deltas, a finish chunk, then a usage chunk. A
+/// stream that closes before `message_stop` is cut.
+///
+/// `thinking_delta` becomes `delta.reasoning_content`; when a thinking block stops, the
+/// whole block with its signature (gathered from `signature_delta`) is sent as a
+/// `delta.thinking_blocks` entry, and a `redacted_thinking` block is sent as it starts.
+/// The input of GaiaRouter's JSON tool streams as content (see `completion_from_message`).
 pub(crate) struct AnthropicStream {
     id: String,
     model: String,
@@ -19,7 +25,17 @@ pub(crate) struct AnthropicStream {
     usage: AnthropicUsage,
     /// Content block index → OpenAI tool call index, for `tool_use` blocks.
     tool_indexes: HashMap<u64, u32>,
+    /// Content block indexes of the JSON tool's blocks.
+    json_blocks: HashSet<u64>,
+    /// Content block index → the thinking block being streamed.
+    thinking: HashMap<u64, ThinkingBlock>,
     finished: bool,
+}
+
+#[derive(Default)]
+struct ThinkingBlock {
+    thinking: String,
+    signature: String,
 }
 
 impl AnthropicStream {
@@ -30,6 +46,8 @@ impl AnthropicStream {
             created: unix_now(),
             usage: AnthropicUsage::default(),
             tool_indexes: HashMap::new(),
+            json_blocks: HashSet::new(),
+            thinking: HashMap::new(),
             finished: false,
         }
     }
@@ -40,6 +58,17 @@ impl AnthropicStream {
 
     fn delta(&self, delta: Delta) -> Vec<ChatCompletionChunk> {
         vec![self.chunk(ChunkChoice::delta(0, delta))]
+    }
+
+    fn reasoning(&self, text: &str) -> Vec<ChatCompletionChunk> {
+        if text.is_empty() {
+            return Vec::new();
+        }
+        self.delta(Delta { reasoning_content: Some(text.to_owned()), ..Delta::default() })
+    }
+
+    fn thinking_block(&self, block: Value) -> Vec<ChatCompletionChunk> {
+        self.delta(Delta { thinking_blocks: Some(vec![block]), ..Delta::default() })
     }
 }
 
@@ -59,6 +88,7 @@ impl StreamTranslator for AnthropicStream {
         let data: Value = serde_json::from_str(data).map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
         let kind = data.get("type").and_then(Value::as_str).unwrap_or(event);
         let str_at = |pointer: &str| data.pointer(pointer).and_then(Value::as_str);
+        let block_index = || data.get("index").and_then(Value::as_u64).ok_or_else(|| invalid("index"));
         let chunks = match kind {
             "message_start" => {
                 if let Some(id) = str_at("/message/id") {
@@ -71,8 +101,12 @@ impl StreamTranslator for AnthropicStream {
                 self.delta(Delta::role(Role::Assistant))
             }
             "content_block_start" => {
-                let block_index = data.get("index").and_then(Value::as_u64).ok_or_else(|| invalid("index"))?;
+                let block_index = block_index()?;
                 match str_at("/content_block/type") {
+                    Some("tool_use") if str_at("/content_block/name") == Some(JSON_TOOL_NAME) => {
+                        self.json_blocks.insert(block_index);
+                        Vec::new()
+                    }
                     Some("tool_use") => {
                         let tool_index = self.tool_indexes.len() as u32;
                         self.tool_indexes.insert(block_index, tool_index);
@@ -84,6 +118,19 @@ impl StreamTranslator for AnthropicStream {
                         Some(text) if !text.is_empty() => self.delta(Delta::content(text)),
                         _ => Vec::new(),
                     },
+                    Some("thinking") => {
+                        let block = ThinkingBlock {
+                            thinking: str_at("/content_block/thinking").unwrap_or_default().to_owned(),
+                            signature: str_at("/content_block/signature").unwrap_or_default().to_owned(),
+                        };
+                        let chunks = self.reasoning(&block.thinking);
+                        self.thinking.insert(block_index, block);
+                        chunks
+                    }
+                    Some("redacted_thinking") => {
+                        let block = data.get("content_block").cloned().unwrap_or(Value::Null);
+                        self.thinking_block(block)
+                    }
                     _ => Vec::new(),
                 }
             }
@@ -93,22 +140,53 @@ impl StreamTranslator for AnthropicStream {
                     self.delta(Delta::content(text))
                 }
                 Some("input_json_delta") => {
-                    let block_index = data.get("index").and_then(Value::as_u64).ok_or_else(|| invalid("index"))?;
-                    let tool_index =
-                        *self.tool_indexes.get(&block_index).ok_or_else(|| invalid("a tool_use block start"))?;
-                    match str_at("/delta/partial_json") {
-                        Some(json) if !json.is_empty() => {
+                    let block_index = block_index()?;
+                    let json = str_at("/delta/partial_json").unwrap_or_default();
+                    if self.json_blocks.contains(&block_index) {
+                        if json.is_empty() {
+                            Vec::new()
+                        } else {
+                            self.delta(Delta::content(json))
+                        }
+                    } else {
+                        let tool_index =
+                            *self.tool_indexes.get(&block_index).ok_or_else(|| invalid("a tool_use block start"))?;
+                        if json.is_empty() {
+                            Vec::new()
+                        } else {
                             self.delta(Delta::tool_call(ToolCallDelta::arguments(tool_index, json)))
                         }
-                        _ => Vec::new(),
                     }
                 }
-                // thinking_delta, signature_delta, citations_delta: no OpenAI equivalent.
+                Some("thinking_delta") => {
+                    let block_index = block_index()?;
+                    let text = str_at("/delta/thinking").ok_or_else(|| invalid("thinking"))?;
+                    let block = self.thinking.get_mut(&block_index).ok_or_else(|| invalid("a thinking block start"))?;
+                    block.thinking.push_str(text);
+                    self.reasoning(text)
+                }
+                Some("signature_delta") => {
+                    let block_index = block_index()?;
+                    let signature = str_at("/delta/signature").ok_or_else(|| invalid("signature"))?;
+                    let block = self.thinking.get_mut(&block_index).ok_or_else(|| invalid("a thinking block start"))?;
+                    block.signature.push_str(signature);
+                    Vec::new()
+                }
+                // citations_delta and deltas Anthropic may add later: no OpenAI equivalent.
                 _ => Vec::new(),
+            },
+            "content_block_stop" => match self.thinking.remove(&block_index()?) {
+                Some(block) => self.thinking_block(json!({
+                    "type": "thinking", "thinking": block.thinking, "signature": block.signature
+                })),
+                None => Vec::new(),
             },
             "message_delta" => {
                 self.usage.merge(usage_of(data.get("usage"))?);
-                let reason = finish_reason(str_at("/delta/stop_reason"));
+                let mut reason = finish_reason(str_at("/delta/stop_reason"));
+                if reason == FinishReason::ToolCalls && self.tool_indexes.is_empty() && !self.json_blocks.is_empty() {
+                    reason = FinishReason::Stop;
+                }
                 self.finished = true;
                 vec![self.chunk(ChunkChoice::finish(0, reason))]
             }
@@ -130,7 +208,7 @@ impl StreamTranslator for AnthropicStream {
                 let message = str_at("/error/message").unwrap_or("Anthropic stream error").to_owned();
                 return Err(error_from_type(error_type, message));
             }
-            // ping, content_block_stop, and event types Anthropic may add later.
+            // ping, and event types Anthropic may add later.
             _ => Vec::new(),
         };
         Ok(Translated::chunks(chunks))
@@ -144,7 +222,7 @@ impl StreamTranslator for AnthropicStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gateway::openai::{CompletionAccumulator, FinishReason, Usage};
+    use crate::gateway::openai::{CompletionAccumulator, FinishReason};
     use serde_json::json;
 
     /// Feeds `(event, data)` pairs; returns the chunks and how the stream ended.
@@ -215,7 +293,8 @@ mod tests {
         assert_eq!(chunks[0].model, "claude-sonnet-4-5-20250929");
         let last = chunks.last().unwrap();
         assert!(last.choices.is_empty());
-        assert_eq!(last.usage, Some(Usage::new(35, 15, 10)));
+        let usage = last.usage.unwrap();
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens()), (35, 15, 10));
         let mut all = CompletionAccumulator::new();
         chunks.iter().for_each(|c| all.push(c));
         let completion = all.finish();
@@ -307,5 +386,83 @@ mod tests {
     fn malformed_event_data_is_an_invalid_response() {
         let mut stream = AnthropicStream::new("m");
         assert!(matches!(stream.on_event("message_start", "{oops"), Err(ProviderError::InvalidResponse(_))));
+    }
+
+    fn block_start(index: u64, block: Value) -> (&'static str, Value) {
+        ("content_block_start", json!({"type": "content_block_start", "index": index, "content_block": block}))
+    }
+
+    fn block_delta(index: u64, delta: Value) -> (&'static str, Value) {
+        ("content_block_delta", json!({"type": "content_block_delta", "index": index, "delta": delta}))
+    }
+
+    fn block_stop(index: u64) -> (&'static str, Value) {
+        ("content_block_stop", json!({"type": "content_block_stop", "index": index}))
+    }
+
+    fn end(stop_reason: &str) -> Vec<(&'static str, Value)> {
+        vec![
+            (
+                "message_delta",
+                json!({"type": "message_delta", "delta": {"stop_reason": stop_reason},
+                    "usage": {"output_tokens": 40, "cache_creation_input_tokens": 7,
+                              "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 7}}}),
+            ),
+            ("message_stop", json!({"type": "message_stop"})),
+        ]
+    }
+
+    #[test]
+    fn thinking_streams_as_reasoning_deltas_then_the_signed_block() {
+        let mut events = vec![
+            message_start(),
+            block_start(0, json!({"type": "thinking", "thinking": ""})),
+            block_delta(0, json!({"type": "thinking_delta", "thinking": "Two and "})),
+            block_delta(0, json!({"type": "thinking_delta", "thinking": "two."})),
+            block_delta(0, json!({"type": "signature_delta", "signature": "EqQBCgIYAhIM"})),
+            block_stop(0),
+            block_start(1, json!({"type": "redacted_thinking", "data": "EmwKAhgB"})),
+            block_stop(1),
+            block_start(2, json!({"type": "text", "text": ""})),
+            block_delta(2, json!({"type": "text_delta", "text": "Four."})),
+            block_stop(2),
+        ];
+        events.extend(end("end_turn"));
+        let (chunks, ended) = run(&events);
+        assert_eq!(ended, Ok(true));
+        let deltas: Vec<&Delta> = chunks.iter().filter_map(|c| c.choices.first()).map(|c| &c.delta).collect();
+        let reasoning: String = deltas.iter().filter_map(|d| d.reasoning_content.as_deref()).collect();
+        assert_eq!(reasoning, "Two and two.");
+        let blocks: Vec<Value> = deltas.iter().flat_map(|d| d.thinking_blocks.clone().unwrap_or_default()).collect();
+        assert_eq!(
+            blocks,
+            vec![
+                json!({"type": "thinking", "thinking": "Two and two.", "signature": "EqQBCgIYAhIM"}),
+                json!({"type": "redacted_thinking", "data": "EmwKAhgB"})
+            ]
+        );
+        let usage = chunks.last().unwrap().usage.unwrap();
+        assert_eq!((usage.prompt_tokens, usage.cached_tokens(), usage.cache_write_1h_tokens()), (42, 10, 7));
+    }
+
+    #[test]
+    fn the_json_tool_streams_as_content_and_stops_normally() {
+        let mut events = vec![
+            message_start(),
+            block_start(0, json!({"type": "tool_use", "id": "toolu_1", "name": JSON_TOOL_NAME, "input": {}})),
+            block_delta(0, json!({"type": "input_json_delta", "partial_json": ""})),
+            block_delta(0, json!({"type": "input_json_delta", "partial_json": "{\"city\": "})),
+            block_delta(0, json!({"type": "input_json_delta", "partial_json": "\"Paris\"}"})),
+            block_stop(0),
+        ];
+        events.extend(end("tool_use"));
+        let (chunks, ended) = run(&events);
+        assert_eq!(ended, Ok(true));
+        let mut all = CompletionAccumulator::new();
+        chunks.iter().for_each(|c| all.push(c));
+        let completion = all.finish();
+        assert_eq!(completion.choices[0].message.text(), "{\"city\": \"Paris\"}");
+        assert_eq!(completion.choices[0].message.tool_calls, None);
+        assert_eq!(completion.choices[0].finish_reason, Some(FinishReason::Stop));
     }
 }
