@@ -187,6 +187,7 @@ fn cached_request(ttl: Option<&str>) -> ChatCompletionRequest {
         content: Some(MessageContent::Parts(vec![ContentPart::Text {
             text: rules,
             cache_control: Some(cache_control.clone()),
+            extra: Default::default(),
         }])),
         ..ChatMessage::system("")
     };
@@ -195,8 +196,9 @@ fn cached_request(ttl: Option<&str>) -> ChatCompletionRequest {
             ContentPart::Text {
                 text: "A long report to keep in the cache.".into(),
                 cache_control: Some(cache_control),
+                extra: Default::default(),
             },
-            ContentPart::Text { text: "Is it sunny?".into(), cache_control: None },
+            ContentPart::Text { text: "Is it sunny?".into(), cache_control: None, extra: Default::default() },
         ])),
         ..ChatMessage::user("")
     };
@@ -357,7 +359,7 @@ async fn pdf_file_parts_become_document_blocks_and_file_ids_are_refused() {
         part["cache_control"] = json!({"type": "ephemeral"});
     }
     let parts = vec![
-        ContentPart::Text { text: "Summarise these.".into(), cache_control: None },
+        ContentPart::Text { text: "Summarise these.".into(), cache_control: None, extra: Default::default() },
         inline,
         file(json!({"file_data": "https://example.com/paper.pdf"})),
     ];

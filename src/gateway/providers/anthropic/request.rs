@@ -462,7 +462,7 @@ fn system_blocks(message: &ChatMessage) -> Result<Vec<Value>, ProviderError> {
             .iter()
             .filter(|part| !matches!(part, ContentPart::Text { text, .. } if text.is_empty()))
             .map(|part| match part {
-                ContentPart::Text { text, cache_control } => {
+                ContentPart::Text { text, cache_control, .. } => {
                     Ok(with_cache_control(text_block(text), cache_control.as_ref()))
                 }
                 _ => Err(ProviderError::UnsupportedRequest(
@@ -501,8 +501,10 @@ fn content_blocks(message: &ChatMessage) -> Result<Vec<Value>, ProviderError> {
 
 fn part_block(part: &ContentPart) -> Result<Value, ProviderError> {
     match part {
-        ContentPart::Text { text, cache_control } => Ok(with_cache_control(text_block(text), cache_control.as_ref())),
-        ContentPart::ImageUrl { image_url, cache_control } => {
+        ContentPart::Text { text, cache_control, .. } => {
+            Ok(with_cache_control(text_block(text), cache_control.as_ref()))
+        }
+        ContentPart::ImageUrl { image_url, cache_control, .. } => {
             Ok(with_cache_control(image_block(&image_url.url)?, cache_control.as_ref()))
         }
         ContentPart::Other(other) if other.get("type").and_then(Value::as_str) == Some("file") => {
@@ -573,6 +575,12 @@ fn assistant_blocks(message: &ChatMessage) -> Result<Vec<Value>, ProviderError> 
     }
     blocks.extend(content_blocks(message)?);
     for call in message.tool_calls.iter().flatten() {
+        if call.as_function().is_none() {
+            return Err(ProviderError::UnsupportedRequest(format!(
+                "tool calls of type \"{}\" are not supported by Anthropic models; use function tools",
+                call.kind
+            )));
+        }
         blocks.push(json!({
             "type": "tool_use",
             "id": call.id,

@@ -37,7 +37,7 @@ pub struct AnthropicUsage {
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize)]
-pub(crate) struct CacheCreation {
+pub struct CacheCreation {
     #[serde(default)]
     pub ephemeral_5m_input_tokens: Option<u64>,
     #[serde(default)]

@@ -149,6 +149,12 @@ fn model_parts<'a>(
         }
     }
     for call in message.tool_calls.iter().flatten() {
+        if call.as_function().is_none() {
+            return Err(ProviderError::UnsupportedRequest(format!(
+                "tool calls of type \"{}\" are not supported by Gemini models; use function tools",
+                call.kind
+            )));
+        }
         names_by_call_id.insert(&call.id, &call.function.name);
         let mut part = json!({"functionCall": {
             "name": call.function.name,
