@@ -163,6 +163,21 @@ fn catalog_price(entry: &CatalogEntry) -> Price {
     .for_provider(entry.provider)
 }
 
+/// The provider of a bare model id by its family name: `claude-*` is Anthropic's,
+/// `gpt-*` and the `o<digit>` reasoning models OpenAI's, `gemini-*` Google's.
+fn family_provider(model: &str) -> Option<&'static str> {
+    let o_series = model.starts_with('o') && model[1..].starts_with(|c: char| c.is_ascii_digit());
+    if model.starts_with("claude-") {
+        Some("anthropic")
+    } else if model.starts_with("gpt-") || o_series {
+        Some("openai")
+    } else if model.starts_with("gemini-") {
+        Some("google")
+    } else {
+        None
+    }
+}
+
 /// `claude-sonnet-4-20250514` → `claude-sonnet-4`, `gpt-4o-2024-08-06` → `gpt-4o`.
 fn without_date_suffix(model: &str) -> Option<&str> {
     let is_digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
@@ -248,10 +263,14 @@ impl ModelRegistry {
             price_known: price.is_some(),
         };
         let Some((prefix, model)) = model_id.split_once('/') else {
-            return self
-                .catalog_lookup(None, model_id)
-                .map(|(entry, price)| resolved(entry.provider, upstream_name(entry, model_id), Some(price)))
-                .ok_or_else(|| RegistryError::UnknownModel(model_id.to_owned()));
+            return match self.catalog_lookup(None, model_id) {
+                Some((entry, price)) => Ok(resolved(entry.provider, upstream_name(entry, model_id), Some(price))),
+                // A model newer than the catalog (Claude Code asks for the newest Claude
+                // by its bare id): served by its family's provider, its cost recorded as 0.
+                None => family_provider(model_id)
+                    .map(|provider| resolved(provider, model_id, None))
+                    .ok_or_else(|| RegistryError::UnknownModel(model_id.to_owned())),
+            };
         };
         if model.is_empty() {
             return Err(RegistryError::MissingUpstreamModel(model_id.to_owned()));

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use gaiarouter::gateway::providers::{ApiKey, ProvidersConfig, Timeouts, Upstream};
+use gaiarouter::gateway::registry::TokenCounts;
 use gaiarouter::gateway::ModelRegistry;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -94,9 +95,19 @@ async fn every_provider_reports_the_exact_prompt_completion_and_cached_tokens_to
             (&json!(tokens.prompt), &json!(tokens.completion), &json!(tokens.cached)),
             "{model}: {event}"
         );
+        // Anthropic reports cache writes apart (the others fold them into the prompt);
+        // they are recorded and priced at Claude's write price.
+        let cache_write = if model.starts_with("anthropic/") { tokens.cache_write } else { 0 };
+        assert_eq!(event["cache_write_tokens"], json!(cache_write), "{model}: {event}");
         let price = registry.resolve(model).unwrap().price;
-        let cost = price.cost(tokens.prompt, tokens.completion, tokens.cached).nanos();
-        assert_eq!(event["cost"], json!(cost), "{model}: priced on the exact figures, cached included");
+        let counts = TokenCounts {
+            prompt: tokens.prompt,
+            completion: tokens.completion,
+            cached: tokens.cached,
+            cache_write,
+            cache_write_1h: event["cache_write_1h_tokens"].as_u64().unwrap(),
+        };
+        assert_eq!(event["cost"], json!(price.cost_of(&counts).nanos()), "{model}: priced on the exact figures");
     }
 }
 

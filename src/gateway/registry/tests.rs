@@ -90,7 +90,7 @@ fn refuses_unknown_providers_unknown_bare_ids_and_empty_models() {
     let registry = ModelRegistry::new();
     assert!(matches!(registry.resolve("acme/model"), Err(RegistryError::UnknownProvider { .. })));
     assert!(matches!(registry.resolve("vllm/model"), Err(RegistryError::UnknownProvider { .. })));
-    assert!(matches!(registry.resolve("gpt-unknown"), Err(RegistryError::UnknownModel(_))));
+    assert!(matches!(registry.resolve("llama-unknown"), Err(RegistryError::UnknownModel(_))));
     assert!(matches!(registry.resolve("openai/"), Err(RegistryError::MissingUpstreamModel(_))));
 }
 
@@ -228,4 +228,17 @@ fn catalog_claude_models_price_cache_writes_and_others_do_not() {
     assert_eq!(claude.cache_write_per_million, Some(usd("3.75")));
     let gpt = registry.resolve("gpt-4o").unwrap().price;
     assert_eq!(gpt.cache_write_per_million, None);
+}
+
+#[test]
+fn given_a_bare_id_newer_than_the_catalog_then_its_family_provider_serves_it_at_an_unknown_price() {
+    let registry = ModelRegistry::new();
+    for (id, provider) in
+        [("claude-opus-5-5", "anthropic"), ("gpt-7", "openai"), ("o9-mini", "openai"), ("gemini-4-pro", "google")]
+    {
+        let resolved = registry.resolve(id).unwrap();
+        assert_eq!((resolved.provider.as_str(), resolved.upstream_model.as_str()), (provider, id));
+        assert!(!resolved.price_known);
+    }
+    assert!(matches!(registry.resolve("omni"), Err(RegistryError::UnknownModel(_))));
 }
