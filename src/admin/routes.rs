@@ -49,7 +49,7 @@ impl AdminService {
         registry: &ModelRegistry,
     ) -> Result<(), AdminError> {
         spec.validate()?;
-        if registry.resolve(&spec.name).is_ok() {
+        if registry.names_a_model(&spec.name) {
             return Err(AdminError::invalid(
                 "route_name_reserved",
                 "name",

@@ -289,6 +289,19 @@ impl ModelRegistry {
         }
     }
 
+    /// Whether `name` names a model this registry knows itself: an override, a
+    /// catalog id, or a `provider/model` id. A bare id served only by its family's
+    /// provider (`claude-team`) does not: a route may take such a name.
+    pub fn names_a_model(&self, name: &str) -> bool {
+        if self.overrides.contains_key(name) {
+            return true;
+        }
+        match name.split_once('/') {
+            None => self.catalog_lookup(None, name).is_some(),
+            Some(_) => self.resolve(name).is_ok(),
+        }
+    }
+
     /// The catalog entry for `model` (exactly, or as a dated snapshot of it).
     fn catalog_lookup(&self, provider: Option<&str>, model: &str) -> Option<(&'static CatalogEntry, Price)> {
         let find =

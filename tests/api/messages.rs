@@ -41,10 +41,11 @@ async fn setup(provider: &str, script: Vec<Behaviour>) -> Setup {
     let (router, base_suffix, upstream_model): (fn(fakes::FakeState) -> axum::Router, &str, &str) = match provider {
         "anthropic" => (fakes::anthropic::router, "", "claude-sonnet-4-5"),
         "openai" => (fakes::openai::router, "/v1", "gpt-4o-mini"),
+        "gemini-3" => (fakes::gemini::router, "", "gemini-3-pro-preview"),
         _ => (fakes::gemini::router, "", "gemini-2.5-flash"),
     };
     let provider = match provider {
-        "gemini" => "google",
+        "gemini" | "gemini-3" => "google",
         other => other,
     };
     let upstream = FakeUpstream::start(router, script).await;
@@ -363,4 +364,116 @@ async fn count_tokens_counts_locally_for_openai_deployments() {
     assert!(long > short + 90);
     assert!(s.upstream.requests().is_empty());
     assert_eq!(s.app.request_events().await.len(), 0, "counting is free and unrecorded");
+}
+
+/// The assistant message a Messages stream carries, rebuilt the way the Anthropic
+/// SDKs accumulate it (blocks by index; tool input from its `input_json_delta`s).
+fn accumulate(events: &[(String, Value)]) -> Value {
+    let mut blocks: Vec<Value> = Vec::new();
+    let mut partial: Vec<String> = Vec::new();
+    let mut stop_reason = Value::Null;
+    for (name, data) in events {
+        match name.as_str() {
+            "content_block_start" => {
+                blocks.push(data["content_block"].clone());
+                partial.push(String::new());
+            }
+            "content_block_delta" => {
+                let index = data["index"].as_u64().unwrap() as usize;
+                let delta = &data["delta"];
+                match delta["type"].as_str().unwrap() {
+                    "text_delta" => {
+                        let text = blocks[index]["text"].as_str().unwrap_or_default().to_string();
+                        blocks[index]["text"] = json!(text + delta["text"].as_str().unwrap());
+                    }
+                    "input_json_delta" => partial[index].push_str(delta["partial_json"].as_str().unwrap()),
+                    "thinking_delta" => {
+                        let text = blocks[index]["thinking"].as_str().unwrap_or_default().to_string();
+                        blocks[index]["thinking"] = json!(text + delta["thinking"].as_str().unwrap());
+                    }
+                    "signature_delta" => blocks[index]["signature"] = delta["signature"].clone(),
+                    other => panic!("unexpected delta {other}"),
+                }
+            }
+            "content_block_stop" => {
+                let index = data["index"].as_u64().unwrap() as usize;
+                if blocks[index]["type"] == "tool_use" && !partial[index].is_empty() {
+                    blocks[index]["input"] = serde_json::from_str(&partial[index]).unwrap();
+                }
+            }
+            "message_delta" => stop_reason = data["delta"]["stop_reason"].clone(),
+            _ => {}
+        }
+    }
+    json!({"role": "assistant", "content": blocks, "stop_reason": stop_reason})
+}
+
+/// A client's tool loop: every turn the model calls `get_weather`, the client answers
+/// with a `tool_result` for each call, 20 times, streamed and not in turn; the ids
+/// (and, where the provider needs them, thinking blocks or thought signatures) go
+/// back as the answer gave them, and the upstream accepts every turn.
+async fn twenty_turn_tool_loop(provider: &str, thinking: bool) {
+    let turns = 20;
+    let mut script = vec![weather_call(); turns];
+    script.push(text("Done: sunny all week."));
+    let s = setup(provider, script).await;
+    let mut conversation = vec![json!({"role": "user", "content": "Weather in Paris, every day?"})];
+    for turn in 0..=turns {
+        let stream = turn % 2 == 1;
+        let mut body = ask(stream);
+        body["messages"] = json!(conversation);
+        if thinking {
+            body["thinking"] = json!({"type": "enabled", "budget_tokens": 1024});
+            body["max_tokens"] = json!(4096);
+        }
+        let message = if stream {
+            let (status, events) = events(&s.app, &s.key, &body).await;
+            assert_eq!(status, StatusCode::OK, "{provider} turn {turn}: {events:?}");
+            assert_well_formed(&events);
+            accumulate(&events)
+        } else {
+            let (status, message) = json_answer(&s.app, &s.key, &body).await;
+            assert_eq!(status, StatusCode::OK, "{provider} turn {turn}: {message}");
+            message
+        };
+        let content = message["content"].as_array().unwrap().clone();
+        if turn == turns {
+            assert_eq!(message["stop_reason"], "end_turn", "{provider}: {message}");
+            let text: String = content.iter().filter_map(|b| b["text"].as_str()).collect();
+            assert_eq!(text, "Done: sunny all week.");
+            break;
+        }
+        assert_eq!(message["stop_reason"], "tool_use", "{provider} turn {turn}: {message}");
+        let calls: Vec<&Value> = content.iter().filter(|b| b["type"] == "tool_use").collect();
+        assert_eq!(calls.len(), 1, "{provider} turn {turn}: {message}");
+        assert_eq!(calls[0]["input"], json!({"city": "Paris"}));
+        if thinking {
+            assert_eq!(content[0]["type"], "thinking", "{provider}: thinking comes first: {message}");
+        }
+        let results: Vec<Value> = calls
+            .iter()
+            .map(|call| json!({"type": "tool_result", "tool_use_id": call["id"], "content": format!("day {turn}: 18°C")}))
+            .collect();
+        conversation.push(json!({"role": "assistant", "content": content}));
+        conversation.push(json!({"role": "user", "content": results}));
+    }
+    let recorded = s.app.request_events().await;
+    assert_eq!(recorded.len(), turns + 1);
+    assert!(recorded.iter().all(|e| e["status"] == "success" && e["ingress"] == "messages"));
+    assert_eq!(s.upstream.requests().len(), turns + 1, "every turn reached the upstream once and was accepted");
+}
+
+#[tokio::test]
+async fn a_20_turn_tool_loop_with_thinking_works_natively_on_anthropic() {
+    twenty_turn_tool_loop("anthropic", true).await;
+}
+
+#[tokio::test]
+async fn a_20_turn_tool_loop_works_translated_onto_openai() {
+    twenty_turn_tool_loop("openai", false).await;
+}
+
+#[tokio::test]
+async fn a_20_turn_tool_loop_works_translated_onto_gemini_3_with_its_thought_signatures() {
+    twenty_turn_tool_loop("gemini-3", false).await;
 }

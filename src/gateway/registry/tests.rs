@@ -241,4 +241,8 @@ fn given_a_bare_id_newer_than_the_catalog_then_its_family_provider_serves_it_at_
         assert!(!resolved.price_known);
     }
     assert!(matches!(registry.resolve("omni"), Err(RegistryError::UnknownModel(_))));
+    // Guessed ids are not the registry's own: a route may be named `claude-team`.
+    assert!(!registry.names_a_model("claude-team"));
+    assert!(registry.names_a_model("claude-sonnet-4-5"));
+    assert!(registry.names_a_model("echo/x"));
 }
