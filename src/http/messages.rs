@@ -24,6 +24,7 @@ use crate::completion::{Answer, EngineError, EngineStream, MessagesExchange, Str
 use crate::error::ApiError;
 use crate::gateway::messages::{error_event, SseEvent};
 use crate::gateway::providers::AnthropicHeaders;
+use crate::gateway::ProviderError;
 use crate::state::AppState;
 
 const REQUEST_HEADER: &str = "x-gaiarouter-request-id";
@@ -77,6 +78,13 @@ impl From<ApiError> for AnthropicError {
 
 impl From<EngineError> for AnthropicError {
     fn from(error: EngineError) -> Self {
+        // Claude's own "overloaded" keeps its status: Anthropic clients back off on 529.
+        if let EngineError::Upstream(ProviderError::UpstreamServerError { status: 529, message }) = &error {
+            return AnthropicError {
+                status: StatusCode::from_u16(529).unwrap_or(StatusCode::BAD_GATEWAY),
+                message: message.clone(),
+            };
+        }
         engine_error(error).into()
     }
 }

@@ -321,6 +321,10 @@ async fn auth_limits_and_unknown_models_fail_with_anthropics_types_and_statuses(
     let (status, error) = json_answer(&s.app, &limited, &body).await;
     assert_eq!((status, error["error"]["type"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limit_error")));
 
+    s.upstream.set_script(vec![Behaviour::Fail { status: 529, message: "Overloaded".into() }]);
+    let (status, error) = json_answer(&s.app, &s.key, &body).await;
+    assert_eq!((status.as_u16(), error["error"]["type"].as_str()), (529, Some("overloaded_error")), "{error}");
+
     s.upstream.set_script(vec![Behaviour::RateLimited { retry_after_secs: 1 }]);
     let (status, error) = json_answer(&s.app, &s.key, &body).await;
     assert_eq!((status, error["error"]["type"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limit_error")));
