@@ -31,3 +31,4 @@ mod routing;
 mod sessions;
 mod stats;
 mod tenant_safety;
+mod tool_loops;
