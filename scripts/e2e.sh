@@ -56,7 +56,10 @@ status=0
 python3 tests/sdk/openai_sdk.py "http://127.0.0.1:$port" admin "$password" || status=$?
 
 log "the official Anthropic Python SDK against the server (Anthropic, OpenAI and Gemini routes)"
-python3 -c 'import anthropic' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check anthropic
+# The checks use messages.count_tokens outside the beta namespace (GA since late 2024;
+# anthropic >= 0.50 is sure to have it): an older install is upgraded.
+python3 -c 'import anthropic, sys; sys.exit(tuple(map(int, anthropic.__version__.split(".")[:2])) < (0, 50))' 2>/dev/null ||
+  python3 -m pip install --quiet --disable-pip-version-check --upgrade anthropic
 python3 tests/sdk/anthropic_sdk.py "http://127.0.0.1:$port" admin "$password" \
   "http://127.0.0.1:$upstream_port" env:FAKE_UPSTREAM_KEY || status=$?
 
