@@ -27,8 +27,9 @@ const TOOLS = [
   },
 ];
 const QUESTION = [{ role: 'user', content: 'What is the weather in Paris?' }];
-// Unique per run: the Python check creates its own routes on the same server.
-const suffix = `ts-${Date.now()}`;
+// Unique per run (the Python check creates its own routes on the same server), and
+// leading: a route named like a built-in model id (`gemini-...`) is refused.
+const prefix = `sdk-ts-${Date.now()}`;
 
 async function admin(path, body, token) {
   const headers = { 'content-type': 'application/json' };
@@ -74,14 +75,14 @@ const routes = {
   gemini: { provider: 'google', model: 'gemini-2.5-flash', base_url: upstream },
 };
 for (const [kind, deployment] of Object.entries(routes)) {
-  await admin('/v1/routes', { name: `${kind}-${suffix}`, deployments: [{ ...deployment, credential }] }, token);
+  await admin('/v1/routes', { name: `${prefix}-${kind}`, deployments: [{ ...deployment, credential }] }, token);
 }
-const org = (await admin('/v1/organizations', { name: `Anthropic TS SDK ${suffix}` }, token)).id;
+const org = (await admin('/v1/organizations', { name: `Anthropic TS SDK ${prefix}` }, token)).id;
 const { key } = await admin('/v1/api-keys', { organization_id: org, name: 'anthropic-ts-sdk', permission: 'read' }, token);
 const client = new Anthropic({ baseURL: base, apiKey: key, maxRetries: 0, timeout: 30_000 });
 
 for (const kind of Object.keys(routes)) {
-  const model = `${kind}-${suffix}`;
+  const model = `${prefix}-${kind}`;
 
   await attempt(`${kind}: create`, async () => {
     const message = await client.messages.create({ model, max_tokens: 256, messages: QUESTION });
@@ -155,7 +156,7 @@ for (const kind of Object.keys(routes)) {
 await attempt('a wrong key raises AuthenticationError', async () => {
   const wrong = new Anthropic({ baseURL: base, apiKey: 'gr-wrong-key', maxRetries: 0, timeout: 30_000 });
   try {
-    await wrong.messages.create({ model: `anthropic-${suffix}`, max_tokens: 16, messages: QUESTION });
+    await wrong.messages.create({ model: `${prefix}-anthropic`, max_tokens: 16, messages: QUESTION });
     check('a wrong key raises AuthenticationError', false, 'no error');
   } catch (error) {
     check(
@@ -167,13 +168,13 @@ await attempt('a wrong key raises AuthenticationError', async () => {
 });
 
 await attempt('an exhausted limit raises RateLimitError', async () => {
-  const org = (await admin('/v1/organizations', { name: `Anthropic TS SDK limited ${suffix}`, limits: { monthly_requests: 1 } }, token)).id;
+  const org = (await admin('/v1/organizations', { name: `Anthropic TS SDK limited ${prefix}`, limits: { monthly_requests: 1 } }, token)).id;
   const { key } = await admin('/v1/api-keys', { organization_id: org, name: 'limited', permission: 'read' }, token);
   const limited = new Anthropic({ baseURL: base, apiKey: key, maxRetries: 0, timeout: 30_000 });
-  await limited.messages.create({ model: `openai-${suffix}`, max_tokens: 16, messages: QUESTION });
+  await limited.messages.create({ model: `${prefix}-openai`, max_tokens: 16, messages: QUESTION });
   try {
     for (let i = 0; i < 3; i += 1) {
-      await limited.messages.create({ model: `openai-${suffix}`, max_tokens: 16, messages: QUESTION });
+      await limited.messages.create({ model: `${prefix}-openai`, max_tokens: 16, messages: QUESTION });
     }
     check('an exhausted limit raises RateLimitError', false, 'no error');
   } catch (error) {

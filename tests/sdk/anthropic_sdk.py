@@ -32,8 +32,9 @@ TOOLS = [
     }
 ]
 QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
-# Unique per run: the TypeScript check creates its own routes on the same server.
-suffix = f"py-{int(time.time())}"
+# Unique per run (the TypeScript check creates its own routes on the same server), and
+# leading: a route named like a built-in model id (`gemini-...`) is refused.
+prefix = f"sdk-py-{int(time.time())}"
 
 
 def admin(path, body, token=None):
@@ -74,8 +75,8 @@ routes = {
     "gemini": {"provider": "google", "model": "gemini-2.5-flash", "base_url": upstream},
 }
 for kind, deployment in routes.items():
-    admin("/v1/routes", {"name": f"{kind}-{suffix}", "deployments": [dict(deployment, credential=credential)]}, token)
-org = admin("/v1/organizations", {"name": f"Anthropic SDK {suffix}"}, token)["id"]
+    admin("/v1/routes", {"name": f"{prefix}-{kind}", "deployments": [dict(deployment, credential=credential)]}, token)
+org = admin("/v1/organizations", {"name": f"Anthropic SDK {prefix}"}, token)["id"]
 key = admin("/v1/api-keys", {"organization_id": org, "name": "anthropic-sdk", "permission": "read"}, token)["key"]
 client = Anthropic(base_url=base, api_key=key, max_retries=0, timeout=30)
 
@@ -89,7 +90,7 @@ def tool_use_of(message):
 
 
 for kind in routes:
-    model = f"{kind}-{suffix}"
+    model = f"{prefix}-{kind}"
 
     def plain():
         message = client.messages.create(model=model, max_tokens=256, messages=QUESTION)
@@ -160,7 +161,7 @@ for kind in routes:
 def wrong_key():
     wrong = Anthropic(base_url=base, api_key="gr-wrong-key", max_retries=0, timeout=30)
     try:
-        wrong.messages.create(model=f"anthropic-{suffix}", max_tokens=16, messages=QUESTION)
+        wrong.messages.create(model=f"{prefix}-anthropic", max_tokens=16, messages=QUESTION)
         check("a wrong key raises AuthenticationError", False, "no error")
     except anthropic.AuthenticationError as error:
         check(
@@ -171,13 +172,13 @@ def wrong_key():
 
 
 def limited():
-    org = admin("/v1/organizations", {"name": f"Anthropic SDK limited {suffix}", "limits": {"monthly_requests": 1}}, token)["id"]
+    org = admin("/v1/organizations", {"name": f"Anthropic SDK limited {prefix}", "limits": {"monthly_requests": 1}}, token)["id"]
     key = admin("/v1/api-keys", {"organization_id": org, "name": "limited", "permission": "read"}, token)["key"]
     limited = Anthropic(base_url=base, api_key=key, max_retries=0, timeout=30)
-    limited.messages.create(model=f"openai-{suffix}", max_tokens=16, messages=QUESTION)
+    limited.messages.create(model=f"{prefix}-openai", max_tokens=16, messages=QUESTION)
     try:
         for _ in range(3):
-            limited.messages.create(model=f"openai-{suffix}", max_tokens=16, messages=QUESTION)
+            limited.messages.create(model=f"{prefix}-openai", max_tokens=16, messages=QUESTION)
         check("an exhausted limit raises RateLimitError", False, "no error")
     except anthropic.RateLimitError as error:
         check(
