@@ -101,7 +101,7 @@ for (const kind of Object.keys(routes)) {
     check(`${kind}: messages.stream text events`, pieces.join('') === TEXT && pieces.length > 1, pieces);
     check(
       `${kind}: messages.stream finalMessage`,
-      textOf(final) === TEXT && final.stop_reason === 'end_turn' && final.usage.output_tokens > 0,
+      textOf(final) === TEXT && final.stop_reason === 'end_turn' && final.usage.output_tokens > 0 && final.model === model,
       final,
     );
   });

@@ -112,7 +112,7 @@ for kind in routes:
         check(f"{kind}: messages.stream text_stream", "".join(pieces) == TEXT and len(pieces) > 1, pieces)
         check(
             f"{kind}: messages.stream get_final_message",
-            text_of(final) == TEXT and final.stop_reason == "end_turn" and final.usage.output_tokens > 0,
+            text_of(final) == TEXT and final.stop_reason == "end_turn" and final.usage.output_tokens > 0 and final.model == model,
             final,
         )
 
