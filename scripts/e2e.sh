@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The dashboard's end-to-end test: the real gaiarouter server (debug build) on a
 # fresh database, serving the built dashboard, driven by headless Chromium
-# (Debian's package, through playwright-core). Needs TEST_DATABASE_URL (set by
-# scripts/test.sh) and a built frontend (npm run build).
+# (Debian's package, through playwright-core). Then the official SDKs against the
+# same server: OpenAI's (Python) over the echo provider, Anthropic's (Python and
+# TypeScript) over routes to a fake upstream (src/bin/fake_upstream.rs) speaking
+# Anthropic, OpenAI and Gemini. Needs TEST_DATABASE_URL (set by scripts/test.sh) and
+# a built frontend (npm run build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -17,22 +20,27 @@ db="gr_e2e_$(date +%s)_$$"
 psql "$TEST_DATABASE_URL" -qc "CREATE DATABASE $db" >/dev/null
 port=$(free_port)
 password="e2e-$(date +%s%N)"
-cargo build --quiet --bin gaiarouter
+cargo build --quiet --bin gaiarouter --bin fake_upstream
 log_file=$(mktemp /tmp/gaiarouter-e2e-XXXXXX.log)
+upstream_port=$(free_port)
+"${CARGO_TARGET_DIR:-target}/debug/fake_upstream" --listen "127.0.0.1:$upstream_port" 2>/dev/null &
+upstream=$!
 DATABASE_URL="${TEST_DATABASE_URL%/*}/$db" \
 GAIAROUTER_LISTEN="127.0.0.1:$port" \
 GAIAROUTER_ADMIN_PASSWORD="$password" \
 GAIAROUTER_JWT_SECRET="e2e-jwt-secret-e2e-jwt-secret-e2e-jwt-secret" \
 GAIAROUTER_STATIC_DIR="$PWD/frontend/dist" \
 GAIAROUTER_DATA_DIR="$(mktemp -d)" \
+FAKE_UPSTREAM_KEY="fake-upstream-key" \
   "${CARGO_TARGET_DIR:-target}/debug/gaiarouter" serve >"$log_file" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
+trap 'kill $server $upstream 2>/dev/null; wait $server $upstream 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
   curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
   sleep 0.2
 done
 curl -fs "http://127.0.0.1:$port/health" >/dev/null || { cat "$log_file"; exit 1; }
+curl -fs "http://127.0.0.1:$upstream_port/health" >/dev/null || { log "fake upstream did not start"; exit 1; }
 
 log "dashboard end-to-end test in headless Chromium"
 (cd frontend && GAIAROUTER_URL="http://127.0.0.1:$port" GAIAROUTER_ADMIN_USERNAME=admin \
@@ -43,4 +51,20 @@ log "API docs page in headless Chromium (embedded Swagger UI under the CSP)"
 
 log "the official OpenAI Python SDK against the server"
 python3 -c 'import openai' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check openai
-python3 tests/sdk/openai_sdk.py "http://127.0.0.1:$port" admin "$password" || { tail -n 50 "$log_file"; exit 1; }
+# Every SDK check runs even when one before it fails: scripts/test.sh tallies each line.
+status=0
+python3 tests/sdk/openai_sdk.py "http://127.0.0.1:$port" admin "$password" || status=$?
+
+log "the official Anthropic Python SDK against the server (Anthropic, OpenAI and Gemini routes)"
+# The checks use messages.count_tokens outside the beta namespace (GA since late 2024;
+# anthropic >= 0.50 is sure to have it): an older install is upgraded.
+python3 -c 'import anthropic, sys; sys.exit(tuple(map(int, anthropic.__version__.split(".")[:2])) < (0, 50))' 2>/dev/null ||
+  python3 -m pip install --quiet --disable-pip-version-check --upgrade anthropic
+python3 tests/sdk/anthropic_sdk.py "http://127.0.0.1:$port" admin "$password" \
+  "http://127.0.0.1:$upstream_port" env:FAKE_UPSTREAM_KEY || status=$?
+
+log "the official Anthropic TypeScript SDK against the server (Anthropic, OpenAI and Gemini routes)"
+(cd tests/sdk && npm ci --no-audit --no-fund --silent)
+node tests/sdk/anthropic_sdk.mjs "http://127.0.0.1:$port" admin "$password" \
+  "http://127.0.0.1:$upstream_port" env:FAKE_UPSTREAM_KEY || status=$?
+[ "$status" -eq 0 ] || { tail -n 50 "$log_file"; exit 1; }

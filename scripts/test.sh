@@ -84,6 +84,14 @@ if require frontend/package.json; then
     sdk_passed=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
     sdk_failed=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
     tally "OpenAI Python SDK checks" "$sdk_passed" "$sdk_failed" "$status"
+    line=$(grep -E '^anthropic-sdk: ' "$logs/e2e" | tail -n 1 || true)
+    sdk_passed=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+    sdk_failed=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+    tally "Anthropic Python SDK checks" "$sdk_passed" "$sdk_failed" "$status"
+    line=$(grep -E '^anthropic-ts-sdk: ' "$logs/e2e" | tail -n 1 || true)
+    sdk_passed=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+    sdk_failed=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+    tally "Anthropic TypeScript SDK checks" "$sdk_passed" "$sdk_failed" "$status"
   fi
 fi
 
