@@ -67,4 +67,7 @@ log "the official Anthropic TypeScript SDK against the server (Anthropic, OpenAI
 (cd tests/sdk && npm ci --no-audit --no-fund --silent)
 node tests/sdk/anthropic_sdk.mjs "http://127.0.0.1:$port" admin "$password" \
   "http://127.0.0.1:$upstream_port" env:FAKE_UPSTREAM_KEY || status=$?
+log "Claude Code against the server (a real tool use through /v1/messages)"
+python3 tests/sdk/claude_code.py "http://127.0.0.1:$port" admin "$password" env:FAKE_UPSTREAM_KEY \
+  "$PWD/tests/sdk/node_modules/.bin/claude" || status=$?
 [ "$status" -eq 0 ] || { tail -n 50 "$log_file"; exit 1; }

@@ -92,6 +92,10 @@ if require frontend/package.json; then
     sdk_passed=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
     sdk_failed=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
     tally "Anthropic TypeScript SDK checks" "$sdk_passed" "$sdk_failed" "$status"
+    line=$(grep -E '^claude-code: ' "$logs/e2e" | tail -n 1 || true)
+    sdk_passed=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+    sdk_failed=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+    tally "Claude Code checks" "$sdk_passed" "$sdk_failed" "$status"
   fi
 fi
 

@@ -122,6 +122,7 @@ export interface LogQuery extends Query {
   model?: string
   provider?: string
   deployment?: string
+  ingress?: 'chat_completions' | 'messages' | ''
   status?: 'success' | 'error' | ''
   from?: string
   to?: string

@@ -138,6 +138,14 @@ export interface RequestLogEntry {
   deployment: string
   /** Every upstream attempt in order (retries, fallbacks). */
   attempts: RequestAttempt[]
+  /** The API the client called: OpenAI's chat completions or Anthropic's messages. */
+  ingress?: 'chat_completions' | 'messages'
+  /** Prompt tokens read from / written to the provider's cache (part of prompt_tokens). */
+  cached_tokens?: number
+  cache_write_tokens?: number
+  cache_write_1h_tokens?: number
+  /** Completion tokens spent on reasoning (part of completion_tokens). */
+  reasoning_tokens?: number
 }
 
 export interface RequestAttempt {
