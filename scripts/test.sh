@@ -23,6 +23,15 @@ broken=()
 logs=$(mktemp -d)
 
 # $1 runner, $2 passed, $3 failed, $4 exit status of the runner.
+# Tallies the last "<prefix>: N passed, M failed" line a runner printed into <log>.
+tally_summary() {
+  local log_file=$1 prefix=$2 runner=$3 status=$4 line passed failed
+  line=$(grep -E "^$prefix: " "$log_file" | tail -n 1 || true)
+  passed=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+  failed=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+  tally "$runner" "$passed" "$failed" "$status"
+}
+
 tally() {
   local runner=$1 passed=${2:-0} failed=${3:-0} status=$4
   log "$runner: $passed passed, $failed failed"
@@ -76,26 +85,11 @@ if require frontend/package.json; then
   if require frontend/e2e/run.mjs && require scripts/e2e.sh; then
     status=0
     bash scripts/e2e.sh 2>&1 | tee "$logs/e2e" || status=$?
-    line=$(grep -E '^e2e: ' "$logs/e2e" | tail -n 1 || true)
-    e2e_passed=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
-    e2e_failed=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
-    tally "dashboard end-to-end steps" "$e2e_passed" "$e2e_failed" "$status"
-    line=$(grep -E '^sdk: ' "$logs/e2e" | tail -n 1 || true)
-    sdk_passed=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
-    sdk_failed=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
-    tally "OpenAI Python SDK checks" "$sdk_passed" "$sdk_failed" "$status"
-    line=$(grep -E '^anthropic-sdk: ' "$logs/e2e" | tail -n 1 || true)
-    sdk_passed=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
-    sdk_failed=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
-    tally "Anthropic Python SDK checks" "$sdk_passed" "$sdk_failed" "$status"
-    line=$(grep -E '^anthropic-ts-sdk: ' "$logs/e2e" | tail -n 1 || true)
-    sdk_passed=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
-    sdk_failed=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
-    tally "Anthropic TypeScript SDK checks" "$sdk_passed" "$sdk_failed" "$status"
-    line=$(grep -E '^claude-code: ' "$logs/e2e" | tail -n 1 || true)
-    sdk_passed=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
-    sdk_failed=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
-    tally "Claude Code checks" "$sdk_passed" "$sdk_failed" "$status"
+    tally_summary "$logs/e2e" 'e2e' "dashboard end-to-end steps" "$status"
+    tally_summary "$logs/e2e" 'sdk' "OpenAI Python SDK checks" "$status"
+    tally_summary "$logs/e2e" 'anthropic-sdk' "Anthropic Python SDK checks" "$status"
+    tally_summary "$logs/e2e" 'anthropic-ts-sdk' "Anthropic TypeScript SDK checks" "$status"
+    tally_summary "$logs/e2e" 'claude-code' "Claude Code checks" "$status"
   fi
 fi
 

@@ -82,10 +82,6 @@ impl MessagesExchange {
         }
         body
     }
-
-    pub fn chat_request(&self) -> Result<&ChatCompletionRequest, ProviderError> {
-        self.chat()
-    }
 }
 
 /// What Anthropic reported in a `usage` object, as the gateway records it.
@@ -225,7 +221,7 @@ impl super::CompletionService {
                 })
             }
             None => {
-                let chat = exchange.chat_request().map_err(EngineError::Upstream)?;
+                let chat = exchange.chat().map_err(EngineError::Upstream)?;
                 Ok(crate::gateway::tokens::count_chat_tokens(chat))
             }
         }

@@ -308,3 +308,26 @@ pub async fn start_other_process(database_url: &str) -> OtherProcess {
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     OtherProcess { child, base: format!("http://127.0.0.1:{port}") }
 }
+
+/// The key the gateway holds for the fake upstreams of routed tests.
+pub const UPSTREAM_KEY: &str = "upstream-key";
+
+/// OpenAI, Anthropic and Gemini configured with [`UPSTREAM_KEY`] (routes' deployments
+/// inherit it and bring their own base URL) and timeouts short enough for failures
+/// to be quick.
+pub fn fake_upstream_providers() -> gaiarouter::gateway::providers::ProvidersConfig {
+    use gaiarouter::gateway::providers::{ApiKey, ProvidersConfig, Timeouts, Upstream};
+    let key = Some(ApiKey::new(UPSTREAM_KEY).unwrap());
+    let nowhere = |base_url: &str| Some(Upstream { base_url: base_url.into(), api_key: key.clone() });
+    ProvidersConfig {
+        openai: nowhere("http://127.0.0.1:9/v1"),
+        anthropic: nowhere("http://127.0.0.1:9"),
+        gemini: nowhere("http://127.0.0.1:9"),
+        timeouts: Timeouts {
+            connect: std::time::Duration::from_secs(1),
+            total: std::time::Duration::from_secs(5),
+            idle: std::time::Duration::from_secs(5),
+        },
+        ..ProvidersConfig::default()
+    }
+}

@@ -5,14 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use gaiarouter::gateway::providers::{ApiKey, ProvidersConfig, Timeouts, Upstream};
+use gaiarouter::gateway::providers::ProvidersConfig;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::fakes::{self, Behaviour, FakeUpstream, Reply};
-use crate::helpers::{fresh_database, spawn_app_with, user_message, TestApp};
-
-const UPSTREAM_KEY: &str = "upstream-key";
+use crate::helpers::{fake_upstream_providers, fresh_database, spawn_app_with, user_message, TestApp};
 
 fn answer(text: &str) -> Behaviour {
     Behaviour::Answer(Reply::Text(text.into()))
@@ -25,17 +23,7 @@ async fn gateway() -> TestApp {
 }
 
 fn providers() -> ProvidersConfig {
-    let key = Some(ApiKey::new(UPSTREAM_KEY).unwrap());
-    ProvidersConfig {
-        openai: Some(Upstream { base_url: "http://127.0.0.1:9/v1".into(), api_key: key.clone() }),
-        anthropic: Some(Upstream { base_url: "http://127.0.0.1:9".into(), api_key: key }),
-        timeouts: Timeouts {
-            connect: Duration::from_secs(1),
-            total: Duration::from_secs(5),
-            idle: Duration::from_secs(5),
-        },
-        ..ProvidersConfig::default()
-    }
+    fake_upstream_providers()
 }
 
 async fn openai(script: Vec<Behaviour>) -> FakeUpstream {

@@ -6,28 +6,16 @@
 //! same loop through `/v1/messages` is in `messages.rs`.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use gaiarouter::gateway::providers::{ApiKey, ProvidersConfig, Timeouts, Upstream};
+use gaiarouter::gateway::providers::ProvidersConfig;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::fakes::{self, Behaviour, FakeUpstream, Reply};
-use crate::helpers::{fresh_database, spawn_app_with};
+use crate::helpers::{fake_upstream_providers, fresh_database, spawn_app_with};
 
 fn providers() -> ProvidersConfig {
-    let key = Some(ApiKey::new("upstream-key").unwrap());
-    ProvidersConfig {
-        openai: Some(Upstream { base_url: "http://127.0.0.1:9/v1".into(), api_key: key.clone() }),
-        anthropic: Some(Upstream { base_url: "http://127.0.0.1:9".into(), api_key: key.clone() }),
-        gemini: Some(Upstream { base_url: "http://127.0.0.1:9".into(), api_key: key }),
-        timeouts: Timeouts {
-            connect: Duration::from_secs(1),
-            total: Duration::from_secs(5),
-            idle: Duration::from_secs(5),
-        },
-        ..ProvidersConfig::default()
-    }
+    fake_upstream_providers()
 }
 
 /// The assistant message of an OpenAI stream, rebuilt as the OpenAI SDKs do (tool

@@ -16,12 +16,14 @@ import json
 import sys
 import time
 import traceback
-import urllib.request
 
 import anthropic
 from anthropic import Anthropic
 
+from checks import Checks, admin_api
+
 base, username, password, upstream, credential = sys.argv[1:6]
+admin = admin_api(base)
 TEXT = "Hello from the fake upstream."
 WEATHER = {"city": "Paris"}
 TOOLS = [
@@ -37,26 +39,10 @@ QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
 prefix = f"sdk-py-{int(time.time())}"
 
 
-def admin(path, body, token=None):
-    request = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST")
-    request.add_header("content-type", "application/json")
-    if token:
-        request.add_header("authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request) as answer:
-        return json.load(answer)
 
 
-passed = failed = 0
-
-
-def check(name, condition, detail=""):
-    global passed, failed
-    if condition:
-        passed += 1
-        print(f"ok    {name}")
-    else:
-        failed += 1
-        print(f"FAIL  {name}: {detail}")
+checks = Checks("anthropic-sdk")
+check = checks.check
 
 
 def attempt(name, run):
@@ -191,5 +177,4 @@ def limited():
 attempt("a wrong key raises AuthenticationError", wrong_key)
 attempt("an exhausted limit raises RateLimitError", limited)
 
-print(f"anthropic-sdk: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+checks.finish()

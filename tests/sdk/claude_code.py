@@ -17,11 +17,13 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from checks import Checks, admin_api
+
 base, username, password, credential, claude = sys.argv[1:6]
+admin = admin_api(base)
 seen = []
 
 
@@ -101,26 +103,10 @@ class Upstream(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-def admin(path, body, token=None, method="POST"):
-    request = urllib.request.Request(base + path, data=json.dumps(body).encode() if body else None, method=method)
-    request.add_header("content-type", "application/json")
-    if token:
-        request.add_header("authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request) as answer:
-        return json.load(answer)
 
 
-passed = failed = 0
-
-
-def check(name, condition, detail=""):
-    global passed, failed
-    if condition:
-        passed += 1
-        print(f"ok    {name}")
-    else:
-        failed += 1
-        print(f"FAIL  {name}: {detail}")
+checks = Checks("claude-code")
+check = checks.check
 
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
@@ -155,13 +141,9 @@ check("the tool_result went back with the id Claude Code got",
       len(turns) >= 2 and tool_result_text(turns[-1]["body"]) is not None, "")
 
 time.sleep(1.5)  # the request log is a projection
-logs = urllib.request.Request(f"{base}/v1/logs?ingress=messages&model={route}&limit=10")
-logs.add_header("authorization", f"Bearer {token}")
-with urllib.request.urlopen(logs) as answer:
-    rows = json.load(answer)["data"]
+rows = admin(f"/v1/logs?ingress=messages&model={route}&limit=10", None, token, "GET")["data"]
 check("every turn is recorded with the messages ingress",
       len(rows) >= 2 and all(r["status"] == "success" and r["ingress"] == "messages" for r in rows),
       [(r["status"], r["ingress"]) for r in rows])
 server.shutdown()
-print(f"claude-code: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+checks.finish()

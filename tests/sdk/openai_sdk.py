@@ -7,22 +7,16 @@ model list, a route, and errors raised as the SDK's own exception types.
 Prints one line per check and ends with "sdk: N passed, M failed".
 """
 
-import json
 import sys
-import urllib.request
 
 from openai import APIStatusError, BadRequestError, NotFoundError, OpenAI, RateLimitError
 
+from checks import Checks, admin_api
+
 base, username, password = sys.argv[1], sys.argv[2], sys.argv[3]
+admin = admin_api(base)
 
 
-def admin(path, body, token=None):
-    request = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST")
-    request.add_header("content-type", "application/json")
-    if token:
-        request.add_header("authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request) as answer:
-        return json.load(answer)
 
 
 token = admin("/v1/auth/login", {"username": username, "password": password})["access_token"]
@@ -31,17 +25,8 @@ key = admin("/v1/api-keys", {"organization_id": org, "name": "sdk", "permission"
 admin("/v1/routes", {"name": "sdk-route", "deployments": [{"provider": "echo", "model": "one"}]}, token)
 client = OpenAI(base_url=base + "/v1", api_key=key, max_retries=0)
 
-passed = failed = 0
-
-
-def check(name, condition, detail=""):
-    global passed, failed
-    if condition:
-        passed += 1
-        print(f"ok    {name}")
-    else:
-        failed += 1
-        print(f"FAIL  {name}: {detail}")
+checks = Checks("sdk")
+check = checks.check
 
 
 answer = client.chat.completions.create(model="echo/sdk", messages=[{"role": "user", "content": "hello sdk"}])
@@ -86,5 +71,4 @@ except RateLimitError as error:
 except APIStatusError as error:
     check("a limit is a 429", False, error)
 
-print(f"sdk: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+checks.finish()

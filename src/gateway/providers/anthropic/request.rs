@@ -452,6 +452,22 @@ fn text_block(text: &str) -> Value {
 /// A system or developer message as system text blocks, each keeping its
 /// `cache_control`.
 fn system_blocks(message: &ChatMessage) -> Result<Vec<Value>, ProviderError> {
+    blocks_of(message, |part| match part {
+        ContentPart::Text { text, cache_control, .. } => {
+            Ok(with_cache_control(text_block(text), cache_control.as_ref()))
+        }
+        _ => Err(ProviderError::UnsupportedRequest(
+            "Anthropic models take only text in system and developer messages".into(),
+        )),
+    })
+}
+
+/// A message's content as Anthropic blocks, each part by `part`. Anthropic refuses
+/// empty text blocks, so empty text is left out.
+fn blocks_of(
+    message: &ChatMessage,
+    part: impl Fn(&ContentPart) -> Result<Value, ProviderError>,
+) -> Result<Vec<Value>, ProviderError> {
     match &message.content {
         None => Ok(Vec::new()),
         Some(MessageContent::Text(text)) if text.is_empty() => Ok(Vec::new()),
@@ -461,14 +477,7 @@ fn system_blocks(message: &ChatMessage) -> Result<Vec<Value>, ProviderError> {
         Some(MessageContent::Parts(parts)) => parts
             .iter()
             .filter(|part| !matches!(part, ContentPart::Text { text, .. } if text.is_empty()))
-            .map(|part| match part {
-                ContentPart::Text { text, cache_control, .. } => {
-                    Ok(with_cache_control(text_block(text), cache_control.as_ref()))
-                }
-                _ => Err(ProviderError::UnsupportedRequest(
-                    "Anthropic models take only text in system and developer messages".into(),
-                )),
-            })
+            .map(part)
             .collect(),
     }
 }
@@ -484,19 +493,7 @@ fn system_value(blocks: Vec<Value>) -> Value {
 }
 
 fn content_blocks(message: &ChatMessage) -> Result<Vec<Value>, ProviderError> {
-    match &message.content {
-        None => Ok(Vec::new()),
-        // Anthropic refuses empty text blocks.
-        Some(MessageContent::Text(text)) if text.is_empty() => Ok(Vec::new()),
-        Some(MessageContent::Text(text)) => {
-            Ok(vec![with_cache_control(text_block(text), message_cache_control(message))])
-        }
-        Some(MessageContent::Parts(parts)) => parts
-            .iter()
-            .filter(|part| !matches!(part, ContentPart::Text { text, .. } if text.is_empty()))
-            .map(part_block)
-            .collect(),
-    }
+    blocks_of(message, part_block)
 }
 
 fn part_block(part: &ContentPart) -> Result<Value, ProviderError> {
