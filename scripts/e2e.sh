@@ -69,5 +69,5 @@ node tests/sdk/anthropic_sdk.mjs "http://127.0.0.1:$port" admin "$password" \
   "http://127.0.0.1:$upstream_port" env:FAKE_UPSTREAM_KEY || status=$?
 log "Claude Code against the server (a real tool use through /v1/messages)"
 python3 tests/sdk/claude_code.py "http://127.0.0.1:$port" admin "$password" env:FAKE_UPSTREAM_KEY \
-  "$PWD/tests/sdk/node_modules/.bin/claude" || status=$?
+  "$PWD/tests/sdk/node_modules/.bin/claude" "http://127.0.0.1:$upstream_port" || status=$?
 [ "$status" -eq 0 ] || { tail -n 50 "$log_file"; exit 1; }

@@ -20,7 +20,7 @@ use crate::auth::key_cache::GatewayCaller;
 use crate::gateway::openai::Usage;
 use crate::gateway::ProviderError;
 use crate::routing::health::Availability;
-use crate::routing::retry::{backoff, is_rate_limit, is_retryable};
+use crate::routing::retry::{backoff, counts_against_deployment, is_rate_limit, is_retryable};
 use crate::routing::select::{pick, Candidate};
 use crate::usage::admission::{self, AdmissionRequest};
 use crate::usage::month_of;
@@ -186,7 +186,7 @@ impl CompletionService {
                     }
                     Err(error) => {
                         ticket.attempt_ended(upstream_status(&error), Some(error.kind()));
-                        if let Some(cooldown) = route.cooldown {
+                        if let Some(cooldown) = route.cooldown.filter(|_| counts_against_deployment(&error)) {
                             let rate_limited =
                                 is_rate_limit(&error).then(|| error.retry_after().unwrap_or(cooldown.duration));
                             let opened = target.health.failed(

@@ -21,6 +21,15 @@ pub fn is_retryable(error: &ProviderError) -> bool {
     }
 }
 
+/// Whether the failure counts against the deployment's health (towards a cooldown):
+/// what another attempt could fix, and a refusal of the gateway's own credentials
+/// (the deployment is misconfigured). A request the deployment cannot take (any
+/// other 4xx, a feature its provider lacks) is the request's fault: a client
+/// sending such requests must not take the deployment away from everyone else.
+pub fn counts_against_deployment(error: &ProviderError) -> bool {
+    is_retryable(error) || matches!(error, ProviderError::UpstreamClientError { status: 401 | 403, .. })
+}
+
 /// Whether the failure says the deployment is overloaded (cool it down at once).
 pub fn is_rate_limit(error: &ProviderError) -> bool {
     matches!(error, ProviderError::UpstreamClientError { status: 429, .. })
@@ -54,6 +63,10 @@ mod tests {
             ProviderError::UnsupportedRequest("n > 1".into()),
         ];
         assert!(!final_.iter().any(is_retryable));
+        assert!(retried.iter().all(counts_against_deployment));
+        assert!(counts_against_deployment(&ProviderError::from_status(401, "key")));
+        assert!(!counts_against_deployment(&ProviderError::from_status(400, "bad")));
+        assert!(!counts_against_deployment(&ProviderError::UnsupportedRequest("n > 1".into())));
         assert!(is_rate_limit(&ProviderError::from_status(429, "x")));
         assert!(!is_rate_limit(&ProviderError::from_status(500, "x")));
     }

@@ -468,3 +468,21 @@ async fn a_20_turn_tool_loop_works_translated_onto_openai() {
 async fn a_20_turn_tool_loop_works_translated_onto_gemini_3_with_its_thought_signatures() {
     twenty_turn_tool_loop("gemini-3", false).await;
 }
+
+#[tokio::test]
+async fn requests_a_deployment_cannot_take_do_not_cool_it_down_for_everyone_else() {
+    let s = setup("openai", vec![text("still here")]).await;
+    let cool = json!({"cooldown_after_failures": 1, "cooldown_seconds": 600});
+    let routes = s.app.get("/v1/routes", &s.app.admin_token).await;
+    let id = routes.body["data"][0]["id"].as_str().unwrap().to_string();
+    let patched = s.app.patch(&format!("/v1/routes/{id}"), &s.app.admin_token, cool).await;
+    assert!(patched.status.is_success(), "{}", patched.body);
+    let mut server_tool = ask(false);
+    server_tool["tools"] = json!([{"type": "web_search_20250305", "name": "web_search"}]);
+    for _ in 0..5 {
+        let (status, error) = json_answer(&s.app, &s.key, &server_tool).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    }
+    let (status, message) = json_answer(&s.app, &s.key, &ask(false)).await;
+    assert_eq!(status, StatusCode::OK, "the deployment still serves: {message}");
+}

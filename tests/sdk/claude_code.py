@@ -1,12 +1,15 @@
 """Claude Code (the real CLI, from npm) against GaiaRouter's /v1/messages, with tool use.
 
-Usage: python3 tests/sdk/claude_code.py BASE_URL ADMIN_USERNAME ADMIN_PASSWORD CREDENTIAL CLAUDE_BIN
+Usage: python3 tests/sdk/claude_code.py BASE_URL ADMIN_USERNAME ADMIN_PASSWORD CREDENTIAL CLAUDE_BIN UPSTREAM_URL
 Starts a scripted Anthropic upstream in this process: while the conversation's last
 turn is not a tool result and Claude Code offers its Bash tool, it calls Bash with
 `echo gaia-tool-ok` (streamed as input_json_delta pieces); after the tool result it
 answers "Tool said: <the result>". A route over it is what Claude Code uses
 (ANTHROPIC_MODEL). Claude Code then runs headless (`-p`, Bash allowed only for `echo`),
 really executes the command, and sends the result back through the gateway.
+Then Claude Code runs once more on a route to an OpenAI deployment (UPSTREAM_URL, a
+running fake_upstream): its requests, with Anthropic-only context hints, are translated
+to chat completions and the answer back.
 Prints one line per check and ends with "claude-code: N passed, M failed".
 """
 
@@ -22,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from checks import Checks, admin_api
 
-base, username, password, credential, claude = sys.argv[1:6]
+base, username, password, credential, claude, openai_upstream = sys.argv[1:7]
 admin = admin_api(base)
 seen = []
 
@@ -120,16 +123,23 @@ route = f"cc-{int(time.time())}"
 admin("/v1/routes", {"name": route, "deployments": [{"provider": "anthropic", "model": "claude-scripted",
                                                       "base_url": upstream, "credential": credential}]}, token)
 
-with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as work:
-    env = dict(os.environ, HOME=home, ANTHROPIC_BASE_URL=base, ANTHROPIC_API_KEY=key, ANTHROPIC_MODEL=route,
-               ANTHROPIC_SMALL_FAST_MODEL=route, DISABLE_TELEMETRY="1", DISABLE_AUTOUPDATER="1",
-               CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1")
-    run = subprocess.run([claude, "-p", "Run a command that prints a marker", "--allowedTools", "Bash(echo:*)",
-                          "--output-format", "json"], cwd=work, env=env, capture_output=True, text=True, timeout=180)
-try:
-    result = json.loads(run.stdout)
-except ValueError:
-    result = {}
+
+
+def claude_code(model, prompt):
+    """Runs Claude Code headless on `model`; answers the process and its JSON result."""
+    with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as work:
+        env = dict(os.environ, HOME=home, ANTHROPIC_BASE_URL=base, ANTHROPIC_API_KEY=key, ANTHROPIC_MODEL=model,
+                   ANTHROPIC_SMALL_FAST_MODEL=model, DISABLE_TELEMETRY="1", DISABLE_AUTOUPDATER="1",
+                   CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1")
+        run = subprocess.run([claude, "-p", prompt, "--allowedTools", "Bash(echo:*)", "--output-format", "json"],
+                             cwd=work, env=env, capture_output=True, text=True, timeout=180)
+    try:
+        return run, json.loads(run.stdout)
+    except ValueError:
+        return run, {}
+
+
+run, result = claude_code(route, "Run a command that prints a marker")
 check("claude exits 0", run.returncode == 0, run.stderr[-2000:] or run.stdout[-2000:])
 check("claude reports success", result.get("is_error") is False, json.dumps(result)[:1000])
 check("the tool ran and its result came back through the gateway",
@@ -145,5 +155,14 @@ rows = admin(f"/v1/logs?ingress=messages&model={route}&limit=10", None, token, "
 check("every turn is recorded with the messages ingress",
       len(rows) >= 2 and all(r["status"] == "success" and r["ingress"] == "messages" for r in rows),
       [(r["status"], r["ingress"]) for r in rows])
+
+openai_route = f"cc-openai-{int(time.time())}"
+admin("/v1/routes", {"name": openai_route, "deployments": [{"provider": "openai", "model": "gpt-4o-mini",
+                     "base_url": openai_upstream + "/v1", "credential": credential}]}, token)
+run, result = claude_code(openai_route, "Say hello")
+check("on an OpenAI deployment, claude exits 0 and reports success",
+      run.returncode == 0 and result.get("is_error") is False, run.stderr[-2000:] or run.stdout[-2000:])
+check("on an OpenAI deployment, the translated answer reaches Claude Code",
+      result.get("result") == "Hello from the fake upstream.", result.get("result"))
 server.shutdown()
 checks.finish()

@@ -19,7 +19,14 @@
 //! - Text blocks' `citations` (references of an earlier Anthropic answer) are not sent;
 //!   documents asking for citations are refused.
 //! - `service_tier` (Anthropic's capacity choice) has no meaning elsewhere and is not
-//!   sent; any other top-level field outside the typed ones is refused.
+//!   sent; any other top-level field outside the typed ones is refused, except the
+//!   hints below.
+//! - Hints that only save Anthropic context, which Claude Code sends on every turn, are
+//!   accepted and not applied: `context_management` (Anthropic clears old tool results
+//!   or thinking once the context passes a trigger; here the whole context is sent, as
+//!   when the trigger is not reached, so the answer means the same) and a tool's
+//!   `defer_loading` (Anthropic loads the definition on demand; here it is sent with
+//!   the others). Without them Claude Code could not use any other provider.
 
 use serde_json::{json, Map, Value};
 
@@ -95,7 +102,7 @@ pub fn chat_request(request: &MessagesRequest) -> Result<ChatCompletionRequest, 
     chat.reasoning_effort = reasoning_effort(request)?;
     set_tools(request, &mut chat)?;
     for key in request.extra.keys() {
-        if key == "output_config" {
+        if key == "output_config" || key == "context_management" {
             continue;
         }
         return Err(unsupported(format_args!("`{key}`")));
@@ -137,7 +144,7 @@ fn set_tools(request: &MessagesRequest, chat: &mut ChatCompletionRequest) -> Res
     for tool in tools {
         match tool {
             ToolDefinition::Custom(custom) => {
-                if let Some(key) = custom.extra.keys().next() {
+                if let Some(key) = custom.extra.keys().find(|key| *key != "defer_loading") {
                     return Err(unsupported(format_args!("the tool field `{key}` (tool `{}`)", custom.name)));
                 }
                 let mut function = Tool::function(custom.name.clone(), "", custom.input_schema.clone());
@@ -583,5 +590,31 @@ mod tests {
                 {"role": "user", "content": "x"}, {"role": "assistant", "content": "Paris."}, {"role": "user", "content": "thanks"}
             ])
         );
+    }
+
+    #[test]
+    fn given_claude_codes_context_hints_when_translated_then_accepted_and_every_tool_is_sent() {
+        let body = json!({
+            "model": "m", "max_tokens": 32000, "stream": true,
+            "messages": [{"role": "user", "content": "hi"}],
+            "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+            "output_config": {"effort": "medium"},
+            "thinking": {"type": "adaptive", "display": "omitted"},
+            "tools": [
+                {"name": "Bash", "description": "Run", "input_schema": {"type": "object"}},
+                {"name": "Read", "description": "Read", "input_schema": {"type": "object"}, "defer_loading": true}
+            ]
+        });
+        let chat = chat_request(&crate::gateway::messages::parse(&body).unwrap()).unwrap();
+        let names: Vec<&str> =
+            chat.tools.iter().flatten().filter_map(|t| t.as_function()).map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["Bash", "Read"]);
+        assert_eq!(chat.reasoning_effort.as_deref(), Some("medium"));
+        assert!(chat.extra.get("context_management").is_none(), "not sent to a deployment that cannot apply it");
+        // Other unknown tool fields are still refused, naming them.
+        let mut odd = body.clone();
+        odd["tools"][0]["strict_mode"] = json!(true);
+        let refused = chat_request(&crate::gateway::messages::parse(&odd).unwrap()).unwrap_err();
+        assert!(refused.0.contains("strict_mode"), "{}", refused.0);
     }
 }
