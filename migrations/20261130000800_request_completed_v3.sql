@@ -12,12 +12,12 @@ ALTER TABLE request_log ADD COLUMN ingress text NOT NULL DEFAULT 'chat_completio
 ALTER TABLE request_log ADD COLUMN cache_write_tokens bigint NOT NULL DEFAULT 0;
 ALTER TABLE request_log ADD COLUMN cache_write_1h_tokens bigint NOT NULL DEFAULT 0;
 ALTER TABLE request_log ADD COLUMN reasoning_tokens bigint NOT NULL DEFAULT 0;
-ALTER TABLE request_log ALTER COLUMN ingress DROP DEFAULT;
+-- The default stays: a process still running the previous binary during a rolling
+-- upgrade projects rows without an ingress, and all of its requests were chat completions.
 CREATE INDEX request_log_ingress ON request_log (ingress, id DESC);
 
 -- The writer now names the version it writes, so the next event version needs no
 -- new copy of this function. Same body as 20261130000700 otherwise.
-DROP FUNCTION record_requests(text[], jsonb[], jsonb[], uuid[], uuid[], date[], bigint[], bigint[], bigint[], bigint[]);
 CREATE FUNCTION record_requests(
     p_version text, p_ids text[], p_payloads jsonb[], p_metadata jsonb[], p_orgs uuid[], p_keys uuid[], p_months date[],
     p_tokens bigint[], p_costs bigint[], p_reserved_tokens bigint[], p_reserved_costs bigint[])
@@ -67,4 +67,14 @@ BEGIN
     SELECT count(*) INTO recorded FROM done;
     RETURN recorded;
 END;
+$$;
+
+-- The previous binary's ten-argument call keeps working during a rolling upgrade: it
+-- writes 2.0 events, which every reader upcasts.
+CREATE OR REPLACE FUNCTION record_requests(
+    p_ids text[], p_payloads jsonb[], p_metadata jsonb[], p_orgs uuid[], p_keys uuid[], p_months date[],
+    p_tokens bigint[], p_costs bigint[], p_reserved_tokens bigint[], p_reserved_costs bigint[])
+    RETURNS integer LANGUAGE sql AS $$
+    SELECT record_requests('2.0', p_ids, p_payloads, p_metadata, p_orgs, p_keys, p_months, p_tokens, p_costs,
+                           p_reserved_tokens, p_reserved_costs);
 $$;
