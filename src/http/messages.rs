@@ -22,7 +22,7 @@ use super::principal::bearer_token;
 use crate::auth::key_cache::GatewayCaller;
 use crate::completion::{Answer, EngineError, EngineStream, MessagesExchange, StreamEvent};
 use crate::error::ApiError;
-use crate::gateway::messages::{error_event, SseEvent};
+use crate::gateway::messages::{bounded, error_event, SseEvent};
 use crate::gateway::providers::AnthropicHeaders;
 use crate::gateway::ProviderError;
 use crate::state::AppState;
@@ -91,7 +91,9 @@ impl From<EngineError> for AnthropicError {
 
 impl IntoResponse for AnthropicError {
     fn into_response(self) -> Response {
-        let body = json!({"type": "error", "error": {"type": self.error_type(), "message": self.message}});
+        // Bounded whatever made it: serde, a translation refusal or an upstream may
+        // quote the client's input at any length.
+        let body = json!({"type": "error", "error": {"type": self.error_type(), "message": bounded(self.message)}});
         (self.status, Json(body)).into_response()
     }
 }
@@ -207,7 +209,7 @@ fn render_stream(mut stream: EngineStream<SseEvent>) -> impl futures::Stream<Ite
                 }
                 StreamEvent::End { failure: Some(error), .. } | StreamEvent::NotRecorded(error) => {
                     let error = AnthropicError::from(error);
-                    yield Ok(sse(&error_event(error.error_type(), &error.message)));
+                    yield Ok(sse(&error_event(error.error_type(), &bounded(error.message.clone()))));
                     return;
                 }
             }
