@@ -155,6 +155,7 @@ async fn create_message(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AnthropicError> {
     let exchange = MessagesExchange::new(json_body(body)?, anthropic_headers(&headers)?)?;
+    state.completions.refuse_untranslatable(&exchange)?;
     let completion = state.completions.complete(&caller, exchange).await?;
     let request_id = completion.request_id.to_string();
     let mut response = match completion.answer {
@@ -170,7 +171,7 @@ async fn create_message(
 
 async fn count_tokens(
     State(state): State<AppState>,
-    MessagesCaller(_caller): MessagesCaller,
+    MessagesCaller(caller): MessagesCaller,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, AnthropicError> {
@@ -181,7 +182,7 @@ async fn count_tokens(
         object.entry("max_tokens").or_insert(json!(u32::MAX));
     }
     let exchange = MessagesExchange::new(body, anthropic_headers(&headers)?)?;
-    let input_tokens = state.completions.count_tokens(&exchange).await?;
+    let input_tokens = state.completions.count_tokens(&caller, &exchange).await?;
     Ok(Json(json!({"input_tokens": input_tokens})))
 }
 
