@@ -465,14 +465,6 @@ async fn repeated_tool_use_or_tool_result_ids_are_refused_as_anthropic_refuses_t
                    {"role": "user", "content": [result("t1")]}]),
             "messages.1.content.1",
         ),
-        (
-            json!([{"role": "user", "content": "go"},
-                   {"role": "assistant", "content": [call("t1")]},
-                   {"role": "user", "content": [result("t1")]},
-                   {"role": "assistant", "content": [call("t1")]},
-                   {"role": "user", "content": [result("t1")]}]),
-            "messages.3.content.0",
-        ),
     ];
     for (conversation, param) in conversations {
         let mut body = ask();
@@ -481,6 +473,16 @@ async fn repeated_tool_use_or_tool_result_ids_are_refused_as_anthropic_refuses_t
         assert!(message.contains("unique") || message.contains("single result"), "{message}");
     }
     assert!(s.upstream.requests().is_empty());
+    // The same id in a later turn is no ambiguity (some upstreams number calls afresh each turn).
+    let mut body = ask();
+    body["messages"] = json!([{"role": "user", "content": "go"},
+        {"role": "assistant", "content": [call("t1")]},
+        {"role": "user", "content": [result("t1")]},
+        {"role": "assistant", "content": [call("t1")]},
+        {"role": "user", "content": [result("t1")]}]);
+    body["tools"] = json!([{"name": "f", "input_schema": {"type": "object"}}]);
+    let (status, text) = messages(&s.app, &s.key, &body).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
 }
 
 #[tokio::test]
@@ -668,4 +670,23 @@ async fn concurrent_streams_cancelled_mid_way_are_each_recorded_once_as_client_d
             events_after.iter().filter_map(|e| e["request_id"].as_str()).collect();
         assert!(ids.is_empty() || ids.len() == streams, "{provider}: one record per request");
     }
+}
+
+/// Requests only the upstream refuses (a field Claude does not know passes through
+/// untouched, by design) must not cool the shared deployment down for everyone.
+/// The engine counts every failed attempt, a client's 400 included, against the
+/// deployment's health: fixing it is `completion/engine.rs`'s (see the report).
+#[tokio::test]
+#[ignore = "engine: an upstream 400 caused by one tenant's body cools the deployment down for all (completion/engine.rs)"]
+async fn bodies_the_upstream_refuses_do_not_cool_the_deployment_down_for_other_tenants() {
+    let s = setup("anthropic", vec![text("fine")]).await;
+    for _ in 0..5 {
+        let mut body = ask();
+        body["not_a_field"] = json!(1);
+        assert_bad_request(&messages(&s.app, &s.key, &body).await, "not_a_field");
+    }
+    let org = s.app.create_org("Bystander").await;
+    let other = s.app.issue_key(&org, "write").await.1;
+    let (status, text) = messages(&s.app, &other, &ask()).await;
+    assert_eq!(status, StatusCode::OK, "another tenant's request: {text}");
 }

@@ -310,8 +310,6 @@ fn tool_use_ids(content: &TextOrBlocks<ContentBlock>) -> Vec<&str> {
 
 fn check_messages(request: &MessagesRequest) -> Result<(), MessagesInputError> {
     let last = request.messages.len() - 1;
-    // Every id of the request, so a repeated one is found in linear time.
-    let mut all_tool_uses: HashSet<&str> = HashSet::new();
     for (n, message) in request.messages.iter().enumerate() {
         let is_assistant = match message.role.as_str() {
             "user" => false,
@@ -346,12 +344,16 @@ fn check_messages(request: &MessagesRequest) -> Result<(), MessagesInputError> {
             Some(previous) if previous.role == "assistant" => tool_use_ids(&previous.content).into_iter().collect(),
             _ => HashSet::new(),
         };
+        // Ids are unique within a turn (results are matched to calls by id); the same
+        // id in a later turn is no ambiguity, and some upstreams number their calls
+        // afresh every turn.
+        let mut calls: HashSet<&str> = HashSet::new();
         let mut answered: HashSet<&str> = HashSet::new();
         for (m, block) in blocks.iter().enumerate() {
             let param = format!("messages.{n}.content.{m}");
             check_block(&param, block, is_assistant, &previous_tool_uses)?;
             match block {
-                ContentBlock::ToolUse(tool_use) if !all_tool_uses.insert(tool_use.id.as_str()) => {
+                ContentBlock::ToolUse(tool_use) if !calls.insert(tool_use.id.as_str()) => {
                     return Err(MessagesInputError::at(param, "`tool_use` ids must be unique"));
                 }
                 ContentBlock::ToolResult(result) if !answered.insert(result.tool_use_id.as_str()) => {
