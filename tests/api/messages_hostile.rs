@@ -610,6 +610,18 @@ async fn count_tokens_is_no_way_around_limits_and_never_reaches_claude_for_a_ref
 
 #[tokio::test]
 async fn upstream_failures_never_show_the_upstream_key() {
+    for provider in ["openai", "gemini"] {
+        // OpenAI quotes the start and end of a wrong key in its 401.
+        let s = setup(provider, vec![text("fine")]).await;
+        s.upstream.require_key("another-key");
+        for stream in [false, true] {
+            let mut body = ask();
+            body["stream"] = json!(stream);
+            let (status, text) = messages(&s.app, &s.key, &body).await;
+            assert!(!status.is_success(), "{provider}: {text}");
+            assert!(!text.contains("sk-upstream") && !text.contains("6789"), "{provider}: {text}");
+        }
+    }
     let s = setup("anthropic", vec![text("fine")]).await;
     s.upstream.require_key("another-key");
     for path in ["/v1/messages", "/v1/messages/count_tokens"] {
