@@ -536,6 +536,8 @@ async fn claude_only_features_on_another_provider_are_refused_before_admission_a
 async fn count_tokens_on_a_body_at_the_size_limit_answers_promptly_and_above_it_413() {
     let s = setup("openai", vec![text("fine")]).await;
     let limit = s.app.state.config.max_body_bytes;
+    // A whitespace run of the whole body made the tokenizer's regex overflow (a panic,
+    // the connection dropped); one long word is the other worst case of its merging.
     for filler in [" ", "a"] {
         let repeat = (limit - 200) / filler.len();
         let body = json!({"model": "model", "messages": [{"role": "user", "content": filler.repeat(repeat)}]});
