@@ -101,6 +101,30 @@ impl CompletionService {
         Ok(Completion { request_id, answer })
     }
 
+    /// What admission weighs for `exchange`: the caller's limits against the
+    /// prompt's estimated tokens and their cost at the first deployment's price.
+    pub(super) fn admission_request<E: Exchange>(
+        &self,
+        caller: &GatewayCaller,
+        exchange: &E,
+        plan: &Plan,
+        request_id: Uuid,
+        started_at: chrono::DateTime<Utc>,
+    ) -> AdmissionRequest {
+        let estimated_tokens = exchange.estimated_prompt_tokens();
+        AdmissionRequest {
+            request_id,
+            month: month_of(started_at),
+            organization_id: caller.key.organization_id,
+            api_key_id: caller.key.id,
+            organization_limits: caller.organization_limits,
+            key_limits: caller.key.limits,
+            estimated_tokens: i64::try_from(estimated_tokens).unwrap_or(i64::MAX),
+            estimated_cost_nanos: plan.first_price().cost(estimated_tokens, 0, 0).nanos(),
+            owner: self.process_id,
+        }
+    }
+
     async fn admit<E: Exchange>(
         &self,
         caller: &GatewayCaller,
@@ -109,23 +133,10 @@ impl CompletionService {
     ) -> Result<Ticket, EngineError> {
         let started_at = Utc::now();
         let request_id = Uuid::now_v7();
-        let estimated_tokens = exchange.estimated_prompt_tokens();
         let price = plan.first_price();
-        let reservation = admission::admit(
-            &self.pool,
-            &AdmissionRequest {
-                request_id,
-                month: month_of(started_at),
-                organization_id: caller.key.organization_id,
-                api_key_id: caller.key.id,
-                organization_limits: caller.organization_limits,
-                key_limits: caller.key.limits,
-                estimated_tokens: i64::try_from(estimated_tokens).unwrap_or(i64::MAX),
-                estimated_cost_nanos: price.cost(estimated_tokens, 0, 0).nanos(),
-                owner: self.process_id,
-            },
-        )
-        .await?;
+        let reservation =
+            admission::admit(&self.pool, &self.admission_request(caller, exchange, plan, request_id, started_at))
+                .await?;
         let first = plan.routes.first().and_then(|r| r.targets.first());
         let provider = first.map(|t| t.provider.name().to_string()).unwrap_or_default();
         let mut ticket = Ticket::new(

@@ -9,12 +9,14 @@ use serde_json::Value;
 use super::exchange::{Exchange, Ingress, Piece, PieceStream};
 use super::plan::Target;
 use super::EngineError;
+use crate::auth::key_cache::GatewayCaller;
 use crate::gateway::messages::{
     chat_request, message_from_completion, message_id, parse, validate, MessagesRequest, SseEvent, StreamTranslator,
 };
-use crate::gateway::openai::{ChatCompletionRequest, Usage};
+use crate::gateway::openai::{ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, Usage};
 use crate::gateway::providers::{AnthropicHeaders, AnthropicUsage, MessagesApi, NativeEvent};
 use crate::gateway::ProviderError;
+use crate::usage::admission;
 
 pub struct MessagesExchange {
     /// The client's body, as sent.
@@ -197,11 +199,29 @@ async fn native_stream(
 }
 
 impl super::CompletionService {
+    /// Refuses, before admission, a request that only Anthropic could serve when the
+    /// route has no Anthropic deployment: tried as an attempt, the refusal would be
+    /// recorded as a failed request and counted against the deployment's health,
+    /// which every tenant shares (three in a row cool it down for everyone).
+    pub fn refuse_untranslatable(&self, exchange: &MessagesExchange) -> Result<(), EngineError> {
+        let Err(reason) = &exchange.chat else { return Ok(()) };
+        let plan = self.plan(exchange.model())?;
+        let native =
+            plan.routes.iter().flat_map(|route| route.targets.iter()).any(|t| t.provider.messages_api().is_some());
+        if native {
+            return Ok(());
+        }
+        Err(EngineError::InvalidRequest { param: String::new(), message: reason.clone() })
+    }
+
     /// `count_tokens` for a Messages body: asked of the route's first deployment
     /// that is not cooling down (an Anthropic one counts natively), counted locally
-    /// for the others (see `gateway::tokens`). Free and unrecorded, as at Anthropic.
-    pub async fn count_tokens(&self, exchange: &MessagesExchange) -> Result<u64, EngineError> {
+    /// for the others (see `gateway::tokens`). Free and unrecorded, as at Anthropic,
+    /// but only for a caller who could send the request itself right now: one over
+    /// its key's or organization's limits gets the same 429 and reaches no upstream.
+    pub async fn count_tokens(&self, caller: &GatewayCaller, exchange: &MessagesExchange) -> Result<u64, EngineError> {
         let plan = self.plan(exchange.model())?;
+        self.check_limits(caller, exchange, &plan).await?;
         let now = std::time::Instant::now();
         let targets = || plan.routes.iter().flat_map(|route| route.targets.iter());
         let target = targets()
@@ -221,9 +241,176 @@ impl super::CompletionService {
                 })
             }
             None => {
-                let chat = exchange.chat().map_err(EngineError::Upstream)?;
-                Ok(crate::gateway::tokens::count_chat_tokens(chat))
+                let view = counting_view(exchange.chat().map_err(EngineError::Upstream)?);
+                count_locally(view).await
             }
+        }
+    }
+
+    /// Whether admission would let `caller` send this request now, without keeping
+    /// anything: the reservation is given back at once.
+    async fn check_limits(
+        &self,
+        caller: &GatewayCaller,
+        exchange: &MessagesExchange,
+        plan: &super::plan::Plan,
+    ) -> Result<(), EngineError> {
+        let request_id = uuid::Uuid::now_v7();
+        let request = self.admission_request(caller, exchange, plan, request_id, chrono::Utc::now());
+        let reservation = admission::admit(&self.pool, &request).await?;
+        if reservation.is_some() {
+            if let Err(error) = admission::release(&self.pool, &[request_id]).await {
+                tracing::error!(%error, "releasing a count_tokens reservation failed; it expires later");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Local counts running at once: each is CPU work of up to a whole body, kept off
+/// the async workers and bounded so counting cannot starve the gateway.
+const LOCAL_COUNTS_AT_ONCE: usize = 2;
+
+static LOCAL_COUNTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(LOCAL_COUNTS_AT_ONCE);
+
+/// Counts `chat` on the blocking pool, at most [`LOCAL_COUNTS_AT_ONCE`] at a time.
+async fn count_locally(view: CountingView) -> Result<u64, EngineError> {
+    let too_complex = || EngineError::InvalidRequest {
+        param: "messages".into(),
+        message: "this request cannot be counted on this model's deployment".into(),
+    };
+    let _permit = LOCAL_COUNTS.acquire().await.map_err(|_| too_complex())?;
+    tokio::task::spawn_blocking(move || count_view(&view)).await.map_err(|error| {
+        tracing::error!(%error, "counting tokens locally failed");
+        too_complex()
+    })
+}
+
+/// Longest text handed to the tokenizer in one piece. Its regex overflows on long
+/// runs of whitespace (a panic) and merging one long word costs more than linear
+/// time, so long texts are counted in pieces cut where a word starts: the same
+/// count for ordinary text, at most a token more per cut for the rest.
+const COUNTING_CHUNK: usize = 2_048;
+
+/// `text` in pieces of at most [`COUNTING_CHUNK`] bytes.
+fn chunks(text: &str) -> Vec<ContentPart> {
+    let mut parts = Vec::with_capacity(text.len() / COUNTING_CHUNK + 1);
+    let mut rest = text;
+    while rest.len() > COUNTING_CHUNK {
+        let mut end = COUNTING_CHUNK;
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        // Prefer cutting before a space that follows a word: the tokenizer splits there too.
+        let bytes = rest.as_bytes();
+        let word_start = (end.saturating_sub(COUNTING_CHUNK / 4)..end)
+            .rev()
+            .find(|&i| i > 0 && bytes[i] == b' ' && !bytes[i - 1].is_ascii_whitespace());
+        let cut = word_start.unwrap_or(end);
+        let (head, tail) = rest.split_at(cut);
+        parts.push(text_part(head));
+        rest = tail;
+    }
+    if !rest.is_empty() {
+        parts.push(text_part(rest));
+    }
+    parts
+}
+
+fn text_part(text: &str) -> ContentPart {
+    ContentPart::Text { text: text.to_owned(), cache_control: None, extra: serde_json::Map::new() }
+}
+
+/// `chat` as the local count sees it, every text cut into [`chunks`]: each message's
+/// content, reasoning and call arguments become its text parts (the count adds them
+/// up the same way); the tools' JSON becomes the parts of one more message, whose
+/// framing [`count_view`] takes off again.
+struct CountingView {
+    chat: ChatCompletionRequest,
+    tools_message: bool,
+}
+
+fn counting_view(chat: &ChatCompletionRequest) -> CountingView {
+    let mut view = chat.clone();
+    for message in &mut view.messages {
+        let mut parts = match message.content.take() {
+            None => Vec::new(),
+            Some(MessageContent::Text(text)) => chunks(&text),
+            Some(MessageContent::Parts(parts)) => parts
+                .into_iter()
+                .flat_map(|part| match part {
+                    ContentPart::Text { text, .. } => chunks(&text),
+                    other => vec![other],
+                })
+                .collect(),
+        };
+        if let Some(reasoning) = message.reasoning_content.take() {
+            parts.extend(chunks(&reasoning));
+        }
+        for call in message.tool_calls.iter_mut().flatten() {
+            let arguments = std::mem::take(&mut call.function.arguments);
+            parts.extend(chunks(&arguments));
+        }
+        message.content = (!parts.is_empty()).then_some(MessageContent::Parts(parts));
+    }
+    if let Some(tools) = view.tools.take() {
+        // Tools reach the model as their JSON definitions: counted as text, in chunks,
+        // inside a message whose framing is counted back out below.
+        let json = serde_json::to_string(&tools).unwrap_or_default();
+        view.messages
+            .push(ChatMessage { content: Some(MessageContent::Parts(chunks(&json))), ..ChatMessage::user("") });
+        return CountingView { chat: view, tools_message: true };
+    }
+    CountingView { chat: view, tools_message: false }
+}
+
+/// The count of a view: that of the request it was made from.
+fn count_view(view: &CountingView) -> u64 {
+    let count = crate::gateway::tokens::count_chat_tokens;
+    let tokens = count(&view.chat);
+    if !view.tools_message {
+        return tokens;
+    }
+    let empty = ChatCompletionRequest::new(view.chat.model.clone(), Vec::new());
+    let one_message = ChatCompletionRequest::new(
+        view.chat.model.clone(),
+        vec![ChatMessage { content: None, ..ChatMessage::user("") }],
+    );
+    tokens.saturating_sub(count(&one_message).saturating_sub(count(&empty)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::openai::{Tool, ToolCall};
+    use crate::gateway::tokens::count_chat_tokens;
+
+    fn request(text: &str) -> ChatCompletionRequest {
+        let mut call = ChatMessage::assistant("");
+        call.content = None;
+        call.tool_calls = Some(vec![ToolCall::function("t1", "f", format!("{{\"q\": \"{text}\"}}"))]);
+        call.reasoning_content = Some(text.to_owned());
+        let mut chat =
+            ChatCompletionRequest::new("m", vec![ChatMessage::system("Be brief."), ChatMessage::user(text), call]);
+        chat.tools = Some(vec![Tool::function("f", "", serde_json::json!({"type": "object"}))]);
+        chat
+    }
+
+    #[test]
+    fn given_ordinary_text_long_or_short_when_counted_in_chunks_then_the_count_is_unchanged() {
+        for text in ["Hello world", &"The quick brown fox jumps over the lazy dog. ".repeat(500)] {
+            let chat = request(text);
+            assert_eq!(count_view(&counting_view(&chat)), count_chat_tokens(&chat));
+        }
+    }
+
+    #[test]
+    fn given_a_long_run_of_whitespace_or_one_long_word_when_counted_then_no_panic_and_about_right() {
+        for filler in [" ", "\n", "a", "!", "é"] {
+            let text = filler.repeat(200_000);
+            let tokens = count_view(&counting_view(&request(&text)));
+            // The text is there three times: content, reasoning and call arguments.
+            assert!(tokens > 0 && tokens <= 3 * text.len() as u64, "{filler:?}: {tokens}");
         }
     }
 }

@@ -22,7 +22,7 @@ use super::principal::bearer_token;
 use crate::auth::key_cache::GatewayCaller;
 use crate::completion::{Answer, EngineError, EngineStream, MessagesExchange, StreamEvent};
 use crate::error::ApiError;
-use crate::gateway::messages::{error_event, SseEvent};
+use crate::gateway::messages::{bounded, error_event, SseEvent};
 use crate::gateway::providers::AnthropicHeaders;
 use crate::gateway::ProviderError;
 use crate::state::AppState;
@@ -91,7 +91,9 @@ impl From<EngineError> for AnthropicError {
 
 impl IntoResponse for AnthropicError {
     fn into_response(self) -> Response {
-        let body = json!({"type": "error", "error": {"type": self.error_type(), "message": self.message}});
+        // Bounded whatever made it: serde, a translation refusal or an upstream may
+        // quote the client's input at any length.
+        let body = json!({"type": "error", "error": {"type": self.error_type(), "message": bounded(self.message)}});
         (self.status, Json(body)).into_response()
     }
 }
@@ -153,6 +155,7 @@ async fn create_message(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AnthropicError> {
     let exchange = MessagesExchange::new(json_body(body)?, anthropic_headers(&headers)?)?;
+    state.completions.refuse_untranslatable(&exchange)?;
     let completion = state.completions.complete(&caller, exchange).await?;
     let request_id = completion.request_id.to_string();
     let mut response = match completion.answer {
@@ -168,7 +171,7 @@ async fn create_message(
 
 async fn count_tokens(
     State(state): State<AppState>,
-    MessagesCaller(_caller): MessagesCaller,
+    MessagesCaller(caller): MessagesCaller,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, AnthropicError> {
@@ -179,7 +182,7 @@ async fn count_tokens(
         object.entry("max_tokens").or_insert(json!(u32::MAX));
     }
     let exchange = MessagesExchange::new(body, anthropic_headers(&headers)?)?;
-    let input_tokens = state.completions.count_tokens(&exchange).await?;
+    let input_tokens = state.completions.count_tokens(&caller, &exchange).await?;
     Ok(Json(json!({"input_tokens": input_tokens})))
 }
 
@@ -207,7 +210,7 @@ fn render_stream(mut stream: EngineStream<SseEvent>) -> impl futures::Stream<Ite
                 }
                 StreamEvent::End { failure: Some(error), .. } | StreamEvent::NotRecorded(error) => {
                     let error = AnthropicError::from(error);
-                    yield Ok(sse(&error_event(error.error_type(), &error.message)));
+                    yield Ok(sse(&error_event(error.error_type(), &bounded(error.message.clone()))));
                     return;
                 }
             }

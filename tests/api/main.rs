@@ -17,6 +17,7 @@ mod helpers;
 mod limits;
 mod login_throttle;
 mod messages;
+mod messages_hostile;
 mod operators;
 mod operators_cli;
 mod projection_oracle;

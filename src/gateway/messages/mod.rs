@@ -16,7 +16,7 @@ pub use response::{
 };
 pub use stream::{error_event, SseEvent, StreamTranslator};
 pub use to_chat::{chat_request, reasoning_effort_for_budget, Unsupported};
-pub use validate::{validate, MessagesInputError};
+pub use validate::{bounded, validate, MessagesInputError, MAX_ERROR_MESSAGE_LEN};
 
 #[cfg(test)]
 mod tests {

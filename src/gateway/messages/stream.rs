@@ -284,11 +284,16 @@ impl StreamTranslator {
         }
     }
 
-    /// Streams buffered calls once the open call's arguments are complete.
+    /// Streams buffered calls once the open call's arguments are complete. Only
+    /// asked when a call waits: checking completeness parses the open call's
+    /// arguments, and doing it for every piece of one long call is quadratic.
     fn advance(&mut self, events: &mut Vec<SseEvent>) {
-        while matches!(self.open, Some(OpenBlock::Tool { .. })) && self.can_switch() {
+        while matches!(self.open, Some(OpenBlock::Tool { .. })) {
             let next = self.tools.iter().find(|(_, lane)| lane.state == LaneState::Pending).map(|(call, _)| *call);
             let Some(call) = next else { break };
+            if !self.can_switch() {
+                break;
+            }
             self.open_tool(call, events);
         }
     }
@@ -395,6 +400,28 @@ mod tests {
         }
         assert_eq!(open, None, "a block was never stopped");
         (content, stop)
+    }
+
+    #[test]
+    fn given_a_long_tool_call_streamed_in_tiny_pieces_when_translated_then_time_stays_linear() {
+        // A tenant can ask the model for a huge tool input; each piece must not re-read
+        // all the arguments so far (200 KB in 5-byte pieces was 40k parses of up to 200 KB).
+        let value = "x".repeat(200_000);
+        let arguments = format!("{{\"v\": \"{value}\"}}");
+        let mut chunks = vec![chunk(Delta::tool_call(ToolCallDelta::start(0, "call_1", "f", "")))];
+        let pieces: Vec<char> = arguments.chars().collect();
+        chunks.extend(
+            pieces
+                .chunks(5)
+                .map(|piece| chunk(Delta::tool_call(ToolCallDelta::arguments(0, piece.iter().collect::<String>())))),
+        );
+        chunks.push(finish_chunk(FinishReason::ToolCalls));
+        let started = std::time::Instant::now();
+        let events = run(&chunks, None);
+        let elapsed = started.elapsed();
+        let (content, _) = accumulate(&events);
+        assert_eq!(content[0]["input"]["v"].as_str().map(str::len), Some(value.len()));
+        assert!(elapsed < std::time::Duration::from_secs(3), "{elapsed:?}");
     }
 
     #[test]

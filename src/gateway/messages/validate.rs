@@ -35,16 +35,31 @@ pub struct MessagesInputError {
 }
 
 impl MessagesInputError {
+    /// Both parts are cut to [`MAX_ERROR_MESSAGE_LEN`]: serde's messages quote the
+    /// offending value, and a client may send a megabyte of it.
     pub fn new(param: impl Into<String>, message: impl Into<String>) -> Self {
-        MessagesInputError { param: param.into(), message: message.into() }
+        MessagesInputError { param: bounded(param.into()), message: bounded(message.into()) }
     }
 
     /// An error whose message is `"<param>: <text>"`, Anthropic's usual form.
     fn at(param: impl Into<String>, text: impl AsRef<str>) -> Self {
         let param = param.into();
         let message = format!("{param}: {}", text.as_ref());
-        MessagesInputError { param, message }
+        MessagesInputError::new(param, message)
     }
+}
+
+/// The longest error message (and `param`) answered: client strings quoted in it are cut.
+pub const MAX_ERROR_MESSAGE_LEN: usize = 1_024;
+
+/// `text` cut to [`MAX_ERROR_MESSAGE_LEN`] bytes (at a character boundary), marked `…` when cut.
+pub fn bounded(mut text: String) -> String {
+    if text.len() > MAX_ERROR_MESSAGE_LEN {
+        let end = truncate(&text, MAX_ERROR_MESSAGE_LEN).len();
+        text.truncate(end);
+        text.push('…');
+    }
+    text
 }
 
 fn valid_tool_name(name: &str) -> bool {
@@ -141,7 +156,8 @@ fn check_thinking(request: &MessagesRequest) -> Result<(), MessagesInputError> {
 fn check_metadata(request: &MessagesRequest) -> Result<(), MessagesInputError> {
     let user_id = request.metadata.as_ref().and_then(|m| m.user_id.as_deref());
     match user_id {
-        Some(id) if id.len() > MAX_USER_ID_LEN => Err(MessagesInputError::at(
+        // Anthropic counts characters, not bytes.
+        Some(id) if id.chars().count() > MAX_USER_ID_LEN => Err(MessagesInputError::at(
             "metadata.user_id",
             format!("String should have at most {MAX_USER_ID_LEN} characters"),
         )),
@@ -247,7 +263,16 @@ fn check_source(param: &str, source: &MediaSource, image: bool) -> Result<(), Me
                     "Input should be 'application/pdf'",
                 ));
             }
-            source.data.as_ref().map(|_| ()).ok_or_else(|| missing("data"))
+            let data = source.data.as_deref().ok_or_else(|| missing("data"))?;
+            if !is_base64(data) {
+                // Refused here rather than by the upstream: an upstream's 400 counts
+                // against the deployment's health, which every tenant shares.
+                return Err(MessagesInputError::at(
+                    format!("{param}.source.base64.data"),
+                    "the data is not valid base64 (standard alphabet, padded)",
+                ));
+            }
+            Ok(())
         }
         "url" => source.url.as_ref().map(|_| ()).ok_or_else(|| missing("url")),
         "file" => source.file_id.as_ref().map(|_| ()).ok_or_else(|| missing("file_id")),
@@ -258,6 +283,18 @@ fn check_source(param: &str, source: &MediaSource, image: bool) -> Result<(), Me
             format!("Input tag '{}' found using 'type' does not match any of the expected tags", truncate(other, 64)),
         )),
     }
+}
+
+/// Standard base64 (`A-Z a-z 0-9 + /`, `=` padding to a multiple of 4), not empty:
+/// what Anthropic decodes. One pass, nothing allocated.
+fn is_base64(data: &str) -> bool {
+    let bytes = data.as_bytes();
+    if bytes.is_empty() || bytes.len() % 4 != 0 {
+        return false;
+    }
+    let body = data.trim_end_matches('=');
+    let padding = bytes.len() - body.len();
+    padding <= 2 && body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
 
 fn tool_use_ids(content: &TextOrBlocks<ContentBlock>) -> Vec<&str> {
@@ -302,13 +339,34 @@ fn check_messages(request: &MessagesRequest) -> Result<(), MessagesInputError> {
                 format!("at most {MAX_BLOCKS_PER_MESSAGE} content blocks are allowed"),
             ));
         }
-        let previous_tool_uses = match n.checked_sub(1).map(|p| &request.messages[p]) {
-            Some(previous) if previous.role == "assistant" => tool_use_ids(&previous.content),
-            _ => Vec::new(),
+        // A set: 10k results each looked up among 10k calls stays linear.
+        let previous_tool_uses: HashSet<&str> = match n.checked_sub(1).map(|p| &request.messages[p]) {
+            Some(previous) if previous.role == "assistant" => tool_use_ids(&previous.content).into_iter().collect(),
+            _ => HashSet::new(),
         };
+        // Ids are unique within a turn (results are matched to calls by id); the same
+        // id in a later turn is no ambiguity, and some upstreams number their calls
+        // afresh every turn.
+        let mut calls: HashSet<&str> = HashSet::new();
+        let mut answered: HashSet<&str> = HashSet::new();
         for (m, block) in blocks.iter().enumerate() {
             let param = format!("messages.{n}.content.{m}");
             check_block(&param, block, is_assistant, &previous_tool_uses)?;
+            match block {
+                ContentBlock::ToolUse(tool_use) if !calls.insert(tool_use.id.as_str()) => {
+                    return Err(MessagesInputError::at(param, "`tool_use` ids must be unique"));
+                }
+                ContentBlock::ToolResult(result) if !answered.insert(result.tool_use_id.as_str()) => {
+                    return Err(MessagesInputError::at(
+                        param,
+                        format!(
+                            "each `tool_use` must have a single result. Found multiple `tool_result` blocks with id: {}",
+                            truncate(&result.tool_use_id, MAX_TOOL_USE_ID_LEN)
+                        ),
+                    ));
+                }
+                _ => {}
+            }
         }
     }
     // Second pass: a stray `tool_result` is the more precise error when both apply.
@@ -324,7 +382,7 @@ fn check_block(
     param: &str,
     block: &ContentBlock,
     is_assistant: bool,
-    previous_tool_uses: &[&str],
+    previous_tool_uses: &HashSet<&str>,
 ) -> Result<(), MessagesInputError> {
     match block {
         ContentBlock::Text(text) => check_text(param.to_owned(), &text.text),
@@ -355,7 +413,7 @@ fn check_block(
             if is_assistant {
                 return Err(MessagesInputError::at(param, "`tool_result` blocks can only be in `user` messages"));
             }
-            if !previous_tool_uses.contains(&result.tool_use_id.as_str()) {
+            if !previous_tool_uses.contains(result.tool_use_id.as_str()) {
                 return Err(MessagesInputError::new(
                     param,
                     format!(
@@ -382,6 +440,9 @@ fn check_block(
     }
 }
 
+/// How many unanswered `tool_use` ids an error lists.
+const MISSING_IDS_LISTED: usize = 5;
+
 /// Every `tool_use` of assistant message `n` needs its `tool_result` in message `n + 1`.
 fn check_tool_uses_answered(request: &MessagesRequest, n: usize) -> Result<(), MessagesInputError> {
     let ids = tool_use_ids(&request.messages[n].content);
@@ -404,11 +465,16 @@ fn check_tool_uses_answered(request: &MessagesRequest, n: usize) -> Result<(), M
     if missing.is_empty() {
         return Ok(());
     }
+    // The first few name the problem; all 10k would make the answer megabytes long.
+    let mut listed: Vec<&str> = missing.iter().take(MISSING_IDS_LISTED).map(|id| truncate(id, 64)).collect();
+    if missing.len() > MISSING_IDS_LISTED {
+        listed.push("…");
+    }
     Err(MessagesInputError::at(
         format!("messages.{n}"),
         format!(
             "`tool_use` ids were found without `tool_result` blocks immediately after: {}. Each `tool_use` block must have a corresponding `tool_result` block in the next message.",
-            missing.join(", ")
+            listed.join(", ")
         ),
     ))
 }
