@@ -87,8 +87,10 @@ fn carried_signature(id: &str) -> Option<String> {
 }
 
 /// What a fake signature says: `gaia-fake-thought:<serial>:<what>`.
+/// What a fake signature was issued for (its padding left out).
 fn decoded(signature: &str) -> String {
-    String::from_utf8(STANDARD.decode(signature).unwrap()).unwrap()
+    let text = String::from_utf8(STANDARD.decode(signature).unwrap()).unwrap();
+    text.split_once('\0').map_or(text.clone(), |(issued, _padding)| issued.to_string())
 }
 
 /// Every (function name, thoughtSignature) of the function calls a request replays.

@@ -16,7 +16,8 @@ pub const MAX_TOOLS: usize = 1_000;
 pub const MAX_STOP_SEQUENCES: usize = 1_000;
 pub const MAX_STOP_SEQUENCE_LEN: usize = 1_000;
 /// Longest `tool_use` id; Anthropic's are ~30 characters, other providers' up to ~64.
-pub const MAX_TOOL_USE_ID_LEN: usize = 512;
+/// Tool ids hold what the gateway itself hands out (Gemini's thought signatures).
+pub const MAX_TOOL_USE_ID_LEN: usize = crate::gateway::openai::MAX_TOOL_CALL_ID_LEN;
 pub const MAX_TOOL_NAME_LEN: usize = 128;
 pub const MAX_USER_ID_LEN: usize = 256;
 /// `budget_tokens` below this is refused by Anthropic.
@@ -361,7 +362,7 @@ fn check_messages(request: &MessagesRequest) -> Result<(), MessagesInputError> {
                         param,
                         format!(
                             "each `tool_use` must have a single result. Found multiple `tool_result` blocks with id: {}",
-                            truncate(&result.tool_use_id, MAX_TOOL_USE_ID_LEN)
+                            truncate(&result.tool_use_id, 256)
                         ),
                     ));
                 }
@@ -418,7 +419,7 @@ fn check_block(
                     param,
                     format!(
                         "{param}: unexpected `tool_use_id` found in `tool_result` blocks: {}. Each `tool_result` block must have a corresponding `tool_use` block in the previous message.",
-                        truncate(&result.tool_use_id, MAX_TOOL_USE_ID_LEN)
+                        truncate(&result.tool_use_id, 256)
                     ),
                 ));
             }

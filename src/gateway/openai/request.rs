@@ -325,6 +325,11 @@ pub struct NamedFunction {
     pub name: String,
 }
 
+/// Longest tool-call id GaiaRouter answers or accepts back, on every API: Gemini 3's
+/// thought signatures (a few KiB) travel inside the ids it hands out, and clients
+/// (Claude Code included) send them back verbatim on the next turn.
+pub const MAX_TOOL_CALL_ID_LEN: usize = 16 * 1024;
+
 /// A tool call made by the assistant, as it appears in responses and in later requests.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {

@@ -127,8 +127,9 @@ fn model_of(path: &str) -> String {
 pub const THOUGHT_SUMMARY: &str = "**Weighing the request**\n\nThe user wants a short answer; I will give one.";
 
 /// What the fake's signatures say once decoded: `gaia-fake-thought:<serial>:<what>`,
-/// `<what>` being the function name, or `text` for an answer's closing signature. The
-/// rules check a replayed function call against it.
+/// `<what>` being the function name, or `text` for an answer's closing signature, then
+/// `\0` and opaque padding: real signatures run to a few KiB, and every id or field
+/// that carries one must hold that. The rules check a replayed function call against it.
 pub const SIGNATURE_PREFIX: &str = "gaia-fake-thought:";
 
 static SIGNATURES: AtomicU64 = AtomicU64::new(1);
@@ -137,7 +138,8 @@ static SIGNATURES: AtomicU64 = AtomicU64::new(1);
 pub fn issue_signature(what: &str) -> String {
     use base64::Engine;
     let serial = SIGNATURES.fetch_add(1, Ordering::Relaxed);
-    base64::engine::general_purpose::STANDARD.encode(format!("{SIGNATURE_PREFIX}{serial}:{what}"))
+    let padding: String = (0..1_200).map(|i| char::from(b'!' + ((serial as usize * 31 + i * 7) % 90) as u8)).collect();
+    base64::engine::general_purpose::STANDARD.encode(format!("{SIGNATURE_PREFIX}{serial}:{what}\0{padding}"))
 }
 
 fn parts_of(reply: &Reply) -> Vec<Value> {

@@ -474,8 +474,10 @@ fn check_signatures(contents: &[Value]) -> Result<(), Refusal> {
             continue;
         }
         let decoded = decode_bytes(signature).and_then(|bytes| String::from_utf8(bytes).ok()).unwrap_or_default();
-        let issued_for =
-            decoded.strip_prefix(SIGNATURE_PREFIX).and_then(|rest| rest.split_once(':')).map(|(_, what)| what);
+        let issued_for = decoded
+            .strip_prefix(SIGNATURE_PREFIX)
+            .and_then(|rest| rest.split_once(':'))
+            .map(|(_, what)| what.split_once('\0').map_or(what, |(what, _padding)| what));
         if issued_for != Some(name) {
             return Err(Refusal::bad_request("Corrupted thought signature."));
         }

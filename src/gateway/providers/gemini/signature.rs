@@ -25,7 +25,7 @@ const MARKER: &str = "__ts_";
 const LITELLM_MARKER: &str = "__thought__";
 /// Longest tool-call id GaiaRouter mints or reads a signature from. Real signatures are
 /// a few hundred bytes to a few KiB; this leaves room while keeping ids storable.
-pub(crate) const MAX_ID_LEN: usize = 16 * 1024;
+pub(crate) const MAX_ID_LEN: usize = crate::gateway::openai::MAX_TOOL_CALL_ID_LEN;
 /// Google's documented placeholder for a function call whose signature is unknown
 /// (history from another model, a client that rewrote ids): the validator skips it.
 pub(crate) const SKIP_VALIDATOR: &str = "skip_thought_signature_validator";
