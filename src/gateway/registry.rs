@@ -115,11 +115,12 @@ pub struct ResolvedModel {
     pub provider: String,
     /// What to send upstream as the model.
     pub upstream_model: String,
-    /// Zero when the price is not known (see `price_known`).
+    /// What a request is charged (see `price_known` when it is not the list price).
     pub price: Price,
-    /// False for models of a known provider that are not in the catalog or the
-    /// overrides (e.g. a brand-new model, any OpenRouter or custom-provider model
-    /// without an override): they are served, and their cost is recorded as 0.
+    /// False for models that are not in the catalog or the overrides. A brand-new
+    /// model of OpenAI, Anthropic or Google is charged its provider's highest catalog
+    /// price (so cost limits hold until the catalog knows it); an OpenRouter or
+    /// custom-provider model without an override is charged 0.
     pub price_known: bool,
 }
 
@@ -161,6 +162,25 @@ fn catalog_price(entry: &CatalogEntry) -> Price {
         cache_write_1h_per_million: None,
     }
     .for_provider(entry.provider)
+}
+
+/// The highest catalog price of each kind for `provider`'s models: what a model of
+/// that provider newer than the catalog is charged, so that no cost limit can be
+/// passed by naming a model the gateway does not know the price of.
+fn ceiling_price(provider: &str) -> Price {
+    CATALOG.iter().filter(|entry| entry.provider == provider).map(catalog_price).fold(Price::FREE, |ceiling, price| {
+        let max = |a: Option<Money>, b: Option<Money>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        Price {
+            input_per_million: ceiling.input_per_million.max(price.input_per_million),
+            output_per_million: ceiling.output_per_million.max(price.output_per_million),
+            cached_input_per_million: max(ceiling.cached_input_per_million, price.cached_input_per_million),
+            cache_write_per_million: max(ceiling.cache_write_per_million, price.cache_write_per_million),
+            cache_write_1h_per_million: max(ceiling.cache_write_1h_per_million, price.cache_write_1h_per_million),
+        }
+    })
 }
 
 /// The provider of a bare model id by its family name: `claude-*` is Anthropic's,
@@ -266,9 +286,9 @@ impl ModelRegistry {
             return match self.catalog_lookup(None, model_id) {
                 Some((entry, price)) => Ok(resolved(entry.provider, upstream_name(entry, model_id), Some(price))),
                 // A model newer than the catalog (Claude Code asks for the newest Claude
-                // by its bare id): served by its family's provider, its cost recorded as 0.
+                // by its bare id): served by its family's provider at its ceiling price.
                 None => family_provider(model_id)
-                    .map(|provider| resolved(provider, model_id, None))
+                    .map(|provider| ResolvedModel { price: ceiling_price(provider), ..resolved(provider, model_id, None) })
                     .ok_or_else(|| RegistryError::UnknownModel(model_id.to_owned())),
             };
         };
@@ -280,7 +300,7 @@ impl ModelRegistry {
             "echo" => Ok(resolved("echo", model, Some(Price::FREE))),
             "openai" | "anthropic" | "google" => Ok(match self.catalog_lookup(Some(provider), model) {
                 Some((entry, price)) => resolved(provider, upstream_name(entry, model), Some(price)),
-                None => resolved(provider, model, None),
+                None => ResolvedModel { price: ceiling_price(provider), ..resolved(provider, model, None) },
             }),
             _ if provider == "openrouter" || self.custom_providers.contains(provider) => {
                 Ok(resolved(provider, model, None))

@@ -81,6 +81,15 @@ fn openrouter_custom_and_unlisted_models_resolve_with_unknown_price() {
     );
     let new_model = registry.resolve("openai/gpt-9").unwrap();
     assert_eq!((new_model.upstream_model.as_str(), new_model.price_known), ("gpt-9", false));
+    // Charged the provider's ceiling, never free: cost limits hold for models newer than the catalog.
+    let dearest = CATALOG
+        .iter()
+        .filter(|entry| entry.provider == "openai")
+        .map(|entry| registry.resolve(entry.id).unwrap().price.output_per_million)
+        .max()
+        .unwrap();
+    assert_eq!(new_model.price.output_per_million, dearest);
+    assert!(registry.resolve("claude-opus-9").unwrap().price.input_per_million > Money::ZERO);
     let echo = registry.resolve("echo/anything").unwrap();
     assert_eq!((echo.provider.as_str(), echo.price, echo.price_known), ("echo", Price::FREE, true));
 }
