@@ -172,6 +172,9 @@ impl CompletionService {
         Fut: Future<Output = Result<T, ProviderError>>,
     {
         let mut last_error = None;
+        // What no deployment tried so far could express: the answer only if no
+        // deployment failed otherwise.
+        let mut unsupported = None;
         let mut retries = 0;
         for route in &plan.routes {
             let mut tried = vec![false; route.targets.len()];
@@ -194,6 +197,15 @@ impl CompletionService {
                         ticket.attempt_ended(200, None);
                         ticket.mark_first_token();
                         return Ok((answer, target));
+                    }
+                    Err(error @ ProviderError::UnsupportedRequest(_)) => {
+                        // This deployment's provider cannot express the request, and
+                        // nothing was sent: another deployment (a Claude one for a
+                        // Claude-only request) may take it. No attempt, health or backoff.
+                        ticket.attempt_abandoned();
+                        target.health.unsent(target.capacity, Instant::now());
+                        attempts -= 1;
+                        unsupported.get_or_insert(error);
                     }
                     Err(error) => {
                         ticket.attempt_ended(upstream_status(&error), Some(error.kind()));
@@ -220,7 +232,7 @@ impl CompletionService {
                 }
             }
         }
-        Err(last_error.map_or(Exhausted::NothingAvailable, Exhausted::Failed))
+        Err(last_error.or(unsupported).map_or(Exhausted::NothingAvailable, Exhausted::Failed))
     }
 
     /// Records a request that got no answer and answers its error.

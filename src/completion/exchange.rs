@@ -24,7 +24,7 @@ pub enum Ingress {
 impl Ingress {
     pub fn as_str(self) -> &'static str {
         match self {
-            Ingress::ChatCompletions => "chat_completions",
+            Ingress::ChatCompletions => gaiarouter_domain::request::CHAT_COMPLETIONS,
             Ingress::Messages => "messages",
         }
     }

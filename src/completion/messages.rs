@@ -39,6 +39,7 @@ impl MessagesExchange {
         };
         let request: MessagesRequest = parse(&body).map_err(invalid)?;
         validate(&request).map_err(invalid)?;
+        refuse_unmetered(&body)?;
         let chat = chat_request(&request).map_err(|unsupported| unsupported.0);
         // The prompt's share of the body, about 4 bytes a token: for reservations only.
         let prompt_bytes: usize = ["system", "messages", "tools"]
@@ -84,6 +85,31 @@ impl MessagesExchange {
         }
         body
     }
+}
+
+/// Anthropic bills code execution by container-hour, which no usage report carries:
+/// a request that could run it is refused, so every cost GaiaRouter limits is one it
+/// records (tokens, cache writes, web searches).
+fn refuse_unmetered(body: &Value) -> Result<(), EngineError> {
+    let refuse = |param: String, what: &str| {
+        EngineError::InvalidRequest {
+        param,
+        message: format!(
+            "{what} is billed by Anthropic per container-hour, which GaiaRouter does not meter, so its limits could not hold"
+        ),
+    }
+    };
+    if body.get("container").is_some_and(|container| !container.is_null()) {
+        return Err(refuse("container".into(), "`container` (code execution)"));
+    }
+    let tools = body.get("tools").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    for (index, tool) in tools.iter().enumerate() {
+        let kind = tool.get("type").and_then(Value::as_str).unwrap_or_default();
+        if kind.starts_with("code_execution") {
+            return Err(refuse(format!("tools.{index}.type"), "the code execution tool"));
+        }
+    }
+    Ok(())
 }
 
 /// What Anthropic reported in a `usage` object, as the gateway records it.

@@ -236,6 +236,7 @@ impl Sources<'_> {
                         cached_input_per_million: price.cached_input_per_million,
                         cache_write_per_million: None,
                         cache_write_1h_per_million: None,
+                        web_search_per_thousand: None,
                     }
                     .for_provider(&deployment.provider),
                     // The catalog's price of the upstream model, if it knows it.

@@ -152,6 +152,14 @@ impl Ticket {
         }
     }
 
+    /// The attempt under way never reached the deployment (its provider cannot
+    /// express the request): it is not an attempt.
+    pub fn attempt_abandoned(&mut self) {
+        if let Some(details) = self.details.as_mut() {
+            details.current = None;
+        }
+    }
+
     pub fn has_reservation(&self) -> bool {
         self.details.as_ref().is_some_and(|d| d.reservation.is_some())
     }
@@ -219,6 +227,7 @@ fn token_counts(usage: &Usage) -> TokenCounts {
         cached,
         cache_write,
         cache_write_1h: usage.cache_write_1h_tokens().min(cache_write),
+        web_searches: usage.web_search_requests,
     }
 }
 

@@ -30,6 +30,8 @@ pub struct Price {
     /// hour (Anthropic: 1.25× and 2× the input price); `None` bills them as input.
     pub cache_write_per_million: Option<Money>,
     pub cache_write_1h_per_million: Option<Money>,
+    /// Price of a thousand web searches run by the provider (Anthropic: $10).
+    pub web_search_per_thousand: Option<Money>,
 }
 
 /// What a request used, as priced: every count but `completion` is part of `prompt`.
@@ -42,6 +44,8 @@ pub struct TokenCounts {
     /// Written to the provider's cache, of which `cache_write_1h` for an hour.
     pub cache_write: u64,
     pub cache_write_1h: u64,
+    /// Web searches the provider ran, billed per search.
+    pub web_searches: u64,
 }
 
 const TOKENS_PER_MILLION: u128 = 1_000_000;
@@ -53,6 +57,7 @@ impl Price {
         cached_input_per_million: None,
         cache_write_per_million: None,
         cache_write_1h_per_million: None,
+        web_search_per_thousand: None,
     };
 
     /// The cost of plain prompt and completion tokens, some read from the cache.
@@ -79,13 +84,20 @@ impl Price {
         ];
         let numerator = parts
             .iter()
-            .fold(0u128, |sum, (count, price)| sum.saturating_add(u128::from(*count).saturating_mul(rate(*price))));
+            .fold(0u128, |sum, (count, price)| sum.saturating_add(u128::from(*count).saturating_mul(rate(*price))))
+            // Searches are priced per thousand: scaled to the per-million unit.
+            .saturating_add(
+                u128::from(tokens.web_searches)
+                    .saturating_mul(rate(self.web_search_per_thousand.unwrap_or(Money::ZERO)))
+                    .saturating_mul(1_000),
+            );
         let nanos = numerator.div_ceil(TOKENS_PER_MILLION);
         Money::from_nanos(i64::try_from(nanos).unwrap_or(i64::MAX))
     }
 
-    /// Anthropic's cache-write prices where none are set: 1.25× the input price for
-    /// five-minute writes, 2× for one-hour writes (Anthropic's pricing page).
+    /// Anthropic's prices beyond tokens where none are set: cache writes at 1.25× the
+    /// input price for five minutes, 2× for an hour, and web searches at $10 a
+    /// thousand (Anthropic's pricing page).
     pub fn with_anthropic_cache_writes(self) -> Price {
         let times = |money: Money, numerator: i64, denominator: i64| {
             Money::from_nanos(money.nanos().saturating_mul(numerator) / denominator)
@@ -93,6 +105,7 @@ impl Price {
         Price {
             cache_write_per_million: self.cache_write_per_million.or(Some(times(self.input_per_million, 5, 4))),
             cache_write_1h_per_million: self.cache_write_1h_per_million.or(Some(times(self.input_per_million, 2, 1))),
+            web_search_per_thousand: self.web_search_per_thousand.or(Some(Money::from_nanos(10_000_000_000))),
             ..self
         }
     }
@@ -160,6 +173,7 @@ fn catalog_price(entry: &CatalogEntry) -> Price {
         cached_input_per_million: entry.cached_input_milli_usd.map(nanos),
         cache_write_per_million: None,
         cache_write_1h_per_million: None,
+        web_search_per_thousand: None,
     }
     .for_provider(entry.provider)
 }
@@ -179,6 +193,7 @@ fn ceiling_price(provider: &str) -> Price {
             cached_input_per_million: max(ceiling.cached_input_per_million, price.cached_input_per_million),
             cache_write_per_million: max(ceiling.cache_write_per_million, price.cache_write_per_million),
             cache_write_1h_per_million: max(ceiling.cache_write_1h_per_million, price.cache_write_1h_per_million),
+            web_search_per_thousand: max(ceiling.web_search_per_thousand, price.web_search_per_thousand),
         }
     })
 }
@@ -288,7 +303,10 @@ impl ModelRegistry {
                 // A model newer than the catalog (Claude Code asks for the newest Claude
                 // by its bare id): served by its family's provider at its ceiling price.
                 None => family_provider(model_id)
-                    .map(|provider| ResolvedModel { price: ceiling_price(provider), ..resolved(provider, model_id, None) })
+                    .map(|provider| ResolvedModel {
+                        price: ceiling_price(provider),
+                        ..resolved(provider, model_id, None)
+                    })
                     .ok_or_else(|| RegistryError::UnknownModel(model_id.to_owned())),
             };
         };

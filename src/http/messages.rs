@@ -123,16 +123,20 @@ impl FromRequestParts<AppState> for MessagesCaller {
 
 /// `anthropic-version` and `anthropic-beta`, bounded: they are forwarded upstream.
 fn anthropic_headers(headers: &HeaderMap) -> Result<AnthropicHeaders, AnthropicError> {
+    // A header sent on several lines is one comma-separated list (RFC 9110 §5.3):
+    // every beta the client named reaches Anthropic.
     let read = |name: &str, max: usize| -> Result<Option<String>, AnthropicError> {
-        let Some(value) = headers.get(name) else { return Ok(None) };
-        let text = value
-            .to_str()
-            .ok()
-            .filter(|text| text.len() <= max && text.bytes().all(|b| b.is_ascii_graphic() || b == b' '))
-            .ok_or_else(|| {
-                AnthropicError::invalid(format!("{name}: must be at most {max} printable ASCII characters"))
-            })?;
-        Ok(Some(text.trim().to_string()).filter(|text| !text.is_empty()))
+        let lines: Vec<&str> = headers.get_all(name).iter().filter_map(|value| value.to_str().ok()).collect();
+        if lines.is_empty() {
+            return Ok(None);
+        }
+        let text = lines.iter().map(|line| line.trim()).filter(|line| !line.is_empty()).collect::<Vec<_>>().join(",");
+        let printable = headers.get_all(name).iter().count() == lines.len()
+            && text.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+        if !printable || text.len() > max {
+            return Err(AnthropicError::invalid(format!("{name}: must be at most {max} printable ASCII characters")));
+        }
+        Ok(Some(text).filter(|text| !text.is_empty()))
     };
     Ok(AnthropicHeaders {
         version: read("anthropic-version", MAX_VERSION_LEN)?,

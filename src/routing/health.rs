@@ -119,6 +119,18 @@ impl DeploymentHealth {
         }
     }
 
+    /// Takes back a count of [`sent`](Self::sent): the request was not sent after
+    /// all (the deployment's provider cannot express it).
+    pub fn unsent(&self, capacity: Capacity, now: Instant) {
+        if capacity.rpm.is_none() {
+            return;
+        }
+        if let Ok(mut minute) = self.minute.lock() {
+            roll(&mut minute, now);
+            minute.requests = minute.requests.saturating_sub(1);
+        }
+    }
+
     /// Counts the tokens a request used, once known (only where a TPM is set).
     pub fn used_tokens(&self, capacity: Capacity, tokens: u64, now: Instant) {
         if capacity.tpm.is_none() {

@@ -486,3 +486,51 @@ async fn requests_a_deployment_cannot_take_do_not_cool_it_down_for_everyone_else
     let (status, message) = json_answer(&s.app, &s.key, &ask(false)).await;
     assert_eq!(status, StatusCode::OK, "the deployment still serves: {message}");
 }
+
+#[tokio::test]
+async fn a_claude_only_request_on_a_mixed_route_goes_to_its_claude_deployment() {
+    let app = spawn_app_with(&fresh_database().await, providers()).await;
+    let openai = FakeUpstream::start(fakes::openai::router, vec![text("from gpt")]).await;
+    let claude = FakeUpstream::start(fakes::anthropic::router, vec![text("from claude")]).await;
+    // GPT first by priority; Claude behind it.
+    let route = json!({"name": "model", "deployments": [
+        {"id": "gpt", "provider": "openai", "model": "gpt-4o-mini", "base_url": format!("{}/v1", openai.origin), "priority": 0},
+        {"id": "claude", "provider": "anthropic", "model": "claude-sonnet-4-5", "base_url": claude.origin, "priority": 1}]});
+    assert_eq!(app.post("/v1/routes", &app.admin_token, route).await.status, StatusCode::CREATED);
+    let org = app.create_org("Mixed").await;
+    let key = app.issue_key(&org, "write").await.1;
+
+    let mut server_tool = ask(false);
+    server_tool["tools"] = json!([{"type": "web_search_20250305", "name": "web_search", "max_uses": 1}]);
+    for _ in 0..3 {
+        let (status, message) = json_answer(&app, &key, &server_tool).await;
+        assert_eq!(status, StatusCode::OK, "{message}");
+        assert_eq!(message["content"][0]["text"], "from claude");
+    }
+    assert!(openai.requests().is_empty(), "GPT cannot take it and is never called");
+    let (status, message) = json_answer(&app, &key, &ask(false)).await;
+    assert_eq!(status, StatusCode::OK, "{message}");
+    assert_eq!(message["content"][0]["text"], "from gpt", "a plain request still goes to GPT first");
+    let recorded = app.request_events().await;
+    assert_eq!(recorded.len(), 4);
+    for event in &recorded[..3] {
+        assert_eq!(event["deployment"], "model/claude");
+        assert_eq!(event["attempts"].as_array().unwrap().len(), 1, "the skipped deployment is no attempt: {event}");
+    }
+}
+
+#[tokio::test]
+async fn code_execution_is_refused_because_its_container_hours_cannot_be_metered() {
+    let s = setup("anthropic", vec![text("never")]).await;
+    let mut tool = ask(false);
+    tool["tools"] = json!([{"type": "code_execution_20250825", "name": "code_execution"}]);
+    let mut container = ask(false);
+    container["container"] = json!("container_011");
+    for body in [tool, container] {
+        let (status, error) = json_answer(&s.app, &s.key, &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+        assert!(error["error"]["message"].as_str().unwrap().contains("container-hour"), "{error}");
+    }
+    assert!(s.upstream.requests().is_empty());
+    assert!(s.app.request_events().await.is_empty(), "refused before admission");
+}

@@ -106,6 +106,7 @@ async fn every_provider_reports_the_exact_prompt_completion_and_cached_tokens_to
             cached: tokens.cached,
             cache_write,
             cache_write_1h: event["cache_write_1h_tokens"].as_u64().unwrap(),
+            web_searches: 0,
         };
         assert_eq!(event["cost"], json!(price.cost_of(&counts).nanos()), "{model}: priced on the exact figures");
     }

@@ -16,7 +16,9 @@ pub use response::{
 };
 pub use stream::{error_event, SseEvent, StreamTranslator};
 pub use to_chat::{chat_request, reasoning_effort_for_budget, Unsupported};
-pub use validate::{bounded, validate, MessagesInputError, MAX_ERROR_MESSAGE_LEN};
+pub use validate::{
+    bounded, validate, MessagesInputError, MAX_ERROR_MESSAGE_LEN, MAX_USER_ID_LEN, MIN_THINKING_BUDGET,
+};
 
 #[cfg(test)]
 mod tests {

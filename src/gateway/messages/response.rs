@@ -219,6 +219,7 @@ mod tests {
                 ..PromptTokensDetails::default()
             }),
             completion_tokens_details: None,
+            web_search_requests: 0,
         };
         assert_eq!(
             usage_from_chat(&usage),

@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
 use serde_json::{json, Value};
 
 use super::response::{new_tool_use_id, stop_reason, usage_from_chat};
@@ -31,11 +30,6 @@ impl SseEvent {
     fn typed(data: Value) -> Self {
         let event = data.get("type").and_then(Value::as_str).unwrap_or("error").to_owned();
         SseEvent { event, data }
-    }
-
-    /// `event: <name>\ndata: <json>\n\n`.
-    pub fn to_sse_bytes(&self) -> Bytes {
-        Bytes::from(format!("event: {}\ndata: {}\n\n", self.event, self.data))
     }
 }
 
@@ -323,6 +317,11 @@ fn complete_json(text: &str) -> bool {
 mod tests {
     use super::super::response::{message_from_completion, tool_input};
     use super::*;
+
+    /// `event: <name>\ndata: <json>\n\n`, as the edge renders an event.
+    fn sse_bytes(event: &SseEvent) -> String {
+        format!("event: {}\ndata: {}\n\n", event.event, event.data)
+    }
     use crate::gateway::openai::{
         ChatCompletion, ChatMessage, Choice, ChunkChoice, Delta, MessageContent, Role, ToolCall,
     };
@@ -470,7 +469,7 @@ mod tests {
         );
         assert_eq!(accumulate(&events).0, vec![json!({"type": "text", "text": "Hello"})]);
         assert_eq!(
-            &events[2].to_sse_bytes()[..],
+            sse_bytes(&events[2]).as_bytes(),
             b"event: content_block_start\ndata: {\"content_block\":{\"text\":\"\",\"type\":\"text\"},\"index\":0,\"type\":\"content_block_start\"}\n\n"
         );
     }

@@ -6,7 +6,8 @@
 //! - `system` blocks become one system message: a plain string unless a block carries
 //!   `cache_control`, then text parts keeping it.
 //! - A user turn's `tool_result` blocks become one `tool` message each, in order, before
-//!   the turn's other content (OpenAI needs tool answers right after the tool calls).
+//!   the turn's other content (OpenAI needs tool answers right after the tool calls);
+//!   images a tool returned follow in that turn's user message, labelled with the call.
 //! - `is_error: true` on a tool result prefixes its text with `Error: ` — chat tool
 //!   messages have no error flag, and the model must still learn the call failed.
 //! - Text documents become a text part: title and context (when given) on their own
@@ -300,8 +301,12 @@ fn document_part(document: &DocumentBlock) -> Result<ContentPart, Unsupported> {
     Ok(ContentPart::Text { text, cache_control: document.cache_control.clone(), extra: Map::new() })
 }
 
-fn tool_message(result: &ToolResultBlock) -> Result<ChatMessage, Unsupported> {
+/// A `tool_result` as a chat `tool` message. Chat tool messages hold text only, so
+/// the images a tool returned (Claude Code's Read of a screenshot) come back apart:
+/// the user turn that carries the results shows them, each labelled with its call.
+fn tool_message(result: &ToolResultBlock) -> Result<(ChatMessage, Vec<ContentPart>), Unsupported> {
     let mut texts = Vec::new();
+    let mut images = Vec::new();
     match &result.content {
         None => {}
         Some(TextOrBlocks::Text(text)) => texts.push(text.clone()),
@@ -309,7 +314,14 @@ fn tool_message(result: &ToolResultBlock) -> Result<ChatMessage, Unsupported> {
             for block in blocks {
                 match block {
                     ContentBlock::Text(text) => texts.push(text.text.clone()),
-                    ContentBlock::Image(_) => return Err(unsupported("an image inside a `tool_result`")),
+                    ContentBlock::Image(image) => {
+                        images.push(ContentPart::Text {
+                            text: format!("(an image returned by tool call {})", result.tool_use_id),
+                            cache_control: None,
+                            extra: Map::new(),
+                        });
+                        images.push(image_part(image)?);
+                    }
                     other => {
                         return Err(unsupported(format_args!("a `{}` block inside a `tool_result`", other.kind())))
                     }
@@ -329,7 +341,7 @@ fn tool_message(result: &ToolResultBlock) -> Result<ChatMessage, Unsupported> {
             extra: Map::new(),
         }]));
     }
-    Ok(message)
+    Ok((message, images))
 }
 
 fn user_messages(message: &InputMessage, out: &mut Vec<ChatMessage>) -> Result<(), Unsupported> {
@@ -343,7 +355,11 @@ fn user_messages(message: &InputMessage, out: &mut Vec<ChatMessage>) -> Result<(
     let mut parts = Vec::new();
     for block in blocks {
         match block {
-            ContentBlock::ToolResult(result) => out.push(tool_message(result)?),
+            ContentBlock::ToolResult(result) => {
+                let (message, images) = tool_message(result)?;
+                out.push(message);
+                parts.extend(images);
+            }
             ContentBlock::Text(text) => parts.push(text_part(text)?),
             ContentBlock::Image(image) => parts.push(image_part(image)?),
             ContentBlock::Document(document) => parts.push(document_part(document)?),
@@ -565,7 +581,14 @@ mod tests {
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": [
                 {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}}]}]}
         ]));
-        assert!(translate(body).unwrap_err().0.contains("image inside a `tool_result`"));
+        let chat = serde_json::to_value(translate(body).unwrap()).unwrap();
+        assert_eq!(chat["messages"][1], json!({"role": "tool", "tool_call_id": "t", "content": ""}));
+        assert_eq!(
+            chat["messages"][2],
+            json!({"role": "user", "content": [{"type": "text", "text": "(an image returned by tool call t)"},
+                {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}]}),
+            "a tool's image goes to the user turn that carries the results"
+        );
 
         let body = base(json!([{"role": "user", "content": [{"type": "search_result", "source": "s"}]}]));
         assert!(translate(body).unwrap_err().0.contains("search_result"));

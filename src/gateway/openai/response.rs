@@ -63,6 +63,10 @@ pub struct Usage {
     pub prompt_tokens_details: Option<PromptTokensDetails>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_tokens_details: Option<CompletionTokensDetails>,
+    /// Web searches the provider ran for the answer (Anthropic's server tool),
+    /// billed per search on top of the tokens. A GaiaRouter field, absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub web_search_requests: u64,
 }
 
 impl Usage {
@@ -73,6 +77,7 @@ impl Usage {
             total_tokens: prompt_tokens + completion_tokens,
             prompt_tokens_details: Some(PromptTokensDetails { cached_tokens, ..PromptTokensDetails::default() }),
             completion_tokens_details: None,
+            web_search_requests: 0,
         }
     }
 

@@ -1,6 +1,7 @@
 //! OpenAI, OpenRouter and any OpenAI-compatible server (vLLM, Ollama, LM Studio, ...):
 //! the request is forwarded as the client sent it, unknown fields included, with only
-//! the model replaced and usage reporting forced on for streams.
+//! the model replaced and usage reporting forced on for streams. OpenAI itself does
+//! not get the markers that only other servers read (see [`for_openai`]).
 
 use std::collections::BTreeMap;
 
@@ -9,7 +10,9 @@ use serde_json::Value;
 use super::config::ApiKey;
 use super::http::{open_stream, send_for_json, translate_sse, StreamTranslator, Timeouts, Translated};
 use super::{ChunkStream, Provider, ProviderError};
-use crate::gateway::openai::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, StreamOptions};
+use crate::gateway::openai::{
+    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ContentPart, MessageContent, StreamOptions,
+};
 
 pub struct OpenAiCompatibleProvider {
     name: String,
@@ -41,6 +44,15 @@ impl OpenAiCompatibleProvider {
         }
     }
 
+    /// The upstream body for this server (see [`for_openai`]).
+    fn body(&self, request: &ChatCompletionRequest, upstream_model: &str, stream: bool) -> Value {
+        if self.name == "openai" {
+            for_openai(request, upstream_model, stream)
+        } else {
+            request_body(request, upstream_model, stream)
+        }
+    }
+
     fn post(&self, body: &Value) -> reqwest::RequestBuilder {
         let request = self.http.post(&self.endpoint).json(body);
         match self.api_key.as_ref().and_then(|key| key.header_value("Bearer ")) {
@@ -55,6 +67,11 @@ impl OpenAiCompatibleProvider {
 pub(crate) fn request_body(request: &ChatCompletionRequest, upstream_model: &str, stream: bool) -> Value {
     let mut upstream = request.clone();
     upstream.model = upstream_model.to_owned();
+    prepare(&mut upstream, stream);
+    serde_json::to_value(&upstream).unwrap_or(Value::Null)
+}
+
+fn prepare(upstream: &mut ChatCompletionRequest, stream: bool) {
     if stream {
         upstream.stream = Some(true);
         let mut options = upstream.stream_options.take().unwrap_or_default();
@@ -64,6 +81,30 @@ pub(crate) fn request_body(request: &ChatCompletionRequest, upstream_model: &str
         // OpenAI refuses `stream_options` on non-streamed calls.
         upstream.stream = None;
         upstream.stream_options = None::<StreamOptions>;
+    }
+}
+
+/// The body for OpenAI's own API. OpenAI caches prompts by itself and reads no
+/// `cache_control` marker (Anthropic's, kept for OpenRouter and other servers), and
+/// `thinking_blocks` are Claude's signed thoughts, meaningless to GPT models: both
+/// typed markers are left out, as a strict server refuses fields it does not know.
+/// Everything else the client sent goes as it is.
+pub(crate) fn for_openai(request: &ChatCompletionRequest, upstream_model: &str, stream: bool) -> Value {
+    let mut upstream = request.clone();
+    upstream.model = upstream_model.to_owned();
+    prepare(&mut upstream, stream);
+    for message in &mut upstream.messages {
+        message.thinking_blocks = None;
+        if let Some(MessageContent::Parts(parts)) = &mut message.content {
+            for part in parts {
+                if let ContentPart::Text { cache_control, .. } | ContentPart::ImageUrl { cache_control, .. } = part {
+                    *cache_control = None;
+                }
+            }
+        }
+    }
+    for tool in upstream.tools.iter_mut().flatten() {
+        tool.cache_control = None;
     }
     serde_json::to_value(&upstream).unwrap_or(Value::Null)
 }
@@ -79,7 +120,7 @@ impl Provider for OpenAiCompatibleProvider {
         request: &ChatCompletionRequest,
         upstream_model: &str,
     ) -> Result<ChatCompletion, ProviderError> {
-        let body = request_body(request, upstream_model, false);
+        let body = self.body(request, upstream_model, false);
         send_for_json(self.post(&body), self.timeouts.total).await
     }
 
@@ -88,7 +129,7 @@ impl Provider for OpenAiCompatibleProvider {
         request: &ChatCompletionRequest,
         upstream_model: &str,
     ) -> Result<ChunkStream, ProviderError> {
-        let body = request_body(request, upstream_model, true);
+        let body = self.body(request, upstream_model, true);
         let response = open_stream(self.post(&body), self.timeouts.idle).await?;
         Ok(translate_sse(response, self.timeouts.idle, OpenAiStream::default()))
     }

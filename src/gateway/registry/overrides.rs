@@ -41,6 +41,7 @@ impl OverrideEntry {
                 .transpose()?,
             cache_write_per_million: None,
             cache_write_1h_per_million: None,
+            web_search_per_thousand: None,
         };
         let provider = if self.provider == "gemini" { "google".to_owned() } else { self.provider.clone() };
         let price = price.for_provider(&provider);

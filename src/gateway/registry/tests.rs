@@ -213,8 +213,14 @@ fn given_anthropic_cache_writes_then_five_minute_and_one_hour_writes_are_priced_
     assert_eq!(price.cache_write_per_million, Some(usd("3.75")));
     assert_eq!(price.cache_write_1h_per_million, Some(usd("6")));
     // 10,000 prompt tokens: 1,000 plain, 4,000 read, 3,000 written for 5 minutes, 2,000 for an hour.
-    let tokens =
-        TokenCounts { prompt: 10_000, completion: 100, cached: 4_000, cache_write: 5_000, cache_write_1h: 2_000 };
+    let tokens = TokenCounts {
+        prompt: 10_000,
+        completion: 100,
+        cached: 4_000,
+        cache_write: 5_000,
+        cache_write_1h: 2_000,
+        web_searches: 0,
+    };
     // 1,000×3 + 4,000×0.3 + 3,000×3.75 + 2,000×6 + 100×15 = 3,000 + 1,200 + 11,250 + 12,000 + 1,500 = 28,950 µ$.
     assert_eq!(price.cost_of(&tokens), usd("0.02895"));
     // Writes are not free where the provider has no write price: billed as input.
@@ -228,6 +234,9 @@ fn given_anthropic_cache_writes_then_five_minute_and_one_hour_writes_are_priced_
     let over = TokenCounts { prompt: 10, cached: 8, cache_write: 8, cache_write_1h: 20, ..TokenCounts::default() };
     let exact = TokenCounts { prompt: 10, cached: 8, cache_write: 2, cache_write_1h: 2, ..TokenCounts::default() };
     assert_eq!(price.cost_of(&over), price.cost_of(&exact));
+    // Web searches at $10 a thousand: 3 searches on top of the tokens are 3 cents.
+    let searched = TokenCounts { web_searches: 3, ..tokens };
+    assert_eq!(price.cost_of(&searched), usd("0.05895"));
 }
 
 #[test]

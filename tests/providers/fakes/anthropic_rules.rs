@@ -261,6 +261,27 @@ fn check_tools(tools: &Value) -> Result<(), Refusal> {
                 "tools.{i}.custom.name: String should match pattern '^[a-zA-Z0-9_-]{{1,64}}$'"
             )));
         }
+        // Anthropic's server tools are versioned types without a schema
+        // (https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/overview).
+        let kind = tool["type"].as_str().unwrap_or("custom");
+        if kind != "custom" {
+            const SERVER_TOOLS: [&str; 8] = [
+                "web_search_",
+                "web_fetch_",
+                "code_execution_",
+                "bash_",
+                "text_editor_",
+                "computer_",
+                "memory_",
+                "tool_search_tool_",
+            ];
+            if !SERVER_TOOLS.iter().any(|prefix| kind.starts_with(prefix)) {
+                return Err(Refusal::bad_request(format!(
+                    "tools.{i}: Input tag '{kind}' found using 'type' does not match any of the expected tags"
+                )));
+            }
+            continue;
+        }
         match tool.get("input_schema") {
             None => return Err(Refusal::bad_request(format!("tools.{i}.custom.input_schema: Field required"))),
             Some(schema) if schema["type"] != "object" => {

@@ -22,10 +22,10 @@ pub(crate) const DEFAULT_MAX_TOKENS: u32 = 4096;
 pub(crate) const JSON_TOOL_NAME: &str = "gaiarouter_json_response";
 
 /// Anthropic's limit on `metadata.user_id`.
-const USER_ID_MAX_CHARS: usize = 256;
+use crate::gateway::messages::MAX_USER_ID_LEN as USER_ID_MAX_CHARS;
 
 /// Anthropic's smallest thinking budget (`budget_tokens` ≥ 1024).
-const MIN_THINKING_BUDGET: u32 = 1024;
+use crate::gateway::messages::MIN_THINKING_BUDGET;
 
 /// What the name of a Claude model tells: its family (`opus`, `sonnet`, `haiku`) and
 /// version. Names put the version after the family (`claude-sonnet-4-5-20250929`,
@@ -401,7 +401,8 @@ fn tool_choice(request: &ChatCompletionRequest) -> Result<Option<Value>, Provide
 /// `user` as `metadata.user_id`, which Anthropic wants opaque: it refuses email
 /// addresses. A value with an `@`, a phone-like run of 7 or more digits, or more than
 /// 256 characters is sent as `u_` + its SHA-256 (hex), so the same user keeps the same
-/// id without their address or number leaving the gateway.
+/// id and the address or number itself is not sent. The hash is unsalted: whoever can
+/// guess an address can confirm it, so it keeps Anthropic's rule, not a secret.
 fn opaque_user_id(user: &str) -> Option<String> {
     let user = user.trim();
     if user.is_empty() {

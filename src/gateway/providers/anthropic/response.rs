@@ -34,6 +34,15 @@ pub struct AnthropicUsage {
     /// The cache writes by lifetime (5 minutes, 1 hour).
     #[serde(default)]
     pub cache_creation: Option<CacheCreation>,
+    /// Server tools Anthropic ran (web search is billed per search).
+    #[serde(default)]
+    pub server_tool_use: Option<ServerToolUse>,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+pub struct ServerToolUse {
+    #[serde(default)]
+    pub web_search_requests: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize)]
@@ -52,6 +61,7 @@ impl AnthropicUsage {
         self.cache_creation_input_tokens = later.cache_creation_input_tokens.or(self.cache_creation_input_tokens);
         self.cache_read_input_tokens = later.cache_read_input_tokens.or(self.cache_read_input_tokens);
         self.cache_creation = later.cache_creation.or(self.cache_creation);
+        self.server_tool_use = later.server_tool_use.or(self.server_tool_use);
     }
 
     /// Anthropic counts cache reads and writes apart from `input_tokens`; OpenAI's
@@ -79,6 +89,7 @@ impl AnthropicUsage {
                 audio_tokens: None,
             }),
             completion_tokens_details: None,
+            web_search_requests: self.server_tool_use.and_then(|used| used.web_search_requests).unwrap_or(0),
         }
     }
 }
@@ -159,6 +170,16 @@ pub(crate) fn completion_from_message(message: MessagesResponse) -> ChatCompleti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn given_web_searches_in_the_usage_then_they_are_counted_for_pricing() {
+        let usage: AnthropicUsage = serde_json::from_value(serde_json::json!({
+            "input_tokens": 10, "output_tokens": 5, "server_tool_use": {"web_search_requests": 2}
+        }))
+        .unwrap();
+        assert_eq!(usage.to_openai().web_search_requests, 2);
+        assert_eq!(AnthropicUsage::default().to_openai().web_search_requests, 0);
+    }
     use serde_json::json;
 
     fn parse(body: Value) -> ChatCompletion {
@@ -253,6 +274,7 @@ mod tests {
                 ephemeral_5m_input_tokens: Some(10),
                 ephemeral_1h_input_tokens: Some(20),
             }),
+            server_tool_use: None,
         }
         .to_openai();
         assert_eq!((usage.prompt_tokens, usage.total_tokens), (135, 137));
