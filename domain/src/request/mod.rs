@@ -93,10 +93,19 @@ pub struct RequestCompleted {
     pub ingress: String,
     /// Prompt tokens written to the provider's cache (part of `prompt_tokens`), of
     /// which `cache_write_1h_tokens` with a one-hour lifetime: priced apart (3.0).
+    /// Written only when not zero (most requests write no cache and do not reason):
+    /// every request's event is fsynced before its answer, so bytes are latency.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub cache_write_tokens: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub cache_write_1h_tokens: u64,
     /// Completion tokens spent on reasoning (part of `completion_tokens`) (3.0).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub reasoning_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The ingress every event before 3.0 came in by.

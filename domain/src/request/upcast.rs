@@ -236,6 +236,15 @@ mod tests {
     }
 
     #[test]
+    fn given_a_3_0_event_without_cache_writes_or_reasoning_then_its_payload_leaves_the_zeros_out() {
+        let event = decode_json("2.0", V2_PAYLOAD).unwrap_or_else(|e| panic!("{e}"));
+        let text = serde_json::to_string(&RequestEvent::RequestCompleted(event.clone())).unwrap_or_default();
+        assert!(text.contains(r#""ingress":"chat_completions""#), "{text}");
+        assert!(!text.contains("cache_write") && !text.contains("reasoning_tokens"), "{text}");
+        assert_eq!(decode_json(EVENT_VERSION, &text).ok(), Some(event));
+    }
+
+    #[test]
     fn given_a_2_0_payload_labelled_3_0_then_it_does_not_decode() {
         assert!(decode_json(EVENT_VERSION, V2_PAYLOAD).is_err());
     }
