@@ -14,6 +14,10 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub param: Option<String>,
+    /// Seconds until retrying can succeed, when a retry cannot help before then:
+    /// answered as `retry-after` with `x-should-retry: false`, which the OpenAI and
+    /// Anthropic SDKs honour instead of retrying at once.
+    pub retry_after_secs: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -32,7 +36,22 @@ struct ErrorDetail<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), param: None }
+        Self { status, code, message: message.into(), param: None, retry_after_secs: None }
+    }
+
+    /// Retrying cannot succeed for `seconds` (a monthly limit until the month ends).
+    pub fn not_before(mut self, seconds: u64) -> Self {
+        self.retry_after_secs = Some(seconds);
+        self
+    }
+
+    /// The `retry-after` and `x-should-retry` headers of [`not_before`](Self::not_before).
+    pub fn retry_headers(&self) -> Vec<(axum::http::HeaderName, axum::http::HeaderValue)> {
+        let Some(seconds) = self.retry_after_secs else { return Vec::new() };
+        vec![
+            (axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds)),
+            (axum::http::HeaderName::from_static("x-should-retry"), axum::http::HeaderValue::from_static("false")),
+        ]
     }
 
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
@@ -96,7 +115,9 @@ impl IntoResponse for ApiError {
                 code: self.code,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        response.headers_mut().extend(self.retry_headers());
+        response
     }
 }
 

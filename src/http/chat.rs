@@ -156,7 +156,9 @@ pub(crate) fn engine_error(error: EngineError) -> ApiError {
         }
         EngineError::UnknownModel(message) => ApiError::not_found("model_not_found", message).with_param("model"),
         EngineError::Admission(refused @ AdmissionError::LimitReached { code, .. }) => {
+            // Monthly limits: nothing changes before the next UTC month.
             ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, refused.to_string())
+                .not_before(crate::usage::seconds_until_next_month(chrono::Utc::now()))
         }
         EngineError::Admission(AdmissionError::Database(cause)) => ApiError::unavailable(cause),
         EngineError::NotRecorded(cause) => ApiError::unavailable(cause),

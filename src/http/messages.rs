@@ -41,11 +41,13 @@ pub fn router() -> Router<AppState> {
 pub struct AnthropicError {
     status: StatusCode,
     message: String,
+    /// `retry-after` / `x-should-retry: false` (see `ApiError::not_before`).
+    retry_headers: Vec<(axum::http::HeaderName, HeaderValue)>,
 }
 
 impl AnthropicError {
     fn invalid(message: impl Into<String>) -> Self {
-        AnthropicError { status: StatusCode::BAD_REQUEST, message: message.into() }
+        AnthropicError { status: StatusCode::BAD_REQUEST, message: message.into(), retry_headers: Vec::new() }
     }
 
     /// Anthropic's `error.type` for a status (its API reference's table of errors).
@@ -72,7 +74,8 @@ fn error_type(status: u16) -> &'static str {
 /// The gateway's errors keep their status and message; only the shape changes.
 impl From<ApiError> for AnthropicError {
     fn from(error: ApiError) -> Self {
-        AnthropicError { status: error.status, message: error.message }
+        let retry_headers = error.retry_headers();
+        AnthropicError { status: error.status, message: error.message, retry_headers }
     }
 }
 
@@ -83,6 +86,7 @@ impl From<EngineError> for AnthropicError {
             return AnthropicError {
                 status: StatusCode::from_u16(529).unwrap_or(StatusCode::BAD_GATEWAY),
                 message: message.clone(),
+                retry_headers: Vec::new(),
             };
         }
         engine_error(error).into()
@@ -94,7 +98,9 @@ impl IntoResponse for AnthropicError {
         // Bounded whatever made it: serde, a translation refusal or an upstream may
         // quote the client's input at any length.
         let body = json!({"type": "error", "error": {"type": self.error_type(), "message": bounded(self.message)}});
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        response.headers_mut().extend(self.retry_headers);
+        response
     }
 }
 
@@ -146,8 +152,11 @@ fn anthropic_headers(headers: &HeaderMap) -> Result<AnthropicHeaders, AnthropicE
 
 /// The body as JSON; too large or not JSON is Anthropic's 413 or 400.
 fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, AnthropicError> {
-    let bytes =
-        body.map_err(|rejection| AnthropicError { status: rejection.status(), message: rejection.body_text() })?;
+    let bytes = body.map_err(|rejection| AnthropicError {
+        status: rejection.status(),
+        message: rejection.body_text(),
+        retry_headers: Vec::new(),
+    })?;
     serde_json::from_slice(&bytes)
         .map_err(|error| AnthropicError::invalid(format!("the request body is not valid JSON: {error}")))
 }

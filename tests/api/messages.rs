@@ -305,7 +305,12 @@ async fn auth_limits_and_unknown_models_fail_with_anthropics_types_and_statuses(
         .await;
     let (status, _) = json_answer(&s.app, &limited, &body).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, error) = json_answer(&s.app, &limited, &body).await;
+    let refused = messages(&s.app, &limited, &body).await;
+    // A monthly limit holds until the month ends: the SDKs are told not to retry at once.
+    assert_eq!(refused.headers().get("x-should-retry").and_then(|v| v.to_str().ok()), Some("false"));
+    let wait: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=31 * 86_400).contains(&wait), "{wait}");
+    let (status, error) = (refused.status(), refused.json::<Value>().await.unwrap());
     assert_eq!((status, error["error"]["type"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limit_error")));
 
     s.upstream.set_script(vec![Behaviour::Fail { status: 529, message: "Overloaded".into() }]);
