@@ -12,7 +12,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{any, post};
 use axum::{Json, Router};
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -34,7 +34,30 @@ const MAX_VERSION_LEN: usize = 32;
 const MAX_BETA_LEN: usize = 2_048;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/messages", post(create_message)).route("/v1/messages/count_tokens", post(count_tokens))
+    Router::new()
+        .route("/v1/messages", post(create_message).fallback(method_not_allowed))
+        .route("/v1/messages/count_tokens", post(count_tokens).fallback(method_not_allowed))
+        // Anthropic clients get Anthropic's shape for what is not here (the Message
+        // Batches API, a mistyped path) too.
+        .route("/v1/messages/{*rest}", any(not_here))
+}
+
+async fn method_not_allowed() -> AnthropicError {
+    AnthropicError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        message: "this endpoint takes POST".into(),
+        retry_headers: Vec::new(),
+    }
+}
+
+async fn not_here() -> AnthropicError {
+    AnthropicError {
+        status: StatusCode::NOT_FOUND,
+        message: "GaiaRouter offers POST /v1/messages and /v1/messages/count_tokens; the Message Batches and \
+                  other Anthropic endpoints are not available"
+            .into(),
+        retry_headers: Vec::new(),
+    }
 }
 
 /// An error in Anthropic's shape and with Anthropic's error types.

@@ -539,3 +539,25 @@ async fn code_execution_is_refused_because_its_container_hours_cannot_be_metered
     assert!(s.upstream.requests().is_empty());
     assert!(s.app.request_events().await.is_empty(), "refused before admission");
 }
+
+#[tokio::test]
+async fn other_methods_and_paths_under_messages_answer_in_anthropics_shape() {
+    let s = setup("anthropic", vec![text("never")]).await;
+    let get = s.app.client.get(s.app.url("/v1/messages")).header("x-api-key", &s.key).send().await.unwrap();
+    assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body: Value = get.json().await.unwrap();
+    assert_eq!((body["type"].as_str(), body["error"]["type"].as_str()), (Some("error"), Some("api_error")));
+    let batches = s
+        .app
+        .client
+        .post(s.app.url("/v1/messages/batches"))
+        .header("x-api-key", &s.key)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(batches.status(), StatusCode::NOT_FOUND);
+    let body: Value = batches.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "not_found_error", "{body}");
+    assert!(s.upstream.requests().is_empty());
+}
