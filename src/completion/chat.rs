@@ -3,11 +3,11 @@
 
 use futures::StreamExt;
 
-use super::exchange::{Exchange, Ingress, Piece, PieceStream};
+use super::exchange::{Exchange, Ingress, Piece, PieceStream, BYTES_PER_TOKEN, MEDIA_TOKENS};
 use super::plan::Target;
 use super::EngineError;
 use crate::gateway::openai::{
-    validate, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, MessageContent, Usage,
+    validate, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ContentPart, MessageContent, Usage,
 };
 use crate::gateway::ProviderError;
 
@@ -27,18 +27,24 @@ impl ChatExchange {
     }
 }
 
-/// A rough token count of the prompt (4 bytes a token), for reservations only.
+/// A rough token count of the prompt, for reservations only (see [`BYTES_PER_TOKEN`]).
 pub(crate) fn estimated_prompt_tokens(request: &ChatCompletionRequest) -> u64 {
-    let bytes: usize = request
+    let tokens: u64 = request
         .messages
         .iter()
         .map(|m| match &m.content {
-            Some(MessageContent::Text(text)) => text.len(),
-            Some(other) => other.text().len(),
+            Some(MessageContent::Text(text)) => (text.len() / BYTES_PER_TOKEN) as u64,
+            Some(MessageContent::Parts(parts)) => parts
+                .iter()
+                .map(|part| match part {
+                    ContentPart::Text { text, .. } => (text.len() / BYTES_PER_TOKEN) as u64,
+                    ContentPart::ImageUrl { .. } | ContentPart::Other(_) => MEDIA_TOKENS,
+                })
+                .sum(),
             None => 0,
         })
         .sum();
-    (bytes / 4 + 1) as u64
+    tokens + 1
 }
 
 #[async_trait::async_trait]

@@ -30,6 +30,12 @@ impl Ingress {
     }
 }
 
+/// Reservation estimates (admission weighs them before an answer says the real
+/// usage): text at about 4 bytes a token, and every image or document at a fixed
+/// count, whatever its encoded size (a base64 PDF of megabytes is not megatokens).
+pub(crate) const BYTES_PER_TOKEN: usize = 4;
+pub(crate) const MEDIA_TOKENS: u64 = 1_600;
+
 /// One item of an upstream stream in the ingress's format: content to pass on
 /// and/or the usage so far (the last one seen is recorded).
 pub struct Piece<C> {

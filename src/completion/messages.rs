@@ -6,7 +6,7 @@
 use futures::StreamExt;
 use serde_json::Value;
 
-use super::exchange::{Exchange, Ingress, Piece, PieceStream};
+use super::exchange::{Exchange, Ingress, Piece, PieceStream, BYTES_PER_TOKEN, MEDIA_TOKENS};
 use super::plan::Target;
 use super::EngineError;
 use crate::auth::key_cache::GatewayCaller;
@@ -41,16 +41,12 @@ impl MessagesExchange {
         validate(&request).map_err(invalid)?;
         refuse_unmetered(&body)?;
         let chat = chat_request(&request).map_err(|unsupported| unsupported.0);
-        // The prompt's share of the body, about 4 bytes a token: for reservations only.
-        let prompt_bytes: usize = ["system", "messages", "tools"]
-            .iter()
-            .filter_map(|field| body.get(*field))
-            .map(|value| value.to_string().len())
-            .sum();
+        let estimated: u64 =
+            ["system", "messages", "tools"].iter().filter_map(|field| body.get(*field)).map(estimated_tokens).sum();
         Ok(MessagesExchange {
             model: request.model.clone(),
             stream: request.is_stream(),
-            estimated_prompt_tokens: (prompt_bytes / 4 + 1) as u64,
+            estimated_prompt_tokens: estimated + 1,
             body,
             headers,
             chat,
@@ -110,6 +106,25 @@ fn refuse_unmetered(body: &Value) -> Result<(), EngineError> {
         }
     }
     Ok(())
+}
+
+/// A rough token count of part of a Messages prompt, for reservations only: its
+/// strings at about [`BYTES_PER_TOKEN`], each image or (non-text) document at
+/// [`MEDIA_TOKENS`] however large its data. Depth is bounded by the JSON parser.
+fn estimated_tokens(value: &Value) -> u64 {
+    match value {
+        Value::String(text) => (text.len() / BYTES_PER_TOKEN) as u64,
+        Value::Array(items) => items.iter().map(estimated_tokens).sum(),
+        Value::Object(map) => {
+            let source_type = map.get("source").and_then(|source| source.get("type")).and_then(Value::as_str);
+            match map.get("type").and_then(Value::as_str) {
+                Some("image") => MEDIA_TOKENS,
+                Some("document") if source_type != Some("text") => MEDIA_TOKENS,
+                _ => map.values().map(estimated_tokens).sum(),
+            }
+        }
+        _ => 0,
+    }
 }
 
 /// What Anthropic reported in a `usage` object, as the gateway records it.
@@ -410,6 +425,21 @@ mod tests {
     use super::*;
     use crate::gateway::openai::{Tool, ToolCall};
     use crate::gateway::tokens::count_chat_tokens;
+
+    #[test]
+    fn given_megabytes_of_base64_media_then_the_estimate_counts_each_item_not_its_bytes() {
+        let image = serde_json::json!({"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                           "data": "A".repeat(3_000_000)}});
+        let pdf = serde_json::json!({"type": "document", "source": {"type": "base64",
+                         "media_type": "application/pdf", "data": "A".repeat(5_000_000)}});
+        let text_document = serde_json::json!({"type": "document", "source": {"type": "text",
+                                   "media_type": "text/plain", "data": "word ".repeat(800)}});
+        let messages = serde_json::json!([{"role": "user", "content": [image, pdf, text_document,
+            {"type": "text", "text": "x".repeat(400)}]}]);
+        // Two media items, 4,000 bytes of text document and 400 of text, plus the short strings.
+        let estimate = estimated_tokens(&messages);
+        assert!((2 * MEDIA_TOKENS + 1_100..2 * MEDIA_TOKENS + 1_200).contains(&estimate), "{estimate}");
+    }
 
     fn request(text: &str) -> ChatCompletionRequest {
         let mut call = ChatMessage::assistant("");
