@@ -331,3 +331,14 @@ pub fn fake_upstream_providers() -> gaiarouter::gateway::providers::ProvidersCon
         ..ProvidersConfig::default()
     }
 }
+
+impl TestApp {
+    /// Creates route `name` with one deployment (`id` "only") of `provider`'s `model` at
+    /// `base_url`, as an operator.
+    pub async fn single_deployment_route(&self, name: &str, provider: &str, model: &str, base_url: String) {
+        let route = serde_json::json!({"name": name, "deployments": [
+            {"id": "only", "provider": provider, "model": model, "base_url": base_url}]});
+        let answer = self.post("/v1/routes", &self.admin_token, route).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    }
+}

@@ -36,10 +36,7 @@ async fn setup(provider: &str, script: Vec<Behaviour>) -> Setup {
         other => other,
     };
     let upstream = FakeUpstream::start(router, script).await;
-    let route = json!({"name": "model", "deployments": [{"id": "only", "provider": provider, "model": upstream_model,
-        "base_url": format!("{}{base_suffix}", upstream.origin)}]});
-    let answer = app.post("/v1/routes", &app.admin_token, route).await;
-    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    app.single_deployment_route("model", provider, upstream_model, format!("{}{base_suffix}", upstream.origin)).await;
     let org = app.create_org("Messages").await;
     let key = app.issue_key(&org, "write").await.1;
     Setup { app, key, upstream }

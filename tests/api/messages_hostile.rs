@@ -75,10 +75,7 @@ async fn setup(provider: &str, script: Vec<Behaviour>) -> Setup {
     let kind = if provider == "gemini" { "google" } else { provider };
     let upstream = FakeUpstream::start(router, script).await;
     upstream.require_key(UPSTREAM_KEY);
-    let route = json!({"name": "model", "deployments": [{"id": "only", "provider": kind, "model": upstream_model,
-        "base_url": format!("{}{base_suffix}", upstream.origin)}]});
-    let answer = app.post("/v1/routes", &app.admin_token, route).await;
-    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    app.single_deployment_route("model", kind, upstream_model, format!("{}{base_suffix}", upstream.origin)).await;
     let org = app.create_org("Hostile").await;
     let key = app.issue_key(&org, "write").await.1;
     Setup { app, key, upstream }

@@ -78,9 +78,7 @@ async fn twenty_turn_tool_loop(provider: &str, upstream_model: &str, reasoning: 
         ];
     script.push(Behaviour::Answer(Reply::Text("Sunny all week.".into())));
     let upstream = FakeUpstream::start(router, script).await;
-    let route = json!({"name": "loop", "deployments": [{"id": "only", "provider": provider, "model": upstream_model,
-        "base_url": format!("{}{suffix}", upstream.origin)}]});
-    assert_eq!(app.post("/v1/routes", &app.admin_token, route).await.status, StatusCode::CREATED);
+    app.single_deployment_route("loop", provider, upstream_model, format!("{}{suffix}", upstream.origin)).await;
     let org = app.create_org("Loops").await;
     let key = app.issue_key(&org, "write").await.1;
 
