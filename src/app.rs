@@ -16,16 +16,25 @@ use crate::config::Config;
 use crate::gateway::{ModelRegistry, ProviderSet, ProvidersConfig};
 use crate::postgres;
 use crate::state::{AppState, Background};
-use crate::usage::admission::{release_orphaned, release_stale};
 use crate::usage::process_lock::ProcessLock;
+use crate::usage::quota::{store::release_orphaned, Quotas};
 use crate::usage::recorder::Recorder;
 use gaiarouter_projections::monthly_usage::MonthlyUsage;
 use gaiarouter_projections::request_log::RequestLog;
 use gaiarouter_projections::usage_rollups::UsageRollups;
 use gaiarouter_projections::Runner;
 
-/// A reservation older than this belongs to a process that died (requests time out sooner).
-const STALE_RESERVATION_SECONDS: i64 = 900;
+/// How often the leases of processes that died are given back: they hold quota
+/// no one can use until then.
+const LEASE_SWEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn sweep_leases(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
+    let released = release_orphaned(pool).await?;
+    if released > 0 {
+        tracing::warn!(released, "gave back the quota leases of gateway processes that stopped");
+    }
+    Ok(())
+}
 
 /// Connects, migrates, repairs views, makes the first operator and starts the
 /// background tasks; providers come from the environment.
@@ -62,24 +71,21 @@ pub async fn prepare_with_providers(
     routes.load_all(&pool).await?;
     let route_listener = routes.follow(pool.clone());
     // Take this process's lock first, then give back what dead processes held
-    // (on a restart after a crash: the reservations of the crashed run).
+    // (on a restart after a crash: the leases of the crashed run).
     let process_lock = ProcessLock::acquire(&pool).await?;
-    release_orphaned(&pool).await?;
-    release_stale(&pool, STALE_RESERVATION_SECONDS).await?;
+    sweep_leases(&pool).await?;
     let sweeper_pool = pool.clone();
     let reservation_sweeper = tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        let mut every = tokio::time::interval(LEASE_SWEEP);
         loop {
             every.tick().await;
-            let swept = match release_orphaned(&sweeper_pool).await {
-                Ok(()) => release_stale(&sweeper_pool, STALE_RESERVATION_SECONDS).await,
-                Err(error) => Err(error),
-            };
-            if let Err(error) = swept {
-                tracing::warn!(%error, "sweeping orphaned and stale reservations failed");
+            if let Err(error) = sweep_leases(&sweeper_pool).await {
+                tracing::warn!(%error, "sweeping the leases of stopped processes failed");
             }
         }
     });
+    let quotas = Arc::new(Quotas::new(pool.clone(), process_lock.id));
+    let lease_returner = quotas.spawn_returner();
 
     let mut registry = match std::env::var_os("GAIAROUTER_MODELS_FILE") {
         Some(path) => ModelRegistry::with_overrides_file(std::path::Path::new(&path))?,
@@ -92,8 +98,8 @@ pub async fn prepare_with_providers(
         pool: pool.clone(),
         registry,
         providers: provider_set,
-        recorder: Arc::new(Recorder::start(pool.clone())),
-        process_id: process_lock.id,
+        recorder: Arc::new(Recorder::start(pool.clone(), process_lock.id)),
+        quotas,
         health: Arc::default(),
         routes: Arc::clone(&routes),
         deployments: Default::default(),
@@ -116,7 +122,14 @@ pub async fn prepare_with_providers(
         projections,
         login_throttle,
         routes,
-        background: Arc::new(Background { process_lock, key_listener, route_listener, projector, reservation_sweeper }),
+        background: Arc::new(Background {
+            process_lock,
+            key_listener,
+            route_listener,
+            projector,
+            reservation_sweeper,
+            lease_returner,
+        }),
     })
 }
 

@@ -14,10 +14,9 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub param: Option<String>,
-    /// Seconds until retrying can succeed, when a retry cannot help before then:
-    /// answered as `retry-after` with `x-should-retry: false`, which the OpenAI and
-    /// Anthropic SDKs honour instead of retrying at once.
-    pub retry_after_secs: Option<u64>,
+    /// Headers answered with the error: `retry-after`, `x-should-retry`, and the
+    /// `x-ratelimit-*` of a per-minute limit.
+    pub headers: Vec<(axum::http::HeaderName, axum::http::HeaderValue)>,
 }
 
 #[derive(Serialize)]
@@ -36,22 +35,41 @@ struct ErrorDetail<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), param: None, retry_after_secs: None }
+        Self { status, code, message: message.into(), param: None, headers: Vec::new() }
     }
 
-    /// Retrying cannot succeed for `seconds` (a monthly limit until the month ends).
-    pub fn not_before(mut self, seconds: u64) -> Self {
-        self.retry_after_secs = Some(seconds);
+    /// Retrying cannot succeed for `seconds` (a budget until its period ends):
+    /// `retry-after` with `x-should-retry: false`, which the OpenAI and Anthropic
+    /// SDKs honour instead of retrying at once. `None`: never (a total budget).
+    pub fn not_before(mut self, seconds: Option<u64>) -> Self {
+        if let Some(seconds) = seconds {
+            self.headers.push((axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds)));
+        }
+        self.headers.push((
+            axum::http::HeaderName::from_static("x-should-retry"),
+            axum::http::HeaderValue::from_static("false"),
+        ));
         self
     }
 
-    /// The `retry-after` and `x-should-retry` headers of [`not_before`](Self::not_before).
+    /// Retrying can succeed after `seconds` (a rate limit's window ends); the
+    /// SDKs retry by themselves, after this long.
+    pub fn retry_in(mut self, seconds: u64) -> Self {
+        self.headers.push((axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds)));
+        self
+    }
+
+    pub fn with_headers(
+        mut self,
+        headers: impl IntoIterator<Item = (axum::http::HeaderName, axum::http::HeaderValue)>,
+    ) -> Self {
+        self.headers.extend(headers);
+        self
+    }
+
+    /// The headers answered with the error (see [`not_before`](Self::not_before)).
     pub fn retry_headers(&self) -> Vec<(axum::http::HeaderName, axum::http::HeaderValue)> {
-        let Some(seconds) = self.retry_after_secs else { return Vec::new() };
-        vec![
-            (axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds)),
-            (axum::http::HeaderName::from_static("x-should-retry"), axum::http::HeaderValue::from_static("false")),
-        ]
+        self.headers.clone()
     }
 
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
@@ -116,7 +134,7 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, Json(body)).into_response();
-        response.headers_mut().extend(self.retry_headers());
+        response.headers_mut().extend(self.headers);
         response
     }
 }

@@ -39,6 +39,8 @@ pub(crate) struct Background {
     pub(crate) route_listener: JoinHandle<()>,
     pub(crate) projector: JoinHandle<()>,
     pub(crate) reservation_sweeper: JoinHandle<()>,
+    /// Gives back unused quota leases.
+    pub(crate) lease_returner: JoinHandle<()>,
 }
 
 impl AppState {
@@ -46,6 +48,11 @@ impl AppState {
     /// then stop the background tasks.
     pub async fn shutdown(&self) {
         self.completions.recorder.shutdown().await;
+        // Every request is recorded: what the leases still hold goes back.
+        self.background.lease_returner.abort();
+        if let Err(error) = self.completions.quotas.give_back_unused(true).await {
+            tracing::warn!(%error, "giving back quota leases at shutdown failed; they are released when this process's lock is gone");
+        }
         self.background.key_listener.abort();
         self.background.route_listener.abort();
         self.background.projector.abort();

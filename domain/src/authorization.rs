@@ -11,7 +11,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{Limits, Money, Permission};
+use crate::{Limits, Permission};
 
 /// What the caller holds: the ceiling of what it may hand out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +19,7 @@ pub enum Authority {
     /// Operators and `admin` keys.
     Admin,
     /// A `read` or `write` key, with its own limits and expiry.
-    Key { permission: Permission, limits: Limits, expires_at: Option<DateTime<Utc>> },
+    Key { permission: Permission, limits: Box<Limits>, expires_at: Option<DateTime<Utc>> },
 }
 
 /// A change to a key, or the issue of a new one.
@@ -119,16 +119,35 @@ fn within<T: PartialOrd>(own: Option<T>, granted: Option<T>) -> bool {
 }
 
 fn check_limits(own: &Limits, granted: &Limits) -> Result<(), AuthorizationError> {
-    if !within(own.monthly_requests, granted.monthly_requests) {
-        return Err(AuthorizationError::LimitAboveOwn("monthly_requests"));
-    }
-    if !within(own.monthly_tokens, granted.monthly_tokens) {
-        return Err(AuthorizationError::LimitAboveOwn("monthly_tokens"));
-    }
-    if !within(own.monthly_cost.map(Money::nanos), granted.monthly_cost.map(Money::nanos)) {
-        return Err(AuthorizationError::LimitAboveOwn("monthly_cost_usd"));
+    let granted: std::collections::HashMap<String, Option<i64>> = granted.named_limits().into_iter().collect();
+    for (name, own_value) in own.named_limits() {
+        if !within(own_value, granted.get(&name).copied().flatten()) {
+            return Err(AuthorizationError::LimitAboveOwn(static_name(&name)));
+        }
     }
     Ok(())
+}
+
+/// The refusal names the limit; per-model limits are named by their group.
+fn static_name(name: &str) -> &'static str {
+    const NAMES: [&str; 15] = [
+        "daily_requests",
+        "daily_tokens",
+        "daily_cost_usd",
+        "weekly_requests",
+        "weekly_tokens",
+        "weekly_cost_usd",
+        "monthly_requests",
+        "monthly_tokens",
+        "monthly_cost_usd",
+        "total_requests",
+        "total_tokens",
+        "total_cost_usd",
+        "requests_per_minute",
+        "tokens_per_minute",
+        "concurrent_requests",
+    ];
+    NAMES.into_iter().find(|n| *n == name).unwrap_or("models")
 }
 
 fn check_expiry(own: Option<DateTime<Utc>>, granted: Option<DateTime<Utc>>) -> Result<(), AuthorizationError> {
@@ -144,21 +163,23 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+    use crate::Money;
     use AuthorizationError as E;
     use Permission::{Admin, Read, Write};
 
     fn key(permission: Permission) -> Authority {
-        Authority::Key { permission, limits: Limits::UNLIMITED, expires_at: None }
+        Authority::Key { permission, limits: Box::new(Limits::UNLIMITED), expires_at: None }
     }
 
     fn limited_write_key() -> Authority {
         Authority::Key {
             permission: Write,
-            limits: Limits {
+            limits: Box::new(Limits {
                 monthly_requests: Some(100),
                 monthly_tokens: None,
                 monthly_cost: Some(Money::from_nanos(5)),
-            },
+                ..Limits::UNLIMITED
+            }),
             expires_at: Some(day(10)),
         }
     }
@@ -246,6 +267,7 @@ mod tests {
             monthly_requests: Some(50),
             monthly_tokens: Some(1_000),
             monthly_cost: Some(Money::from_nanos(5)),
+            ..Limits::UNLIMITED
         };
         assert_eq!(authorize_key_action(&limited_write_key(), Some(Write), &KeyAction::ChangeLimits(tighter)), Ok(()));
     }
@@ -273,6 +295,7 @@ mod tests {
                 monthly_requests: Some(1),
                 monthly_tokens: None,
                 monthly_cost: Some(Money::from_nanos(1)),
+                ..Limits::UNLIMITED
             },
             expires_at: None,
         };

@@ -9,6 +9,9 @@
 #   + GaiaRouter with echo/bench (no upstream), non-streaming, 64 clients
 #   + a route of two deployments (both on the fake upstream, weights 1:1) against the
 #     single built-in deployment, non-streaming, 64 clients: the cost of routing.
+#   + a key and organization that both have limits (budgets per day and month, rates
+#     per minute, a cap on requests in flight: six quotas per request, none reached)
+#     against the unlimited key, non-streaming, 64 clients: the cost of admission.
 # Prints a table, checks that every successful request through GaiaRouter left exactly
 # one RequestCompleted event, and prints the gateway's peak RSS. Stops everything it
 # started. Only 127.0.0.1 traffic.
@@ -17,7 +20,8 @@
 # BENCH_CONCURRENCY ("64 256"), BENCH_UPSTREAM_PORT (9900), BENCH_PORT (free port),
 # BENCH_NO_BUILD=1 (use the binaries already in target/release),
 # BENCH_KEEP_DIR=1 (keep the temporary directory with the logs and oha's JSON),
-# BENCH_ONLY=routing (only the single-deployment vs two-deployment-route pair).
+# BENCH_ONLY=routing (only the single-deployment vs two-deployment-route pair),
+# BENCH_ONLY=limits (only the unlimited vs limited key pair).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
@@ -160,6 +164,12 @@ ORG=$(curl -fsS "$GATEWAY/v1/organizations" -H "Authorization: Bearer $TOKEN" -H
 KEY=$(curl -fsS "$GATEWAY/v1/api-keys" -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
   -d "{\"organization_id\":\"$ORG\",\"name\":\"bench\",\"permission\":\"write\"}" | json_field key)
 log "organization $ORG, unlimited write key ${KEY:0:12}..."
+# Limits far above what a run uses: admission checks them all, none refuses.
+LIMITED_ORG=$(curl -fsS "$GATEWAY/v1/organizations" -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+  -d "{\"name\":\"bench-limited-$(date +%s)-$RANDOM\",\"limits\":{\"monthly_requests\":1000000000,\"monthly_cost_usd\":1000000,\"daily_tokens\":100000000000,\"requests_per_minute\":100000000}}" | json_field id)
+LIMITED_KEY=$(curl -fsS "$GATEWAY/v1/api-keys" -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+  -d "{\"organization_id\":\"$LIMITED_ORG\",\"name\":\"bench-limited\",\"permission\":\"write\",\"limits\":{\"monthly_requests\":1000000000,\"requests_per_minute\":100000000,\"tokens_per_minute\":100000000000,\"concurrent_requests\":100000}}" | json_field key)
+log "organization $LIMITED_ORG with limits, limited write key ${LIMITED_KEY:0:12}..."
 # One request each way before measuring: fail early with the gateway's own answer.
 for model in openai/gpt-4o-mini echo/bench; do
   curl -fsS -o /dev/null "$GATEWAY/v1/chat/completions" -H "Authorization: Bearer $KEY" \
@@ -199,15 +209,15 @@ run_oha() { # name, seconds, concurrency, url, body, auth header or ""
   }
 }
 
-scenario() { # name, target (direct|gateway), model, stream, concurrency
-  local name=$1 target=$2 model=$3 stream=$4 c=$5 url auth="" file
+scenario() { # name, target (direct|gateway), model, stream, concurrency, [key]
+  local name=$1 target=$2 model=$3 stream=$4 c=$5 key=${6:-$KEY} url auth="" file
   N=$((N + 1))
   file=$RESULTS/$(printf '%02d' "$N")_$name
   if [ "$target" = direct ]; then
     url=$UPSTREAM/v1/chat/completions
   else
     url=$GATEWAY/v1/chat/completions
-    auth="Authorization: Bearer $KEY"
+    auth="Authorization: Bearer $key"
   fi
   log "$name: ${WARMUP}s warm-up, ${DURATION}s measured, $c clients"
   run_oha "$file.warmup.json" "$WARMUP" "$c" "$url" "$(body "$model" "$stream")" "$auth"
@@ -244,6 +254,9 @@ scenario() { # name, target (direct|gateway), model, stream, concurrency
 if [ "${BENCH_ONLY:-}" = routing ]; then
   scenario "gateway-openai_json_c64" gateway openai/gpt-4o-mini 0 64
   scenario "gateway-route2_json_c64" gateway bench-route 0 64
+elif [ "${BENCH_ONLY:-}" = limits ]; then
+  scenario "gateway-openai_json_c64" gateway openai/gpt-4o-mini 0 64
+  scenario "gateway-limited_json_c64" gateway openai/gpt-4o-mini 0 64 "$LIMITED_KEY"
 else
 for target in direct gateway; do
   for stream in 0 1; do
@@ -259,6 +272,7 @@ for target in direct gateway; do
 done
 scenario "gateway-echo_json_c64" gateway echo/bench 0 64
 scenario "gateway-route2_json_c64" gateway bench-route 0 64
+scenario "gateway-limited_json_c64" gateway openai/gpt-4o-mini 0 64 "$LIMITED_KEY"
 fi
 
 # ---------------------------------------------------------------- results
@@ -287,6 +301,12 @@ if [ -n "$single" ] && [ -n "$routed" ]; then
   read -r _ _ single_rps _ _ <<<"$($REPORT summary "$single")"
   read -r _ _ routed_rps _ _ <<<"$($REPORT summary "$routed")"
   awk -v s="$single_rps" -v r="$routed_rps" 'BEGIN { if (s > 0) printf "routing: a two-deployment route served %.0f req/s against %.0f for the single deployment (%.1f%% of its throughput)\n", r, s, 100 * r / s }'
+fi
+limited=$(ls "$RESULTS"/*_gateway-limited_json_c64.json 2>/dev/null | head -n 1)
+if [ -n "$single" ] && [ -n "$limited" ]; then
+  read -r _ _ single_rps _ single_p99 <<<"$($REPORT summary "$single")"
+  read -r _ _ limited_rps _ limited_p99 <<<"$($REPORT summary "$limited")"
+  awk -v s="$single_rps" -v l="$limited_rps" -v sp="$single_p99" -v lp="$limited_p99" 'BEGIN { if (s > 0 && sp > 0) printf "limits: a limited key and organization served %.0f req/s (p99 %s ms) against %.0f (p99 %s ms) for the unlimited key: %.2f x the throughput, %.2f x the p99\n", l, lp, s, sp, l / s, lp / sp }'
 fi
 if [ "${BENCH_KEEP_DIR:-0}" = 1 ]; then
   echo "oha JSON, CPU samples, top pictures and logs: $RESULTS, $WORK/*.log"

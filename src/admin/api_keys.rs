@@ -34,7 +34,7 @@ impl AdminService {
             organization_id: new.organization_id,
             name: new.name.clone(),
             permission: new.permission,
-            limits: new.limits,
+            limits: new.limits.clone(),
             expires_at: new.expires_at,
             public_id: material.public_id.clone(),
             secret_hash: material.secret_hash.clone(),
@@ -54,7 +54,13 @@ impl AdminService {
             self.execute(&self.api_keys, id, command, actor).await?;
         }
         if let Some(limits) = changes.limits {
-            self.execute(&self.api_keys, id, || ApiKeyCommand::ChangeLimits { limits, at: Utc::now() }, actor).await?;
+            self.execute(
+                &self.api_keys,
+                id,
+                || ApiKeyCommand::ChangeLimits { limits: limits.clone(), at: Utc::now() },
+                actor,
+            )
+            .await?;
         }
         if let Some(expires_at) = changes.expires_at {
             let command = || ApiKeyCommand::SetExpiry { expires_at, at: Utc::now() };

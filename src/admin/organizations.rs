@@ -25,7 +25,7 @@ impl AdminService {
         let name = normalize_name(name).map_err(invalid_name)?;
         let id = Uuid::now_v7();
         names::claim(&self.pool, ORGANIZATION, &name, id).await?;
-        let command = || OrganizationCommand::Create { name: name.clone(), limits, at: Utc::now() };
+        let command = || OrganizationCommand::Create { name: name.clone(), limits: limits.clone(), at: Utc::now() };
         if let Err(error) = self.execute(&self.organizations, id, command, actor).await {
             names::release(&self.pool, ORGANIZATION, &name, id).await?;
             return Err(error);
@@ -43,7 +43,7 @@ impl AdminService {
             self.rename_organization(id, &name, actor).await?;
         }
         if let Some(limits) = changes.limits {
-            let command = || OrganizationCommand::ChangeLimits { limits, at: Utc::now() };
+            let command = || OrganizationCommand::ChangeLimits { limits: limits.clone(), at: Utc::now() };
             self.execute(&self.organizations, id, command, actor).await?;
         }
         match changes.status {

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use gaiarouter_domain::limits::{Period, BUDGET_PERIODS};
+
 use super::AdminError;
 
 #[derive(Debug, Clone, FromRow)]
@@ -12,9 +14,7 @@ pub struct OrganizationRow {
     pub version: i64,
     pub name: String,
     pub status: String,
-    pub monthly_requests: Option<i64>,
-    pub monthly_tokens: Option<i64>,
-    pub monthly_cost_nanos: Option<i64>,
+    pub limits: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -26,9 +26,7 @@ pub struct ApiKeyRow {
     pub organization_id: Uuid,
     pub name: String,
     pub permission: String,
-    pub monthly_requests: Option<i64>,
-    pub monthly_tokens: Option<i64>,
-    pub monthly_cost_nanos: Option<i64>,
+    pub limits: serde_json::Value,
     pub public_id: String,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -36,12 +34,11 @@ pub struct ApiKeyRow {
     pub updated_at: DateTime<Utc>,
 }
 
-pub use gaiarouter_projections::admin_views::limits_from_columns;
+pub use gaiarouter_projections::admin_views::limits_from_json;
 
-const ORG_COLUMNS: &str =
-    "id, version, name, status, monthly_requests, monthly_tokens, monthly_cost_nanos, created_at, updated_at";
-const KEY_COLUMNS: &str = "id, version, organization_id, name, permission, monthly_requests, monthly_tokens, \
-     monthly_cost_nanos, public_id, expires_at, revoked_at, created_at, updated_at";
+const ORG_COLUMNS: &str = "id, version, name, status, limits, created_at, updated_at";
+const KEY_COLUMNS: &str = "id, version, organization_id, name, permission, limits, public_id, expires_at, revoked_at, \
+     created_at, updated_at";
 
 /// A page of a list: `limit` rows after the cursor, and whether more follow.
 pub struct Page<T> {
@@ -105,36 +102,56 @@ pub async fn api_keys(
     Ok(page(query.build_query_as().fetch_all(pool).await?, limit))
 }
 
-/// This month's usage (UTC) from the inline limit counters: exact, includes
-/// requests that have not reached the analytics projections yet.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MonthUsage {
-    pub month: chrono::NaiveDate,
+/// Usage in the current day, week, month and total (UTC) from the inline usage
+/// counters: exact, includes requests that have not reached the analytics
+/// projections yet.
+#[derive(Debug, Clone, Default)]
+pub struct CurrentUsage {
+    pub at: DateTime<Utc>,
+    pub by_period: std::collections::BTreeMap<Period, Counts>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
     pub requests: i64,
     pub tokens: i64,
     pub cost_nanos: i64,
 }
 
+impl CurrentUsage {
+    pub fn of(&self, period: Period) -> Counts {
+        self.by_period.get(&period).copied().unwrap_or_default()
+    }
+}
+
 /// `scope` is `organization` or `api_key`; owners without usage get zeros.
-pub async fn usage_this_month(
+pub async fn current_usage(
     pool: &PgPool,
     scope: &str,
     ids: &[Uuid],
-) -> Result<std::collections::HashMap<Uuid, MonthUsage>, AdminError> {
-    let month = gaiarouter_domain::request::month_of(Utc::now());
-    let rows: Vec<(Uuid, i64, i64, i64)> = sqlx::query_as(
-        "SELECT owner_id, requests, tokens, cost_nanos FROM usage_counters \
-         WHERE scope = $1 AND month = $2 AND owner_id = ANY($3)",
+) -> Result<std::collections::HashMap<Uuid, CurrentUsage>, AdminError> {
+    let now = Utc::now();
+    let periods: Vec<&str> = BUDGET_PERIODS.iter().map(|p| p.as_str()).collect();
+    let starts: Vec<DateTime<Utc>> = BUDGET_PERIODS.iter().map(|p| p.window_start(now)).collect();
+    let rows: Vec<(Uuid, String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT c.owner_id, c.period, c.requests, c.tokens, c.cost_nanos \
+           FROM quota_counters c JOIN UNNEST($3::text[], $4::timestamptz[]) AS w(period, start) \
+             ON c.period = w.period AND c.start = w.start \
+          WHERE c.scope = $1 AND c.owner_id = ANY($2) AND c.model = ''",
     )
     .bind(scope)
-    .bind(month)
     .bind(ids)
+    .bind(&periods)
+    .bind(&starts)
     .fetch_all(pool)
     .await?;
-    let mut usage: std::collections::HashMap<Uuid, MonthUsage> =
-        ids.iter().map(|id| (*id, MonthUsage { month, ..MonthUsage::default() })).collect();
-    for (owner, requests, tokens, cost_nanos) in rows {
-        usage.insert(owner, MonthUsage { month, requests, tokens, cost_nanos });
+    let mut usage: std::collections::HashMap<Uuid, CurrentUsage> =
+        ids.iter().map(|id| (*id, CurrentUsage { at: now, ..CurrentUsage::default() })).collect();
+    for (owner, period, requests, tokens, cost_nanos) in rows {
+        let Some(period) = BUDGET_PERIODS.into_iter().find(|p| p.as_str() == period) else { continue };
+        if let Some(entry) = usage.get_mut(&owner) {
+            entry.by_period.insert(period, Counts { requests, tokens, cost_nanos });
+        }
     }
     Ok(usage)
 }

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use gaiarouter_domain::api_key::ApiKey;
 use gaiarouter_domain::organization::{Organization, OrganizationStatus};
 use gaiarouter_domain::{Limits, Permission};
-use gaiarouter_projections::admin_views::limits_from_columns;
+use gaiarouter_projections::admin_views::limits_from_json;
 use gaiarouter_projections::event_log::load_aggregate;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -33,17 +33,18 @@ pub struct CachedKey {
     pub revoked: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CachedOrganization {
     pub status: OrganizationStatus,
-    pub limits: Limits,
+    pub limits: Arc<Limits>,
 }
 
 /// An authenticated gateway caller with everything admission needs.
 #[derive(Debug, Clone)]
 pub struct GatewayCaller {
     pub key: Arc<CachedKey>,
-    pub organization_limits: Limits,
+    /// Shared, not copied: limits are read on every request.
+    pub organization_limits: Arc<Limits>,
 }
 
 #[derive(Default)]
@@ -64,9 +65,7 @@ struct KeyRow {
     organization_id: Uuid,
     name: String,
     permission: String,
-    monthly_requests: Option<i64>,
-    monthly_tokens: Option<i64>,
-    monthly_cost_nanos: Option<i64>,
+    limits: serde_json::Value,
     public_id: String,
     secret_hash: String,
     expires_at: Option<DateTime<Utc>>,
@@ -77,25 +76,20 @@ struct KeyRow {
 struct OrgRow {
     id: Uuid,
     status: String,
-    monthly_requests: Option<i64>,
-    monthly_tokens: Option<i64>,
-    monthly_cost_nanos: Option<i64>,
+    limits: serde_json::Value,
 }
 
 impl KeyCache {
     /// Replaces everything with the current admin views.
     pub async fn load_all(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
         let keys: Vec<KeyRow> = sqlx::query_as(
-            "SELECT id, organization_id, name, permission, monthly_requests, monthly_tokens, monthly_cost_nanos, \
+            "SELECT id, organization_id, name, permission, limits, \
                     public_id, secret_hash, expires_at, revoked_at FROM api_key_view",
         )
         .fetch_all(pool)
         .await?;
-        let orgs: Vec<OrgRow> = sqlx::query_as(
-            "SELECT id, status, monthly_requests, monthly_tokens, monthly_cost_nanos FROM organization_view",
-        )
-        .fetch_all(pool)
-        .await?;
+        let orgs: Vec<OrgRow> =
+            sqlx::query_as("SELECT id, status, limits FROM organization_view").fetch_all(pool).await?;
         let mut entries = Entries::default();
         for row in keys {
             let Some(permission) = Permission::parse(&row.permission) else { continue };
@@ -104,7 +98,7 @@ impl KeyCache {
                 organization_id: row.organization_id,
                 name: row.name,
                 permission,
-                limits: limits_from_columns(row.monthly_requests, row.monthly_tokens, row.monthly_cost_nanos),
+                limits: limits_from_json(row.limits),
                 secret_hash: row.secret_hash,
                 expires_at: row.expires_at,
                 revoked: row.revoked_at.is_some(),
@@ -113,7 +107,7 @@ impl KeyCache {
             entries.keys_by_public_id.insert(row.public_id, Arc::new(key));
         }
         for row in orgs {
-            let limits = limits_from_columns(row.monthly_requests, row.monthly_tokens, row.monthly_cost_nanos);
+            let limits = Arc::new(limits_from_json(row.limits));
             entries.organizations.insert(
                 row.id,
                 CachedOrganization {
@@ -154,7 +148,9 @@ impl KeyCache {
         let (organization, _) = load_aggregate::<Organization>(pool, &id.to_string(), None).await?;
         let Some(state) = organization.state else { return Ok(()) };
         if let Ok(mut entries) = self.entries.write() {
-            entries.organizations.insert(id, CachedOrganization { status: state.status, limits: state.limits });
+            entries
+                .organizations
+                .insert(id, CachedOrganization { status: state.status, limits: Arc::new(state.limits) });
         }
         Ok(())
     }
@@ -179,9 +175,9 @@ impl KeyCache {
         if !secrets::secret_matches(secret, &key.secret_hash) {
             return Err(invalid());
         }
-        let organization = entries.organizations.get(&key.organization_id).copied();
+        let organization = entries.organizations.get(&key.organization_id);
         check_key_usable(key.revoked, key.expires_at, organization.map(|o| o.status))?;
-        let organization_limits = organization.map(|o| o.limits).unwrap_or_default();
+        let organization_limits = organization.map(|o| Arc::clone(&o.limits)).unwrap_or_default();
         Ok(GatewayCaller { key: Arc::clone(key), organization_limits })
     }
 

@@ -22,8 +22,7 @@ use crate::gateway::ProviderError;
 use crate::routing::health::Availability;
 use crate::routing::retry::{backoff, counts_against_deployment, is_rate_limit, is_retryable};
 use crate::routing::select::{pick, Candidate};
-use crate::usage::admission::{self, AdmissionRequest};
-use crate::usage::month_of;
+use crate::usage::quota::{quotas_for, Amounts, QuotaSpec, QuotaSubject, RateLimitStatus, Reservation};
 use gaiarouter_domain::request::Attempt;
 
 /// What a stream yields to its ingress.
@@ -48,6 +47,8 @@ pub enum Answer<B, C> {
 pub struct Completion<B, C> {
     pub request_id: Uuid,
     pub answer: Answer<B, C>,
+    /// The caller's per-minute limits after this request was admitted.
+    pub rate_limits: Option<RateLimitStatus>,
 }
 
 /// Why the attempts ended without an answer.
@@ -67,7 +68,7 @@ impl CompletionService {
         exchange: E,
     ) -> Result<Completion<E::Body, E::Chunk>, EngineError> {
         let plan = self.plan(exchange.model())?;
-        let mut ticket = self.admit(caller, &exchange, &plan).await?;
+        let (mut ticket, rate_limits) = self.admit(caller, &exchange, &plan).await?;
         let request_id = ticket.request_id;
         let answer = if exchange.is_stream() {
             let first = self
@@ -98,31 +99,53 @@ impl CompletionService {
                 Err(exhausted) => return Err(self.fail(ticket, exhausted, &plan).await),
             }
         };
-        Ok(Completion { request_id, answer })
+        Ok(Completion { request_id, answer, rate_limits })
     }
 
-    /// What admission weighs for `exchange`: the caller's limits against the
-    /// prompt's estimated tokens and their cost at the first deployment's price.
-    pub(super) fn admission_request<E: Exchange>(
+    /// Admits `exchange` for `caller` now: against every quota its limits put it
+    /// under, weighing the prompt's estimated tokens and their cost at the first
+    /// deployment's price.
+    pub(super) async fn reserve<E: Exchange>(
         &self,
         caller: &GatewayCaller,
         exchange: &E,
         plan: &Plan,
-        request_id: Uuid,
-        started_at: chrono::DateTime<Utc>,
-    ) -> AdmissionRequest {
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Reservation, EngineError> {
+        let quotas = self.quotas_of(caller, exchange, plan, now);
+        if quotas.is_empty() {
+            return Ok(Reservation::default());
+        }
         let estimated_tokens = exchange.estimated_prompt_tokens();
-        AdmissionRequest {
-            request_id,
-            month: month_of(started_at),
+        let estimate = Amounts {
+            requests: 1,
+            tokens: i64::try_from(estimated_tokens).unwrap_or(i64::MAX),
+            cost: plan.first_price().cost(estimated_tokens, 0, 0).nanos(),
+        };
+        Ok(self.quotas.admit(&quotas, estimate, now).await?)
+    }
+
+    fn quotas_of<E: Exchange>(
+        &self,
+        caller: &GatewayCaller,
+        exchange: &E,
+        plan: &Plan,
+        now: chrono::DateTime<Utc>,
+    ) -> Vec<QuotaSpec> {
+        let key_limits = &caller.key.limits;
+        let organization_limits = &*caller.organization_limits;
+        if key_limits.is_unlimited() && organization_limits.is_unlimited() {
+            return Vec::new();
+        }
+        quotas_for(&QuotaSubject {
             organization_id: caller.key.organization_id,
             api_key_id: caller.key.id,
-            organization_limits: caller.organization_limits,
-            key_limits: caller.key.limits,
-            estimated_tokens: i64::try_from(estimated_tokens).unwrap_or(i64::MAX),
-            estimated_cost_nanos: plan.first_price().cost(estimated_tokens, 0, 0).nanos(),
-            owner: self.process_id,
-        }
+            organization_limits,
+            key_limits,
+            model: exchange.model(),
+            route: plan.routes.first().map_or(exchange.model(), |r| r.name.as_str()),
+            now,
+        })
     }
 
     async fn admit<E: Exchange>(
@@ -130,13 +153,12 @@ impl CompletionService {
         caller: &GatewayCaller,
         exchange: &E,
         plan: &Plan,
-    ) -> Result<Ticket, EngineError> {
+    ) -> Result<(Ticket, Option<RateLimitStatus>), EngineError> {
         let started_at = Utc::now();
         let request_id = Uuid::now_v7();
         let price = plan.first_price();
-        let reservation =
-            admission::admit(&self.pool, &self.admission_request(caller, exchange, plan, request_id, started_at))
-                .await?;
+        let reservation = self.reserve(caller, exchange, plan, started_at).await?;
+        let rate_limits = reservation.rate_limits;
         let first = plan.routes.first().and_then(|r| r.targets.first());
         let provider = first.map(|t| t.provider.name().to_string()).unwrap_or_default();
         let mut ticket = Ticket::new(
@@ -154,7 +176,7 @@ impl CompletionService {
         if let Some(first) = first {
             ticket.serve_with(&first.deployment, &provider, first.price);
         }
-        Ok(ticket)
+        Ok((ticket, rate_limits))
     }
 
     /// Tries deployments until one answers: the route's own (by priority, weight
@@ -259,7 +281,7 @@ impl CompletionService {
         target: Target,
     ) -> EngineStream<C> {
         // The stream outlives the handler (and `&self`): it keeps what finishing needs.
-        let (pool, recorder) = (self.pool.clone(), std::sync::Arc::clone(&self.recorder));
+        let recorder = std::sync::Arc::clone(&self.recorder);
         Box::pin(async_stream::stream! {
             let mut pending = Some(first);
             let mut failure: Option<ProviderError> = None;
@@ -292,7 +314,7 @@ impl CompletionService {
                 None => Outcome::success(usage),
                 Some(error) => Outcome::failure(error.kind(), error.http_status(), usage),
             };
-            if let Err(unrecorded) = super::finish(&pool, &recorder, ticket, outcome).await {
+            if let Err(unrecorded) = super::finish(&recorder, ticket, outcome).await {
                 yield StreamEvent::NotRecorded(unrecorded);
                 return;
             }

@@ -2,7 +2,7 @@
 //! these in its wire format (OpenAI's error object today) at the HTTP edge.
 
 use crate::gateway::ProviderError;
-use crate::usage::admission::AdmissionError;
+use crate::usage::quota::AdmissionError;
 use crate::usage::recorder::RecordError;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +32,7 @@ impl EngineError {
         match self {
             EngineError::InvalidRequest { .. } => 400,
             EngineError::UnknownModel(_) => 404,
-            EngineError::Admission(AdmissionError::LimitReached { .. }) => 429,
+            EngineError::Admission(AdmissionError::LimitReached(_)) => 429,
             EngineError::Admission(AdmissionError::Database(_))
             | EngineError::NoDeployment(_)
             | EngineError::NotRecorded(_) => 503,
@@ -45,7 +45,7 @@ impl EngineError {
         match self {
             EngineError::InvalidRequest { .. } => "invalid_request",
             EngineError::UnknownModel(_) => "model_not_found",
-            EngineError::Admission(AdmissionError::LimitReached { .. }) => "limit_reached",
+            EngineError::Admission(AdmissionError::LimitReached(_)) => "limit_reached",
             EngineError::Admission(AdmissionError::Database(_)) => "admission_unavailable",
             EngineError::NoDeployment(_) => "no_available_deployment",
             EngineError::Upstream(error) => error.kind(),

@@ -16,7 +16,6 @@ use crate::gateway::messages::{
 use crate::gateway::openai::{ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, Usage};
 use crate::gateway::providers::{AnthropicHeaders, AnthropicUsage, MessagesApi, NativeEvent};
 use crate::gateway::ProviderError;
-use crate::usage::admission;
 
 pub struct MessagesExchange {
     /// The client's body, as sent.
@@ -296,14 +295,8 @@ impl super::CompletionService {
         exchange: &MessagesExchange,
         plan: &super::plan::Plan,
     ) -> Result<(), EngineError> {
-        let request_id = uuid::Uuid::now_v7();
-        let request = self.admission_request(caller, exchange, plan, request_id, chrono::Utc::now());
-        let reservation = admission::admit(&self.pool, &request).await?;
-        if reservation.is_some() {
-            if let Err(error) = admission::release(&self.pool, &[request_id]).await {
-                tracing::error!(%error, "releasing a count_tokens reservation failed; it expires later");
-            }
-        }
+        // Dropped at once: what it took goes back to this process's leases.
+        let _reservation = self.reserve(caller, exchange, plan, chrono::Utc::now()).await?;
         Ok(())
     }
 }

@@ -23,7 +23,6 @@ use std::sync::Arc;
 use crate::gateway::{ModelRegistry, ProviderSet};
 use crate::routing::health::HealthBoard;
 use crate::routing::RouteTable;
-use crate::usage::admission;
 use crate::usage::recorder::Recorder;
 use plan::{Plan, PlanError};
 
@@ -32,8 +31,8 @@ pub struct CompletionService {
     pub registry: ModelRegistry,
     pub providers: ProviderSet,
     pub recorder: Arc<Recorder>,
-    /// This process's lock id, stored with its reservations.
-    pub process_id: i32,
+    /// This process's quota leases (admission).
+    pub quotas: Arc<crate::usage::quota::Quotas>,
     /// What this process has learnt about each deployment (cooldowns, load).
     pub health: Arc<HealthBoard>,
     /// Routes by name, followed across processes.
@@ -61,25 +60,20 @@ impl CompletionService {
 
     /// Records the outcome and waits for the commit.
     pub async fn finish(&self, ticket: Ticket, outcome: Outcome) -> Result<(), EngineError> {
-        finish(&self.pool, &self.recorder, ticket, outcome).await
+        finish(&self.recorder, ticket, outcome).await
     }
 }
 
 /// Records the outcome and waits for the commit. If it cannot be recorded the
-/// client gets an error instead of an unrecorded answer, and the reservation is
-/// given back. Cancelled while waiting for room in the recorder's queue, the
-/// ticket is dropped unspent and records itself as a disconnect.
-async fn finish(pool: &sqlx::PgPool, recorder: &Recorder, ticket: Ticket, outcome: Outcome) -> Result<(), EngineError> {
+/// client gets an error instead of an unrecorded answer (and what it reserved
+/// goes back to the leases, with the record). Cancelled while waiting for room in
+/// the recorder's queue, the ticket is dropped unspent and records itself as a
+/// disconnect.
+async fn finish(recorder: &Recorder, ticket: Ticket, outcome: Outcome) -> Result<(), EngineError> {
     let request_id = ticket.request_id;
-    let reserved = ticket.has_reservation();
     match recorder.record_with(move || ticket.into_record(outcome)).await {
         Ok(()) => Ok(()),
         Err(error) => {
-            if reserved {
-                if let Err(e) = admission::release(pool, &[request_id]).await {
-                    tracing::error!(error = %e, "releasing a reservation failed; it expires later");
-                }
-            }
             tracing::error!(%request_id, %error, "a request could not be recorded");
             Err(EngineError::NotRecorded(error))
         }

@@ -15,7 +15,7 @@ use crate::auth::key_cache::GatewayCaller;
 use crate::gateway::openai::Usage;
 use crate::gateway::registry::TokenCounts;
 use crate::gateway::Price;
-use crate::usage::admission::Reservation;
+use crate::usage::quota::Reservation;
 use crate::usage::recorder::{PendingRecord, Recorder};
 
 pub struct Ticket {
@@ -47,7 +47,7 @@ struct Details {
     started_at: DateTime<Utc>,
     started: Instant,
     first_token_ms: Option<u64>,
-    reservation: Option<Reservation>,
+    reservation: Reservation,
 }
 
 /// How the call ended.
@@ -88,7 +88,7 @@ impl Ticket {
         price: Price,
         streamed: bool,
         started_at: DateTime<Utc>,
-        reservation: Option<Reservation>,
+        reservation: Reservation,
         recorder: Arc<Recorder>,
     ) -> Self {
         let details = Details {
@@ -158,10 +158,6 @@ impl Ticket {
         if let Some(details) = self.details.as_mut() {
             details.current = None;
         }
-    }
-
-    pub fn has_reservation(&self) -> bool {
-        self.details.as_ref().is_some_and(|d| d.reservation.is_some())
     }
 
     /// The event this ticket ends with; the ticket is spent.

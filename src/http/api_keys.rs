@@ -18,7 +18,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::organizations::AsOfParams;
 use super::RequestContext;
 use crate::admin::api_keys::{ApiKeyChanges, NewApiKey};
-use crate::admin::read::{self, limits_from_columns, ApiKeyRow};
+use crate::admin::read::{self, limits_from_json, ApiKeyRow};
 use crate::auth::{secrets, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -74,11 +74,7 @@ impl From<ApiKeyRow> for ApiKeyDto {
             organization_id: row.organization_id,
             name: row.name,
             permission: row.permission,
-            limits: LimitsDto::from_limits(&limits_from_columns(
-                row.monthly_requests,
-                row.monthly_tokens,
-                row.monthly_cost_nanos,
-            )),
+            limits: LimitsDto::from_limits(&limits_from_json(row.limits)),
             prefix: secrets::display_prefix(&row.public_id),
             status: status(row.revoked_at, row.expires_at),
             expires_at: row.expires_at,
@@ -95,6 +91,10 @@ impl From<ApiKeyRow> for ApiKeyDto {
 impl WithUsage for ApiKeyDto {
     fn usage_owner(&self) -> Uuid {
         self.id
+    }
+
+    fn limits(&self) -> Result<Limits, ApiError> {
+        self.limits.to_limits()
     }
 
     fn set_usage(&mut self, usage: UsageDto) {
@@ -129,7 +129,11 @@ pub struct UpdateApiKey {
     pub name: Option<String>,
     #[schema(value_type = Option<String>)]
     pub permission: Option<Permission>,
-    pub limits: Option<LimitsDto>,
+    /// A JSON merge patch of the limits: a field present replaces that limit,
+    /// `null` removes it, an absent field is kept. `"limits": null` removes all.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<LimitsDto>)]
+    pub limits: Option<Option<serde_json::Value>>,
     /// `null` removes the expiry.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<DateTime<Utc>>)]
@@ -158,7 +162,7 @@ async fn authority(state: &AppState, principal: &Principal) -> ApiResult<Authori
                 .ok_or_else(|| ApiError::unauthorized("this API key no longer exists"))?;
             Ok(Authority::Key {
                 permission: *permission,
-                limits: limits_from_columns(own.monthly_requests, own.monthly_tokens, own.monthly_cost_nanos),
+                limits: Box::new(limits_from_json(own.limits)),
                 expires_at: own.expires_at,
             })
         }
@@ -210,7 +214,7 @@ pub(crate) async fn create_api_key(
         limits: body.limits.as_ref().map(LimitsDto::to_limits).transpose()?.unwrap_or(Limits::UNLIMITED),
         expires_at: body.expires_at,
     };
-    let issue = KeyAction::Issue { permission: new.permission, limits: new.limits, expires_at: new.expires_at };
+    let issue = KeyAction::Issue { permission: new.permission, limits: new.limits.clone(), expires_at: new.expires_at };
     authorize(&caller, None, &issue)?;
     let (id, key) = state.admin.issue_api_key(new, &context.actor(&principal)).await?;
     let mut dto = current(&state, id).await?;
@@ -291,17 +295,17 @@ pub(crate) async fn update_api_key(
 ) -> ApiResult<Json<ApiKeyDto>> {
     let target = visible(&state, &principal, id).await?;
     let caller = authority(&state, &principal).await?;
-    let changes = ApiKeyChanges {
-        name: body.name,
-        permission: body.permission,
-        limits: body.limits.as_ref().map(LimitsDto::to_limits).transpose()?,
-        expires_at: body.expires_at,
+    let limits = match &body.limits {
+        None => None,
+        Some(None) => Some(Limits::UNLIMITED),
+        Some(Some(patch)) => Some(LimitsDto::merge_patch(&limits_from_json(target.limits.clone()), patch)?),
     };
+    let changes = ApiKeyChanges { name: body.name, permission: body.permission, limits, expires_at: body.expires_at };
     // Every change is checked before any is made: a refused PATCH changes nothing.
     let actions = [
         changes.name.as_ref().map(|_| KeyAction::Rename),
         changes.permission.map(KeyAction::ChangePermission),
-        changes.limits.map(KeyAction::ChangeLimits),
+        changes.limits.clone().map(KeyAction::ChangeLimits),
         changes.expires_at.map(KeyAction::SetExpiry),
     ];
     if actions.iter().all(Option::is_none) {

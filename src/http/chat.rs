@@ -21,7 +21,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::gateway::openai::{ChatCompletionChunk, ModelInfo};
 use crate::gateway::ChatCompletionRequest;
 use crate::state::AppState;
-use crate::usage::admission::AdmissionError;
+use crate::usage::quota::AdmissionError;
 
 const REQUEST_HEADER: &str = "x-gaiarouter-request-id";
 
@@ -99,6 +99,9 @@ async fn chat_completions(
     if let Ok(value) = HeaderValue::from_str(&completion.request_id.to_string()) {
         response.headers_mut().insert(HeaderName::from_static(REQUEST_HEADER), value);
     }
+    if let Some(status) = &completion.rate_limits {
+        response.headers_mut().extend(super::rate_limits::rate_limit_headers(status));
+    }
     Ok(response)
 }
 
@@ -155,11 +158,7 @@ pub(crate) fn engine_error(error: EngineError) -> ApiError {
             ApiError::bad_request("invalid_request", message).with_param(param)
         }
         EngineError::UnknownModel(message) => ApiError::not_found("model_not_found", message).with_param("model"),
-        EngineError::Admission(refused @ AdmissionError::LimitReached { code, .. }) => {
-            // Monthly limits: nothing changes before the next UTC month.
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, refused.to_string())
-                .not_before(crate::usage::seconds_until_next_month(chrono::Utc::now()))
-        }
+        EngineError::Admission(AdmissionError::LimitReached(refusal)) => super::rate_limits::refusal_error(&refusal),
         EngineError::Admission(AdmissionError::Database(cause)) => ApiError::unavailable(cause),
         EngineError::NotRecorded(cause) => ApiError::unavailable(cause),
         EngineError::NoDeployment(_) => ApiError::new(status, "no_available_deployment", error.to_string()),

@@ -202,6 +202,9 @@ async fn create_message(
         response.headers_mut().insert(HeaderName::from_static("request-id"), value.clone());
         response.headers_mut().insert(HeaderName::from_static(REQUEST_HEADER), value);
     }
+    if let Some(status) = &completion.rate_limits {
+        response.headers_mut().extend(super::rate_limits::anthropic_rate_limit_headers(status));
+    }
     Ok(response)
 }
 

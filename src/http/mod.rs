@@ -18,6 +18,7 @@ mod ops;
 pub mod organizations;
 pub mod principal;
 pub mod projections;
+mod rate_limits;
 pub mod request_id;
 pub mod routes;
 pub mod security_headers;

@@ -12,11 +12,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::dto::attach_usage;
-use super::dto::{page_limit, Deleted, LimitsDto, ListResponse, PageParams, UsageDto, WithUsage};
+use super::dto::{double_option, page_limit, Deleted, LimitsDto, ListResponse, PageParams, UsageDto, WithUsage};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::RequestContext;
 use crate::admin::organizations::OrganizationChanges;
-use crate::admin::read::{self, limits_from_columns, OrganizationRow};
+use crate::admin::read::{self, limits_from_json, OrganizationRow};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -50,6 +50,10 @@ impl WithUsage for OrganizationDto {
         self.id
     }
 
+    fn limits(&self) -> Result<Limits, ApiError> {
+        self.limits.to_limits()
+    }
+
     fn set_usage(&mut self, usage: UsageDto) {
         self.usage = Some(usage);
     }
@@ -70,11 +74,7 @@ impl From<OrganizationRow> for OrganizationDto {
             object: "organization",
             name: row.name,
             status: row.status,
-            limits: LimitsDto::from_limits(&limits_from_columns(
-                row.monthly_requests,
-                row.monthly_tokens,
-                row.monthly_cost_nanos,
-            )),
+            limits: LimitsDto::from_limits(&limits_from_json(row.limits)),
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,
@@ -95,7 +95,11 @@ pub struct CreateOrganization {
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrganization {
     pub name: Option<String>,
-    pub limits: Option<LimitsDto>,
+    /// A JSON merge patch of the limits: a field present replaces that limit,
+    /// `null` removes it, an absent field is kept. `"limits": null` removes all.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<LimitsDto>)]
+    pub limits: Option<Option<serde_json::Value>>,
     /// `active` (reactivate) or `suspended`.
     #[schema(value_type = Option<String>)]
     pub status: Option<OrganizationStatus>,
@@ -189,13 +193,14 @@ pub(crate) async fn update_organization(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<UpdateOrganization>,
 ) -> ApiResult<Json<OrganizationDto>> {
-    visible(&state, &principal, id).await?;
+    let current = visible(&state, &principal, id).await?;
     principal.require(Permission::Admin)?;
-    let changes = OrganizationChanges {
-        name: body.name,
-        limits: body.limits.as_ref().map(LimitsDto::to_limits).transpose()?,
-        status: body.status,
+    let limits = match &body.limits {
+        None => None,
+        Some(None) => Some(Limits::UNLIMITED),
+        Some(Some(patch)) => Some(LimitsDto::merge_patch(&limits_from_json(current.limits), patch)?),
     };
+    let changes = OrganizationChanges { name: body.name, limits, status: body.status };
     state.admin.update_organization(id, changes, &context.actor(&principal)).await?;
     let row = read::organization(&state.pool, id).await?.ok_or_else(not_found)?;
     Ok(Json(one_with_usage(&state, row).await?))

@@ -1,8 +1,9 @@
 //! The group-commit writer. Callers hand over a `RequestCompleted` and wait for its
 //! commit; the writer drains what has queued meanwhile and writes it in one
 //! statement: a multi-row insert into `events` (one `Request` aggregate per request,
-//! so appends never conflict), the monthly counter upserts, and the release of the
-//! requests' reservations. A retried append of the same id is a no-op.
+//! so appends never conflict), the usage counter upserts (day, week, month, total),
+//! and the settling of what the requests drew from this process's quota leases.
+//! A retried append of the same id is a no-op.
 //!
 //! A record the database refuses (a data error, e.g. `\u0000` in a string that
 //! jsonb cannot hold) fails alone: the failed batch is split in halves until the
@@ -19,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use super::admission::{self, Reservation};
+use super::quota::Reservation;
 use isolate::{isolate, Failure};
 
 mod isolate;
@@ -34,7 +35,9 @@ const MAX_ERROR_CHARS: usize = 300;
 pub struct PendingRecord {
     pub request_id: Uuid,
     pub event: RequestCompleted,
-    pub reservation: Option<Reservation>,
+    /// Settled by the database when the record is written, given back to this
+    /// process's leases when it is not.
+    pub reservation: Reservation,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -58,10 +61,11 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn start(pool: PgPool) -> Self {
+    /// `process` is this process's lock id: the owner of the leases its records draw from.
+    pub fn start(pool: PgPool, process: i32) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let (stop, stopped) = oneshot::channel();
-        let writer = tokio::spawn(write_loop(pool, jobs, stopped));
+        let writer = tokio::spawn(write_loop(Writer { pool, process }, jobs, stopped));
         Recorder { queue, stop: Mutex::new(Some(stop)), writer: Mutex::new(Some(writer)) }
     }
 
@@ -117,7 +121,14 @@ impl Recorder {
     }
 }
 
-async fn write_loop(pool: PgPool, mut jobs: mpsc::Receiver<Job>, mut stopped: oneshot::Receiver<()>) {
+/// Where records go: the pool, and the process whose leases they draw from.
+#[derive(Clone)]
+pub struct Writer {
+    pub pool: PgPool,
+    pub process: i32,
+}
+
+async fn write_loop(writer: Writer, mut jobs: mpsc::Receiver<Job>, mut stopped: oneshot::Receiver<()>) {
     loop {
         let first = tokio::select! {
             job = jobs.recv() => job,
@@ -131,7 +142,7 @@ async fn write_loop(pool: PgPool, mut jobs: mpsc::Receiver<Job>, mut stopped: on
                 Err(_) => break,
             }
         }
-        write_and_answer(&pool, batch).await;
+        write_and_answer(&writer, batch).await;
     }
     // Drain: whatever was queued before the stop is still written.
     jobs.close();
@@ -139,62 +150,39 @@ async fn write_loop(pool: PgPool, mut jobs: mpsc::Receiver<Job>, mut stopped: on
     while let Some(job) = jobs.recv().await {
         rest.push(job);
         if rest.len() == MAX_BATCH {
-            write_and_answer(&pool, std::mem::take(&mut rest)).await;
+            write_and_answer(&writer, std::mem::take(&mut rest)).await;
         }
     }
     if !rest.is_empty() {
-        write_and_answer(&pool, rest).await;
+        write_and_answer(&writer, rest).await;
     }
 }
 
-async fn write_and_answer(pool: &PgPool, batch: Vec<Job>) {
+async fn write_and_answer(writer: &Writer, batch: Vec<Job>) {
     let (records, waiters): (Vec<PendingRecord>, Vec<_>) = batch.into_iter().unzip();
-    let results = write_isolating(pool, &records).await;
-    for (waiter, result) in waiters.into_iter().zip(&results) {
+    let results = write_isolating(writer, &records).await;
+    // Settle before answering: a caller that records again at once (a client
+    // with requests in flight capped) finds its slot back.
+    for (record, result) in records.into_iter().zip(&results) {
+        if result.is_ok() {
+            let (tokens, cost) = used(&record.event);
+            record.reservation.recorded(tokens, cost);
+        }
+    }
+    for (waiter, result) in waiters.into_iter().zip(results) {
         if let Some(waiter) = waiter {
-            let _ = waiter.send(result.clone());
+            let _ = waiter.send(result);
         }
-    }
-    release_failed(pool, &records, &results).await;
-}
-
-/// Gives back the reservations of records that were not written, after their
-/// callers were answered. Detached records have no caller to do it; for the others
-/// `CompletionService::finish` releases again, which is a no-op (a reservation is
-/// released once: its row is deleted). In an outage the release runs on its own
-/// task, so the writer does not wait twice for a database that is down.
-async fn release_failed(pool: &PgPool, records: &[PendingRecord], results: &[Result<(), RecordError>]) {
-    let failed: Vec<Uuid> = records
-        .iter()
-        .zip(results)
-        .filter(|(record, result)| result.is_err() && record.reservation.is_some())
-        .map(|(record, _)| record.request_id)
-        .collect();
-    if failed.is_empty() {
-        return;
-    }
-    let release = {
-        let pool = pool.clone();
-        async move {
-            if let Err(error) = admission::release(&pool, &failed).await {
-                tracing::error!(%error, count = failed.len(), "releasing reservations of unrecorded requests failed; they expire later");
-            }
-        }
-    };
-    if results.iter().any(|r| matches!(r, Err(RecordError::Database(_)))) {
-        tokio::spawn(release);
-    } else {
-        release.await;
     }
 }
 
 /// Writes a batch; one result per record, in order. When the database refuses the
 /// batch because of some of its records (a data error), the batch is bisected: the
 /// other records are written, and each refused record fails alone.
-pub async fn write_isolating(pool: &PgPool, records: &[PendingRecord]) -> Vec<Result<(), RecordError>> {
+pub async fn write_isolating(writer: &Writer, records: &[PendingRecord]) -> Vec<Result<(), RecordError>> {
     let results = isolate(records.len(), |part| async move {
         let part = records.get(part).unwrap_or_default();
-        write_batch(pool, part).await.map_err(|error| {
+        write_batch_retrying(writer, part).await.map_err(|error| {
             let message = bounded(&error.to_string(), MAX_ERROR_CHARS);
             if is_data_error(&error) {
                 Failure::Refused(message)
@@ -214,44 +202,104 @@ pub async fn write_isolating(pool: &PgPool, records: &[PendingRecord]) -> Vec<Re
     results
 }
 
+/// A deadlock between two writers of the same counters is not an outage: one of
+/// them is aborted by PostgreSQL and succeeds when tried again.
+async fn write_batch_retrying(writer: &Writer, records: &[PendingRecord]) -> Result<(), sqlx::Error> {
+    let mut tries = 0;
+    loop {
+        match write_batch(writer, records).await {
+            Err(sqlx::Error::Database(e)) if tries < 3 && matches!(e.code().as_deref(), Some("40P01" | "40001")) => {
+                tries += 1;
+                tracing::warn!(tries, "recording met a deadlock; trying again");
+            }
+            other => return other,
+        }
+    }
+}
+
+/// What a request used, as limits count it: all its tokens, and its cost.
+fn used(event: &RequestCompleted) -> (i64, i64) {
+    (saturating_i64(event.total_tokens()), event.cost.nanos())
+}
+
 fn saturating_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 /// Writes one batch in a single statement (see the `record_requests` function):
 /// one round trip, so the commit cycle stays short under load.
-pub async fn write_batch(pool: &PgPool, records: &[PendingRecord]) -> Result<(), sqlx::Error> {
+pub async fn write_batch(writer: &Writer, records: &[PendingRecord]) -> Result<(), sqlx::Error> {
     let n = records.len();
     let (mut ids, mut payloads, mut metadata) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut orgs, mut keys, mut months) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut orgs, mut keys, mut starts) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut tokens, mut costs) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut reserved_tokens, mut reserved_costs) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for record in records {
+    let mut draws = DrawColumns::default();
+    for (index, record) in records.iter().enumerate() {
         let event = &record.event;
         ids.push(record.request_id.to_string());
         payloads.push(serde_json::to_value(RequestEvent::RequestCompleted(event.clone())).unwrap_or_default());
         metadata.push(json!({"actor_type": "api_key", "actor_id": event.api_key_id.to_string()}));
         orgs.push(event.organization_id);
         keys.push(event.api_key_id);
-        months.push(event.month());
+        starts.push(event.started_at);
         tokens.push(saturating_i64(event.total_tokens()));
         costs.push(event.cost.nanos());
-        reserved_tokens.push(record.reservation.map(|r| r.tokens));
-        reserved_costs.push(record.reservation.map(|r| r.cost_nanos));
+        let (used_tokens, used_cost) = used(event);
+        for draw in record.reservation.draws(used_tokens, used_cost) {
+            draws.push(i32::try_from(index + 1).unwrap_or(i32::MAX), &draw);
+        }
     }
-    sqlx::query("SELECT record_requests($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
-        .bind(gaiarouter_domain::request::EVENT_VERSION)
-        .bind(&ids)
-        .bind(&payloads)
-        .bind(&metadata)
-        .bind(&orgs)
-        .bind(&keys)
-        .bind(&months)
-        .bind(&tokens)
-        .bind(&costs)
-        .bind(&reserved_tokens)
-        .bind(&reserved_costs)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "SELECT record_requests($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+    )
+    .bind(gaiarouter_domain::request::EVENT_VERSION)
+    .bind(&ids)
+    .bind(&payloads)
+    .bind(&metadata)
+    .bind(&orgs)
+    .bind(&keys)
+    .bind(&starts)
+    .bind(&tokens)
+    .bind(&costs)
+    .bind(writer.process)
+    .bind(&draws.of)
+    .bind(&draws.scopes)
+    .bind(&draws.owners)
+    .bind(&draws.periods)
+    .bind(&draws.starts)
+    .bind(&draws.models)
+    .bind(&draws.requests)
+    .bind(&draws.tokens)
+    .bind(&draws.costs)
+    .execute(&writer.pool)
+    .await?;
     Ok(())
+}
+
+/// The draws of a batch as the columns `record_requests` takes.
+#[derive(Default)]
+struct DrawColumns {
+    of: Vec<i32>,
+    scopes: Vec<&'static str>,
+    owners: Vec<Uuid>,
+    periods: Vec<&'static str>,
+    starts: Vec<chrono::DateTime<chrono::Utc>>,
+    models: Vec<String>,
+    requests: Vec<i64>,
+    tokens: Vec<i64>,
+    costs: Vec<i64>,
+}
+
+impl DrawColumns {
+    fn push(&mut self, of: i32, draw: &crate::usage::quota::Draw<'_>) {
+        self.of.push(of);
+        self.scopes.push(draw.key.holder.as_str());
+        self.owners.push(draw.key.owner);
+        self.periods.push(draw.key.window.as_str());
+        self.starts.push(draw.key.start);
+        self.models.push(draw.key.model.to_string());
+        self.requests.push(draw.amounts.requests);
+        self.tokens.push(draw.amounts.tokens);
+        self.costs.push(draw.amounts.cost);
+    }
 }

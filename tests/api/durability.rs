@@ -88,10 +88,10 @@ async fn a_gateway_killed_under_load_lost_no_answered_request_and_its_restart_fr
 
     // A restart gives back what the dead process held in flight.
     let restarted = start_other_process(&app.database_url).await;
-    assert_eq!(app.scalar("SELECT count(*) FROM usage_reservations").await, 0, "a reservation outlived the restart");
+    assert!(app.leases_all_returned().await, "a lease outlived the restart");
     let counters: (i64, i64) = sqlx::query_as(
         "SELECT coalesce(sum(requests), 0)::bigint, coalesce(sum(reserved_requests), 0)::bigint \
-         FROM usage_counters WHERE scope = 'api_key'",
+         FROM quota_counters WHERE scope = 'api_key' AND period = 'month'",
     )
     .fetch_one(&app.state.pool)
     .await
@@ -155,9 +155,9 @@ async fn no_answer_is_finished_before_its_event_is_committed() {
 }
 
 #[tokio::test]
-async fn a_reservation_released_early_is_not_given_back_twice_when_its_request_is_recorded() {
-    use gaiarouter::usage::admission::{self, AdmissionRequest};
-    use gaiarouter::usage::recorder::{write_batch, PendingRecord};
+async fn a_lease_released_early_is_not_given_back_twice_when_its_request_is_recorded() {
+    use gaiarouter::usage::quota::{quotas_for, store, Amounts, QuotaSubject, Quotas};
+    use gaiarouter::usage::recorder::{write_batch, PendingRecord, Writer};
     use gaiarouter_domain::request::{RequestCompleted, RequestStatus};
     use gaiarouter_domain::{Limits, Money};
 
@@ -165,25 +165,21 @@ async fn a_reservation_released_early_is_not_given_back_twice_when_its_request_i
     let pool = &app.state.pool;
     let (org, key, request_id) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     let now = chrono::Utc::now();
-    let limits = Limits { monthly_requests: Some(10), ..Limits::UNLIMITED };
-    let reservation = admission::admit(
-        pool,
-        &AdmissionRequest {
-            request_id,
-            month: gaiarouter::usage::month_of(now),
-            organization_id: org,
-            api_key_id: key,
-            organization_limits: limits,
-            key_limits: limits,
-            estimated_tokens: 40,
-            estimated_cost_nanos: 900,
-            owner: app.state.completions.process_id,
-        },
-    )
-    .await
-    .unwrap();
-    // A sweep gives it back early (as for a process that looked dead)...
-    admission::release_stale(pool, -1).await.unwrap();
+    let limits = Limits { monthly_requests: Some(10), monthly_tokens: Some(1000), ..Limits::UNLIMITED };
+    // A process that holds no lock: it looks dead to every sweep.
+    let ghost = Quotas::new(pool.clone(), -7);
+    let specs = quotas_for(&QuotaSubject {
+        organization_id: org,
+        api_key_id: key,
+        organization_limits: &limits,
+        key_limits: &limits,
+        model: "echo/x",
+        route: "echo/x",
+        now,
+    });
+    let reservation = ghost.admit(&specs, Amounts { requests: 1, tokens: 40, cost: 900 }, now).await.unwrap();
+    // A sweep gives its leases back early (the process looked dead)...
+    assert_eq!(store::release_orphaned(pool).await.unwrap(), 2, "the org's and the key's monthly leases");
     // ... and then its request is recorded after all.
     let event = RequestCompleted {
         organization_id: org,
@@ -209,13 +205,14 @@ async fn a_reservation_released_early_is_not_given_back_twice_when_its_request_i
         cache_write_1h_tokens: 0,
         reasoning_tokens: 0,
     };
-    write_batch(pool, &[PendingRecord { request_id, event, reservation }]).await.unwrap();
-    let reserved: (i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT min(reserved_requests), min(reserved_tokens), min(reserved_cost_nanos), sum(requests)::bigint \
-         FROM usage_counters",
+    let writer = Writer { pool: pool.clone(), process: -7 };
+    write_batch(&writer, &[PendingRecord { request_id, event, reservation }]).await.unwrap();
+    let reserved: (i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT min(reserved_requests), min(reserved_tokens), min(reserved_cost_nanos), sum(requests)::bigint, \
+                sum(tokens)::bigint FROM quota_counters WHERE period = 'month'",
     )
     .fetch_one(pool)
     .await
     .unwrap();
-    assert_eq!(reserved, (0, 0, 0, 2), "reserved counters went negative: released twice");
+    assert_eq!(reserved, (0, 0, 0, 2, 10), "reserved counters went negative: released twice");
 }

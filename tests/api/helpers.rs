@@ -43,6 +43,41 @@ impl TestApp {
         sqlx::query_scalar::<_, i64>(sql).fetch_one(&self.state.pool).await.unwrap()
     }
 
+    /// Gives back what this process's quota leases hold unused and waits (up to
+    /// 10 s) until no process holds a lease: then nothing is in flight and
+    /// nothing stays reserved (other processes give back theirs within a second
+    /// of their last use). Answers whether that happened.
+    pub async fn leases_all_returned(&self) -> bool {
+        for _ in 0..100 {
+            self.state.completions.quotas.give_back_unused(true).await.unwrap();
+            let leases = self.scalar("SELECT count(*) FROM quota_leases").await;
+            let reserved = self
+                .scalar(
+                    "SELECT coalesce(sum(abs(reserved_requests) + abs(reserved_tokens) + abs(reserved_cost_nanos)), 0)::bigint \
+                     FROM quota_counters",
+                )
+                .await;
+            if leases == 0 && reserved == 0 {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let held: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT scope, period, reserved_requests, reserved_tokens, reserved_cost_nanos FROM quota_counters \
+             WHERE reserved_requests <> 0 OR reserved_tokens <> 0 OR reserved_cost_nanos <> 0",
+        )
+        .fetch_all(&self.state.pool)
+        .await
+        .unwrap();
+        let leases: Vec<(i32, String, String, i64, i64, i64)> =
+            sqlx::query_as("SELECT process, scope, period, requests, tokens, cost_nanos FROM quota_leases")
+                .fetch_all(&self.state.pool)
+                .await
+                .unwrap();
+        eprintln!("still reserved: {held:?}; leases: {leases:?}");
+        false
+    }
+
     /// The payloads of all RequestCompleted events.
     pub async fn request_events(&self) -> Vec<Value> {
         let payloads: Vec<Value> = sqlx::query_scalar(
@@ -274,6 +309,11 @@ impl Drop for OtherProcess {
 }
 
 pub async fn start_other_process(database_url: &str) -> OtherProcess {
+    start_other_process_with(database_url, &[]).await
+}
+
+/// A second gateway process with extra environment (providers' base URLs and keys).
+pub async fn start_other_process_with(database_url: &str, env: &[(&str, &str)]) -> OtherProcess {
     let port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap().port()
@@ -288,6 +328,7 @@ pub async fn start_other_process(database_url: &str) -> OtherProcess {
         .env("GAIAROUTER_DATA_DIR", std::env::temp_dir().join("gaiarouter-tests"))
         .env("GAIAROUTER_DB_MAX_CONNECTIONS", "10")
         .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

@@ -31,7 +31,7 @@ async fn counters(app: &TestApp, scope: &str) -> (i64, i64, i64, i64) {
     sqlx::query_as::<_, (i64, i64, i64, i64)>(
         "SELECT coalesce(sum(requests),0)::bigint, coalesce(sum(tokens),0)::bigint, \
                 coalesce(sum(cost_nanos),0)::bigint, coalesce(sum(reserved_requests),0)::bigint \
-         FROM usage_counters WHERE scope = $1",
+         FROM quota_counters WHERE scope = $1 AND period = 'month'",
     )
     .bind(scope)
     .fetch_one(&app.state.pool)
@@ -45,10 +45,11 @@ async fn assert_counters_agree_with_events(app: &TestApp) {
     let tokens: i64 =
         events.iter().map(|e| e["prompt_tokens"].as_i64().unwrap() + e["completion_tokens"].as_i64().unwrap()).sum();
     let cost: i64 = events.iter().map(|e| e["cost"].as_i64().unwrap()).sum();
+    assert!(app.leases_all_returned().await, "the leases are all given back");
     for scope in ["organization", "api_key"] {
         assert_eq!(counters(app, scope).await, (events.len() as i64, tokens, cost, 0), "{scope} counters vs events");
     }
-    assert_eq!(app.scalar("SELECT count(*) FROM usage_reservations").await, 0);
+    assert!(app.leases_all_returned().await, "the leases are all given back");
 }
 
 #[tokio::test]

@@ -25,6 +25,7 @@ mod projection_quarantine;
 mod projections;
 mod provider_keys;
 mod provider_usage;
+mod quotas;
 mod recorder_poison;
 mod request_event_versions;
 mod routes;

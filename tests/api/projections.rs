@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use gaiarouter::app::projection_runner;
-use gaiarouter::usage::recorder::{write_batch, PendingRecord};
+use gaiarouter::usage::recorder::{write_batch, PendingRecord, Writer};
 use gaiarouter_domain::request::{Attempt, RequestCompleted, RequestStatus};
 use gaiarouter_domain::Money;
 use gaiarouter_projections::event_log::{EventLogError, StoredEvent};
@@ -117,8 +117,12 @@ pub(crate) async fn stored_rollup(pool: &PgPool) -> Rollup {
     rollup
 }
 
+fn writer(pool: &PgPool) -> Writer {
+    Writer { pool: pool.clone(), process: 1 }
+}
+
 fn pending(event: &RequestCompleted) -> PendingRecord {
-    PendingRecord { request_id: Uuid::now_v7(), event: event.clone(), reservation: None }
+    PendingRecord { request_id: Uuid::now_v7(), event: event.clone(), reservation: Default::default() }
 }
 
 /// An admin event in the same log, which the request projectors must skip.
@@ -264,7 +268,7 @@ async fn a_projector_that_dies_mid_batch_resumes_with_nothing_lost_or_doubled() 
     let pool = migrated_pool().await;
     let events: Vec<RequestCompleted> =
         (0..25).map(|i| RequestCompleted { latency_ms: i * 3, ..tests_event() }).collect();
-    write_batch(&pool, &events.iter().map(pending).collect::<Vec<_>>()).await.unwrap();
+    write_batch(&writer(&pool), &events.iter().map(pending).collect::<Vec<_>>()).await.unwrap();
     let dying = Runner::new(pool.clone(), vec![Arc::new(DiesAfterApplying(UsageRollups))]);
     dying.register().await.unwrap();
     let mut died = false;
@@ -291,7 +295,7 @@ async fn a_projector_that_dies_mid_batch_resumes_with_nothing_lost_or_doubled() 
 
 async fn more_events_then_compare(pool: &PgPool, runner: &Runner, mut events: Vec<RequestCompleted>) {
     let more: Vec<RequestCompleted> = (0..5).map(|_| tests_event()).collect();
-    write_batch(pool, &more.iter().map(pending).collect::<Vec<_>>()).await.unwrap();
+    write_batch(&writer(pool), &more.iter().map(pending).collect::<Vec<_>>()).await.unwrap();
     catch_up_fully(runner, pool).await;
     events.extend(more);
     assert_eq!(stored_rollup(pool).await, Rollup::of(&events));

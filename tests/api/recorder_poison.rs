@@ -10,8 +10,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use chrono::Utc;
-use gaiarouter::usage::admission::{self, AdmissionRequest, Reservation};
-use gaiarouter::usage::month_of;
+use gaiarouter::usage::quota::{quotas_for, Amounts, QuotaSubject, Quotas, Reservation};
 use gaiarouter::usage::recorder::{PendingRecord, RecordError, Recorder};
 use gaiarouter_domain::request::{RequestCompleted, RequestStatus};
 use gaiarouter_domain::{Limits, Money};
@@ -50,39 +49,25 @@ fn event(organization_id: Uuid, api_key_id: Uuid, model: &str, provider: &str) -
     }
 }
 
-/// Admits a request against limits, as the gateway does, so it holds a reservation.
-async fn reserve(pool: &PgPool, owner: i32, request_id: Uuid, organization_id: Uuid, api_key_id: Uuid) -> Reservation {
+/// Admits a request against limits, as the gateway does, so it holds a share of
+/// this process's quota leases.
+async fn reserve(quotas: &Quotas, organization_id: Uuid, api_key_id: Uuid) -> Reservation {
     let limits = Limits { monthly_requests: Some(1000), ..Limits::default() };
-    admission::admit(
-        pool,
-        &AdmissionRequest {
-            request_id,
-            month: month_of(Utc::now()),
-            organization_id,
-            api_key_id,
-            organization_limits: limits,
-            key_limits: limits,
-            estimated_tokens: 50,
-            estimated_cost_nanos: 5000,
-            owner,
-        },
-    )
-    .await
-    .unwrap()
-    .unwrap()
+    let specs = quotas_for(&QuotaSubject {
+        organization_id,
+        api_key_id,
+        organization_limits: &limits,
+        key_limits: &limits,
+        model: "echo/x",
+        route: "echo/x",
+        now: Utc::now(),
+    });
+    quotas.admit(&specs, Amounts { requests: 1, tokens: 50, cost: 5000 }, Utc::now()).await.unwrap()
 }
 
-async fn record(
-    pool: &PgPool,
-    owner: i32,
-    org: Uuid,
-    key: Uuid,
-    model: &str,
-    provider: &str,
-    reserved: bool,
-) -> PendingRecord {
+async fn record(quotas: &Quotas, org: Uuid, key: Uuid, model: &str, provider: &str, reserved: bool) -> PendingRecord {
     let request_id = Uuid::now_v7();
-    let reservation = if reserved { Some(reserve(pool, owner, request_id, org, key).await) } else { None };
+    let reservation = if reserved { reserve(quotas, org, key).await } else { Reservation::default() };
     PendingRecord { request_id, event: event(org, key, model, provider), reservation }
 }
 
@@ -111,7 +96,7 @@ where
 }
 
 async fn counter(pool: &PgPool, owner: Uuid) -> (i64, i64) {
-    sqlx::query_as("SELECT requests, reserved_requests FROM usage_counters WHERE owner_id = $1")
+    sqlx::query_as("SELECT requests, reserved_requests FROM quota_counters WHERE owner_id = $1 AND period = 'month'")
         .bind(owner)
         .fetch_one(pool)
         .await
@@ -122,8 +107,8 @@ async fn counter(pool: &PgPool, owner: Uuid) -> (i64, i64) {
 async fn a_record_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is_recorded() {
     let app = spawn_app().await;
     let pool = app.state.pool.clone();
-    // Reservations in the name of the running app, as its own requests would be.
-    let owner = app.state.completions.process_id;
+    // Leases in the name of the running app, as its own requests would take them.
+    let quotas = app.state.completions.quotas.clone();
     let recorder = app.state.completions.recorder.clone();
     let (org_a, key_a) = (Uuid::now_v7(), Uuid::now_v7());
     let (org_b, key_b) = (Uuid::now_v7(), Uuid::now_v7());
@@ -131,10 +116,10 @@ async fn a_record_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is_
 
     // Hold the writer inside its first batch: it waits for a counter row we lock,
     // so everything queued meanwhile lands in ONE next batch.
-    let blocker = record(&pool, owner, org_c, key_c, "echo/x", "echo", true).await;
+    let blocker = record(&quotas, org_c, key_c, "echo/x", "echo", true).await;
     let mut lock = PgConnection::connect(&app.database_url).await.unwrap();
     lock.execute("BEGIN").await.unwrap();
-    sqlx::query("SELECT 1 FROM usage_counters WHERE owner_id = $1 FOR UPDATE")
+    sqlx::query("SELECT 1 FROM quota_counters WHERE owner_id = $1 AND period = 'month' FOR UPDATE")
         .bind(org_c)
         .execute(&mut lock)
         .await
@@ -153,16 +138,16 @@ async fn a_record_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is_
 
     // Good and poison records of two organizations, awaited and detached.
     let good = vec![
-        record(&pool, owner, org_a, key_a, "echo/x", "echo", true).await,
-        record(&pool, owner, org_b, key_b, "echo/y", "echo", false).await,
-        record(&pool, owner, org_a, key_a, "echo/z", "echo", true).await,
+        record(&quotas, org_a, key_a, "echo/x", "echo", true).await,
+        record(&quotas, org_b, key_b, "echo/y", "echo", false).await,
+        record(&quotas, org_a, key_a, "echo/z", "echo", true).await,
     ];
     let poison = vec![
-        record(&pool, owner, org_a, key_a, "echo/\u{0}x", "echo", true).await,
-        record(&pool, owner, org_b, key_b, "echo/x", "ec\u{0}ho", false).await,
+        record(&quotas, org_a, key_a, "echo/\u{0}x", "echo", true).await,
+        record(&quotas, org_b, key_b, "echo/x", "ec\u{0}ho", false).await,
     ];
-    let good_detached = record(&pool, owner, org_a, key_a, "echo/d", "echo", true).await;
-    let poison_detached = record(&pool, owner, org_b, key_b, "echo/\u{0}", "echo", true).await;
+    let good_detached = record(&quotas, org_a, key_a, "echo/d", "echo", true).await;
+    let poison_detached = record(&quotas, org_b, key_b, "echo/\u{0}", "echo", true).await;
     let good_ids: Vec<String> = good.iter().chain([&good_detached]).map(|r| r.request_id.to_string()).collect();
 
     // Interleaved: good, poison, detached poison, good, poison, detached good, good.
@@ -203,11 +188,13 @@ async fn a_record_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is_
     .unwrap();
     assert_eq!(ids.len(), 1, "only the blocker besides the good records: {ids:?}");
 
-    // No reservation leaks, the detached poison one included.
+    // No reservation leaks, the detached poison one included: once the leases'
+    // unused blocks are given back, nothing is held.
     let released = || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM usage_reservations").fetch_one(&pool).await.unwrap() == 0
+        quotas.give_back_unused(true).await.unwrap();
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM quota_leases").fetch_one(&pool).await.unwrap() == 0
     };
-    assert!(wait_until(released).await, "every reservation is given back");
+    assert!(wait_until(released).await, "every lease is given back");
     assert_eq!(counter(&pool, org_a).await, (3, 0), "org A: three good records counted, nothing reserved");
     assert_eq!(counter(&pool, key_a).await, (3, 0));
     assert_eq!(counter(&pool, org_b).await, (1, 0), "org B: the one good record counted");

@@ -229,16 +229,16 @@ async fn migrating_a_projected_1_0_database_keeps_the_rollups_and_rebuilds_the_l
             .await
             .unwrap();
     assert_eq!(rebuild, [("request_log".to_string(), true), ("usage_rollups".to_string(), false)]);
-    // Since 3.0 the writer names the version it writes; the previous binary's
-    // ten-argument call still works during a rolling upgrade and writes 2.0.
+    // Since 3.0 the writer names the version it writes. Since quota leases
+    // (20261130000900) there is one writer, which also settles what requests drew
+    // from leases: the older calls are gone with the reservations they released.
     let functions: Vec<(i16, String)> =
         sqlx::query_as("SELECT pronargs, prosrc FROM pg_proc WHERE proname = 'record_requests' ORDER BY pronargs")
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(functions.iter().map(|f| f.0).collect::<Vec<_>>(), [10, 11]);
-    assert!(functions[0].1.contains("record_requests('2.0'"), "the old call writes 2.0");
-    assert!(functions[1].1.contains("'RequestCompleted', p_version"), "record_requests writes the version it is given");
+    assert_eq!(functions.iter().map(|f| f.0).collect::<Vec<_>>(), [19]);
+    assert!(functions[0].1.contains("'RequestCompleted', p_version"), "record_requests writes the version it is given");
     // Rows from before 3.0 read as what their upcast events say: chat completions, no
     // cache writes, no reasoning.
     let log: (String, i64, i64) =

@@ -56,7 +56,14 @@ impl DomainEvent for ApiKeyEvent {
         .to_string()
     }
 
+    /// 2.0: limits may hold budgets per day, week and total, rates and per-model
+    /// rates. A 1.0 payload (monthly limits only) loads as is: every new field
+    /// defaults to unlimited.
     fn event_version(&self) -> String {
-        "1.0".to_string()
+        match self {
+            Self::ApiKeyIssued { .. } | Self::ApiKeyLimitsChanged { .. } => "2.0",
+            _ => "1.0",
+        }
+        .to_string()
     }
 }

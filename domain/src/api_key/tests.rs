@@ -110,7 +110,10 @@ async fn rename_permission_limits_and_expiry_are_recorded_when_they_change() {
             vec![ApiKeyEvent::ApiKeyPermissionChanged { permission: Permission::Read, at: t(1) }],
         ),
         (ApiKeyCommand::ChangePermission { permission: Permission::Write, at: t(1) }, vec![]),
-        (ApiKeyCommand::ChangeLimits { limits, at: t(1) }, vec![ApiKeyEvent::ApiKeyLimitsChanged { limits, at: t(1) }]),
+        (
+            ApiKeyCommand::ChangeLimits { limits: limits.clone(), at: t(1) },
+            vec![ApiKeyEvent::ApiKeyLimitsChanged { limits, at: t(1) }],
+        ),
         (ApiKeyCommand::ChangeLimits { limits: Limits::UNLIMITED, at: t(1) }, vec![]),
         (
             ApiKeyCommand::SetExpiry { expires_at: Some(t(60)), at: t(1) },

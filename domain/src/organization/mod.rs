@@ -153,7 +153,7 @@ impl Aggregate for Organization {
         if let E::OrganizationCreated { name, limits, at } = &event {
             self.state = Some(OrganizationState {
                 name: name.clone(),
-                limits: *limits,
+                limits: limits.clone(),
                 status: OrganizationStatus::Active,
                 created_at: *at,
                 updated_at: *at,

@@ -1,5 +1,6 @@
 use chrono::{DateTime, TimeZone, Utc};
 use cqrs_es::test::TestFramework;
+use cqrs_es::{Aggregate, DomainEvent};
 
 use super::*;
 use crate::{Limits, Money};
@@ -11,7 +12,12 @@ fn t(minute: u32) -> DateTime<Utc> {
 }
 
 fn limits() -> Limits {
-    Limits { monthly_requests: Some(100), monthly_tokens: None, monthly_cost: Some(Money::from_nanos(5)) }
+    Limits {
+        monthly_requests: Some(100),
+        monthly_tokens: None,
+        monthly_cost: Some(Money::from_nanos(5)),
+        ..Limits::UNLIMITED
+    }
 }
 
 fn created() -> OrganizationEvent {
@@ -159,4 +165,21 @@ fn applying_events_folds_the_state() {
     assert_eq!(state.status, OrganizationStatus::Suspended);
     assert_eq!(state.created_at, t(0));
     assert_eq!(state.updated_at, t(2));
+}
+
+#[test]
+fn given_events_written_in_version_1_0_when_loaded_then_budgets_and_rates_are_unlimited() {
+    let created = r#"{"OrganizationCreated":{"name":"Acme","limits":{"monthly_requests":100,"monthly_tokens":null,"monthly_cost":5},"at":"2026-11-01T00:00:00Z"}}"#;
+    let changed = r#"{"OrganizationLimitsChanged":{"limits":{"monthly_requests":null,"monthly_tokens":7,"monthly_cost":null},"at":"2026-11-02T00:00:00Z"}}"#;
+    let created: OrganizationEvent = serde_json::from_str(created).unwrap();
+    let changed: OrganizationEvent = serde_json::from_str(changed).unwrap();
+    let mut org = Organization::default();
+    org.apply(created);
+    assert_eq!(org.state.as_ref().unwrap().limits, limits());
+    org.apply(changed);
+    let now = &org.state.as_ref().unwrap().limits;
+    assert_eq!(now.monthly_tokens, Some(7));
+    assert_eq!(now.daily_requests, None);
+    assert!(now.models.is_empty());
+    assert_eq!(OrganizationEvent::OrganizationRenamed { name: "x".into(), at: Utc::now() }.event_version(), "1.0");
 }

@@ -2,7 +2,7 @@ use gaiarouter_domain::api_key::ApiKey;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{to_i64, AdminView};
+use super::{limits_to_json, to_i64, AdminView};
 
 impl AdminView for ApiKey {
     const TABLE: &'static str = "api_key_view";
@@ -14,13 +14,13 @@ impl AdminView for ApiKey {
         sqlx::query(
             "INSERT INTO api_key_view \
                (id, version, organization_id, name, permission, monthly_requests, monthly_tokens, \
-                monthly_cost_nanos, public_id, secret_hash, expires_at, revoked_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                monthly_cost_nanos, public_id, secret_hash, expires_at, revoked_at, created_at, updated_at, limits) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
              ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, name = EXCLUDED.name, \
                permission = EXCLUDED.permission, monthly_requests = EXCLUDED.monthly_requests, \
                monthly_tokens = EXCLUDED.monthly_tokens, monthly_cost_nanos = EXCLUDED.monthly_cost_nanos, \
                secret_hash = EXCLUDED.secret_hash, expires_at = EXCLUDED.expires_at, \
-               revoked_at = EXCLUDED.revoked_at, updated_at = EXCLUDED.updated_at \
+               revoked_at = EXCLUDED.revoked_at, updated_at = EXCLUDED.updated_at, limits = EXCLUDED.limits \
              WHERE api_key_view.version < EXCLUDED.version",
         )
         .bind(id)
@@ -37,6 +37,7 @@ impl AdminView for ApiKey {
         .bind(state.revoked_at)
         .bind(state.created_at)
         .bind(state.updated_at)
+        .bind(limits_to_json(&state.limits))
         .execute(pool)
         .await?;
         Ok(())

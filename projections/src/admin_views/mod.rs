@@ -14,7 +14,7 @@ use gaiarouter_domain::api_key::ApiKey;
 use gaiarouter_domain::operator::Operator;
 use gaiarouter_domain::organization::Organization;
 use gaiarouter_domain::route::Route;
-use gaiarouter_domain::{Limits, Money};
+use gaiarouter_domain::Limits;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -77,12 +77,17 @@ fn to_i64(value: Option<u64>) -> Option<i64> {
     value.map(|v| i64::try_from(v).unwrap_or(i64::MAX))
 }
 
-/// Limits as read back from the `monthly_*` columns these views write (negative
-/// values, which the writers never store, read as zero).
-pub fn limits_from_columns(requests: Option<i64>, tokens: Option<i64>, cost_nanos: Option<i64>) -> Limits {
-    Limits {
-        monthly_requests: requests.map(|v| v.max(0) as u64),
-        monthly_tokens: tokens.map(|v| v.max(0) as u64),
-        monthly_cost: cost_nanos.map(Money::from_nanos),
-    }
+/// Limits as read back from the `limits` column these views write. The views are
+/// written from the events' own limits, so a value that does not decode is a
+/// bug; it reads as unlimited rather than failing every read, and says so.
+pub fn limits_from_json(limits: serde_json::Value) -> Limits {
+    serde_json::from_value(limits).unwrap_or_else(|error| {
+        tracing::error!(%error, "an admin view holds limits that do not decode");
+        Limits::UNLIMITED
+    })
+}
+
+/// The `limits` column's value.
+pub fn limits_to_json(limits: &Limits) -> serde_json::Value {
+    serde_json::to_value(limits).unwrap_or_default()
 }

@@ -2,7 +2,7 @@ use gaiarouter_domain::organization::Organization;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{to_i64, AdminView};
+use super::{limits_to_json, to_i64, AdminView};
 
 impl AdminView for Organization {
     const TABLE: &'static str = "organization_view";
@@ -13,12 +13,12 @@ impl AdminView for Organization {
         };
         sqlx::query(
             "INSERT INTO organization_view \
-               (id, version, name, status, monthly_requests, monthly_tokens, monthly_cost_nanos, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+               (id, version, name, status, monthly_requests, monthly_tokens, monthly_cost_nanos, created_at, updated_at, limits) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, name = EXCLUDED.name, \
                status = EXCLUDED.status, monthly_requests = EXCLUDED.monthly_requests, \
                monthly_tokens = EXCLUDED.monthly_tokens, monthly_cost_nanos = EXCLUDED.monthly_cost_nanos, \
-               updated_at = EXCLUDED.updated_at \
+               updated_at = EXCLUDED.updated_at, limits = EXCLUDED.limits \
              WHERE organization_view.version < EXCLUDED.version",
         )
         .bind(id)
@@ -30,6 +30,7 @@ impl AdminView for Organization {
         .bind(state.limits.monthly_cost.map(|m| m.nanos()))
         .bind(state.created_at)
         .bind(state.updated_at)
+        .bind(limits_to_json(&state.limits))
         .execute(pool)
         .await?;
         Ok(())

@@ -143,9 +143,19 @@ pub struct FakeState {
     /// Seeds the byte offsets streams are cut at (see `chunking.rs`).
     seed: u64,
     streams: Arc<AtomicU64>,
+    /// How long each answer takes (a slow model), zero by default.
+    answer_delay: Arc<Mutex<std::time::Duration>>,
 }
 
 impl FakeState {
+    /// Waits as long as a slow model would before answering.
+    pub async fn think(&self) {
+        let delay = *self.answer_delay.lock().unwrap();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
+
     fn new(seed: u64) -> Self {
         FakeState {
             script: Arc::default(),
@@ -153,6 +163,7 @@ impl FakeState {
             key: Arc::default(),
             seed,
             streams: Arc::default(),
+            answer_delay: Arc::default(),
         }
     }
 
@@ -209,6 +220,13 @@ impl FakeUpstream {
     /// with `API_KEY_INVALID` on Gemini, as Google does).
     pub fn require_key(&self, key: &str) {
         *self.state.key.lock().unwrap() = Some(key.to_owned());
+    }
+
+    /// From now on every answer comes after `delay` (OpenAI fake). Only the API
+    /// tests (requests in flight) need a slow model; the provider tests do not.
+    #[allow(dead_code)]
+    pub fn delay_answers(&self, delay: std::time::Duration) {
+        *self.state.answer_delay.lock().unwrap() = delay;
     }
 
     pub fn requests(&self) -> Vec<Recorded> {

@@ -104,6 +104,7 @@ async fn handle(State(state): State<OpenAiState>, uri: Uri, headers: HeaderMap, 
     let model = body["model"].as_str().unwrap_or_default().to_owned();
     let behaviour = state.fake.next(uri.to_string(), headers, body);
     if let Some((reply, tokens)) = behaviour.answer() {
+        state.fake.think().await;
         let scripted = state.messages.lock().unwrap().pop_front();
         let message = scripted.unwrap_or_else(|| reply_message(reply));
         let usage = state.usage.clone().unwrap_or_else(|| usage(tokens));

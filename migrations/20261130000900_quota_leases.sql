@@ -1,0 +1,344 @@
+-- Quotas: budgets per day, week (ISO, from Monday), month and total, rates per
+-- minute and a cap on requests in flight, for organizations, keys and
+-- organization × model, enforced with leases.
+--
+-- Admission used to lock an organization's counter row for every request of a
+-- limited key (one round trip and one hot row per request). Now each gateway
+-- process leases a block of what is left of a quota, spends it locally, and
+-- gives back what it did not use. What a lease holds counts as reserved, so
+-- request limits stay exact across processes: the sum of all leases and all
+-- usage never exceeds a limit. Blocks shrink to one as a limit nears.
+--
+-- Upgrade note: admission and recording change together (the per-request
+-- reservation functions are gone), so every gateway process must run this
+-- version: stop the old ones before starting new ones.
+
+-- One row per quota window. `scope` + `owner_id` name the organization or key;
+-- `model` is '' for limits on all models, else the model a per-model rate is for.
+-- `requests`/`tokens`/`cost_nanos` are used (recorded); `reserved_*` is what
+-- leases hold (unspent blocks and requests in flight). For `concurrent` only
+-- `reserved_requests` matters: the slots held.
+CREATE TABLE quota_counters
+(
+    scope               text        NOT NULL CHECK (scope IN ('organization', 'api_key')),
+    owner_id            uuid        NOT NULL,
+    period              text        NOT NULL CHECK (period IN ('minute', 'day', 'week', 'month', 'total', 'concurrent')),
+    start               timestamptz NOT NULL,
+    model               text        NOT NULL DEFAULT '',
+    requests            bigint      NOT NULL DEFAULT 0,
+    tokens              bigint      NOT NULL DEFAULT 0,
+    cost_nanos          bigint      NOT NULL DEFAULT 0,
+    reserved_requests   bigint      NOT NULL DEFAULT 0,
+    reserved_tokens     bigint      NOT NULL DEFAULT 0,
+    reserved_cost_nanos bigint      NOT NULL DEFAULT 0,
+    PRIMARY KEY (scope, owner_id, period, start, model)
+);
+
+-- What each process holds of each quota: granted minus what recorded requests
+-- drew minus what it gave back, i.e. its unspent block plus its requests in
+-- flight. A process that dies loses its advisory lock (see
+-- 20261130000100_reservation_owners.sql), and its leases are given back.
+CREATE TABLE quota_leases
+(
+    process    integer     NOT NULL,
+    scope      text        NOT NULL,
+    owner_id   uuid        NOT NULL,
+    period     text        NOT NULL,
+    start      timestamptz NOT NULL,
+    model      text        NOT NULL DEFAULT '',
+    requests   bigint      NOT NULL DEFAULT 0,
+    tokens     bigint      NOT NULL DEFAULT 0,
+    cost_nanos bigint      NOT NULL DEFAULT 0,
+    renewed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (process, scope, owner_id, period, start, model)
+);
+
+-- Monthly usage carries over; day, week and total windows are counted from the log.
+INSERT INTO quota_counters (scope, owner_id, period, start, requests, tokens, cost_nanos)
+SELECT scope, owner_id, 'month', month::timestamp AT TIME ZONE 'UTC', requests, tokens, cost_nanos
+  FROM usage_counters;
+
+WITH requests AS (
+    SELECT (p ->> 'organization_id')::uuid AS org, (p ->> 'api_key_id')::uuid AS key,
+           (p ->> 'started_at')::timestamptz AS started,
+           coalesce((p ->> 'prompt_tokens')::bigint, 0) + coalesce((p ->> 'completion_tokens')::bigint, 0) AS tokens,
+           coalesce((p ->> 'cost')::bigint, 0) AS cost
+      FROM (SELECT payload -> 'RequestCompleted' AS p FROM events
+             WHERE aggregate_type = 'Request' AND event_type = 'RequestCompleted') e
+), windows AS (
+    SELECT w.period, CASE w.period WHEN 'total' THEN 'epoch'::timestamptz
+                                   ELSE date_trunc(w.period, started, 'UTC') END AS start, r.*
+      FROM requests r CROSS JOIN (VALUES ('day'), ('week'), ('total')) AS w(period)
+), owners AS (
+    SELECT 'organization' AS scope, org AS owner_id, period, start, tokens, cost FROM windows
+    UNION ALL
+    SELECT 'api_key', key, period, start, tokens, cost FROM windows
+)
+INSERT INTO quota_counters (scope, owner_id, period, start, requests, tokens, cost_nanos)
+SELECT scope, owner_id, period, start, count(*), sum(tokens), sum(cost) FROM owners
+ GROUP BY scope, owner_id, period, start;
+
+DROP FUNCTION admit_request(uuid, date, uuid, uuid, bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint, integer);
+DROP FUNCTION release_orphaned_reservations();
+DROP FUNCTION release_reservations(uuid[]);
+DROP FUNCTION record_requests(text[], jsonb[], jsonb[], uuid[], uuid[], date[], bigint[], bigint[], bigint[], bigint[]);
+DROP FUNCTION record_requests(text, text[], jsonb[], jsonb[], uuid[], uuid[], date[], bigint[], bigint[], bigint[], bigint[]);
+DROP TABLE usage_reservations;
+DROP TABLE usage_counters;
+
+-- Takes leases on several quotas at once, all or none. Each quota is checked
+-- against its limits (NULL = that metric is unlimited): a request needs one
+-- request left (used + reserved + 1 <= limit), tokens and cost need anything
+-- left. If one is exhausted nothing is granted and its name is answered.
+-- Otherwise each gets a block: up to the wanted number of requests, never more
+-- than an eighth of what is left (so other processes keep a share) but at least
+-- one; tokens and cost the same, at least the request's estimate if that much
+-- is left. Rows are locked leases first, then counters, each in key order, as
+-- every writer does, so writers never deadlock. The caller passes the quotas in
+-- key order. Answers one row per quota: granted amounts and what is left after.
+CREATE FUNCTION take_leases(
+    p_process integer, p_scopes text[], p_owners uuid[], p_periods text[], p_starts timestamptz[], p_models text[],
+    p_limit_requests bigint[], p_limit_tokens bigint[], p_limit_costs bigint[],
+    p_want_requests bigint[], p_want_tokens bigint[], p_want_costs bigint[], p_names text[])
+    RETURNS TABLE (refused text, granted_requests bigint, granted_tokens bigint, granted_cost bigint,
+                   left_requests bigint, left_tokens bigint, left_cost bigint)
+    LANGUAGE plpgsql AS $$
+DECLARE
+    n integer := cardinality(p_scopes);
+    c quota_counters;
+    counters quota_counters[] := '{}';
+    lr bigint;
+    lt bigint;
+    lc bigint;
+    gr bigint;
+    gt bigint;
+    gc bigint;
+BEGIN
+    INSERT INTO quota_leases (process, scope, owner_id, period, start, model)
+    SELECT p_process, s, o, p, st, m FROM UNNEST(p_scopes, p_owners, p_periods, p_starts, p_models) AS q(s, o, p, st, m)
+    ON CONFLICT DO NOTHING;
+    PERFORM 1 FROM quota_leases l
+      JOIN UNNEST(p_scopes, p_owners, p_periods, p_starts, p_models) AS q(s, o, p, st, m)
+        ON (l.scope, l.owner_id, l.period, l.start, l.model) = (q.s, q.o, q.p, q.st, q.m)
+     WHERE l.process = p_process
+     ORDER BY l.scope, l.owner_id, l.period COLLATE "C", l.start, l.model COLLATE "C"
+       FOR UPDATE OF l;
+    INSERT INTO quota_counters (scope, owner_id, period, start, model)
+    SELECT s, o, p, st, m FROM UNNEST(p_scopes, p_owners, p_periods, p_starts, p_models) AS q(s, o, p, st, m)
+    ON CONFLICT DO NOTHING;
+    FOR i IN 1 .. n LOOP
+        SELECT * INTO c FROM quota_counters
+         WHERE (scope, owner_id, period, start, model) = (p_scopes[i], p_owners[i], p_periods[i], p_starts[i], p_models[i])
+           FOR UPDATE;
+        counters := counters || c;
+        IF p_limit_requests[i] IS NOT NULL AND c.requests + c.reserved_requests + 1 > p_limit_requests[i]
+           OR p_limit_tokens[i] IS NOT NULL AND c.tokens + c.reserved_tokens >= p_limit_tokens[i]
+           OR p_limit_costs[i] IS NOT NULL AND c.cost_nanos + c.reserved_cost_nanos >= p_limit_costs[i] THEN
+            -- Nothing is granted: the lease rows made above for it go again.
+            DELETE FROM quota_leases
+             WHERE process = p_process AND requests = 0 AND tokens = 0 AND cost_nanos = 0;
+            -- which metric, for the answer
+            RETURN QUERY SELECT CASE
+                WHEN p_limit_requests[i] IS NOT NULL AND c.requests + c.reserved_requests + 1 > p_limit_requests[i]
+                    THEN p_names[i] || ':requests'
+                WHEN p_limit_tokens[i] IS NOT NULL AND c.tokens + c.reserved_tokens >= p_limit_tokens[i]
+                    THEN p_names[i] || ':tokens'
+                ELSE p_names[i] || ':cost' END,
+                0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint;
+            RETURN;
+        END IF;
+    END LOOP;
+    FOR i IN 1 .. n LOOP
+        c := counters[i];
+        lr := p_limit_requests[i] - c.requests - c.reserved_requests;
+        lt := p_limit_tokens[i] - c.tokens - c.reserved_tokens;
+        lc := p_limit_costs[i] - c.cost_nanos - c.reserved_cost_nanos;
+        gr := CASE WHEN lr IS NULL THEN p_want_requests[i] ELSE LEAST(p_want_requests[i], GREATEST(1, lr / 8)) END;
+        gt := CASE WHEN lt IS NULL THEN 0 ELSE LEAST(lt, GREATEST(p_want_tokens[i], lt / 8, 1)) END;
+        gc := CASE WHEN lc IS NULL THEN 0 ELSE LEAST(lc, GREATEST(p_want_costs[i], lc / 8, 1)) END;
+        UPDATE quota_counters
+           SET reserved_requests = reserved_requests + gr,
+               reserved_tokens = reserved_tokens + gt,
+               reserved_cost_nanos = reserved_cost_nanos + gc
+         WHERE (scope, owner_id, period, start, model) = (c.scope, c.owner_id, c.period, c.start, c.model);
+        UPDATE quota_leases
+           SET requests = requests + gr, tokens = tokens + gt, cost_nanos = cost_nanos + gc, renewed_at = now()
+         WHERE (process, scope, owner_id, period, start, model) = (p_process, c.scope, c.owner_id, c.period, c.start, c.model);
+        RETURN QUERY SELECT NULL::text, gr, gt, gc, lr - gr, lt - gt, lc - gc;
+    END LOOP;
+END;
+$$;
+
+-- Gives back the unspent part of leases (amounts may be negative: a block
+-- overdrawn by estimates gives back less than nothing). Leases left with
+-- nothing in flight are deleted.
+CREATE FUNCTION return_leases(
+    p_process integer, p_scopes text[], p_owners uuid[], p_periods text[], p_starts timestamptz[], p_models text[],
+    p_requests bigint[], p_tokens bigint[], p_costs bigint[]) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    WITH back AS (
+        SELECT * FROM UNNEST(p_scopes, p_owners, p_periods, p_starts, p_models, p_requests, p_tokens, p_costs)
+            AS b(scope, owner_id, period, start, model, r, t, c)
+    ), locked AS (
+        SELECT l.* FROM quota_leases l JOIN back b
+            ON (l.scope, l.owner_id, l.period, l.start, l.model) = (b.scope, b.owner_id, b.period, b.start, b.model)
+         WHERE l.process = p_process
+         ORDER BY l.scope, l.owner_id, l.period COLLATE "C", l.start, l.model COLLATE "C"
+           FOR UPDATE OF l
+    ), given AS (
+        UPDATE quota_leases l
+           SET requests = l.requests - b.r, tokens = l.tokens - b.t, cost_nanos = l.cost_nanos - b.c
+          FROM back b, locked k
+         WHERE l.process = p_process
+           AND (l.scope, l.owner_id, l.period, l.start, l.model) = (b.scope, b.owner_id, b.period, b.start, b.model)
+           AND (k.scope, k.owner_id, k.period, k.start, k.model) = (b.scope, b.owner_id, b.period, b.start, b.model)
+        RETURNING b.*
+    )
+    UPDATE quota_counters q
+       SET reserved_requests = q.reserved_requests - g.r,
+           reserved_tokens = q.reserved_tokens - g.t,
+           reserved_cost_nanos = q.reserved_cost_nanos - g.c
+      FROM given g
+     WHERE (q.scope, q.owner_id, q.period, q.start, q.model) = (g.scope, g.owner_id, g.period, g.start, g.model);
+    DELETE FROM quota_leases
+     WHERE process = p_process AND requests = 0 AND tokens = 0 AND cost_nanos = 0;
+END;
+$$;
+
+-- Gives back every lease of processes that no longer hold their lock (they
+-- died), and forgets minute windows older than an hour. Answers how many
+-- leases were given back.
+CREATE FUNCTION release_orphaned_leases() RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    released integer;
+BEGIN
+    WITH dead AS (
+        DELETE FROM quota_leases l
+         WHERE NOT EXISTS (
+             SELECT 1 FROM pg_locks k
+              WHERE k.locktype = 'advisory' AND k.granted
+                AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                AND k.classid = 1196900697::oid AND k.objid = l.process::oid AND k.objsubid = 2)
+        RETURNING l.*
+    ), sums AS (
+        SELECT scope, owner_id, period, start, model, sum(requests) AS r, sum(tokens) AS t, sum(cost_nanos) AS c
+          FROM dead GROUP BY scope, owner_id, period, start, model
+    ), given AS (
+        UPDATE quota_counters q
+           SET reserved_requests = q.reserved_requests - s.r,
+               reserved_tokens = q.reserved_tokens - s.t,
+               reserved_cost_nanos = q.reserved_cost_nanos - s.c
+          FROM sums s
+         WHERE (q.scope, q.owner_id, q.period, q.start, q.model) = (s.scope, s.owner_id, s.period, s.start, s.model)
+        RETURNING 1
+    )
+    SELECT count(*) INTO released FROM dead;
+    DELETE FROM quota_leases WHERE period = 'minute' AND start < now() - interval '1 hour';
+    DELETE FROM quota_counters WHERE period = 'minute' AND start < now() - interval '1 hour';
+    RETURN released;
+END;
+$$;
+
+-- Appends RequestCompleted events (a retried id is a no-op) and, for the
+-- requests appended: adds their usage to the day, week, month and total
+-- counters of their organization and key (the windows their start falls in,
+-- UTC), and settles what they drew from leases (`p_draw_*`, one row per draw,
+-- `p_draw_of` the 1-based index of its request): the lease and its counter's
+-- reservation shrink by the draw (once: only while the lease still exists), and
+-- a minute window also counts the request's usage.
+CREATE FUNCTION record_requests(
+    p_version text, p_ids text[], p_payloads jsonb[], p_metadata jsonb[], p_orgs uuid[], p_keys uuid[],
+    p_starts timestamptz[], p_tokens bigint[], p_costs bigint[], p_process integer,
+    p_draw_of integer[], p_draw_scopes text[], p_draw_owners uuid[], p_draw_periods text[],
+    p_draw_starts timestamptz[], p_draw_models text[], p_draw_requests bigint[], p_draw_tokens bigint[],
+    p_draw_costs bigint[])
+    RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    recorded integer;
+    done integer[];
+BEGIN
+    WITH batch AS (
+        SELECT * FROM UNNEST(p_ids, p_payloads, p_metadata) WITH ORDINALITY AS b(id, payload, meta, ord)
+    ), appended AS (
+        INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+        SELECT 'Request', id, 1, 'RequestCompleted', p_version, payload, meta FROM batch
+        ON CONFLICT DO NOTHING
+        RETURNING aggregate_id
+    )
+    SELECT coalesce(array_agg(b.ord::integer), '{}') INTO done FROM batch b JOIN appended a ON a.aggregate_id = b.id;
+    recorded := cardinality(done);
+
+    WITH draws AS (
+        SELECT d.*, p_tokens[d.of] AS used_tokens, p_costs[d.of] AS used_cost
+          FROM UNNEST(p_draw_of, p_draw_scopes, p_draw_owners, p_draw_periods, p_draw_starts, p_draw_models,
+                      p_draw_requests, p_draw_tokens, p_draw_costs)
+               AS d(of, scope, owner_id, period, start, model, r, t, c)
+         WHERE d.of = ANY (done)
+    ), per_lease AS (
+        SELECT scope, owner_id, period, start, model, sum(r) AS r, sum(t) AS t, sum(c) AS c,
+               count(*) AS n, sum(used_tokens) AS ut, sum(used_cost) AS uc
+          FROM draws GROUP BY scope, owner_id, period, start, model
+    ), locked AS (
+        SELECT l.scope, l.owner_id, l.period, l.start, l.model FROM quota_leases l JOIN per_lease d
+            ON (l.scope, l.owner_id, l.period, l.start, l.model) = (d.scope, d.owner_id, d.period, d.start, d.model)
+         WHERE l.process = p_process
+         ORDER BY l.scope, l.owner_id, l.period COLLATE "C", l.start, l.model COLLATE "C"
+           FOR UPDATE OF l
+    ), settled AS (
+        UPDATE quota_leases l
+           SET requests = l.requests - d.r, tokens = l.tokens - d.t, cost_nanos = l.cost_nanos - d.c
+          FROM per_lease d, locked k
+         WHERE l.process = p_process
+           AND (l.scope, l.owner_id, l.period, l.start, l.model) = (d.scope, d.owner_id, d.period, d.start, d.model)
+           AND (k.scope, k.owner_id, k.period, k.start, k.model) = (d.scope, d.owner_id, d.period, d.start, d.model)
+        RETURNING d.scope, d.owner_id, d.period, d.start, d.model
+    ), requests AS (
+        SELECT r.ord, p_orgs[r.ord] AS org, p_keys[r.ord] AS key, p_starts[r.ord] AS started,
+               p_tokens[r.ord] AS tokens, p_costs[r.ord] AS cost
+          FROM UNNEST(done) AS r(ord)
+    ), windows AS (
+        SELECT w.period, CASE w.period WHEN 'total' THEN 'epoch'::timestamptz
+                                       ELSE date_trunc(w.period, r.started, 'UTC') END AS start, r.*
+          FROM requests r CROSS JOIN (VALUES ('day'), ('week'), ('month'), ('total')) AS w(period)
+    ), deltas AS (
+        -- budget windows: usage
+        SELECT 'organization' AS scope, org AS owner_id, period, start, '' AS model, 1::bigint AS n, tokens AS t,
+               cost AS c, 0::bigint AS rr, 0::bigint AS rt, 0::bigint AS rc
+          FROM windows
+        UNION ALL
+        SELECT 'api_key', key, period, start, '', 1, tokens, cost, 0, 0, 0 FROM windows
+        UNION ALL
+        -- draws: the lease's reservation is settled (only if the lease still
+        -- existed), and a minute window counts the usage
+        SELECT d.scope, d.owner_id, d.period, d.start, d.model,
+               CASE WHEN d.period = 'minute' THEN d.n ELSE 0 END,
+               CASE WHEN d.period = 'minute' THEN d.ut ELSE 0 END,
+               CASE WHEN d.period = 'minute' THEN d.uc ELSE 0 END,
+               CASE WHEN s.scope IS NULL THEN 0 ELSE d.r END,
+               CASE WHEN s.scope IS NULL THEN 0 ELSE d.t END,
+               CASE WHEN s.scope IS NULL THEN 0 ELSE d.c END
+          FROM per_lease d
+          LEFT JOIN settled s
+            ON (s.scope, s.owner_id, s.period, s.start, s.model) = (d.scope, d.owner_id, d.period, d.start, d.model)
+    ), summed AS (
+        SELECT scope, owner_id, period, start, model, sum(n) AS n, sum(t) AS t, sum(c) AS c,
+               sum(rr) AS rr, sum(rt) AS rt, sum(rc) AS rc
+          FROM deltas GROUP BY scope, owner_id, period, start, model
+    )
+    INSERT INTO quota_counters AS q (scope, owner_id, period, start, model, requests, tokens, cost_nanos,
+                                     reserved_requests, reserved_tokens, reserved_cost_nanos)
+    SELECT scope, owner_id, period, start, model, n, t, c, -rr, -rt, -rc FROM summed
+     ORDER BY scope, owner_id, period COLLATE "C", start, model COLLATE "C"
+    ON CONFLICT (scope, owner_id, period, start, model) DO UPDATE SET
+        requests = q.requests + EXCLUDED.requests,
+        tokens = q.tokens + EXCLUDED.tokens,
+        cost_nanos = q.cost_nanos + EXCLUDED.cost_nanos,
+        reserved_requests = q.reserved_requests + EXCLUDED.reserved_requests,
+        reserved_tokens = q.reserved_tokens + EXCLUDED.reserved_tokens,
+        reserved_cost_nanos = q.reserved_cost_nanos + EXCLUDED.reserved_cost_nanos;
+
+    DELETE FROM quota_leases
+     WHERE process = p_process AND requests = 0 AND tokens = 0 AND cost_nanos = 0;
+    RETURN recorded;
+END;
+$$;

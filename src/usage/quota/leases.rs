@@ -1,0 +1,440 @@
+//! This process's leases: admission spends blocks of quota taken from
+//! PostgreSQL, locally, and goes back to the database only when a block runs
+//! out (one round trip per block instead of per request).
+//!
+//! Per quota there is an entry with what the process holds unspent. A request
+//! takes one request (and, where limited, marks its estimated tokens and cost)
+//! from each of its quotas: locally when the entry has some left, else from a
+//! new block. Only one block is fetched per quota at a time; other requests for
+//! it wait and then find the block. A request that ends unrecorded gives its
+//! share back to the entry; a recorded one settles it in the database (the
+//! recorder passes the draws to `record_requests`): what it really used comes out
+//! of the block, so the block and the entry always agree. Requests in flight are
+//! slots: they come back to the entry when the request ends. A background task
+//! gives back what sits unused, so other processes can have it, and at once any
+//! block that requests overdrew (so the database sees the real usage).
+//!
+//! Exactness: what a process holds is reserved in the database, so all blocks
+//! plus all usage never exceed a request limit. Tokens and cost are known only
+//! when a request ends: a request is admitted while any is left, so those limits
+//! are overshot by at most what requests in flight use beyond what is left.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use gaiarouter_domain::limits::{Metric, Period};
+use sqlx::PgPool;
+
+use super::plan::{QuotaKey, QuotaSpec, Window};
+use super::refusal::Refusal;
+use super::store::{self, Amounts, Taken};
+use super::AdmissionError;
+
+/// The most requests a block holds (fewer near a limit: an eighth of what is
+/// left, at least one).
+const BLOCK_REQUESTS: i64 = 64;
+/// Unused blocks go back after this long without use...
+const IDLE: Duration = Duration::from_secs(1);
+/// ...or this long after they were taken, so busy processes share too.
+const MAX_AGE: Duration = Duration::from_secs(5);
+/// A block fetched while others took what was fetched before: give up after this
+/// many rounds (the quota is as good as exhausted).
+const MAX_ROUNDS: usize = 16;
+
+/// What this process holds of one quota.
+struct Local {
+    /// Unspent (negative when estimates overdrew a token or cost block).
+    available: Amounts,
+    /// Requests taken and not yet settled (recorded or given back).
+    outstanding: i64,
+    /// What the database had left after the last block: with `available`, the
+    /// remaining count the rate-limit headers report.
+    left_requests: Option<i64>,
+    left_tokens: Option<i64>,
+    touched: Instant,
+    renewed: Instant,
+}
+
+struct Entry {
+    local: Mutex<Local>,
+    /// Held while a block is fetched: one fetch per quota at a time.
+    fetch: tokio::sync::Mutex<()>,
+}
+
+impl Entry {
+    fn new() -> Entry {
+        let now = Instant::now();
+        Entry {
+            local: Mutex::new(Local {
+                available: Amounts::default(),
+                outstanding: 0,
+                left_requests: None,
+                left_tokens: None,
+                touched: now,
+                renewed: now,
+            }),
+            fetch: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn local(&self) -> std::sync::MutexGuard<'_, Local> {
+        self.local.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes one request from what is held, if there is one (and, for limited
+    /// tokens or cost, any of them): the estimates may overdraw what is left.
+    fn try_take(&self, spec: &QuotaSpec, estimate: Amounts) -> Option<Amounts> {
+        let mut local = self.local();
+        let enough = local.available.requests >= 1
+            && (spec.tokens.is_none() || local.available.tokens > 0)
+            && (spec.cost.is_none() || local.available.cost > 0);
+        if !enough {
+            return None;
+        }
+        let amounts = draw_of(spec, estimate);
+        local.available.requests -= amounts.requests;
+        local.available.tokens -= amounts.tokens;
+        local.available.cost -= amounts.cost;
+        local.outstanding += 1;
+        local.touched = Instant::now();
+        Some(amounts)
+    }
+
+    /// An unrecorded request's share comes back whole.
+    fn give_back(&self, amounts: Amounts) {
+        let mut local = self.local();
+        local.available.requests += amounts.requests;
+        local.available.tokens += amounts.tokens;
+        local.available.cost += amounts.cost;
+        local.outstanding -= 1;
+    }
+
+    /// A recorded request drew `used` from the block where it had marked its
+    /// estimate: the difference comes out of (or back to) what is left.
+    fn settle(&self, estimate: Amounts, used: Amounts) {
+        let mut local = self.local();
+        local.available.tokens -= used.tokens - estimate.tokens;
+        local.available.cost -= used.cost - estimate.cost;
+        local.outstanding -= 1;
+    }
+
+    /// A slot in flight is free again.
+    fn free_slot(&self) {
+        let mut local = self.local();
+        local.available.requests += 1;
+        local.outstanding -= 1;
+    }
+}
+
+/// What a request takes from a quota: one request, and its estimates where
+/// tokens or cost are limited. A slot in flight is one request.
+fn draw_of(spec: &QuotaSpec, estimate: Amounts) -> Amounts {
+    Amounts {
+        requests: 1,
+        tokens: if spec.tokens.is_some() { estimate.tokens } else { 0 },
+        cost: if spec.cost.is_some() { estimate.cost } else { 0 },
+    }
+}
+
+pub struct Quotas {
+    pool: PgPool,
+    process: i32,
+    entries: Mutex<HashMap<QuotaKey, Arc<Entry>>>,
+}
+
+/// One quota's share of an admitted request.
+struct Share {
+    key: QuotaKey,
+    entry: Arc<Entry>,
+    /// What it took: one request, and the estimates of limited tokens and cost.
+    amounts: Amounts,
+    /// A slot of requests in flight, not a draw.
+    slot: bool,
+    limits_tokens: bool,
+    limits_cost: bool,
+}
+
+impl Share {
+    /// What the request drew from this lease, given what it used.
+    fn used(&self, tokens: i64, cost: i64) -> Amounts {
+        Amounts {
+            requests: 1,
+            tokens: if self.limits_tokens { tokens } else { 0 },
+            cost: if self.limits_cost { cost } else { 0 },
+        }
+    }
+}
+
+/// What an admitted request holds until it ends. Dropped unrecorded, it gives
+/// everything back to this process's leases; recorded, its draws are settled by
+/// the database and only its slots come back.
+#[derive(Default)]
+pub struct Reservation {
+    shares: Vec<Share>,
+    /// The per-minute limits' state after this admission, for the
+    /// `x-ratelimit-*` headers.
+    pub rate_limits: Option<RateLimitStatus>,
+}
+
+/// One limit as OpenAI's `x-ratelimit-*` headers report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub limit: i64,
+    pub remaining: i64,
+    pub resets_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateLimitStatus {
+    pub requests: Option<RateLimit>,
+    pub tokens: Option<RateLimit>,
+}
+
+/// A request's draw from one lease, as the recorder settles it.
+pub struct Draw<'a> {
+    pub key: &'a QuotaKey,
+    pub amounts: Amounts,
+}
+
+impl Reservation {
+    /// The draws to settle when the request is recorded, given the tokens and
+    /// cost (nano-USD) it used (slots are not drawn: they come back when the
+    /// request ends).
+    pub fn draws(&self, tokens: i64, cost: i64) -> impl Iterator<Item = Draw<'_>> {
+        self.shares.iter().filter(|s| !s.slot).map(move |s| Draw { key: &s.key, amounts: s.used(tokens, cost) })
+    }
+
+    /// The request was recorded with these draws: they are settled.
+    pub fn recorded(mut self, tokens: i64, cost: i64) {
+        for share in std::mem::take(&mut self.shares) {
+            if share.slot {
+                self.shares.push(share);
+            } else {
+                share.entry.settle(share.amounts, share.used(tokens, cost));
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shares.is_empty()
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        for share in self.shares.drain(..) {
+            if share.slot {
+                share.entry.free_slot();
+            } else {
+                share.entry.give_back(share.amounts);
+            }
+        }
+    }
+}
+
+impl Quotas {
+    pub fn new(pool: PgPool, process: i32) -> Self {
+        Quotas { pool, process, entries: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn process(&self) -> i32 {
+        self.process
+    }
+
+    fn entry(&self, key: &QuotaKey) -> Arc<Entry> {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(entries.entry(key.clone()).or_insert_with(|| Arc::new(Entry::new())))
+    }
+
+    /// Admits a request against `quotas` (in key order), or refuses it naming the
+    /// first exhausted limit. No quotas: admitted at once, no database.
+    pub async fn admit(
+        &self,
+        quotas: &[QuotaSpec],
+        estimate: Amounts,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation, AdmissionError> {
+        let mut reservation = Reservation::default();
+        if quotas.is_empty() {
+            return Ok(reservation);
+        }
+        let entries: Vec<Arc<Entry>> = quotas.iter().map(|q| self.entry(&q.key)).collect();
+        let mut missing = Vec::new();
+        for (i, (spec, entry)) in quotas.iter().zip(&entries).enumerate() {
+            match entry.try_take(spec, estimate) {
+                Some(amounts) => reservation.shares.push(share(spec, entry, amounts)),
+                None => missing.push(i),
+            }
+        }
+        if !missing.is_empty() {
+            // One fetch per quota at a time, locked in key order (no deadlock
+            // between requests that need the same quotas).
+            let mut fetching = Vec::with_capacity(missing.len());
+            for &i in &missing {
+                fetching.push(entries[i].fetch.lock().await);
+            }
+            for _round in 0..MAX_ROUNDS {
+                missing.retain(|&i| match entries[i].try_take(&quotas[i], estimate) {
+                    Some(amounts) => {
+                        reservation.shares.push(share(&quotas[i], &entries[i], amounts));
+                        false
+                    }
+                    None => true,
+                });
+                if missing.is_empty() {
+                    break;
+                }
+                self.fetch(quotas, &entries, &missing, estimate, now).await?;
+            }
+            if let Some(&i) = missing.first() {
+                return Err(AdmissionError::LimitReached(Box::new(Refusal::of(&quotas[i], Metric::Requests, now))));
+            }
+        }
+        reservation.rate_limits = rate_limits(quotas, &entries, now);
+        Ok(reservation)
+    }
+
+    /// Fetches a block for each quota in `missing` and adds it to its entry. The
+    /// database call runs on its own task: a request cancelled meanwhile (its
+    /// client left) leaves the block to the entry, never granted and lost.
+    async fn fetch(
+        &self,
+        quotas: &[QuotaSpec],
+        entries: &[Arc<Entry>],
+        missing: &[usize],
+        estimate: Amounts,
+        now: DateTime<Utc>,
+    ) -> Result<(), AdmissionError> {
+        let specs: Vec<QuotaSpec> = missing.iter().map(|&i| quotas[i].clone()).collect();
+        let targets: Vec<Arc<Entry>> = missing.iter().map(|&i| Arc::clone(&entries[i])).collect();
+        let (pool, process) = (self.pool.clone(), self.process);
+        let task = tokio::spawn(async move {
+            let wants: Vec<Amounts> = specs
+                .iter()
+                .map(|_| Amounts { requests: BLOCK_REQUESTS, tokens: estimate.tokens, cost: estimate.cost })
+                .collect();
+            let refs: Vec<&QuotaSpec> = specs.iter().collect();
+            let taken = store::take(&pool, process, &refs, &wants).await?;
+            if let Taken::Granted(grants) = &taken {
+                for (entry, grant) in targets.iter().zip(grants) {
+                    let mut local = entry.local();
+                    local.available.requests += grant.requests;
+                    local.available.tokens += grant.tokens;
+                    local.available.cost += grant.cost;
+                    local.left_requests = grant.left_requests;
+                    local.left_tokens = grant.left_tokens;
+                    local.renewed = Instant::now();
+                }
+            }
+            Ok::<_, sqlx::Error>((taken, specs))
+        });
+        let (taken, specs) =
+            task.await.map_err(|e| AdmissionError::Database(sqlx::Error::Protocol(format!("lease task: {e}"))))??;
+        match taken {
+            Taken::Granted(_) => Ok(()),
+            Taken::Refused { index, metric } => {
+                let spec = specs.get(index).unwrap_or(&quotas[missing[0]]);
+                Err(AdmissionError::LimitReached(Box::new(Refusal::of(spec, metric, now))))
+            }
+        }
+    }
+
+    /// Gives back what has sat unused (idle, old, or of a window that has ended);
+    /// with `all`, everything unspent (at shutdown).
+    pub async fn give_back_unused(&self, all: bool) -> Result<usize, sqlx::Error> {
+        let now = Instant::now();
+        let wall = Utc::now();
+        let mut returns = Vec::new();
+        {
+            let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+            entries.retain(|key, entry| {
+                // A block being fetched is added to this entry: keep it.
+                let Ok(_fetching) = entry.fetch.try_lock() else { return true };
+                let mut local = entry.local();
+                let ended = match key.window {
+                    Window::Period(Period::Minute) => Period::Minute.window_end(key.start).is_some_and(|e| e <= wall),
+                    _ => false,
+                };
+                let overdrawn = local.available.tokens < 0 || local.available.cost < 0;
+                let unused = all
+                    || ended
+                    || overdrawn
+                    || now.duration_since(local.touched) >= IDLE
+                    || now.duration_since(local.renewed) >= MAX_AGE;
+                if unused && local.available != Amounts::default() {
+                    returns.push((key.clone(), local.available));
+                    local.available = Amounts::default();
+                    local.left_requests = None;
+                    local.left_tokens = None;
+                }
+                !(unused && local.outstanding == 0 && local.available == Amounts::default())
+            });
+        }
+        let count = returns.len();
+        if let Err(error) = store::give_back(&self.pool, self.process, &returns).await {
+            // Still held in the database: hold it here again.
+            for (key, amounts) in returns {
+                let entry = self.entry(&key);
+                let mut local = entry.local();
+                local.available.requests += amounts.requests;
+                local.available.tokens += amounts.tokens;
+                local.available.cost += amounts.cost;
+            }
+            return Err(error);
+        }
+        Ok(count)
+    }
+
+    /// Gives back unused blocks every quarter of a second until aborted.
+    pub fn spawn_returner(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let quotas = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(250));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                if let Err(error) = quotas.give_back_unused(false).await {
+                    tracing::warn!(%error, "giving back unused quota leases failed; retrying");
+                }
+            }
+        })
+    }
+}
+
+fn share(spec: &QuotaSpec, entry: &Arc<Entry>, amounts: Amounts) -> Share {
+    Share {
+        key: spec.key.clone(),
+        entry: Arc::clone(entry),
+        amounts,
+        slot: spec.key.window == Window::Concurrent,
+        limits_tokens: spec.tokens.is_some(),
+        limits_cost: spec.cost.is_some(),
+    }
+}
+
+/// The tightest per-minute limits after this admission: for each of requests
+/// and tokens, the limit with the least remaining.
+fn rate_limits(quotas: &[QuotaSpec], entries: &[Arc<Entry>], now: DateTime<Utc>) -> Option<RateLimitStatus> {
+    let mut status = RateLimitStatus::default();
+    for (spec, entry) in quotas.iter().zip(entries) {
+        if spec.key.window != Window::Period(Period::Minute) {
+            continue;
+        }
+        let resets_at = Period::Minute.window_end(now).unwrap_or(now);
+        let local = entry.local();
+        let tighter = |current: Option<RateLimit>, limit: Option<i64>, left: Option<i64>, held: i64| {
+            let Some(limit) = limit else { return current };
+            let remaining = (left.unwrap_or(0) + held).clamp(0, limit);
+            let candidate = RateLimit { limit, remaining, resets_at };
+            match current {
+                Some(c) if c.remaining <= remaining => Some(c),
+                _ => Some(candidate),
+            }
+        };
+        status.requests = tighter(status.requests, spec.requests, local.left_requests, local.available.requests);
+        status.tokens = tighter(status.tokens, spec.tokens, local.left_tokens, local.available.tokens);
+    }
+    (status != RateLimitStatus::default()).then_some(status)
+}
