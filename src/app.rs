@@ -19,6 +19,7 @@ use crate::state::{AppState, Background};
 use crate::usage::process_lock::ProcessLock;
 use crate::usage::quota::{store::release_orphaned, Quotas};
 use crate::usage::recorder::Recorder;
+use gaiarouter_projections::budget_alerts::BudgetAlerts;
 use gaiarouter_projections::monthly_usage::MonthlyUsage;
 use gaiarouter_projections::request_log::RequestLog;
 use gaiarouter_projections::usage_rollups::UsageRollups;
@@ -145,7 +146,10 @@ fn throttle_config(config: &Config) -> crate::auth::throttle::ThrottleConfig {
 
 /// Every checkpointed projector GaiaRouter runs.
 pub fn projection_runner(pool: &PgPool) -> Runner {
-    Runner::new(pool.clone(), vec![Arc::new(UsageRollups), Arc::new(MonthlyUsage), Arc::new(RequestLog)])
+    Runner::new(
+        pool.clone(),
+        vec![Arc::new(UsageRollups), Arc::new(MonthlyUsage), Arc::new(RequestLog), Arc::new(BudgetAlerts)],
+    )
 }
 
 /// On first start only: the configured operator, or `admin` with a random password

@@ -2,6 +2,7 @@
 //! can be rebuilt from it.
 
 pub mod admin_views;
+pub mod budget_alerts;
 pub mod event_log;
 pub mod latency;
 pub mod monthly_usage;

@@ -7,6 +7,7 @@ mod admin_audit;
 mod admin_concurrency;
 mod admin_input;
 mod admin_security;
+mod budget_alerts;
 mod durability;
 mod edge;
 #[allow(dead_code)]

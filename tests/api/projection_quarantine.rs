@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::helpers::{spawn_app, TestApp};
 use crate::projections::{snapshot, stored_rollup, tests_event};
 
-const NAMES: [&str; 3] = ["usage_rollups", "monthly_usage", "request_log"];
+const NAMES: [&str; 4] = ["usage_rollups", "monthly_usage", "request_log", "budget_alerts"];
 
 /// Appends a Request event as an old, pre-validation gateway would have: straight
 /// into the log. Answers its aggregate id and global position.
@@ -75,7 +75,7 @@ async fn statuses(app: &TestApp) -> BTreeMap<String, Value> {
 /// Waits until every projection is running with no lag and has quarantined the
 /// expected number of events (the visibility horizon is cluster-wide, so other
 /// tests' open transactions may delay it).
-async fn settled(app: &TestApp, quarantined: [i64; 3]) -> BTreeMap<String, Value> {
+async fn settled(app: &TestApp, quarantined: [i64; 4]) -> BTreeMap<String, Value> {
     let mut last = BTreeMap::new();
     for _ in 0..300 {
         last = statuses(app).await;
@@ -143,7 +143,7 @@ async fn an_event_a_projector_cannot_apply_is_quarantined_and_projections_go_on_
 
     // Every projection keeps running and applies the good events; the rollups cannot
     // hold the long model id, none can decode the corrupt payload.
-    let status = settled(&app, [2, 1, 1]).await;
+    let status = settled(&app, [2, 1, 1, 1]).await;
     let good_events: Vec<RequestCompleted> = good.iter().map(|(_, e)| e.clone()).collect();
     assert_eq!(stored_rollup(&pool).await, Rollup::of(&good_events), "the rollups hold exactly the good events");
     // The request log and the monthly usage can hold the long model id: only the
@@ -167,7 +167,7 @@ async fn an_event_a_projector_cannot_apply_is_quarantined_and_projections_go_on_
         rollups.iter().all(|q| q.2.chars().count() <= 501 && !q.2.contains(&long_model.model[5..40])),
         "{rollups:?}"
     );
-    for name in ["monthly_usage", "request_log"] {
+    for name in ["monthly_usage", "request_log", "budget_alerts"] {
         let entries = quarantine(&app, name).await;
         assert_eq!(entries.iter().map(|q| q.0).collect::<Vec<_>>(), vec![corrupt_position], "{name}");
     }
@@ -180,7 +180,7 @@ async fn an_event_a_projector_cannot_apply_is_quarantined_and_projections_go_on_
         append_good(&mut connection, i, &mut good).await;
     }
     drop(connection);
-    settled(&app, [2, 1, 1]).await;
+    settled(&app, [2, 1, 1, 1]).await;
     let good_events: Vec<RequestCompleted> = good.iter().map(|(_, e)| e.clone()).collect();
     assert_eq!(stored_rollup(&pool).await, Rollup::of(&good_events));
     expected_log.extend(good[good.len() - 2..].iter().map(|(id, _)| id.clone()));
@@ -205,7 +205,7 @@ async fn an_event_a_projector_cannot_apply_is_quarantined_and_projections_go_on_
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    settled(&app, [2, 1, 1]).await;
+    settled(&app, [2, 1, 1, 1]).await;
     assert_eq!(snapshot(&pool).await, before, "rebuilt equals live");
     for (name, entries) in NAMES.iter().zip(quarantined_before) {
         assert_eq!(quarantine(&app, name).await, entries, "{name}: the rebuild quarantines the same events");

@@ -368,12 +368,12 @@ async fn a_rebuild_through_the_api_replays_to_the_same_result_and_reports_status
         let status = app.get("/v1/projections", &app.admin_token).await;
         status.body["data"]
             .as_array()
-            .map(|d| d.len() == 3 && d.iter().all(|p| p["lag_events"] == json!(0) && p["state"] == "running"))
+            .map(|d| d.len() == 4 && d.iter().all(|p| p["lag_events"] == json!(0) && p["state"] == "running"))
             .unwrap_or(false)
     };
     assert!(wait_until(caught_up).await);
     let before = snapshot(&pool).await;
-    for name in ["usage_rollups", "monthly_usage", "request_log"] {
+    for name in ["usage_rollups", "monthly_usage", "request_log", "budget_alerts"] {
         let answer = app.post(&format!("/v1/projections/{name}/rebuild"), &app.admin_token, json!({})).await;
         assert_eq!(answer.status, reqwest::StatusCode::ACCEPTED, "{}", answer.body);
     }
