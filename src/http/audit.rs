@@ -19,7 +19,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// What the audit trail shows: admin changes and login attempts (failures, lockouts).
-pub const ADMIN_AGGREGATES: [&str; 5] = ["Organization", "ApiKey", "Operator", "Login", "Route"];
+/// What the audit trail shows: admin changes, logins, and budget alerts.
+pub const ADMIN_AGGREGATES: [&str; 6] = ["Organization", "ApiKey", "Operator", "Login", "Route", "BudgetAlert"];
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -140,7 +141,7 @@ pub(crate) async fn api_key_history(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct AuditParams {
-    /// `Organization`, `ApiKey`, `Operator`, `Login` or `Route`.
+    /// `Organization`, `ApiKey`, `Operator`, `Login`, `Route` or `BudgetAlert`.
     pub aggregate_type: Option<String>,
     pub aggregate_id: Option<String>,
     /// The actor's id (operator or API key).
@@ -167,7 +168,7 @@ pub(crate) async fn audit_log(
         Some(_) => {
             return Err(ApiError::bad_request(
                 "invalid_aggregate_type",
-                "aggregate_type must be Organization, ApiKey, Operator, Login or Route",
+                "aggregate_type must be Organization, ApiKey, Operator, Login, Route or BudgetAlert",
             )
             .with_param("aggregate_type"))
         }
