@@ -479,3 +479,25 @@ async fn a_limit_change_is_an_event_that_names_who_made_it() {
     assert_eq!(changed["actor"]["name"], "admin");
     assert_eq!(changed["payload"]["limits"]["weekly_cost"], 20_000_000_000_i64, "nano-USD in the event");
 }
+
+#[tokio::test]
+async fn a_lowered_limit_holds_at_once_although_a_block_of_the_old_one_is_held() {
+    let app = spawn_app().await;
+    let (_, key_id, key) = key_with_limits(&app, json!({"monthly_requests": 1000})).await;
+    for _ in 0..5 {
+        assert_eq!(app.chat(&key, echo("hi")).await.status, StatusCode::OK);
+    }
+    // This process now holds a block of the old limit (an eighth of what was left).
+    let held = app.scalar("SELECT coalesce(sum(requests), 0)::bigint FROM quota_leases").await;
+    assert!(held > 1, "a block is held: {held}");
+    let lowered = app
+        .patch(&format!("/v1/api-keys/{key_id}"), &app.admin_token, json!({"limits": {"monthly_requests": 6}}))
+        .await;
+    assert_eq!(lowered.status, StatusCode::OK, "{}", lowered.body);
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(app.chat(&key, echo("hi")).await.status);
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "6 in all: {statuses:?}");
+    assert!(app.leases_all_returned().await);
+}

@@ -53,8 +53,16 @@ struct Local {
     /// remaining count the rate-limit headers report.
     left_requests: Option<i64>,
     left_tokens: Option<i64>,
+    /// The limits the block was granted under. A block of an older limit is not
+    /// spent: after a limit changes only the database admits, until it grants a
+    /// block under the new one (a lowered limit holds at once).
+    limits: Option<(Option<i64>, Option<i64>, Option<i64>)>,
     touched: Instant,
     renewed: Instant,
+}
+
+fn limits_of(spec: &QuotaSpec) -> Option<(Option<i64>, Option<i64>, Option<i64>)> {
+    Some((spec.requests, spec.tokens, spec.cost))
 }
 
 struct Entry {
@@ -72,6 +80,7 @@ impl Entry {
                 outstanding: 0,
                 left_requests: None,
                 left_tokens: None,
+                limits: None,
                 touched: now,
                 renewed: now,
             }),
@@ -87,7 +96,8 @@ impl Entry {
     /// tokens or cost, any of them): the estimates may overdraw what is left.
     fn try_take(&self, spec: &QuotaSpec, estimate: Amounts) -> Option<Amounts> {
         let mut local = self.local();
-        let enough = local.available.requests >= 1
+        let enough = local.limits == limits_of(spec)
+            && local.available.requests >= 1
             && (spec.tokens.is_none() || local.available.tokens > 0)
             && (spec.cost.is_none() || local.available.cost > 0);
         if !enough {
@@ -315,11 +325,33 @@ impl Quotas {
                 .iter()
                 .map(|_| Amounts { requests: BLOCK_REQUESTS, tokens: estimate.tokens, cost: estimate.cost })
                 .collect();
+            // Blocks granted under limits that have changed since go back first,
+            // so the new limit is weighed against what is really used.
+            let mut stale = Vec::new();
+            let mut stale_entries = Vec::new();
+            for (entry, spec) in targets.iter().zip(&specs) {
+                let mut local = entry.local();
+                if local.limits.is_some() && local.limits != limits_of(spec) && local.available != Amounts::default() {
+                    stale.push((spec.key.clone(), local.available));
+                    stale_entries.push(Arc::clone(entry));
+                    local.available = Amounts::default();
+                }
+            }
+            if let Err(error) = store::give_back(&pool, process, &stale).await {
+                for ((_, amounts), entry) in stale.iter().zip(&stale_entries) {
+                    let mut local = entry.local();
+                    local.available.requests += amounts.requests;
+                    local.available.tokens += amounts.tokens;
+                    local.available.cost += amounts.cost;
+                }
+                return Err(error);
+            }
             let refs: Vec<&QuotaSpec> = specs.iter().collect();
             let taken = store::take(&pool, process, &refs, &wants).await?;
             if let Taken::Granted(grants) = &taken {
-                for (entry, grant) in targets.iter().zip(grants) {
+                for ((entry, grant), spec) in targets.iter().zip(grants).zip(&specs) {
                     let mut local = entry.local();
+                    local.limits = limits_of(spec);
                     local.available.requests += grant.requests;
                     local.available.tokens += grant.tokens;
                     local.available.cost += grant.cost;
