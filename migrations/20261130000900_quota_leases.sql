@@ -34,6 +34,10 @@ CREATE TABLE quota_counters
     PRIMARY KEY (scope, owner_id, period, start, model)
 );
 
+-- Minute windows are forgotten after an hour (the sweep every few seconds finds
+-- them by this index, not by reading every budget row).
+CREATE INDEX quota_counters_minutes ON quota_counters (start) WHERE period = 'minute';
+
 -- What each process holds of each quota: granted minus what recorded requests
 -- drew minus what it gave back, i.e. its unspent block plus its requests in
 -- flight. A process that dies loses its advisory lock (see
