@@ -401,7 +401,11 @@ impl Quotas {
                     local.left_requests = None;
                     local.left_tokens = None;
                 }
-                !(unused && local.outstanding == 0 && local.available == Amounts::default())
+                // Forgotten only when nothing refers to it but this map (no request
+                // is admitting with it or holds a share of it): a block fetched into
+                // a forgotten entry would never be given back.
+                let forgotten = Arc::strong_count(entry) == 1;
+                !(unused && forgotten && local.outstanding == 0 && local.available == Amounts::default())
             });
         }
         let count = returns.len();
