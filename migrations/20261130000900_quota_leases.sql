@@ -118,15 +118,14 @@ DECLARE
     gt bigint;
     gc bigint;
 BEGIN
-    INSERT INTO quota_leases (process, scope, owner_id, period, start, model)
+    -- Makes and locks this process's lease rows in one step: DO UPDATE locks an
+    -- existing row, and waits for (then replaces) one that a recording is deleting
+    -- for being empty. (DO NOTHING would lock nothing, and a grant could land on
+    -- a row deleted meanwhile.)
+    INSERT INTO quota_leases AS l (process, scope, owner_id, period, start, model)
     SELECT p_process, s, o, p, st, m FROM UNNEST(p_scopes, p_owners, p_periods, p_starts, p_models) AS q(s, o, p, st, m)
-    ON CONFLICT DO NOTHING;
-    PERFORM 1 FROM quota_leases l
-      JOIN UNNEST(p_scopes, p_owners, p_periods, p_starts, p_models) AS q(s, o, p, st, m)
-        ON (l.scope, l.owner_id, l.period, l.start, l.model) = (q.s, q.o, q.p, q.st, q.m)
-     WHERE l.process = p_process
-     ORDER BY l.scope, l.owner_id, l.period COLLATE "C", l.start, l.model COLLATE "C"
-       FOR UPDATE OF l;
+     ORDER BY s, o, p COLLATE "C", st, m COLLATE "C"
+    ON CONFLICT (process, scope, owner_id, period, start, model) DO UPDATE SET renewed_at = now();
     INSERT INTO quota_counters (scope, owner_id, period, start, model)
     SELECT s, o, p, st, m FROM UNNEST(p_scopes, p_owners, p_periods, p_starts, p_models) AS q(s, o, p, st, m)
     ON CONFLICT DO NOTHING;

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use gaiarouter_domain::limits::{Metric, Period};
+use gaiarouter_domain::limits::Period;
 use sqlx::PgPool;
 
 use super::plan::{QuotaKey, QuotaSpec, Window};
@@ -39,9 +39,6 @@ const BLOCK_REQUESTS: i64 = 64;
 const IDLE: Duration = Duration::from_secs(1);
 /// ...or this long after they were taken, so busy processes share too.
 const MAX_AGE: Duration = Duration::from_secs(5);
-/// A block fetched while others took what was fetched before: give up after this
-/// many rounds (the quota is as good as exhausted).
-const MAX_ROUNDS: usize = 16;
 
 /// What this process holds of one quota.
 struct Local {
@@ -57,6 +54,9 @@ struct Local {
     /// spent: after a limit changes only the database admits, until it grants a
     /// block under the new one (a lowered limit holds at once).
     limits: Option<(Option<i64>, Option<i64>, Option<i64>)>,
+    /// Give back what is held at once: slots freed while the cap was reached,
+    /// which other processes may be waiting for.
+    urgent: bool,
     touched: Instant,
     renewed: Instant,
 }
@@ -69,10 +69,12 @@ struct Entry {
     local: Mutex<Local>,
     /// Held while a block is fetched: one fetch per quota at a time.
     fetch: tokio::sync::Mutex<()>,
+    /// Wakes the returner for an urgent give-back.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl Entry {
-    fn new() -> Entry {
+    fn new(wake: Arc<tokio::sync::Notify>) -> Entry {
         let now = Instant::now();
         Entry {
             local: Mutex::new(Local {
@@ -81,10 +83,12 @@ impl Entry {
                 left_requests: None,
                 left_tokens: None,
                 limits: None,
+                urgent: false,
                 touched: now,
                 renewed: now,
             }),
             fetch: tokio::sync::Mutex::new(()),
+            wake,
         }
     }
 
@@ -130,11 +134,17 @@ impl Entry {
         local.outstanding -= 1;
     }
 
-    /// A slot in flight is free again.
+    /// A slot in flight is free again. When the cap was reached at the last
+    /// grant, the slot goes back to the database at once: another process may be
+    /// refusing requests for want of it.
     fn free_slot(&self) {
         let mut local = self.local();
         local.available.requests += 1;
         local.outstanding -= 1;
+        if local.left_requests == Some(0) {
+            local.urgent = true;
+            self.wake.notify_one();
+        }
     }
 }
 
@@ -152,6 +162,7 @@ pub struct Quotas {
     pool: PgPool,
     process: i32,
     entries: Mutex<HashMap<QuotaKey, Arc<Entry>>>,
+    wake: Arc<tokio::sync::Notify>,
 }
 
 /// One quota's share of an admitted request.
@@ -246,7 +257,7 @@ impl Drop for Reservation {
 
 impl Quotas {
     pub fn new(pool: PgPool, process: i32) -> Self {
-        Quotas { pool, process, entries: Mutex::new(HashMap::new()) }
+        Quotas { pool, process, entries: Mutex::new(HashMap::new()), wake: Arc::default() }
     }
 
     pub fn process(&self) -> i32 {
@@ -255,7 +266,7 @@ impl Quotas {
 
     fn entry(&self, key: &QuotaKey) -> Arc<Entry> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(entries.entry(key.clone()).or_insert_with(|| Arc::new(Entry::new())))
+        Arc::clone(entries.entry(key.clone()).or_insert_with(|| Arc::new(Entry::new(Arc::clone(&self.wake)))))
     }
 
     /// Admits a request against `quotas` (in key order), or refuses it naming the
@@ -285,30 +296,30 @@ impl Quotas {
             for &i in &missing {
                 fetching.push(entries[i].fetch.lock().await);
             }
-            for _round in 0..MAX_ROUNDS {
-                missing.retain(|&i| match entries[i].try_take(&quotas[i], estimate) {
-                    Some(amounts) => {
-                        reservation.shares.push(share(&quotas[i], &entries[i], amounts));
-                        false
-                    }
-                    None => true,
-                });
-                if missing.is_empty() {
-                    break;
+            // Another request may have fetched a block meanwhile.
+            missing.retain(|&i| match entries[i].try_take(&quotas[i], estimate) {
+                Some(amounts) => {
+                    reservation.shares.push(share(&quotas[i], &entries[i], amounts));
+                    false
                 }
-                self.fetch(quotas, &entries, &missing, estimate, now).await?;
+                None => true,
+            });
+            if !missing.is_empty() {
+                for (i, amounts) in self.fetch(quotas, &entries, &missing, estimate, now).await? {
+                    reservation.shares.push(share(&quotas[i], &entries[i], amounts));
+                }
             }
-            if let Some(&i) = missing.first() {
-                return Err(AdmissionError::LimitReached(Box::new(Refusal::of(&quotas[i], Metric::Requests, now))));
-            }
+            drop(fetching);
         }
         reservation.rate_limits = rate_limits(quotas, &entries, now);
         Ok(reservation)
     }
 
-    /// Fetches a block for each quota in `missing` and adds it to its entry. The
-    /// database call runs on its own task: a request cancelled meanwhile (its
-    /// client left) leaves the block to the entry, never granted and lost.
+    /// Fetches a block for each quota in `missing`, adds it to its entry and takes
+    /// this request's share of it in the same step (so requests on the fast path
+    /// cannot take the block first and starve this one). The database call runs
+    /// on its own task: if this request is cancelled meanwhile (its client left),
+    /// the task gives its shares back to the entries, never granted and lost.
     async fn fetch(
         &self,
         quotas: &[QuotaSpec],
@@ -316,56 +327,34 @@ impl Quotas {
         missing: &[usize],
         estimate: Amounts,
         now: DateTime<Utc>,
-    ) -> Result<(), AdmissionError> {
+    ) -> Result<Vec<(usize, Amounts)>, AdmissionError> {
         let specs: Vec<QuotaSpec> = missing.iter().map(|&i| quotas[i].clone()).collect();
         let targets: Vec<Arc<Entry>> = missing.iter().map(|&i| Arc::clone(&entries[i])).collect();
+        let indexes = missing.to_vec();
         let (pool, process) = (self.pool.clone(), self.process);
-        let task = tokio::spawn(async move {
-            let wants: Vec<Amounts> = specs
-                .iter()
-                .map(|_| Amounts { requests: BLOCK_REQUESTS, tokens: estimate.tokens, cost: estimate.cost })
-                .collect();
-            // Blocks granted under limits that have changed since go back first,
-            // so the new limit is weighed against what is really used.
-            let mut stale = Vec::new();
-            let mut stale_entries = Vec::new();
-            for (entry, spec) in targets.iter().zip(&specs) {
-                let mut local = entry.local();
-                if local.limits.is_some() && local.limits != limits_of(spec) && local.available != Amounts::default() {
-                    stale.push((spec.key.clone(), local.available));
-                    stale_entries.push(Arc::clone(entry));
-                    local.available = Amounts::default();
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let outcome = fetch_and_take(&pool, process, &specs, &targets, estimate).await;
+            let taken = match &outcome {
+                Ok(Taken::Granted(_)) => {
+                    indexes.iter().copied().zip(specs.iter().map(|s| draw_of(s, estimate))).collect()
                 }
-            }
-            if let Err(error) = store::give_back(&pool, process, &stale).await {
-                for ((_, amounts), entry) in stale.iter().zip(&stale_entries) {
-                    let mut local = entry.local();
-                    local.available.requests += amounts.requests;
-                    local.available.tokens += amounts.tokens;
-                    local.available.cost += amounts.cost;
+                _ => Vec::new(),
+            };
+            if let Err((_, taken, specs)) = answer.send((outcome, taken, specs)) {
+                // The request is gone: its shares go back to the entries.
+                // (Refusals and errors took nothing.)
+                for ((_, amounts), entry) in taken.iter().zip(&targets) {
+                    entry.give_back(*amounts);
                 }
-                return Err(error);
+                drop(specs);
             }
-            let refs: Vec<&QuotaSpec> = specs.iter().collect();
-            let taken = store::take(&pool, process, &refs, &wants).await?;
-            if let Taken::Granted(grants) = &taken {
-                for ((entry, grant), spec) in targets.iter().zip(grants).zip(&specs) {
-                    let mut local = entry.local();
-                    local.limits = limits_of(spec);
-                    local.available.requests += grant.requests;
-                    local.available.tokens += grant.tokens;
-                    local.available.cost += grant.cost;
-                    local.left_requests = grant.left_requests;
-                    local.left_tokens = grant.left_tokens;
-                    local.renewed = Instant::now();
-                }
-            }
-            Ok::<_, sqlx::Error>((taken, specs))
         });
-        let (taken, specs) =
-            task.await.map_err(|e| AdmissionError::Database(sqlx::Error::Protocol(format!("lease task: {e}"))))??;
-        match taken {
-            Taken::Granted(_) => Ok(()),
+        let (outcome, taken, specs) = answered
+            .await
+            .map_err(|_| AdmissionError::Database(sqlx::Error::Protocol("the lease task stopped".into())))?;
+        match outcome? {
+            Taken::Granted(_) => Ok(taken),
             Taken::Refused { index, metric } => {
                 let spec = specs.get(index).unwrap_or(&quotas[missing[0]]);
                 Err(AdmissionError::LimitReached(Box::new(Refusal::of(spec, metric, now))))
@@ -393,6 +382,7 @@ impl Quotas {
                 let unused = all
                     || ended
                     || overdrawn
+                    || local.urgent
                     || now.duration_since(local.touched) >= IDLE
                     || now.duration_since(local.renewed) >= MAX_AGE;
                 if unused && local.available != Amounts::default() {
@@ -401,6 +391,7 @@ impl Quotas {
                     local.left_requests = None;
                     local.left_tokens = None;
                 }
+                local.urgent = false;
                 // Forgotten only when nothing refers to it but this map (no request
                 // is admitting with it or holds a share of it): a block fetched into
                 // a forgotten entry would never be given back.
@@ -430,13 +421,77 @@ impl Quotas {
             let mut every = tokio::time::interval(Duration::from_millis(250));
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                every.tick().await;
+                tokio::select! {
+                    _ = every.tick() => {}
+                    () = quotas.wake.notified() => {}
+                }
                 if let Err(error) = quotas.give_back_unused(false).await {
                     tracing::warn!(%error, "giving back unused quota leases failed; retrying");
                 }
             }
         })
     }
+}
+
+/// Gives back blocks granted under limits that have changed since, takes a block
+/// of each quota and, when all are granted, this request's share of each.
+async fn fetch_and_take(
+    pool: &PgPool,
+    process: i32,
+    specs: &[QuotaSpec],
+    targets: &[Arc<Entry>],
+    estimate: Amounts,
+) -> Result<Taken, sqlx::Error> {
+    // Blocks of limits that have changed go back first, so the new limit is
+    // weighed against what is really used; so does a block that requests used
+    // more of than was left (the database must see that usage before it grants).
+    let mut stale = Vec::new();
+    let mut stale_entries = Vec::new();
+    for (entry, spec) in targets.iter().zip(specs) {
+        let mut local = entry.local();
+        let changed = local.limits.is_some() && local.limits != limits_of(spec);
+        let overdrawn = local.available.tokens < 0 || local.available.cost < 0;
+        if (changed || overdrawn) && local.available != Amounts::default() {
+            stale.push((spec.key.clone(), local.available));
+            stale_entries.push(Arc::clone(entry));
+            local.available = Amounts::default();
+        }
+    }
+    if let Err(error) = store::give_back(pool, process, &stale).await {
+        for ((_, amounts), entry) in stale.iter().zip(&stale_entries) {
+            let mut local = entry.local();
+            local.available.requests += amounts.requests;
+            local.available.tokens += amounts.tokens;
+            local.available.cost += amounts.cost;
+        }
+        return Err(error);
+    }
+    let wants: Vec<Amounts> = specs
+        .iter()
+        .map(|_| Amounts { requests: BLOCK_REQUESTS, tokens: estimate.tokens, cost: estimate.cost })
+        .collect();
+    let refs: Vec<&QuotaSpec> = specs.iter().collect();
+    let taken = store::take(pool, process, &refs, &wants).await?;
+    if let Taken::Granted(grants) = &taken {
+        for ((entry, grant), spec) in targets.iter().zip(grants).zip(specs) {
+            let mut local = entry.local();
+            local.limits = limits_of(spec);
+            local.available.requests += grant.requests;
+            local.available.tokens += grant.tokens;
+            local.available.cost += grant.cost;
+            local.left_requests = grant.left_requests;
+            local.left_tokens = grant.left_tokens;
+            local.renewed = Instant::now();
+            // This request's share, taken with the block: nobody can take it first.
+            let draw = draw_of(spec, estimate);
+            local.available.requests -= draw.requests;
+            local.available.tokens -= draw.tokens;
+            local.available.cost -= draw.cost;
+            local.outstanding += 1;
+            local.touched = Instant::now();
+        }
+    }
+    Ok(taken)
 }
 
 fn share(spec: &QuotaSpec, entry: &Arc<Entry>, amounts: Amounts) -> Share {
