@@ -90,9 +90,10 @@ DROP FUNCTION record_requests(text, text[], jsonb[], jsonb[], uuid[], uuid[], da
 DROP TABLE usage_reservations;
 DROP TABLE usage_counters;
 
--- Takes leases on several quotas at once, all or none. Each quota is checked
--- against its limits (NULL = that metric is unlimited): a request needs one
--- request left (used + reserved + 1 <= limit), tokens and cost need anything
+-- Takes leases on several quotas at once, all or none. Only what is wanted is
+-- checked and granted (0 = the process holds enough of that metric already).
+-- Each wanted metric is checked against its limit (NULL = unlimited): requests
+-- need one left (used + reserved + 1 <= limit), tokens and cost need anything
 -- left. If one is exhausted nothing is granted and its name is answered.
 -- Otherwise each gets a block: up to the wanted number of requests, never more
 -- than an eighth of what is left (so other processes keep a share) but at least
@@ -134,17 +135,22 @@ BEGIN
          WHERE (scope, owner_id, period, start, model) = (p_scopes[i], p_owners[i], p_periods[i], p_starts[i], p_models[i])
            FOR UPDATE;
         counters := counters || c;
-        IF p_limit_requests[i] IS NOT NULL AND c.requests + c.reserved_requests + 1 > p_limit_requests[i]
-           OR p_limit_tokens[i] IS NOT NULL AND c.tokens + c.reserved_tokens >= p_limit_tokens[i]
-           OR p_limit_costs[i] IS NOT NULL AND c.cost_nanos + c.reserved_cost_nanos >= p_limit_costs[i] THEN
+        IF p_want_requests[i] > 0 AND p_limit_requests[i] IS NOT NULL
+               AND c.requests + c.reserved_requests + 1 > p_limit_requests[i]
+           OR p_want_tokens[i] > 0 AND p_limit_tokens[i] IS NOT NULL
+               AND c.tokens + c.reserved_tokens >= p_limit_tokens[i]
+           OR p_want_costs[i] > 0 AND p_limit_costs[i] IS NOT NULL
+               AND c.cost_nanos + c.reserved_cost_nanos >= p_limit_costs[i] THEN
             -- Nothing is granted: the lease rows made above for it go again.
             DELETE FROM quota_leases
              WHERE process = p_process AND requests = 0 AND tokens = 0 AND cost_nanos = 0;
             -- which metric, for the answer
             RETURN QUERY SELECT CASE
-                WHEN p_limit_requests[i] IS NOT NULL AND c.requests + c.reserved_requests + 1 > p_limit_requests[i]
+                WHEN p_want_requests[i] > 0 AND p_limit_requests[i] IS NOT NULL
+                     AND c.requests + c.reserved_requests + 1 > p_limit_requests[i]
                     THEN p_names[i] || ':requests'
-                WHEN p_limit_tokens[i] IS NOT NULL AND c.tokens + c.reserved_tokens >= p_limit_tokens[i]
+                WHEN p_want_tokens[i] > 0 AND p_limit_tokens[i] IS NOT NULL
+                     AND c.tokens + c.reserved_tokens >= p_limit_tokens[i]
                     THEN p_names[i] || ':tokens'
                 ELSE p_names[i] || ':cost' END,
                 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint;
@@ -156,9 +162,13 @@ BEGIN
         lr := p_limit_requests[i] - c.requests - c.reserved_requests;
         lt := p_limit_tokens[i] - c.tokens - c.reserved_tokens;
         lc := p_limit_costs[i] - c.cost_nanos - c.reserved_cost_nanos;
-        gr := CASE WHEN lr IS NULL THEN p_want_requests[i] ELSE LEAST(p_want_requests[i], GREATEST(1, lr / 8)) END;
-        gt := CASE WHEN lt IS NULL THEN 0 ELSE LEAST(lt, GREATEST(p_want_tokens[i], lt / 8, 1)) END;
-        gc := CASE WHEN lc IS NULL THEN 0 ELSE LEAST(lc, GREATEST(p_want_costs[i], lc / 8, 1)) END;
+        gr := CASE WHEN p_want_requests[i] <= 0 THEN 0
+                   WHEN lr IS NULL THEN p_want_requests[i]
+                   ELSE LEAST(p_want_requests[i], GREATEST(1, lr / 8)) END;
+        gt := CASE WHEN lt IS NULL OR p_want_tokens[i] <= 0 THEN 0
+                   ELSE LEAST(lt, GREATEST(p_want_tokens[i], lt / 8, 1)) END;
+        gc := CASE WHEN lc IS NULL OR p_want_costs[i] <= 0 THEN 0
+                   ELSE LEAST(lc, GREATEST(p_want_costs[i], lc / 8, 1)) END;
         UPDATE quota_counters
            SET reserved_requests = reserved_requests + gr,
                reserved_tokens = reserved_tokens + gt,

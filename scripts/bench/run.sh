@@ -21,7 +21,9 @@
 # BENCH_NO_BUILD=1 (use the binaries already in target/release),
 # BENCH_KEEP_DIR=1 (keep the temporary directory with the logs and oha's JSON),
 # BENCH_ONLY=routing (only the single-deployment vs two-deployment-route pair),
-# BENCH_ONLY=limits (only the unlimited vs limited key pair).
+# BENCH_ONLY=limits (only the unlimited vs limited key pair), BENCH_ORG_LIMITS and
+# BENCH_KEY_LIMITS (the limited pair's `limits` JSON; monthly ones only for a binary
+# from before budgets and rates).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
@@ -165,10 +167,12 @@ KEY=$(curl -fsS "$GATEWAY/v1/api-keys" -H "Authorization: Bearer $TOKEN" -H 'con
   -d "{\"organization_id\":\"$ORG\",\"name\":\"bench\",\"permission\":\"write\"}" | json_field key)
 log "organization $ORG, unlimited write key ${KEY:0:12}..."
 # Limits far above what a run uses: admission checks them all, none refuses.
+ORG_LIMITS=${BENCH_ORG_LIMITS:-'{"monthly_requests":1000000000,"monthly_cost_usd":1000000,"daily_tokens":100000000000,"requests_per_minute":100000000}'}
+KEY_LIMITS=${BENCH_KEY_LIMITS:-'{"monthly_requests":1000000000,"requests_per_minute":100000000,"tokens_per_minute":100000000000,"concurrent_requests":100000}'}
 LIMITED_ORG=$(curl -fsS "$GATEWAY/v1/organizations" -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
-  -d "{\"name\":\"bench-limited-$(date +%s)-$RANDOM\",\"limits\":{\"monthly_requests\":1000000000,\"monthly_cost_usd\":1000000,\"daily_tokens\":100000000000,\"requests_per_minute\":100000000}}" | json_field id)
+  -d "{\"name\":\"bench-limited-$(date +%s)-$RANDOM\",\"limits\":$ORG_LIMITS}" | json_field id)
 LIMITED_KEY=$(curl -fsS "$GATEWAY/v1/api-keys" -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
-  -d "{\"organization_id\":\"$LIMITED_ORG\",\"name\":\"bench-limited\",\"permission\":\"write\",\"limits\":{\"monthly_requests\":1000000000,\"requests_per_minute\":100000000,\"tokens_per_minute\":100000000000,\"concurrent_requests\":100000}}" | json_field key)
+  -d "{\"organization_id\":\"$LIMITED_ORG\",\"name\":\"bench-limited\",\"permission\":\"write\",\"limits\":$KEY_LIMITS}" | json_field key)
 log "organization $LIMITED_ORG with limits, limited write key ${LIMITED_KEY:0:12}..."
 # One request each way before measuring: fail early with the gateway's own answer.
 for model in openai/gpt-4o-mini echo/bench; do

@@ -503,3 +503,29 @@ async fn a_lowered_limit_holds_at_once_although_a_block_of_the_old_one_is_held()
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "6 in all: {statuses:?}");
     assert!(app.leases_all_returned().await);
 }
+
+#[tokio::test]
+async fn limits_far_from_reached_refuse_nothing_under_load() {
+    let app = spawn_app().await;
+    let created = app
+        .post(
+            "/v1/organizations",
+            &app.admin_token,
+            json!({"name": "Roomy", "limits": {"monthly_requests": 1_000_000_000_i64, "monthly_cost_usd": 1_000_000,
+                "daily_tokens": 100_000_000_000_i64, "requests_per_minute": 100_000_000}}),
+        )
+        .await;
+    let (_, key) = app
+        .issue_key_with(json!({"organization_id": created.id(), "name": "roomy", "permission": "read",
+            "limits": {"monthly_requests": 1_000_000_000_i64, "requests_per_minute": 100_000_000,
+                "tokens_per_minute": 100_000_000_000_i64, "concurrent_requests": 100_000}}))
+        .await;
+    let replies = fire(&app.client, &[app.url("")], &key, echo("hello there"), 1500).await;
+    let refused: Vec<&String> = replies.iter().filter(|r| r.status != StatusCode::OK).map(|r| &r.code).collect();
+    assert!(refused.is_empty(), "{} refused: {:?}", refused.len(), refused.iter().take(5).collect::<Vec<_>>());
+    // Blocks of tokens are taken when the process runs out of them, not with every
+    // block of requests: what is reserved stays one block (an eighth of the limit).
+    let reserved = app.scalar("SELECT max(reserved_tokens) FROM quota_counters WHERE period = 'day'").await;
+    assert!(reserved <= 100_000_000_000 / 8 + 100_000, "reserved tokens crept up: {reserved}");
+    assert!(app.leases_all_returned().await);
+}

@@ -466,32 +466,82 @@ async fn fetch_and_take(
         }
         return Err(error);
     }
-    let wants: Vec<Amounts> = specs
-        .iter()
-        .map(|_| Amounts { requests: BLOCK_REQUESTS, tokens: estimate.tokens, cost: estimate.cost })
-        .collect();
-    let refs: Vec<&QuotaSpec> = specs.iter().collect();
-    let taken = store::take(pool, process, &refs, &wants).await?;
-    if let Taken::Granted(grants) = &taken {
-        for ((entry, grant), spec) in targets.iter().zip(grants).zip(specs) {
-            let mut local = entry.local();
-            local.limits = limits_of(spec);
-            local.available.requests += grant.requests;
-            local.available.tokens += grant.tokens;
-            local.available.cost += grant.cost;
-            local.left_requests = grant.left_requests;
-            local.left_tokens = grant.left_tokens;
-            local.renewed = Instant::now();
-            // This request's share, taken with the block: nobody can take it first.
-            let draw = draw_of(spec, estimate);
+    // What the entries still hold is taken for this request now; only what they
+    // lack is asked for (asking for tokens a block still has would reserve ever
+    // more of the limit with every fetch).
+    let mut wants = Vec::with_capacity(specs.len());
+    let mut held = Vec::with_capacity(specs.len());
+    for (entry, spec) in targets.iter().zip(specs) {
+        let mut local = entry.local();
+        let draw = draw_of(spec, estimate);
+        let (mut want, mut took) = (Amounts::default(), Amounts::default());
+        if local.available.requests >= 1 {
             local.available.requests -= draw.requests;
-            local.available.tokens -= draw.tokens;
-            local.available.cost -= draw.cost;
-            local.outstanding += 1;
-            local.touched = Instant::now();
+            took.requests = draw.requests;
+        } else {
+            want.requests = BLOCK_REQUESTS;
         }
+        if spec.tokens.is_some() {
+            if local.available.tokens > 0 {
+                local.available.tokens -= draw.tokens;
+                took.tokens = draw.tokens;
+            } else {
+                want.tokens = estimate.tokens.max(1);
+            }
+        }
+        if spec.cost.is_some() {
+            if local.available.cost > 0 {
+                local.available.cost -= draw.cost;
+                took.cost = draw.cost;
+            } else {
+                want.cost = estimate.cost.max(1);
+            }
+        }
+        wants.push(want);
+        held.push(took);
+    }
+    let refs: Vec<&QuotaSpec> = specs.iter().collect();
+    let taken = match store::take(pool, process, &refs, &wants).await {
+        Ok(taken) => taken,
+        Err(error) => {
+            give_back_held(targets, &held);
+            return Err(error);
+        }
+    };
+    match &taken {
+        Taken::Granted(grants) => {
+            for (((entry, grant), spec), took) in targets.iter().zip(grants).zip(specs).zip(&held) {
+                let mut local = entry.local();
+                local.limits = limits_of(spec);
+                local.available.requests += grant.requests;
+                local.available.tokens += grant.tokens;
+                local.available.cost += grant.cost;
+                local.left_requests = grant.left_requests;
+                local.left_tokens = grant.left_tokens;
+                local.renewed = Instant::now();
+                // The rest of this request's share, taken with the block: nobody
+                // can take it first.
+                let draw = draw_of(spec, estimate);
+                local.available.requests -= draw.requests - took.requests;
+                local.available.tokens -= draw.tokens - took.tokens;
+                local.available.cost -= draw.cost - took.cost;
+                local.outstanding += 1;
+                local.touched = Instant::now();
+            }
+        }
+        Taken::Refused { .. } => give_back_held(targets, &held),
     }
     Ok(taken)
+}
+
+/// Puts back what was taken from entries for a request that was not admitted.
+fn give_back_held(targets: &[Arc<Entry>], held: &[Amounts]) {
+    for (entry, took) in targets.iter().zip(held) {
+        let mut local = entry.local();
+        local.available.requests += took.requests;
+        local.available.tokens += took.tokens;
+        local.available.cost += took.cost;
+    }
 }
 
 fn share(spec: &QuotaSpec, entry: &Arc<Entry>, amounts: Amounts) -> Share {
