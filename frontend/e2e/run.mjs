@@ -169,7 +169,21 @@ try {
     await modal.getByTestId('key-org').click()
     await page.locator('.arco-select-option:visible', { hasText: ORG }).first().click()
     await modal.getByTestId('key-name').locator('input').fill(KEY)
+    // A per-model rate and alert thresholds typed out of order (the form sorts them).
+    await modal.getByTestId('limit-model-add').click()
+    await modal.getByTestId('limit-model-name').locator('input').fill(MODEL)
+    await modal.getByTestId('limit-model-requests_per_minute').locator('input').fill('100')
+    const tags = modal.getByTestId('limit-thresholds').locator('input')
+    for (const t of ['90', '50']) {
+      await tags.fill(t)
+      await tags.press('Enter')
+    }
+    const posted = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/v1/api-keys')
     await modal.locator('.arco-modal-footer .arco-btn-primary').click()
+    const limits = (await posted).postDataJSON().limits
+    if (limits?.models?.[MODEL]?.requests_per_minute !== 100 || JSON.stringify(limits.alert_thresholds_percent) !== '[50,90]') {
+      throw new Error(`issue sent limits ${JSON.stringify(limits)}`)
+    }
     const code = page.getByTestId('secret-key')
     await code.waitFor()
     secret = (await code.textContent()).trim()
@@ -222,6 +236,13 @@ try {
       refresh: () => page.getByTestId('logs-apply').click(),
     })
     await shot('logs-light')
+  })
+
+  await step('the key shows its per-model rate and thresholds', async () => {
+    await page.goto(`/api-keys/${keyId}`)
+    await page.getByTestId('budgets-model-rate').getByText(MODEL).waitFor()
+    const alerts = await page.getByTestId('budgets-thresholds').textContent()
+    if (!alerts.includes('50, 90 %')) throw new Error(`thresholds read: ${alerts}`)
   })
 
   await step('key audit timeline shows ApiKeyIssued', async () => {
