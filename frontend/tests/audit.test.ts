@@ -55,6 +55,7 @@ describe('audit helpers', () => {
 
   it('titles unknown events from their type', () => {
     expect(eventTitle('OrganizationFrobnicated')).toBe('Organization frobnicated')
+    expect(eventTitle('BudgetThresholdReached')).toBe('Budget threshold reached')
   })
 
   it('describes values and user agents', () => {

@@ -71,6 +71,7 @@ export function eventTitle(eventType: string): string {
     RouteDeleted: 'Route deleted',
     LoginFailed: 'Login failed',
     LoginLockedOut: 'Login locked out',
+    BudgetThresholdReached: 'Budget threshold reached',
   }
   if (known[eventType]) return known[eventType]
   const words = eventType.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase()
@@ -80,7 +81,7 @@ export function eventTitle(eventType: string): string {
 export function eventTone(eventType: string): DescribedEvent['tone'] {
   if (/(Created|Issued)$/.test(eventType)) return 'green'
   if (/(Deleted|Revoked|Disabled|LockedOut)$/.test(eventType)) return 'red'
-  if (/(Suspended|LoginFailed)$/.test(eventType)) return 'orange'
+  if (/(Suspended|LoginFailed|ThresholdReached)$/.test(eventType)) return 'orange'
   if (/(Reactivated|Enabled)$/.test(eventType)) return 'arcoblue'
   if (/(Rotated|PasswordChanged)$/.test(eventType)) return 'purple'
   return 'blue'
