@@ -178,6 +178,7 @@ try {
       await tags.fill(t)
       await tags.press('Enter')
     }
+    await shot('api-key-limits-form-light')
     const posted = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/v1/api-keys')
     await modal.locator('.arco-modal-footer .arco-btn-primary').click()
     const limits = (await posted).postDataJSON().limits
