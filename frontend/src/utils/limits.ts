@@ -274,8 +274,3 @@ export function sortedBudgets(budgets: Budget[] | null | undefined): Budget[] {
   const rank = (b: Budget) => BUDGET_PERIODS.indexOf(b.period) * 10 + BUDGET_METRICS.indexOf(b.metric)
   return [...(budgets ?? [])].sort((x, y) => rank(x) - rank(y))
 }
-
-export function hasRates(l: Partial<Limits>): boolean {
-  const n = normalizeLimits(l)
-  return RATE_FIELDS.some((f) => n[f] !== null) || Object.keys(n.models).length > 0
-}
