@@ -22,17 +22,72 @@ const projections = [
   { name: 'request_log', position: 0, lag_events: 0, lag_seconds: 0, state: 'running' },
 ]
 const operator = { kind: 'operator', id: uuid(), name: 'admin', permission: 'admin', organization_id: null }
-const limits0 = () => ({ monthly_requests: null, monthly_tokens: null, monthly_cost_usd: null })
+// Limits as the API has them: budgets per period and metric, rates, per-model rates, alert thresholds.
+const PERIODS = { day: 'daily', week: 'weekly', month: 'monthly', total: 'total' }
+const METRICS = ['requests', 'tokens', 'cost_usd']
+const RATES = ['requests_per_minute', 'tokens_per_minute', 'concurrent_requests']
+const rates0 = () => Object.fromEntries(RATES.map((r) => [r, null]))
+const limits0 = () => ({
+  ...Object.fromEntries(Object.values(PERIODS).flatMap((p) => METRICS.map((m) => [`${p}_${m}`, null]))),
+  ...rates0(),
+  models: {},
+  alert_thresholds_percent: null,
+})
+/** RFC 7396: a member present replaces, null removes, absent keeps; objects merge member by member. */
+function mergePatch(target, patch) {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch
+  const out = target && typeof target === 'object' && !Array.isArray(target) ? { ...target } : {}
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k]
+    else out[k] = mergePatch(out[k], v)
+  }
+  return out
+}
+function fullLimits(l) {
+  const out = { ...limits0(), ...(l ?? {}) }
+  out.models = Object.fromEntries(Object.entries(out.models ?? {}).map(([m, r]) => [m, { ...rates0(), ...r }]))
+  return out
+}
+/** Applies a PATCH's `limits` (a merge patch; `null` removes all limits). */
+const patchLimits = (current, patch) => (patch === null ? limits0() : fullLimits(mergePatch(current, patch)))
 const month = () => now().slice(0, 7)
 
-function usageOf(filter) {
-  const rs = requests.filter((r) => r.created_at.startsWith(month()) && filter(r))
-  return { month: month(), requests: rs.length, tokens: rs.reduce((s, r) => s + r.total_tokens, 0), cost_usd: rs.reduce((s, r) => s + r.cost_usd, 0) }
+/** The current UTC window of a period: [start, end); end null for total. */
+function windowOf(period, at = new Date()) {
+  const d = new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate()))
+  if (period === 'day') return [d, new Date(d.getTime() + 86_400_000)]
+  if (period === 'week') {
+    const monday = new Date(d.getTime() - ((d.getUTCDay() + 6) % 7) * 86_400_000)
+    return [monday, new Date(monday.getTime() + 7 * 86_400_000)]
+  }
+  if (period === 'month') return [new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1)), new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1))]
+  return [new Date(0), null]
 }
-const orgView = (o) => ({ ...o, usage: usageOf((r) => r.organization_id === o.id) })
+
+function usageOf(filter, limits) {
+  const counts = (rs) => ({ requests: rs.length, tokens: rs.reduce((s, r) => s + r.total_tokens, 0), cost_usd: rs.reduce((s, r) => s + r.cost_usd, 0) })
+  const periods = {}
+  for (const period of Object.keys(PERIODS)) {
+    const [start] = windowOf(period)
+    periods[period] = { start: start.toISOString(), ...counts(requests.filter((r) => filter(r) && new Date(r.created_at) >= start)) }
+  }
+  const budgets = []
+  for (const [period, prefix] of Object.entries(PERIODS)) {
+    for (const metric of METRICS) {
+      const limit = limits[`${prefix}_${metric}`]
+      if (limit === null || limit === undefined) continue
+      const used = periods[period][metric]
+      const percent = limit > 0 ? (used * 100) / limit : 100
+      const end = windowOf(period)[1]
+      budgets.push({ name: `${prefix}_${metric}`, period, metric, limit, used, remaining: Math.max(0, limit - used), percent_used: Math.round(percent * 10) / 10, resets_at: end ? end.toISOString() : null })
+    }
+  }
+  return { month: month(), ...periods.month, periods: Object.fromEntries(Object.entries(periods)), budgets }
+}
+const orgView = (o) => ({ ...o, usage: usageOf((r) => r.organization_id === o.id, o.limits) })
 function keyView(k) {
   const { secret, ...rest } = k
-  return { ...rest, usage: usageOf((r) => r.api_key_id === k.id) }
+  return { ...rest, usage: usageOf((r) => r.api_key_id === k.id, k.limits) }
 }
 let position = 0
 function record(type, aggregate_type, aggregate_id, payload, actor, req) {
@@ -91,7 +146,7 @@ function summarize(rs) {
 function stats(res, url, scope) {
   const from = url.searchParams.get('from'), to = url.searchParams.get('to'), g = url.searchParams.get('group_by') ?? 'day'
   const rs = requests.filter((r) => scope(r) && r.created_at.slice(0, 10) >= from && r.created_at.slice(0, 10) <= to)
-  const keyOf = { day: (r) => r.created_at.slice(0, 10), model: (r) => r.model, provider: (r) => r.provider, organization: (r) => r.organization_id, key: (r) => r.api_key_id }[g]
+  const keyOf = { day: (r) => r.created_at.slice(0, 10), model: (r) => r.model, provider: (r) => r.provider, organization: (r) => r.organization_id, key: (r) => r.api_key_id, deployment: (r) => r.deployment }[g]
   if (!keyOf) return err(res, 400, 'bad group_by')
   const groups = new Map()
   for (const r of rs) groups.set(keyOf(r), [...(groups.get(keyOf(r)) ?? []), r])
@@ -179,7 +234,7 @@ async function api(req, res, url) {
     if (!admin) return err(res, 403, 'Only admins manage organizations', 'permission_error')
     const b = await body(req)
     if (!b.name?.trim()) return err(res, 422, 'name must not be empty')
-    const o = { id: uuid(), object: 'organization', name: b.name, status: 'active', limits: { ...limits0(), ...(b.limits ?? {}) }, created_at: now(), updated_at: now(), version: 1 }
+    const o = { id: uuid(), object: 'organization', name: b.name, status: 'active', limits: fullLimits(b.limits), created_at: now(), updated_at: now(), version: 1 }
     orgs.set(o.id, o)
     record('OrganizationCreated', 'Organization', o.id, { name: o.name, limits: o.limits }, me, req)
     return send(res, 201, orgView(o))
@@ -194,7 +249,7 @@ async function api(req, res, url) {
     if (m === 'PATCH') {
       const b = await body(req)
       if (b.name && b.name !== o.name) { o.name = b.name; record('OrganizationRenamed', 'Organization', o.id, { name: o.name }, me, req) }
-      if (b.limits) { o.limits = { ...o.limits, ...b.limits }; record('OrganizationLimitsChanged', 'Organization', o.id, { limits: o.limits }, me, req) }
+      if (b.limits !== undefined) { o.limits = patchLimits(o.limits, b.limits); record('OrganizationLimitsChanged', 'Organization', o.id, { limits: o.limits }, me, req) }
       if (b.status && b.status !== o.status) { o.status = b.status; record(b.status === 'suspended' ? 'OrganizationSuspended' : 'OrganizationReactivated', 'Organization', o.id, {}, me, req) }
       o.version++; o.updated_at = now()
       return send(res, 200, orgView(o))
@@ -209,7 +264,7 @@ async function api(req, res, url) {
     const b = await body(req)
     if (!admin && !(me.permission === 'write' && b.organization_id === me.organization_id)) return err(res, 403, 'Not allowed', 'permission_error')
     if (!orgs.get(b.organization_id)) return err(res, 422, 'Unknown organization')
-    const k = { id: uuid(), object: 'api_key', organization_id: b.organization_id, name: b.name, permission: b.permission ?? 'read', limits: { ...limits0(), ...(b.limits ?? {}) }, status: 'active', expires_at: b.expires_at ?? null, revoked_at: null, created_at: now(), updated_at: now(), version: 1 }
+    const k = { id: uuid(), object: 'api_key', organization_id: b.organization_id, name: b.name, permission: b.permission ?? 'read', limits: fullLimits(b.limits), status: 'active', expires_at: b.expires_at ?? null, revoked_at: null, created_at: now(), updated_at: now(), version: 1 }
     newSecret(k)
     keys.set(k.id, k)
     record('ApiKeyIssued', 'ApiKey', k.id, { organization_id: k.organization_id, name: k.name, permission: k.permission, limits: k.limits, prefix: k.prefix, expires_at: k.expires_at, secret_hash: 'sha256:…' }, me, req)
@@ -227,7 +282,7 @@ async function api(req, res, url) {
       const b = await body(req)
       if (b.name !== undefined) { k.name = b.name; record('ApiKeyRenamed', 'ApiKey', k.id, { name: k.name }, me, req) }
       if (b.permission !== undefined) { k.permission = b.permission; record('ApiKeyPermissionChanged', 'ApiKey', k.id, { permission: k.permission }, me, req) }
-      if (b.limits !== undefined) { k.limits = { ...k.limits, ...b.limits }; record('ApiKeyLimitsChanged', 'ApiKey', k.id, { limits: k.limits }, me, req) }
+      if (b.limits !== undefined) { k.limits = patchLimits(k.limits, b.limits); record('ApiKeyLimitsChanged', 'ApiKey', k.id, { limits: k.limits }, me, req) }
       if (b.expires_at !== undefined) { k.expires_at = b.expires_at; record('ApiKeyExpirySet', 'ApiKey', k.id, { expires_at: k.expires_at }, me, req) }
       k.version++
       return send(res, 200, keyView(k))

@@ -120,11 +120,46 @@ try {
     await page.getByTestId('org-create').click()
     const modal = visibleModal()
     await modal.getByTestId('org-name').locator('input').fill(ORG)
-    await modal.getByTestId('limit-requests').locator('input').fill('1000')
+    await modal.getByTestId('limit-daily_requests').locator('input').fill('1000')
+    await modal.getByTestId('limit-requests_per_minute').locator('input').fill('600')
+    const posted = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/v1/organizations')
     await modal.locator('.arco-modal-footer .arco-btn-primary').click()
+    const sent = (await posted).postDataJSON()
+    if (sent.limits?.daily_requests !== 1000 || sent.limits?.requests_per_minute !== 600 || !('weekly_tokens' in sent.limits)) {
+      throw new Error(`create should send the full limits object, sent ${JSON.stringify(sent.limits)}`)
+    }
     const link = page.getByTestId(`org-link-${ORG}`)
     await link.waitFor()
     orgId = (await link.getAttribute('href')).split('/').pop()
+    await page.getByTestId(`org-tightest-${ORG}`).getByText('Daily requests').waitFor()
+  })
+
+  await step('the organization shows its Budgets card', async () => {
+    await page.goto(`/organizations/${orgId}`)
+    const daily = page.getByTestId('budget-daily_requests')
+    await daily.getByText('Daily requests').waitFor()
+    await daily.getByText(/resets (in|tomorrow)/).waitFor()
+    const rates = await page.getByTestId('budgets-rates').textContent()
+    if (!/Requests \/ min\s*600/.test(rates)) throw new Error(`rates read: ${rates}`)
+    await shot('organization-budgets-light')
+  })
+
+  await step('editing one limit sends the minimal merge patch', async () => {
+    await page.getByTestId('org-edit').click()
+    const modal = visibleModal()
+    const rpm = modal.getByTestId('limit-requests_per_minute').locator('input')
+    await rpm.waitFor()
+    if ((await modal.getByTestId('limit-daily_requests').locator('input').inputValue()) !== '1000') throw new Error('the form does not show the daily budget')
+    await modal.getByTestId('limit-thresholds').waitFor()
+    await rpm.fill('120')
+    await shot('organization-limits-form-light')
+    const patched = page.waitForRequest((r) => r.method() === 'PATCH' && new URL(r.url()).pathname === `/v1/organizations/${orgId}`)
+    await modal.locator('.arco-modal-footer .arco-btn-primary').click()
+    const body = (await patched).postDataJSON()
+    const want = { limits: { requests_per_minute: 120 } }
+    if (JSON.stringify(body) !== JSON.stringify(want)) throw new Error(`PATCH body ${JSON.stringify(body)}, want ${JSON.stringify(want)}`)
+    await eventually(async () => /Requests \/ min\s*120/.test(await page.getByTestId('budgets-rates').textContent()))
+    await page.getByTestId('budget-daily_requests').waitFor()
   })
 
   await step('issue an API key and read it from the modal', async () => {
@@ -134,7 +169,22 @@ try {
     await modal.getByTestId('key-org').click()
     await page.locator('.arco-select-option:visible', { hasText: ORG }).first().click()
     await modal.getByTestId('key-name').locator('input').fill(KEY)
+    // A per-model rate and alert thresholds typed out of order (the form sorts them).
+    await modal.getByTestId('limit-model-add').click()
+    await modal.getByTestId('limit-model-name').locator('input').fill(MODEL)
+    await modal.getByTestId('limit-model-requests_per_minute').locator('input').fill('100')
+    const tags = modal.getByTestId('limit-thresholds').locator('input')
+    for (const t of ['90', '50']) {
+      await tags.fill(t)
+      await tags.press('Enter')
+    }
+    await shot('api-key-limits-form-light')
+    const posted = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/v1/api-keys')
     await modal.locator('.arco-modal-footer .arco-btn-primary').click()
+    const limits = (await posted).postDataJSON().limits
+    if (limits?.models?.[MODEL]?.requests_per_minute !== 100 || JSON.stringify(limits.alert_thresholds_percent) !== '[50,90]') {
+      throw new Error(`issue sent limits ${JSON.stringify(limits)}`)
+    }
     const code = page.getByTestId('secret-key')
     await code.waitFor()
     secret = (await code.textContent()).trim()
@@ -187,6 +237,13 @@ try {
       refresh: () => page.getByTestId('logs-apply').click(),
     })
     await shot('logs-light')
+  })
+
+  await step('the key shows its per-model rate and thresholds', async () => {
+    await page.goto(`/api-keys/${keyId}`)
+    await page.getByTestId('budgets-model-rate').getByText(MODEL).waitFor()
+    const alerts = await page.getByTestId('budgets-thresholds').textContent()
+    if (!alerts.includes('50, 90 %')) throw new Error(`thresholds read: ${alerts}`)
   })
 
   await step('key audit timeline shows ApiKeyIssued', async () => {
@@ -263,6 +320,20 @@ try {
     await shot('phone-api-keys-light', phone)
     await phone.goto('/playground')
     await shot('phone-playground-light', phone)
+    await phone.goto(`/organizations/${orgId}`)
+    await phone.getByTestId('budgets-card').waitFor()
+    await shot('phone-organization-budgets-light', phone)
+    await phone.getByTestId('org-edit').click()
+    await phone.getByTestId('limits-fields').waitFor()
+    await phone.waitForTimeout(400) // the modal's opening animation
+    const overflow = await phone.evaluate(() => {
+      const modal = document.querySelector('.arco-modal')
+      const fields = document.querySelector('[data-testid="limits-fields"]')
+      const r = modal.getBoundingClientRect()
+      return { left: r.left, right: r.right, viewport: window.innerWidth, fields: fields.scrollWidth - fields.clientWidth }
+    })
+    if (overflow.left < 0 || overflow.right > overflow.viewport || overflow.fields > 0) throw new Error(`the limits form overflows at 390 px: ${JSON.stringify(overflow)}`)
+    await shot('phone-organization-limits-form-light', phone)
     await phone.close()
   }, { critical: false })
 

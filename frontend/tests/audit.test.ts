@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { describeEvents, describeUserAgent, displayValue, eventTitle, flatten } from '@/utils/audit'
+import { describeEvents, describeUserAgent, displayValue, eventTitle, fieldLabel, flatten } from '@/utils/audit'
 import type { HistoryEvent } from '@/api/types'
 
 function ev(seq: number, type: string, payload: Record<string, unknown>): HistoryEvent {
@@ -42,8 +42,20 @@ describe('audit helpers', () => {
     expect(issued.changes.find((c) => c.field === 'secret_hash')?.sensitive).toBe(true)
   })
 
+  it('names every limit in limits events, and shows nano-USD costs in dollars', () => {
+    expect(fieldLabel('limits.daily_requests')).toBe('Daily requests limit')
+    expect(fieldLabel('limits.weekly_cost')).toBe('Weekly cost limit (USD)')
+    expect(fieldLabel('limits.requests_per_minute')).toBe('Requests / min limit')
+    expect(fieldLabel('limits.models.openai/gpt-4.1.concurrent_requests')).toBe('In flight limit for openai/gpt-4.1')
+    expect(fieldLabel('limits.alert_thresholds_percent')).toBe('Alert thresholds (%)')
+    expect(displayValue(50_000_000_000, 'limits.monthly_cost')).toBe('$50.00')
+    expect(displayValue(null, 'limits.daily_cost')).toBe('unlimited')
+    expect(displayValue(1000, 'limits.daily_requests')).toBe('1000')
+  })
+
   it('titles unknown events from their type', () => {
     expect(eventTitle('OrganizationFrobnicated')).toBe('Organization frobnicated')
+    expect(eventTitle('BudgetThresholdReached')).toBe('Budget threshold reached')
   })
 
   it('describes values and user agents', () => {

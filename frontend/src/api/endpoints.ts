@@ -7,6 +7,7 @@ import type {
   GroupBy,
   HistoryEvent,
   Limits,
+  LimitsPatch,
   ListResponse,
   LoginResponse,
   Me,
@@ -58,7 +59,7 @@ export const createOrganization = (body: { name: string; limits?: Partial<Limits
   api.post<Organization>('/v1/organizations', body)
 export const updateOrganization = (
   id: string,
-  body: { name?: string; limits?: Partial<Limits>; status?: 'active' | 'suspended' },
+  body: { name?: string; limits?: LimitsPatch | null; status?: 'active' | 'suspended' },
 ) => api.patch<Organization>(`/v1/organizations/${enc(id)}`, body)
 export const deleteOrganization = (id: string) => api.delete<Deleted>(`/v1/organizations/${enc(id)}`)
 export const organizationHistory = (id: string) =>
@@ -89,7 +90,9 @@ export interface ApiKeyInput {
 }
 export const getApiKey = (id: string) => api.get<ApiKey>(`/v1/api-keys/${enc(id)}`)
 export const issueApiKey = (body: ApiKeyInput) => api.post<ApiKeyWithSecret>('/v1/api-keys', body)
-export const updateApiKey = (id: string, body: Partial<Omit<ApiKeyInput, 'organization_id'>>) =>
+/** `limits` is a JSON merge patch: only the limits that change. */
+export type ApiKeyUpdate = Partial<Omit<ApiKeyInput, 'organization_id' | 'limits'>> & { limits?: LimitsPatch | null }
+export const updateApiKey = (id: string, body: ApiKeyUpdate) =>
   api.patch<ApiKey>(`/v1/api-keys/${enc(id)}`, body)
 export const rotateApiKey = (id: string) => api.post<ApiKeyWithSecret>(`/v1/api-keys/${enc(id)}/rotate`)
 export const revokeApiKey = (id: string) => api.delete<Deleted>(`/v1/api-keys/${enc(id)}`)

@@ -22,10 +22,69 @@ export interface ListResponse<T> {
   has_more?: boolean
 }
 
-export interface Limits {
+/** Rates: per UTC minute, and requests in flight. `null` = unlimited. */
+export interface RateLimits {
+  requests_per_minute: number | null
+  tokens_per_minute: number | null
+  concurrent_requests: number | null
+}
+
+export type BudgetPeriod = 'day' | 'week' | 'month' | 'total'
+export type BudgetMetric = 'requests' | 'tokens' | 'cost_usd'
+
+/**
+ * Limits of an organization or API key; `null` = unlimited. Budgets count in UTC
+ * calendar periods (ISO weeks start on Monday; `total` never resets); costs in USD.
+ */
+export interface Limits extends RateLimits {
+  daily_requests: number | null
+  daily_tokens: number | null
+  daily_cost_usd: number | null
+  weekly_requests: number | null
+  weekly_tokens: number | null
+  weekly_cost_usd: number | null
   monthly_requests: number | null
   monthly_tokens: number | null
   monthly_cost_usd: number | null
+  total_requests: number | null
+  total_tokens: number | null
+  total_cost_usd: number | null
+  /** Rates per model id or route name (at most 64). */
+  models: Record<string, RateLimits>
+  /** Rising percentages 1–100 at which a BudgetThresholdReached event is raised; `null` = 50, 80, 100. */
+  alert_thresholds_percent: number[] | null
+}
+
+/** The names of the limits that hold one number (everything but models and thresholds). */
+export type ScalarLimit = Exclude<keyof Limits, 'models' | 'alert_thresholds_percent'>
+
+/** A JSON merge patch (RFC 7396) of Limits: absent = kept, `null` = removed. */
+export type LimitsPatch = { [K in ScalarLimit]?: number | null } & {
+  models?: Record<string, Partial<RateLimits> | null>
+  alert_thresholds_percent?: number[] | null
+}
+
+export interface PeriodUsage {
+  /** When the period started (UTC); the Unix epoch for `total`. */
+  start: string
+  requests: number
+  tokens: number
+  cost_usd: number
+}
+
+/** A budget that is set, with what is used of it now. */
+export interface Budget {
+  /** The limit's name in `limits`, e.g. `daily_requests`, `monthly_cost_usd`. */
+  name: string
+  period: BudgetPeriod
+  metric: BudgetMetric
+  limit: number
+  used: number
+  remaining: number
+  /** May pass 100. */
+  percent_used: number
+  /** `null` for `total`, which never resets. */
+  resets_at: string | null
 }
 
 export interface Usage {
@@ -33,6 +92,8 @@ export interface Usage {
   requests: number
   tokens: number
   cost_usd: number
+  periods?: Partial<Record<BudgetPeriod, PeriodUsage>>
+  budgets?: Budget[]
 }
 
 export type OrgStatus = 'active' | 'suspended' | 'deleted'

@@ -1,5 +1,7 @@
 // Turns audit event payloads into readable "field: before → after" lists.
 import type { HistoryEvent } from '@/api/types'
+import { formatCost } from './format'
+import { RATE_LABEL } from './limits'
 
 export interface FieldChange {
   field: string
@@ -69,6 +71,7 @@ export function eventTitle(eventType: string): string {
     RouteDeleted: 'Route deleted',
     LoginFailed: 'Login failed',
     LoginLockedOut: 'Login locked out',
+    BudgetThresholdReached: 'Budget threshold reached',
   }
   if (known[eventType]) return known[eventType]
   const words = eventType.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase()
@@ -78,7 +81,7 @@ export function eventTitle(eventType: string): string {
 export function eventTone(eventType: string): DescribedEvent['tone'] {
   if (/(Created|Issued)$/.test(eventType)) return 'green'
   if (/(Deleted|Revoked|Disabled|LockedOut)$/.test(eventType)) return 'red'
-  if (/(Suspended|LoginFailed)$/.test(eventType)) return 'orange'
+  if (/(Suspended|LoginFailed|ThresholdReached)$/.test(eventType)) return 'orange'
   if (/(Reactivated|Enabled)$/.test(eventType)) return 'arcoblue'
   if (/(Rotated|PasswordChanged)$/.test(eventType)) return 'purple'
   return 'blue'
@@ -100,8 +103,29 @@ export function flatten(obj: Record<string, unknown>, prefix = ''): Record<strin
   return out
 }
 
+const PERIOD_WORD: Record<string, string> = { daily: 'Daily', weekly: 'Weekly', monthly: 'Monthly', total: 'Total' }
+/** Events record a cost limit as integer nano-USD under `<period>_cost`. */
+const NANO_COST_FIELD = /(^|\.)(daily|weekly|monthly|total)_cost$/
+
+/** Labels of the limits in events: budgets, rates, per-model rates, thresholds. */
+function limitFieldLabel(field: string): string | null {
+  const path = field.replace(/^limits\./, '')
+  const model = /^models\.(.+)\.(requests_per_minute|tokens_per_minute|concurrent_requests)$/.exec(path)
+  if (model) return `${RATE_LABEL[model[2] as keyof typeof RATE_LABEL]} limit for ${model[1]}`
+  if (path === 'alert_thresholds_percent') return 'Alert thresholds (%)'
+  const rate = path.replace(/^rates\./, '')
+  if (rate in RATE_LABEL) return `${RATE_LABEL[rate as keyof typeof RATE_LABEL]} limit`
+  const budget = /^(daily|weekly|monthly|total)_(requests|tokens|cost|cost_usd)$/.exec(path)
+  if (budget) return `${PERIOD_WORD[budget[1]]} ${budget[2].startsWith('cost') ? 'cost limit (USD)' : `${budget[2]} limit`}`
+  return null
+}
+
 export function fieldLabel(field: string): string {
   if (LABELS[field]) return LABELS[field]
+  if (field.startsWith('limits.')) {
+    const label = limitFieldLabel(field)
+    if (label) return label
+  }
   const last = field.split('.').pop() ?? field
   if (LABELS[last]) return LABELS[last]
   const s = field.replace(/[._]/g, ' ')
@@ -162,6 +186,7 @@ export function displayValue(v: unknown, field = ''): string {
     return /limit|monthly_/.test(field) ? 'unlimited' : 'none'
   }
   if (typeof v === 'string') return v
+  if (typeof v === 'number' && NANO_COST_FIELD.test(field)) return formatCost(v / 1e9)
   if (typeof v === 'number' || typeof v === 'boolean') return String(v)
   return JSON.stringify(v)
 }
