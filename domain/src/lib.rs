@@ -15,6 +15,7 @@ pub mod organization;
 pub mod permission;
 pub mod request;
 pub mod route;
+pub mod webhook;
 
 pub use limits::Limits;
 pub use money::Money;
