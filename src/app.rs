@@ -22,6 +22,7 @@ use crate::usage::recorder::Recorder;
 use gaiarouter_projections::monthly_usage::MonthlyUsage;
 use gaiarouter_projections::request_log::RequestLog;
 use gaiarouter_projections::usage_rollups::UsageRollups;
+use gaiarouter_projections::webhook_outbox::WebhookOutbox;
 use gaiarouter_projections::Runner;
 
 /// A reservation older than this belongs to a process that died (requests time out sooner).
@@ -106,6 +107,10 @@ pub async fn prepare_with_providers(
     let projections = Arc::new(projection_runner(&pool));
     projections.register().await?;
     let projector = Arc::clone(&projections).spawn();
+    let webhooks = Arc::new(crate::webhooks::Webhooks::new(pool.clone(), &config)?);
+    let webhook_sender = webhooks.spawn_sender();
+    let (cooldowns, cooldown_writer) = crate::webhooks::cooldown::start(pool.clone(), Arc::clone(&routes));
+    completions.health.set_cooldown_listener(cooldowns);
     Ok(AppState {
         pool,
         admin,
@@ -116,7 +121,16 @@ pub async fn prepare_with_providers(
         projections,
         login_throttle,
         routes,
-        background: Arc::new(Background { process_lock, key_listener, route_listener, projector, reservation_sweeper }),
+        webhooks,
+        background: Arc::new(Background {
+            process_lock,
+            key_listener,
+            route_listener,
+            projector,
+            reservation_sweeper,
+            webhook_sender,
+            cooldown_writer,
+        }),
     })
 }
 
@@ -132,7 +146,10 @@ fn throttle_config(config: &Config) -> crate::auth::throttle::ThrottleConfig {
 
 /// Every checkpointed projector GaiaRouter runs.
 pub fn projection_runner(pool: &PgPool) -> Runner {
-    Runner::new(pool.clone(), vec![Arc::new(UsageRollups), Arc::new(MonthlyUsage), Arc::new(RequestLog)])
+    Runner::new(
+        pool.clone(),
+        vec![Arc::new(UsageRollups), Arc::new(MonthlyUsage), Arc::new(RequestLog), Arc::new(WebhookOutbox)],
+    )
 }
 
 /// On first start only: the configured operator, or `admin` with a random password

@@ -74,6 +74,14 @@ pub struct Config {
     /// Routes created at start if absent (TOML `[[routes]]` or a JSON list);
     /// `GAIAROUTER_ROUTES_FILE`.
     pub routes_file: Option<PathBuf>,
+    /// The server secret that webhook signing secrets are encrypted with (a key is
+    /// derived from it); `GAIAROUTER_SECRET_KEY`. Unset: generated once and kept in
+    /// `data_dir/secret_key`. Losing it makes stored webhook secrets unreadable.
+    pub secret_key: Option<Secret>,
+    /// The first webhook retry waits this long; each next one twice as long (with
+    /// jitter), up to `webhook_retry_max_ms`, until 24 h after the event.
+    pub webhook_retry_base_ms: u64,
+    pub webhook_retry_max_ms: u64,
 }
 
 impl Default for Config {
@@ -102,6 +110,9 @@ impl Default for Config {
             login_max_tracked: 10_000,
             credentials: std::collections::BTreeMap::new(),
             routes_file: None,
+            secret_key: None,
+            webhook_retry_base_ms: 10_000,
+            webhook_retry_max_ms: 3_600_000,
         }
     }
 }
@@ -153,6 +164,17 @@ impl Config {
         }
         if let Some(v) = set("GAIAROUTER_ROUTES_FILE") {
             self.routes_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = set("GAIAROUTER_SECRET_KEY") {
+            self.secret_key = Some(Secret::new(v));
+        }
+        for (name, field) in [
+            ("GAIAROUTER_WEBHOOK_RETRY_BASE_MS", &mut self.webhook_retry_base_ms),
+            ("GAIAROUTER_WEBHOOK_RETRY_MAX_MS", &mut self.webhook_retry_max_ms),
+        ] {
+            if let Some(v) = set(name) {
+                *field = v.parse().map_err(|e| anyhow::anyhow!("{name}={v}: {e}"))?;
+            }
         }
         if let Some(v) = set("GAIAROUTER_DB_MAX_CONNECTIONS") {
             self.db_max_connections =

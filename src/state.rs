@@ -29,6 +29,8 @@ pub struct AppState {
     pub login_throttle: Arc<LoginThrottle>,
     /// Routes (model names mapped to deployments), current on every process within a second.
     pub routes: Arc<RouteTable>,
+    /// Webhook secrets (sealing) and the delivery sender.
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
     pub(crate) background: Arc<Background>,
 }
 
@@ -39,6 +41,8 @@ pub(crate) struct Background {
     pub(crate) route_listener: JoinHandle<()>,
     pub(crate) projector: JoinHandle<()>,
     pub(crate) reservation_sweeper: JoinHandle<()>,
+    pub(crate) webhook_sender: JoinHandle<()>,
+    pub(crate) cooldown_writer: JoinHandle<()>,
 }
 
 impl AppState {
@@ -50,6 +54,9 @@ impl AppState {
         self.background.route_listener.abort();
         self.background.projector.abort();
         self.background.reservation_sweeper.abort();
+        // Deliveries in flight are rows: the next run (or another replica) resends them.
+        self.background.webhook_sender.abort();
+        self.background.cooldown_writer.abort();
         self.background.process_lock.stop();
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod api_key;
 pub mod authorization;
+pub mod deployment;
 pub mod limits;
 pub mod login;
 pub mod money;

@@ -19,7 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// What the audit trail shows: admin changes and login attempts (failures, lockouts).
-pub const ADMIN_AGGREGATES: [&str; 5] = ["Organization", "ApiKey", "Operator", "Login", "Route"];
+pub const ADMIN_AGGREGATES: [&str; 6] = ["Organization", "ApiKey", "Operator", "Login", "Route", "WebhookEndpoint"];
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -60,7 +60,7 @@ pub struct AuditEntry {
 }
 
 /// Fields that hold hashes of secrets: recorded, but never answered.
-const REDACTED_FIELDS: [&str; 2] = ["secret_hash", "password_hash"];
+const REDACTED_FIELDS: [&str; 3] = ["secret_hash", "password_hash", "secret"];
 
 /// Unwraps `{"EventName": {...}}` to its fields and hides secret hashes.
 fn public_payload(event_type: &str, payload: &Value) -> Value {
@@ -140,7 +140,7 @@ pub(crate) async fn api_key_history(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct AuditParams {
-    /// `Organization`, `ApiKey`, `Operator`, `Login` or `Route`.
+    /// `Organization`, `ApiKey`, `Operator`, `Login`, `Route` or `WebhookEndpoint`.
     pub aggregate_type: Option<String>,
     pub aggregate_id: Option<String>,
     /// The actor's id (operator or API key).
@@ -167,7 +167,7 @@ pub(crate) async fn audit_log(
         Some(_) => {
             return Err(ApiError::bad_request(
                 "invalid_aggregate_type",
-                "aggregate_type must be Organization, ApiKey, Operator, Login or Route",
+                "aggregate_type must be Organization, ApiKey, Operator, Login, Route or WebhookEndpoint",
             )
             .with_param("aggregate_type"))
         }

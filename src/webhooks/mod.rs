@@ -1,0 +1,87 @@
+//! Webhooks: endpoints' secrets (sealed at rest), the sender of the deliveries
+//! the `webhook_outbox` projector queues, and the writer of deployment cooldown
+//! events. The admin use cases are in `crate::admin::webhooks`.
+
+pub mod cooldown;
+pub mod crypto;
+mod sender;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+pub use crypto::SecretBox;
+
+/// How deliveries are sent.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// Per attempt, from connecting to the response headers.
+    pub timeout: Duration,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// After this long since the event, a failing delivery is given up (`failed`).
+    pub max_age: chrono::Duration,
+    /// Deliveries sent at once to one endpoint, and in all, by this process.
+    pub per_endpoint: usize,
+    pub overall: usize,
+    /// Due deliveries are looked for at least this often (NOTIFY wakes it sooner).
+    pub poll: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            timeout: Duration::from_secs(10),
+            retry_base: Duration::from_secs(10),
+            retry_max: Duration::from_secs(3600),
+            max_age: chrono::Duration::hours(24),
+            per_endpoint: 4,
+            overall: 64,
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+impl WebhookSettings {
+    pub fn from_config(config: &Config) -> Self {
+        WebhookSettings {
+            retry_base: Duration::from_millis(config.webhook_retry_base_ms.max(1)),
+            retry_max: Duration::from_millis(config.webhook_retry_max_ms.max(config.webhook_retry_base_ms).max(1)),
+            // With fast retries (tests, local runs) look for due ones as often.
+            poll: Duration::from_millis(config.webhook_retry_base_ms.clamp(50, 1000)),
+            ..WebhookSettings::default()
+        }
+    }
+}
+
+pub struct Webhooks {
+    pub secrets: SecretBox,
+    pool: PgPool,
+    settings: WebhookSettings,
+    client: reqwest::Client,
+    /// Wakes this process's sender at once (a test ping, a redelivery).
+    wake: Notify,
+}
+
+impl Webhooks {
+    pub fn new(pool: PgPool, config: &Config) -> anyhow::Result<Self> {
+        let server_secret = crypto::server_secret(config)?;
+        let secrets = SecretBox::new(server_secret.expose().as_bytes())?;
+        let settings = WebhookSettings::from_config(config);
+        Ok(Webhooks { secrets, pool, client: sender::http_client(&settings), settings, wake: Notify::new() })
+    }
+
+    /// Starts the sender; it runs until the handle is aborted.
+    pub fn spawn_sender(self: &Arc<Self>) -> JoinHandle<()> {
+        tokio::spawn(Arc::clone(self).send_forever())
+    }
+
+    /// Looks for due deliveries now rather than at the next poll.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
