@@ -108,7 +108,7 @@ pub async fn prepare_with_providers(
     projections.register().await?;
     let projector = Arc::clone(&projections).spawn();
     let webhooks = Arc::new(crate::webhooks::Webhooks::new(pool.clone(), &config)?);
-    let webhook_sender = webhooks.spawn_sender();
+    webhooks.start_sender();
     let (cooldowns, cooldown_writer) = crate::webhooks::cooldown::start(pool.clone(), Arc::clone(&routes));
     completions.health.set_cooldown_listener(cooldowns);
     Ok(AppState {
@@ -128,7 +128,6 @@ pub async fn prepare_with_providers(
             route_listener,
             projector,
             reservation_sweeper,
-            webhook_sender,
             cooldown_writer,
         }),
     })

@@ -41,7 +41,6 @@ pub(crate) struct Background {
     pub(crate) route_listener: JoinHandle<()>,
     pub(crate) projector: JoinHandle<()>,
     pub(crate) reservation_sweeper: JoinHandle<()>,
-    pub(crate) webhook_sender: JoinHandle<()>,
     pub(crate) cooldown_writer: JoinHandle<()>,
 }
 
@@ -54,8 +53,7 @@ impl AppState {
         self.background.route_listener.abort();
         self.background.projector.abort();
         self.background.reservation_sweeper.abort();
-        // Deliveries in flight are rows: the next run (or another replica) resends them.
-        self.background.webhook_sender.abort();
+        self.webhooks.shutdown().await;
         self.background.cooldown_writer.abort();
         self.background.process_lock.stop();
     }

@@ -6,7 +6,8 @@ pub mod cooldown;
 pub mod crypto;
 mod sender;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -63,8 +64,10 @@ pub struct Webhooks {
     pool: PgPool,
     settings: WebhookSettings,
     client: reqwest::Client,
-    /// Wakes this process's sender at once (a test ping, a redelivery).
+    /// Wakes this process's sender at once (a test ping, a redelivery, shutdown).
     wake: Notify,
+    stopping: AtomicBool,
+    sender: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Webhooks {
@@ -72,12 +75,43 @@ impl Webhooks {
         let server_secret = crypto::server_secret(config)?;
         let secrets = SecretBox::new(server_secret.expose().as_bytes())?;
         let settings = WebhookSettings::from_config(config);
-        Ok(Webhooks { secrets, pool, client: sender::http_client(&settings), settings, wake: Notify::new() })
+        Ok(Webhooks {
+            secrets,
+            pool,
+            client: sender::http_client(&settings),
+            settings,
+            wake: Notify::new(),
+            stopping: AtomicBool::new(false),
+            sender: Mutex::new(None),
+        })
     }
 
-    /// Starts the sender; it runs until the handle is aborted.
-    pub fn spawn_sender(self: &Arc<Self>) -> JoinHandle<()> {
-        tokio::spawn(Arc::clone(self).send_forever())
+    /// Starts the sender; it runs until [`shutdown`](Self::shutdown).
+    pub fn start_sender(self: &Arc<Self>) {
+        let handle = tokio::spawn(Arc::clone(self).send_forever());
+        if let Ok(mut sender) = self.sender.lock() {
+            *sender = Some(handle);
+        }
+    }
+
+    /// Stops claiming deliveries and lets the attempts in flight finish and be
+    /// recorded (each is bounded by the attempt timeout), so a clean stop never
+    /// sends anything twice. Past that bound the rest is cut off: those rows are
+    /// still pending and are sent again by the next run.
+    pub async fn shutdown(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.wake.notify_one();
+        let handle = self.sender.lock().ok().and_then(|mut sender| sender.take());
+        if let Some(mut handle) = handle {
+            let grace = self.settings.timeout + Duration::from_secs(2);
+            if tokio::time::timeout(grace, &mut handle).await.is_err() {
+                handle.abort();
+            }
+        }
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
     }
 
     /// Looks for due deliveries now rather than at the next poll.

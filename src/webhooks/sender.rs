@@ -85,6 +85,10 @@ impl Webhooks {
         let mut tasks = JoinSet::new();
         let mut listener = None;
         loop {
+            if self.is_stopping() {
+                while tasks.join_next().await.is_some() {}
+                return;
+            }
             if listener.is_none() {
                 listener = match PgListener::connect_with(&self.pool).await {
                     Ok(mut l) => l.listen(DELIVERIES_CHANNEL).await.ok().map(|()| l),

@@ -33,3 +33,4 @@ mod sessions;
 mod stats;
 mod tenant_safety;
 mod tool_loops;
+mod webhooks;
