@@ -23,6 +23,8 @@ enum Mode {
     Accept,
     Fail(u16),
     Hang,
+    /// Answers 307 to this receiver's `/elsewhere` (which counts what reaches it).
+    Redirect,
 }
 
 #[derive(Debug, Clone)]
@@ -57,18 +59,56 @@ impl Receiver {
         let origin = format!("http://{}", listener.local_addr().unwrap());
         let receiver = Arc::new(Receiver { origin, mode: Mutex::new(mode), received: Mutex::default() });
         let state = Arc::clone(&receiver);
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |headers: HeaderMap, body: String| {
-                let state = Arc::clone(&state);
-                async move { state.take(headers, body).await }
-            }),
-        );
+        let elsewhere = Arc::clone(&receiver);
+        let app = axum::Router::new()
+            .route(
+                "/hook",
+                axum::routing::post(move |headers: HeaderMap, body: String| {
+                    let state = Arc::clone(&state);
+                    async move { state.take(headers, body).await }
+                }),
+            )
+            .route(
+                "/elsewhere",
+                axum::routing::post(move |body: String| {
+                    let state = Arc::clone(&elsewhere);
+                    async move {
+                        state.received.lock().unwrap().push(Received {
+                            id: "followed".into(),
+                            timestamp: String::new(),
+                            signature: String::new(),
+                            content_type: String::new(),
+                            user_agent: String::new(),
+                            body,
+                            accepted: true,
+                        });
+                        StatusCode::OK
+                    }
+                }),
+            );
         tokio::spawn(async move { axum::serve(listener, app).await });
         receiver
     }
 
-    async fn take(&self, headers: HeaderMap, body: String) -> StatusCode {
+    async fn take(&self, headers: HeaderMap, body: String) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        if *self.mode.lock().unwrap() == Mode::Redirect {
+            self.received.lock().unwrap().push(Received {
+                id: "redirected".into(),
+                timestamp: String::new(),
+                signature: String::new(),
+                content_type: String::new(),
+                user_agent: String::new(),
+                body,
+                accepted: false,
+            });
+            let location = format!("{}/elsewhere", self.origin);
+            return (StatusCode::TEMPORARY_REDIRECT, [(axum::http::header::LOCATION, location)]).into_response();
+        }
+        self.answer(headers, body).await.into_response()
+    }
+
+    async fn answer(&self, headers: HeaderMap, body: String) -> StatusCode {
         let mode = *self.mode.lock().unwrap();
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let received = Received {
@@ -88,6 +128,7 @@ impl Receiver {
                 tokio::time::sleep(Duration::from_secs(120)).await;
                 StatusCode::OK
             }
+            Mode::Redirect => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -631,4 +672,42 @@ async fn a_deployment_entering_cooldown_is_one_event_delivered_to_gateway_wide_e
     );
     assert_eq!(data["reason"], "failures");
     assert_eq!(app.scalar("SELECT count(*) FROM events WHERE event_type = 'DeploymentCooledDown'").await, 1);
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed_and_count_as_failed_attempts() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start(Mode::Redirect).await;
+    let (id, _) = create_endpoint(&app, &app.admin_token, subscribe(&receiver.url(), &["ApiKeyIssued"])).await;
+    app.post(&format!("/v1/webhooks/{id}/test"), &app.admin_token, json!({})).await;
+    receiver.wait_all(2, SOON).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(receiver.all().iter().all(|r| r.id == "redirected"), "the redirect target was never called");
+    let deliveries = app.get(&format!("/v1/webhooks/{id}/deliveries"), &app.admin_token).await;
+    let attempt = &deliveries.body["data"][0]["attempts"][0];
+    assert_eq!(attempt["status_code"], 307, "{}", deliveries.body);
+    assert!(attempt["error"].as_str().unwrap().contains("redirects are not followed"));
+    assert_eq!(deliveries.body["data"][0]["status"], "pending", "retried later like any failure");
+}
+
+#[tokio::test]
+async fn the_outbox_checkpoint_moves_past_events_it_never_delivers() {
+    let app = spawn_app().await;
+    let org = app.create_org("Busy").await;
+    let (_, key) = app.issue_key(&org, "write").await;
+    for _ in 0..5 {
+        let answer = app.chat(&key, json!({"model": "echo/x", "messages": crate::helpers::user_message("hi")})).await;
+        assert_eq!(answer.status, StatusCode::OK);
+    }
+    let last = app.scalar("SELECT max(global_position) FROM events").await;
+    let until = Instant::now() + SOON;
+    let mut position = 0;
+    while Instant::now() < until {
+        position = app.scalar("SELECT last_position FROM projection_checkpoints WHERE name = 'webhook_outbox'").await;
+        if position == last {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(position, last, "a projector of rare events does not rescan the requests after it on every wake-up");
 }

@@ -59,18 +59,26 @@ pub struct Runner {
     pub progress: Progress,
 }
 
+/// The oldest transaction still running: events of older transactions are all
+/// committed or gone for good, so every statement reading below this horizon sees
+/// the same of them (unlike `pg_current_snapshot()` read anew by each statement).
+async fn horizon(tx: &mut PgConnection) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetch_one(&mut *tx).await
+}
+
 /// The next events after a checkpoint, in commit-safe order. `ORDER BY` names the
 /// table's columns: the selected `tx_id` is text, and text order is not xid order.
 async fn read_batch(
     tx: &mut PgConnection,
     types: &[&str],
     after: (&str, i64),
+    horizon: &str,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
     let sql = format!(
         "SELECT {TAIL_COLUMNS} FROM events \
          WHERE aggregate_type = ANY($1) AND (tx_id, global_position) > ($2::text::xid8, $3) \
-           AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+           AND tx_id < $5::text::xid8 \
          ORDER BY events.tx_id, events.global_position LIMIT $4"
     );
     let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
@@ -79,7 +87,25 @@ async fn read_batch(
     // bitmap-scan and sort the whole tail of the log for every batch).
     sqlx::query("SET LOCAL enable_bitmapscan = off").execute(&mut *tx).await?;
     sqlx::query("SET LOCAL enable_sort = off").execute(&mut *tx).await?;
-    sqlx::query_as(&sql).bind(types).bind(after.0).bind(after.1).bind(limit).fetch_all(&mut *tx).await
+    sqlx::query_as(&sql).bind(types).bind(after.0).bind(after.1).bind(limit).bind(horizon).fetch_all(&mut *tx).await
+}
+
+/// The last event of any type after `after` and below `horizon`, if any.
+async fn last_below(
+    tx: &mut PgConnection,
+    after: (&str, i64),
+    horizon: &str,
+) -> Result<Option<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT tx_id::text, global_position FROM events \
+         WHERE tx_id < $3::text::xid8 AND (tx_id, global_position) > ($1::text::xid8, $2) \
+         ORDER BY tx_id DESC, global_position DESC LIMIT 1",
+    )
+    .bind(after.0)
+    .bind(after.1)
+    .bind(horizon)
+    .fetch_optional(&mut *tx)
+    .await
 }
 
 impl Runner {
@@ -122,9 +148,20 @@ impl Runner {
             self.register().await?;
             return Box::pin(self.step(projector)).await;
         };
-        let events = read_batch(&mut tx, projector.aggregate_types(), (&last_tx, last_position), BATCH).await?;
+        let horizon = horizon(&mut tx).await?;
+        let after = (last_tx.as_str(), last_position);
+        let events = read_batch(&mut tx, projector.aggregate_types(), after, &horizon, BATCH).await?;
         let Some(last) = events.last() else {
-            tx.rollback().await?;
+            // Nothing of its types below the horizon: move past the other types'
+            // events there, so a projector of rare events (the webhook outbox) does
+            // not rescan the same tail of requests on every wake-up.
+            match last_below(&mut tx, after, &horizon).await? {
+                Some((skip_tx, skip_position)) => {
+                    advance_to(&mut tx, projector.name(), (&skip_tx, skip_position), 0).await?;
+                    tx.commit().await?;
+                }
+                None => tx.rollback().await?,
+            }
             return Ok(0);
         };
         let applied = quarantine::apply_isolating(&mut tx, projector, &events).await?;
@@ -199,7 +236,9 @@ impl Runner {
         let mut after = ("0".to_string(), 0_i64);
         let (mut read, mut applied) = (0_i64, 0_i64);
         loop {
-            let events = read_batch(&mut tx, projector.aggregate_types(), (&after.0, after.1), REPLAY_BATCH).await?;
+            let horizon = horizon(&mut tx).await?;
+            let events =
+                read_batch(&mut tx, projector.aggregate_types(), (&after.0, after.1), &horizon, REPLAY_BATCH).await?;
             let Some(last) = events.last() else { break };
             applied += quarantine::apply_isolating(&mut tx, projector, &events).await?.applied as i64;
             after = (last.tx_id.clone(), last.global_position);
@@ -326,13 +365,17 @@ impl Runner {
 }
 
 async fn advance(tx: &mut PgConnection, name: &str, last: &StoredEvent, count: usize) -> Result<(), sqlx::Error> {
+    advance_to(tx, name, (&last.tx_id, last.global_position), count).await
+}
+
+async fn advance_to(tx: &mut PgConnection, name: &str, to: (&str, i64), count: usize) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE projection_checkpoints SET last_tx_id = $2::text::xid8, last_position = $3, \
            events_applied = events_applied + $4, updated_at = now() WHERE name = $1",
     )
     .bind(name)
-    .bind(&last.tx_id)
-    .bind(last.global_position)
+    .bind(to.0)
+    .bind(to.1)
     .bind(count as i64)
     .execute(&mut *tx)
     .await?;
