@@ -321,6 +321,23 @@ mod tests {
     }
 
     #[test]
+    fn the_server_secret_and_webhook_retries_come_from_the_environment_and_stay_hidden() {
+        let mut config = Config::default();
+        config
+            .apply_env(|name| match name {
+                "GAIAROUTER_SECRET_KEY" => Some("server-secret-server-secret-0123456789".into()),
+                "GAIAROUTER_WEBHOOK_RETRY_BASE_MS" => Some("250".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.secret_key.as_ref().map(Secret::expose), Some("server-secret-server-secret-0123456789"));
+        assert_eq!((config.webhook_retry_base_ms, config.webhook_retry_max_ms), (250, 3_600_000));
+        assert!(!format!("{config:?}").contains("server-secret"));
+        let mut junk = Config::default();
+        assert!(junk.apply_env(|n| (n == "GAIAROUTER_WEBHOOK_RETRY_BASE_MS").then(|| "fast".into())).is_err());
+    }
+
+    #[test]
     fn a_bad_listen_address_is_an_error() {
         let mut config = Config::default();
         assert!(config.apply_env(|n| (n == "GAIAROUTER_LISTEN").then(|| "nope".into())).is_err());

@@ -11,6 +11,7 @@ import {
   webhookToForm,
 } from '@/utils/webhooks'
 import type { Me, WebhookEndpoint } from '@/api/types'
+import { eventTitle, eventTone } from '@/utils/audit'
 
 const operator: Me = { kind: 'operator', id: 'op', name: 'admin', permission: 'admin', organization_id: null }
 const adminKey: Me = { kind: 'api_key', id: 'k', name: 'ci', permission: 'admin', organization_id: 'org-a' }
@@ -85,5 +86,13 @@ describe('deliveries', () => {
     expect(
       attemptSummary({ attempt: 2, attempted_at: '', status_code: null, latency_ms: 2, error: 'connection failed' }),
     ).toBe('connection failed · 2 ms')
+  })
+})
+
+describe('webhook events in the audit trail', () => {
+  it('have titles and tones', () => {
+    expect(eventTitle('WebhookEndpointCreated')).toBe('Webhook created')
+    expect(eventTone('WebhookEndpointSecretRotated')).toBe('purple')
+    expect(eventTone('WebhookEndpointDeleted')).toBe('red')
   })
 })

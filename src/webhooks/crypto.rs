@@ -162,6 +162,21 @@ mod tests {
     }
 
     #[test]
+    fn the_server_secret_is_generated_once_and_kept_or_taken_from_the_configuration() {
+        let dir = std::env::temp_dir().join(format!("gaiarouter-secret-{}", Uuid::now_v7()));
+        let config = Config { data_dir: dir.clone(), ..Config::default() };
+        let first = server_secret(&config).unwrap();
+        assert_eq!(server_secret(&config).unwrap(), first, "kept in data_dir/secret_key");
+        assert_eq!(std::fs::read_to_string(dir.join("secret_key")).unwrap(), first.expose());
+        let configured = Config { secret_key: Some(Secret::new("x".repeat(40))), ..config.clone() };
+        assert_eq!(server_secret(&configured).unwrap().expose(), "x".repeat(40));
+        let short = Config { secret_key: Some(Secret::new("short")), ..config };
+        assert!(server_secret(&short).is_err());
+        assert_eq!(format!("{:?}", SecretBox::new(b"k").unwrap()), "SecretBox([redacted])");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
     fn generated_secrets_are_32_random_bytes_behind_the_prefix() {
         let secret = generate_signing_secret();
         let key = STANDARD.decode(secret.strip_prefix(SECRET_PREFIX).unwrap()).unwrap();

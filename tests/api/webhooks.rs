@@ -468,6 +468,19 @@ async fn a_threshold_crossing_is_delivered_signed_and_exactly_once_across_a_rest
         deliveries.body["data"].as_array().unwrap().iter().map(|d| d["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["delivered", "delivered"]);
     assert_eq!(deliveries.body["data"][1]["attempts"][0]["status_code"], 204);
+
+    // Rebuilding the outbox replays the log but queues nothing twice.
+    let rebuild = again.post("/v1/projections/webhook_outbox/rebuild", &again.admin_token, json!({})).await;
+    assert_eq!(rebuild.status, StatusCode::ACCEPTED, "{}", rebuild.body);
+    let until = Instant::now() + SOON;
+    while again.scalar("SELECT count(*) FROM projection_checkpoints WHERE name = 'webhook_outbox' AND NOT rebuild_requested AND state = 'running'").await == 0
+        && Instant::now() < until
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(again.scalar("SELECT count(*) FROM webhook_deliveries").await, 2);
+    assert_eq!(receiver.all().len(), 2, "nothing sent again after a rebuild");
 }
 
 #[tokio::test]
@@ -589,6 +602,17 @@ async fn test_pings_and_redeliveries_reach_the_receiver_with_the_same_id() {
         .post(&format!("/v1/webhooks/{id}/deliveries/{}/redeliver", uuid::Uuid::now_v7()), &app.admin_token, json!({}))
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let docs = app.get("/openapi.json", "").await.body;
+    for path in [
+        "/v1/webhooks",
+        "/v1/webhooks/{id}",
+        "/v1/webhooks/{id}/rotate_secret",
+        "/v1/webhooks/{id}/test",
+        "/v1/webhooks/{id}/deliveries",
+        "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+    ] {
+        assert!(docs["paths"][path].is_object(), "{path} is documented");
+    }
 
     // Rotation: the old secret stops signing at once.
     let rotated = app.post(&format!("/v1/webhooks/{id}/rotate_secret"), &app.admin_token, json!({})).await;

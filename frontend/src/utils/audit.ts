@@ -67,6 +67,10 @@ export function eventTitle(eventType: string): string {
     RouteCreated: 'Route created',
     RouteUpdated: 'Route changed',
     RouteDeleted: 'Route deleted',
+    WebhookEndpointCreated: 'Webhook created',
+    WebhookEndpointUpdated: 'Webhook changed',
+    WebhookEndpointSecretRotated: 'Webhook secret rotated',
+    WebhookEndpointDeleted: 'Webhook deleted',
     LoginFailed: 'Login failed',
     LoginLockedOut: 'Login locked out',
   }
