@@ -82,6 +82,9 @@ pub struct Config {
     /// jitter), up to `webhook_retry_max_ms`, until 24 h after the event.
     pub webhook_retry_base_ms: u64,
     pub webhook_retry_max_ms: u64,
+    /// Deliver webhooks only to public addresses (refuse loopback, private,
+    /// link-local and metadata addresses): set it where tenants are not trusted.
+    pub webhook_block_private_addresses: bool,
 }
 
 impl Default for Config {
@@ -113,6 +116,7 @@ impl Default for Config {
             secret_key: None,
             webhook_retry_base_ms: 10_000,
             webhook_retry_max_ms: 3_600_000,
+            webhook_block_private_addresses: false,
         }
     }
 }
@@ -164,6 +168,9 @@ impl Config {
         }
         if let Some(v) = set("GAIAROUTER_ROUTES_FILE") {
             self.routes_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = set("GAIAROUTER_WEBHOOK_BLOCK_PRIVATE_ADDRESSES") {
+            self.webhook_block_private_addresses = matches!(v.as_str(), "1" | "true" | "yes");
         }
         if let Some(v) = set("GAIAROUTER_SECRET_KEY") {
             self.secret_key = Some(Secret::new(v));

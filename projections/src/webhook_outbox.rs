@@ -98,6 +98,11 @@ impl Projector for WebhookOutbox {
         &["ApiKey", "Organization", "Route", "BudgetAlert", "Deployment"]
     }
 
+    /// Its events are rare among requests: move past those while idle.
+    fn skips_ahead(&self) -> bool {
+        true
+    }
+
     async fn apply(&self, tx: &mut PgConnection, events: &[StoredEvent]) -> Result<(), EventLogError> {
         let mut queued = 0_u64;
         for event in events {

@@ -4,6 +4,7 @@
 
 pub mod cooldown;
 pub mod crypto;
+pub mod guard;
 mod sender;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +32,8 @@ pub struct WebhookSettings {
     pub overall: usize,
     /// Due deliveries are looked for at least this often (NOTIFY wakes it sooner).
     pub poll: Duration,
+    /// Send only to public addresses (see `guard`).
+    pub block_private_addresses: bool,
 }
 
 impl Default for WebhookSettings {
@@ -43,6 +46,7 @@ impl Default for WebhookSettings {
             per_endpoint: 4,
             overall: 64,
             poll: Duration::from_secs(1),
+            block_private_addresses: false,
         }
     }
 }
@@ -54,6 +58,7 @@ impl WebhookSettings {
             retry_max: Duration::from_millis(config.webhook_retry_max_ms.max(config.webhook_retry_base_ms).max(1)),
             // With fast retries (tests, local runs) look for due ones as often.
             poll: Duration::from_millis(config.webhook_retry_base_ms.clamp(50, 1000)),
+            block_private_addresses: config.webhook_block_private_addresses,
             ..WebhookSettings::default()
         }
     }

@@ -60,7 +60,12 @@ struct InFlight {
 }
 
 pub(super) fn http_client(settings: &WebhookSettings) -> reqwest::Client {
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder();
+    let builder = match settings.block_private_addresses {
+        true => builder.dns_resolver(super::guard::PublicOnly),
+        false => builder,
+    };
+    builder
         .timeout(settings.timeout)
         .connect_timeout(settings.timeout)
         // A redirect could lead a signed delivery anywhere (and a 3xx is not a receipt).
@@ -258,6 +263,10 @@ impl Webhooks {
         let Some(signature) = sign(secret, &delivery.message_id, timestamp, &delivery.body) else {
             return Outcome { status: None, latency_ms: 0, error: Some("the signing secret is malformed".into()) };
         };
+        if self.settings.block_private_addresses && super::guard::names_private_ip(&delivery.url) {
+            let error = "the receiver's address is private (webhook_block_private_addresses)".to_string();
+            return Outcome { status: None, latency_ms: 0, error: Some(error) };
+        }
         let started = Instant::now();
         let sent = self
             .client

@@ -48,6 +48,12 @@ pub trait Projector: Send + Sync {
     fn aggregate_types(&self) -> &'static [&'static str];
     /// Applies a batch inside the caller's transaction.
     async fn apply(&self, tx: &mut PgConnection, events: &[StoredEvent]) -> Result<(), EventLogError>;
+    /// True for a projector of rare events (the webhook outbox): when none of its
+    /// events are pending, its checkpoint moves past the other types' events, so it
+    /// does not rescan the same tail of requests on every wake-up.
+    fn skips_ahead(&self) -> bool {
+        false
+    }
 }
 
 /// Replay progress of a rebuild running in this process: (applied, total).
@@ -59,26 +65,18 @@ pub struct Runner {
     pub progress: Progress,
 }
 
-/// The oldest transaction still running: events of older transactions are all
-/// committed or gone for good, so every statement reading below this horizon sees
-/// the same of them (unlike `pg_current_snapshot()` read anew by each statement).
-async fn horizon(tx: &mut PgConnection) -> Result<String, sqlx::Error> {
-    sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetch_one(&mut *tx).await
-}
-
 /// The next events after a checkpoint, in commit-safe order. `ORDER BY` names the
 /// table's columns: the selected `tx_id` is text, and text order is not xid order.
 async fn read_batch(
     tx: &mut PgConnection,
     types: &[&str],
     after: (&str, i64),
-    horizon: &str,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
     let sql = format!(
         "SELECT {TAIL_COLUMNS} FROM events \
          WHERE aggregate_type = ANY($1) AND (tx_id, global_position) > ($2::text::xid8, $3) \
-           AND tx_id < $5::text::xid8 \
+           AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
          ORDER BY events.tx_id, events.global_position LIMIT $4"
     );
     let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
@@ -87,23 +85,30 @@ async fn read_batch(
     // bitmap-scan and sort the whole tail of the log for every batch).
     sqlx::query("SET LOCAL enable_bitmapscan = off").execute(&mut *tx).await?;
     sqlx::query("SET LOCAL enable_sort = off").execute(&mut *tx).await?;
-    sqlx::query_as(&sql).bind(types).bind(after.0).bind(after.1).bind(limit).bind(horizon).fetch_all(&mut *tx).await
+    sqlx::query_as(&sql).bind(types).bind(after.0).bind(after.1).bind(limit).fetch_all(&mut *tx).await
 }
 
-/// The last event of any type after `after` and below `horizon`, if any.
-async fn last_below(
+/// The last event after `after` that every reader sees alike (its transaction is
+/// older than any running one), provided no event of `types` lies between: the
+/// furthest a checkpoint can move without skipping one of them. One statement,
+/// so one snapshot judges both.
+async fn last_without(
     tx: &mut PgConnection,
+    types: &[&str],
     after: (&str, i64),
-    horizon: &str,
 ) -> Result<Option<(String, i64)>, sqlx::Error> {
+    let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
     sqlx::query_as(
-        "SELECT tx_id::text, global_position FROM events \
-         WHERE tx_id < $3::text::xid8 AND (tx_id, global_position) > ($1::text::xid8, $2) \
-         ORDER BY tx_id DESC, global_position DESC LIMIT 1",
+        "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) \
+         SELECT e.tx_id::text, e.global_position FROM events e, h \
+         WHERE e.tx_id < h.xmin AND (e.tx_id, e.global_position) > ($1::text::xid8, $2) \
+           AND NOT EXISTS (SELECT 1 FROM events o WHERE o.aggregate_type = ANY($3) AND o.tx_id < h.xmin \
+                             AND (o.tx_id, o.global_position) > ($1::text::xid8, $2)) \
+         ORDER BY e.tx_id DESC, e.global_position DESC LIMIT 1",
     )
     .bind(after.0)
     .bind(after.1)
-    .bind(horizon)
+    .bind(types)
     .fetch_optional(&mut *tx)
     .await
 }
@@ -148,14 +153,13 @@ impl Runner {
             self.register().await?;
             return Box::pin(self.step(projector)).await;
         };
-        let horizon = horizon(&mut tx).await?;
-        let after = (last_tx.as_str(), last_position);
-        let events = read_batch(&mut tx, projector.aggregate_types(), after, &horizon, BATCH).await?;
+        let events = read_batch(&mut tx, projector.aggregate_types(), (&last_tx, last_position), BATCH).await?;
         let Some(last) = events.last() else {
-            // Nothing of its types below the horizon: move past the other types'
-            // events there, so a projector of rare events (the webhook outbox) does
-            // not rescan the same tail of requests on every wake-up.
-            match last_below(&mut tx, after, &horizon).await? {
+            let skip = match projector.skips_ahead() {
+                true => last_without(&mut tx, projector.aggregate_types(), (&last_tx, last_position)).await?,
+                false => None,
+            };
+            match skip {
                 Some((skip_tx, skip_position)) => {
                     advance_to(&mut tx, projector.name(), (&skip_tx, skip_position), 0).await?;
                     tx.commit().await?;
@@ -236,9 +240,7 @@ impl Runner {
         let mut after = ("0".to_string(), 0_i64);
         let (mut read, mut applied) = (0_i64, 0_i64);
         loop {
-            let horizon = horizon(&mut tx).await?;
-            let events =
-                read_batch(&mut tx, projector.aggregate_types(), (&after.0, after.1), &horizon, REPLAY_BATCH).await?;
+            let events = read_batch(&mut tx, projector.aggregate_types(), (&after.0, after.1), REPLAY_BATCH).await?;
             let Some(last) = events.last() else { break };
             applied += quarantine::apply_isolating(&mut tx, projector, &events).await?.applied as i64;
             after = (last.tx_id.clone(), last.global_position);
