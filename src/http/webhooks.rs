@@ -186,6 +186,14 @@ async fn visible(state: &AppState, scope: Scope, id: Uuid) -> ApiResult<WebhookD
 #[utoipa::path(post, path = "/v1/webhooks", request_body = CreateWebhook, tag = "webhooks",
     responses((status = 201, body = WebhookWithSecretDto), (status = 400), (status = 403), (status = 404),
     (status = 409, description = "32 endpoints already")))]
+/// Creates an endpoint and answers its signing secret, once.
+///
+/// Deliveries follow Standard Webhooks: headers `webhook-id` (the same on every
+/// retry: deduplicate on it), `webhook-timestamp` (unix seconds) and
+/// `webhook-signature: v1,<signature>`. To verify: key = base64-decode(the secret
+/// without `whsec_`); expected = base64(HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<raw body>"));
+/// accept when one space-separated `v1,` entry equals it (compare in constant time)
+/// and the timestamp is within 5 minutes of your clock.
 pub(crate) async fn create_webhook(
     State(state): State<AppState>,
     principal: Principal,
