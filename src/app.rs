@@ -23,6 +23,7 @@ use gaiarouter_projections::budget_alerts::BudgetAlerts;
 use gaiarouter_projections::monthly_usage::MonthlyUsage;
 use gaiarouter_projections::request_log::RequestLog;
 use gaiarouter_projections::usage_rollups::UsageRollups;
+use gaiarouter_projections::webhook_outbox::WebhookOutbox;
 use gaiarouter_projections::Runner;
 
 /// How often the leases of processes that died are given back: they hold quota
@@ -113,6 +114,10 @@ pub async fn prepare_with_providers(
     let projections = Arc::new(projection_runner(&pool));
     projections.register().await?;
     let projector = Arc::clone(&projections).spawn();
+    let webhooks = Arc::new(crate::webhooks::Webhooks::new(pool.clone(), &config)?);
+    webhooks.start_sender();
+    let (cooldowns, cooldown_writer) = crate::webhooks::cooldown::start(pool.clone(), Arc::clone(&routes));
+    completions.health.set_cooldown_listener(cooldowns);
     Ok(AppState {
         pool,
         admin,
@@ -123,6 +128,7 @@ pub async fn prepare_with_providers(
         projections,
         login_throttle,
         routes,
+        webhooks,
         background: Arc::new(Background {
             process_lock,
             key_listener,
@@ -130,6 +136,7 @@ pub async fn prepare_with_providers(
             projector,
             reservation_sweeper,
             lease_returner,
+            cooldown_writer,
         }),
     })
 }
@@ -148,7 +155,13 @@ fn throttle_config(config: &Config) -> crate::auth::throttle::ThrottleConfig {
 pub fn projection_runner(pool: &PgPool) -> Runner {
     Runner::new(
         pool.clone(),
-        vec![Arc::new(UsageRollups), Arc::new(MonthlyUsage), Arc::new(RequestLog), Arc::new(BudgetAlerts)],
+        vec![
+            Arc::new(UsageRollups),
+            Arc::new(MonthlyUsage),
+            Arc::new(RequestLog),
+            Arc::new(BudgetAlerts),
+            Arc::new(WebhookOutbox),
+        ],
     )
 }
 

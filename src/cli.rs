@@ -35,7 +35,7 @@ pub enum ProjectionsCommand {
     /// Rebuild a projection (or all) by replaying the event log. If a server is
     /// running, it does the rebuild and this waits for it.
     Rebuild {
-        /// `usage_rollups`, `monthly_usage` or `request_log`.
+        /// `usage_rollups`, `monthly_usage`, `request_log` or `webhook_outbox` (which keeps what it queued).
         name: Option<String>,
         #[arg(long, conflicts_with = "name")]
         all: bool,

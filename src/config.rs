@@ -74,6 +74,17 @@ pub struct Config {
     /// Routes created at start if absent (TOML `[[routes]]` or a JSON list);
     /// `GAIAROUTER_ROUTES_FILE`.
     pub routes_file: Option<PathBuf>,
+    /// The server secret that webhook signing secrets are encrypted with (a key is
+    /// derived from it); `GAIAROUTER_SECRET_KEY`. Unset: generated once and kept in
+    /// `data_dir/secret_key`. Losing it makes stored webhook secrets unreadable.
+    pub secret_key: Option<Secret>,
+    /// The first webhook retry waits this long; each next one twice as long (with
+    /// jitter), up to `webhook_retry_max_ms`, until 24 h after the event.
+    pub webhook_retry_base_ms: u64,
+    pub webhook_retry_max_ms: u64,
+    /// Deliver webhooks only to public addresses (refuse loopback, private,
+    /// link-local and metadata addresses): set it where tenants are not trusted.
+    pub webhook_block_private_addresses: bool,
 }
 
 impl Default for Config {
@@ -102,6 +113,10 @@ impl Default for Config {
             login_max_tracked: 10_000,
             credentials: std::collections::BTreeMap::new(),
             routes_file: None,
+            secret_key: None,
+            webhook_retry_base_ms: 10_000,
+            webhook_retry_max_ms: 3_600_000,
+            webhook_block_private_addresses: false,
         }
     }
 }
@@ -153,6 +168,20 @@ impl Config {
         }
         if let Some(v) = set("GAIAROUTER_ROUTES_FILE") {
             self.routes_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = set("GAIAROUTER_WEBHOOK_BLOCK_PRIVATE_ADDRESSES") {
+            self.webhook_block_private_addresses = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        if let Some(v) = set("GAIAROUTER_SECRET_KEY") {
+            self.secret_key = Some(Secret::new(v));
+        }
+        for (name, field) in [
+            ("GAIAROUTER_WEBHOOK_RETRY_BASE_MS", &mut self.webhook_retry_base_ms),
+            ("GAIAROUTER_WEBHOOK_RETRY_MAX_MS", &mut self.webhook_retry_max_ms),
+        ] {
+            if let Some(v) = set(name) {
+                *field = v.parse().map_err(|e| anyhow::anyhow!("{name}={v}: {e}"))?;
+            }
         }
         if let Some(v) = set("GAIAROUTER_DB_MAX_CONNECTIONS") {
             self.db_max_connections =
@@ -296,6 +325,23 @@ mod tests {
         assert!(junk.apply_env(|n| (n == "GAIAROUTER_IDLE_TIMEOUT_MS").then(|| "soon".into())).is_err());
         let mut no_connections = Config::default();
         assert!(no_connections.apply_env(|n| (n == "GAIAROUTER_MAX_CONNECTIONS").then(|| "0".into())).is_err());
+    }
+
+    #[test]
+    fn the_server_secret_and_webhook_retries_come_from_the_environment_and_stay_hidden() {
+        let mut config = Config::default();
+        config
+            .apply_env(|name| match name {
+                "GAIAROUTER_SECRET_KEY" => Some("server-secret-server-secret-0123456789".into()),
+                "GAIAROUTER_WEBHOOK_RETRY_BASE_MS" => Some("250".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.secret_key.as_ref().map(Secret::expose), Some("server-secret-server-secret-0123456789"));
+        assert_eq!((config.webhook_retry_base_ms, config.webhook_retry_max_ms), (250, 3_600_000));
+        assert!(!format!("{config:?}").contains("server-secret"));
+        let mut junk = Config::default();
+        assert!(junk.apply_env(|n| (n == "GAIAROUTER_WEBHOOK_RETRY_BASE_MS").then(|| "fast".into())).is_err());
     }
 
     #[test]

@@ -14,3 +14,4 @@ pub mod routing;
 pub mod server;
 pub mod state;
 pub mod usage;
+pub mod webhooks;

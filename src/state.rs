@@ -29,6 +29,8 @@ pub struct AppState {
     pub login_throttle: Arc<LoginThrottle>,
     /// Routes (model names mapped to deployments), current on every process within a second.
     pub routes: Arc<RouteTable>,
+    /// Webhook secrets (sealing) and the delivery sender.
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
     pub(crate) background: Arc<Background>,
 }
 
@@ -41,6 +43,7 @@ pub(crate) struct Background {
     pub(crate) reservation_sweeper: JoinHandle<()>,
     /// Gives back unused quota leases.
     pub(crate) lease_returner: JoinHandle<()>,
+    pub(crate) cooldown_writer: JoinHandle<()>,
 }
 
 impl AppState {
@@ -57,6 +60,8 @@ impl AppState {
         self.background.route_listener.abort();
         self.background.projector.abort();
         self.background.reservation_sweeper.abort();
+        self.webhooks.shutdown().await;
+        self.background.cooldown_writer.abort();
         self.background.process_lock.stop();
     }
 }

@@ -8,6 +8,7 @@
 pub mod api_key;
 pub mod authorization;
 pub mod budget_alert;
+pub mod deployment;
 pub mod limits;
 pub mod login;
 pub mod money;
@@ -16,6 +17,7 @@ pub mod organization;
 pub mod permission;
 pub mod request;
 pub mod route;
+pub mod webhook;
 
 pub use limits::Limits;
 pub use money::Money;

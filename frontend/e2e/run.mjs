@@ -280,6 +280,60 @@ try {
     }
   })
 
+  let webhookSecret = null
+  await step('create a webhook and read its signing secret once', async () => {
+    await page.goto('/webhooks')
+    await page.getByTestId('new-webhook').click()
+    const modal = visibleModal()
+    // The dashboard's own server answers (not 2xx): the attempts are still recorded.
+    await modal.getByTestId('webhook-url').locator('input').fill(`${BASE}/e2e-webhook-sink`)
+    await modal.getByTestId('webhook-description').locator('input').fill('e2e receiver')
+    await modal.getByTestId('webhook-org').click()
+    await page.locator('.arco-select-option:visible', { hasText: ORG }).first().click()
+    await modal.locator('.arco-modal-footer .arco-btn-primary').click()
+    const code = page.getByTestId('secret-key')
+    await code.waitFor()
+    webhookSecret = (await code.textContent()).trim()
+    if (!webhookSecret.startsWith('whsec_')) throw new Error(`unexpected secret format: ${webhookSecret.slice(0, 6)}…`)
+    await shot('webhook-secret-modal')
+    await page.getByTestId('secret-saved').click()
+    await page.getByTestId('secret-done').click()
+    await code.waitFor({ state: 'hidden' })
+    await page.getByTestId('webhooks-table').locator('tbody tr', { hasText: 'e2e-webhook-sink' }).waitFor()
+    const listed = await page.getByTestId('webhooks-table').textContent()
+    if (listed.includes(webhookSecret)) throw new Error('the secret is shown after creation')
+  })
+
+  await step('send a test ping, see its attempt and redeliver it', async () => {
+    const row = page.getByTestId('webhooks-table').locator('tbody tr', { hasText: 'e2e-webhook-sink' }).first()
+    await row.getByTestId('webhook-test').click()
+    await row.getByTestId('webhook-deliveries').click()
+    const list = page.getByTestId('webhook-delivery-list')
+    const refresh = () => page.locator('.arco-drawer .drawer-toolbar button').first().click()
+    await eventually(async () => (await list.locator('.attempts li').count()) >= 1, { refresh })
+    await shot('webhook-deliveries-light')
+    await list.getByTestId('redeliver').first().click()
+    await eventually(async () => (await list.locator('.attempts li').count()) >= 2, { refresh })
+    await page.locator('.arco-drawer .arco-drawer-close-btn').first().click()
+  })
+
+  await step('disable, rotate the secret of and delete the webhook', async () => {
+    const row = () => page.getByTestId('webhooks-table').locator('tbody tr', { hasText: 'e2e-webhook-sink' }).first()
+    await row().getByTestId('webhook-enabled').click()
+    await eventually(async () => !(await row().locator('.arco-switch-checked').count()))
+    await row().getByTestId('rotate-webhook').click()
+    await page.locator('.arco-modal.confirm-rotate-webhook .arco-btn-primary').first().click()
+    const code = page.getByTestId('secret-key')
+    await code.waitFor()
+    const rotatedSecret = (await code.textContent()).trim()
+    if (!rotatedSecret.startsWith('whsec_') || rotatedSecret === webhookSecret) throw new Error('rotation did not return a new secret')
+    await page.getByTestId('copy-secret').click()
+    await page.getByTestId('secret-done').click()
+    await row().getByTestId('delete-webhook').click()
+    await page.locator('.arco-popconfirm .arco-btn-primary:visible').first().click()
+    await eventually(async () => (await page.getByTestId('webhooks-table').locator('tbody tr', { hasText: 'e2e-webhook-sink' }).count()) === 0)
+  })
+
   // Screenshots of every page in both themes.
   const pages = [
     ['overview', '/overview', 'card-requests'],
@@ -293,6 +347,7 @@ try {
     ['audit', '/audit', 'audit-timeline'],
     ['playground', '/playground', 'pg-messages'],
     ['projections', '/projections', null],
+    ['webhooks', '/webhooks', null],
   ]
   for (const theme of ['light', 'dark']) {
     await step(`screenshots (${theme})`, async () => {

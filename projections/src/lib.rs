@@ -10,6 +10,7 @@ pub mod request_log;
 pub mod runner;
 pub mod stats;
 pub mod usage_rollups;
+pub mod webhook_outbox;
 
 pub use event_log::StoredEvent;
 pub use runner::{Projector, ProjectorStatus, Runner};

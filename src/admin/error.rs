@@ -6,6 +6,7 @@ use gaiarouter_domain::api_key::ApiKeyError;
 use gaiarouter_domain::operator::OperatorError;
 use gaiarouter_domain::organization::OrganizationError;
 use gaiarouter_domain::route::{RouteError, RouteSpecError};
+use gaiarouter_domain::webhook::WebhookError;
 use gaiarouter_projections::event_log::EventLogError;
 
 use crate::auth::password::PasswordError;
@@ -22,6 +23,8 @@ pub enum AdminError {
     Operator(#[from] OperatorError),
     #[error(transparent)]
     Route(#[from] RouteError),
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
     /// A password too short or too long, a full hashing queue, or a hashing failure.
     #[error(transparent)]
     Password(#[from] PasswordError),

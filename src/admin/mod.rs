@@ -10,6 +10,7 @@ pub mod organizations;
 pub mod read;
 pub mod routes;
 pub mod routes_file;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use gaiarouter_domain::api_key::ApiKey;
 use gaiarouter_domain::operator::Operator;
 use gaiarouter_domain::organization::Organization;
 use gaiarouter_domain::route::Route;
+use gaiarouter_domain::webhook::WebhookEndpoint;
 use gaiarouter_projections::admin_views::{self, AdminView};
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
@@ -56,6 +58,7 @@ pub struct AdminService {
     api_keys: Store<ApiKey>,
     operators: Store<Operator>,
     routes: Store<Route>,
+    webhooks: Store<WebhookEndpoint>,
 }
 
 impl AdminService {
@@ -66,6 +69,7 @@ impl AdminService {
             api_keys: PersistedEventStore::new_event_store(repository()),
             operators: PersistedEventStore::new_event_store(repository()),
             routes: PersistedEventStore::new_event_store(repository()),
+            webhooks: PersistedEventStore::new_event_store(repository()),
             route_table: Arc::new(RouteTable::default()),
             pool,
             key_cache,

@@ -8,6 +8,7 @@ use gaiarouter_domain::authorization::AuthorizationError;
 use gaiarouter_domain::operator::OperatorError;
 use gaiarouter_domain::organization::OrganizationError;
 use gaiarouter_domain::route::RouteError;
+use gaiarouter_domain::webhook::WebhookError;
 
 use crate::admin::AdminError;
 use crate::auth::password::PasswordError;
@@ -22,6 +23,7 @@ impl From<AdminError> for ApiError {
             AdminError::ApiKey(error) => error.into(),
             AdminError::Operator(error) => error.into(),
             AdminError::Route(error) => error.into(),
+            AdminError::Webhook(error) => error.into(),
             AdminError::Password(error) => error.into(),
             AdminError::Invalid { code, param, message } => ApiError::bad_request(code, message).with_param(param),
             AdminError::NotFound { code, message } => ApiError::not_found(code, message),
@@ -140,6 +142,26 @@ impl From<RouteError> for ApiError {
             RouteError::AlreadyExists => ApiError::conflict("route_exists", message),
             RouteError::NotFound | RouteError::Deleted => ApiError::not_found("route_not_found", message),
             RouteError::InvalidSpec(spec) => ApiError::bad_request("invalid_route", message).with_param(spec.param()),
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(error: WebhookError) -> Self {
+        let message = error.to_string();
+        match error {
+            WebhookError::AlreadyExists => ApiError::conflict("webhook_exists", message),
+            WebhookError::NotFound => ApiError::not_found("webhook_not_found", message),
+            WebhookError::SameSecret => ApiError::internal(message),
+            WebhookError::InvalidSpec(spec) => {
+                let code = match spec {
+                    gaiarouter_domain::webhook::EndpointSpecError::UnknownEventType(_)
+                    | gaiarouter_domain::webhook::EndpointSpecError::GatewayEventType(_)
+                    | gaiarouter_domain::webhook::EndpointSpecError::NoEventTypes => "invalid_event_type",
+                    _ => "invalid_webhook",
+                };
+                ApiError::bad_request(code, message).with_param(spec.param())
+            }
         }
     }
 }

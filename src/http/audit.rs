@@ -19,8 +19,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// What the audit trail shows: admin changes and login attempts (failures, lockouts).
-/// What the audit trail shows: admin changes, logins, and budget alerts.
-pub const ADMIN_AGGREGATES: [&str; 6] = ["Organization", "ApiKey", "Operator", "Login", "Route", "BudgetAlert"];
+/// What the audit trail shows: admin changes, logins, budget alerts and webhook endpoints.
+pub const ADMIN_AGGREGATES: [&str; 7] =
+    ["Organization", "ApiKey", "Operator", "Login", "Route", "BudgetAlert", "WebhookEndpoint"];
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -61,7 +62,7 @@ pub struct AuditEntry {
 }
 
 /// Fields that hold hashes of secrets: recorded, but never answered.
-const REDACTED_FIELDS: [&str; 2] = ["secret_hash", "password_hash"];
+const REDACTED_FIELDS: [&str; 3] = ["secret_hash", "password_hash", "secret"];
 
 /// Unwraps `{"EventName": {...}}` to its fields and hides secret hashes.
 fn public_payload(event_type: &str, payload: &Value) -> Value {
@@ -141,7 +142,7 @@ pub(crate) async fn api_key_history(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct AuditParams {
-    /// `Organization`, `ApiKey`, `Operator`, `Login`, `Route` or `BudgetAlert`.
+    /// `Organization`, `ApiKey`, `Operator`, `Login`, `Route`, `BudgetAlert` or `WebhookEndpoint`.
     pub aggregate_type: Option<String>,
     pub aggregate_id: Option<String>,
     /// The actor's id (operator or API key).
@@ -162,17 +163,16 @@ pub(crate) async fn audit_log(
 ) -> ApiResult<Json<ListResponse<AuditEntry>>> {
     principal.require_admin()?;
     let limit = page_limit(params.limit)?;
-    let aggregate_types = match params.aggregate_type {
-        None => ADMIN_AGGREGATES.iter().map(|s| s.to_string()).collect(),
-        Some(kind) if ADMIN_AGGREGATES.contains(&kind.as_str()) => vec![kind],
-        Some(_) => {
-            return Err(ApiError::bad_request(
+    let aggregate_types =
+        match params.aggregate_type {
+            None => ADMIN_AGGREGATES.iter().map(|s| s.to_string()).collect(),
+            Some(kind) if ADMIN_AGGREGATES.contains(&kind.as_str()) => vec![kind],
+            Some(_) => return Err(ApiError::bad_request(
                 "invalid_aggregate_type",
-                "aggregate_type must be Organization, ApiKey, Operator, Login, Route or BudgetAlert",
+                "aggregate_type must be Organization, ApiKey, Operator, Login, Route, BudgetAlert or WebhookEndpoint",
             )
-            .with_param("aggregate_type"))
-        }
-    };
+            .with_param("aggregate_type")),
+        };
     let filter = AuditFilter {
         aggregate_types,
         aggregate_id: params.aggregate_id,

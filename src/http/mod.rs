@@ -23,6 +23,7 @@ pub mod request_id;
 pub mod routes;
 pub mod security_headers;
 pub mod stats;
+pub mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
@@ -58,6 +59,9 @@ const ADMIN_BODY_LIMIT: usize = 64 * 1024;
         projections::list_projections, projections::rebuild_projection, projections::list_quarantine,
         routes::create_route, routes::list_routes, routes::get_route, routes::update_route, routes::delete_route,
         routes::route_history,
+        webhooks::create_webhook, webhooks::list_webhooks, webhooks::get_webhook, webhooks::update_webhook,
+        webhooks::delete_webhook, webhooks::rotate_webhook_secret, webhooks::webhook_history,
+        webhooks::list_deliveries, webhooks::redeliver, webhooks::test_webhook,
         ops::health,
     ),
     modifiers(&BearerAuth),
@@ -103,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .merge(projections::router())
         .merge(operators::router())
         .merge(routes::router())
+        .merge(webhooks::router())
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT));
     let gateway = chat::router().merge(messages::router()).layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     let mut app = Router::new()

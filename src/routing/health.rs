@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// What the breaker of one deployment says about a new request.
@@ -45,9 +45,37 @@ pub struct Capacity {
     pub tpm: Option<u64>,
 }
 
+/// Why a deployment entered a cooldown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CooldownReason {
+    /// The upstream answered 429.
+    RateLimited,
+    /// `threshold` failures in a row, or the probe after a cooldown failed.
+    Failures,
+}
+
+/// Told once each time a deployment enters a cooldown. Called on the request
+/// path, so implementations must only hand the news over (never block or wait).
+pub trait CooldownListener: Send + Sync {
+    fn cooled_down(&self, deployment: &str, reason: CooldownReason, consecutive_failures: u32, cooldown: Duration);
+}
+
+/// A deployment's label and where to tell its cooldowns.
+struct Hook {
+    label: String,
+    listener: Arc<dyn CooldownListener>,
+}
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hook").field("label", &self.label).finish_non_exhaustive()
+    }
+}
+
 /// One deployment's live figures, shared by every request that uses it.
 #[derive(Debug, Default)]
 pub struct DeploymentHealth {
+    hook: Option<Hook>,
     breaker: Mutex<Breaker>,
     /// False while the breaker is closed with no failure counted: the hot path
     /// (every request to a healthy deployment) then takes no lock at all.
@@ -157,6 +185,7 @@ impl DeploymentHealth {
     /// `Retry-After`). Answers whether the breaker is now open.
     pub fn failed(&self, now: Instant, threshold: u32, cooldown: Duration, rate_limited: Option<Duration>) -> bool {
         let Ok(mut breaker) = self.breaker.lock() else { return false };
+        let was_open = breaker.cooled_until.is_some_and(|until| until > now);
         self.troubled.store(true, Ordering::Release);
         breaker.consecutive_failures = breaker.consecutive_failures.saturating_add(1);
         let was_probe = std::mem::take(&mut breaker.probe_in_flight);
@@ -168,7 +197,15 @@ impl DeploymentHealth {
         if let Some(wait) = open_for {
             breaker.cooled_until = Some(now + wait);
         }
-        breaker.cooled_until.is_some_and(|until| until > now)
+        let open = breaker.cooled_until.is_some_and(|until| until > now);
+        let failures = breaker.consecutive_failures;
+        drop(breaker);
+        // Once per cooldown: a failure while already cooling down is no news.
+        if let (Some(hook), Some(wait), false) = (&self.hook, open_for.filter(|_| open), was_open) {
+            let reason = if rate_limited.is_some() { CooldownReason::RateLimited } else { CooldownReason::Failures };
+            hook.listener.cooled_down(&hook.label, reason, failures, wait);
+        }
+        open
     }
 
     pub fn view(&self, now: Instant) -> HealthView {
@@ -216,16 +253,27 @@ impl Drop for InFlight {
 #[derive(Default)]
 pub struct HealthBoard {
     deployments: Mutex<HashMap<String, Arc<DeploymentHealth>>>,
+    listener: OnceLock<Arc<dyn CooldownListener>>,
 }
 
 impl HealthBoard {
+    /// Where deployments seen from now on tell their cooldowns (set once, at start).
+    pub fn set_cooldown_listener(&self, listener: Arc<dyn CooldownListener>) {
+        let _ = self.listener.set(listener);
+    }
+
     pub fn of(&self, deployment: &str) -> Arc<DeploymentHealth> {
         let Ok(mut map) = self.deployments.lock() else { return Arc::default() };
         // Built-in model ids look theirs up on every request: no allocation once known.
         if let Some(health) = map.get(deployment) {
             return Arc::clone(health);
         }
-        Arc::clone(map.entry(deployment.to_string()).or_default())
+        let hook =
+            self.listener.get().map(|listener| Hook { label: deployment.to_string(), listener: Arc::clone(listener) });
+        Arc::clone(
+            map.entry(deployment.to_string())
+                .or_insert_with(|| Arc::new(DeploymentHealth { hook, ..Default::default() })),
+        )
     }
 
     pub fn view(&self, deployment: &str) -> Option<HealthView> {
@@ -313,6 +361,38 @@ mod tests {
         health.used_tokens(capacity, 100, now + Duration::from_secs(61));
         assert!(!health.has_capacity(capacity, now + Duration::from_secs(62)), "100 tokens per minute used");
         assert!(health.has_capacity(Capacity::default(), now), "no capacity set: never bounded");
+    }
+
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<(String, CooldownReason, u32)>>);
+
+    impl CooldownListener for Recorded {
+        fn cooled_down(&self, deployment: &str, reason: CooldownReason, failures: u32, _: Duration) {
+            if let Ok(mut seen) = self.0.lock() {
+                seen.push((deployment.to_string(), reason, failures));
+            }
+        }
+    }
+
+    #[test]
+    fn given_a_listener_when_a_deployment_cools_down_then_it_is_told_once_per_cooldown() {
+        let board = HealthBoard::default();
+        let recorded = Arc::new(Recorded::default());
+        board.set_cooldown_listener(recorded.clone());
+        let health = board.of("smart/d1");
+        let now = Instant::now();
+        health.failed(now, 2, COOL, None);
+        assert!(recorded.0.lock().unwrap().is_empty(), "below the threshold: no cooldown");
+        health.failed(now, 2, COOL, None);
+        health.failed(now, 2, COOL, None);
+        health.failed(now, 2, COOL, Some(Duration::from_secs(5)));
+        assert_eq!(*recorded.0.lock().unwrap(), vec![("smart/d1".to_string(), CooldownReason::Failures, 2)]);
+        // The probe after the cooldown fails: a new cooldown, told again.
+        let later = now + COOL;
+        assert_eq!(health.availability(later), Availability::Available);
+        health.failed(later, 2, COOL, Some(Duration::from_secs(5)));
+        assert_eq!(recorded.0.lock().unwrap().len(), 2);
+        assert_eq!(recorded.0.lock().unwrap()[1].1, CooldownReason::RateLimited);
     }
 
     #[test]

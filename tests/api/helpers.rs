@@ -144,6 +144,9 @@ pub fn test_config() -> Config {
         admin_password: Some(Secret::new(ADMIN_PASSWORD)),
         data_dir: std::env::temp_dir().join("gaiarouter-tests"),
         db_max_connections: 10,
+        // Webhook retries in milliseconds, not seconds, so receivers that come back are seen quickly.
+        webhook_retry_base_ms: 200,
+        webhook_retry_max_ms: 1_000,
         ..Config::default()
     }
 }

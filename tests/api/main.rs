@@ -35,3 +35,4 @@ mod sessions;
 mod stats;
 mod tenant_safety;
 mod tool_loops;
+mod webhooks;

@@ -368,7 +368,7 @@ async fn a_rebuild_through_the_api_replays_to_the_same_result_and_reports_status
         let status = app.get("/v1/projections", &app.admin_token).await;
         status.body["data"]
             .as_array()
-            .map(|d| d.len() == 4 && d.iter().all(|p| p["lag_events"] == json!(0) && p["state"] == "running"))
+            .map(|d| d.len() == 5 && d.iter().all(|p| p["lag_events"] == json!(0) && p["state"] == "running"))
             .unwrap_or(false)
     };
     assert!(wait_until(caught_up).await);

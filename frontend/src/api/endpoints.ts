@@ -21,6 +21,11 @@ import type {
   Route,
   RouteInput,
   StatsResponse,
+  Queued,
+  WebhookDelivery,
+  WebhookEndpoint,
+  WebhookInput,
+  WebhookWithSecret,
 } from './types'
 
 const enc = encodeURIComponent
@@ -200,3 +205,18 @@ export const updateRoute = (id: string, body: Partial<RouteInput>) => api.patch<
 export const deleteRoute = (id: string) => api.delete<Deleted>(`/v1/routes/${enc(id)}`)
 export const routeHistory = (id: string) =>
   asList(api.get<ListResponse<HistoryEvent> | HistoryEvent[]>(`/v1/routes/${enc(id)}/history`))
+
+// ---- webhooks (operators and admin keys; an admin key sees its organization's only)
+export const listWebhooks = (query: { limit?: number; after?: string } = {}) =>
+  api.get<ListResponse<WebhookEndpoint>>('/v1/webhooks', { query: { limit: 100, ...query } })
+export const createWebhook = (body: WebhookInput) => api.post<WebhookWithSecret>('/v1/webhooks', body)
+export const updateWebhook = (id: string, body: Partial<WebhookInput>) =>
+  api.patch<WebhookEndpoint>(`/v1/webhooks/${enc(id)}`, body)
+export const deleteWebhook = (id: string) => api.delete<Deleted>(`/v1/webhooks/${enc(id)}`)
+export const rotateWebhookSecret = (id: string) =>
+  api.post<WebhookWithSecret>(`/v1/webhooks/${enc(id)}/rotate_secret`, {})
+export const testWebhook = (id: string) => api.post<Queued>(`/v1/webhooks/${enc(id)}/test`, {})
+export const listWebhookDeliveries = (id: string, query: { limit?: number; after?: string } = {}) =>
+  api.get<ListResponse<WebhookDelivery>>(`/v1/webhooks/${enc(id)}/deliveries`, { query: { limit: 20, ...query } })
+export const redeliverWebhook = (id: string, deliveryId: string) =>
+  api.post<Queued>(`/v1/webhooks/${enc(id)}/deliveries/${enc(deliveryId)}/redeliver`, {})

@@ -376,3 +376,76 @@ export interface RouteInput {
   cooldown_after_failures: number
   cooldown_seconds: number
 }
+
+// ---- webhooks (operators: every endpoint; admin keys: their organization's)
+export const WEBHOOK_EVENT_TYPES = [
+  'BudgetThresholdReached',
+  'ApiKeyIssued',
+  'ApiKeySecretRotated',
+  'ApiKeyRevoked',
+  'OrganizationSuspended',
+  'OrganizationReactivated',
+  'RouteCreated',
+  'RouteUpdated',
+  'RouteDeleted',
+  'DeploymentCooledDown',
+] as const
+/** Concern no organization: only gateway-wide endpoints (made by operators) get them. */
+export const GATEWAY_WEBHOOK_EVENT_TYPES = ['RouteCreated', 'RouteUpdated', 'RouteDeleted', 'DeploymentCooledDown'] as const
+
+export interface WebhookEndpoint {
+  id: string
+  object: 'webhook_endpoint'
+  /** null: gateway-wide, receives every subscribed event. */
+  organization_id: string | null
+  url: string
+  description: string | null
+  event_types: string[]
+  enabled: boolean
+  created_at: string
+  updated_at: string
+  version: number
+}
+
+export interface WebhookWithSecret extends WebhookEndpoint {
+  /** Shown once (create, rotate). */
+  secret: string
+}
+
+export interface WebhookInput {
+  url: string
+  description?: string | null
+  event_types: string[]
+  enabled?: boolean
+  organization_id?: string | null
+}
+
+export interface WebhookAttempt {
+  attempt: number
+  attempted_at: string
+  status_code: number | null
+  latency_ms: number
+  error: string | null
+}
+
+export interface WebhookDelivery {
+  id: string
+  object: 'webhook_delivery'
+  endpoint_id: string
+  message_id: string
+  event_type: string
+  status: 'pending' | 'delivered' | 'failed'
+  next_attempt_at: string | null
+  created_at: string
+  delivered_at: string | null
+  last_status: number | null
+  last_error: string | null
+  payload: unknown
+  attempts: WebhookAttempt[]
+}
+
+export interface Queued {
+  delivery_id: string
+  object: 'webhook_delivery'
+  status: 'pending'
+}

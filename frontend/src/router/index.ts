@@ -24,6 +24,7 @@ export const routes: RouteRecordRaw[] = [
       { path: 'audit', name: 'audit', component: () => import('@/views/AuditView.vue'), meta: { title: 'Audit log' } },
       { path: 'playground', name: 'playground', component: () => import('@/views/PlaygroundView.vue'), meta: { title: 'Playground' } },
       { path: 'routes', name: 'routes', component: () => import('@/views/RoutesView.vue'), meta: { title: 'Routes' } },
+      { path: 'webhooks', name: 'webhooks', component: () => import('@/views/WebhooksView.vue'), meta: { title: 'Webhooks' } },
       { path: 'operators', name: 'operators', component: () => import('@/views/OperatorsView.vue'), meta: { title: 'Operators' } },
       { path: 'projections', name: 'projections', component: () => import('@/views/ProjectionsView.vue'), meta: { title: 'Projections' } },
       { path: ':pathMatch(.*)*', name: 'not-found', component: () => import('@/views/NotFoundView.vue'), meta: { title: 'Not found' } },

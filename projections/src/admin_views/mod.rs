@@ -1,4 +1,4 @@
-//! Admin read models (organizations, API keys, operators, routes), one row per aggregate.
+//! Admin read models (organizations, API keys, operators, routes, webhook endpoints), one row per aggregate.
 //!
 //! A row is always written from the fold of the aggregate's whole stream (admin
 //! streams are short), guarded by `version`, so refreshing is idempotent, never
@@ -8,12 +8,14 @@ mod api_keys;
 mod operators;
 mod organizations;
 mod routes;
+mod webhooks;
 
 use cqrs_es::Aggregate;
 use gaiarouter_domain::api_key::ApiKey;
 use gaiarouter_domain::operator::Operator;
 use gaiarouter_domain::organization::Organization;
 use gaiarouter_domain::route::Route;
+use gaiarouter_domain::webhook::WebhookEndpoint;
 use gaiarouter_domain::Limits;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -70,7 +72,8 @@ pub async fn repair_all(pool: &PgPool) -> Result<usize, EventLogError> {
     Ok(repair::<Organization>(pool).await?
         + repair::<ApiKey>(pool).await?
         + repair::<Operator>(pool).await?
-        + repair::<Route>(pool).await?)
+        + repair::<Route>(pool).await?
+        + repair::<WebhookEndpoint>(pool).await?)
 }
 
 fn to_i64(value: Option<u64>) -> Option<i64> {

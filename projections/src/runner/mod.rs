@@ -48,6 +48,12 @@ pub trait Projector: Send + Sync {
     fn aggregate_types(&self) -> &'static [&'static str];
     /// Applies a batch inside the caller's transaction.
     async fn apply(&self, tx: &mut PgConnection, events: &[StoredEvent]) -> Result<(), EventLogError>;
+    /// True for a projector of rare events (the webhook outbox): when none of its
+    /// events are pending, its checkpoint moves past the other types' events, so it
+    /// does not rescan the same tail of requests on every wake-up.
+    fn skips_ahead(&self) -> bool {
+        false
+    }
 }
 
 /// Replay progress of a rebuild running in this process: (applied, total).
@@ -80,6 +86,31 @@ async fn read_batch(
     sqlx::query("SET LOCAL enable_bitmapscan = off").execute(&mut *tx).await?;
     sqlx::query("SET LOCAL enable_sort = off").execute(&mut *tx).await?;
     sqlx::query_as(&sql).bind(types).bind(after.0).bind(after.1).bind(limit).fetch_all(&mut *tx).await
+}
+
+/// The last event after `after` that every reader sees alike (its transaction is
+/// older than any running one), provided no event of `types` lies between: the
+/// furthest a checkpoint can move without skipping one of them. One statement,
+/// so one snapshot judges both.
+async fn last_without(
+    tx: &mut PgConnection,
+    types: &[&str],
+    after: (&str, i64),
+) -> Result<Option<(String, i64)>, sqlx::Error> {
+    let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
+    sqlx::query_as(
+        "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) \
+         SELECT e.tx_id::text, e.global_position FROM events e, h \
+         WHERE e.tx_id < h.xmin AND (e.tx_id, e.global_position) > ($1::text::xid8, $2) \
+           AND NOT EXISTS (SELECT 1 FROM events o WHERE o.aggregate_type = ANY($3) AND o.tx_id < h.xmin \
+                             AND (o.tx_id, o.global_position) > ($1::text::xid8, $2)) \
+         ORDER BY e.tx_id DESC, e.global_position DESC LIMIT 1",
+    )
+    .bind(after.0)
+    .bind(after.1)
+    .bind(types)
+    .fetch_optional(&mut *tx)
+    .await
 }
 
 impl Runner {
@@ -124,7 +155,17 @@ impl Runner {
         };
         let events = read_batch(&mut tx, projector.aggregate_types(), (&last_tx, last_position), BATCH).await?;
         let Some(last) = events.last() else {
-            tx.rollback().await?;
+            let skip = match projector.skips_ahead() {
+                true => last_without(&mut tx, projector.aggregate_types(), (&last_tx, last_position)).await?,
+                false => None,
+            };
+            match skip {
+                Some((skip_tx, skip_position)) => {
+                    advance_to(&mut tx, projector.name(), (&skip_tx, skip_position), 0).await?;
+                    tx.commit().await?;
+                }
+                None => tx.rollback().await?,
+            }
             return Ok(0);
         };
         let applied = quarantine::apply_isolating(&mut tx, projector, &events).await?;
@@ -326,13 +367,17 @@ impl Runner {
 }
 
 async fn advance(tx: &mut PgConnection, name: &str, last: &StoredEvent, count: usize) -> Result<(), sqlx::Error> {
+    advance_to(tx, name, (&last.tx_id, last.global_position), count).await
+}
+
+async fn advance_to(tx: &mut PgConnection, name: &str, to: (&str, i64), count: usize) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE projection_checkpoints SET last_tx_id = $2::text::xid8, last_position = $3, \
            events_applied = events_applied + $4, updated_at = now() WHERE name = $1",
     )
     .bind(name)
-    .bind(&last.tx_id)
-    .bind(last.global_position)
+    .bind(to.0)
+    .bind(to.1)
     .bind(count as i64)
     .execute(&mut *tx)
     .await?;
