@@ -158,7 +158,7 @@ async fn no_answer_is_finished_before_its_event_is_committed() {
 async fn a_lease_released_early_is_not_given_back_twice_when_its_request_is_recorded() {
     use gaiarouter::usage::quota::{quotas_for, store, Amounts, QuotaSubject, Quotas};
     use gaiarouter::usage::recorder::{write_batch, PendingRecord, Writer};
-    use gaiarouter_domain::request::{RequestCompleted, RequestStatus};
+    use gaiarouter_domain::request::RequestCompleted;
     use gaiarouter_domain::{Limits, Money};
 
     let app = spawn_app().await;
@@ -184,26 +184,12 @@ async fn a_lease_released_early_is_not_given_back_twice_when_its_request_is_reco
     let event = RequestCompleted {
         organization_id: org,
         api_key_id: key,
-        model: "echo/x".into(),
-        provider: "echo".into(),
         prompt_tokens: 3,
         completion_tokens: 2,
-        cached_tokens: 0,
         cost: Money::ZERO,
-        latency_ms: 5,
-        time_to_first_token_ms: None,
-        status: RequestStatus::Success,
-        http_status: 200,
-        error_kind: None,
-        streamed: false,
         started_at: now,
         finished_at: now,
-        deployment: "echo".into(),
-        attempts: Vec::new(),
-        ingress: "chat_completions".into(),
-        cache_write_tokens: 0,
-        cache_write_1h_tokens: 0,
-        reasoning_tokens: 0,
+        ..crate::projections::tests_event()
     };
     let writer = Writer { pool: pool.clone(), process: -7 };
     write_batch(&writer, &[PendingRecord { request_id, event, reservation }]).await.unwrap();

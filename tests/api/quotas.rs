@@ -10,7 +10,7 @@ use gaiarouter::gateway::providers::{ApiKey, Timeouts, Upstream};
 use gaiarouter::gateway::ProvidersConfig;
 use gaiarouter::usage::quota::{quotas_for, AdmissionError, Amounts, QuotaSubject, Quotas};
 use gaiarouter::usage::recorder::{write_batch, PendingRecord, Writer};
-use gaiarouter_domain::request::{RequestCompleted, RequestStatus};
+use gaiarouter_domain::request::RequestCompleted;
 use gaiarouter_domain::{Limits, Money};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -304,30 +304,18 @@ async fn budgets_of_several_periods_apply_together_and_show_their_usage() {
     assert_eq!(org_view.body["usage"]["periods"]["total"]["requests"], 3);
 }
 
+/// A 5-token request of `key` that started at `at`.
 fn completed(org: Uuid, key: Uuid, at: chrono::DateTime<Utc>) -> RequestCompleted {
+    let event = crate::projections::tests_event();
     RequestCompleted {
         organization_id: org,
         api_key_id: key,
-        model: "echo/x".into(),
-        provider: "echo".into(),
         prompt_tokens: 3,
         completion_tokens: 2,
-        cached_tokens: 0,
         cost: Money::ZERO,
-        latency_ms: 5,
-        time_to_first_token_ms: None,
-        status: RequestStatus::Success,
-        http_status: 200,
-        error_kind: None,
-        streamed: false,
         started_at: at,
         finished_at: at,
-        deployment: "echo".into(),
-        attempts: Vec::new(),
-        ingress: "chat_completions".into(),
-        cache_write_tokens: 0,
-        cache_write_1h_tokens: 0,
-        reasoning_tokens: 0,
+        ..event
     }
 }
 
