@@ -162,6 +162,17 @@ try {
     await page.getByTestId('budget-daily_requests').waitFor()
   })
 
+  await step('suspending from the organization page asks first, in English', async () => {
+    await page.getByRole('button', { name: 'Suspend' }).click()
+    const dialog = page.locator('.arco-modal.confirm-suspend')
+    await dialog.waitFor()
+    const buttons = await dialog.locator('.arco-modal-footer .arco-btn').allTextContents()
+    if (buttons.map((b) => b.trim()).join('|') !== 'Cancel|Suspend') throw new Error(`dialog buttons: ${JSON.stringify(buttons)}`)
+    await dialog.locator('.arco-modal-footer .arco-btn').first().click()
+    await dialog.waitFor({ state: 'hidden' })
+    await page.getByRole('button', { name: 'Suspend' }).waitFor()
+  })
+
   await step('issue an API key and read it from the modal', async () => {
     await page.goto('/api-keys')
     await page.getByTestId('key-issue').click()

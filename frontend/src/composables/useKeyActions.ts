@@ -1,5 +1,6 @@
 import { ref } from 'vue'
-import { Message, Modal } from '@arco-design/web-vue'
+import { Message } from '@arco-design/web-vue'
+import { confirmDanger, confirmWarning } from '@/utils/confirm'
 import { revokeApiKey, rotateApiKey } from '@/api/endpoints'
 import { errorMessage } from '@/api/client'
 import type { ApiKey } from '@/api/types'
@@ -18,11 +19,10 @@ export function useKeyActions(onChanged: (key: ApiKey | null, id: string) => voi
   }
 
   function rotate(k: ApiKey) {
-    Modal.warning({
+    confirmWarning({
       title: `Rotate “${k.name}”?`,
       content: 'A new secret is issued and the current one stops working immediately. Update every client that uses it.',
       okText: 'Rotate secret',
-      hideCancel: false,
       modalClass: 'confirm-rotate',
       onOk: async () => {
         try {
@@ -39,13 +39,11 @@ export function useKeyActions(onChanged: (key: ApiKey | null, id: string) => voi
   }
 
   function revoke(k: ApiKey) {
-    Modal.error({
+    confirmDanger({
       title: `Revoke “${k.name}”?`,
       content: 'The key stops working immediately and cannot be re-enabled. Its usage and history are kept.',
       okText: 'Revoke key',
-      hideCancel: false,
       modalClass: 'confirm-revoke',
-      okButtonProps: { status: 'danger' },
       onOk: async () => {
         try {
           await revokeApiKey(k.id)
