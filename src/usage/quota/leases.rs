@@ -108,9 +108,7 @@ impl Entry {
             return None;
         }
         let amounts = draw_of(spec, estimate);
-        local.available.requests -= amounts.requests;
-        local.available.tokens -= amounts.tokens;
-        local.available.cost -= amounts.cost;
+        local.available -= amounts;
         local.outstanding += 1;
         local.touched = Instant::now();
         Some(amounts)
@@ -119,18 +117,22 @@ impl Entry {
     /// An unrecorded request's share comes back whole.
     fn give_back(&self, amounts: Amounts) {
         let mut local = self.local();
-        local.available.requests += amounts.requests;
-        local.available.tokens += amounts.tokens;
-        local.available.cost += amounts.cost;
+        local.available += amounts;
         local.outstanding -= 1;
+    }
+
+    /// Holds again what was taken out for a give-back or a request that the
+    /// database call behind it did not complete.
+    fn restore(&self, amounts: Amounts) {
+        self.local().available += amounts;
     }
 
     /// A recorded request drew `used` from the block where it had marked its
     /// estimate: the difference comes out of (or back to) what is left.
     fn settle(&self, estimate: Amounts, used: Amounts) {
         let mut local = self.local();
-        local.available.tokens -= used.tokens - estimate.tokens;
-        local.available.cost -= used.cost - estimate.cost;
+        // `used` and `estimate` both count the one request: only tokens and cost differ.
+        local.available -= used - estimate;
         local.outstanding -= 1;
     }
 
@@ -236,10 +238,6 @@ impl Reservation {
                 share.entry.settle(share.amounts, share.used(tokens, cost));
             }
         }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.shares.is_empty()
     }
 }
 
@@ -403,11 +401,7 @@ impl Quotas {
         if let Err(error) = store::give_back(&self.pool, self.process, &returns).await {
             // Still held in the database: hold it here again.
             for (key, amounts) in returns {
-                let entry = self.entry(&key);
-                let mut local = entry.local();
-                local.available.requests += amounts.requests;
-                local.available.tokens += amounts.tokens;
-                local.available.cost += amounts.cost;
+                self.entry(&key).restore(amounts);
             }
             return Err(error);
         }
@@ -459,10 +453,7 @@ async fn fetch_and_take(
     }
     if let Err(error) = store::give_back(pool, process, &stale).await {
         for ((_, amounts), entry) in stale.iter().zip(&stale_entries) {
-            let mut local = entry.local();
-            local.available.requests += amounts.requests;
-            local.available.tokens += amounts.tokens;
-            local.available.cost += amounts.cost;
+            entry.restore(*amounts);
         }
         return Err(error);
     }
@@ -513,18 +504,13 @@ async fn fetch_and_take(
             for (((entry, grant), spec), took) in targets.iter().zip(grants).zip(specs).zip(&held) {
                 let mut local = entry.local();
                 local.limits = limits_of(spec);
-                local.available.requests += grant.requests;
-                local.available.tokens += grant.tokens;
-                local.available.cost += grant.cost;
+                local.available += Amounts { requests: grant.requests, tokens: grant.tokens, cost: grant.cost };
                 local.left_requests = grant.left_requests;
                 local.left_tokens = grant.left_tokens;
                 local.renewed = Instant::now();
                 // The rest of this request's share, taken with the block: nobody
                 // can take it first.
-                let draw = draw_of(spec, estimate);
-                local.available.requests -= draw.requests - took.requests;
-                local.available.tokens -= draw.tokens - took.tokens;
-                local.available.cost -= draw.cost - took.cost;
+                local.available -= draw_of(spec, estimate) - *took;
                 local.outstanding += 1;
                 local.touched = Instant::now();
             }
@@ -537,10 +523,7 @@ async fn fetch_and_take(
 /// Puts back what was taken from entries for a request that was not admitted.
 fn give_back_held(targets: &[Arc<Entry>], held: &[Amounts]) {
     for (entry, took) in targets.iter().zip(held) {
-        let mut local = entry.local();
-        local.available.requests += took.requests;
-        local.available.tokens += took.tokens;
-        local.available.cost += took.cost;
+        entry.restore(*took);
     }
 }
 

@@ -22,6 +22,31 @@ pub struct Amounts {
     pub cost: i64,
 }
 
+impl std::ops::AddAssign for Amounts {
+    fn add_assign(&mut self, other: Amounts) {
+        self.requests += other.requests;
+        self.tokens += other.tokens;
+        self.cost += other.cost;
+    }
+}
+
+impl std::ops::SubAssign for Amounts {
+    fn sub_assign(&mut self, other: Amounts) {
+        self.requests -= other.requests;
+        self.tokens -= other.tokens;
+        self.cost -= other.cost;
+    }
+}
+
+impl std::ops::Sub for Amounts {
+    type Output = Amounts;
+
+    fn sub(mut self, other: Amounts) -> Amounts {
+        self -= other;
+        self
+    }
+}
+
 pub enum Taken {
     /// One grant per quota asked for, in order.
     Granted(Vec<Grant>),
