@@ -19,10 +19,11 @@ use crate::state::{AppState, Background};
 use crate::usage::process_lock::ProcessLock;
 use crate::usage::quota::{store::release_orphaned, Quotas};
 use crate::usage::recorder::Recorder;
+use crate::usage::refusals::Refusals;
 use gaiarouter_projections::budget_alerts::BudgetAlerts;
 use gaiarouter_projections::monthly_usage::MonthlyUsage;
 use gaiarouter_projections::request_log::RequestLog;
-use gaiarouter_projections::usage_rollups::UsageRollups;
+use gaiarouter_projections::usage_rollups::{HourlyRollups, UsageRollups};
 use gaiarouter_projections::webhook_outbox::WebhookOutbox;
 use gaiarouter_projections::Runner;
 
@@ -101,6 +102,7 @@ pub async fn prepare_with_providers(
         registry,
         providers: provider_set,
         recorder: Arc::new(Recorder::start(pool.clone(), process_lock.id)),
+        refusals: Arc::new(Refusals::start(pool.clone())),
         quotas,
         health: Arc::default(),
         routes: Arc::clone(&routes),
@@ -157,6 +159,7 @@ pub fn projection_runner(pool: &PgPool) -> Runner {
         pool.clone(),
         vec![
             Arc::new(UsageRollups),
+            Arc::new(HourlyRollups),
             Arc::new(MonthlyUsage),
             Arc::new(RequestLog),
             Arc::new(BudgetAlerts),

@@ -51,6 +51,7 @@ impl AppState {
     /// then stop the background tasks.
     pub async fn shutdown(&self) {
         self.completions.recorder.shutdown().await;
+        self.completions.refusals.shutdown().await;
         // Every request is recorded: what the leases still hold goes back.
         self.background.lease_returner.abort();
         if let Err(error) = self.completions.quotas.give_back_unused(true).await {

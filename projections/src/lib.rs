@@ -15,7 +15,7 @@ pub mod webhook_outbox;
 pub use event_log::StoredEvent;
 pub use runner::{Projector, ProjectorStatus, Runner};
 
-use gaiarouter_domain::request::{self, RequestCompleted};
+use gaiarouter_domain::request::{self, refused, RequestCompleted, RequestRefused};
 
 /// Batches at least this large are decoded on two threads (replays are bound by
 /// JSON decoding, and the database waits meanwhile).
@@ -38,6 +38,28 @@ pub fn request_events(events: &[StoredEvent]) -> Result<Vec<RequestCompleted>, e
     match second {
         Ok(decoded) => out.extend(decoded?),
         Err(_) => return Err(event_log::EventLogError::Database(sqlx::Error::WorkerCrashed)),
+    }
+    Ok(out)
+}
+
+/// Decodes the `RequestRefused` events of a batch, in order, with their request
+/// ids; other events are skipped. A corrupt payload fails the batch like a corrupt
+/// `RequestCompleted` (the runner quarantines it alone).
+pub fn refused_events(events: &[StoredEvent]) -> Result<Vec<(uuid::Uuid, RequestRefused)>, event_log::EventLogError> {
+    let mut out = Vec::new();
+    for event in events.iter().filter(|e| e.event_type == refused::EVENT_TYPE) {
+        let decoded = match &event.payload_text {
+            Some(text) => refused::decode_json(text),
+            None => refused::decode_value(&event.payload),
+        };
+        let corrupt = |source| event_log::EventLogError::Corrupt {
+            aggregate_type: event.aggregate_type.clone(),
+            aggregate_id: event.aggregate_id.clone(),
+            sequence: event.sequence,
+            source,
+        };
+        let refusal = decoded.map_err(corrupt)?;
+        out.push((uuid::Uuid::parse_str(&event.aggregate_id).unwrap_or_default(), refusal));
     }
     Ok(out)
 }

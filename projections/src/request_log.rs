@@ -1,5 +1,6 @@
 //! The request log: one row per request, newest first, filterable; a projection of
-//! the `RequestCompleted` events.
+//! the `RequestCompleted` events, and of the `RequestRefused` ones (a row per
+//! folded refusal, `refused_count` saying how many requests it stands for).
 
 use chrono::{DateTime, Utc};
 use gaiarouter_domain::request::{Attempt, RequestStatus, AGGREGATE_TYPE};
@@ -9,7 +10,7 @@ use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::event_log::{EventLogError, StoredEvent};
-use crate::{request_events, Projector};
+use crate::{refused_events, request_events, Projector};
 
 pub struct RequestLog;
 
@@ -59,6 +60,35 @@ impl Projector for RequestLog {
             c.cache_write.push(n(r.cache_write_tokens));
             c.cache_write_1h.push(n(r.cache_write_1h_tokens));
             c.reasoning.push(n(r.reasoning_tokens));
+            c.refused_count.push(1);
+            c.error_message.push(None);
+        }
+        for (id, r) in refused_events(events)? {
+            c.ids.push(id);
+            c.started.push(r.first_at);
+            c.finished.push(r.last_at);
+            c.orgs.push(r.organization_id);
+            c.keys.push(r.api_key_id);
+            c.models.push(r.model.clone());
+            c.providers.push(String::new());
+            c.prompt.push(0);
+            c.completion.push(0);
+            c.cached.push(0);
+            c.cost.push(0);
+            c.latency.push(0);
+            c.ttft.push(None);
+            c.status.push("refused");
+            c.http_status.push(i32::from(r.http_status));
+            c.error_kind.push(Some(r.reason.clone()));
+            c.streamed.push(false);
+            c.deployments.push(String::new());
+            c.attempts.push(serde_json::Value::Array(Vec::new()));
+            c.ingress.push(r.ingress.clone());
+            c.cache_write.push(0);
+            c.cache_write_1h.push(0);
+            c.reasoning.push(0);
+            c.refused_count.push(n(r.count));
+            c.error_message.push(Some(r.message.clone()));
         }
         if c.ids.is_empty() {
             return Ok(());
@@ -67,11 +97,11 @@ impl Projector for RequestLog {
             "INSERT INTO request_log (id, started_at, finished_at, organization_id, api_key_id, model, provider, \
                prompt_tokens, completion_tokens, cached_tokens, cost_nanos, latency_ms, time_to_first_token_ms, status, \
                http_status, error_kind, streamed, deployment, attempts, ingress, cache_write_tokens, \
-               cache_write_1h_tokens, reasoning_tokens) \
+               cache_write_1h_tokens, reasoning_tokens, refused_count, error_message) \
              SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::uuid[], $5::uuid[], $6::text[], \
                $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], \
                $14::text[], $15::int[], $16::text[], $17::bool[], $18::text[], $19::jsonb[], $20::text[], \
-               $21::bigint[], $22::bigint[], $23::bigint[]) \
+               $21::bigint[], $22::bigint[], $23::bigint[], $24::bigint[], $25::text[]) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&c.ids)
@@ -97,6 +127,8 @@ impl Projector for RequestLog {
         .bind(&c.cache_write)
         .bind(&c.cache_write_1h)
         .bind(&c.reasoning)
+        .bind(&c.refused_count)
+        .bind(&c.error_message)
         .execute(&mut *tx)
         .await?;
         Ok(())
@@ -128,6 +160,8 @@ struct Columns {
     cache_write: Vec<i64>,
     cache_write_1h: Vec<i64>,
     reasoning: Vec<i64>,
+    refused_count: Vec<i64>,
+    error_message: Vec<Option<String>>,
 }
 
 #[derive(Debug, Clone, FromRow, Serialize)]
@@ -157,6 +191,13 @@ pub struct LogRow {
     pub cache_write_tokens: i64,
     pub cache_write_1h_tokens: i64,
     pub reasoning_tokens: i64,
+    /// 1, or for a refused row how many identical refusals it stands for.
+    pub refused_count: i64,
+    /// The message a refused request was answered with.
+    pub error_message: Option<String>,
+    /// Current names (null when the organization or key is unknown).
+    pub organization_name: Option<String>,
+    pub api_key_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -168,45 +209,54 @@ pub struct LogFilter {
     pub deployment: Option<String>,
     pub ingress: Option<String>,
     pub status: Option<String>,
+    pub error_kind: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     /// Only requests older than this id (the cursor).
     pub before: Option<Uuid>,
 }
 
+/// The log's rows with the current names of their organization and key.
+const SELECT_ROWS: &str = "SELECT l.*, o.name AS organization_name, k.name AS api_key_name FROM request_log l \
+     LEFT JOIN organization_view o ON o.id = l.organization_id LEFT JOIN api_key_view k ON k.id = l.api_key_id";
+
+/// One request by id.
+pub async fn one(pool: &PgPool, id: Uuid) -> Result<Option<LogRow>, sqlx::Error> {
+    sqlx::query_as(&format!("{SELECT_ROWS} WHERE l.id = $1")).bind(id).fetch_optional(pool).await
+}
+
 /// Newest first, at most `limit` rows.
 pub async fn page(pool: &PgPool, filter: &LogFilter, limit: i64) -> Result<Vec<LogRow>, sqlx::Error> {
-    let mut query = QueryBuilder::<Postgres>::new("SELECT * FROM request_log WHERE true");
+    let mut query = QueryBuilder::<Postgres>::new(SELECT_ROWS);
+    query.push(" WHERE true");
     if let Some(org) = filter.organization_id {
-        query.push(" AND organization_id = ").push_bind(org);
+        query.push(" AND l.organization_id = ").push_bind(org);
     }
     if let Some(key) = filter.api_key_id {
-        query.push(" AND api_key_id = ").push_bind(key);
+        query.push(" AND l.api_key_id = ").push_bind(key);
     }
-    if let Some(model) = &filter.model {
-        query.push(" AND model = ").push_bind(model.clone());
-    }
-    if let Some(provider) = &filter.provider {
-        query.push(" AND provider = ").push_bind(provider.clone());
-    }
-    if let Some(deployment) = &filter.deployment {
-        query.push(" AND deployment = ").push_bind(deployment.clone());
-    }
-    if let Some(ingress) = &filter.ingress {
-        query.push(" AND ingress = ").push_bind(ingress.clone());
-    }
-    if let Some(status) = &filter.status {
-        query.push(" AND status = ").push_bind(status.clone());
+    let texts = [
+        ("l.model", &filter.model),
+        ("l.provider", &filter.provider),
+        ("l.deployment", &filter.deployment),
+        ("l.ingress", &filter.ingress),
+        ("l.status", &filter.status),
+        ("l.error_kind", &filter.error_kind),
+    ];
+    for (column, value) in texts {
+        if let Some(value) = value {
+            query.push(format_args!(" AND {column} = ")).push_bind(value.clone());
+        }
     }
     if let Some(from) = filter.from {
-        query.push(" AND started_at >= ").push_bind(from);
+        query.push(" AND l.started_at >= ").push_bind(from);
     }
     if let Some(to) = filter.to {
-        query.push(" AND started_at < ").push_bind(to);
+        query.push(" AND l.started_at < ").push_bind(to);
     }
     if let Some(before) = filter.before {
-        query.push(" AND id < ").push_bind(before);
+        query.push(" AND l.id < ").push_bind(before);
     }
-    query.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+    query.push(" ORDER BY l.id DESC LIMIT ").push_bind(limit);
     query.build_query_as().fetch_all(pool).await
 }

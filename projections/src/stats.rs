@@ -1,10 +1,13 @@
-//! Usage statistics read from the daily rollups (never from raw requests), so a
-//! query costs the same at a thousand or a billion requests.
+//! Usage statistics read from the daily or hourly rollups (never from raw
+//! requests), so a query costs the same at a thousand or a billion requests.
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
 use sqlx::PgPool;
+use sqlx::Postgres;
 use uuid::Uuid;
 
 use crate::latency::quantile;
@@ -12,6 +15,8 @@ use crate::latency::quantile;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupBy {
     Day,
+    /// UTC hours: read from the hourly rollups.
+    Hour,
     Model,
     Provider,
     /// The deployment that served ("<route>/<deployment id>", or the provider of a built-in id).
@@ -25,6 +30,7 @@ impl GroupBy {
     fn column(self) -> &'static str {
         match self {
             GroupBy::Day => "day::text",
+            GroupBy::Hour => "to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:00:00\"Z\"')",
             GroupBy::Model => "model",
             GroupBy::Provider => "provider",
             GroupBy::Deployment => "deployment",
@@ -36,6 +42,7 @@ impl GroupBy {
     pub fn parse(text: &str) -> Option<Self> {
         Some(match text {
             "day" => GroupBy::Day,
+            "hour" => GroupBy::Hour,
             "model" => GroupBy::Model,
             "provider" => GroupBy::Provider,
             "deployment" => GroupBy::Deployment,
@@ -44,6 +51,69 @@ impl GroupBy {
             _ => return None,
         })
     }
+}
+
+/// A range of whole UTC days, read from the daily rollups or (for hourly groups)
+/// from the hourly ones.
+#[derive(Debug, Clone, Copy)]
+pub struct Range {
+    pub from: NaiveDate,
+    /// Inclusive.
+    pub to: NaiveDate,
+    pub hourly: bool,
+}
+
+impl Range {
+    fn tables(&self) -> (&'static str, &'static str, &'static str, &'static str) {
+        if self.hourly {
+            ("usage_hourly", "usage_hourly_latency", "usage_hourly_errors", "usage_hourly_refusals")
+        } else {
+            ("usage_daily", "usage_daily_latency", "usage_daily_errors", "usage_daily_refusals")
+        }
+    }
+
+    /// The WHERE clause over $1..$4 (range, organization, key).
+    fn filter(&self) -> &'static str {
+        if self.hourly {
+            "hour >= $1 AND hour < $2 AND ($3::uuid IS NULL OR organization_id = $3) \
+             AND ($4::uuid IS NULL OR api_key_id = $4)"
+        } else {
+            "day >= $1 AND day <= $2 AND ($3::uuid IS NULL OR organization_id = $3) \
+             AND ($4::uuid IS NULL OR api_key_id = $4)"
+        }
+    }
+
+    fn bind<'q, O>(
+        &self,
+        query: QueryAs<'q, Postgres, O, PgArguments>,
+        scope: StatsScope,
+    ) -> QueryAs<'q, Postgres, O, PgArguments> {
+        let query = if self.hourly {
+            let start = |day: NaiveDate| day.and_time(Default::default()).and_utc();
+            query.bind(start(self.from)).bind(start(self.to) + TimeDelta::days(1))
+        } else {
+            query.bind(self.from).bind(self.to)
+        };
+        query.bind(scope.organization_id).bind(scope.api_key_id)
+    }
+
+    /// Every hour of the range, as the hourly group keys read.
+    pub fn hours(&self) -> Vec<DateTime<Utc>> {
+        let start = self.from.and_time(Default::default()).and_utc();
+        let end = self.to.and_time(Default::default()).and_utc() + TimeDelta::days(1);
+        let mut hours = Vec::new();
+        let mut hour = start;
+        while hour < end {
+            hours.push(hour);
+            hour += TimeDelta::hours(1);
+        }
+        hours
+    }
+}
+
+/// The key an hourly group reads as (`2026-11-30T14:00:00Z`).
+pub fn hour_key(hour: DateTime<Utc>) -> String {
+    hour.format("%Y-%m-%dT%H:00:00Z").to_string()
 }
 
 /// Which requests: all, one organization's, or one key's.
@@ -70,6 +140,8 @@ pub struct Aggregate {
     pub cache_write_tokens: i64,
     pub cache_write_1h_tokens: i64,
     pub reasoning_tokens: i64,
+    /// Requests refused before any provider (not part of `requests`).
+    pub refused: i64,
     pub histogram: Vec<(i16, i64)>,
 }
 
@@ -94,6 +166,7 @@ impl Aggregate {
         self.cache_write_tokens += other.cache_write_tokens;
         self.cache_write_1h_tokens += other.cache_write_1h_tokens;
         self.reasoning_tokens += other.reasoning_tokens;
+        self.refused += other.refused;
         self.cost_nanos += other.cost_nanos;
         self.latency_sum_ms += other.latency_sum_ms;
         self.latency_min_ms = match (self.latency_min_ms, other.latency_min_ms) {
@@ -114,42 +187,55 @@ impl Aggregate {
     }
 }
 
-type TotalsRow = (String, i64, i64, i64, i64, i64, i64, i64, i64, Option<i64>, Option<i64>, i64, i64, i64, i64, i64);
+#[derive(sqlx::FromRow)]
+struct TotalsRow {
+    key: String,
+    requests: i64,
+    successes: i64,
+    errors: i64,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    cached_tokens: i64,
+    cost_nanos: i64,
+    latency_sum_ms: i64,
+    latency_min_ms: Option<i64>,
+    latency_max_ms: Option<i64>,
+    ttft_sum_ms: i64,
+    ttft_count: i64,
+    cache_write_tokens: i64,
+    cache_write_1h_tokens: i64,
+    reasoning_tokens: i64,
+    refused: i64,
+}
 
 /// The summary over the whole range and scope, and one aggregate per group.
 pub async fn query(
     pool: &PgPool,
-    from: NaiveDate,
-    to: NaiveDate,
+    range: Range,
     scope: StatsScope,
     group_by: GroupBy,
 ) -> Result<(Aggregate, Vec<(String, Aggregate)>), sqlx::Error> {
     let key = group_by.column();
-    let filter = "day >= $1 AND day <= $2 AND ($3::uuid IS NULL OR organization_id = $3) \
-                  AND ($4::uuid IS NULL OR api_key_id = $4)";
-    let totals: Vec<TotalsRow> = sqlx::query_as(&format!(
-        "SELECT {key} AS key, sum(requests)::bigint, sum(successes)::bigint, sum(errors)::bigint, \
-           sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint, sum(cached_tokens)::bigint, \
-           sum(cost_nanos)::bigint, sum(latency_sum_ms)::bigint, min(latency_min_ms), max(latency_max_ms), \
-           sum(ttft_sum_ms)::bigint, sum(ttft_count)::bigint, sum(cache_write_tokens)::bigint, \
-           sum(cache_write_1h_tokens)::bigint, sum(reasoning_tokens)::bigint \
-         FROM usage_daily WHERE {filter} GROUP BY 1 ORDER BY 1"
-    ))
-    .bind(from)
-    .bind(to)
-    .bind(scope.organization_id)
-    .bind(scope.api_key_id)
-    .fetch_all(pool)
-    .await?;
-    let buckets: Vec<(String, i16, i64)> = sqlx::query_as(&format!(
-        "SELECT {key} AS key, bucket, sum(count)::bigint FROM usage_daily_latency WHERE {filter} GROUP BY 1, 2"
-    ))
-    .bind(from)
-    .bind(to)
-    .bind(scope.organization_id)
-    .bind(scope.api_key_id)
-    .fetch_all(pool)
-    .await?;
+    let (totals_table, latency_table, _, _) = range.tables();
+    let filter = range.filter();
+    // A group of refusals only has no latency: its min/max are left out.
+    let sql = format!(
+        "SELECT {key} AS key, sum(requests)::bigint AS requests, sum(successes)::bigint AS successes, \
+           sum(errors)::bigint AS errors, sum(prompt_tokens)::bigint AS prompt_tokens, \
+           sum(completion_tokens)::bigint AS completion_tokens, sum(cached_tokens)::bigint AS cached_tokens, \
+           sum(cost_nanos)::bigint AS cost_nanos, sum(latency_sum_ms)::bigint AS latency_sum_ms, \
+           min(latency_min_ms) FILTER (WHERE requests > 0) AS latency_min_ms, \
+           max(latency_max_ms) FILTER (WHERE requests > 0) AS latency_max_ms, \
+           sum(ttft_sum_ms)::bigint AS ttft_sum_ms, sum(ttft_count)::bigint AS ttft_count, \
+           sum(cache_write_tokens)::bigint AS cache_write_tokens, \
+           sum(cache_write_1h_tokens)::bigint AS cache_write_1h_tokens, \
+           sum(reasoning_tokens)::bigint AS reasoning_tokens, sum(refused)::bigint AS refused \
+         FROM {totals_table} WHERE {filter} GROUP BY 1 ORDER BY 1"
+    );
+    let totals: Vec<TotalsRow> = range.bind(sqlx::query_as(&sql), scope).fetch_all(pool).await?;
+    let sql =
+        format!("SELECT {key} AS key, bucket, sum(count)::bigint FROM {latency_table} WHERE {filter} GROUP BY 1, 2");
+    let buckets: Vec<(String, i16, i64)> = range.bind(sqlx::query_as(&sql), scope).fetch_all(pool).await?;
     let mut histograms: BTreeMap<String, Vec<(i16, i64)>> = BTreeMap::new();
     for (key, bucket, count) in buckets {
         histograms.entry(key).or_default().push((bucket, count));
@@ -158,45 +244,99 @@ pub async fn query(
     let mut groups = Vec::with_capacity(totals.len());
     for row in totals {
         let aggregate = Aggregate {
-            requests: row.1,
-            successes: row.2,
-            errors: row.3,
-            prompt_tokens: row.4,
-            completion_tokens: row.5,
-            cached_tokens: row.6,
-            cost_nanos: row.7,
-            latency_sum_ms: row.8,
-            latency_min_ms: row.9,
-            latency_max_ms: row.10,
-            ttft_sum_ms: row.11,
-            ttft_count: row.12,
-            cache_write_tokens: row.13,
-            cache_write_1h_tokens: row.14,
-            reasoning_tokens: row.15,
-            histogram: histograms.remove(&row.0).unwrap_or_default(),
+            requests: row.requests,
+            successes: row.successes,
+            errors: row.errors,
+            prompt_tokens: row.prompt_tokens,
+            completion_tokens: row.completion_tokens,
+            cached_tokens: row.cached_tokens,
+            cost_nanos: row.cost_nanos,
+            latency_sum_ms: row.latency_sum_ms,
+            latency_min_ms: row.latency_min_ms,
+            latency_max_ms: row.latency_max_ms,
+            ttft_sum_ms: row.ttft_sum_ms,
+            ttft_count: row.ttft_count,
+            cache_write_tokens: row.cache_write_tokens,
+            cache_write_1h_tokens: row.cache_write_1h_tokens,
+            reasoning_tokens: row.reasoning_tokens,
+            refused: row.refused,
+            histogram: histograms.remove(&row.key).unwrap_or_default(),
         };
         summary.merge(&aggregate);
-        groups.push((row.0, aggregate));
+        groups.push((row.key, aggregate));
     }
     Ok((summary, groups))
 }
 
 /// Errors by kind over the range and scope.
-pub async fn errors_by_kind(
+pub async fn errors_by_kind(pool: &PgPool, range: Range, scope: StatsScope) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let (_, _, errors, _) = range.tables();
+    let sql = format!(
+        "SELECT error_kind, sum(count)::bigint FROM {errors} WHERE {filter} GROUP BY 1 ORDER BY 2 DESC",
+        filter = range.filter()
+    );
+    range.bind(sqlx::query_as(&sql), scope).fetch_all(pool).await
+}
+
+/// Refused requests by reason over the range and scope.
+pub async fn refused_by_reason(
     pool: &PgPool,
-    from: NaiveDate,
-    to: NaiveDate,
+    range: Range,
     scope: StatsScope,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT error_kind, sum(count)::bigint FROM usage_daily_errors WHERE day >= $1 AND day <= $2 \
-           AND ($3::uuid IS NULL OR organization_id = $3) AND ($4::uuid IS NULL OR api_key_id = $4) \
-         GROUP BY 1 ORDER BY 2 DESC",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(scope.organization_id)
-    .bind(scope.api_key_id)
-    .fetch_all(pool)
-    .await
+    let (_, _, _, refusals) = range.tables();
+    let sql = format!(
+        "SELECT reason, sum(count)::bigint FROM {refusals} WHERE {filter} GROUP BY 1 ORDER BY 2 DESC",
+        filter = range.filter()
+    );
+    range.bind(sqlx::query_as(&sql), scope).fetch_all(pool).await
+}
+
+/// One point of a series: a bucket (day or hour) of one split value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeriesPoint {
+    pub requests: i64,
+    pub refused: i64,
+    pub errors: i64,
+    pub cost_nanos: i64,
+    pub total_tokens: i64,
+}
+
+impl SeriesPoint {
+    pub fn add(&mut self, other: &SeriesPoint) {
+        self.requests += other.requests;
+        self.refused += other.refused;
+        self.errors += other.errors;
+        self.cost_nanos += other.cost_nanos;
+        self.total_tokens += other.total_tokens;
+    }
+}
+
+type SeriesRow = (String, String, i64, i64, i64, i64, i64);
+
+/// Every (bucket, split value) of the range with its totals: the stacked charts'
+/// data (`bucket` is `GroupBy::Day` or `GroupBy::Hour`).
+pub async fn series(
+    pool: &PgPool,
+    range: Range,
+    scope: StatsScope,
+    bucket: GroupBy,
+    split: GroupBy,
+) -> Result<Vec<(String, String, SeriesPoint)>, sqlx::Error> {
+    let (totals, _, _, _) = range.tables();
+    let sql = format!(
+        "SELECT {bucket} AS bucket, {split} AS split, sum(requests)::bigint, sum(refused)::bigint, \
+           sum(errors)::bigint, sum(cost_nanos)::bigint, sum(prompt_tokens + completion_tokens)::bigint \
+         FROM {totals} WHERE {filter} GROUP BY 1, 2",
+        bucket = bucket.column(),
+        split = split.column(),
+        filter = range.filter(),
+    );
+    let rows: Vec<SeriesRow> = range.bind(sqlx::query_as(&sql), scope).fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(bucket, split, requests, refused, errors, cost_nanos, total_tokens)| {
+            (bucket, split, SeriesPoint { requests, refused, errors, cost_nanos, total_tokens })
+        })
+        .collect())
 }

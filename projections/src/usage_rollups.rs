@@ -1,20 +1,21 @@
-//! Daily rollups per UTC day × organization × key × model × provider × deployment: counts,
-//! tokens, cost, latency sum/min/max and histogram, errors by kind. Dashboards and
-//! the stats API read these, never the raw requests.
+//! Rollups per UTC day (and per UTC hour) × organization × key × model × provider ×
+//! deployment: counts, tokens, cost, latency sum/min/max and histogram, errors by
+//! kind, refusals by reason. Dashboards and the stats API read these, never the raw
+//! requests. The daily and hourly grains are two projectors over the same code.
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
-use gaiarouter_domain::request::{RequestCompleted, RequestStatus, AGGREGATE_TYPE};
+use chrono::{DateTime, DurationRound, NaiveDate, TimeDelta, Utc};
+use gaiarouter_domain::request::{RequestCompleted, RequestRefused, RequestStatus, AGGREGATE_TYPE};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::event_log::{EventLogError, StoredEvent};
 use crate::latency::bucket_of;
-use crate::{request_events, Projector};
+use crate::{refused_events, request_events, Projector};
 
-/// (day, organization, key, model, provider, deployment).
-pub type GroupKey = (NaiveDate, Uuid, Uuid, String, String, String);
+/// (bucket: the day or the hour, organization, key, model, provider, deployment).
+pub type GroupKey<B = NaiveDate> = (B, Uuid, Uuid, String, String, String);
 
 /// The totals of one rollup group.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,25 +36,39 @@ pub struct Totals {
     pub cache_write_tokens: i64,
     pub cache_write_1h_tokens: i64,
     pub reasoning_tokens: i64,
+    /// Requests refused before any provider (not part of `requests`).
+    pub refused: i64,
 }
 
 /// What a set of requests adds to the rollups (pure; also the reference the tests
 /// recompute against).
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Rollup {
-    pub totals: BTreeMap<GroupKey, Totals>,
-    pub latency: BTreeMap<(GroupKey, i16), i64>,
-    pub errors: BTreeMap<(GroupKey, String), i64>,
+#[derive(Debug, PartialEq, Eq)]
+pub struct Rollup<B: Ord = NaiveDate> {
+    pub totals: BTreeMap<GroupKey<B>, Totals>,
+    pub latency: BTreeMap<(GroupKey<B>, i16), i64>,
+    pub errors: BTreeMap<(GroupKey<B>, String), i64>,
+    pub refusals: BTreeMap<(GroupKey<B>, String), i64>,
+}
+
+impl<B: Ord> Default for Rollup<B> {
+    fn default() -> Self {
+        Rollup { totals: BTreeMap::new(), latency: BTreeMap::new(), errors: BTreeMap::new(), refusals: BTreeMap::new() }
+    }
 }
 
 fn n(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-impl Rollup {
-    pub fn add(&mut self, request: &RequestCompleted) {
-        let key: GroupKey = (
-            request.day(),
+/// A group with no request yet has no latency: its minimum starts above any.
+fn empty_totals() -> Totals {
+    Totals { latency_min_ms: i64::MAX, ..Totals::default() }
+}
+
+impl<B: Ord + Clone> Rollup<B> {
+    pub fn add_in(&mut self, bucket: B, request: &RequestCompleted) {
+        let key: GroupKey<B> = (
+            bucket,
             request.organization_id,
             request.api_key_id,
             request.model.clone(),
@@ -61,8 +76,7 @@ impl Rollup {
             request.deployment.clone(),
         );
         let latency = n(request.latency_ms);
-        let totals =
-            self.totals.entry(key.clone()).or_insert_with(|| Totals { latency_min_ms: i64::MAX, ..Totals::default() });
+        let totals = self.totals.entry(key.clone()).or_insert_with(empty_totals);
         totals.requests += 1;
         match request.status {
             RequestStatus::Success => totals.successes += 1,
@@ -89,19 +103,69 @@ impl Rollup {
         }
     }
 
+    /// A refusal counts in the bucket of its first refused request, under no
+    /// provider or deployment (none was tried).
+    pub fn refuse_in(&mut self, bucket: B, refusal: &RequestRefused) {
+        let key: GroupKey<B> = (
+            bucket,
+            refusal.organization_id,
+            refusal.api_key_id,
+            refusal.rollup_model().to_string(),
+            String::new(),
+            String::new(),
+        );
+        let count = n(refusal.count);
+        self.totals.entry(key.clone()).or_insert_with(empty_totals).refused += count;
+        *self.refusals.entry((key, refusal.reason.clone())).or_default() += count;
+    }
+}
+
+impl Rollup<NaiveDate> {
+    pub fn add(&mut self, request: &RequestCompleted) {
+        self.add_in(request.day(), request);
+    }
+
+    pub fn refuse(&mut self, refusal: &RequestRefused) {
+        self.refuse_in(refusal.first_at.date_naive(), refusal);
+    }
+
     pub fn of(requests: &[RequestCompleted]) -> Self {
+        Self::with_refusals(requests, &[])
+    }
+
+    pub fn with_refusals(requests: &[RequestCompleted], refusals: &[RequestRefused]) -> Self {
         let mut rollup = Rollup::default();
         for request in requests {
             rollup.add(request);
+        }
+        for refusal in refusals {
+            rollup.refuse(refusal);
+        }
+        rollup
+    }
+}
+
+/// The UTC hour `at` falls in.
+pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at)
+}
+
+impl Rollup<DateTime<Utc>> {
+    pub fn hourly(requests: &[RequestCompleted], refusals: &[RequestRefused]) -> Self {
+        let mut rollup = Rollup::default();
+        for request in requests {
+            rollup.add_in(hour_of(request.started_at), request);
+        }
+        for refusal in refusals {
+            rollup.refuse_in(hour_of(refusal.first_at), refusal);
         }
         rollup
     }
 }
 
 /// Column vectors of the group keys, for UNNEST.
-#[derive(Default)]
-struct KeyColumns {
-    days: Vec<NaiveDate>,
+struct KeyColumns<B> {
+    buckets: Vec<B>,
     orgs: Vec<Uuid>,
     keys: Vec<Uuid>,
     models: Vec<String>,
@@ -109,9 +173,20 @@ struct KeyColumns {
     deployments: Vec<String>,
 }
 
-impl KeyColumns {
-    fn push(&mut self, key: &GroupKey) {
-        self.days.push(key.0);
+impl<B: Clone> KeyColumns<B> {
+    fn new() -> Self {
+        KeyColumns {
+            buckets: Vec::new(),
+            orgs: Vec::new(),
+            keys: Vec::new(),
+            models: Vec::new(),
+            providers: Vec::new(),
+            deployments: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, key: &GroupKey<B>) {
+        self.buckets.push(key.0.clone());
         self.orgs.push(key.1);
         self.keys.push(key.2);
         self.models.push(key.3.clone());
@@ -119,6 +194,36 @@ impl KeyColumns {
         self.deployments.push(key.5.clone());
     }
 }
+
+/// One grain's tables: constants, never input.
+struct Tables {
+    /// `day` or `hour`.
+    bucket: &'static str,
+    /// The SQL array type of the bucket column.
+    bucket_array: &'static str,
+    totals: &'static str,
+    latency: &'static str,
+    errors: &'static str,
+    refusals: &'static str,
+}
+
+const DAILY: Tables = Tables {
+    bucket: "day",
+    bucket_array: "date[]",
+    totals: "usage_daily",
+    latency: "usage_daily_latency",
+    errors: "usage_daily_errors",
+    refusals: "usage_daily_refusals",
+};
+
+const HOURLY: Tables = Tables {
+    bucket: "hour",
+    bucket_array: "timestamptz[]",
+    totals: "usage_hourly",
+    latency: "usage_hourly_latency",
+    errors: "usage_hourly_errors",
+    refusals: "usage_hourly_refusals",
+};
 
 pub struct UsageRollups;
 
@@ -129,7 +234,7 @@ impl Projector for UsageRollups {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["usage_daily", "usage_daily_latency", "usage_daily_errors"]
+        &["usage_daily", "usage_daily_latency", "usage_daily_errors", "usage_daily_refusals"]
     }
 
     fn aggregate_types(&self) -> &'static [&'static str] {
@@ -137,18 +242,48 @@ impl Projector for UsageRollups {
     }
 
     async fn apply(&self, tx: &mut PgConnection, events: &[StoredEvent]) -> Result<(), EventLogError> {
-        let rollup = Rollup::of(&request_events(events)?);
-        write(tx, &rollup).await?;
+        let refusals: Vec<RequestRefused> = refused_events(events)?.into_iter().map(|(_, r)| r).collect();
+        let rollup = Rollup::with_refusals(&request_events(events)?, &refusals);
+        write(tx, &DAILY, &rollup).await?;
         Ok(())
     }
 }
 
-async fn write(tx: &mut PgConnection, rollup: &Rollup) -> Result<(), sqlx::Error> {
+/// The same rollups by UTC hour: what the dashboard charts for ranges of up to two days.
+pub struct HourlyRollups;
+
+#[async_trait::async_trait]
+impl Projector for HourlyRollups {
+    fn name(&self) -> &'static str {
+        "usage_hourly"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["usage_hourly", "usage_hourly_latency", "usage_hourly_errors", "usage_hourly_refusals"]
+    }
+
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &[AGGREGATE_TYPE]
+    }
+
+    async fn apply(&self, tx: &mut PgConnection, events: &[StoredEvent]) -> Result<(), EventLogError> {
+        let refusals: Vec<RequestRefused> = refused_events(events)?.into_iter().map(|(_, r)| r).collect();
+        let rollup = Rollup::hourly(&request_events(events)?, &refusals);
+        write(tx, &HOURLY, &rollup).await?;
+        Ok(())
+    }
+}
+
+async fn write<B>(tx: &mut PgConnection, tables: &Tables, rollup: &Rollup<B>) -> Result<(), sqlx::Error>
+where
+    B: Ord + Clone + Send + Sync,
+    for<'q> Vec<B>: sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
     if rollup.totals.is_empty() {
         return Ok(());
     }
-    let mut keys = KeyColumns::default();
-    let mut columns: [Vec<i64>; 16] = Default::default();
+    let mut keys = KeyColumns::new();
+    let mut columns: [Vec<i64>; 17] = Default::default();
     for (key, t) in &rollup.totals {
         keys.push(key);
         let values = [
@@ -168,20 +303,21 @@ async fn write(tx: &mut PgConnection, rollup: &Rollup) -> Result<(), sqlx::Error
             t.cache_write_tokens,
             t.cache_write_1h_tokens,
             t.reasoning_tokens,
+            t.refused,
         ];
         for (column, value) in columns.iter_mut().zip(values) {
             column.push(value);
         }
     }
-    let mut query = sqlx::query(
-        "INSERT INTO usage_daily AS u (day, organization_id, api_key_id, model, provider, deployment, requests, successes, \
+    let sql = format!(
+        "INSERT INTO {totals} AS u ({bucket}, organization_id, api_key_id, model, provider, deployment, requests, successes, \
            errors, streamed, prompt_tokens, completion_tokens, cached_tokens, cost_nanos, latency_sum_ms, latency_min_ms, \
-           latency_max_ms, ttft_sum_ms, ttft_count, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens) \
-         SELECT * FROM UNNEST($1::date[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::bigint[], \
+           latency_max_ms, ttft_sum_ms, ttft_count, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, refused) \
+         SELECT * FROM UNNEST($1::{array}, $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::bigint[], \
            $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], \
            $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], \
-           $22::bigint[]) \
-         ON CONFLICT (day, organization_id, api_key_id, model, provider, deployment) DO UPDATE SET \
+           $22::bigint[], $23::bigint[]) \
+         ON CONFLICT ({bucket}, organization_id, api_key_id, model, provider, deployment) DO UPDATE SET \
            requests = u.requests + EXCLUDED.requests, successes = u.successes + EXCLUDED.successes, \
            errors = u.errors + EXCLUDED.errors, streamed = u.streamed + EXCLUDED.streamed, \
            prompt_tokens = u.prompt_tokens + EXCLUDED.prompt_tokens, \
@@ -193,71 +329,99 @@ async fn write(tx: &mut PgConnection, rollup: &Rollup) -> Result<(), sqlx::Error
            ttft_sum_ms = u.ttft_sum_ms + EXCLUDED.ttft_sum_ms, ttft_count = u.ttft_count + EXCLUDED.ttft_count, \
            cache_write_tokens = u.cache_write_tokens + EXCLUDED.cache_write_tokens, \
            cache_write_1h_tokens = u.cache_write_1h_tokens + EXCLUDED.cache_write_1h_tokens, \
-           reasoning_tokens = u.reasoning_tokens + EXCLUDED.reasoning_tokens",
-    )
-    .bind(&keys.days)
-    .bind(&keys.orgs)
-    .bind(&keys.keys)
-    .bind(&keys.models)
-    .bind(&keys.providers)
-    .bind(&keys.deployments);
+           reasoning_tokens = u.reasoning_tokens + EXCLUDED.reasoning_tokens, refused = u.refused + EXCLUDED.refused",
+        totals = tables.totals,
+        bucket = tables.bucket,
+        array = tables.bucket_array,
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(&keys.buckets)
+        .bind(&keys.orgs)
+        .bind(&keys.keys)
+        .bind(&keys.models)
+        .bind(&keys.providers)
+        .bind(&keys.deployments);
     for column in &columns {
         query = query.bind(column);
     }
     query.execute(&mut *tx).await?;
 
-    let mut keys = KeyColumns::default();
+    let mut keys = KeyColumns::new();
     let (mut buckets, mut counts) = (Vec::new(), Vec::new());
     for ((key, bucket), count) in &rollup.latency {
         keys.push(key);
         buckets.push(*bucket);
         counts.push(*count);
     }
-    sqlx::query(
-        "INSERT INTO usage_daily_latency AS l (day, organization_id, api_key_id, model, provider, deployment, bucket, \
+    if rollup.latency.is_empty() {
+        return write_kinds(tx, tables, rollup).await;
+    }
+    let sql = format!(
+        "INSERT INTO {latency} AS l ({bucket}, organization_id, api_key_id, model, provider, deployment, bucket, \
            count) \
-         SELECT * FROM UNNEST($1::date[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::smallint[], \
+         SELECT * FROM UNNEST($1::{array}, $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::smallint[], \
            $8::bigint[]) \
-         ON CONFLICT (day, organization_id, api_key_id, model, provider, deployment, bucket) \
+         ON CONFLICT ({bucket}, organization_id, api_key_id, model, provider, deployment, bucket) \
            DO UPDATE SET count = l.count + EXCLUDED.count",
-    )
-    .bind(&keys.days)
-    .bind(&keys.orgs)
-    .bind(&keys.keys)
-    .bind(&keys.models)
-    .bind(&keys.providers)
-    .bind(&keys.deployments)
-    .bind(&buckets)
-    .bind(&counts)
-    .execute(&mut *tx)
-    .await?;
-
-    if !rollup.errors.is_empty() {
-        let mut keys = KeyColumns::default();
-        let (mut kinds, mut counts) = (Vec::new(), Vec::new());
-        for ((key, kind), count) in &rollup.errors {
-            keys.push(key);
-            kinds.push(kind.clone());
-            counts.push(*count);
-        }
-        sqlx::query(
-            "INSERT INTO usage_daily_errors AS e (day, organization_id, api_key_id, model, provider, deployment, \
-               error_kind, count) \
-             SELECT * FROM UNNEST($1::date[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], \
-               $8::bigint[]) \
-             ON CONFLICT (day, organization_id, api_key_id, model, provider, deployment, error_kind) \
-               DO UPDATE SET count = e.count + EXCLUDED.count",
-        )
-        .bind(&keys.days)
+        latency = tables.latency,
+        bucket = tables.bucket,
+        array = tables.bucket_array,
+    );
+    sqlx::query(&sql)
+        .bind(&keys.buckets)
         .bind(&keys.orgs)
         .bind(&keys.keys)
         .bind(&keys.models)
         .bind(&keys.providers)
         .bind(&keys.deployments)
-        .bind(&kinds)
+        .bind(&buckets)
         .bind(&counts)
         .execute(&mut *tx)
         .await?;
+
+    write_kinds(tx, tables, rollup).await
+}
+
+/// Errors by kind and refusals by reason: the same shape, two tables.
+async fn write_kinds<B>(tx: &mut PgConnection, tables: &Tables, rollup: &Rollup<B>) -> Result<(), sqlx::Error>
+where
+    B: Ord + Clone + Send + Sync,
+    for<'q> Vec<B>: sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    for (table, column, counts) in
+        [(tables.errors, "error_kind", &rollup.errors), (tables.refusals, "reason", &rollup.refusals)]
+    {
+        if counts.is_empty() {
+            continue;
+        }
+        let mut keys = KeyColumns::new();
+        let (mut kinds, mut values) = (Vec::new(), Vec::new());
+        for ((key, kind), count) in counts {
+            keys.push(key);
+            kinds.push(kind.clone());
+            values.push(*count);
+        }
+        let sql = format!(
+            "INSERT INTO {table} AS e ({bucket}, organization_id, api_key_id, model, provider, deployment, \
+               {column}, count) \
+             SELECT * FROM UNNEST($1::{array}, $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], \
+               $7::text[], $8::bigint[]) \
+             ON CONFLICT ({bucket}, organization_id, api_key_id, model, provider, deployment, {column}) \
+               DO UPDATE SET count = e.count + EXCLUDED.count",
+            bucket = tables.bucket,
+            array = tables.bucket_array,
+        );
+        sqlx::query(&sql)
+            .bind(&keys.buckets)
+            .bind(&keys.orgs)
+            .bind(&keys.keys)
+            .bind(&keys.models)
+            .bind(&keys.providers)
+            .bind(&keys.deployments)
+            .bind(&kinds)
+            .bind(&values)
+            .execute(&mut *tx)
+            .await?;
     }
     Ok(())
 }

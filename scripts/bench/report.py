@@ -153,6 +153,18 @@ def main(argv):
     if command == "summary":
         ok, errors, rps, p50, p99 = summary(argv[2])
         sys.stdout.write(f"{ok} {errors} {rps:.1f} {p50:.2f} {p99:.2f}\n")
+    elif command == "answered":
+        # Every answer, whatever its status (a refused request is answered too): per second, p50, p99.
+        data = load(argv[2])
+        codes = data.get("statusCodeDistribution") or {}
+        total_secs = (data.get("summary") or {}).get("total") or 0
+        answered = sum(codes.values())
+        pct = data.get("latencyPercentiles") or {}
+        p50, p99 = (pct.get(k) for k in ("p50", "p99"))
+        sys.stdout.write(
+            f"{answered / total_secs if total_secs else 0:.1f} {(p50 or 0) * 1000:.2f} {(p99 or 0) * 1000:.2f} "
+            f"{' '.join(f'{c}:{n}' for c, n in sorted(codes.items()))}\n"
+        )
     elif command == "cpu-snapshot":
         cpu_snapshot(argv[2], argv[3], argv[4], argv[5] if len(argv) > 5 else "")
     elif command == "cpu-delta":

@@ -21,7 +21,8 @@
 # BENCH_NO_BUILD=1 (use the binaries already in target/release),
 # BENCH_KEEP_DIR=1 (keep the temporary directory with the logs and oha's JSON),
 # BENCH_ONLY=routing (only the single-deployment vs two-deployment-route pair),
-# BENCH_ONLY=limits (only the unlimited vs limited key pair), BENCH_ORG_LIMITS and
+# BENCH_ONLY=limits (only the unlimited vs limited key pair), BENCH_ONLY=refusals (64 clients on a key
+# over its limit, and 32 served clients alone and beside a flood of 32 refused ones), BENCH_ORG_LIMITS and
 # BENCH_KEY_LIMITS (the limited pair's `limits` JSON; monthly ones only for a binary
 # from before budgets and rates).
 set -euo pipefail
@@ -174,6 +175,14 @@ LIMITED_ORG=$(curl -fsS "$GATEWAY/v1/organizations" -H "Authorization: Bearer $T
 LIMITED_KEY=$(curl -fsS "$GATEWAY/v1/api-keys" -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
   -d "{\"organization_id\":\"$LIMITED_ORG\",\"name\":\"bench-limited\",\"permission\":\"write\",\"limits\":$KEY_LIMITS}" | json_field key)
 log "organization $LIMITED_ORG with limits, limited write key ${LIMITED_KEY:0:12}..."
+# A key over its limit: one request a month, spent below. Its flood is refused (429).
+OVER_ORG=$(curl -fsS "$GATEWAY/v1/organizations" -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+  -d "{\"name\":\"bench-over-$(date +%s)-$RANDOM\"}" | json_field id)
+OVER_KEY=$(curl -fsS "$GATEWAY/v1/api-keys" -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+  -d "{\"organization_id\":\"$OVER_ORG\",\"name\":\"bench-over\",\"permission\":\"write\",\"limits\":{\"monthly_requests\":1}}" | json_field key)
+curl -fsS -o /dev/null "$GATEWAY/v1/chat/completions" -H "Authorization: Bearer $OVER_KEY" \
+  -H 'content-type: application/json' -d '{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
+log "organization $OVER_ORG, key ${OVER_KEY:0:12}... over its monthly limit of one request"
 # One request each way before measuring: fail early with the gateway's own answer.
 for model in openai/gpt-4o-mini echo/bench; do
   curl -fsS -o /dev/null "$GATEWAY/v1/chat/completions" -H "Authorization: Bearer $KEY" \
@@ -184,7 +193,7 @@ done
 curl -fsS -o /dev/null "$GATEWAY/v1/routes" -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
   -d "{\"name\":\"bench-route\",\"deployments\":[{\"id\":\"a\",\"provider\":\"openai\",\"model\":\"gpt-4o-mini\",\"base_url\":\"$UPSTREAM/v1\"},{\"id\":\"b\",\"provider\":\"openai\",\"model\":\"gpt-4o-mini\",\"base_url\":\"$UPSTREAM/v1\"}]}" \
   || { echo "creating the bench route failed" >&2; exit 1; }
-EVENTS_BEFORE=$(sql "SELECT count(*) FROM events WHERE aggregate_type='Request'")
+EVENTS_BEFORE=$(sql "SELECT count(*) FROM events WHERE event_type='RequestCompleted'")
 
 # ---------------------------------------------------------------- scenarios
 body() { # model, stream (0/1)
@@ -200,7 +209,7 @@ children_cpu() { # file written by `times`: user + system seconds of the childre
   awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] } print t }' "$1"
 }
 
-COMMITS_SQL="SELECT count(*), count(DISTINCT tx_id) FROM events WHERE aggregate_type='Request'"
+COMMITS_SQL="SELECT count(*), count(DISTINCT tx_id) FROM events WHERE event_type='RequestCompleted'"
 GATEWAY_OK=0
 N=0
 run_oha() { # name, seconds, concurrency, url, body, auth header or ""
@@ -255,9 +264,29 @@ scenario() { # name, target (direct|gateway), model, stream, concurrency, [key]
   log "  $rps req/s, p50 $p50 ms, p99 $p99 ms, $ok ok, $errors errors (cpu% gw pg up oha other idle: $(cat "$file.cpu.txt"))"
 }
 
+# Served requests of one key while 32 other clients hammer the key over its limit.
+flooded_scenario() { # name, concurrency of the served clients
+  local flood_file=$RESULTS/flood_$1.json.flood
+  run_oha "$flood_file" $((WARMUP + DURATION + 2)) 32 "$GATEWAY/v1/chat/completions" \
+    "$(body openai/gpt-4o-mini 0)" "Authorization: Bearer $OVER_KEY" &
+  local flood_pid=$!
+  scenario "$1" gateway openai/gpt-4o-mini 0 "$2"
+  wait "$flood_pid" || true
+  read -r flood_rps _ _ flood_codes <<<"$($REPORT answered "$flood_file")"
+  log "  meanwhile the over-limit key was answered $flood_rps times/s ($flood_codes)"
+}
+
+refusal_scenarios() {
+  scenario "gateway-openai_json_c32" gateway openai/gpt-4o-mini 0 32
+  scenario "gateway-refused_json_c64" gateway openai/gpt-4o-mini 0 64 "$OVER_KEY"
+  flooded_scenario "gateway-openai-flooded_json_c32" 32
+}
+
 if [ "${BENCH_ONLY:-}" = routing ]; then
   scenario "gateway-openai_json_c64" gateway openai/gpt-4o-mini 0 64
   scenario "gateway-route2_json_c64" gateway bench-route 0 64
+elif [ "${BENCH_ONLY:-}" = refusals ]; then
+  refusal_scenarios
 elif [ "${BENCH_ONLY:-}" = limits ]; then
   scenario "gateway-openai_json_c64" gateway openai/gpt-4o-mini 0 64
   scenario "gateway-limited_json_c64" gateway openai/gpt-4o-mini 0 64 "$LIMITED_KEY"
@@ -277,10 +306,11 @@ done
 scenario "gateway-echo_json_c64" gateway echo/bench 0 64
 scenario "gateway-route2_json_c64" gateway bench-route 0 64
 scenario "gateway-limited_json_c64" gateway openai/gpt-4o-mini 0 64 "$LIMITED_KEY"
+refusal_scenarios
 fi
 
 # ---------------------------------------------------------------- results
-EVENTS_AFTER=$(sql "SELECT count(*) FROM events WHERE aggregate_type='Request'")
+EVENTS_AFTER=$(sql "SELECT count(*) FROM events WHERE event_type='RequestCompleted'")
 EVENTS=$((EVENTS_AFTER - EVENTS_BEFORE))
 PEAK_RSS=$(awk '/^VmHWM/ {print $2, $3}' "/proc/$GW_PID/status")
 CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
@@ -312,6 +342,21 @@ if [ -n "$single" ] && [ -n "$limited" ]; then
   read -r _ _ limited_rps _ limited_p99 <<<"$($REPORT summary "$limited")"
   awk -v s="$single_rps" -v l="$limited_rps" -v sp="$single_p99" -v lp="$limited_p99" 'BEGIN { if (s > 0 && sp > 0) printf "limits: a limited key and organization served %.0f req/s (p99 %s ms) against %.0f (p99 %s ms) for the unlimited key: %.2f x the throughput, %.2f x the p99\n", l, lp, s, sp, l / s, lp / sp }'
 fi
+refused=$(ls "$RESULTS"/*_gateway-refused_json_c64.json 2>/dev/null | head -n 1)
+alone=$(ls "$RESULTS"/*_gateway-openai_json_c32.json 2>/dev/null | head -n 1)
+flooded=$(ls "$RESULTS"/*_gateway-openai-flooded_json_c32.json 2>/dev/null | head -n 1)
+if [ -n "$refused" ] && [ -n "$single" ]; then
+  read -r _ _ single_rps single_p50 single_p99 <<<"$($REPORT summary "$single")"
+  read -r refused_rps refused_p50 refused_p99 refused_codes <<<"$($REPORT answered "$refused")"
+  awk -v r="$refused_rps" -v s="$single_rps" -v rp="$refused_p99" -v sp="$single_p99" -v codes="$refused_codes" 'BEGIN { if (s > 0) printf "refusals: 64 clients on a key over its limit were answered %.0f times/s (p99 %s ms; %s) against %.0f served req/s (p99 %s ms) for 64 clients on an unlimited key: %.2f x\n", r, rp, codes, s, sp, r / s }'
+fi
+if [ -n "$alone" ] && [ -n "$flooded" ]; then
+  read -r _ _ alone_rps _ alone_p99 <<<"$($REPORT summary "$alone")"
+  read -r _ _ flooded_rps _ flooded_p99 <<<"$($REPORT summary "$flooded")"
+  awk -v a="$alone_rps" -v f="$flooded_rps" -v ap="$alone_p99" -v fp="$flooded_p99" 'BEGIN { if (a > 0) printf "refusals: 32 clients of an unlimited key served %.0f req/s (p99 %s ms) while 32 clients hammered a key over its limit, against %.0f (p99 %s ms) alone: %.2f x\n", f, fp, a, ap, f / a }'
+fi
+refused_events=$(sql "SELECT count(*), coalesce(sum((payload->'RequestRefused'->>'count')::bigint), 0) FROM events WHERE event_type='RequestRefused'")
+echo "RequestRefused events (rows, refusals they count): $(echo "$refused_events" | tr '|' ' ')"
 if [ "${BENCH_KEEP_DIR:-0}" = 1 ]; then
   echo "oha JSON, CPU samples, top pictures and logs: $RESULTS, $WORK/*.log"
 fi

@@ -109,6 +109,20 @@ pub async fn api_keys(
 pub struct CurrentUsage {
     pub at: DateTime<Utc>,
     pub by_period: std::collections::BTreeMap<Period, Counts>,
+    /// When the owner's last request that was not refused started (from the request log).
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// This month's refusals by reason, the latest first (from the request log).
+    pub refusals: Vec<RefusalSummary>,
+}
+
+/// Refusals of one reason in the current month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalSummary {
+    pub reason: String,
+    pub http_status: i32,
+    pub first_at: DateTime<Utc>,
+    pub last_at: DateTime<Utc>,
+    pub count: i64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -151,6 +165,37 @@ pub async fn current_usage(
         let Some(period) = BUDGET_PERIODS.into_iter().find(|p| p.as_str() == period) else { continue };
         if let Some(entry) = usage.get_mut(&owner) {
             entry.by_period.insert(period, Counts { requests, tokens, cost_nanos });
+        }
+    }
+    // A fixed whitelist, never input.
+    let column = if scope == "organization" { "organization_id" } else { "api_key_id" };
+    let last_used: Vec<(Uuid, Option<DateTime<Utc>>)> = sqlx::query_as(&format!(
+        "SELECT o.id, (SELECT l.started_at FROM request_log l WHERE l.{column} = o.id AND l.status <> 'refused' \
+                         ORDER BY l.id DESC LIMIT 1) \
+           FROM UNNEST($1::uuid[]) AS o(id)"
+    ))
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    for (owner, at) in last_used {
+        if let Some(entry) = usage.get_mut(&owner) {
+            entry.last_used_at = at;
+        }
+    }
+    type RefusalRow = (Uuid, String, i32, DateTime<Utc>, DateTime<Utc>, i64);
+    let refusals: Vec<RefusalRow> = sqlx::query_as(&format!(
+        "SELECT {column}, coalesce(error_kind, ''), http_status, min(started_at), max(finished_at), \
+                sum(refused_count)::bigint \
+           FROM request_log WHERE status = 'refused' AND {column} = ANY($1) AND started_at >= $2 \
+          GROUP BY 1, 2, 3 ORDER BY 5 DESC"
+    ))
+    .bind(ids)
+    .bind(Period::Month.window_start(now))
+    .fetch_all(pool)
+    .await?;
+    for (owner, reason, http_status, first_at, last_at, count) in refusals {
+        if let Some(entry) = usage.get_mut(&owner) {
+            entry.refusals.push(RefusalSummary { reason, http_status, first_at, last_at, count });
         }
     }
     Ok(usage)

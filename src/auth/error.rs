@@ -30,3 +30,16 @@ pub enum AuthError {
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
+
+impl AuthError {
+    /// The reason recorded when a known key is turned away (`RequestRefused`);
+    /// `None` when there is no key to record it for.
+    pub fn refusal_reason(&self) -> Option<&'static str> {
+        match self {
+            AuthError::KeyRevoked => Some("api_key_revoked"),
+            AuthError::KeyExpired => Some("api_key_expired"),
+            AuthError::OrganizationSuspended => Some("organization_suspended"),
+            _ => None,
+        }
+    }
+}

@@ -181,6 +181,26 @@ impl KeyCache {
         Ok(GatewayCaller { key: Arc::clone(key), organization_limits })
     }
 
+    /// The organization and key of a presented key whose secret is right, whatever
+    /// its state: who a refused key (revoked, expired, suspended) belongs to.
+    pub fn identify(&self, presented: &str) -> Option<(Uuid, Uuid)> {
+        let (public_id, secret) = secrets::parse_key(presented)?;
+        let entries = self.entries.read().ok()?;
+        let key = entries.keys_by_public_id.get(public_id)?;
+        secrets::secret_matches(secret, &key.secret_hash).then_some((key.organization_id, key.id))
+    }
+
+    /// The caller a key id stands for, for a signed-in operator trying a key in the
+    /// playground (no secret: the operator's session vouches). The key must be usable.
+    pub fn caller_by_id(&self, id: Uuid) -> Result<GatewayCaller, AuthError> {
+        let entries = self.entries.read().map_err(|_| AuthError::CachePoisoned)?;
+        let key = entries.keys_by_public_id.values().find(|key| key.id == id).ok_or(AuthError::InvalidApiKey)?;
+        let organization = entries.organizations.get(&key.organization_id);
+        check_key_usable(key.revoked, key.expires_at, organization.map(|o| o.status))?;
+        let organization_limits = organization.map(|o| Arc::clone(&o.limits)).unwrap_or_default();
+        Ok(GatewayCaller { key: Arc::clone(key), organization_limits })
+    }
+
     /// Follows other processes' admin changes until the returned task is aborted.
     pub fn follow(self: &Arc<Self>, pool: PgPool) -> tokio::task::JoinHandle<()> {
         crate::postgres::follow::follow(Arc::clone(self), pool)

@@ -52,4 +52,19 @@ impl EngineError {
             EngineError::NotRecorded(_) => "not_recorded",
         }
     }
+
+    /// The reason a request was refused before any provider saw it, as recorded
+    /// in `RequestRefused` (the code answered); `None` when a provider was tried
+    /// (the request is recorded as completed) or nothing could be recorded.
+    pub fn refusal_reason(&self) -> Option<&'static str> {
+        match self {
+            EngineError::Admission(AdmissionError::LimitReached(refusal)) => Some(refusal.code()),
+            EngineError::InvalidRequest { .. } | EngineError::UnknownModel(_) | EngineError::NoDeployment(_) => {
+                Some(self.kind())
+            }
+            EngineError::Admission(AdmissionError::Database(_))
+            | EngineError::Upstream(_)
+            | EngineError::NotRecorded(_) => None,
+        }
+    }
 }

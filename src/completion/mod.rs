@@ -3,6 +3,7 @@
 //! `RequestCompleted` event that every request which reached admission ends with.
 //! No HTTP here: errors are `EngineError`s, rendered by each ingress.
 
+pub mod catalogue;
 mod chat;
 mod engine;
 mod errors;
@@ -31,6 +32,8 @@ pub struct CompletionService {
     pub registry: ModelRegistry,
     pub providers: ProviderSet,
     pub recorder: Arc<Recorder>,
+    /// Requests refused before any provider, folded and written apart.
+    pub refusals: Arc<crate::usage::refusals::Refusals>,
     /// This process's quota leases (admission).
     pub quotas: Arc<crate::usage::quota::Quotas>,
     /// What this process has learnt about each deployment (cooldowns, load).

@@ -48,6 +48,8 @@ pub struct ApiKeyDto {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    /// When its last request that was not refused started (null if never, and for past states).
+    pub last_used_at: Option<DateTime<Utc>>,
     /// This month's usage (absent for past states).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageDto>,
@@ -82,6 +84,7 @@ impl From<ApiKeyRow> for ApiKeyDto {
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,
+            last_used_at: None,
             usage: None,
             key: None,
         }
@@ -98,6 +101,7 @@ impl WithUsage for ApiKeyDto {
     }
 
     fn set_usage(&mut self, usage: UsageDto) {
+        self.last_used_at = usage.last_used_at;
         self.usage = Some(usage);
     }
 }
@@ -279,6 +283,7 @@ pub(crate) async fn get_api_key(
         created_at: past.created_at,
         updated_at: past.updated_at,
         version,
+        last_used_at: None,
         usage: None,
         key: None,
     }))

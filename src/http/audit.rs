@@ -50,6 +50,9 @@ pub struct AuditEntry {
     pub sequence: i64,
     pub recorded_at: DateTime<Utc>,
     pub actor: ActorDto,
+    /// The current name of what the event is about (organization, key, route,
+    /// webhook endpoint, operator); null when it has none or is gone.
+    pub subject_name: Option<String>,
     /// The server's id of the request that caused the event.
     pub request_id: Option<String>,
     /// The `x-request-id` the client sent, if any (printable ASCII, at most 128 chars).
@@ -90,6 +93,7 @@ impl From<StoredEvent> for AuditEntry {
                 id: meta(&event.metadata, "actor_id"),
                 name: meta(&event.metadata, "actor_name"),
             },
+            subject_name: None,
             request_id: meta(&event.metadata, "request_id"),
             client_request_id: meta(&event.metadata, "client_request_id"),
             client_ip: meta(&event.metadata, "client_ip"),
@@ -107,7 +111,36 @@ impl From<StoredEvent> for AuditEntry {
 
 async fn history(state: &AppState, aggregate_type: &str, id: Uuid) -> ApiResult<Json<ListResponse<AuditEntry>>> {
     let events = event_log::load_stream(&state.pool, aggregate_type, &id.to_string(), None).await?;
-    Ok(Json(ListResponse::new(events.into_iter().map(Into::into).collect(), false)))
+    Ok(Json(ListResponse::new(named(state, events.into_iter().map(Into::into).collect()).await?, false)))
+}
+
+/// Fills in the current names of the entries' subjects and actors, in one query:
+/// an audit trail of ids is unreadable (UUIDv7 prefixes are creation times).
+async fn named(state: &AppState, mut entries: Vec<AuditEntry>) -> ApiResult<Vec<AuditEntry>> {
+    let mut ids: Vec<Uuid> = entries.iter().filter_map(|e| Uuid::parse_str(&e.aggregate_id).ok()).collect();
+    ids.extend(entries.iter().filter_map(|e| e.actor.id.as_deref().and_then(|id| Uuid::parse_str(id).ok())));
+    ids.sort_unstable();
+    ids.dedup();
+    let names: std::collections::HashMap<Uuid, String> = sqlx::query_as::<_, (Uuid, String)>(
+        "SELECT id, name FROM organization_view WHERE id = ANY($1) \
+         UNION ALL SELECT id, name FROM api_key_view WHERE id = ANY($1) \
+         UNION ALL SELECT id, name FROM route_view WHERE id = ANY($1) \
+         UNION ALL SELECT id, url FROM webhook_endpoint_view WHERE id = ANY($1) \
+         UNION ALL SELECT id, username FROM operator_view WHERE id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(&state.pool)
+    .await?
+    .into_iter()
+    .collect();
+    let name_of = |id: &str| Uuid::parse_str(id).ok().and_then(|id| names.get(&id).cloned());
+    for entry in &mut entries {
+        entry.subject_name = name_of(&entry.aggregate_id);
+        if entry.actor.name.is_none() {
+            entry.actor.name = entry.actor.id.as_deref().and_then(name_of);
+        }
+    }
+    Ok(entries)
 }
 
 #[utoipa::path(get, path = "/v1/organizations/{id}/history", params(("id" = Uuid, Path)), tag = "audit",
@@ -184,5 +217,5 @@ pub(crate) async fn audit_log(
     let mut events = event_log::audit_page(&state.pool, &filter, limit + 1).await?;
     let has_more = events.len() as i64 > limit;
     events.truncate(limit as usize);
-    Ok(Json(ListResponse::new(events.into_iter().map(Into::into).collect(), has_more)))
+    Ok(Json(ListResponse::new(named(&state, events.into_iter().map(Into::into).collect()).await?, has_more)))
 }

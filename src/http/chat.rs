@@ -14,9 +14,10 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::extract::ApiJson;
+use super::gateway_caller::{refused, refused_at_edge};
 use super::principal::bearer_token;
 use crate::auth::key_cache::GatewayCaller;
-use crate::completion::{Answer, ChatExchange, EngineError, EngineStream, StreamEvent};
+use crate::completion::{Answer, ChatExchange, EngineError, EngineStream, Ingress, StreamEvent};
 use crate::error::{ApiError, ApiResult};
 use crate::gateway::openai::{ChatCompletionChunk, ModelInfo};
 use crate::gateway::ChatCompletionRequest;
@@ -35,7 +36,7 @@ impl FromRequestParts<AppState> for GatewayCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts)
             .ok_or_else(|| ApiError::unauthorized("missing API key: send `Authorization: Bearer gr-...`"))?;
-        Ok(state.keys.authenticate(token)?)
+        super::gateway_caller::authenticate(parts, state, token, Ingress::ChatCompletions).await
     }
 }
 
@@ -61,23 +62,16 @@ struct Pricing {
 }
 
 async fn list_models(State(state): State<AppState>, _caller: GatewayCaller) -> Json<ModelList> {
-    let names = state.completions.providers.names();
-    let registry = &state.completions.registry;
-    // Routes first: they are what this gateway's operators chose to offer.
-    let routes = state.routes.names().into_iter().map(|name| ModelInfo {
-        id: name,
-        object: "model".into(),
-        created: 0,
-        owned_by: "gaiarouter".into(),
-    });
-    let data = routes
-        .chain(registry.list(&names))
-        .map(|info| {
-            let pricing = registry.resolve(&info.id).ok().filter(|r| r.price_known).map(|r| Pricing {
-                input_per_million: r.price.input_per_million.to_usd_f64(),
-                output_per_million: r.price.output_per_million.to_usd_f64(),
-            });
-            ModelEntry { info, pricing }
+    let data = state
+        .completions
+        .catalogue()
+        .into_iter()
+        .map(|entry| ModelEntry {
+            pricing: entry.price.map(|price| Pricing {
+                input_per_million: price.input_per_million.to_usd_f64(),
+                output_per_million: price.output_per_million.to_usd_f64(),
+            }),
+            info: ModelInfo { id: entry.id, object: "model".into(), created: 0, owned_by: entry.provider },
         })
         .collect();
     Json(ModelList { object: "list", data })
@@ -86,11 +80,25 @@ async fn list_models(State(state): State<AppState>, _caller: GatewayCaller) -> J
 async fn chat_completions(
     State(state): State<AppState>,
     caller: GatewayCaller,
-    ApiJson(request): ApiJson<ChatCompletionRequest>,
+    body: Result<ApiJson<ChatCompletionRequest>, ApiError>,
 ) -> ApiResult<Response> {
+    let ingress = Ingress::ChatCompletions;
+    let request = match body {
+        Ok(ApiJson(request)) => request,
+        Err(error) => {
+            refused_at_edge(&state, &caller, ingress, "", &error);
+            return Err(error);
+        }
+    };
     let include_usage = request.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
-    let exchange = ChatExchange::new(request).map_err(engine_error)?;
-    let completion = state.completions.complete(&caller, exchange).await.map_err(engine_error)?;
+    // Kept for the record of a refusal: the exchange owns the request.
+    let model = request.model.clone();
+    let refuse = |error: EngineError| {
+        refused(&state, &caller, ingress, &model, &error);
+        engine_error(error)
+    };
+    let exchange = ChatExchange::new(request).map_err(refuse)?;
+    let completion = state.completions.complete(&caller, exchange).await.map_err(refuse)?;
     let request_id = completion.request_id;
     let mut response = match completion.answer {
         Answer::Body(body) => Json(*body).into_response(),

@@ -256,6 +256,22 @@ pub struct UsageDto {
     pub periods: BTreeMap<&'static str, PeriodUsageDto>,
     /// Each budget that is set, with what is used of it now.
     pub budgets: Vec<BudgetDto>,
+    /// When the last request that was not refused started.
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// This month's refused requests by reason, the latest first.
+    pub refusals: Vec<RefusalSummaryDto>,
+}
+
+/// Requests refused for one reason this month: "hit its monthly request limit at
+/// 14:02 (`first_at`), 37 refused since".
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefusalSummaryDto {
+    /// The code the requests were answered with.
+    pub reason: String,
+    pub http_status: i32,
+    pub first_at: chrono::DateTime<chrono::Utc>,
+    pub last_at: chrono::DateTime<chrono::Utc>,
+    pub count: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -336,6 +352,18 @@ impl UsageDto {
             cost_usd: Money::from_nanos(month.cost_nanos).to_usd_f64(),
             periods,
             budgets,
+            last_used_at: usage.last_used_at,
+            refusals: usage
+                .refusals
+                .iter()
+                .map(|r| RefusalSummaryDto {
+                    reason: r.reason.clone(),
+                    http_status: r.http_status,
+                    first_at: r.first_at,
+                    last_at: r.last_at,
+                    count: r.count,
+                })
+                .collect(),
         }
     }
 }

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::dto::ListResponse;
-use super::extract::ApiQuery;
+use super::extract::{ApiPath, ApiQuery};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -24,7 +24,7 @@ use crate::state::AppState;
 const MAX_FILTER_LEN: usize = 512;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/logs", get(request_log))
+    Router::new().route("/v1/logs", get(request_log)).route("/v1/logs/{id}", get(log_entry))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -41,8 +41,10 @@ pub struct LogParams {
     pub deployment: Option<String>,
     /// The API the request came by: `chat_completions` or `messages`.
     pub ingress: Option<String>,
-    /// `success` or `error`.
+    /// `success`, `error` or `refused` (turned away before any provider).
     pub status: Option<String>,
+    /// An error kind, or the reason of a refusal (`api_key_monthly_requests_limit`).
+    pub error_kind: Option<String>,
     /// RFC 3339 time or YYYY-MM-DD (start of that UTC day).
     pub from: Option<String>,
     /// RFC 3339 time or YYYY-MM-DD (exclusive).
@@ -58,6 +60,9 @@ pub struct LogEntry {
     pub finished_at: DateTime<Utc>,
     pub organization_id: Uuid,
     pub api_key_id: Uuid,
+    /// Current names (null when the organization or key is gone).
+    pub organization_name: Option<String>,
+    pub api_key_name: Option<String>,
     pub model: String,
     pub provider: String,
     pub prompt_tokens: i64,
@@ -74,9 +79,18 @@ pub struct LogEntry {
     pub cost_nanos: i64,
     pub latency_ms: i64,
     pub time_to_first_token_ms: Option<i64>,
+    /// `success`, `error`, or `refused`: turned away before any provider (over a
+    /// limit, invalid, unknown model, revoked key...): no provider, no tokens.
     pub status: String,
     pub http_status: i32,
+    /// The error kind, or the reason of a refusal (the code the client got).
     pub error_kind: Option<String>,
+    /// The message a refused request was answered with.
+    pub error_message: Option<String>,
+    /// 1; for a refused row, how many identical refusals of the key (same model,
+    /// reason, status and API, within a fraction of a second) it stands for:
+    /// `created_at` is the first, `finished_at` the last.
+    pub refused_count: i64,
     pub streamed: bool,
     /// The deployment that served (or last failed); for requests recorded before
     /// routes, the provider.
@@ -121,6 +135,10 @@ impl From<LogRow> for LogEntry {
             finished_at: r.finished_at,
             organization_id: r.organization_id,
             api_key_id: r.api_key_id,
+            organization_name: r.organization_name,
+            api_key_name: r.api_key_name,
+            error_message: r.error_message,
+            refused_count: r.refused_count,
             total_tokens: r.prompt_tokens + r.completion_tokens,
             model: r.model,
             provider: r.provider,
@@ -167,7 +185,8 @@ fn to_csv(entries: &[LogEntry]) -> String {
     let mut out = String::from(
         "id,created_at,organization_id,api_key_id,model,provider,prompt_tokens,completion_tokens,total_tokens,\
          cost_usd,latency_ms,time_to_first_token_ms,status,http_status,error_kind,streamed,deployment,attempts,\
-         ingress,cached_tokens,cache_write_tokens,reasoning_tokens\n",
+         ingress,cached_tokens,cache_write_tokens,reasoning_tokens,organization_name,api_key_name,finished_at,\
+         refused_count,error_message,cache_write_1h_tokens,cost_nanos\n",
     );
     for e in entries {
         let fields = [
@@ -193,6 +212,13 @@ fn to_csv(entries: &[LogEntry]) -> String {
             e.cached_tokens.to_string(),
             e.cache_write_tokens.to_string(),
             e.reasoning_tokens.to_string(),
+            csv_field(e.organization_name.as_deref().unwrap_or("")),
+            csv_field(e.api_key_name.as_deref().unwrap_or("")),
+            e.finished_at.to_rfc3339(),
+            e.refused_count.to_string(),
+            csv_field(e.error_message.as_deref().unwrap_or("")),
+            e.cache_write_1h_tokens.to_string(),
+            e.cost_nanos.to_string(),
         ];
         out.push_str(&fields.join(","));
         out.push('\n');
@@ -222,8 +248,9 @@ pub(crate) async fn request_log(
         );
     }
     if let Some(status) = &params.status {
-        if status != "success" && status != "error" {
-            return Err(ApiError::bad_request("invalid_status", "status must be success or error").with_param("status"));
+        if !["success", "error", "refused"].contains(&status.as_str()) {
+            return Err(ApiError::bad_request("invalid_status", "status must be success, error or refused")
+                .with_param("status"));
         }
     }
     if let Some(ingress) = &params.ingress {
@@ -232,8 +259,13 @@ pub(crate) async fn request_log(
                 .with_param("ingress"));
         }
     }
-    for (param, value) in [("model", &params.model), ("provider", &params.provider), ("deployment", &params.deployment)]
-    {
+    let texts = [
+        ("model", &params.model),
+        ("provider", &params.provider),
+        ("deployment", &params.deployment),
+        ("error_kind", &params.error_kind),
+    ];
+    for (param, value) in texts {
         if value.as_ref().is_some_and(|v| v.len() > MAX_FILTER_LEN) {
             return Err(ApiError::bad_request("invalid_filter", format!("`{param}` must be at most 512 characters"))
                 .with_param(param));
@@ -254,6 +286,7 @@ pub(crate) async fn request_log(
         deployment: params.deployment,
         ingress: params.ingress,
         status: params.status,
+        error_kind: params.error_kind,
         from: params.from.as_deref().map(|t| parse_time(t, "from")).transpose()?,
         to: params.to.as_deref().map(|t| parse_time(t, "to")).transpose()?,
         before: params.after,
@@ -273,4 +306,17 @@ pub(crate) async fn request_log(
             .into_response());
     }
     Ok(Json(ListResponse::new(entries, has_more)).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/logs/{id}", params(("id" = Uuid, Path)), tag = "logs",
+    responses((status = 200, body = LogEntry), (status = 400), (status = 401), (status = 404)))]
+pub(crate) async fn log_entry(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<LogEntry>> {
+    match request_log::one(&state.pool, id).await? {
+        Some(row) if principal.can_see_organization(row.organization_id) => Ok(Json(row.into())),
+        _ => Err(ApiError::not_found("request_not_found", "request not found")),
+    }
 }

@@ -18,9 +18,10 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 use super::chat::engine_error;
+use super::gateway_caller::{refused, refused_at_edge};
 use super::principal::bearer_token;
 use crate::auth::key_cache::GatewayCaller;
-use crate::completion::{Answer, EngineError, EngineStream, MessagesExchange, StreamEvent};
+use crate::completion::{Answer, EngineError, EngineStream, Ingress, MessagesExchange, StreamEvent};
 use crate::error::ApiError;
 use crate::gateway::messages::{bounded, error_event, SseEvent};
 use crate::gateway::providers::AnthropicHeaders;
@@ -145,7 +146,7 @@ impl FromRequestParts<AppState> for MessagesCaller {
                     "missing API key: send `x-api-key: gr-...` or `Authorization: Bearer gr-...`",
                 ))
             })?;
-        let caller = state.keys.authenticate(token).map_err(|e| AnthropicError::from(ApiError::from(e)))?;
+        let caller = super::gateway_caller::authenticate(parts, state, token, Ingress::Messages).await?;
         Ok(MessagesCaller(caller))
     }
 }
@@ -190,9 +191,26 @@ async fn create_message(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AnthropicError> {
-    let exchange = MessagesExchange::new(json_body(body)?, anthropic_headers(&headers)?)?;
-    state.completions.refuse_untranslatable(&exchange)?;
-    let completion = state.completions.complete(&caller, exchange).await?;
+    let ingress = Ingress::Messages;
+    let body = json_body(body);
+    let model = match &body {
+        Ok(body) => body.get("model").and_then(Value::as_str).unwrap_or_default().to_string(),
+        Err(_) => String::new(),
+    };
+    // Everything refused before the engine is a malformed request.
+    let invalid = |error: AnthropicError| {
+        let answered = ApiError::new(error.status, "invalid_request", error.message.clone());
+        refused_at_edge(&state, &caller, ingress, &model, &answered);
+        error
+    };
+    let refuse = |error: EngineError| {
+        refused(&state, &caller, ingress, &model, &error);
+        AnthropicError::from(error)
+    };
+    let exchange =
+        MessagesExchange::new(body.map_err(invalid)?, anthropic_headers(&headers).map_err(invalid)?).map_err(refuse)?;
+    state.completions.refuse_untranslatable(&exchange).map_err(refuse)?;
+    let completion = state.completions.complete(&caller, exchange).await.map_err(refuse)?;
     let request_id = completion.request_id.to_string();
     let mut response = match completion.answer {
         Answer::Body(message) => Json(*message).into_response(),

@@ -7,10 +7,12 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 mod body_deadline;
+pub mod catalogue;
 pub mod chat;
 mod context;
 pub mod dto;
 pub mod extract;
+pub mod gateway_caller;
 pub mod logs;
 mod messages;
 pub mod operators;
@@ -55,13 +57,14 @@ const ADMIN_BODY_LIMIT: usize = 64 * 1024;
         api_keys::create_api_key, api_keys::list_api_keys, api_keys::get_api_key, api_keys::update_api_key,
         api_keys::rotate_api_key, api_keys::revoke_api_key,
         audit::organization_history, audit::api_key_history, audit::audit_log,
-        stats::global_stats, stats::organization_stats, stats::api_key_stats, logs::request_log,
+        stats::global_stats, stats::organization_stats, stats::api_key_stats, logs::request_log, logs::log_entry,
         projections::list_projections, projections::rebuild_projection, projections::list_quarantine,
         routes::create_route, routes::list_routes, routes::get_route, routes::update_route, routes::delete_route,
         routes::route_history,
         webhooks::create_webhook, webhooks::list_webhooks, webhooks::get_webhook, webhooks::update_webhook,
         webhooks::delete_webhook, webhooks::rotate_webhook_secret, webhooks::webhook_history,
         webhooks::list_deliveries, webhooks::redeliver, webhooks::test_webhook,
+        catalogue::catalogue,
         ops::health,
     ),
     modifiers(&BearerAuth),
@@ -108,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .merge(operators::router())
         .merge(routes::router())
         .merge(webhooks::router())
+        .merge(catalogue::router())
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT));
     let gateway = chat::router().merge(messages::router()).layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     let mut app = Router::new()

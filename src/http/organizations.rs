@@ -40,6 +40,8 @@ pub struct OrganizationDto {
     pub updated_at: DateTime<Utc>,
     /// The sequence of the last event applied.
     pub version: i64,
+    /// When its last request that was not refused started (null if never, and for past states).
+    pub last_used_at: Option<DateTime<Utc>>,
     /// This month's usage (absent for past states).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageDto>,
@@ -55,6 +57,7 @@ impl WithUsage for OrganizationDto {
     }
 
     fn set_usage(&mut self, usage: UsageDto) {
+        self.last_used_at = usage.last_used_at;
         self.usage = Some(usage);
     }
 }
@@ -78,6 +81,7 @@ impl From<OrganizationRow> for OrganizationDto {
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,
+            last_used_at: None,
             usage: None,
         }
     }
@@ -180,6 +184,7 @@ pub(crate) async fn get_organization(
         created_at: past_state.created_at,
         updated_at: past_state.updated_at,
         version,
+        last_used_at: None,
         usage: None,
     }))
 }

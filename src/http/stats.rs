@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use gaiarouter_domain::Money;
-use gaiarouter_projections::stats::{self, Aggregate, GroupBy, StatsScope};
+use gaiarouter_projections::stats::{self, hour_key, Aggregate, GroupBy, Range, SeriesPoint, StatsScope};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -32,8 +32,12 @@ pub struct StatsParams {
     pub from: Option<String>,
     /// Last day, inclusive. Default: today (UTC).
     pub to: Option<String>,
-    /// `day` (default), `model`, `provider`, `deployment`, `organization` or `key`.
+    /// `day` (default), `hour` (for ranges of at most two days), `model`, `provider`,
+    /// `deployment`, `organization` or `key`.
     pub group_by: Option<String>,
+    /// With `group_by` `day` or `hour`: also answer `series`, one per `model`,
+    /// `provider`, `organization` or `key` (the 8 costliest, the rest as `other`).
+    pub split_by: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -69,6 +73,9 @@ pub struct StatsDto {
     /// 0..1
     pub error_rate: f64,
     pub success_rate: f64,
+    /// Requests refused before any provider (over a limit, invalid, unknown model,
+    /// revoked key...): not part of `requests`.
+    pub refused: i64,
 }
 
 impl From<&Aggregate> for StatsDto {
@@ -98,6 +105,7 @@ impl From<&Aggregate> for StatsDto {
             time_to_first_token_ms_avg: (a.ttft_count > 0).then(|| a.ttft_sum_ms as f64 / a.ttft_count as f64),
             error_rate: rate(a.errors),
             success_rate: rate(a.successes),
+            refused: a.refused,
         }
     }
 }
@@ -120,7 +128,51 @@ pub struct StatsResponse {
     pub summary: StatsDto,
     pub data: Vec<StatsGroup>,
     pub errors_by_kind: HashMap<String, i64>,
+    /// Refused requests by the code they were answered with.
+    pub refused_by_reason: HashMap<String, i64>,
+    /// With `split_by`: one series per split value, every bucket of `data` in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<Vec<Series>>,
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Series {
+    /// The model, provider, organization id or key id; `other` for the rest.
+    pub key: String,
+    pub label: String,
+    pub data: Vec<SeriesPointDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeriesPointDto {
+    /// The bucket: a day (`2026-11-30`) or an hour (`2026-11-30T14:00:00Z`).
+    pub key: String,
+    pub requests: i64,
+    pub refused: i64,
+    pub errors: i64,
+    pub cost_usd: f64,
+    pub cost_nanos: i64,
+    pub total_tokens: i64,
+}
+
+impl SeriesPointDto {
+    fn of(key: String, point: &SeriesPoint) -> Self {
+        SeriesPointDto {
+            key,
+            requests: point.requests,
+            refused: point.refused,
+            errors: point.errors,
+            cost_usd: Money::from_nanos(point.cost_nanos).to_usd_f64(),
+            cost_nanos: point.cost_nanos,
+            total_tokens: point.total_tokens,
+        }
+    }
+}
+
+/// Series drawn one by one before the rest are summed as "other".
+const MAX_SERIES: usize = 8;
+/// Hourly groups are for short ranges: two days are 48 points.
+const MAX_HOURLY_DAYS: i64 = 2;
 
 fn parse_day(text: &str, param: &'static str) -> ApiResult<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
@@ -141,12 +193,35 @@ async fn answer(state: &AppState, params: StatsParams, scope: StatsScope) -> Api
     let group_by = GroupBy::parse(&group_name).ok_or_else(|| {
         ApiError::bad_request(
             "invalid_group_by",
-            "group_by must be day, model, provider, deployment, organization or key",
+            "group_by must be day, hour, model, provider, deployment, organization or key",
         )
         .with_param("group_by")
     })?;
-    let (summary, groups) = stats::query(&state.pool, from, to, scope, group_by).await?;
-    let labels = labels(state, group_by, &groups).await?;
+    let hourly = group_by == GroupBy::Hour;
+    if hourly && (to - from).num_days() >= MAX_HOURLY_DAYS {
+        return Err(ApiError::bad_request("invalid_group_by", "group_by=hour is for ranges of at most two days")
+            .with_param("group_by"));
+    }
+    let split = match params.split_by.as_deref() {
+        None => None,
+        Some(text) => match GroupBy::parse(text) {
+            Some(split @ (GroupBy::Model | GroupBy::Provider | GroupBy::Organization | GroupBy::Key))
+                if matches!(group_by, GroupBy::Day | GroupBy::Hour) =>
+            {
+                Some(split)
+            }
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_split_by",
+                    "split_by must be model, provider, organization or key, with group_by day or hour",
+                )
+                .with_param("split_by"))
+            }
+        },
+    };
+    let range = Range { from, to, hourly };
+    let (summary, groups) = stats::query(&state.pool, range, scope, group_by).await?;
+    let labels = labels(state, group_by, groups.iter().map(|(key, _)| key.as_str())).await?;
     let mut data: Vec<StatsGroup> = groups
         .iter()
         .map(|(key, aggregate)| StatsGroup {
@@ -155,10 +230,16 @@ async fn answer(state: &AppState, params: StatsParams, scope: StatsScope) -> Api
             stats: aggregate.into(),
         })
         .collect();
-    if group_by == GroupBy::Day {
-        data = fill_days(from, to, data);
+    let buckets = buckets(range, group_by);
+    if let Some(buckets) = &buckets {
+        data = fill(buckets, data);
     }
-    let errors_by_kind = stats::errors_by_kind(&state.pool, from, to, scope).await?.into_iter().collect();
+    let series = match (split, &buckets) {
+        (Some(split), Some(buckets)) => Some(series(state, range, scope, group_by, split, buckets).await?),
+        _ => None,
+    };
+    let errors_by_kind = stats::errors_by_kind(&state.pool, range, scope).await?.into_iter().collect();
+    let refused_by_reason = stats::refused_by_reason(&state.pool, range, scope).await?.into_iter().collect();
     Ok(Json(StatsResponse {
         object: "stats",
         from,
@@ -167,31 +248,94 @@ async fn answer(state: &AppState, params: StatsParams, scope: StatsScope) -> Api
         summary: (&summary).into(),
         data,
         errors_by_kind,
+        refused_by_reason,
+        series,
     }))
 }
 
-/// Every day of the range, with zeros where nothing happened (charts need them).
-fn fill_days(from: NaiveDate, to: NaiveDate, data: Vec<StatsGroup>) -> Vec<StatsGroup> {
-    let mut by_day: HashMap<String, StatsGroup> = data.into_iter().map(|g| (g.key.clone(), g)).collect();
-    from.iter_days()
-        .take_while(|day| *day <= to)
-        .map(|day| {
-            let key = day.to_string();
-            by_day.remove(&key).unwrap_or_else(|| StatsGroup {
+/// The keys of every day or hour of the range, in order (`None` for other groups).
+fn buckets(range: Range, group_by: GroupBy) -> Option<Vec<String>> {
+    match group_by {
+        GroupBy::Day => {
+            Some(range.from.iter_days().take_while(|day| *day <= range.to).map(|day| day.to_string()).collect())
+        }
+        GroupBy::Hour => Some(range.hours().into_iter().map(hour_key).collect()),
+        _ => None,
+    }
+}
+
+/// Every bucket of the range, with zeros where nothing happened (charts need them).
+fn fill(buckets: &[String], data: Vec<StatsGroup>) -> Vec<StatsGroup> {
+    let mut by_key: HashMap<String, StatsGroup> = data.into_iter().map(|g| (g.key.clone(), g)).collect();
+    buckets
+        .iter()
+        .map(|key| {
+            by_key.remove(key).unwrap_or_else(|| StatsGroup {
                 label: key.clone(),
-                key,
+                key: key.clone(),
                 stats: (&Aggregate::default()).into(),
             })
         })
         .collect()
 }
 
+/// The costliest `MAX_SERIES` split values one by one, the rest summed as `other`;
+/// each with every bucket.
+async fn series(
+    state: &AppState,
+    range: Range,
+    scope: StatsScope,
+    bucket: GroupBy,
+    split: GroupBy,
+    buckets: &[String],
+) -> ApiResult<Vec<Series>> {
+    let rows = stats::series(&state.pool, range, scope, bucket, split).await?;
+    let mut totals: HashMap<&str, (i64, i64)> = HashMap::new();
+    for (_, key, point) in &rows {
+        let total = totals.entry(key.as_str()).or_default();
+        total.0 += point.cost_nanos;
+        total.1 += point.requests + point.refused;
+    }
+    let mut ranked: Vec<(&str, (i64, i64))> = totals.into_iter().collect();
+    // Costliest first; among equal costs the busiest, then by name (stable answers).
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let shown: Vec<String> = ranked.iter().take(MAX_SERIES).map(|(key, _)| key.to_string()).collect();
+    let has_other = ranked.len() > MAX_SERIES;
+    let mut points: HashMap<(String, String), SeriesPoint> = HashMap::new();
+    for (bucket, key, point) in rows {
+        let series = if shown.contains(&key) { key } else { "other".to_string() };
+        points.entry((series, bucket)).or_default().add(&point);
+    }
+    let labels = labels(state, split, shown.iter().map(String::as_str)).await?;
+    let mut keys = shown.clone();
+    if has_other {
+        keys.push("other".to_string());
+    }
+    Ok(keys
+        .into_iter()
+        .map(|key| {
+            let label = match key.as_str() {
+                "other" if has_other && !shown.contains(&key) => "Other".to_string(),
+                _ => labels.get(&key).cloned().unwrap_or_else(|| key.clone()),
+            };
+            let data = buckets
+                .iter()
+                .map(|bucket| {
+                    let point = points.get(&(key.clone(), bucket.clone())).cloned().unwrap_or_default();
+                    SeriesPointDto::of(bucket.clone(), &point)
+                })
+                .collect();
+            Series { key, label, data }
+        })
+        .collect())
+}
+
 async fn labels(
     state: &AppState,
     group_by: GroupBy,
-    groups: &[(String, Aggregate)],
+    keys: impl Iterator<Item = &str>,
 ) -> ApiResult<HashMap<String, String>> {
-    let ids: Vec<Uuid> = groups.iter().filter_map(|(key, _)| Uuid::parse_str(key).ok()).collect();
+    let ids: Vec<Uuid> = keys.filter_map(|key| Uuid::parse_str(key).ok()).collect();
     let sql = match group_by {
         GroupBy::Organization => "SELECT id::text, name FROM organization_view WHERE id = ANY($1)",
         GroupBy::Key => "SELECT id::text, name FROM api_key_view WHERE id = ANY($1)",

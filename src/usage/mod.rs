@@ -5,3 +5,4 @@
 pub mod process_lock;
 pub mod quota;
 pub mod recorder;
+pub mod refusals;

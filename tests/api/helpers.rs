@@ -81,7 +81,7 @@ impl TestApp {
     /// The payloads of all RequestCompleted events.
     pub async fn request_events(&self) -> Vec<Value> {
         let payloads: Vec<Value> = sqlx::query_scalar(
-            "SELECT payload::jsonb FROM events WHERE aggregate_type = 'Request' ORDER BY global_position",
+            "SELECT payload::jsonb FROM events WHERE event_type = 'RequestCompleted' ORDER BY global_position",
         )
         .fetch_all(&self.state.pool)
         .await

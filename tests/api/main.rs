@@ -8,6 +8,7 @@ mod admin_concurrency;
 mod admin_input;
 mod admin_security;
 mod budget_alerts;
+mod dashboard_access;
 mod durability;
 mod edge;
 #[allow(dead_code)]
@@ -28,6 +29,7 @@ mod provider_keys;
 mod provider_usage;
 mod quotas;
 mod recorder_poison;
+mod refusals;
 mod request_event_versions;
 mod routes;
 mod routing;

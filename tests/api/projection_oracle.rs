@@ -3,8 +3,10 @@
 //! function: not `Rollup::of`, not `monthly_usage::deltas`, not `month_of`), from
 //! histories that reach the edges: requests that start a millisecond before
 //! midnight, at month and year ends and on 29 February, Unicode and 200-character
-//! model ids, costs up to a million dollars, latencies of hours. Checked: live ==
-//! oracle, inline limit counters == oracle, rebuilt == live; 256 cases. (It
+//! model ids, costs up to a million dollars, latencies of hours, and refusals
+//! folded by the thousand. Checked: live == oracle (daily and hourly rollups,
+//! refusals by reason, the request log), inline limit counters == oracle,
+//! rebuilt == live; 256 cases. (It
 //! replaced a property test whose expectations came from the projectors' own code.)
 
 use std::collections::BTreeMap;
@@ -13,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use gaiarouter::app::projection_runner;
 use gaiarouter::usage::recorder::{write_batch, PendingRecord, Writer};
-use gaiarouter_domain::request::{Attempt, RequestCompleted, RequestStatus};
+use gaiarouter_domain::request::{Attempt, RequestCompleted, RequestRefused, RequestStatus};
 use gaiarouter_domain::Money;
 use gaiarouter_projections::Runner;
 use proptest::prelude::*;
@@ -24,25 +26,57 @@ use crate::helpers::fresh_database;
 
 // --- The oracle -------------------------------------------------------------
 
-/// (day, organization, key, model, provider, deployment).
-type DayKey = (NaiveDate, Uuid, Uuid, String, String, String);
+/// (day or hour as text, organization, key, model, provider, deployment).
+type DayKey = (String, Uuid, Uuid, String, String, String);
 
 /// One usage_daily row: requests, successes, errors, streamed, prompt, completion,
-/// cached, cost, latency sum/min/max, ttft sum/count, cache writes (all, 1h), reasoning.
-type DayRow = [i64; 16];
+/// cached, cost, latency sum/min/max, ttft sum/count, cache writes (all, 1h),
+/// reasoning, refused.
+type DayRow = [i64; 17];
 
-fn oracle_daily(requests: &[(Uuid, RequestCompleted)]) -> BTreeMap<DayKey, DayRow> {
+/// The day (`2028-02-29`) or the hour (`2028-02-29 23`) a time falls in, as the
+/// stored rows are read back.
+fn day(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d").to_string()
+}
+
+fn hour(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H").to_string()
+}
+
+/// Refusals of unknown or malformed models count under no model.
+fn refused_model(r: &RequestRefused) -> String {
+    if r.reason == "model_not_found" || r.reason == "invalid_request" {
+        String::new()
+    } else {
+        r.model.clone()
+    }
+}
+
+fn refusal_key(bucket: fn(DateTime<Utc>) -> String, r: &RequestRefused) -> DayKey {
+    (bucket(r.first_at), r.organization_id, r.api_key_id, refused_model(r), String::new(), String::new())
+}
+
+fn oracle_rollup(
+    bucket: fn(DateTime<Utc>) -> String,
+    requests: &[(Uuid, RequestCompleted)],
+    refusals: &[(Uuid, RequestRefused)],
+) -> BTreeMap<DayKey, DayRow> {
     let mut rows: BTreeMap<DayKey, DayRow> = BTreeMap::new();
+    let empty = [0, 0, 0, 0, 0, 0, 0, 0, 0, i64::MAX, 0, 0, 0, 0, 0, 0, 0];
+    for (_, r) in refusals {
+        rows.entry(refusal_key(bucket, r)).or_insert(empty)[16] += r.count as i64;
+    }
     for (_, r) in requests {
         let key = (
-            r.started_at.date_naive(),
+            bucket(r.started_at),
             r.organization_id,
             r.api_key_id,
             r.model.clone(),
             r.provider.clone(),
             r.deployment.clone(),
         );
-        let row = rows.entry(key).or_insert([0, 0, 0, 0, 0, 0, 0, 0, 0, i64::MAX, i64::MIN, 0, 0, 0, 0, 0]);
+        let row = rows.entry(key).or_insert(empty);
         let ok = r.status == RequestStatus::Success;
         let latency = r.latency_ms as i64;
         row[0] += 1;
@@ -65,12 +99,26 @@ fn oracle_daily(requests: &[(Uuid, RequestCompleted)]) -> BTreeMap<DayKey, DayRo
     rows
 }
 
-fn oracle_errors(requests: &[(Uuid, RequestCompleted)]) -> BTreeMap<(DayKey, String), i64> {
+fn oracle_refusals(
+    bucket: fn(DateTime<Utc>) -> String,
+    refusals: &[(Uuid, RequestRefused)],
+) -> BTreeMap<(DayKey, String), i64> {
+    let mut rows = BTreeMap::new();
+    for (_, r) in refusals {
+        *rows.entry((refusal_key(bucket, r), r.reason.clone())).or_insert(0) += r.count as i64;
+    }
+    rows
+}
+
+fn oracle_errors(
+    bucket: fn(DateTime<Utc>) -> String,
+    requests: &[(Uuid, RequestCompleted)],
+) -> BTreeMap<(DayKey, String), i64> {
     let mut rows = BTreeMap::new();
     for (_, r) in requests {
         if let Some(kind) = &r.error_kind {
             let key = (
-                r.started_at.date_naive(),
+                bucket(r.started_at),
                 r.organization_id,
                 r.api_key_id,
                 r.model.clone(),
@@ -135,26 +183,30 @@ async fn stored_periods(pool: &PgPool) -> BTreeMap<PeriodKey, [i64; 3]> {
     rows.into_iter().map(|(s, o, p, st, r, t, c)| ((s, o, p, st), [r, t, c])).collect()
 }
 
-async fn stored_daily(pool: &PgPool) -> BTreeMap<DayKey, DayRow> {
-    type Row = (NaiveDate, Uuid, Uuid, String, String, String, Vec<i64>);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT day, organization_id, api_key_id, model, provider, deployment, ARRAY[requests, successes, errors, streamed, \
-                prompt_tokens, completion_tokens, cached_tokens, cost_nanos, latency_sum_ms, latency_min_ms, \
+/// The bucket column of a grain read as text like `day` and `hour` above.
+const DAY_SQL: &str = "day::text";
+const HOUR_SQL: &str = "to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24')";
+
+async fn stored_rollup(pool: &PgPool, table: &str, bucket: &str) -> BTreeMap<DayKey, DayRow> {
+    type Row = (String, Uuid, Uuid, String, String, String, Vec<i64>);
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {bucket}, organization_id, api_key_id, model, provider, deployment, ARRAY[requests, successes, errors, \
+                streamed, prompt_tokens, completion_tokens, cached_tokens, cost_nanos, latency_sum_ms, latency_min_ms, \
                 latency_max_ms, ttft_sum_ms, ttft_count, cache_write_tokens, cache_write_1h_tokens, \
-                reasoning_tokens] FROM usage_daily",
-    )
+                reasoning_tokens, refused] FROM {table}"
+    ))
     .fetch_all(pool)
     .await
     .unwrap();
     rows.into_iter().map(|(d, o, k, m, p, dep, v)| ((d, o, k, m, p, dep), v.try_into().unwrap())).collect()
 }
 
-async fn stored_errors(pool: &PgPool) -> BTreeMap<(DayKey, String), i64> {
-    type Row = (NaiveDate, Uuid, Uuid, String, String, String, String, i64);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT day, organization_id, api_key_id, model, provider, deployment, error_kind, count \
-         FROM usage_daily_errors",
-    )
+/// Errors by kind or refusals by reason (`column`) of one grain's table.
+async fn stored_kinds(pool: &PgPool, table: &str, bucket: &str, column: &str) -> BTreeMap<(DayKey, String), i64> {
+    type Row = (String, Uuid, Uuid, String, String, String, String, i64);
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {bucket}, organization_id, api_key_id, model, provider, deployment, {column}, count FROM {table}"
+    ))
     .fetch_all(pool)
     .await
     .unwrap();
@@ -172,8 +224,8 @@ async fn stored_monthly(pool: &PgPool, table: &str) -> BTreeMap<(String, Uuid, N
 
 /// Histogram buckets per rollup row add up to its requests.
 async fn latency_counts(pool: &PgPool) -> BTreeMap<DayKey, i64> {
-    let rows: Vec<(NaiveDate, Uuid, Uuid, String, String, String, i64)> = sqlx::query_as(
-        "SELECT day, organization_id, api_key_id, model, provider, deployment, sum(count)::bigint \
+    let rows: Vec<(String, Uuid, Uuid, String, String, String, i64)> = sqlx::query_as(
+        "SELECT day::text, organization_id, api_key_id, model, provider, deployment, sum(count)::bigint \
          FROM usage_daily_latency GROUP BY 1, 2, 3, 4, 5, 6",
     )
     .fetch_all(pool)
@@ -183,24 +235,30 @@ async fn latency_counts(pool: &PgPool) -> BTreeMap<DayKey, i64> {
 }
 
 /// A request-log row: model, tokens, cost, latency, status, started_at, deployment,
-/// and each attempt's deployment and upstream status.
-type LogRow = (String, i64, i64, i64, String, DateTime<Utc>, String, Vec<String>);
+/// each attempt's deployment and upstream status, and how many requests it stands
+/// for with its status and reason (a folded refusal: many).
+type LogRow = (String, i64, i64, i64, String, DateTime<Utc>, String, Vec<String>, (i64, i32, Option<String>));
 
 /// The request log, row by row.
 async fn stored_log(pool: &PgPool) -> BTreeMap<Uuid, LogRow> {
-    type Row = (Uuid, String, i64, i64, i64, String, DateTime<Utc>, String, Vec<String>);
+    type Row = (Uuid, String, i64, i64, i64, String, DateTime<Utc>, String, Vec<String>, i64, i32, Option<String>);
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, model, prompt_tokens + completion_tokens, cost_nanos, latency_ms, status, started_at, deployment, \
-           ARRAY(SELECT (a->>'deployment') || ' ' || (a->>'http_status') FROM jsonb_array_elements(attempts) a) \
+           ARRAY(SELECT (a->>'deployment') || ' ' || (a->>'http_status') FROM jsonb_array_elements(attempts) a), \
+           refused_count, http_status, error_kind \
          FROM request_log",
     )
     .fetch_all(pool)
     .await
     .unwrap();
-    rows.into_iter().map(|(id, m, t, c, l, s, at, d, a)| (id, (m, t, c, l, s, at, d, a))).collect()
+    rows.into_iter().map(|(id, m, t, c, l, s, at, d, a, n, h, e)| (id, (m, t, c, l, s, at, d, a, (n, h, e)))).collect()
 }
 
-fn oracle_log(requests: &[(Uuid, RequestCompleted)]) -> BTreeMap<Uuid, LogRow> {
+fn oracle_log(requests: &[(Uuid, RequestCompleted)], refusals: &[(Uuid, RequestRefused)]) -> BTreeMap<Uuid, LogRow> {
+    let refused = refusals.iter().map(|(id, r)| {
+        let how = (r.count as i64, i32::from(r.http_status), Some(r.reason.clone()));
+        (*id, (r.model.clone(), 0, 0, 0, "refused".to_string(), r.first_at, String::new(), Vec::new(), how))
+    });
     requests
         .iter()
         .map(|(id, r)| {
@@ -216,15 +274,28 @@ fn oracle_log(requests: &[(Uuid, RequestCompleted)]) -> BTreeMap<Uuid, LogRow> {
                 r.started_at,
                 r.deployment.clone(),
                 attempts,
+                (1, i32::from(r.http_status), r.error_kind.clone()),
             );
             (*id, row)
         })
+        .chain(refused)
         .collect()
 }
 
 async fn snapshot(pool: &PgPool) -> Vec<Vec<String>> {
     let mut out = Vec::new();
-    for table in ["usage_daily", "usage_daily_latency", "usage_daily_errors", "usage_monthly", "request_log"] {
+    for table in [
+        "usage_daily",
+        "usage_daily_latency",
+        "usage_daily_errors",
+        "usage_daily_refusals",
+        "usage_hourly",
+        "usage_hourly_latency",
+        "usage_hourly_errors",
+        "usage_hourly_refusals",
+        "usage_monthly",
+        "request_log",
+    ] {
         let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM {table} t ORDER BY 1"))
             .fetch_all(pool)
             .await
@@ -344,13 +415,45 @@ fn request() -> impl Strategy<Value = RequestCompleted> {
         )
 }
 
+/// Refusals as the gateway folds them: one to thousands of requests over up to
+/// two seconds, of any key, for a limit (a model kept) or an unknown model (none).
+fn refusal() -> impl Strategy<Value = RequestRefused> {
+    let reasons = prop_oneof![
+        Just(("api_key_monthly_requests_limit", 429_u16)),
+        Just(("organization_requests_per_minute_limit", 429)),
+        Just(("model_not_found", 404)),
+        Just(("invalid_request", 400)),
+        Just(("organization_suspended", 403)),
+    ];
+    (
+        (0_usize..3, 0_u128..2, model()),
+        instant(),
+        reasons,
+        prop_oneof![3 => 1_u64..3, 1 => 1_u64..100_000],
+        0_i64..2_000,
+    )
+        .prop_map(|((org, key, model), first_at, (reason, http_status), count, span)| RequestRefused {
+            organization_id: Uuid::from_u128(1 + org as u128),
+            api_key_id: Uuid::from_u128(100 + org as u128 * 10 + key),
+            model,
+            ingress: "chat_completions".into(),
+            http_status,
+            reason: reason.into(),
+            message: "refused".into(),
+            count,
+            first_at,
+            last_at: first_at + chrono::Duration::milliseconds(span),
+        })
+}
+
 // --- The property ------------------------------------------------------------
 
 /// Each case starts from an empty log in the same database (cheaper than a
 /// database per case, so 256 cases fit in the suite's time).
 async fn reset(pool: &PgPool) {
     sqlx::query(
-        "TRUNCATE events, usage_daily, usage_daily_latency, usage_daily_errors, usage_monthly, request_log, \
+        "TRUNCATE events, usage_daily, usage_daily_latency, usage_daily_errors, usage_daily_refusals, usage_hourly, \
+         usage_hourly_latency, usage_hourly_errors, usage_hourly_refusals, usage_monthly, request_log, \
          quota_counters, quota_leases",
     )
     .execute(pool)
@@ -387,11 +490,13 @@ fn projections_built_live_and_rebuilt_equal_an_independent_oracle_at_every_edge(
         (pool, runner)
     });
     let config = ProptestConfig { cases: 256, max_shrink_iters: 64, ..ProptestConfig::default() };
-    proptest!(config, |(batches in proptest::collection::vec(proptest::collection::vec(request(), 0..12), 1..4))| {
+    let batch = (proptest::collection::vec(request(), 0..12), proptest::collection::vec(refusal(), 0..4));
+    proptest!(config, |(batches in proptest::collection::vec(batch, 1..4))| {
         runtime.block_on(async {
             reset(&pool).await;
             let mut all: Vec<(Uuid, RequestCompleted)> = Vec::new();
-            for batch in &batches {
+            let mut refused: Vec<(Uuid, RequestRefused)> = Vec::new();
+            for (batch, refusals) in &batches {
                 // Admin events share the log; the request projectors skip them.
                 crate::projections::admin_event(&pool).await;
                 let records: Vec<PendingRecord> = batch
@@ -404,22 +509,42 @@ fn projections_built_live_and_rebuilt_equal_an_independent_oracle_at_every_edge(
                     .collect();
                 write_batch(&Writer { pool: pool.clone(), process: 1 }, &records).await.unwrap();
                 all.extend(records.into_iter().map(|r| (r.request_id, r.event)));
-                catch_up(&runner, &pool, all.len()).await;
+                let refusals: Vec<(Uuid, RequestRefused)> = refusals.iter().map(|r| (Uuid::now_v7(), r.clone())).collect();
+                gaiarouter::usage::refusals::append(&pool, &refusals).await.unwrap();
+                refused.extend(refusals);
+                catch_up(&runner, &pool, all.len() + refused.len()).await;
             }
-            let daily = oracle_daily(&all);
-            prop_assert_eq!(stored_daily(&pool).await, daily.clone());
-            prop_assert_eq!(stored_errors(&pool).await, oracle_errors(&all));
-            let requests: BTreeMap<DayKey, i64> = daily.iter().map(|(k, row)| (k.clone(), row[0])).collect();
+            let daily = oracle_rollup(day, &all, &refused);
+            prop_assert_eq!(stored_rollup(&pool, "usage_daily", DAY_SQL).await, daily.clone());
+            prop_assert_eq!(stored_rollup(&pool, "usage_hourly", HOUR_SQL).await, oracle_rollup(hour, &all, &refused));
+            prop_assert_eq!(stored_kinds(&pool, "usage_daily_errors", DAY_SQL, "error_kind").await, oracle_errors(day, &all));
+            prop_assert_eq!(stored_kinds(&pool, "usage_hourly_errors", HOUR_SQL, "error_kind").await, oracle_errors(hour, &all));
+            prop_assert_eq!(stored_kinds(&pool, "usage_daily_refusals", DAY_SQL, "reason").await, oracle_refusals(day, &refused));
+            prop_assert_eq!(stored_kinds(&pool, "usage_hourly_refusals", HOUR_SQL, "reason").await, oracle_refusals(hour, &refused));
+            let requests: BTreeMap<DayKey, i64> =
+                daily.iter().filter(|(_, row)| row[0] > 0).map(|(k, row)| (k.clone(), row[0])).collect();
             prop_assert_eq!(latency_counts(&pool).await, requests);
             prop_assert_eq!(stored_monthly(&pool, "usage_monthly").await, oracle_monthly(&all));
             prop_assert_eq!(stored_periods(&pool).await, oracle_periods(&all), "the limit counters agree with the log");
-            prop_assert_eq!(stored_log(&pool).await, oracle_log(&all));
+            prop_assert_eq!(stored_log(&pool).await, oracle_log(&all, &refused));
+            // What the stats read and what the log lists agree on refusals.
+            let log_refused: i64 = sqlx::query_scalar(
+                "SELECT coalesce(sum(refused_count), 0)::bigint FROM request_log WHERE status = 'refused'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            let rolled_up: i64 = sqlx::query_scalar("SELECT coalesce(sum(refused), 0)::bigint FROM usage_daily")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            prop_assert_eq!(log_refused, rolled_up);
 
             let live = snapshot(&pool).await;
             for projector in runner.projectors() {
                 runner.rebuild(projector.as_ref()).await.unwrap();
             }
-            catch_up(&runner, &pool, all.len()).await;
+            catch_up(&runner, &pool, all.len() + refused.len()).await;
             prop_assert_eq!(snapshot(&pool).await, live, "rebuilt == live");
             Ok::<(), TestCaseError>(())
         })?;

@@ -68,6 +68,7 @@ pub(crate) async fn stored_rollup(pool: &PgPool) -> Rollup {
         cache_write_tokens: i64,
         cache_write_1h_tokens: i64,
         reasoning_tokens: i64,
+        refused: i64,
     }
     let rows: Vec<Row> = sqlx::query_as("SELECT * FROM usage_daily").fetch_all(pool).await.unwrap();
     let mut rollup = Rollup::default();
@@ -91,6 +92,7 @@ pub(crate) async fn stored_rollup(pool: &PgPool) -> Rollup {
                 cache_write_tokens: r.cache_write_tokens,
                 cache_write_1h_tokens: r.cache_write_1h_tokens,
                 reasoning_tokens: r.reasoning_tokens,
+                refused: r.refused,
             },
         );
     }
@@ -368,12 +370,12 @@ async fn a_rebuild_through_the_api_replays_to_the_same_result_and_reports_status
         let status = app.get("/v1/projections", &app.admin_token).await;
         status.body["data"]
             .as_array()
-            .map(|d| d.len() == 5 && d.iter().all(|p| p["lag_events"] == json!(0) && p["state"] == "running"))
+            .map(|d| d.len() == 6 && d.iter().all(|p| p["lag_events"] == json!(0) && p["state"] == "running"))
             .unwrap_or(false)
     };
     assert!(wait_until(caught_up).await);
     let before = snapshot(&pool).await;
-    for name in ["usage_rollups", "monthly_usage", "request_log", "budget_alerts"] {
+    for name in ["usage_rollups", "usage_hourly", "monthly_usage", "request_log", "budget_alerts"] {
         let answer = app.post(&format!("/v1/projections/{name}/rebuild"), &app.admin_token, json!({})).await;
         assert_eq!(answer.status, reqwest::StatusCode::ACCEPTED, "{}", answer.body);
     }

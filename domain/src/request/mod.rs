@@ -15,7 +15,9 @@ pub const EVENT_TYPE: &str = "RequestCompleted";
 /// writes or reasoning tokens.
 pub const EVENT_VERSION: &str = "3.0";
 
+pub mod refused;
 mod upcast;
+pub use refused::RequestRefused;
 pub use upcast::{decode_json, decode_value};
 
 /// The first day of the UTC calendar month of `at`: monthly limits and counters

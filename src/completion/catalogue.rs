@@ -1,0 +1,48 @@
+//! What this gateway serves, with prices: routes first (what its operators chose
+//! to offer), then every model id of a configured provider. Read by the admin
+//! API's model catalogue (`GET /v1/catalogue`) and by `GET /v1/models`.
+
+use crate::gateway::registry::Price;
+
+/// One model a client can ask for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogueEntry {
+    pub id: String,
+    pub kind: EntryKind,
+    /// The provider of a built-in model; `gaiarouter` for a route.
+    pub provider: String,
+    /// What a request is charged; `None` when no price is known (recorded at cost 0).
+    pub price: Option<Price>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    Route,
+    Model,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Route => "route",
+            EntryKind::Model => "model",
+        }
+    }
+}
+
+impl super::CompletionService {
+    pub fn catalogue(&self) -> Vec<CatalogueEntry> {
+        let routes = self.routes.names().into_iter().map(|name| {
+            // A route is charged at the price of the deployment that serves it; its
+            // first deployment's is what a request is admitted at.
+            let price = self.plan(&name).ok().map(|plan| plan.first_price()).filter(|price| *price != Price::default());
+            CatalogueEntry { id: name, kind: EntryKind::Route, provider: "gaiarouter".into(), price }
+        });
+        let names = self.providers.names();
+        let models = self.registry.list(&names).into_iter().map(|info| {
+            let price = self.registry.resolve(&info.id).ok().filter(|r| r.price_known).map(|r| r.price);
+            CatalogueEntry { id: info.id, kind: EntryKind::Model, provider: info.owned_by, price }
+        });
+        routes.chain(models).collect()
+    }
+}
