@@ -96,7 +96,7 @@ async fn a_gateway_killed_under_load_lost_no_answered_request_and_its_restart_fr
     .fetch_one(&app.state.pool)
     .await
     .unwrap();
-    let events = app.scalar("SELECT count(*) FROM events WHERE aggregate_type = 'Request'").await;
+    let events = app.scalar("SELECT count(*) FROM events WHERE event_type = 'RequestCompleted'").await;
     assert_eq!(counters, (events, 0), "counters equal the events, nothing stays reserved");
     // And the restarted process serves.
     assert!(complete(&client, &restarted.base, &key, false).await.is_some());

@@ -275,7 +275,8 @@ async fn bad_chat_input_is_a_4xx_in_openai_shape_and_records_nothing() {
         assert!(answer.body["error"]["type"].is_string(), "{what}: {}", answer.body);
         assert!(!answer.error_code().is_empty(), "{what}");
     }
-    assert_eq!(app.scalar("SELECT count(*) FROM events WHERE aggregate_type = 'Request'").await, 0);
+    // Refused before any provider: no completed request (each is recorded as a refusal, see refusals.rs).
+    assert_eq!(app.scalar("SELECT count(*) FROM events WHERE event_type = 'RequestCompleted'").await, 0);
 }
 
 #[tokio::test]

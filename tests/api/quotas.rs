@@ -178,7 +178,7 @@ async fn a_monthly_limit_of_1000_holds_over_4000_requests_and_two_processes_when
     let kill = async {
         // Kill the second process once it has served some of the burst.
         for _ in 0..400 {
-            let recorded = app.scalar("SELECT count(*) FROM events WHERE aggregate_type = 'Request'").await;
+            let recorded = app.scalar("SELECT count(*) FROM events WHERE event_type = 'RequestCompleted'").await;
             if recorded >= 300 {
                 break;
             }
@@ -189,7 +189,7 @@ async fn a_monthly_limit_of_1000_holds_over_4000_requests_and_two_processes_when
     let (replies, ()) = tokio::join!(burst, kill);
     let ok = count(&replies, StatusCode::OK);
     assert!(ok <= 1000, "never more than the limit: {ok}");
-    let recorded = app.scalar("SELECT count(*) FROM events WHERE aggregate_type = 'Request'").await;
+    let recorded = app.scalar("SELECT count(*) FROM events WHERE event_type = 'RequestCompleted'").await;
     assert!(recorded <= 1000, "never more than the limit recorded: {recorded}");
 
     // The dead process's leases come back (the survivor sweeps them every few
@@ -203,7 +203,7 @@ async fn a_monthly_limit_of_1000_holds_over_4000_requests_and_two_processes_when
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let recorded = app.scalar("SELECT count(*) FROM events WHERE aggregate_type = 'Request'").await;
+    let recorded = app.scalar("SELECT count(*) FROM events WHERE event_type = 'RequestCompleted'").await;
     assert_eq!(recorded, 1000, "the whole limit is usable after the kill, and no more");
     assert_eq!(admitted, 1000);
     let after = fire(&app.client, &[app.url("")], &key, echo("hi"), 50).await;

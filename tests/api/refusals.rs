@@ -265,3 +265,56 @@ async fn the_catalogue_lists_routes_and_models_with_prices_to_anyone_signed_in()
     assert!(data.iter().all(|m| m["pricing"].is_null() || m["pricing"]["input_per_million"].is_number()));
     assert_eq!(app.get("/v1/catalogue", "").await.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_corrupt_refusal_is_quarantined_and_the_refusals_beside_it_are_counted() {
+    let app = spawn_app().await;
+    let pool = app.state.pool.clone();
+    let good = |count: u64| gaiarouter_domain::request::RequestRefused {
+        organization_id: uuid::Uuid::now_v7(),
+        api_key_id: uuid::Uuid::now_v7(),
+        model: "echo/demo".into(),
+        ingress: "chat_completions".into(),
+        http_status: 429,
+        reason: "api_key_daily_requests_limit".into(),
+        message: "over".into(),
+        count,
+        first_at: chrono::Utc::now(),
+        last_at: chrono::Utc::now(),
+    };
+    gaiarouter::usage::refusals::append(&pool, &[(uuid::Uuid::now_v7(), good(3))]).await.unwrap();
+    let position: i64 = sqlx::query_scalar(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('Request', $1, 1, 'RequestRefused', '1.0', '{\"RequestRefused\": {\"count\": \"many\"}}', '{}') \
+         RETURNING global_position",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    gaiarouter::usage::refusals::append(&pool, &[(uuid::Uuid::now_v7(), good(4))]).await.unwrap();
+    let quarantined = |name: &'static str| {
+        let app = &app;
+        async move {
+            let answer = app.get(&format!("/v1/projections/{name}/quarantine"), &app.admin_token).await;
+            answer.body["data"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    assert!(
+        eventually(|| async {
+            refused_in_log(&app, "").await.1 == 7
+                && caught_up(&app).await
+                && quarantined("usage_rollups").await.len() == 1
+                && quarantined("usage_hourly").await.len() == 1
+        })
+        .await
+    );
+    for name in ["request_log", "usage_rollups", "usage_hourly"] {
+        let entries = quarantined(name).await;
+        assert_eq!(entries.len(), 1, "{name}");
+        assert_eq!(entries[0]["global_position"], position, "{name}");
+        assert_eq!(entries[0]["event_type"], "RequestRefused");
+    }
+    let stats = app.get("/v1/stats", &app.admin_token).await;
+    assert_eq!(stats.body["summary"]["refused"], 7);
+}

@@ -41,13 +41,22 @@ async fn stats_agree_with_the_request_log_and_the_requests_sent() {
         sent_tokens[slot] += usage["total_tokens"].as_i64().unwrap();
     }
     let failed = app.chat(&secret_a, json!({"model": "echo/x", "messages": []})).await;
-    assert_eq!(failed.status, StatusCode::BAD_REQUEST, "rejected input is not a request");
+    assert_eq!(failed.status, StatusCode::BAD_REQUEST, "rejected input is not a request, but a refusal");
+    // The refusal is written within a second, apart from the requests.
+    for _ in 0..50 {
+        let refused = app.get("/v1/logs?status=refused", &app.admin_token).await;
+        if refused.body["data"].as_array().is_some_and(|d| d.len() == 1) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     wait_for_projections(&app).await;
 
     let all = app.get("/v1/stats?group_by=organization", &app.admin_token).await;
     assert_eq!(all.status, StatusCode::OK, "{}", all.body);
     let summary = &all.body["summary"];
     assert_eq!(summary["requests"], json!(9));
+    assert_eq!(summary["refused"], json!(1));
     assert_eq!(summary["total_tokens"], json!(sent_tokens[0] + sent_tokens[1]));
     assert_eq!(summary["success_rate"], json!(1.0));
     assert!(summary["latency_ms"]["p50"].is_number() && summary["latency_ms"]["p99"].is_number());
@@ -60,7 +69,8 @@ async fn stats_agree_with_the_request_log_and_the_requests_sent() {
 
     // The request log lists the same requests with the same totals.
     let logs = app.get("/v1/logs?limit=100", &app.admin_token).await;
-    let entries = logs.body["data"].as_array().unwrap();
+    let entries: Vec<&Value> =
+        logs.body["data"].as_array().unwrap().iter().filter(|e| e["status"] != "refused").collect();
     assert_eq!(entries.len(), 9);
     let log_tokens: i64 = entries.iter().map(|e| e["total_tokens"].as_i64().unwrap()).sum();
     let log_cost: i64 = entries.iter().map(|e| e["cost_nanos"].as_i64().unwrap()).sum();
@@ -77,7 +87,10 @@ async fn stats_agree_with_the_request_log_and_the_requests_sent() {
     let by_model = app.get("/v1/stats?group_by=model", &app.admin_token).await;
     let models: Vec<&str> =
         by_model.body["data"].as_array().unwrap().iter().map(|g| g["key"].as_str().unwrap()).collect();
-    assert_eq!(models, ["echo/m0", "echo/m1"]);
+    // The refused request had no valid model: it counts under none.
+    assert_eq!(models, ["", "echo/m0", "echo/m1"]);
+    assert_eq!(by_model.body["data"][0]["refused"], 1);
+    assert_eq!(by_model.body["data"][0]["requests"], 0);
     let org_stats = app.get(&format!("/v1/organizations/{org_a}/stats"), &app.admin_token).await;
     assert_eq!(org_stats.body["summary"]["requests"], json!(6));
     let key_stats = app.get(&format!("/v1/api-keys/{key_a}/stats?group_by=key"), &app.admin_token).await;
