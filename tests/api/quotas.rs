@@ -14,6 +14,7 @@ use gaiarouter_domain::request::RequestCompleted;
 use gaiarouter_domain::{Limits, Money};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use sqlx::Connection;
 use uuid::Uuid;
 
 use crate::fakes::{self, Behaviour, FakeUpstream, Reply};
@@ -516,4 +517,50 @@ async fn limits_far_from_reached_refuse_nothing_under_load() {
     let reserved = app.scalar("SELECT max(reserved_tokens) FROM quota_counters WHERE period = 'day'").await;
     assert!(reserved <= 100_000_000_000 / 8 + 100_000, "reserved tokens crept up: {reserved}");
     assert!(app.leases_all_returned().await);
+}
+
+/// A client hammering a key over its limit is refused from memory: with the
+/// quota's rows locked by another transaction (so any database admission would
+/// wait), the refusals still come at once. A raised limit is not answered from
+/// memory: the next request is admitted.
+#[tokio::test]
+async fn refusals_of_an_exhausted_quota_come_from_memory_and_a_raised_limit_admits_at_once() {
+    let app = spawn_app().await;
+    let org = app.create_org("Hammered").await;
+    let (key_id, key) = app
+        .issue_key_with(json!({"organization_id": org, "name": "one", "permission": "read",
+            "limits": {"monthly_requests": 1}}))
+        .await;
+    assert_eq!(app.chat(&key, echo("a")).await.status, StatusCode::OK);
+    assert_eq!(app.chat(&key, echo("b")).await.status, StatusCode::TOO_MANY_REQUESTS);
+
+    let mut lock = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut lock).await.unwrap();
+    sqlx::query("SELECT * FROM quota_counters WHERE owner_id = $1::uuid FOR UPDATE")
+        .bind(&key_id)
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        let answer = tokio::time::timeout(Duration::from_secs(3), app.chat(&key, echo("c"))).await;
+        assert_eq!(answer.expect("answered without the database").status, StatusCode::TOO_MANY_REQUESTS);
+    }
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+
+    let raised = app
+        .patch(&format!("/v1/api-keys/{key_id}"), &app.admin_token, json!({"limits": {"monthly_requests": 5}}))
+        .await;
+    assert_eq!(raised.status, StatusCode::OK, "{}", raised.body);
+    let mut status = StatusCode::TOO_MANY_REQUESTS;
+    for _ in 0..20 {
+        status = app.chat(&key, echo("d")).await.status;
+        if status == StatusCode::OK {
+            break;
+        }
+        // The key cache follows the change within moments.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, StatusCode::OK);
 }

@@ -14,6 +14,14 @@
 //! gives back what sits unused, so other processes can have it, and at once any
 //! block that requests overdrew (so the database sees the real usage).
 //!
+//! A quota the database found exhausted is remembered as such for a moment (a
+//! second at most, never past the end of its window; a tenth of a second for
+//! requests in flight, and until a slot frees here): a client hammering a key
+//! over its limit is refused from memory, not with a database round trip per
+//! request. Memory only ever refuses, so limits still hold; what it costs is that
+//! capacity freed by another process (a lease given back) admits up to that
+//! moment later. A changed limit is not answered from memory.
+//!
 //! Exactness: what a process holds is reserved in the database, so all blocks
 //! plus all usage never exceed a request limit. Tokens and cost are known only
 //! when a request ends: a request is admitted while any is left, so those limits
@@ -24,7 +32,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use gaiarouter_domain::limits::Period;
+use gaiarouter_domain::limits::{Metric, Period};
 use sqlx::PgPool;
 
 use super::plan::{QuotaKey, QuotaSpec, Window};
@@ -39,6 +47,19 @@ const BLOCK_REQUESTS: i64 = 64;
 const IDLE: Duration = Duration::from_secs(1);
 /// ...or this long after they were taken, so busy processes share too.
 const MAX_AGE: Duration = Duration::from_secs(5);
+/// How long an exhausted budget or per-minute window is answered from memory...
+const REFUSAL_MEMORY: Duration = Duration::from_secs(1);
+/// ...and requests in flight, whose slots free as soon as requests end.
+const SLOT_REFUSAL_MEMORY: Duration = Duration::from_millis(100);
+
+/// The database found this quota exhausted: refused from memory until `until`.
+#[derive(Clone, Copy)]
+struct Exhausted {
+    until: Instant,
+    metric: Metric,
+    /// The limits it was refused under: another limit asks the database again.
+    limits: Option<(Option<i64>, Option<i64>, Option<i64>)>,
+}
 
 /// What this process holds of one quota.
 struct Local {
@@ -57,6 +78,8 @@ struct Local {
     /// Give back what is held at once: slots freed while the cap was reached,
     /// which other processes may be waiting for.
     urgent: bool,
+    /// Refused by the database a moment ago (see the module's comment).
+    exhausted: Option<Exhausted>,
     touched: Instant,
     renewed: Instant,
 }
@@ -84,6 +107,7 @@ impl Entry {
                 left_tokens: None,
                 limits: None,
                 urgent: false,
+                exhausted: None,
                 touched: now,
                 renewed: now,
             }),
@@ -112,6 +136,26 @@ impl Entry {
         local.outstanding += 1;
         local.touched = Instant::now();
         Some(amounts)
+    }
+
+    /// The metric this quota was found exhausted on, while that is remembered.
+    fn remembered_refusal(&self, spec: &QuotaSpec) -> Option<Metric> {
+        let local = self.local();
+        let exhausted = local.exhausted?;
+        (exhausted.until > Instant::now() && exhausted.limits == limits_of(spec)).then_some(exhausted.metric)
+    }
+
+    /// The database refused this quota: remembered for a moment, never past the
+    /// end of its window.
+    fn remember_refusal(&self, spec: &QuotaSpec, metric: Metric, now: DateTime<Utc>) {
+        let memory = match spec.key.window {
+            Window::Concurrent => SLOT_REFUSAL_MEMORY,
+            Window::Period(period) => period
+                .window_end(now)
+                .and_then(|end| (end - now).to_std().ok())
+                .map_or(REFUSAL_MEMORY, |left| left.min(REFUSAL_MEMORY)),
+        };
+        self.local().exhausted = Some(Exhausted { until: Instant::now() + memory, metric, limits: limits_of(spec) });
     }
 
     /// An unrecorded request's share comes back whole.
@@ -143,6 +187,7 @@ impl Entry {
         let mut local = self.local();
         local.available.requests += 1;
         local.outstanding -= 1;
+        local.exhausted = None;
         if local.left_requests == Some(0) {
             local.urgent = true;
             self.wake.notify_one();
@@ -287,6 +332,13 @@ impl Quotas {
                 None => missing.push(i),
             }
         }
+        // A quota just found exhausted is refused from memory (the shares taken
+        // above go back when the reservation drops).
+        for &i in &missing {
+            if let Some(metric) = entries[i].remembered_refusal(&quotas[i]) {
+                return Err(AdmissionError::LimitReached(Box::new(Refusal::of(&quotas[i], metric, now))));
+            }
+        }
         if !missing.is_empty() {
             // One fetch per quota at a time, locked in key order (no deadlock
             // between requests that need the same quotas).
@@ -302,6 +354,12 @@ impl Quotas {
                 }
                 None => true,
             });
+            // ...or the fetch this request waited for found it exhausted.
+            for &i in &missing {
+                if let Some(metric) = entries[i].remembered_refusal(&quotas[i]) {
+                    return Err(AdmissionError::LimitReached(Box::new(Refusal::of(&quotas[i], metric, now))));
+                }
+            }
             if !missing.is_empty() {
                 for (i, amounts) in self.fetch(quotas, &entries, &missing, estimate, now).await? {
                     reservation.shares.push(share(&quotas[i], &entries[i], amounts));
@@ -333,6 +391,11 @@ impl Quotas {
         let (answer, answered) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
             let outcome = fetch_and_take(&pool, process, &specs, &targets, estimate).await;
+            if let Ok(Taken::Refused { index, metric }) = &outcome {
+                if let (Some(spec), Some(entry)) = (specs.get(*index), targets.get(*index)) {
+                    entry.remember_refusal(spec, *metric, now);
+                }
+            }
             let taken = match &outcome {
                 Ok(Taken::Granted(_)) => {
                     indexes.iter().copied().zip(specs.iter().map(|s| draw_of(s, estimate))).collect()
