@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { describeEvents, describeUserAgent, displayInstant, displayValue, eventCoordinates, eventTitle, fieldLabel, flatten, summarizeChanges } from '@/utils/audit'
+import { describeEvents, describeUserAgent, displayInstant, isUnsetField, displayValue, eventCoordinates, eventTitle, fieldLabel, flatten, summarizeChanges } from '@/utils/audit'
 import { formatDateTime } from '@/utils/format'
 import type { HistoryEvent } from '@/api/types'
 
@@ -90,7 +90,9 @@ describe('audit helpers', () => {
       ev(3, 'ApiKeyRenamed', { name: 'svc-2' }),
     ])
     expect(summarizeChanges(limits.changes)).toBe('Monthly requests limit: unlimited → 40; Monthly cost limit (USD): unlimited → $5.00')
-    expect(summarizeChanges(issued.changes, 1)).toBe('Name: svc · +3 more')
+    // Limits set to nothing (unlimited) at issue are not news.
+    expect(summarizeChanges(issued.changes, 1)).toBe('Name: svc · +1 more')
+    expect(issued.changes.filter(isUnsetField).map((c) => c.field)).toEqual(['limits.monthly_requests', 'limits.monthly_cost'])
     expect(summarizeChanges(issued.changes, 9)).not.toContain('abc')
     expect(summarizeChanges([])).toBe('')
   })

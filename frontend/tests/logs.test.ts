@@ -49,10 +49,11 @@ const refused = {
 }
 
 const replace = vi.fn()
-vi.mock('vue-router', () => ({ useRoute: () => ({ query: { deployment: 'smart/west' } }), useRouter: () => ({ replace }) }))
+const routeState = vi.hoisted(() => ({ query: {} as Record<string, string> }))
+vi.mock('vue-router', () => ({ useRoute: () => ({ query: routeState.query }), useRouter: () => ({ replace }) }))
 vi.mock('@/api/endpoints', () => ({
   listLogs: vi.fn(async () => ({ object: 'list', has_more: false, data: [entry, refused] })),
-  getLog: vi.fn(),
+  getLog: vi.fn(async (id: string) => ({ ...refused, id, error_message: 'fetched by id' })),
   downloadLogsCsv: vi.fn(),
   listAllApiKeys: vi.fn(async () => []),
   listAllOrganizations: vi.fn(async () => []),
@@ -62,7 +63,7 @@ vi.mock('@/api/endpoints', () => ({
 }))
 
 import LogsView from '@/views/LogsView.vue'
-import { listLogs } from '@/api/endpoints'
+import { getLog, listLogs } from '@/api/endpoints'
 
 beforeEach(() => {
   setActivePinia(createPinia())
@@ -71,6 +72,7 @@ beforeEach(() => {
 
 describe('LogsView', () => {
   it('filters by the URL, shows names, statuses and reasons, and opens a request in the drawer', async () => {
+    routeState.query = { deployment: 'smart/west' }
     const w = mount(LogsView, {
       attachTo: document.body,
       global: { plugins: [ArcoVue], stubs: { 'router-link': { template: '<a><slot /></a>' } } },
@@ -94,6 +96,20 @@ describe('LogsView', () => {
     expect(drawer.textContent).toContain('no answer')
     expect(drawer.textContent).toContain('Could not reach the provider')
     expect(drawer.textContent).toContain('HTTP 200')
+    w.unmount()
+  })
+
+  it('opens a request linked by /logs?request=<id> even when the list does not hold it', async () => {
+    routeState.query = { request: 'linked-id' }
+    const w = mount(LogsView, {
+      attachTo: document.body,
+      global: { plugins: [ArcoVue], stubs: { 'router-link': { template: '<a><slot /></a>' } } },
+    })
+    await flushPromises()
+    expect(getLog).toHaveBeenCalledWith('linked-id')
+    const drawer = document.querySelector('[data-testid="request-drawer"]')!
+    expect(drawer.textContent).toContain('fetched by id')
+    expect(drawer.textContent).toContain('Refused ×37')
     w.unmount()
   })
 })

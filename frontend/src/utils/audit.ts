@@ -217,7 +217,7 @@ export function displayValue(v: unknown, field = ''): string {
  * unlimited → 40"), then new ones, at most `max`, then "+N more". Secrets are never shown.
  */
 export function summarizeChanges(changes: FieldChange[], max = 2, show: (v: unknown, field: string) => string = displayValue): string {
-  const visible = changes.filter((c) => !c.sensitive)
+  const visible = changes.filter((c) => !c.sensitive && !isUnsetField(c))
   if (!visible.length) return ''
   // What changed, then what is new; fields repeated unchanged (full limits objects) only when nothing else.
   const news = [...visible.filter((c) => c.changed), ...visible.filter((c) => !c.changed && c.before === undefined)]
@@ -226,6 +226,11 @@ export function summarizeChanges(changes: FieldChange[], max = 2, show: (v: unkn
   const rest = pool.length - pick.length
   const parts = pick.map((c) => (c.changed ? `${c.label}: ${show(c.before, c.field)} → ${show(c.after, c.field)}` : `${c.label}: ${show(c.after, c.field)}`))
   return parts.join('; ') + (rest > 0 ? ` · +${rest} more` : '')
+}
+
+/** A field an event sets for the first time to nothing (an unlimited limit, no expiry): noise in lists. */
+export function isUnsetField(c: FieldChange): boolean {
+  return !c.changed && c.before === undefined && (c.after === null || c.after === undefined)
 }
 
 /** The internal coordinates of an event, for the expanded details only. */
