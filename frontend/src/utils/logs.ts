@@ -118,6 +118,26 @@ export function reasonLabel(kind: string | null | undefined): string {
   return s.charAt(0).toUpperCase() + s.slice(1)
 }
 
+/** Reasons offered by the log's reason filter (any other code can be typed). */
+export const COMMON_REASONS = [
+  'api_key_monthly_requests_limit',
+  'api_key_daily_requests_limit',
+  'api_key_requests_per_minute_limit',
+  'api_key_model_concurrent_requests_limit',
+  'organization_monthly_cost_limit',
+  'organization_requests_per_minute_limit',
+  'invalid_request',
+  'model_not_found',
+  'api_key_revoked',
+  'api_key_expired',
+  'organization_suspended',
+  'no_available_deployment',
+  'upstream_rate_limited',
+  'upstream_timeout',
+  'upstream_server_error',
+  'upstream_connection_error',
+] as const
+
 /** When a request finished: `finished_at`, else its start plus its latency. */
 export function finishedAt(e: Pick<RequestLogEntry, 'created_at' | 'latency_ms' | 'finished_at'>): string {
   if (e.finished_at) return e.finished_at
