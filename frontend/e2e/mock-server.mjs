@@ -84,10 +84,25 @@ function usageOf(filter, limits) {
   }
   return { month: month(), ...periods.month, periods: Object.fromEntries(Object.entries(periods)), budgets }
 }
-const orgView = (o) => ({ ...o, usage: usageOf((r) => r.organization_id === o.id, o.limits) })
+const orgView = (o) => ({ ...o, usage: { ...usageOf((r) => r.organization_id === o.id, o.limits), refusals: refusalsOf((r) => r.organization_id === o.id) } })
 function keyView(k) {
   const { secret, ...rest } = k
-  return { ...rest, usage: usageOf((r) => r.api_key_id === k.id, k.limits) }
+  return { ...rest, usage: { ...usageOf((r) => r.api_key_id === k.id, k.limits), refusals: refusalsOf((r) => r.api_key_id === k.id) } }
+}
+/** usage.refusals: this UTC month's refusals by reason, newest last_at first. */
+function refusalsOf(filter) {
+  const [start] = windowOf('month')
+  const by = new Map()
+  for (const r of refusals) {
+    if (!filter(r) || new Date(r.created_at) < start) continue
+    const k = `${r.error_kind}/${r.http_status}`
+    const g = by.get(k) ?? { reason: r.error_kind, http_status: r.http_status, first_at: r.created_at, last_at: r.finished_at, count: 0 }
+    if (r.created_at < g.first_at) g.first_at = r.created_at
+    if (r.finished_at > g.last_at) g.last_at = r.finished_at
+    g.count += r.refused_count
+    by.set(k, g)
+  }
+  return [...by.values()].sort((a, b) => (a.last_at < b.last_at ? 1 : -1))
 }
 let position = 0
 function record(type, aggregate_type, aggregate_id, payload, actor, req) {

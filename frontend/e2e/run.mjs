@@ -295,6 +295,17 @@ try {
     await page.locator('.arco-drawer .arco-drawer-close-btn').first().click()
   }, { critical: false })
 
+  await step('the key and organization pages tell what was refused this month', async () => {
+    for (const url of [`/api-keys/${keyId}`, `/organizations/${orgId}`]) {
+      await page.goto(url)
+      const notice = page.getByTestId('refusals-notice')
+      await eventually(async () => (await notice.count()) > 0 && /Unknown model \(HTTP 404\): \d+ refused/.test(await notice.textContent()), { tries: 10, refresh: () => page.reload() })
+    }
+    await page.getByTestId('refusals-notice').getByText('see them').first().click()
+    await page.waitForURL(/status=refused/)
+    await page.getByTestId('logs-table').locator('tbody tr', { hasText: 'Unknown model' }).first().waitFor()
+  }, { critical: false })
+
   await step('the request drawer shows ids, tokens and attempts, also by link', async () => {
     await page.goto(`/logs?api_key_id=${keyId}&status=success`)
     const row = page.getByTestId('logs-table').locator('tbody tr', { hasText: MODEL }).first()

@@ -94,6 +94,16 @@ export interface Usage {
   cost_usd: number
   periods?: Partial<Record<BudgetPeriod, PeriodUsage>>
   budgets?: Budget[]
+  /** Refusals this UTC month by reason, newest `last_at` first (newer servers). */
+  refusals?: RefusalSummary[]
+}
+
+export interface RefusalSummary {
+  reason: string
+  http_status: number
+  first_at: string
+  last_at: string
+  count: number
 }
 
 export type OrgStatus = 'active' | 'suspended' | 'deleted'
