@@ -299,7 +299,12 @@ try {
     for (const url of [`/api-keys/${keyId}`, `/organizations/${orgId}`]) {
       await page.goto(url)
       const notice = page.getByTestId('refusals-notice')
-      await eventually(async () => (await notice.count()) > 0 && /Unknown model \(HTTP 404\): \d+ refused/.test(await notice.textContent()), { tries: 10, refresh: () => page.reload() })
+      const told = async () => {
+        await page.getByTestId('budgets-card').waitFor()
+        await notice.waitFor({ timeout: 3000 }).catch(() => {}) // recorded through the group commit: may lag a moment
+        return (await notice.count()) > 0 && /Unknown model \(HTTP 404\): \d+ refused/.test(await notice.textContent())
+      }
+      await eventually(told, { tries: 10, refresh: () => page.reload() })
     }
     await page.getByTestId('refusals-notice').getByText('see them').first().click()
     await page.waitForURL(/status=refused/)
