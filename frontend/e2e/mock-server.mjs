@@ -84,10 +84,25 @@ function usageOf(filter, limits) {
   }
   return { month: month(), ...periods.month, periods: Object.fromEntries(Object.entries(periods)), budgets }
 }
-const orgView = (o) => ({ ...o, usage: usageOf((r) => r.organization_id === o.id, o.limits) })
+const orgView = (o) => ({ ...o, usage: { ...usageOf((r) => r.organization_id === o.id, o.limits), refusals: refusalsOf((r) => r.organization_id === o.id) } })
 function keyView(k) {
   const { secret, ...rest } = k
-  return { ...rest, usage: usageOf((r) => r.api_key_id === k.id, k.limits) }
+  return { ...rest, usage: { ...usageOf((r) => r.api_key_id === k.id, k.limits), refusals: refusalsOf((r) => r.api_key_id === k.id) } }
+}
+/** usage.refusals: this UTC month's refusals by reason, newest last_at first. */
+function refusalsOf(filter) {
+  const [start] = windowOf('month')
+  const by = new Map()
+  for (const r of refusals) {
+    if (!filter(r) || new Date(r.created_at) < start) continue
+    const k = `${r.error_kind}/${r.http_status}`
+    const g = by.get(k) ?? { reason: r.error_kind, http_status: r.http_status, first_at: r.created_at, last_at: r.finished_at, count: 0 }
+    if (r.created_at < g.first_at) g.first_at = r.created_at
+    if (r.finished_at > g.last_at) g.last_at = r.finished_at
+    g.count += r.refused_count
+    by.set(k, g)
+  }
+  return [...by.values()].sort((a, b) => (a.last_at < b.last_at ? 1 : -1))
 }
 let position = 0
 function record(type, aggregate_type, aggregate_id, payload, actor, req) {
@@ -99,6 +114,109 @@ function record(type, aggregate_type, aggregate_id, payload, actor, req) {
     payload, aggregate_type, aggregate_id,
   })
   for (const p of projections) p.position = position
+}
+
+// ---- request log (refusals, names) --------------------------------------------------------
+/** Requests GaiaRouter turned away before any provider; kept apart from `requests` (stats count them as `refused`, not requests). */
+const refusals = []
+const REFUSAL_MESSAGES = {
+  model_not_found: (m) => `The model '${m}' does not exist or you do not have access to it.`,
+  api_key_monthly_requests_limit: () => 'This API key has used its monthly requests limit; it resets at the start of next month (UTC).',
+  organization_requests_per_minute_limit: () => 'The organization is over its requests-per-minute limit; retry after a minute.',
+  api_key_revoked: () => 'This API key was revoked.',
+  invalid_request: () => "'messages' must not be empty.",
+}
+/** Records a refusal; identical ones of one key within a second fold into one row (refused_count). */
+function refuse(k, model, httpStatus, kind, at = new Date()) {
+  const last = refusals.find((r) => r.api_key_id === k.id)
+  const t = at.toISOString()
+  if (last && last.model === model && last.error_kind === kind && last.http_status === httpStatus && at - new Date(last.finished_at) < 1000) {
+    last.refused_count++
+    last.finished_at = t
+    return last
+  }
+  const r = {
+    id: uuid(), created_at: t, finished_at: t, organization_id: k.organization_id, api_key_id: k.id, model, provider: '', deployment: '',
+    prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, cost_usd: 0, latency_ms: 0, time_to_first_token_ms: null,
+    status: 'refused', http_status: httpStatus, error_kind: kind, error_message: (REFUSAL_MESSAGES[kind] ?? (() => kind))(model),
+    streamed: false, attempts: [], ingress: 'chat_completions', refused_count: 1,
+  }
+  refusals.unshift(r)
+  return r
+}
+/** The mock refuses models named `no-such-…` as the real server refuses unknown models (404 model_not_found). */
+async function refusedChat(req, res) {
+  const me = identify(req)
+  if (!me || me.kind !== 'api_key') return false
+  const b = await body(req)
+  if (!String(b.model ?? '').startsWith('no-such-')) return false
+  refuse(me.key, b.model, 404, 'model_not_found')
+  err(res, 404, REFUSAL_MESSAGES.model_not_found(b.model), 'invalid_request_error', 'model_not_found')
+  return true
+}
+/** A log entry as the API answers it: current names, defaults for older rows. */
+const logView = (r) => ({
+  refused_count: 1, error_message: null, finished_at: r.created_at, ...r,
+  organization_name: orgs.get(r.organization_id)?.name ?? null,
+  api_key_name: keys.get(r.api_key_id)?.name ?? null,
+})
+const allLogs = () => [...requests, ...refusals].sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0))
+/** The name of what an audit event is about, as it is now. */
+function subjectName(e) {
+  if (e.aggregate_type === 'Organization') return orgs.get(e.aggregate_id)?.name ?? null
+  if (e.aggregate_type === 'ApiKey') return keys.get(e.aggregate_id)?.name ?? null
+  if (e.aggregate_type === 'Operator') return e.aggregate_id === operator.id ? operator.name : null
+  return e.payload?.name ?? null
+}
+const auditView = (e) => ({ ...e, subject_name: subjectName(e) })
+
+/** Seed: an organization with a busy key over its limit (a refusal flood), a failover, and a key since deleted. */
+function seed() {
+  const at = (minutesAgo) => new Date(Date.now() - minutesAgo * 60_000)
+  const o = { id: uuid(), object: 'organization', name: 'Acme Analytics', status: 'active', limits: fullLimits({ monthly_requests: 500 }), created_at: at(600).toISOString(), updated_at: at(600).toISOString(), version: 1 }
+  orgs.set(o.id, o)
+  const seedActor = { kind: 'operator', id: operator.id, name: operator.name }
+  const seedReq = { socket: { remoteAddress: '10.0.0.7' }, headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36' } }
+  record('OrganizationCreated', 'Organization', o.id, { name: o.name, limits: { monthly_requests: 500, monthly_cost: 25_000_000_000 } }, seedActor, seedReq)
+  const mk = (name) => {
+    const k = { id: uuid(), object: 'api_key', organization_id: o.id, name, permission: 'write', limits: fullLimits(name === 'reporting-batch' ? { monthly_requests: 40 } : {}), status: 'active', expires_at: null, revoked_at: null, created_at: at(590).toISOString(), updated_at: at(590).toISOString(), version: 1 }
+    newSecret(k)
+    keys.set(k.id, k)
+    record('ApiKeyIssued', 'ApiKey', k.id, { organization_id: o.id, name, permission: 'write', limits: { monthly_requests: k.limits.monthly_requests, daily_cost: 2_500_000_000 }, prefix: k.prefix, expires_at: null, secret_hash: 'sha256:…' }, seedActor, seedReq)
+    return k
+  }
+  const batch = mk('reporting-batch')
+  const web = mk('web-frontend')
+  const gone = mk('old-integration')
+  record('ApiKeyLimitsChanged', 'ApiKey', batch.id, { limits: { monthly_requests: 40, monthly_cost: 5_000_000_000 } }, seedActor, seedReq)
+  const served = (k, minutesAgo, extra = {}) => {
+    const created = at(minutesAgo)
+    const r = {
+      id: uuid(), created_at: created.toISOString(), finished_at: new Date(created.getTime() + 840).toISOString(), organization_id: o.id, api_key_id: k.id,
+      model: 'echo/test', provider: 'echo', prompt_tokens: 1200, completion_tokens: 310, total_tokens: 1510, cost_usd: 0.00421, latency_ms: 840,
+      time_to_first_token_ms: 212, status: 'success', http_status: 200, error_kind: null, streamed: true, deployment: 'echo', ingress: 'chat_completions',
+      cached_tokens: 800, cache_write_tokens: 0, reasoning_tokens: 64,
+      attempts: [{ deployment: 'echo', provider: 'echo', model: 'echo-1', http_status: 200, error_kind: null, latency_ms: 840 }], ...extra,
+    }
+    requests.push(r)
+  }
+  for (let i = 0; i < 6; i++) served(web, 50 - i * 5)
+  served(batch, 44, {
+    model: 'smart', deployment: 'smart/west', provider: 'openai', latency_ms: 1930,
+    attempts: [
+      { deployment: 'smart/east', provider: 'openai', model: 'gpt-4o-mini', http_status: 0, error_kind: 'connect_error', latency_ms: 30 },
+      { deployment: 'smart/west', provider: 'openai', model: 'gpt-4o-mini', http_status: 200, error_kind: null, latency_ms: 1900 },
+    ],
+  })
+  served(gone, 42, { status: 'error', http_status: 502, error_kind: 'upstream_error', prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, cost_usd: 0, streamed: false,
+    attempts: [{ deployment: 'echo', provider: 'echo', model: 'echo-1', http_status: 500, error_kind: 'upstream_error', latency_ms: 840 }] })
+  requests.sort((a, b) => (a.created_at < b.created_at ? 1 : -1))
+  const flood = at(30)
+  for (let i = 0; i < 37; i++) refuse(batch, 'echo/test', 429, 'api_key_monthly_requests_limit', new Date(flood.getTime() + i * 20))
+  refuse(web, 'gpt-5-preview', 404, 'model_not_found', at(20))
+  refuse(web, 'echo/test', 400, 'invalid_request', at(12))
+  refuse(gone, 'echo/test', 401, 'api_key_revoked', at(8))
+  keys.delete(gone.id) // its name is gone: the log shows "deleted key · …"
 }
 
 function send(res, status, body, headers = {}) {
@@ -117,9 +235,11 @@ function identify(req) {
 }
 
 async function body(req) {
+  if (req.parsedBody !== undefined) return req.parsedBody
   let s = ''
   for await (const c of req) s += c
-  return s ? JSON.parse(s) : {}
+  req.parsedBody = s ? JSON.parse(s) : {}
+  return req.parsedBody
 }
 
 function newSecret(k) {
@@ -213,6 +333,7 @@ async function api(req, res, url) {
     sessions.set(t, who)
     return send(res, 200, { access_token: t, token_type: 'Bearer', expires_in: 3600 })
   }
+  if (p === '/v1/chat/completions' && m === 'POST' && (await refusedChat(req, res))) return
   if (p === '/v1/chat/completions' && m === 'POST') return chat(req, res)
   const me = identify(req)
   if (!me) return err(res, 401, 'Missing or invalid token', 'authentication_error')
@@ -243,7 +364,7 @@ async function api(req, res, url) {
     const o = orgs.get(mm[1])
     if (!o || (!admin && o.id !== me.organization_id)) return err(res, 404, 'Organization not found')
     if (mm[2] === '/stats') return stats(res, url, (r) => r.organization_id === o.id)
-    if (mm[2] === '/history') return send(res, 200, { object: 'list', data: events.filter((e) => e.aggregate_id === o.id).map(({ position, aggregate_type, aggregate_id, ...e }) => e) })
+    if (mm[2] === '/history') return send(res, 200, { object: 'list', data: events.filter((e) => e.aggregate_id === o.id).map(auditView).map(({ position, aggregate_type, aggregate_id, ...e }) => e) })
     if (m === 'GET') return send(res, 200, orgView(o))
     if (!admin) return err(res, 403, 'Only admins manage organizations', 'permission_error')
     if (m === 'PATCH') {
@@ -274,7 +395,7 @@ async function api(req, res, url) {
     const k = keys.get(mm[1])
     if (!k || (!admin && k.organization_id !== me.organization_id)) return err(res, 404, 'API key not found')
     if (mm[2] === '/stats') return stats(res, url, (r) => r.api_key_id === k.id)
-    if (mm[2] === '/history') return send(res, 200, { object: 'list', data: events.filter((e) => e.aggregate_id === k.id).map(({ position, aggregate_type, aggregate_id, ...e }) => e) })
+    if (mm[2] === '/history') return send(res, 200, { object: 'list', data: events.filter((e) => e.aggregate_id === k.id).map(auditView).map(({ position, aggregate_type, aggregate_id, ...e }) => e) })
     if (m === 'GET') return send(res, 200, keyView(k))
     if (!admin && me.permission !== 'write') return err(res, 403, 'Not allowed', 'permission_error')
     if (mm[2] === '/rotate' && m === 'POST') { newSecret(k); k.version++; record('ApiKeySecretRotated', 'ApiKey', k.id, { prefix: k.prefix, secret_hash: 'sha256:…' }, me, req); return send(res, 200, { ...keyView(k), key: k.secret }) }
@@ -289,9 +410,13 @@ async function api(req, res, url) {
     }
     if (m === 'DELETE') { k.status = 'revoked'; k.revoked_at = now(); record('ApiKeyRevoked', 'ApiKey', k.id, {}, me, req); return send(res, 200, { id: k.id, object: 'api_key', deleted: true }) }
   }
+  if ((mm = /^\/v1\/logs\/([^/]+)$/.exec(p)) && m === 'GET') {
+    const r = allLogs().find((x) => x.id === mm[1] && (admin || x.organization_id === me.organization_id))
+    return r ? send(res, 200, logView(r)) : err(res, 404, 'request not found', 'invalid_request_error', 'request_not_found')
+  }
   if (p === '/v1/logs') {
     const q = Object.fromEntries(url.searchParams)
-    const rs = requests.filter((r) => (admin || r.organization_id === me.organization_id) && (!q.organization_id || r.organization_id === q.organization_id) && (!q.api_key_id || r.api_key_id === q.api_key_id) && (!q.model || r.model === q.model) && (!q.provider || r.provider === q.provider) && (!q.deployment || r.deployment === q.deployment) && (!q.status || r.status === q.status) && (!q.from || r.created_at >= q.from) && (!q.to || r.created_at <= q.to))
+    const rs = allLogs().filter((r) => (admin || r.organization_id === me.organization_id) && (!q.organization_id || r.organization_id === q.organization_id) && (!q.api_key_id || r.api_key_id === q.api_key_id) && (!q.model || r.model === q.model) && (!q.provider || r.provider === q.provider) && (!q.deployment || r.deployment === q.deployment) && (!q.status || r.status === q.status) && (!q.error_kind || r.error_kind === q.error_kind) && (!q.ingress || (r.ingress ?? 'chat_completions') === q.ingress) && (!q.from || r.created_at >= q.from) && (!q.to || r.created_at <= q.to)).map(logView)
     if (q.format === 'csv') {
       const cols = Object.keys(rs[0] ?? { id: 0 })
       res.writeHead(200, { 'Content-Type': 'text/csv', 'Content-Disposition': 'attachment; filename="requests.csv"' })
@@ -301,11 +426,17 @@ async function api(req, res, url) {
   }
   if (p === '/v1/audit') {
     const q = Object.fromEntries(url.searchParams)
-    const es = [...events].reverse().filter((e) => (!q.aggregate_type || e.aggregate_type === q.aggregate_type) && (!q.actor || e.actor.id === q.actor) && (!q.from || e.recorded_at >= q.from) && (!q.to || e.recorded_at <= q.to))
+    const es = [...events].reverse().filter((e) => (!q.aggregate_type || e.aggregate_type === q.aggregate_type) && (!q.aggregate_id || e.aggregate_id === q.aggregate_id) && (!q.actor || e.actor.id === q.actor) && (!q.from || e.recorded_at >= q.from) && (!q.to || e.recorded_at <= q.to)).map(auditView)
     return page(res, es, url, (e) => e.position)
+  }
+  if (p === '/v1/operators' && m === 'GET') {
+    if (me.kind !== 'operator') return err(res, 403, 'Only operators manage operators', 'permission_error')
+    return send(res, 200, { object: 'list', data: [{ id: operator.id, object: 'operator', username: operator.name, status: 'active', created_at: now(), updated_at: now(), version: 1 }], has_more: false })
   }
   return err(res, 404, `No route for ${m} ${p}`)
 }
+
+seed()
 
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon', '.woff2': 'font/woff2' }
 http

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { describeEvents, describeUserAgent, displayValue, eventTitle, fieldLabel, flatten } from '@/utils/audit'
+import { describeEvents, describeUserAgent, displayInstant, isUnsetField, displayValue, eventCoordinates, eventTitle, fieldLabel, flatten, summarizeChanges } from '@/utils/audit'
+import { formatDateTime } from '@/utils/format'
 import type { HistoryEvent } from '@/api/types'
 
 function ev(seq: number, type: string, payload: Record<string, unknown>): HistoryEvent {
@@ -50,7 +51,7 @@ describe('audit helpers', () => {
     expect(fieldLabel('limits.alert_thresholds_percent')).toBe('Alert thresholds (%)')
     expect(displayValue(50_000_000_000, 'limits.monthly_cost')).toBe('$50.00')
     expect(displayValue(null, 'limits.daily_cost')).toBe('unlimited')
-    expect(displayValue(1000, 'limits.daily_requests')).toBe('1000')
+    expect(displayValue(1000, 'limits.daily_requests')).toBe('1,000')
   })
 
   it('titles unknown events from their type', () => {
@@ -66,5 +67,39 @@ describe('audit helpers', () => {
     )
     expect(describeUserAgent('curl/8.5.0')).toBe('curl/8.5.0')
     expect(describeUserAgent(null)).toBe('unknown client')
+  })
+
+  it('shows money in USD, times in the app format and lists joined', () => {
+    expect(displayValue(5_000_000_000, 'limits.monthly_cost')).toBe('$5.00')
+    expect(displayValue(2_500_000_000, 'daily_cost')).toBe('$2.50')
+    expect(displayValue(12.5, 'limits.monthly_cost_usd')).toBe('$12.50')
+    expect(displayValue(null, 'limits.requests_per_minute')).toBe('unlimited')
+    expect(displayValue('2026-11-30T14:02:03.123456789Z', 'expires_at')).toBe(formatDateTime('2026-11-30T14:02:03.123Z'))
+    expect(displayValue('2026-11-30T14:02:03.123456789Z', 'expires_at')).not.toContain('T14')
+    expect(displayInstant('2026-11-30T14:02:03Z')).toBe(formatDateTime('2026-11-30T14:02:03Z'))
+    expect(displayValue([50, 90], 'limits.alert_thresholds_percent')).toBe('50, 90')
+    expect(displayValue(['ApiKeyIssued', 'ApiKeyRevoked'], 'event_types')).toBe('ApiKeyIssued, ApiKeyRevoked')
+    expect(displayValue(true, 'enabled')).toBe('yes')
+    expect(displayValue('gr-1a2b', 'prefix')).toBe('gr-1a2b')
+  })
+
+  it('summarizes an event on one line, changed fields first, secrets never', () => {
+    const [, limits, issued] = describeEvents([
+      ev(1, 'ApiKeyIssued', { name: 'svc', secret_hash: 'abc', limits: { monthly_requests: null, monthly_cost: null, daily_tokens: 5 } }),
+      ev(2, 'ApiKeyLimitsChanged', { limits: { monthly_requests: 40, monthly_cost: 5_000_000_000, daily_tokens: 5 } }),
+      ev(3, 'ApiKeyRenamed', { name: 'svc-2' }),
+    ])
+    expect(summarizeChanges(limits.changes)).toBe('Monthly requests limit: unlimited → 40; Monthly cost limit (USD): unlimited → $5.00')
+    // Limits set to nothing (unlimited) at issue are not news.
+    expect(summarizeChanges(issued.changes, 1)).toBe('Name: svc · +1 more')
+    expect(issued.changes.filter(isUnsetField).map((c) => c.field)).toEqual(['limits.monthly_requests', 'limits.monthly_cost'])
+    expect(summarizeChanges(issued.changes, 9)).not.toContain('abc')
+    expect(summarizeChanges([])).toBe('')
+  })
+
+  it('keeps versions and sequences for the expanded details only', () => {
+    const e = { ...ev(2, 'ApiKeyLimitsChanged', {}), event_version: '1.0', position: 17 }
+    expect(eventCoordinates(e)).toBe('ApiKeyLimitsChanged · version 1.0 · sequence 2 · position 17')
+    expect(eventTitle('ApiKeyLimitsChanged')).toBe('Limits changed')
   })
 })

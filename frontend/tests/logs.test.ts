@@ -6,8 +6,10 @@ import ArcoVue from '@arco-design/web-vue'
 const entry = {
   id: '0193a5b0-0000-7000-8000-0000000000aa',
   created_at: '2026-11-30T02:00:00Z',
-  organization_id: 'org-1',
-  api_key_id: 'key-1',
+  organization_id: '0193a5b0-0000-7000-8000-0000000000o1',
+  organization_name: 'Acme',
+  api_key_id: '0193a5b0-0000-7000-8000-0000000000k1',
+  api_key_name: 'reporting-batch',
   model: 'smart',
   provider: 'openai',
   prompt_tokens: 11,
@@ -26,11 +28,34 @@ const entry = {
     { deployment: 'smart/west', provider: 'openai', model: 'gpt-4o-mini', http_status: 200, error_kind: null, latency_ms: 35 },
   ],
 }
+const refused = {
+  ...entry,
+  id: '0193a5b0-0000-7000-8000-0000000000bb',
+  api_key_id: '0193a5b0-0000-7000-8000-0000000000k2',
+  api_key_name: null,
+  provider: '',
+  deployment: '',
+  prompt_tokens: 0,
+  completion_tokens: 0,
+  total_tokens: 0,
+  cost_usd: 0,
+  latency_ms: 0,
+  status: 'refused',
+  http_status: 429,
+  error_kind: 'api_key_monthly_requests_limit',
+  error_message: 'monthly limit reached',
+  refused_count: 37,
+  attempts: [],
+}
 
-vi.mock('vue-router', () => ({ useRoute: () => ({ query: { deployment: 'smart/west' } }) }))
+const replace = vi.fn()
+const routeState = vi.hoisted(() => ({ query: {} as Record<string, string> }))
+vi.mock('vue-router', () => ({ useRoute: () => ({ query: routeState.query }), useRouter: () => ({ replace }) }))
 vi.mock('@/api/endpoints', () => ({
-  listLogs: vi.fn(async () => ({ object: 'list', has_more: false, data: [entry] })),
+  listLogs: vi.fn(async () => ({ object: 'list', has_more: false, data: [entry, refused] })),
+  getLog: vi.fn(async (id: string) => ({ ...refused, id, error_message: 'fetched by id' })),
   downloadLogsCsv: vi.fn(),
+  listAllApiKeys: vi.fn(async () => []),
   listAllOrganizations: vi.fn(async () => []),
   getOrganization: vi.fn(),
   fetchMe: vi.fn(),
@@ -38,16 +63,18 @@ vi.mock('@/api/endpoints', () => ({
 }))
 
 import LogsView from '@/views/LogsView.vue'
-import { listLogs } from '@/api/endpoints'
+import { getLog, listLogs } from '@/api/endpoints'
 
 beforeEach(() => {
   setActivePinia(createPinia())
   sessionStorage.clear()
 })
 
-describe('LogsView deployments and attempts', () => {
-  it('filters by the deployment in the URL, shows it, and lists the attempts of a request when expanded', async () => {
+describe('LogsView', () => {
+  it('filters by the URL, shows names, statuses and reasons, and opens a request in the drawer', async () => {
+    routeState.query = { deployment: 'smart/west' }
     const w = mount(LogsView, {
+      attachTo: document.body,
       global: { plugins: [ArcoVue], stubs: { 'router-link': { template: '<a><slot /></a>' } } },
     })
     await flushPromises()
@@ -55,14 +82,34 @@ describe('LogsView deployments and attempts', () => {
     const table = w.get('[data-testid="logs-table"]')
     expect(table.text()).toContain('smart/west')
     expect(table.text()).toContain('2 attempts')
-    await w.get('.arco-table-expand-btn').trigger('click')
+    expect(table.text()).toContain('Acme')
+    expect(table.text()).toContain('reporting-batch')
+    expect(table.text()).toContain('deleted key · 0193…')
+    expect(table.text()).toContain('Refused ×37')
+    expect(table.text()).toContain("Key's monthly requests limit")
+    expect(w.get('[data-testid="logs-totals"]').text()).toContain('37 refused')
+    await w.findAll('.log-row')[0].trigger('click')
     await flushPromises()
-    const attempts = w.get(`[data-testid="attempts-${entry.id}"]`)
-    expect(attempts.text()).toContain('2 upstream attempts')
-    expect(attempts.text()).toContain('smart/east')
-    expect(attempts.text()).toContain('no answer')
-    expect(attempts.text()).toContain('connect_error')
-    expect(attempts.text()).toContain('HTTP 200')
+    expect(replace).toHaveBeenCalledWith({ query: expect.objectContaining({ request: entry.id }) })
+    const drawer = document.querySelector('[data-testid="request-drawer"]')!
+    expect(drawer.textContent).toContain('smart/east')
+    expect(drawer.textContent).toContain('no answer')
+    expect(drawer.textContent).toContain('Could not reach the provider')
+    expect(drawer.textContent).toContain('HTTP 200')
+    w.unmount()
+  })
+
+  it('opens a request linked by /logs?request=<id> even when the list does not hold it', async () => {
+    routeState.query = { request: 'linked-id' }
+    const w = mount(LogsView, {
+      attachTo: document.body,
+      global: { plugins: [ArcoVue], stubs: { 'router-link': { template: '<a><slot /></a>' } } },
+    })
+    await flushPromises()
+    expect(getLog).toHaveBeenCalledWith('linked-id')
+    const drawer = document.querySelector('[data-testid="request-drawer"]')!
+    expect(drawer.textContent).toContain('fetched by id')
+    expect(drawer.textContent).toContain('Refused ×37')
     w.unmount()
   })
 })

@@ -131,18 +131,23 @@ export interface LogQuery extends Query {
   provider?: string
   deployment?: string
   ingress?: 'chat_completions' | 'messages' | ''
-  status?: 'success' | 'error' | ''
+  status?: 'success' | 'error' | 'refused' | ''
+  error_kind?: string
   from?: string
   to?: string
 }
 export const listLogs = (query: LogQuery) =>
   asList(api.get<ListResponse<RequestLogEntry> | RequestLogEntry[]>('/v1/logs', { query }))
+/** One request of the log, for the detail drawer (404 `request_not_found`). */
+export const getLog = (id: string) => api.get<RequestLogEntry>(`/v1/logs/${enc(id)}`)
 export const downloadLogsCsv = (query: LogQuery) =>
   api.download('/v1/logs', { query: { ...query, after: undefined, limit: undefined, format: 'csv' } })
 
 // ---- audit
 export interface AuditQuery extends Query {
   aggregate_type?: string
+  /** The subject: the id of the organization, key, route, … the events are about. */
+  aggregate_id?: string
   actor?: string
   from?: string
   to?: string

@@ -94,6 +94,16 @@ export interface Usage {
   cost_usd: number
   periods?: Partial<Record<BudgetPeriod, PeriodUsage>>
   budgets?: Budget[]
+  /** Refusals this UTC month by reason, newest `last_at` first (newer servers). */
+  refusals?: RefusalSummary[]
+}
+
+export interface RefusalSummary {
+  reason: string
+  http_status: number
+  first_at: string
+  last_at: string
+  count: number
 }
 
 export type OrgStatus = 'active' | 'suspended' | 'deleted'
@@ -191,7 +201,8 @@ export interface RequestLogEntry {
   cost_usd: number
   latency_ms: number
   time_to_first_token_ms: number | null
-  status: 'success' | 'error'
+  /** `refused`: turned away by GaiaRouter before any provider (limits, invalid, unknown model, …). */
+  status: 'success' | 'error' | 'refused'
   http_status: number
   error_kind: string | null
   streamed: boolean
@@ -207,6 +218,15 @@ export interface RequestLogEntry {
   cache_write_1h_tokens?: number
   /** Completion tokens spent on reasoning (part of completion_tokens). */
   reasoning_tokens?: number
+  /** Current names (null when unknown, e.g. deleted); older servers omit them. */
+  organization_name?: string | null
+  api_key_name?: string | null
+  /** Identical refusals within about a second are one row: how many (1 otherwise). */
+  refused_count?: number
+  /** The message the client got, for refused requests. */
+  error_message?: string | null
+  /** When the request finished (for folded refusals: the last one). */
+  finished_at?: string | null
 }
 
 export interface RequestAttempt {
@@ -236,6 +256,8 @@ export interface HistoryEvent {
   client_ip: string | null
   user_agent: string | null
   payload: Record<string, unknown>
+  /** Current name of the organization, key, route, webhook or operator the event is about. */
+  subject_name?: string | null
 }
 
 export type AggregateType = 'Organization' | 'ApiKey' | 'Operator' | 'Route'

@@ -3,6 +3,7 @@ import { defineStore } from 'pinia'
 import { ref } from 'vue'
 import { getOrganization, listAllOrganizations } from '@/api/endpoints'
 import type { Organization } from '@/api/types'
+import { entityLabel } from '@/utils/names'
 import { useAuthStore } from './auth'
 
 export const useOrgsStore = defineStore('orgs', () => {
@@ -44,7 +45,7 @@ export const useOrgsStore = defineStore('orgs', () => {
 
   function name(id: string | null | undefined): string {
     if (!id) return '—'
-    return list.value.find((o) => o.id === id)?.name ?? id.slice(0, 8)
+    return entityLabel(list.value.find((o) => o.id === id)?.name, id, 'organization')
   }
 
   function upsert(org: Organization) {

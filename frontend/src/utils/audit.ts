@@ -1,6 +1,6 @@
 // Turns audit event payloads into readable "field: before → after" lists.
 import type { HistoryEvent } from '@/api/types'
-import { formatCost } from './format'
+import { formatCost, formatDateTime, formatInt } from './format'
 import { RATE_LABEL } from './limits'
 
 export interface FieldChange {
@@ -184,15 +184,60 @@ export function describeEvents<E extends HistoryEvent & { aggregate_id?: string;
   return described.reverse()
 }
 
-/** A value as shown in the audit list. */
+/** RFC 3339 instants as events store them (possibly with nanoseconds). */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$/
+/** Limits in USD (API shapes) as opposed to the nano-USD integers of events. */
+const USD_COST_FIELD = /(^|\.)(daily|weekly|monthly|total)_cost_usd$/
+
+/** An RFC 3339 instant in the app's date format (fractions past milliseconds dropped). */
+export function displayInstant(v: string): string {
+  const trimmed = v.replace(/(\.\d{3})\d+/, '$1')
+  return formatDateTime(trimmed)
+}
+
+/** A value as shown in the audit list: money in USD, times in the app's format, lists joined. */
 export function displayValue(v: unknown, field = ''): string {
   if (v === null || v === undefined) {
-    return /limit|monthly_/.test(field) ? 'unlimited' : 'none'
+    return /limit|monthly_|daily_|weekly_|total_|per_minute|concurrent/.test(field) ? 'unlimited' : 'none'
   }
-  if (typeof v === 'string') return v
+  if (typeof v === 'string') return RFC3339.test(v) ? displayInstant(v) : v
   if (typeof v === 'number' && NANO_COST_FIELD.test(field)) return formatCost(v / 1e9)
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v)
+  if (typeof v === 'number' && USD_COST_FIELD.test(field)) return formatCost(v)
+  if (typeof v === 'number') return Number.isInteger(v) ? formatInt(v) : String(v)
+  if (typeof v === 'boolean') return v ? 'yes' : 'no'
+  if (Array.isArray(v)) {
+    if (!v.length) return 'none'
+    if (v.every((x) => typeof x !== 'object' || x === null)) return v.map((x) => displayValue(x, field)).join(', ')
+  }
   return JSON.stringify(v)
+}
+
+/**
+ * One line for a compact audit row: the changed fields first ("Monthly requests limit:
+ * unlimited → 40"), then new ones, at most `max`, then "+N more". Secrets are never shown.
+ */
+export function summarizeChanges(changes: FieldChange[], max = 2, show: (v: unknown, field: string) => string = displayValue): string {
+  const visible = changes.filter((c) => !c.sensitive && !isUnsetField(c))
+  if (!visible.length) return ''
+  // What changed, then what is new; fields repeated unchanged (full limits objects) only when nothing else.
+  const news = [...visible.filter((c) => c.changed), ...visible.filter((c) => !c.changed && c.before === undefined)]
+  const pool = news.length ? news : visible
+  const pick = pool.slice(0, max)
+  const rest = pool.length - pick.length
+  const parts = pick.map((c) => (c.changed ? `${c.label}: ${show(c.before, c.field)} → ${show(c.after, c.field)}` : `${c.label}: ${show(c.after, c.field)}`))
+  return parts.join('; ') + (rest > 0 ? ` · +${rest} more` : '')
+}
+
+/** A field an event sets for the first time to nothing (an unlimited limit, no expiry): noise in lists. */
+export function isUnsetField(c: FieldChange): boolean {
+  return !c.changed && c.before === undefined && (c.after === null || c.after === undefined)
+}
+
+/** The internal coordinates of an event, for the expanded details only. */
+export function eventCoordinates(e: HistoryEvent & { position?: number }): string {
+  const parts = [`${e.event_type}`, `version ${e.event_version}`, `sequence ${e.sequence}`]
+  if (e.position !== undefined) parts.push(`position ${e.position}`)
+  return parts.join(' · ')
 }
 
 /** Short form of a browser user agent: "Chrome 131 on Linux". */
