@@ -102,7 +102,7 @@ pub async fn prepare_with_providers(
         registry,
         providers: provider_set,
         recorder: Arc::new(Recorder::start(pool.clone(), process_lock.id)),
-        refusals: Arc::new(Refusals::start(pool.clone())),
+        refusals: Arc::new(Refusals::start(pool.clone(), std::time::Duration::from_millis(config.refusal_pause_ms))),
         quotas,
         health: Arc::default(),
         routes: Arc::clone(&routes),

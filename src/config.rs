@@ -68,6 +68,9 @@ pub struct Config {
     pub login_max_lock_seconds: u64,
     /// Usernames and addresses tracked for throttling (oldest evicted beyond it).
     pub login_max_tracked: usize,
+    /// The pause before answering a refusal of a key that is hammering the
+    /// gateway (refused more than 40 times a second); 0 answers every refusal at once.
+    pub refusal_pause_ms: u64,
     /// Named provider credentials for route deployments: `name = "value"` or
     /// `name = "env:VAR"`. Deployments name them; values never leave memory.
     pub credentials: std::collections::BTreeMap<String, Secret>,
@@ -111,6 +114,7 @@ impl Default for Config {
             login_max_failures_per_ip: 20,
             login_max_lock_seconds: 15 * 60,
             login_max_tracked: 10_000,
+            refusal_pause_ms: 1_000,
             credentials: std::collections::BTreeMap::new(),
             routes_file: None,
             secret_key: None,
@@ -242,6 +246,9 @@ impl Config {
         }
         if let Some(v) = set("GAIAROUTER_LOGIN_MAX_LOCK_SECONDS") {
             self.login_max_lock_seconds = parse("GAIAROUTER_LOGIN_MAX_LOCK_SECONDS", v)?;
+        }
+        if let Some(v) = set("GAIAROUTER_REFUSAL_PAUSE_MS") {
+            self.refusal_pause_ms = parse("GAIAROUTER_REFUSAL_PAUSE_MS", v)?;
         }
         if let Some(v) = set("GAIAROUTER_LOGIN_MAX_TRACKED") {
             self.login_max_tracked = parse("GAIAROUTER_LOGIN_MAX_TRACKED", v)?;

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::extract::ApiJson;
-use super::gateway_caller::{refused, refused_at_edge};
+use super::gateway_caller::{refused, refused_at_edge, Pace};
 use super::principal::bearer_token;
 use crate::auth::key_cache::GatewayCaller;
 use crate::completion::{Answer, ChatExchange, EngineError, EngineStream, Ingress, StreamEvent};
@@ -82,11 +82,23 @@ async fn chat_completions(
     caller: GatewayCaller,
     body: Result<ApiJson<ChatCompletionRequest>, ApiError>,
 ) -> ApiResult<Response> {
+    let pace = Pace::default();
+    let answer = answer_chat(&state, &caller, body, &pace).await;
+    pace.wait().await;
+    answer
+}
+
+async fn answer_chat(
+    state: &AppState,
+    caller: &GatewayCaller,
+    body: Result<ApiJson<ChatCompletionRequest>, ApiError>,
+    pace: &Pace,
+) -> ApiResult<Response> {
     let ingress = Ingress::ChatCompletions;
     let request = match body {
         Ok(ApiJson(request)) => request,
         Err(error) => {
-            refused_at_edge(&state, &caller, ingress, "", &error);
+            refused_at_edge(state, caller, ingress, "", &error, pace);
             return Err(error);
         }
     };
@@ -94,11 +106,11 @@ async fn chat_completions(
     // Kept for the record of a refusal: the exchange owns the request.
     let model = request.model.clone();
     let refuse = |error: EngineError| {
-        refused(&state, &caller, ingress, &model, &error);
+        refused(state, caller, ingress, &model, &error, pace);
         engine_error(error)
     };
     let exchange = ChatExchange::new(request).map_err(refuse)?;
-    let completion = state.completions.complete(&caller, exchange).await.map_err(refuse)?;
+    let completion = state.completions.complete(caller, exchange).await.map_err(refuse)?;
     let request_id = completion.request_id;
     let mut response = match completion.answer {
         Answer::Body(body) => Json(*body).into_response(),

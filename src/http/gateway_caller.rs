@@ -3,7 +3,12 @@
 //! key's refused requests are noted: every refusal before any provider goes
 //! through `refused` or `refused_at_edge`, so the request log and the stats see
 //! them (the rule for what is a refusal lives with the errors themselves:
-//! `EngineError::refusal_reason`, `AuthError::refusal_reason`).
+//! `EngineError::refusal_reason`, `AuthError::refusal_reason`). A key refused
+//! again and again is answered after a pause (`Pace`): its client slows down,
+//! not the requests of others.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -31,16 +36,39 @@ pub async fn authenticate(
     if let Some(value) = parts.headers.get(KEY_ID_HEADER) {
         return as_key(state, token, value.to_str().unwrap_or_default()).await;
     }
-    state.keys.authenticate(token).map_err(|error| {
-        if let (Some(reason), Some((organization_id, api_key_id))) =
-            (error.refusal_reason(), state.keys.identify(token))
-        {
-            let answer = ApiError::from(error);
-            note(state, organization_id, api_key_id, ingress, "", answer.status, reason, &answer.message);
-            return answer;
+    let error = match state.keys.authenticate(token) {
+        Ok(caller) => return Ok(caller),
+        Err(error) => error,
+    };
+    if let (Some(reason), Some((organization_id, api_key_id))) = (error.refusal_reason(), state.keys.identify(token)) {
+        let answer = ApiError::from(error);
+        let pace = Pace::default();
+        pace.hold(note(state, organization_id, api_key_id, ingress, "", answer.status, reason, &answer.message));
+        pace.wait().await;
+        return Err(answer);
+    }
+    Err(ApiError::from(error))
+}
+
+/// How long to pause before answering a request: set when it was refused for a
+/// key that is hammering the gateway (see `usage::refusals`).
+#[derive(Debug, Default)]
+pub struct Pace(AtomicU64);
+
+impl Pace {
+    fn hold(&self, pause: Option<Duration>) {
+        if let Some(pause) = pause {
+            self.0.store(u64::try_from(pause.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
         }
-        ApiError::from(error)
-    })
+    }
+
+    /// Pauses if a refusal asked for it.
+    pub async fn wait(&self) {
+        let millis = self.0.load(Ordering::Relaxed);
+        if millis > 0 {
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+        }
+    }
 }
 
 async fn as_key(state: &AppState, token: &str, key_id: &str) -> Result<GatewayCaller, ApiError> {
@@ -66,19 +94,42 @@ async fn as_key(state: &AppState, token: &str, key_id: &str) -> Result<GatewayCa
 
 /// Notes a refusal by the engine (over a limit, unknown model, invalid request, no
 /// deployment available); other errors were recorded as completed requests.
-pub fn refused(state: &AppState, caller: &GatewayCaller, ingress: Ingress, model: &str, error: &EngineError) {
+pub fn refused(
+    state: &AppState,
+    caller: &GatewayCaller,
+    ingress: Ingress,
+    model: &str,
+    error: &EngineError,
+    pace: &Pace,
+) {
     if let Some(reason) = error.refusal_reason() {
         let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
         let message = error.to_string();
-        note(state, caller.key.organization_id, caller.key.id, ingress, model, status, reason, &message);
+        pace.hold(note(state, caller.key.organization_id, caller.key.id, ingress, model, status, reason, &message));
     }
 }
 
 /// Notes a request refused at the edge before the engine saw it (a body that is
 /// not JSON, or not a request): recorded as `invalid_request`.
-pub fn refused_at_edge(state: &AppState, caller: &GatewayCaller, ingress: Ingress, model: &str, error: &ApiError) {
+pub fn refused_at_edge(
+    state: &AppState,
+    caller: &GatewayCaller,
+    ingress: Ingress,
+    model: &str,
+    error: &ApiError,
+    pace: &Pace,
+) {
     let (organization_id, api_key_id) = (caller.key.organization_id, caller.key.id);
-    note(state, organization_id, api_key_id, ingress, model, error.status, "invalid_request", &error.message);
+    pace.hold(note(
+        state,
+        organization_id,
+        api_key_id,
+        ingress,
+        model,
+        error.status,
+        "invalid_request",
+        &error.message,
+    ));
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -91,7 +142,7 @@ fn note(
     status: StatusCode,
     reason: &str,
     message: &str,
-) {
+) -> Option<Duration> {
     state.completions.refusals.refuse(Refused {
         organization_id,
         api_key_id,
@@ -100,5 +151,5 @@ fn note(
         http_status: status.as_u16(),
         reason,
         message,
-    });
+    })
 }

@@ -18,7 +18,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 use super::chat::engine_error;
-use super::gateway_caller::{refused, refused_at_edge};
+use super::gateway_caller::{refused, refused_at_edge, Pace};
 use super::principal::bearer_token;
 use crate::auth::key_cache::GatewayCaller;
 use crate::completion::{Answer, EngineError, EngineStream, Ingress, MessagesExchange, StreamEvent};
@@ -191,6 +191,19 @@ async fn create_message(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AnthropicError> {
+    let pace = Pace::default();
+    let answer = answer_message(&state, &caller, &headers, body, &pace).await;
+    pace.wait().await;
+    answer
+}
+
+async fn answer_message(
+    state: &AppState,
+    caller: &GatewayCaller,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    pace: &Pace,
+) -> Result<Response, AnthropicError> {
     let ingress = Ingress::Messages;
     let body = json_body(body);
     let model = match &body {
@@ -200,17 +213,17 @@ async fn create_message(
     // Everything refused before the engine is a malformed request.
     let invalid = |error: AnthropicError| {
         let answered = ApiError::new(error.status, "invalid_request", error.message.clone());
-        refused_at_edge(&state, &caller, ingress, &model, &answered);
+        refused_at_edge(state, caller, ingress, &model, &answered, pace);
         error
     };
     let refuse = |error: EngineError| {
-        refused(&state, &caller, ingress, &model, &error);
+        refused(state, caller, ingress, &model, &error, pace);
         AnthropicError::from(error)
     };
     let exchange =
-        MessagesExchange::new(body.map_err(invalid)?, anthropic_headers(&headers).map_err(invalid)?).map_err(refuse)?;
+        MessagesExchange::new(body.map_err(invalid)?, anthropic_headers(headers).map_err(invalid)?).map_err(refuse)?;
     state.completions.refuse_untranslatable(&exchange).map_err(refuse)?;
-    let completion = state.completions.complete(&caller, exchange).await.map_err(refuse)?;
+    let completion = state.completions.complete(caller, exchange).await.map_err(refuse)?;
     let request_id = completion.request_id.to_string();
     let mut response = match completion.answer {
         Answer::Body(message) => Json(*message).into_response(),

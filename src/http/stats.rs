@@ -32,7 +32,7 @@ pub struct StatsParams {
     pub from: Option<String>,
     /// Last day, inclusive. Default: today (UTC).
     pub to: Option<String>,
-    /// `day` (default), `hour` (for ranges of at most two days), `model`, `provider`,
+    /// `day` (default), `hour` (for ranges of at most three days), `model`, `provider`,
     /// `deployment`, `organization` or `key`.
     pub group_by: Option<String>,
     /// With `group_by` `day` or `hour`: also answer `series`, one per `model`,
@@ -171,8 +171,9 @@ impl SeriesPointDto {
 
 /// Series drawn one by one before the rest are summed as "other".
 const MAX_SERIES: usize = 8;
-/// Hourly groups are for short ranges: two days are 48 points.
-const MAX_HOURLY_DAYS: i64 = 2;
+/// Hourly groups are for short ranges: three UTC days (a rolling 48 hours spans
+/// three) are 72 points.
+const MAX_HOURLY_DAYS: i64 = 3;
 
 fn parse_day(text: &str, param: &'static str) -> ApiResult<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
@@ -199,7 +200,7 @@ async fn answer(state: &AppState, params: StatsParams, scope: StatsScope) -> Api
     })?;
     let hourly = group_by == GroupBy::Hour;
     if hourly && (to - from).num_days() >= MAX_HOURLY_DAYS {
-        return Err(ApiError::bad_request("invalid_group_by", "group_by=hour is for ranges of at most two days")
+        return Err(ApiError::bad_request("invalid_group_by", "group_by=hour is for ranges of at most three days")
             .with_param("group_by"));
     }
     let split = match params.split_by.as_deref() {

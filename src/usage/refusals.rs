@@ -36,6 +36,11 @@ const MAX_FOLDS: usize = 512;
 const ANY_MODEL: &str = "*";
 /// Waiting after a failed write before trying again (the folds are kept).
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// A key refused more often than this within one fold window (40 a second) is
+/// being hammered: its further refusals are answered after a pause (configured;
+/// a second by default). The pause costs a sleeping task, and a client that
+/// ignores `retry-after` slows itself down instead of the gateway.
+const HAMMERED: u64 = 10;
 
 /// One refusal as answered.
 #[derive(Debug, Clone, Copy)]
@@ -85,24 +90,31 @@ struct Folds {
 }
 
 impl Folds {
-    fn add(&self, key: FoldKey, fold: Fold) {
-        let Ok(mut map) = self.map.lock() else { return };
+    /// Folds in a refusal; answers how many its fold now counts.
+    fn add(&self, key: FoldKey, fold: Fold) -> u64 {
+        let Ok(mut map) = self.map.lock() else { return 0 };
         let was_empty = map.is_empty();
         let key = if map.len() >= MAX_FOLDS && !map.contains_key(&key) {
             FoldKey { model: ANY_MODEL.to_string(), ..key }
         } else {
             key
         };
-        match map.get_mut(&key) {
-            Some(existing) => existing.absorb(fold),
-            None => {
-                map.insert(key, fold);
+        let count = match map.get_mut(&key) {
+            Some(existing) => {
+                existing.absorb(fold);
+                existing.count
             }
-        }
+            None => {
+                let count = fold.count;
+                map.insert(key, fold);
+                count
+            }
+        };
         drop(map);
         if was_empty {
             self.wake.notify_one();
         }
+        count
     }
 
     fn take(&self) -> HashMap<FoldKey, Fold> {
@@ -112,20 +124,25 @@ impl Folds {
 
 pub struct Refusals {
     folds: Arc<Folds>,
+    /// The pause for a hammering key (`None`: never).
+    pause: Option<Duration>,
     stop: Mutex<Option<oneshot::Sender<()>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Refusals {
-    pub fn start(pool: PgPool) -> Self {
+    /// `pause`: how long a hammering key's refusals wait before they are answered.
+    pub fn start(pool: PgPool, pause: Duration) -> Self {
         let folds = Arc::new(Folds::default());
         let (stop, stopped) = oneshot::channel();
         let writer = tokio::spawn(write_loop(pool, Arc::clone(&folds), stopped));
-        Refusals { folds, stop: Mutex::new(Some(stop)), writer: Mutex::new(Some(writer)) }
+        let pause = (!pause.is_zero()).then_some(pause);
+        Refusals { folds, pause, stop: Mutex::new(Some(stop)), writer: Mutex::new(Some(writer)) }
     }
 
-    /// Counts a refusal; never waits.
-    pub fn refuse(&self, refused: Refused<'_>) {
+    /// Counts a refusal; never waits. Answers how long to pause before answering
+    /// it: nothing, unless the key is hammering (see `HAMMERED`).
+    pub fn refuse(&self, refused: Refused<'_>) -> Option<Duration> {
         let now = Utc::now();
         let key = FoldKey {
             organization_id: refused.organization_id,
@@ -141,7 +158,8 @@ impl Refusals {
             first_at: now,
             last_at: now,
         };
-        self.folds.add(key, fold);
+        let count = self.folds.add(key, fold);
+        self.pause.filter(|_| count > HAMMERED)
     }
 
     /// Writes what is folded and stops.
@@ -268,10 +286,11 @@ mod tests {
         for at in [5, 3, 9] {
             folds.add(key("gpt-4o"), one(at));
         }
+        assert_eq!(folds.add(key("gpt-4o"), one(4)), 4, "answers the fold's count");
         let taken = folds.take();
         assert_eq!(taken.len(), 1);
         let fold = &taken[&key("gpt-4o")];
-        assert_eq!((fold.count, fold.first_at.timestamp(), fold.last_at.timestamp()), (3, 3, 9));
+        assert_eq!((fold.count, fold.first_at.timestamp(), fold.last_at.timestamp()), (4, 3, 9));
         assert!(folds.take().is_empty(), "taking empties the folds");
     }
 

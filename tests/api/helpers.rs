@@ -147,6 +147,9 @@ pub fn test_config() -> Config {
         // Webhook retries in milliseconds, not seconds, so receivers that come back are seen quickly.
         webhook_retry_base_ms: 200,
         webhook_retry_max_ms: 1_000,
+        // Tests fire refusals by the hundred on purpose; the pause for a hammering
+        // key has its own test (`refusals::a_key_hammered_...`).
+        refusal_pause_ms: 0,
         ..Config::default()
     }
 }
@@ -163,7 +166,12 @@ pub async fn spawn_app_on(database_url: &str) -> TestApp {
 
 /// Starts a server whose providers point at the given (fake) upstreams.
 pub async fn spawn_app_with(database_url: &str, providers: ProvidersConfig) -> TestApp {
-    let state = app::prepare_with_providers(test_config(), database_url, providers).await.expect("app starts");
+    spawn_app_configured(test_config(), database_url, providers).await
+}
+
+/// Starts a server with its own configuration.
+pub async fn spawn_app_configured(config: Config, database_url: &str, providers: ProvidersConfig) -> TestApp {
+    let state = app::prepare_with_providers(config, database_url, providers).await.expect("app starts");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (shutdown, shutdown_rx) = oneshot::channel::<()>();

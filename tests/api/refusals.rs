@@ -218,7 +218,7 @@ async fn stats_and_the_log_agree_on_refusals_after_a_rebuild() {
 }
 
 #[tokio::test]
-async fn hourly_stats_cover_every_hour_of_at_most_two_days_and_series_split_the_spend() {
+async fn hourly_stats_cover_every_hour_of_at_most_three_days_and_series_split_the_spend() {
     let app = spawn_app().await;
     let org = app.create_org("Hourly").await;
     let (_, key) = app.issue_key(&org, "read").await;
@@ -243,8 +243,8 @@ async fn hourly_stats_cover_every_hour_of_at_most_two_days_and_series_split_the_
         series.iter().flat_map(|s| s["data"].as_array().unwrap()).map(|p| p["requests"].as_i64().unwrap()).sum();
     assert_eq!(per_series, 3);
 
-    let three_days = today - chrono::Duration::days(2);
-    let refused = app.get(&format!("/v1/stats?group_by=hour&from={three_days}&to={today}"), &app.admin_token).await;
+    let four_days = today - chrono::Duration::days(3);
+    let refused = app.get(&format!("/v1/stats?group_by=hour&from={four_days}&to={today}"), &app.admin_token).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert_eq!(refused.error_code(), "invalid_group_by");
     let bad_split = app.get("/v1/stats?group_by=model&split_by=model", &app.admin_token).await;
@@ -317,4 +317,42 @@ async fn a_corrupt_refusal_is_quarantined_and_the_refusals_beside_it_are_counted
     }
     let stats = app.get("/v1/stats", &app.admin_token).await;
     assert_eq!(stats.body["summary"]["refused"], 7);
+}
+
+/// A client that keeps hammering a key over its limit is answered after a pause
+/// once it passes 40 refusals a second, so it slows itself down; the first
+/// refusals are answered at once, and another key is served at once meanwhile.
+#[tokio::test]
+async fn a_key_hammered_past_its_limit_is_answered_after_a_pause_and_other_keys_are_not() {
+    let config = gaiarouter::config::Config { refusal_pause_ms: 1_000, ..crate::helpers::test_config() };
+    let app =
+        crate::helpers::spawn_app_configured(config, &crate::helpers::fresh_database().await, Default::default()).await;
+    let org = app.create_org("Hammering").await;
+    let (_, over) = app
+        .issue_key_with(json!({"organization_id": org, "name": "over", "permission": "read",
+            "limits": {"monthly_requests": 0}}))
+        .await;
+    let (_, other) = app.issue_key(&org, "read").await;
+    let timed = |key: String| {
+        let app = &app;
+        async move {
+            let started = std::time::Instant::now();
+            let status = app.chat(&key, echo("echo/demo")).await.status;
+            (status, started.elapsed())
+        }
+    };
+    let flood = futures::future::join_all((0..30).map(|_| timed(over.clone())));
+    let (answers, (served, served_in)) = tokio::join!(flood, async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        timed(other.clone()).await
+    });
+    assert!(answers.iter().all(|(status, _)| *status == StatusCode::TOO_MANY_REQUESTS));
+    let quick = answers.iter().filter(|(_, took)| *took < Duration::from_millis(900)).count();
+    let paused = answers.iter().filter(|(_, took)| *took >= Duration::from_millis(950)).count();
+    assert!(quick >= 1, "the first refusals are answered at once: {answers:?}");
+    assert!(paused >= 10, "the hammering ones wait: {answers:?}");
+    assert_eq!(served, StatusCode::OK);
+    assert!(served_in < Duration::from_millis(900), "another key is not held: {served_in:?}");
+    // Every refusal is still counted.
+    assert!(eventually(|| async { refused_in_log(&app, "").await.1 == 30 }).await);
 }
