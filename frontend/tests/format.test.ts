@@ -3,6 +3,7 @@ import {
   formatCompact,
   formatCost,
   formatCount,
+  formatCostTick,
   formatExact,
   formatDuration,
   formatInt,
@@ -33,6 +34,16 @@ describe('cost', () => {
     expect(formatCost(-0.0123)).toBe('-$0.01230')
     expect(formatCost(null)).toBe('—')
     expect(formatCost('3')).toBe('$3.00')
+  })
+})
+
+describe('money on chart axes', () => {
+  it('drops trailing zeros, keeps two decimals', () => {
+    expect(formatCostTick(0.000007)).toBe('$0.000007')
+    expect(formatCostTick(0.05)).toBe('$0.05')
+    expect(formatCostTick(12.5)).toBe('$12.50')
+    expect(formatCostTick(0)).toBe('$0.00')
+    expect(formatCostTick(1234)).toBe('$1,234.00')
   })
 })
 

@@ -79,6 +79,15 @@ export function formatCost(v: unknown): string {
   return sign + '$' + fixed
 }
 
+/** Money on a chart axis: the same rule without trailing zeros ("$0.05", "$0.0001", "$12.50"). */
+export function formatCostTick(v: unknown): string {
+  const s = formatCost(v)
+  const m = /^(-?\$)(\d[\d,]*)\.(\d+)$/.exec(s)
+  if (!m) return s
+  const frac = m[3].replace(/0+$/, '').padEnd(2, '0')
+  return `${m[1]}${m[2]}.${frac}`
+}
+
 /** A rate 0..1 as a percentage: 0.1234 → "12.3%", 0 → "0%", 1 → "100%", 0.0004 → "0.04%". */
 export function formatPercent(v: unknown, digits = 1): string {
   const n = num(v)
