@@ -38,7 +38,7 @@ export function snippet(lang: SnippetLang, input: SnippetInput): string {
   const keyNote = input.keyName ? ` (the secret of the key “${input.keyName}”)` : ''
   switch (lang) {
     case 'curl': {
-      const body = JSON.stringify({ model, messages: [{ role: 'user', content: prompt }] }, null, 2)
+      const body = JSON.stringify({ model, messages: [{ role: 'user', content: prompt }] })
       return [
         `# export ${KEY_ENV}=gr-…${keyNote}`,
         `curl ${base}/v1/chat/completions \\`,
