@@ -407,7 +407,10 @@ try {
     await eventually(async () => (await table.locator('tbody tr', { hasText: B_ORG }).count()) >= 1, {
       refresh: () => page.getByTestId('overview-refresh').click(),
     })
+    // Echo models may be unpriced (cost $0.00): requests are drawn whatever the prices.
+    await page.getByTestId('spend-metric-requests').click()
     await panel.getByTestId('spend-chart').locator('canvas').first().waitFor()
+    await page.getByTestId('spend-metric-cost').click()
     const row = await table.locator('tbody tr', { hasText: B_ORG }).first().textContent()
     if (!/%/.test(row) || !/\$/.test(row)) throw new Error(`a spender row needs a cost and a share: ${row}`)
     await page.getByTestId('spend-split-key').click()
@@ -422,11 +425,16 @@ try {
 
   await step('the Models page lists a model with its price', async () => {
     await page.goto('/models')
-    const row = page.getByTestId('models-table').locator('tbody tr', { has: page.getByTestId(`model-${MODEL}`) }).first()
-    await row.waitFor()
+    const table = page.getByTestId('models-table')
+    await table.locator('[data-testid="model-price-input"]').first().waitFor()
+    let row = table.locator('tbody tr', { has: page.getByTestId(`model-${MODEL}`) }).first()
+    if (!(await row.count())) {
+      log(`      ${MODEL} is not in the catalogue; checking the first model listed`)
+      row = table.locator('tbody tr').first()
+    }
     const price = (await row.getByTestId('model-price-input').textContent()).trim()
     if (!/^\$\d/.test(price) && price !== '—') throw new Error(`input price reads ${price}`)
-    log(`      ${MODEL}: input ${price} per 1M tokens`)
+    log(`      ${(await row.locator('.name').textContent()).trim()}: input ${price} per 1M tokens`)
     const priced = await page.getByTestId('models-table').locator('[data-testid="model-price-input"]', { hasText: '$' }).count()
     if (!priced && !/^\$/.test(price)) log('      no model has a known price on this server')
     await page.getByTestId('models-search').locator('input').fill('no-such-model-anywhere')
