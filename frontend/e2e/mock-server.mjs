@@ -64,11 +64,18 @@ function windowOf(period, at = new Date()) {
   return [new Date(0), null]
 }
 
+/**
+ * Every recorded request, refused ones included. The log's own refusals (kept apart in
+ * `refusals` where the request-log mock defines it) count as well.
+ */
+// eslint-disable-next-line no-undef
+const allRows = () => (typeof refusals === 'undefined' ? requests : [...requests, ...refusals])
+
 /** Refusals of the current UTC month by reason, newest last_at first (usage.refusals). */
 function refusalsOf(filter) {
   const [start] = windowOf('month')
   const groups = new Map()
-  for (const r of requests) {
+  for (const r of allRows()) {
     if (r.status !== 'refused' || !filter(r) || new Date(r.created_at) < start) continue
     const g = groups.get(r.error_kind) ?? { reason: r.error_kind, http_status: r.http_status, first_at: r.created_at, last_at: r.finished_at, count: 0 }
     if (r.created_at < g.first_at) g.first_at = r.created_at
@@ -78,7 +85,7 @@ function refusalsOf(filter) {
   }
   return [...groups.values()].sort((a, b) => b.last_at.localeCompare(a.last_at))
 }
-const lastUsed = (filter) => requests.find(filter)?.finished_at ?? null
+const lastUsed = (filter) => allRows().filter(filter).reduce((t, r) => ((r.finished_at ?? r.created_at) > t ? r.finished_at ?? r.created_at : t), null)
 
 function usageOf(filter, limits) {
   const served = (r) => r.status !== 'refused'
@@ -86,7 +93,7 @@ function usageOf(filter, limits) {
   const periods = {}
   for (const period of Object.keys(PERIODS)) {
     const [start] = windowOf(period)
-    periods[period] = { start: start.toISOString(), ...counts(requests.filter((r) => filter(r) && new Date(r.created_at) >= start)) }
+    periods[period] = { start: start.toISOString(), ...counts(allRows().filter((r) => filter(r) && new Date(r.created_at) >= start)) }
   }
   const budgets = []
   for (const [period, prefix] of Object.entries(PERIODS)) {
@@ -172,7 +179,7 @@ const hourOf = (r) => `${r.created_at.slice(0, 13)}:00:00Z`
 function stats(res, url, scope) {
   const from = url.searchParams.get('from'), to = url.searchParams.get('to'), g = url.searchParams.get('group_by') ?? 'day'
   const split = url.searchParams.get('split_by')
-  const rs = requests.filter((r) => scope(r) && r.created_at.slice(0, 10) >= from && r.created_at.slice(0, 10) <= to)
+  const rs = allRows().filter((r) => scope(r) && r.created_at.slice(0, 10) >= from && r.created_at.slice(0, 10) <= to)
   const keyOf = { day: (r) => r.created_at.slice(0, 10), hour: hourOf, model: (r) => r.model, provider: (r) => r.provider, organization: (r) => r.organization_id, key: (r) => r.api_key_id, deployment: (r) => r.deployment }
   if (!keyOf[g]) return err(res, 400, 'bad group_by', 'invalid_request_error', 'invalid_group_by')
   const days = daysOf(from, to)
@@ -220,7 +227,7 @@ const catalogue = [
  * Records a request GaiaRouter turned away before any provider; identical refusals of one
  * key within a second fold into one row (refused_count), as the server does.
  */
-function refuse(res, k, model, status, reason, message, type = 'invalid_request_error') {
+function refuseRequest(res, k, model, status, reason, message, type = 'invalid_request_error') {
   const t = now()
   const last = requests.find((r) => r.api_key_id === k.id)
   if (last && last.status === 'refused' && last.model === model && last.error_kind === reason && last.http_status === status && Date.now() - Date.parse(last.finished_at) < 1000) {
@@ -266,16 +273,16 @@ async function chat(req, res) {
   const h = req.headers.authorization ?? ''
   const known = !me ? [...keys.values()].find((k) => h === `Bearer ${k.secret}`) : null
   const b = await body(req)
-  if (known) return refuse(res, known, b.model ?? '', 401, known.status === 'expired' ? 'api_key_expired' : 'api_key_revoked', 'Invalid or revoked API key', 'authentication_error')
+  if (known) return refuseRequest(res, known, b.model ?? '', 401, known.status === 'expired' ? 'api_key_expired' : 'api_key_revoked', 'Invalid or revoked API key', 'authentication_error')
   if (!me || me.kind !== 'api_key') return err(res, 401, 'Invalid or revoked API key', 'authentication_error', 'invalid_api_key')
   const k = me.key
-  if (me.key.status !== 'active') return refuse(res, k, b.model ?? '', 401, 'api_key_revoked', 'Invalid or revoked API key', 'authentication_error')
-  if (orgs.get(k.organization_id)?.status !== 'active') return refuse(res, k, b.model ?? '', 403, 'organization_suspended', 'The organization is suspended', 'permission_error')
-  if (!b.model || !Array.isArray(b.messages)) return refuse(res, k, b.model ?? '', 400, 'invalid_request', '`model` and `messages` are required')
+  if (me.key.status !== 'active') return refuseRequest(res, k, b.model ?? '', 401, 'api_key_revoked', 'Invalid or revoked API key', 'authentication_error')
+  if (orgs.get(k.organization_id)?.status !== 'active') return refuseRequest(res, k, b.model ?? '', 403, 'organization_suspended', 'The organization is suspended', 'permission_error')
+  if (!b.model || !Array.isArray(b.messages)) return refuseRequest(res, k, b.model ?? '', 400, 'invalid_request', '`model` and `messages` are required')
   const priced = catalogue.find((c) => c.id === b.model)
-  if (!priced) return refuse(res, k, b.model, 404, 'model_not_found', `The model \`${b.model}\` does not exist`)
+  if (!priced) return refuseRequest(res, k, b.model, 404, 'model_not_found', `The model \`${b.model}\` does not exist`)
   const over = overLimit(k)
-  if (over) return refuse(res, k, b.model, 429, over[0], over[1], 'rate_limit_error')
+  if (over) return refuseRequest(res, k, b.model, 429, over[0], over[1], 'rate_limit_error')
   const started = Date.now()
   const last = [...(b.messages ?? [])].reverse().find((m) => m.role === 'user')?.content ?? ''
   const words = `Echo: ${last}`.split(/(\s+)/)
