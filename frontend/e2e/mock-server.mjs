@@ -85,7 +85,7 @@ function refusalsOf(filter) {
   }
   return [...groups.values()].sort((a, b) => b.last_at.localeCompare(a.last_at))
 }
-const lastUsed = (filter) => allRows().filter(filter).reduce((t, r) => ((r.finished_at ?? r.created_at) > t ? r.finished_at ?? r.created_at : t), null)
+const lastUsed = (filter) => allRows().filter(filter).reduce((t, r) => ((r.finished_at ?? r.created_at) > t ? r.finished_at ?? r.created_at : t), '') || null
 
 function usageOf(filter, limits) {
   const served = (r) => r.status !== 'refused'
