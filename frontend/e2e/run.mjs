@@ -395,6 +395,9 @@ try {
       refresh: () => page.getByTestId('overview-refresh').click(),
     })
     await shot('overview-24h-light')
+    // 48 hours span three UTC days: asked in two hourly chunks, drawn as 48 hours.
+    await page.getByTestId('overview-range-48h').click()
+    await eventually(async () => Number(await chart.getAttribute('data-buckets')) === 48)
     await page.getByTestId('overview-range-7d').click()
     await eventually(async () => (await chart.getAttribute('data-bucket')) === 'day' && Number(await chart.getAttribute('data-buckets')) === 7)
   }, { critical: false })

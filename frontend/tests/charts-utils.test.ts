@@ -3,8 +3,8 @@ import { OTHER_COLOR, SERIES_PALETTE, hashKey, seriesColor, seriesColors } from 
 import { errorRateTone, refusedTone, thresholdStatus } from '@/utils/thresholds'
 import { budgetStatus } from '@/utils/limits'
 import { bucketKey, bucketKeys, bucketLabel, customRange, hoursBetween, presetRange } from '@/utils/ranges'
-import { fillBuckets, refusedItems, seriesValues, spenders, sumRows } from '@/utils/stats'
-import type { StatsRow } from '@/api/types'
+import { chunkDays, fillBuckets, mergeStats, refusedItems, seriesValues, spenders, sumRows } from '@/utils/stats'
+import type { StatsResponse, StatsRow } from '@/api/types'
 
 describe('series colours', () => {
   it('gives one key the same colour every time, from the palette', () => {
@@ -54,7 +54,13 @@ describe('ranges and buckets', () => {
     expect(keys).toHaveLength(24)
     expect(keys[23]).toBe('2026-11-30T14:00:00Z')
     expect(keys[0]).toBe('2026-11-29T15:00:00Z')
-    expect(bucketKeys(presetRange('48h', now), now)).toHaveLength(24 + 15)
+    const r48 = presetRange('48h', now)
+    expect(r48).toMatchObject({ from: '2026-11-28', to: '2026-11-30', bucket: 'hour', hours: 48 })
+    const k48 = bucketKeys(r48, now)
+    expect(k48).toHaveLength(48)
+    expect(k48[0]).toBe('2026-11-28T15:00:00Z')
+    // Just before midnight UTC the last 24 hours are all today.
+    expect(presetRange('24h', new Date(Date.UTC(2026, 10, 30, 23, 30)))).toMatchObject({ from: '2026-11-30', to: '2026-11-30' })
   })
   it('draws 7, 30 and 90 days in days', () => {
     const r = presetRange('7d', now)
@@ -121,5 +127,35 @@ describe('stats helpers', () => {
       { key: 'b', name: 'B', value: 5 },
       { key: 'a', name: 'A', value: 1 },
     ])
+  })
+})
+
+describe('hourly ranges over three days', () => {
+  it('asks in chunks of at most two days', () => {
+    expect(chunkDays('2026-11-28', '2026-11-30', 2)).toEqual([
+      ['2026-11-28', '2026-11-29'],
+      ['2026-11-30', '2026-11-30'],
+    ])
+    expect(chunkDays('2026-11-30', '2026-11-30', 2)).toEqual([['2026-11-30', '2026-11-30']])
+  })
+  it('merges the answers: buckets, series and refusals', () => {
+    const part = (from: string, to: string, hour: string, n: number): StatsResponse => ({
+      object: 'stats',
+      from,
+      to,
+      group_by: 'hour',
+      summary: { ...row('s'), requests: n, latency_ms: { avg: n, min: 0, max: 0, p50: n, p95: n, p99: n } },
+      data: [row(hour, { requests: n, refused: 1, cost_usd: n / 10 })],
+      refused_by_reason: { model_not_found: 1 },
+      series: [{ key: 'm', label: 'm', data: [{ key: hour, requests: n, refused: 1, errors: 0, cost_usd: n / 10, total_tokens: 0 }] }],
+    })
+    const m = mergeStats([part('2026-11-28', '2026-11-29', '2026-11-29T10:00:00Z', 2), part('2026-11-30', '2026-11-30', '2026-11-30T10:00:00Z', 3)])
+    expect(m.from).toBe('2026-11-28')
+    expect(m.to).toBe('2026-11-30')
+    expect(m.data.map((r) => r.key)).toEqual(['2026-11-29T10:00:00Z', '2026-11-30T10:00:00Z'])
+    expect(m.summary).toMatchObject({ requests: 5, refused: 2 })
+    expect(m.summary.latency_ms.p50).toBe(3)
+    expect(m.refused_by_reason).toEqual({ model_not_found: 2 })
+    expect(m.series?.[0].data).toHaveLength(2)
   })
 })

@@ -38,15 +38,15 @@ export function utcYmd(d: Date): string {
 }
 
 /**
- * The range of a preset at `now`. Hourly presets ask for yesterday and today (UTC),
- * the most the API draws in hours, and show the latest 24 or 48 hours of it (for 48 h
- * that is everything since yesterday 00:00 UTC: the API takes whole days).
+ * The range of a preset at `now`. Hourly presets ask for the UTC days that hold the
+ * latest 24 or 48 hours (two or three days) and show those hours of it.
  */
 export function presetRange(preset: Exclude<RangePreset, 'custom'>, now: Date = new Date()): ChartRange {
   const today = utcYmd(now)
   if (preset === '24h' || preset === '48h') {
-    const yesterday = utcYmd(new Date(now.getTime() - 86_400_000))
-    return { preset, from: yesterday, to: today, bucket: 'hour', hours: preset === '24h' ? 24 : 48 }
+    const hours = preset === '24h' ? 24 : 48
+    const from = utcYmd(new Date(now.getTime() - (hours - 1) * 3_600_000))
+    return { preset, from, to: today, bucket: 'hour', hours }
   }
   const days = preset === '7d' ? 7 : preset === '30d' ? 30 : 90
   const from = toYmd(addDays(parseYmd(today), -(days - 1)))
@@ -119,6 +119,6 @@ export function bucketTitle(key: string, bucket: Bucket): string {
 /** "Nov 24 → Nov 30" or "last 24 hours", for card hints. */
 export function rangeText(range: ChartRange): string {
   if (range.preset === '24h') return 'last 24 hours'
-  if (range.preset === '48h') return 'since yesterday 00:00 UTC'
+  if (range.preset === '48h') return 'last 48 hours'
   return `${bucketLabel(range.from, 'day')} → ${bucketLabel(range.to, 'day')}`
 }

@@ -1,5 +1,5 @@
 // Helpers for the stats API answers.
-import type { StatsRow, StatsSeries, StatsSummary } from '@/api/types'
+import type { StatsResponse, StatsRow, StatsSeries, StatsSummary } from '@/api/types'
 import { daysBetween } from './dates'
 import { bucketKey, type Bucket } from './ranges'
 
@@ -137,4 +137,51 @@ export function refusedItems(byReason: Record<string, number> | null | undefined
     .filter(([, n]) => n > 0)
     .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
     .map(([code, n]) => ({ key: code, name: label(code), value: n }))
+}
+
+/**
+ * Splits the days from..to into consecutive ranges of at most `max` days (the API draws
+ * hours over at most two days: a rolling 48 hours spans three calendar days).
+ */
+export function chunkDays(from: string, to: string, max: number): [string, string][] {
+  const days = daysBetween(from, to)
+  const out: [string, string][] = []
+  for (let i = 0; i < days.length; i += max) out.push([days[i], days[Math.min(days.length, i + max) - 1]])
+  return out
+}
+
+/**
+ * One stats answer from answers over consecutive, disjoint ranges of the same grouping:
+ * buckets and series points concatenated, counts and refusals by reason summed. Latency
+ * percentiles cannot be summed: the summary keeps the latest range's.
+ */
+export function mergeStats(parts: StatsResponse[]): StatsResponse {
+  if (parts.length === 1) return parts[0]
+  const first = parts[0]
+  const last = parts[parts.length - 1]
+  const data = parts.flatMap((p) => p.data ?? [])
+  const t = sumRows(data)
+  const byReason: Record<string, number> = {}
+  for (const p of parts) for (const [k, n] of Object.entries(p.refused_by_reason ?? {})) byReason[k] = (byReason[k] ?? 0) + n
+  let series: StatsSeries[] | undefined
+  if (parts.some((p) => p.series)) {
+    const map = new Map<string, StatsSeries>()
+    for (const p of parts) {
+      for (const s of p.series ?? []) {
+        const m = map.get(s.key) ?? { key: s.key, label: s.label, data: [] }
+        m.data.push(...s.data)
+        map.set(s.key, m)
+      }
+    }
+    series = [...map.values()]
+  }
+  return {
+    ...last,
+    from: first.from,
+    to: last.to,
+    summary: { ...t, latency_ms: last.summary?.latency_ms ?? emptySummary().latency_ms },
+    data,
+    refused_by_reason: byReason,
+    ...(series ? { series } : {}),
+  }
 }
