@@ -72,7 +72,7 @@ function windowOf(period, at = new Date()) {
 const allRows = () => (typeof refusals === 'undefined' ? requests : [...requests, ...refusals])
 
 /** Refusals of the current UTC month by reason, newest last_at first (usage.refusals). */
-function refusalsOf(filter) {
+function usageRefusals(filter) {
   const [start] = windowOf('month')
   const groups = new Map()
   for (const r of allRows()) {
@@ -84,6 +84,11 @@ function refusalsOf(filter) {
     groups.set(r.error_kind, g)
   }
   return [...groups.values()].sort((a, b) => b.last_at.localeCompare(a.last_at))
+}
+/** Gives an organization or key a `last_used_at` that follows its recorded requests. */
+function withLastUse(x, mine) {
+  Object.defineProperty(x, 'last_used_at', { enumerable: true, get: () => lastUsed(mine) })
+  return x
 }
 const lastUsed = (filter) => allRows().filter(filter).reduce((t, r) => ((r.finished_at ?? r.created_at) > t ? r.finished_at ?? r.created_at : t), '') || null
 
@@ -106,12 +111,12 @@ function usageOf(filter, limits) {
       budgets.push({ name: `${prefix}_${metric}`, period, metric, limit, used, remaining: Math.max(0, limit - used), percent_used: Math.round(percent * 10) / 10, resets_at: end ? end.toISOString() : null })
     }
   }
-  return { month: month(), ...periods.month, periods: Object.fromEntries(Object.entries(periods)), budgets, refusals: refusalsOf(filter) }
+  return { month: month(), ...periods.month, periods: Object.fromEntries(Object.entries(periods)), budgets, refusals: usageRefusals(filter) }
 }
-const orgView = (o) => ({ ...o, last_used_at: lastUsed((r) => r.organization_id === o.id), usage: usageOf((r) => r.organization_id === o.id, o.limits) })
+const orgView = (o) => ({ ...o, usage: usageOf((r) => r.organization_id === o.id, o.limits) })
 function keyView(k) {
   const { secret, ...rest } = k
-  return { ...rest, last_used_at: lastUsed((r) => r.api_key_id === k.id), usage: usageOf((r) => r.api_key_id === k.id, k.limits) }
+  return { ...rest, usage: usageOf((r) => r.api_key_id === k.id, k.limits) }
 }
 let position = 0
 function record(type, aggregate_type, aggregate_id, payload, actor, req) {
@@ -229,12 +234,14 @@ const catalogue = [
  */
 function refuseRequest(res, k, model, status, reason, message, type = 'invalid_request_error') {
   const t = now()
-  const last = requests.find((r) => r.api_key_id === k.id)
+  // eslint-disable-next-line no-undef
+  const rows = typeof refusals === 'undefined' ? requests : refusals
+  const last = rows.find((r) => r.api_key_id === k.id)
   if (last && last.status === 'refused' && last.model === model && last.error_kind === reason && last.http_status === status && Date.now() - Date.parse(last.finished_at) < 1000) {
     last.refused_count++
     last.finished_at = t
   } else {
-    requests.unshift({
+    rows.unshift({
       id: uuid(), created_at: t, finished_at: t, organization_id: k.organization_id, api_key_id: k.id, model, provider: '', deployment: '',
       prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, cost_usd: 0, latency_ms: 0, time_to_first_token_ms: null,
       status: 'refused', http_status: status, error_kind: reason, error_message: message, refused_count: 1, streamed: false, attempts: [], ingress: 'chat_completions',
@@ -354,6 +361,7 @@ async function api(req, res, url) {
     const b = await body(req)
     if (!b.name?.trim()) return err(res, 422, 'name must not be empty')
     const o = { id: uuid(), object: 'organization', name: b.name, status: 'active', limits: fullLimits(b.limits), created_at: now(), updated_at: now(), version: 1 }
+    withLastUse(o, (r) => r.organization_id === o.id)
     orgs.set(o.id, o)
     record('OrganizationCreated', 'Organization', o.id, { name: o.name, limits: o.limits }, me, req)
     return send(res, 201, orgView(o))
@@ -384,6 +392,7 @@ async function api(req, res, url) {
     if (!admin && !(me.permission === 'write' && b.organization_id === me.organization_id)) return err(res, 403, 'Not allowed', 'permission_error')
     if (!orgs.get(b.organization_id)) return err(res, 422, 'Unknown organization')
     const k = { id: uuid(), object: 'api_key', organization_id: b.organization_id, name: b.name, permission: b.permission ?? 'read', limits: fullLimits(b.limits), status: 'active', expires_at: b.expires_at ?? null, revoked_at: null, created_at: now(), updated_at: now(), version: 1 }
+    withLastUse(k, (r) => r.api_key_id === k.id)
     newSecret(k)
     keys.set(k.id, k)
     record('ApiKeyIssued', 'ApiKey', k.id, { organization_id: k.organization_id, name: k.name, permission: k.permission, limits: k.limits, prefix: k.prefix, expires_at: k.expires_at, secret_hash: 'sha256:…' }, me, req)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { forecastBudget, forecastOf, forecastText } from '@/utils/forecast'
-import { reasonInfo, reasonLabel, refusalSentence, sortedRefusals } from '@/utils/refusals'
+import { reasonInfo, reasonLabel } from '@/utils/reasons'
 import { snippet } from '@/utils/snippets'
 import type { Budget } from '@/api/types'
 
@@ -40,7 +40,7 @@ describe('budget forecast', () => {
   })
 })
 
-describe('refusals', () => {
+describe('refusal reasons', () => {
   it('puts reason codes in words', () => {
     expect(reasonInfo('api_key_monthly_requests_limit')).toEqual({ scope: 'key', text: 'monthly request limit', limit: true })
     expect(reasonInfo('organization_requests_per_minute_limit').text).toBe('requests-per-minute limit')
@@ -50,20 +50,6 @@ describe('refusals', () => {
     expect(reasonInfo('something_new').text).toBe('something new')
     expect(reasonLabel('api_key_monthly_requests_limit')).toBe('Key monthly request limit')
     expect(reasonLabel('invalid_request')).toBe('Invalid request')
-  })
-  it('writes the sentence of a refusal group', () => {
-    const now = local(2026, 11, 30, 15)
-    const first = local(2026, 11, 30, 14, 2).toISOString()
-    const r = { reason: 'api_key_monthly_requests_limit', http_status: 429, first_at: first, last_at: first, count: 37 }
-    expect(refusalSentence(r, 'key', now)).toBe('Hit its monthly request limit at 14:02, 37 refused since')
-    expect(refusalSentence(r, 'organization', now)).toBe("Hit a key's monthly request limit at 14:02, 37 refused since")
-    const other = { reason: 'model_not_found', http_status: 404, first_at: first, last_at: local(2026, 11, 28, 9, 5).toISOString(), count: 12_345 }
-    expect(refusalSentence(other, 'key', now)).toBe('12.3K refused: unknown model (HTTP 404), last at Nov 28, 09:05')
-  })
-  it('sorts newest first', () => {
-    const a = { reason: 'a', http_status: 429, first_at: '2026-11-30T10:00:00Z', last_at: '2026-11-30T10:00:00Z', count: 1 }
-    const b = { ...a, reason: 'b', last_at: '2026-11-30T11:00:00Z' }
-    expect(sortedRefusals([a, b]).map((r) => r.reason)).toEqual(['b', 'a'])
   })
 })
 

@@ -94,13 +94,11 @@ export interface Usage {
   cost_usd: number
   periods?: Partial<Record<BudgetPeriod, PeriodUsage>>
   budgets?: Budget[]
-  /** Refusals in the current UTC month by reason, newest `last_at` first. */
-  refusals?: Refusal[]
+  /** Refusals this UTC month by reason, newest `last_at` first (newer servers). */
+  refusals?: RefusalSummary[]
 }
 
-/** Requests GaiaRouter turned away before any provider, for one reason. */
-export interface Refusal {
-  /** A reason code, e.g. `api_key_monthly_requests_limit`. */
+export interface RefusalSummary {
   reason: string
   http_status: number
   first_at: string

@@ -1,7 +1,5 @@
-// Refused requests (turned away by GaiaRouter before any provider): reason codes in
-// words, and the sentence an organization or key page shows for each reason.
-import type { Refusal } from '@/api/types'
-import { formatCount } from './format'
+// Why GaiaRouter refused requests (before any provider): reason codes in words, for the
+// refused-by-reason charts.
 
 const PERIOD: Record<string, string> = { daily: 'daily', weekly: 'weekly', monthly: 'monthly', total: 'total' }
 const METRIC: Record<string, string> = { requests: 'request', tokens: 'token', cost: 'spend', cost_usd: 'spend' }
@@ -24,7 +22,7 @@ export interface ReasonInfo {
   scope: 'key' | 'organization' | null
   /** "monthly request limit", "per-model in-flight limit", "unknown model", … */
   text: string
-  /** Whether it is a limit (then the sentence says "hit … at"). */
+  /** Whether it is a limit. */
   limit: boolean
 }
 
@@ -49,35 +47,4 @@ export function reasonLabel(code: string): string {
   const r = reasonInfo(code)
   const s = r.scope === 'key' ? `Key ${r.text}` : r.scope === 'organization' ? `Organization ${r.text}` : r.text
   return s.charAt(0).toUpperCase() + s.slice(1)
-}
-
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
-const pad = (n: number) => String(n).padStart(2, '0')
-
-/** "14:02" today, "Nov 28, 14:02" another day (local time). */
-export function shortTime(iso: string, now: Date = new Date()): string {
-  const d = new Date(iso)
-  if (Number.isNaN(d.getTime())) return iso
-  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`
-  return d.toDateString() === now.toDateString() ? hm : `${MONTHS[d.getMonth()]} ${d.getDate()}, ${hm}`
-}
-
-/**
- * The sentence for one refusal group, e.g. "Hit the key's monthly request limit at 14:02,
- * 37 refused since" or "3 refused as unknown model, last at 14:05".
- * `subject` says whose page it is, to write "its" for the page's own limits.
- */
-export function refusalSentence(r: Refusal, subject: 'key' | 'organization', now: Date = new Date()): string {
-  const info = reasonInfo(r.reason)
-  const n = formatCount(r.count)
-  if (info.limit) {
-    const whose = info.scope === subject ? 'its' : info.scope === 'key' ? "a key's" : "the organization's"
-    return `Hit ${whose} ${info.text} at ${shortTime(r.first_at, now)}, ${n} refused since`
-  }
-  return `${n} refused: ${info.text} (HTTP ${r.http_status}), last at ${shortTime(r.last_at, now)}`
-}
-
-/** Refusals newest first (the API already sends them so; older data may not). */
-export function sortedRefusals(list: Refusal[] | null | undefined): Refusal[] {
-  return [...(list ?? [])].sort((a, b) => b.last_at.localeCompare(a.last_at))
 }
