@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { forecastBudget, forecastOf, forecastText } from '@/utils/forecast'
-import { reasonInfo, reasonLabel } from '@/utils/reasons'
+import { reasonLabel } from '@/utils/reasons'
 import { snippet } from '@/utils/snippets'
 import type { Budget } from '@/api/types'
 
@@ -42,14 +42,13 @@ describe('budget forecast', () => {
 
 describe('refusal reasons', () => {
   it('puts reason codes in words', () => {
-    expect(reasonInfo('api_key_monthly_requests_limit')).toEqual({ scope: 'key', text: 'monthly request limit', limit: true })
-    expect(reasonInfo('organization_requests_per_minute_limit').text).toBe('requests-per-minute limit')
-    expect(reasonInfo('api_key_model_concurrent_requests_limit').text).toBe('per-model in-flight limit')
-    expect(reasonInfo('organization_daily_cost_usd_limit').text).toBe('daily spend limit')
-    expect(reasonInfo('model_not_found')).toEqual({ scope: null, text: 'unknown model', limit: false })
-    expect(reasonInfo('something_new').text).toBe('something new')
-    expect(reasonLabel('api_key_monthly_requests_limit')).toBe('Key monthly request limit')
-    expect(reasonLabel('invalid_request')).toBe('Invalid request')
+    expect(reasonLabel('api_key_monthly_requests_limit')).toBe("Key's monthly requests limit")
+    expect(reasonLabel('organization_requests_per_minute_limit')).toBe("Organization's requests per minute limit")
+    expect(reasonLabel('api_key_model_concurrent_requests_limit')).toBe("Key's per-model requests in flight limit")
+    expect(reasonLabel('organization_daily_cost_limit')).toBe("Organization's daily cost limit")
+    expect(reasonLabel('model_not_found')).toBe('Unknown model')
+    expect(reasonLabel('api_key_revoked')).toBe('Key revoked')
+    expect(reasonLabel('something_new')).toBe('Something new')
   })
 })
 
