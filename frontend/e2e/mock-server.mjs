@@ -64,12 +64,41 @@ function windowOf(period, at = new Date()) {
   return [new Date(0), null]
 }
 
+/**
+ * Every recorded request, refused ones included. The log's own refusals (kept apart in
+ * `refusals` where the request-log mock defines it) count as well.
+ */
+// eslint-disable-next-line no-undef
+const allRows = () => (typeof refusals === 'undefined' ? requests : [...requests, ...refusals])
+
+/** Refusals of the current UTC month by reason, newest last_at first (usage.refusals). */
+function usageRefusals(filter) {
+  const [start] = windowOf('month')
+  const groups = new Map()
+  for (const r of allRows()) {
+    if (r.status !== 'refused' || !filter(r) || new Date(r.created_at) < start) continue
+    const g = groups.get(r.error_kind) ?? { reason: r.error_kind, http_status: r.http_status, first_at: r.created_at, last_at: r.finished_at, count: 0 }
+    if (r.created_at < g.first_at) g.first_at = r.created_at
+    if (r.finished_at > g.last_at) g.last_at = r.finished_at
+    g.count += r.refused_count
+    groups.set(r.error_kind, g)
+  }
+  return [...groups.values()].sort((a, b) => b.last_at.localeCompare(a.last_at))
+}
+/** Gives an organization or key a `last_used_at` that follows its recorded requests. */
+function withLastUse(x, mine) {
+  Object.defineProperty(x, 'last_used_at', { enumerable: true, get: () => lastUsed(mine) })
+  return x
+}
+const lastUsed = (filter) => allRows().filter(filter).reduce((t, r) => ((r.finished_at ?? r.created_at) > t ? r.finished_at ?? r.created_at : t), '') || null
+
 function usageOf(filter, limits) {
-  const counts = (rs) => ({ requests: rs.length, tokens: rs.reduce((s, r) => s + r.total_tokens, 0), cost_usd: rs.reduce((s, r) => s + r.cost_usd, 0) })
+  const served = (r) => r.status !== 'refused'
+  const counts = (rs) => ({ requests: rs.filter(served).length, tokens: rs.reduce((s, r) => s + r.total_tokens, 0), cost_usd: rs.reduce((s, r) => s + r.cost_usd, 0) })
   const periods = {}
   for (const period of Object.keys(PERIODS)) {
     const [start] = windowOf(period)
-    periods[period] = { start: start.toISOString(), ...counts(requests.filter((r) => filter(r) && new Date(r.created_at) >= start)) }
+    periods[period] = { start: start.toISOString(), ...counts(allRows().filter((r) => filter(r) && new Date(r.created_at) >= start)) }
   }
   const budgets = []
   for (const [period, prefix] of Object.entries(PERIODS)) {
@@ -82,7 +111,7 @@ function usageOf(filter, limits) {
       budgets.push({ name: `${prefix}_${metric}`, period, metric, limit, used, remaining: Math.max(0, limit - used), percent_used: Math.round(percent * 10) / 10, resets_at: end ? end.toISOString() : null })
     }
   }
-  return { month: month(), ...periods.month, periods: Object.fromEntries(Object.entries(periods)), budgets }
+  return { month: month(), ...periods.month, periods: Object.fromEntries(Object.entries(periods)), budgets, refusals: usageRefusals(filter) }
 }
 const orgView = (o) => ({ ...o, usage: { ...usageOf((r) => r.organization_id === o.id, o.limits), refusals: refusalsOf((r) => r.organization_id === o.id) } })
 function keyView(k) {
@@ -247,13 +276,15 @@ function newSecret(k) {
   k.secret = `${k.prefix}-${crypto.randomBytes(16).toString('hex')}`
 }
 
-function summarize(rs) {
+function summarize(all) {
+  const rs = all.filter((r) => r.status !== 'refused')
+  const refused = all.reduce((s, r) => s + (r.status === 'refused' ? r.refused_count : 0), 0)
   const lat = rs.map((r) => r.latency_ms).sort((a, b) => a - b)
   const pct = (p) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] : 0)
   const n = rs.length
   const errors = rs.filter((r) => r.status === 'error').length
   return {
-    requests: n, successes: n - errors, errors,
+    requests: n, successes: n - errors, errors, refused,
     prompt_tokens: rs.reduce((s, r) => s + r.prompt_tokens, 0),
     completion_tokens: rs.reduce((s, r) => s + r.completion_tokens, 0),
     total_tokens: rs.reduce((s, r) => s + r.total_tokens, 0),
@@ -263,15 +294,42 @@ function summarize(rs) {
   }
 }
 
+function daysOf(from, to) {
+  const out = []
+  for (let d = new Date(`${from}T00:00:00Z`); d <= new Date(`${to}T00:00:00Z`) && out.length < 3660; d = new Date(d.getTime() + 86_400_000)) out.push(d.toISOString().slice(0, 10))
+  return out
+}
+const hourOf = (r) => `${r.created_at.slice(0, 13)}:00:00Z`
+
 function stats(res, url, scope) {
   const from = url.searchParams.get('from'), to = url.searchParams.get('to'), g = url.searchParams.get('group_by') ?? 'day'
-  const rs = requests.filter((r) => scope(r) && r.created_at.slice(0, 10) >= from && r.created_at.slice(0, 10) <= to)
-  const keyOf = { day: (r) => r.created_at.slice(0, 10), model: (r) => r.model, provider: (r) => r.provider, organization: (r) => r.organization_id, key: (r) => r.api_key_id, deployment: (r) => r.deployment }[g]
-  if (!keyOf) return err(res, 400, 'bad group_by')
-  const groups = new Map()
-  for (const r of rs) groups.set(keyOf(r), [...(groups.get(keyOf(r)) ?? []), r])
-  const label = (k) => (g === 'organization' ? orgs.get(k)?.name : g === 'key' ? keys.get(k)?.name : k) ?? k
-  send(res, 200, { object: 'stats', from, to, group_by: g, summary: summarize(rs), data: [...groups].map(([k, v]) => ({ key: k, label: label(k), ...summarize(v) })) })
+  const split = url.searchParams.get('split_by')
+  const rs = allRows().filter((r) => scope(r) && r.created_at.slice(0, 10) >= from && r.created_at.slice(0, 10) <= to)
+  const keyOf = { day: (r) => r.created_at.slice(0, 10), hour: hourOf, model: (r) => r.model, provider: (r) => r.provider, organization: (r) => r.organization_id, key: (r) => r.api_key_id, deployment: (r) => r.deployment }
+  if (!keyOf[g]) return err(res, 400, 'bad group_by', 'invalid_request_error', 'invalid_group_by')
+  const days = daysOf(from, to)
+  if (g === 'hour' && days.length > 2) return err(res, 400, 'group_by=hour covers at most 2 days', 'invalid_request_error', 'invalid_group_by')
+  if (split && !['day', 'hour'].includes(g)) return err(res, 400, 'split_by needs group_by day or hour', 'invalid_request_error', 'invalid_split_by')
+  if (split && !keyOf[split === 'key' ? 'key' : split]) return err(res, 400, 'bad split_by', 'invalid_request_error', 'invalid_split_by')
+  // Time buckets are zero-filled, as the server does.
+  const buckets = g === 'day' ? days : g === 'hour' ? days.flatMap((d) => Array.from({ length: 24 }, (_, h) => `${d}T${String(h).padStart(2, '0')}:00:00Z`)) : null
+  const groups = new Map((buckets ?? []).map((b) => [b, []]))
+  for (const r of rs) groups.set(keyOf[g](r), [...(groups.get(keyOf[g](r)) ?? []), r])
+  const label = (dim, k) => (dim === 'organization' ? orgs.get(k)?.name : dim === 'key' ? keys.get(k)?.name : k) ?? k
+  const byReason = {}
+  for (const r of rs) if (r.status === 'refused') byReason[r.error_kind] = (byReason[r.error_kind] ?? 0) + r.refused_count
+  const body = { object: 'stats', from, to, group_by: g, summary: summarize(rs), refused_by_reason: byReason, data: [...groups].map(([k, v]) => ({ key: k, label: label(g, k), ...summarize(v) })) }
+  if (split) {
+    const point = (b, v) => { const x = summarize(v); return { key: b, requests: x.requests, refused: x.refused, errors: x.errors, cost_usd: x.cost_usd, cost_nanos: Math.round(x.cost_usd * 1e9), total_tokens: x.total_tokens } }
+    const bySplit = new Map()
+    for (const r of rs) bySplit.set(keyOf[split](r), [...(bySplit.get(keyOf[split](r)) ?? []), r])
+    const ranked = [...bySplit].sort((a, b) => summarize(b[1]).cost_usd - summarize(a[1]).cost_usd || b[1].length - a[1].length)
+    const top = ranked.slice(0, 8), rest = ranked.slice(8).flatMap(([, v]) => v)
+    const seriesOf = (key, lbl, v) => ({ key, label: lbl, data: buckets.map((b) => point(b, v.filter((r) => keyOf[g](r) === b))) })
+    body.series = top.map(([k, v]) => seriesOf(k, label(split, k), v))
+    if (rest.length) body.series.push(seriesOf('other', 'Other', rest))
+  }
+  send(res, 200, body)
 }
 
 function page(res, items, url, cursorOf) {
@@ -283,10 +341,75 @@ function page(res, items, url, cursorOf) {
   send(res, 200, { object: 'list', data, has_more: start + limit < items.length })
 }
 
+// The models this gateway serves, with prices (USD per million tokens; null = unknown).
+const catalogue = [
+  { id: 'echo/test', kind: 'model', provider: 'echo', pricing: { input_per_million: 0.5, output_per_million: 1.5, cached_input_per_million: 0.05, cache_write_per_million: 0.625 } },
+  { id: 'echo/slow', kind: 'model', provider: 'echo', pricing: null },
+  { id: 'support-bot', kind: 'route', provider: 'openai', pricing: { input_per_million: 0.15, output_per_million: 0.6, cached_input_per_million: 0.075, cache_write_per_million: null } },
+]
+
+/**
+ * Records a request GaiaRouter turned away before any provider; identical refusals of one
+ * key within a second fold into one row (refused_count), as the server does.
+ */
+function refuseRequest(res, k, model, status, reason, message, type = 'invalid_request_error') {
+  const t = now()
+  // eslint-disable-next-line no-undef
+  const rows = typeof refusals === 'undefined' ? requests : refusals
+  const last = rows.find((r) => r.api_key_id === k.id)
+  if (last && last.status === 'refused' && last.model === model && last.error_kind === reason && last.http_status === status && Date.now() - Date.parse(last.finished_at) < 1000) {
+    last.refused_count++
+    last.finished_at = t
+  } else {
+    rows.unshift({
+      id: uuid(), created_at: t, finished_at: t, organization_id: k.organization_id, api_key_id: k.id, model, provider: '', deployment: '',
+      prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, cost_usd: 0, latency_ms: 0, time_to_first_token_ms: null,
+      status: 'refused', http_status: status, error_kind: reason, error_message: message, refused_count: 1, streamed: false, attempts: [], ingress: 'chat_completions',
+    })
+  }
+  return err(res, status, message, type, reason)
+}
+
+/** The first limit the request would break, as [reason, message], or null. */
+function overLimit(k) {
+  const o = orgs.get(k.organization_id)
+  for (const [scope, who, l, mine] of [['api_key', 'API key', k.limits, (r) => r.api_key_id === k.id], ['organization', 'organization', o.limits, (r) => r.organization_id === o.id]]) {
+    const served = requests.filter((r) => r.status !== 'refused' && mine(r))
+    if (l.requests_per_minute != null && served.filter((r) => Date.now() - Date.parse(r.created_at) < 60_000).length >= l.requests_per_minute) {
+      return [`${scope}_requests_per_minute_limit`, `The ${who} is over its limit of ${l.requests_per_minute} requests per minute`]
+    }
+    for (const [period, prefix] of Object.entries(PERIODS)) {
+      const limit = l[`${prefix}_requests`]
+      if (limit == null) continue
+      const [start] = windowOf(period)
+      if (served.filter((r) => new Date(r.created_at) >= start).length >= limit) return [`${scope}_${prefix}_requests_limit`, `The ${who} reached its ${prefix} limit of ${limit} requests`]
+    }
+  }
+  return null
+}
+
 async function chat(req, res) {
-  const me = identify(req)
-  if (!me || me.kind !== 'api_key') return err(res, 401, 'Invalid or revoked API key', 'authentication_error', 'invalid_api_key')
+  let me = identify(req)
+  // An operator's session may run a request as one of the keys (the playground's key picker).
+  const asKey = req.headers['x-gaiarouter-key-id']
+  if (me?.kind === 'operator' && asKey) {
+    const k = keys.get(String(asKey))
+    if (!k) return err(res, 404, 'API key not found', 'invalid_request_error', 'api_key_not_found')
+    me = { kind: 'api_key', id: k.id, name: k.name, permission: k.permission, organization_id: k.organization_id, key: k }
+  }
+  const h = req.headers.authorization ?? ''
+  const known = !me ? [...keys.values()].find((k) => h === `Bearer ${k.secret}`) : null
   const b = await body(req)
+  if (known) return refuseRequest(res, known, b.model ?? '', 401, known.status === 'expired' ? 'api_key_expired' : 'api_key_revoked', 'Invalid or revoked API key', 'authentication_error')
+  if (!me || me.kind !== 'api_key') return err(res, 401, 'Invalid or revoked API key', 'authentication_error', 'invalid_api_key')
+  const k = me.key
+  if (me.key.status !== 'active') return refuseRequest(res, k, b.model ?? '', 401, 'api_key_revoked', 'Invalid or revoked API key', 'authentication_error')
+  if (orgs.get(k.organization_id)?.status !== 'active') return refuseRequest(res, k, b.model ?? '', 403, 'organization_suspended', 'The organization is suspended', 'permission_error')
+  if (!b.model || !Array.isArray(b.messages)) return refuseRequest(res, k, b.model ?? '', 400, 'invalid_request', '`model` and `messages` are required')
+  const priced = catalogue.find((c) => c.id === b.model)
+  if (!priced) return refuseRequest(res, k, b.model, 404, 'model_not_found', `The model \`${b.model}\` does not exist`)
+  const over = overLimit(k)
+  if (over) return refuseRequest(res, k, b.model, 429, over[0], over[1], 'rate_limit_error')
   const started = Date.now()
   const last = [...(b.messages ?? [])].reverse().find((m) => m.role === 'user')?.content ?? ''
   const words = `Echo: ${last}`.split(/(\s+)/)
@@ -294,8 +417,10 @@ async function chat(req, res) {
   const completion_tokens = Math.ceil(words.join('').length / 4)
   const finish = (ttft) => {
     const r = {
-      id: uuid(), created_at: now(), organization_id: me.organization_id, api_key_id: me.id, model: b.model, provider: b.model.split('/')[0],
-      prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens, cost_usd: 0, latency_ms: Date.now() - started,
+      id: uuid(), created_at: new Date(started).toISOString(), finished_at: now(), organization_id: me.organization_id, api_key_id: me.id, model: b.model, provider: priced.provider,
+      prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens, latency_ms: Date.now() - started,
+      cost_usd: priced.pricing ? (prompt_tokens * priced.pricing.input_per_million + completion_tokens * priced.pricing.output_per_million) / 1e6 : 0,
+      error_message: null, refused_count: 1, ingress: 'chat_completions',
       time_to_first_token_ms: ttft, status: 'success', http_status: 200, error_kind: null, streamed: !!b.stream,
       deployment: b.model.split('/')[0],
     }
@@ -339,7 +464,8 @@ async function api(req, res, url) {
   if (!me) return err(res, 401, 'Missing or invalid token', 'authentication_error')
   const admin = me.permission === 'admin'
   if (p === '/v1/auth/me') { const { key, ...rest } = me; return send(res, 200, rest) }
-  if (p === '/v1/models') return send(res, 200, { object: 'list', data: [{ id: 'echo/test', object: 'model', created: 0, owned_by: 'echo' }, { id: 'echo/slow', object: 'model', created: 0, owned_by: 'echo' }] })
+  if (p === '/v1/models') return send(res, 200, { object: 'list', data: catalogue.map((c) => ({ id: c.id, object: 'model', created: 0, owned_by: c.provider })) })
+  if (p === '/v1/catalogue' && m === 'GET') return send(res, 200, { object: 'list', data: catalogue })
   if (p === '/v1/stats') return stats(res, url, (r) => admin || r.organization_id === me.organization_id)
   if (p === '/v1/projections' && m === 'GET') return send(res, 200, { object: 'list', data: projections })
   let mm
@@ -356,6 +482,7 @@ async function api(req, res, url) {
     const b = await body(req)
     if (!b.name?.trim()) return err(res, 422, 'name must not be empty')
     const o = { id: uuid(), object: 'organization', name: b.name, status: 'active', limits: fullLimits(b.limits), created_at: now(), updated_at: now(), version: 1 }
+    withLastUse(o, (r) => r.organization_id === o.id)
     orgs.set(o.id, o)
     record('OrganizationCreated', 'Organization', o.id, { name: o.name, limits: o.limits }, me, req)
     return send(res, 201, orgView(o))
@@ -386,6 +513,7 @@ async function api(req, res, url) {
     if (!admin && !(me.permission === 'write' && b.organization_id === me.organization_id)) return err(res, 403, 'Not allowed', 'permission_error')
     if (!orgs.get(b.organization_id)) return err(res, 422, 'Unknown organization')
     const k = { id: uuid(), object: 'api_key', organization_id: b.organization_id, name: b.name, permission: b.permission ?? 'read', limits: fullLimits(b.limits), status: 'active', expires_at: b.expires_at ?? null, revoked_at: null, created_at: now(), updated_at: now(), version: 1 }
+    withLastUse(k, (r) => r.api_key_id === k.id)
     newSecret(k)
     keys.set(k.id, k)
     record('ApiKeyIssued', 'ApiKey', k.id, { organization_id: k.organization_id, name: k.name, permission: k.permission, limits: k.limits, prefix: k.prefix, expires_at: k.expires_at, secret_hash: 'sha256:…' }, me, req)

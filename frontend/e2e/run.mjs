@@ -532,33 +532,242 @@ try {
     await eventually(async () => (await page.getByTestId('webhooks-table').locator('tbody tr', { hasText: 'e2e-webhook-sink' }).count()) === 0)
   })
 
-  // Screenshots of every page in both themes.
+  // ---- helper B's steps: charts, spend, models, refusals, playground key picker.
+  // Each creates what it needs through the API (with the signed-in operator's session).
+  const bApi = async (method, path, body) => {
+    const token = await page.evaluate(() => localStorage.getItem('gr.token'))
+    const r = await fetch(`${BASE}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+    const text = await r.text()
+    if (!r.ok) throw new Error(`${method} ${path} → ${r.status} ${text.slice(0, 200)}`)
+    return text ? JSON.parse(text) : null
+  }
+  const chatAs = (secretKey) =>
+    fetch(`${BASE}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${secretKey}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'count me' }] }),
+    })
+  const widthsAt390 = (p) =>
+    p.evaluate(() => ({ doc: document.documentElement.scrollWidth, body: document.body.scrollWidth, viewport: window.innerWidth }))
+
+  const B_ORG = `B Spend Org ${stamp}`
+  const B_KEY = `b-spend-key-${stamp}`
+  let bOrgId = null
+  await step('spend: an organization and key with traffic of their own', async () => {
+    const org = await bApi('POST', '/v1/organizations', { name: B_ORG })
+    bOrgId = org.id
+    const key = await bApi('POST', '/v1/api-keys', { organization_id: org.id, name: B_KEY, permission: 'read' })
+    for (let i = 0; i < 3; i++) {
+      const r = await chatAs(key.key)
+      if (r.status !== 200) throw new Error(`chat → ${r.status} ${(await r.text()).slice(0, 200)}`)
+    }
+  }, { critical: false })
+
+  await step('the hourly chart: 24 h shows hour buckets', async () => {
+    await page.goto('/overview')
+    await page.getByTestId('card-requests').waitFor()
+    const hourly = page.waitForRequest((r) => new URL(r.url()).pathname === '/v1/stats' && new URL(r.url()).searchParams.get('group_by') === 'hour')
+    await page.getByTestId('overview-range-24h').click()
+    await hourly
+    const chart = page.getByTestId('overview-requests-chart')
+    await eventually(async () => (await chart.getAttribute('data-bucket')) === 'hour')
+    const buckets = Number(await chart.getAttribute('data-buckets'))
+    if (buckets !== 24) throw new Error(`24 h should draw 24 hour buckets, drew ${buckets}`)
+    await page.getByTestId('chart-requests').getByText('Requests per hour').waitFor()
+    await eventually(async () => numberIn(await page.getByTestId('card-requests').locator('.stat-value').textContent()) >= 3, {
+      refresh: () => page.getByTestId('overview-refresh').click(),
+    })
+    await shot('overview-24h-light')
+    // 48 hours span three UTC days: asked in two hourly chunks, drawn as 48 hours.
+    await page.getByTestId('overview-range-48h').click()
+    await eventually(async () => Number(await chart.getAttribute('data-buckets')) === 48)
+    await page.getByTestId('overview-range-7d').click()
+    await eventually(async () => (await chart.getAttribute('data-bucket')) === 'day' && Number(await chart.getAttribute('data-buckets')) === 7)
+  }, { critical: false })
+
+  await step('spend over time and the top-spenders table', async () => {
+    await page.goto('/overview')
+    const panel = page.getByTestId('spend-panel')
+    await panel.waitFor()
+    const table = page.getByTestId('spenders-table')
+    await eventually(async () => (await table.locator('tbody tr', { hasText: B_ORG }).count()) >= 1, {
+      refresh: () => page.getByTestId('overview-refresh').click(),
+    })
+    // Echo models may be unpriced (cost $0.00): requests are drawn whatever the prices.
+    await page.getByTestId('spend-metric-requests').click()
+    await panel.getByTestId('spend-chart').locator('canvas').first().waitFor()
+    await page.getByTestId('spend-metric-cost').click()
+    const row = await table.locator('tbody tr', { hasText: B_ORG }).first().textContent()
+    if (!/%/.test(row) || !/\$/.test(row)) throw new Error(`a spender row needs a cost and a share: ${row}`)
+    await page.getByTestId('spend-split-key').click()
+    await table.locator('tbody tr', { hasText: B_KEY }).first().waitFor()
+    await page.getByTestId('spenders-search').locator('input').fill(B_KEY)
+    await eventually(async () => (await table.locator('tbody tr', { hasText: B_KEY }).count()) === 1 && (await table.locator('tbody tr').count()) === 1)
+    await page.getByTestId('spend-split-model').click()
+    await page.getByTestId('spenders-search').locator('input').fill('')
+    await table.locator('tbody tr', { hasText: MODEL }).first().waitFor()
+    await panel.screenshot({ path: path.join(SHOTS, 'overview-spend-light.png') })
+  }, { critical: false })
+
+  await step('the Models page lists a model with its price', async () => {
+    await page.goto('/models')
+    const table = page.getByTestId('models-table')
+    await table.locator('[data-testid="model-price-input"]').first().waitFor()
+    let row = table.locator('tbody tr', { has: page.getByTestId(`model-${MODEL}`) }).first()
+    if (!(await row.count())) {
+      log(`      ${MODEL} is not in the catalogue; checking the first model listed`)
+      row = table.locator('tbody tr').first()
+    }
+    const price = (await row.getByTestId('model-price-input').textContent()).trim()
+    if (!/^\$\d/.test(price) && price !== '—') throw new Error(`input price reads ${price}`)
+    log(`      ${(await row.locator('.name').textContent()).trim()}: input ${price} per 1M tokens`)
+    const priced = await page.getByTestId('models-table').locator('[data-testid="model-price-input"]', { hasText: '$' }).count()
+    if (!priced && !/^\$/.test(price)) log('      no model has a known price on this server')
+    await page.getByTestId('models-search').locator('input').fill('no-such-model-anywhere')
+    await page.getByTestId('models-table').getByText('No models match').waitFor()
+  }, { critical: false })
+
+  const R_ORG = `B Refusals Org ${stamp}`
+  await step('refusals count on the organization page: its stats, reasons and budget forecast', async () => {
+    const org = await bApi('POST', '/v1/organizations', { name: R_ORG, limits: { monthly_requests: 1 } })
+    const key = await bApi('POST', '/v1/api-keys', { organization_id: org.id, name: `b-refused-key-${stamp}`, permission: 'read' })
+    const statuses = []
+    for (let i = 0; i < 4; i++) statuses.push((await chatAs(key.key)).status)
+    if (statuses[0] !== 200 || statuses.slice(1).some((s) => s !== 429)) throw new Error(`expected 200 then 429s, got ${statuses.join(',')}`)
+    const reload = async () => {
+      await page.reload()
+      await page.getByTestId('budgets-card').waitFor()
+      await page.waitForTimeout(300)
+    }
+    await page.goto(`/organizations/${org.id}`)
+    await page.getByTestId('budgets-card').waitFor()
+    await eventually(async () => numberIn(await page.getByTestId('stats-refused').locator('.stat-value').textContent()) >= 3, { refresh: reload })
+    await page.getByTestId('stats-refused-by-reason').waitFor()
+    await page.getByTestId('budget-monthly_requests').getByTestId('budget-forecast').getByText('limit reached').waitFor()
+    await page.getByTestId('last-used-at').getByText(/last used/).waitFor()
+    await page.getByTestId('created-at').getByText(/Created/).waitFor()
+    // The notice of this month's refusals (helper A's), where present: the limit and the count since.
+    const notice = page.getByTestId('refusals-notice')
+    if (await notice.count()) {
+      const text = await notice.textContent()
+      if (!/reached at \d\d:\d\d · 3 refused since/.test(text)) throw new Error(`refusals notice reads: ${text}`)
+    }
+    await shot('organization-refusals-light')
+  }, { critical: false })
+
+  await step('playground: pick a key by name, see the snippet', async () => {
+    if (!bOrgId) throw new Error('the spend step made no organization')
+    await page.goto('/playground')
+    await page.getByTestId('pg-pick-org').click()
+    await page.locator('.arco-select-option:visible', { hasText: B_ORG }).first().click()
+    await page.getByTestId('pg-pick-key').click()
+    await page.locator('.arco-select-option:visible', { hasText: B_KEY }).first().click()
+    await page.getByTestId('pg-sending-as').getByText(B_KEY).waitFor()
+    const model = page.getByTestId('pg-model')
+    if (!((await model.textContent()) ?? '').includes(MODEL)) {
+      await model.click()
+      await page.keyboard.type(MODEL)
+      await page.keyboard.press('Enter')
+    }
+    const sent = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/v1/chat/completions')
+    await page.getByTestId('pg-input').locator('textarea').fill('Hello as a picked key')
+    await page.getByTestId('pg-send').click()
+    const headers = (await sent).headers()
+    if (!headers['x-gaiarouter-key-id']) throw new Error('the playground did not send X-GaiaRouter-Key-Id')
+    if (!headers.authorization || headers.authorization.includes('gr-')) throw new Error('the playground should send the session, not a secret')
+    const turn = page.getByTestId('pg-turn-assistant').last()
+    await page.getByTestId('pg-metrics').last().waitFor({ timeout: 30000 })
+    if (await turn.locator('.bubble.error').count()) throw new Error(`error answer: ${await turn.textContent()}`)
+    for (const lang of ['curl', 'python', 'typescript']) {
+      await page.getByTestId(`pg-snippet-${lang}`).click()
+      const code = await page.getByTestId('pg-snippet-code').textContent()
+      if (!code.includes(MODEL) || !code.includes('GAIAROUTER_API_KEY')) throw new Error(`${lang} snippet: ${code}`)
+      if (/gr-[0-9a-f]{8}-[0-9a-f]{8,}/.test(code)) throw new Error(`${lang} snippet shows a secret`)
+    }
+    await page.getByTestId('pg-snippet-curl').click()
+    await page.getByTestId('pg-snippet-copy').click()
+    await shot('playground-key-picker-light')
+  }, { critical: false })
+
+  // Screenshots of every page in both themes at 1440x900 (stable names: <page>-<theme>.png).
   const pages = [
     ['overview', '/overview', 'card-requests'],
     ['organizations', '/organizations', 'org-table'],
-    ['organization-detail', () => `/organizations/${orgId}`, null],
+    ['organization-detail', () => `/organizations/${orgId}`, 'budgets-card'],
     ['organization-history', () => `/organizations/${orgId}?tab=history`, 'audit-timeline'],
     ['api-keys', '/api-keys', 'key-table'],
-    ['api-key-detail', () => `/api-keys/${keyId}`, null],
+    ['api-key-detail', () => `/api-keys/${keyId}`, 'budgets-card'],
     ['api-key-history', () => `/api-keys/${keyId}?tab=history`, 'audit-timeline'],
     ['logs', '/logs', 'logs-table'],
+    ['logs-drawer', '/logs', 'logs-table'],
     ['audit', '/audit', 'audit-timeline'],
-    ['playground', '/playground', 'pg-messages'],
-    ['projections', '/projections', null],
+    ['models', '/models', 'models-table'],
+    ['routes', '/routes', null],
     ['webhooks', '/webhooks', null],
+    ['projections', '/projections', null],
+    ['operators', '/operators', 'operators-table'],
+    ['playground', '/playground', 'pg-messages'],
   ]
+  /** Opens the request detail drawer of the first log row (helper A's drawer). */
+  const openLogDrawer = async (p) => {
+    await p.getByTestId('logs-table').locator('tbody tr').first().click()
+    await p.locator('.arco-drawer').first().waitFor({ timeout: 5000 })
+  }
   for (const theme of ['light', 'dark']) {
     await step(`screenshots (${theme})`, async () => {
       await page.evaluate((t) => localStorage.setItem('gr.theme', t), theme)
+      const missing = []
       for (const [name, url, testid] of pages) {
         current = `screenshot ${name} ${theme}`
-        await page.goto(typeof url === 'function' ? url() : url)
-        if (testid) await page.getByTestId(testid).first().waitFor()
-        else await page.waitForLoadState('networkidle')
+        try {
+          await page.goto(typeof url === 'function' ? url() : url)
+          if (testid) await page.getByTestId(testid).first().waitFor()
+          else await page.waitForLoadState('networkidle')
+          if (name === 'logs-drawer') await openLogDrawer(page)
+        } catch (e) {
+          missing.push(`${name}: ${e.message.split('\n')[0]}`)
+        }
         await shot(`${name}-${theme}`)
       }
+      if (missing.length) throw new Error(`pages not ready for their screenshot: ${missing.join('; ')}`)
     }, { critical: false })
   }
+
+  await step('phone screenshots (390x844): nothing overflows', async () => {
+    const phone = await context.newPage()
+    watch(phone, 'phone')
+    await phone.setViewportSize({ width: 390, height: 844 })
+    const main = [
+      ['overview', '/overview', 'card-requests'],
+      ['organizations', '/organizations', 'org-table'],
+      ['organization-detail', () => `/organizations/${orgId}`, 'budgets-card'],
+      ['api-keys', '/api-keys', 'key-table'],
+      ['api-key-detail', () => `/api-keys/${keyId}`, 'budgets-card'],
+      ['logs', '/logs', 'logs-table'],
+      ['audit', '/audit', 'audit-timeline'],
+      ['models', '/models', 'models-table'],
+      ['playground', '/playground', 'pg-messages'],
+    ]
+    const overflowing = []
+    await phone.goto('/overview')
+    for (const theme of ['light', 'dark']) {
+      await phone.evaluate((t) => localStorage.setItem('gr.theme', t), theme)
+      for (const [name, url, testid] of main) {
+        current = `phone screenshot ${name} ${theme}`
+        await phone.goto(typeof url === 'function' ? url() : url)
+        if (testid) await phone.getByTestId(testid).first().waitFor().catch(() => overflowing.push(`${name} (${theme}): not shown`))
+        await shot(`phone-${name}-${theme}`, phone)
+        const w = await widthsAt390(phone)
+        if (w.doc > w.viewport || w.body > w.viewport) overflowing.push(`${name} (${theme}): ${JSON.stringify(w)}`)
+      }
+    }
+    await phone.close()
+    if (overflowing.length) throw new Error(`at 390 px: ${overflowing.join('; ')}`)
+  }, { critical: false })
 
   await step('phone width', async () => {
     const phone = await context.newPage()

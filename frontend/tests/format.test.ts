@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest'
 import {
   formatCompact,
   formatCost,
+  formatCount,
+  formatCostTick,
+  formatExact,
   formatDuration,
   formatInt,
   formatMs,
@@ -16,32 +19,47 @@ import { modelPricing, usageCost } from '@/utils/pricing'
 import type { StatsRow } from '@/api/types'
 
 describe('cost', () => {
-  it('formats by magnitude', () => {
+  it('has one rule: 2 decimals from $1, 4 significant digits below', () => {
     expect(formatCost(0)).toBe('$0.00')
     expect(formatCost(12.5)).toBe('$12.50')
     expect(formatCost(12345.678)).toBe('$12,345.68')
-    expect(formatCost(0.0123)).toBe('$0.0123')
-    expect(formatCost(0.5)).toBe('$0.50')
-    expect(formatCost(0.000042)).toBe('$0.000042')
-    expect(formatCost(0.0000421)).toBe('$0.000042')
+    expect(formatCost(1)).toBe('$1.00')
+    expect(formatCost(0.023)).toBe('$0.02300')
+    expect(formatCost(0.0551)).toBe('$0.05510')
+    expect(formatCost(0.5)).toBe('$0.5000')
+    expect(formatCost(0.000042)).toBe('$0.00004200')
+    expect(formatCost(0.99999)).toBe('$1.00')
     expect(formatCost(1e-10)).toBe('<$0.00000001')
     expect(formatCost(-2)).toBe('-$2.00')
+    expect(formatCost(-0.0123)).toBe('-$0.01230')
     expect(formatCost(null)).toBe('—')
     expect(formatCost('3')).toBe('$3.00')
   })
 })
 
-describe('tokens and numbers', () => {
-  it('formats integers and compact numbers', () => {
-    expect(formatInt(1234567)).toBe('1,234,567')
-    expect(formatCompact(950)).toBe('950')
-    expect(formatCompact(12_345)).toBe('12.3K')
-    expect(formatCompact(4_200_000)).toBe('4.2M')
-    expect(formatCompact(1_000)).toBe('1K')
-    expect(formatCompact(250_000)).toBe('250K')
-    expect(formatTokens(9_999)).toBe('9,999')
-    expect(formatTokens(10_500)).toBe('10.5K')
-    expect(formatTokens(undefined)).toBe('—')
+describe('money on chart axes', () => {
+  it('drops trailing zeros, keeps two decimals', () => {
+    expect(formatCostTick(0.000007)).toBe('$0.000007')
+    expect(formatCostTick(0.05)).toBe('$0.05')
+    expect(formatCostTick(12.5)).toBe('$12.50')
+    expect(formatCostTick(0)).toBe('$0.00')
+    expect(formatCostTick(1234)).toBe('$1,234.00')
+  })
+})
+
+describe('counts', () => {
+  it('has one rule: exact below 10,000, compact from it', () => {
+    for (const f of [formatCount, formatInt, formatCompact, formatTokens]) {
+      expect(f(3912)).toBe('3,912')
+      expect(f(9_999)).toBe('9,999')
+      expect(f(10_000)).toBe('10K')
+      expect(f(61_800)).toBe('61.8K')
+      expect(f(250_000)).toBe('250K')
+      expect(f(4_200_000)).toBe('4.2M')
+      expect(f(950)).toBe('950')
+      expect(f(undefined)).toBe('—')
+    }
+    expect(formatExact(1234567)).toBe('1,234,567')
   })
 })
 

@@ -91,6 +91,15 @@ describe('streamChat', () => {
     expect(body).toMatchObject({ stream: true, stream_options: { include_usage: true }, model: 'echo/test' })
   })
 
+  it('runs as a key with the session and the key id, never a secret', async () => {
+    const fetchImpl = vi.fn(async () => sseResponse(['data: {"choices":[{"delta":{"content":"ok"}}]}\n\ndata: [DONE]\n\n']))
+    await streamChat({ apiKey: 'session-token', keyId: 'key-uuid', model: 'm', messages: [], fetchImpl: fetchImpl as unknown as typeof fetch })
+    const [, init] = fetchImpl.mock.calls[0] as unknown as [string, RequestInit]
+    const headers = init.headers as Record<string, string>
+    expect(headers.Authorization).toBe('Bearer session-token')
+    expect(headers['X-GaiaRouter-Key-Id']).toBe('key-uuid')
+  })
+
   it('raises the JSON error of a failed HTTP response', async () => {
     const fetchImpl = vi.fn(
       async () =>

@@ -64,8 +64,14 @@ export function applyChunk(data: string, state: ChatResult): 'done' | 'continue'
   return 'continue'
 }
 
+/** The header with which an operator's session runs a request as one of the API keys. */
+export const KEY_ID_HEADER = 'X-GaiaRouter-Key-Id'
+
 export async function streamChat(opts: {
+  /** An API key's secret, or an operator's session token together with `keyId`. */
   apiKey: string
+  /** Run as this API key (operator sessions only): its limits, its organization. */
+  keyId?: string | null
   model: string
   messages: ChatMessage[]
   maxTokens?: number | null
@@ -94,6 +100,7 @@ export async function streamChat(opts: {
         Authorization: `Bearer ${opts.apiKey}`,
         'Content-Type': 'application/json',
         Accept: 'text/event-stream',
+        ...(opts.keyId ? { [KEY_ID_HEADER]: opts.keyId } : {}),
       },
       body: JSON.stringify(body),
       signal: opts.signal,

@@ -3,6 +3,7 @@ import type {
   ApiKey,
   ApiKeyWithSecret,
   AuditEvent,
+  CatalogueModel,
   Deleted,
   GroupBy,
   HistoryEvent,
@@ -20,6 +21,7 @@ import type {
   RequestLogEntry,
   Route,
   RouteInput,
+  SplitBy,
   StatsResponse,
   Queued,
   WebhookDelivery,
@@ -118,8 +120,11 @@ export function statsPath(scope: StatsScope): string {
   }
 }
 
-export const fetchStats = (scope: StatsScope, from: string, to: string, groupBy: GroupBy) =>
-  api.get<StatsResponse>(statsPath(scope), { query: { from, to, group_by: groupBy } })
+export const fetchStats = (scope: StatsScope, from: string, to: string, groupBy: GroupBy, splitBy?: SplitBy) =>
+  api.get<StatsResponse>(statsPath(scope), { query: { from, to, group_by: groupBy, split_by: splitBy } })
+
+// ---- catalogue: every model the gateway serves, with prices
+export const listCatalogue = () => asList(api.get<ListResponse<CatalogueModel> | CatalogueModel[]>('/v1/catalogue'))
 
 // ---- request log
 export interface LogQuery extends Query {

@@ -118,6 +118,8 @@ export interface Organization {
   created_at: string
   updated_at: string
   version: number
+  /** When a request of this organization was last recorded; null if never (older servers omit it). */
+  last_used_at?: string | null
 }
 
 export type KeyStatus = 'active' | 'revoked' | 'expired'
@@ -137,6 +139,8 @@ export interface ApiKey {
   created_at: string
   updated_at: string
   version: number
+  /** When this key last made a request; null if never (older servers omit it). */
+  last_used_at?: string | null
 }
 
 /** The answer to issue / rotate: the key object plus the secret, shown once. */
@@ -170,9 +174,30 @@ export interface StatsSummary {
   latency_ms: LatencyStats
   error_rate: number
   success_rate: number
+  /** Requests refused before any provider (not part of `requests`; older servers omit it). */
+  refused?: number
 }
 
-export type GroupBy = 'day' | 'model' | 'provider' | 'deployment' | 'organization' | 'key'
+export type GroupBy = 'day' | 'hour' | 'model' | 'provider' | 'deployment' | 'organization' | 'key'
+export type SplitBy = 'model' | 'provider' | 'organization' | 'key'
+
+/** One bucket (day or hour) of a split series. */
+export interface SeriesPoint {
+  key: string
+  requests: number
+  refused: number
+  errors: number
+  cost_usd: number
+  cost_nanos?: number
+  total_tokens: number
+}
+
+/** One series of a `split_by` answer: the 8 largest by cost, the rest under key "other". */
+export interface StatsSeries {
+  key: string
+  label: string
+  data: SeriesPoint[]
+}
 
 export interface StatsRow extends StatsSummary {
   key: string
@@ -186,6 +211,27 @@ export interface StatsResponse {
   group_by: GroupBy
   summary: StatsSummary
   data: StatsRow[]
+  /** Refused requests by reason code (older servers omit it). */
+  refused_by_reason?: Record<string, number>
+  /** Present with `split_by`. */
+  series?: StatsSeries[]
+}
+
+/** Prices in USD per million tokens. */
+export interface CataloguePricing {
+  input_per_million: number | null
+  output_per_million: number | null
+  cached_input_per_million: number | null
+  cache_write_per_million: number | null
+}
+
+/** A model the gateway serves (`GET /v1/catalogue`): a route name or a provider model. */
+export interface CatalogueModel {
+  id: string
+  kind: 'route' | 'model'
+  provider: string
+  /** null: price unknown (recorded at cost 0). */
+  pricing: CataloguePricing | null
 }
 
 export interface RequestLogEntry {

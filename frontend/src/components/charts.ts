@@ -6,4 +6,5 @@ import { DatasetComponent, GridComponent, LegendComponent, TooltipComponent } fr
 
 use([CanvasRenderer, BarChart, LineChart, PieChart, GridComponent, TooltipComponent, LegendComponent, DatasetComponent])
 
-export const PALETTE = ['#165dff', '#14c9c9', '#f7ba1e', '#722ed1', '#f77234', '#0fc6c2', '#eb0aa4', '#00b42a', '#86909c', '#3491fa']
+// Colours come from utils/colors.ts: one per series key, the same on every chart.
+export { SERIES_PALETTE as PALETTE, seriesColor, seriesColors, OUTCOME_COLORS } from '@/utils/colors'

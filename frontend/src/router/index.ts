@@ -22,6 +22,7 @@ export const routes: RouteRecordRaw[] = [
       { path: 'api-keys/:id', name: 'api-key', component: () => import('@/views/ApiKeyDetailView.vue'), meta: { title: 'API key' } },
       { path: 'logs', name: 'logs', component: () => import('@/views/LogsView.vue'), meta: { title: 'Request log' } },
       { path: 'audit', name: 'audit', component: () => import('@/views/AuditView.vue'), meta: { title: 'Audit log' } },
+      { path: 'models', name: 'models', component: () => import('@/views/ModelsView.vue'), meta: { title: 'Models' } },
       { path: 'playground', name: 'playground', component: () => import('@/views/PlaygroundView.vue'), meta: { title: 'Playground' } },
       { path: 'routes', name: 'routes', component: () => import('@/views/RoutesView.vue'), meta: { title: 'Routes' } },
       { path: 'webhooks', name: 'webhooks', component: () => import('@/views/WebhooksView.vue'), meta: { title: 'Webhooks' } },

@@ -8,16 +8,20 @@ function num(v: unknown): number | null {
   return Number.isFinite(n) ? n : null
 }
 
-/** 1234567 → "1,234,567". */
-export function formatInt(v: unknown): string {
-  const n = num(v)
-  return n === null ? '—' : nf0.format(Math.round(n))
-}
-
-/** Compact numbers: 950 → "950", 12_345 → "12.3K", 4_200_000 → "4.2M". */
-export function formatCompact(v: unknown): string {
+/**
+ * The one rule for counts (requests, tokens, events) everywhere: exact with thousands
+ * separators below 10,000, compact above: 3912 → "3,912", 61_800 → "61.8K", 4_200_000 → "4.2M".
+ */
+export function formatCount(v: unknown): string {
   const n = num(v)
   if (n === null) return '—'
+  return Math.abs(n) >= COMPACT_FROM ? compact(n) : nf0.format(Math.round(n))
+}
+
+/** Counts below this are written out; from it on they are compact. */
+export const COMPACT_FROM = 10_000
+
+function compact(n: number): string {
   const abs = Math.abs(n)
   const units: [number, string][] = [
     [1e12, 'T'],
@@ -35,11 +39,17 @@ export function formatCompact(v: unknown): string {
   return nf0.format(Math.round(n))
 }
 
-/** Tokens: compact above 10K, exact below. */
-export function formatTokens(v: unknown): string {
+/** A count, by the one rule (see formatCount). Kept under its old name for callers. */
+export const formatInt = formatCount
+/** A count, by the one rule (see formatCount). Kept under its old name for callers. */
+export const formatCompact = formatCount
+/** Tokens are counts: the one rule (see formatCount). */
+export const formatTokens = formatCount
+
+/** An exact integer, never compact: for identifiers such as log positions. */
+export function formatExact(v: unknown): string {
   const n = num(v)
-  if (n === null) return '—'
-  return Math.abs(n) >= 10_000 ? formatCompact(n) : formatInt(n)
+  return n === null ? '—' : nf0.format(Math.round(n))
 }
 
 function trimZeros(s: string): string {
@@ -47,8 +57,9 @@ function trimZeros(s: string): string {
 }
 
 /**
- * US dollars with precision that fits the amount:
- * 0 → "$0.00", 0.000042 → "$0.000042", 0.0123 → "$0.0123", 12.5 → "$12.50", 12345.678 → "$12,345.68".
+ * US dollars, one rule everywhere: "$" with 2 decimals from $1 on ("$12.50",
+ * "$12,345.68"), 4 significant digits below ("$0.02300", "$0.05510", "$0.00004200");
+ * zero is "$0.00".
  */
 export function formatCost(v: unknown): string {
   const n = num(v)
@@ -59,22 +70,22 @@ export function formatCost(v: unknown): string {
   if (abs >= 1) {
     return sign + '$' + abs.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })
   }
-  if (abs >= 0.01) {
-    return sign + '$' + trimTo(abs.toFixed(4), 2)
-  }
-  // Small amounts: keep 2 significant digits, at most 8 decimals.
-  if (abs < 0.000_000_01) return sign + '<$0.00000001'
-  const s = abs.toPrecision(2)
-  const fixed = Number(s).toFixed(8)
-  return sign + '$' + trimTo(fixed, 2)
+  if (abs < 1e-8) return sign + '<$0.00000001'
+  // 4 significant digits: as many decimals as the first significant digit needs, plus 3.
+  const decimals = Math.min(20, 3 - Math.floor(Math.log10(abs)))
+  const fixed = abs.toFixed(decimals)
+  // Rounding may carry to $1 (0.99996 → "1.0000"): then the $1 rule applies.
+  if (Number(fixed) >= 1) return sign + '$1.00'
+  return sign + '$' + fixed
 }
 
-/** Trims trailing zeros but keeps at least `min` decimals. */
-function trimTo(s: string, min: number): string {
-  const [i, f = ''] = s.split('.')
-  let frac = f.replace(/0+$/, '')
-  while (frac.length < min) frac += '0'
-  return `${i}.${frac}`
+/** Money on a chart axis: the same rule without trailing zeros ("$0.05", "$0.0001", "$12.50"). */
+export function formatCostTick(v: unknown): string {
+  const s = formatCost(v)
+  const m = /^(-?\$)(\d[\d,]*)\.(\d+)$/.exec(s)
+  if (!m) return s
+  const frac = m[3].replace(/0+$/, '').padEnd(2, '0')
+  return `${m[1]}${m[2]}.${frac}`
 }
 
 /** A rate 0..1 as a percentage: 0.1234 → "12.3%", 0 → "0%", 1 → "100%", 0.0004 → "0.04%". */

@@ -11,6 +11,7 @@ import type {
   Usage,
 } from '@/api/types'
 import { formatCompact, formatCost, formatInt, formatRelative } from './format'
+import { thresholdStatus, type ThresholdStatus } from './thresholds'
 
 export const BUDGET_PERIODS: BudgetPeriod[] = ['day', 'week', 'month', 'total']
 export const BUDGET_METRICS: BudgetMetric[] = ['requests', 'tokens', 'cost_usd']
@@ -21,9 +22,8 @@ export const MAX_MODEL_NAME_CHARS = 256
 export const MAX_ALERT_THRESHOLDS = 10
 const MAX_COST_DECIMALS = 9
 
-/** Where a bar turns amber and red: the default alert thresholds, the same everywhere. */
-export const WARNING_PERCENT = 80
-export const DANGER_PERCENT = 100
+// Where a bar turns amber and red: one module for every page (utils/thresholds.ts).
+export { WARNING_PERCENT, DANGER_PERCENT } from './thresholds'
 
 const PERIOD_PREFIX: Record<BudgetPeriod, string> = { day: 'daily', week: 'weekly', month: 'monthly', total: 'total' }
 export const PERIOD_LABEL: Record<BudgetPeriod, string> = { day: 'Daily', week: 'Weekly', month: 'Monthly', total: 'Total' }
@@ -239,15 +239,10 @@ export function limitsPatch(before: Partial<Limits>, after: Partial<Limits>): Li
 
 // ---- showing budgets
 
-export type BarStatus = 'normal' | 'warning' | 'danger'
+export type BarStatus = ThresholdStatus
 
-/** The colour of a usage bar at `percent` used. */
-export function budgetStatus(percent: number | null | undefined): BarStatus {
-  if (percent === null || percent === undefined || Number.isNaN(percent)) return 'normal'
-  if (percent >= DANGER_PERCENT) return 'danger'
-  if (percent >= WARNING_PERCENT) return 'warning'
-  return 'normal'
-}
+/** The colour of a usage bar at `percent` used (the one set of thresholds). */
+export const budgetStatus = thresholdStatus
 
 /** The budget closest to its limit, or null when none is set. */
 export function tightestBudget(usage: Usage | null | undefined): Budget | null {
