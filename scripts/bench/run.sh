@@ -329,26 +329,29 @@ else
   echo "event check: MISMATCH ($((EVENTS - GATEWAY_OK)) events more than successful responses)"
 fi
 echo "gateway peak RSS (VmHWM): $PEAK_RSS"
-single=$(ls "$RESULTS"/*_gateway-openai_json_c64.json 2>/dev/null | head -n 1)
-routed=$(ls "$RESULTS"/*_gateway-route2_json_c64.json 2>/dev/null | head -n 1)
+single=$(ls "$RESULTS"/*_gateway-openai_json_c64.json 2>/dev/null | head -n 1 || true)
+routed=$(ls "$RESULTS"/*_gateway-route2_json_c64.json 2>/dev/null | head -n 1 || true)
 if [ -n "$single" ] && [ -n "$routed" ]; then
   read -r _ _ single_rps _ _ <<<"$($REPORT summary "$single")"
   read -r _ _ routed_rps _ _ <<<"$($REPORT summary "$routed")"
   awk -v s="$single_rps" -v r="$routed_rps" 'BEGIN { if (s > 0) printf "routing: a two-deployment route served %.0f req/s against %.0f for the single deployment (%.1f%% of its throughput)\n", r, s, 100 * r / s }'
 fi
-limited=$(ls "$RESULTS"/*_gateway-limited_json_c64.json 2>/dev/null | head -n 1)
+limited=$(ls "$RESULTS"/*_gateway-limited_json_c64.json 2>/dev/null | head -n 1 || true)
 if [ -n "$single" ] && [ -n "$limited" ]; then
   read -r _ _ single_rps _ single_p99 <<<"$($REPORT summary "$single")"
   read -r _ _ limited_rps _ limited_p99 <<<"$($REPORT summary "$limited")"
   awk -v s="$single_rps" -v l="$limited_rps" -v sp="$single_p99" -v lp="$limited_p99" 'BEGIN { if (s > 0 && sp > 0) printf "limits: a limited key and organization served %.0f req/s (p99 %s ms) against %.0f (p99 %s ms) for the unlimited key: %.2f x the throughput, %.2f x the p99\n", l, lp, s, sp, l / s, lp / sp }'
 fi
-refused=$(ls "$RESULTS"/*_gateway-refused_json_c64.json 2>/dev/null | head -n 1)
-alone=$(ls "$RESULTS"/*_gateway-openai_json_c32.json 2>/dev/null | head -n 1)
-flooded=$(ls "$RESULTS"/*_gateway-openai-flooded_json_c32.json 2>/dev/null | head -n 1)
-if [ -n "$refused" ] && [ -n "$single" ]; then
-  read -r _ _ single_rps single_p50 single_p99 <<<"$($REPORT summary "$single")"
+refused=$(ls "$RESULTS"/*_gateway-refused_json_c64.json 2>/dev/null | head -n 1 || true)
+alone=$(ls "$RESULTS"/*_gateway-openai_json_c32.json 2>/dev/null | head -n 1 || true)
+flooded=$(ls "$RESULTS"/*_gateway-openai-flooded_json_c32.json 2>/dev/null | head -n 1 || true)
+cpu_ms_per_answer() { # oha JSON, answers/s: gateway + PostgreSQL CPU milliseconds per answer
+  awk -v rps="$2" '{ if (rps > 0) printf "%.3f", ($1 + $2) * 10 / rps; else print "-" }' "${1%.json}.cpu.txt"
+}
+if [ -n "$refused" ] && [ -n "$alone" ]; then
   read -r refused_rps refused_p50 refused_p99 refused_codes <<<"$($REPORT answered "$refused")"
-  awk -v r="$refused_rps" -v s="$single_rps" -v rp="$refused_p99" -v sp="$single_p99" -v codes="$refused_codes" 'BEGIN { if (s > 0) printf "refusals: 64 clients on a key over its limit were answered %.0f times/s (p99 %s ms; %s) against %.0f served req/s (p99 %s ms) for 64 clients on an unlimited key: %.2f x\n", r, rp, codes, s, sp, r / s }'
+  read -r _ _ alone_rps _ _ <<<"$($REPORT summary "$alone")"
+  echo "refusals: 64 clients on a key over its limit were answered $refused_rps times/s (p50 $refused_p50 ms, p99 $refused_p99 ms; $refused_codes) at $(cpu_ms_per_answer "$refused" "$refused_rps") ms of gateway + PostgreSQL CPU per answer, against $(cpu_ms_per_answer "$alone" "$alone_rps") ms per served request (32 clients on an unlimited key)"
 fi
 if [ -n "$alone" ] && [ -n "$flooded" ]; then
   read -r _ _ alone_rps _ alone_p99 <<<"$($REPORT summary "$alone")"
