@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { forecastBudget, forecastOf, forecastText } from '@/utils/forecast'
-import { reasonLabel } from '@/utils/reasons'
+import { reasonLabel } from '@/utils/logs'
 import { snippet } from '@/utils/snippets'
 import type { Budget } from '@/api/types'
 
