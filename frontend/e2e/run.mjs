@@ -657,6 +657,15 @@ try {
       if (!/reached at \d\d:\d\d · 3 refused since/.test(text)) throw new Error(`refusals notice reads: ${text}`)
     }
     await shot('organization-refusals-light')
+    // The same 429s in the request log: refused rows of this organization, three refusals in all.
+    await page.goto(`/logs?organization_id=${org.id}&status=refused`)
+    const rows = page.getByTestId('logs-table').locator('tbody tr', { hasText: '429' })
+    await eventually(async () => (await rows.count()) > 0, { refresh: () => page.getByTestId('logs-apply').click() })
+    const first = rows.first()
+    const reason = (await first.getByTestId('log-reason').textContent()).trim()
+    if (reason !== "Organization's monthly requests limit") throw new Error(`the 429 row's reason reads ${reason}`)
+    const totals = await page.getByTestId('logs-totals').textContent()
+    if (!/\b3 refused\b/.test(totals)) throw new Error(`the log's totals read ${totals}`)
   }, { critical: false })
 
   await step('playground: pick a key by name, see the snippet', async () => {
