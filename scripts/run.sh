@@ -31,10 +31,10 @@ profile="${GAIAROUTER_BUILD:-release}"
 log "building gaiarouter ($profile)"
 if [ "$profile" = "release" ]; then
   cargo build --release --bin gaiarouter
-  binary=target/release/gaiarouter
+  binary="${CARGO_TARGET_DIR:-target}/release/gaiarouter"
 else
   cargo build --bin gaiarouter
-  binary=target/debug/gaiarouter
+  binary="${CARGO_TARGET_DIR:-target}/debug/gaiarouter"
 fi
 
 log "starting GaiaRouter on ${GAIAROUTER_LISTEN:-127.0.0.1:8080}"

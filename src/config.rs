@@ -165,7 +165,7 @@ impl Config {
             self.admin_password = Some(Secret::new(v));
         }
         if let Some(v) = set("GAIAROUTER_TRUST_FORWARDED_FOR") {
-            self.trust_forwarded_for = matches!(v.as_str(), "1" | "true" | "yes");
+            self.trust_forwarded_for = parse_bool("GAIAROUTER_TRUST_FORWARDED_FOR", &v)?;
         }
         if let Some(v) = set("GAIAROUTER_STATIC_DIR") {
             self.static_dir = Some(PathBuf::from(v));
@@ -174,7 +174,7 @@ impl Config {
             self.routes_file = Some(PathBuf::from(v));
         }
         if let Some(v) = set("GAIAROUTER_WEBHOOK_BLOCK_PRIVATE_ADDRESSES") {
-            self.webhook_block_private_addresses = matches!(v.as_str(), "1" | "true" | "yes");
+            self.webhook_block_private_addresses = parse_bool("GAIAROUTER_WEBHOOK_BLOCK_PRIVATE_ADDRESSES", &v)?;
         }
         if let Some(v) = set("GAIAROUTER_SECRET_KEY") {
             self.secret_key = Some(Secret::new(v));
@@ -277,6 +277,17 @@ pub struct ServerTimeouts {
     pub idle: Duration,
 }
 
+/// A yes-or-no setting. Every common spelling, in any case, is understood; anything
+/// else stops the start with the variable named (an unreadable `TRUE` was once
+/// silently false).
+fn parse_bool(name: &str, value: &str) -> anyhow::Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(anyhow::anyhow!("{name}={value}: expected true or false (also 1/0, yes/no, on/off)")),
+    }
+}
+
 /// What the server allows each client connection, and how many there may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerLimits {
@@ -300,6 +311,20 @@ mod tests {
             .unwrap();
         assert_eq!(config.listen.port(), 9000);
         assert!(!format!("{config:?}").contains("super-secret-value"));
+    }
+
+    #[test]
+    fn yes_or_no_settings_take_every_common_spelling_and_refuse_the_rest() {
+        for (value, expected) in
+            [("TRUE", true), ("Yes", true), ("on", true), ("1", true), ("False", false), ("0", false)]
+        {
+            let mut config = Config::default();
+            config.apply_env(|n| (n == "GAIAROUTER_TRUST_FORWARDED_FOR").then(|| value.into())).unwrap();
+            assert_eq!(config.trust_forwarded_for, expected, "{value}");
+        }
+        let mut config = Config::default();
+        let error = config.apply_env(|n| (n == "GAIAROUTER_WEBHOOK_BLOCK_PRIVATE_ADDRESSES").then(|| "treu".into()));
+        assert!(error.is_err_and(|e| e.to_string().contains("GAIAROUTER_WEBHOOK_BLOCK_PRIVATE_ADDRESSES")));
     }
 
     #[test]

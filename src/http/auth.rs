@@ -173,7 +173,8 @@ async fn operator_login(
         ..login_audit::anonymous(&tried)
     };
     login_audit::record(&state.pool, &events, &actor).await?;
-    Err(ApiError::unauthorized("wrong username or password").into())
+    // Not `invalid_api_key`: no key was presented (issue 13's first-day finding).
+    Err(ApiError::new(axum::http::StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password").into())
 }
 
 #[derive(Debug, Serialize, ToSchema)]

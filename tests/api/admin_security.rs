@@ -86,8 +86,10 @@ async fn wrong_passwords_and_bad_logins_are_refused() {
     let app = spawn_app().await;
     let wrong = app.post("/v1/auth/login", "", json!({"username": "admin", "password": "nope-nope"})).await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.error_code(), "invalid_credentials", "a password is not an API key");
     let unknown = app.post("/v1/auth/login", "", json!({"username": "ghost", "password": "nope-nope"})).await;
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.error_code(), "invalid_credentials", "the same answer as a wrong password");
     let both = app.post("/v1/auth/login", "", json!({"username": "admin", "password": "x", "api_key": "gr-a-b"})).await;
     assert_eq!(both.status, StatusCode::BAD_REQUEST);
     let bad_key = app.post("/v1/auth/login", "", json!({"api_key": "gr-abc-def"})).await;
