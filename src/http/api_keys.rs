@@ -145,6 +145,7 @@ pub struct UpdateApiKey {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListApiKeysParams {
     pub organization_id: Option<Uuid>,
     pub limit: Option<i64>,

@@ -174,6 +174,7 @@ pub(crate) async fn api_key_history(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// `Organization`, `ApiKey`, `Operator`, `Login`, `Route`, `BudgetAlert` or `WebhookEndpoint`.
     pub aggregate_type: Option<String>,

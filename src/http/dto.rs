@@ -214,6 +214,7 @@ impl<T> ListResponse<T> {
 
 /// `?limit=` (1–100, default 20) and `?after=<id>` (the last id of the previous page).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
     pub limit: Option<i64>,
     pub after: Option<Uuid>,

@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogParams {
     /// 1–1000 (default 50); up to 100,000 with `format=csv`.
     pub limit: Option<i64>,

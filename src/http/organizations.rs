@@ -110,6 +110,7 @@ pub struct UpdateOrganization {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AsOfParams {
     /// RFC 3339 time: answer the state at that moment, folded from the events.
     pub as_of: Option<DateTime<Utc>>,

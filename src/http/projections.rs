@@ -99,6 +99,7 @@ pub(crate) async fn rebuild_projection(
 const QUARANTINE_PAGE_MAX: i64 = 500;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct QuarantineParams {
     /// 1–500 (default 100).

@@ -228,6 +228,7 @@ pub(crate) async fn list_routes(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RouteAsOf {
     /// RFC 3339 time: answer the route as it was then, folded from its events.
     pub as_of: Option<DateTime<Utc>>,

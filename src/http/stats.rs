@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatsParams {
     /// First day (YYYY-MM-DD, UTC; an RFC 3339 time is cut to its day). Default: 29 days before `to`.
     pub from: Option<String>,

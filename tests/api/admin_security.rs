@@ -251,3 +251,35 @@ async fn health_and_the_generated_api_description_are_served() {
     assert_eq!(docs.status(), StatusCode::OK);
     assert!(docs.text().await.unwrap().contains("<html"));
 }
+
+/// Issue 13's first-day finding: query parameters (`limit`, `after`, `from`, `group_by`...)
+/// were declared as required path parameters, so a client generated from the document
+/// was broken. Every path parameter must be in its path, and the filters are queries.
+#[tokio::test]
+async fn the_api_description_declares_path_parameters_in_paths_and_filters_as_queries() {
+    let app = spawn_app().await;
+    let spec = app.get("/openapi.json", "").await.body;
+    let paths = spec["paths"].as_object().unwrap();
+    let mut queries = 0;
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().unwrap() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap();
+                match parameter["in"].as_str() {
+                    Some("path") => {
+                        assert!(path.contains(&format!("{{{name}}}")), "{method} {path}: path parameter {name}")
+                    }
+                    Some("query") => {
+                        queries += 1;
+                        assert_ne!(parameter["required"], json!(true), "{method} {path}: {name} is optional");
+                    }
+                    other => panic!("{method} {path}: {name} in {other:?}"),
+                }
+            }
+        }
+    }
+    let logs = &paths["/v1/logs"]["get"]["parameters"];
+    let limit = logs.as_array().unwrap().iter().find(|p| p["name"] == "limit").unwrap();
+    assert_eq!(limit["in"], "query");
+    assert!(queries >= 30, "{queries} query parameters");
+}
