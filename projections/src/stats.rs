@@ -11,6 +11,7 @@ use sqlx::Postgres;
 use uuid::Uuid;
 
 use crate::latency::quantile;
+use crate::usage_rollups::{Tables, DAILY, HOURLY};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupBy {
@@ -64,11 +65,12 @@ pub struct Range {
 }
 
 impl Range {
-    fn tables(&self) -> (&'static str, &'static str, &'static str, &'static str) {
+    /// The grain's tables: the ones its projector writes.
+    fn tables(&self) -> &'static Tables {
         if self.hourly {
-            ("usage_hourly", "usage_hourly_latency", "usage_hourly_errors", "usage_hourly_refusals")
+            &HOURLY
         } else {
-            ("usage_daily", "usage_daily_latency", "usage_daily_errors", "usage_daily_refusals")
+            &DAILY
         }
     }
 
@@ -216,7 +218,7 @@ pub async fn query(
     group_by: GroupBy,
 ) -> Result<(Aggregate, Vec<(String, Aggregate)>), sqlx::Error> {
     let key = group_by.column();
-    let (totals_table, latency_table, _, _) = range.tables();
+    let (totals_table, latency_table) = (range.tables().totals(), range.tables().latency());
     let filter = range.filter();
     // A group of refusals only has no latency: its min/max are left out.
     let sql = format!(
@@ -270,7 +272,7 @@ pub async fn query(
 
 /// Errors by kind over the range and scope.
 pub async fn errors_by_kind(pool: &PgPool, range: Range, scope: StatsScope) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let (_, _, errors, _) = range.tables();
+    let errors = range.tables().errors();
     let sql = format!(
         "SELECT error_kind, sum(count)::bigint FROM {errors} WHERE {filter} GROUP BY 1 ORDER BY 2 DESC",
         filter = range.filter()
@@ -284,7 +286,7 @@ pub async fn refused_by_reason(
     range: Range,
     scope: StatsScope,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let (_, _, _, refusals) = range.tables();
+    let refusals = range.tables().refusals();
     let sql = format!(
         "SELECT reason, sum(count)::bigint FROM {refusals} WHERE {filter} GROUP BY 1 ORDER BY 2 DESC",
         filter = range.filter()
@@ -323,7 +325,7 @@ pub async fn series(
     bucket: GroupBy,
     split: GroupBy,
 ) -> Result<Vec<(String, String, SeriesPoint)>, sqlx::Error> {
-    let (totals, _, _, _) = range.tables();
+    let totals = range.tables().totals();
     let sql = format!(
         "SELECT {bucket} AS bucket, {split} AS split, sum(requests)::bigint, sum(refused)::bigint, \
            sum(errors)::bigint, sum(cost_nanos)::bigint, sum(prompt_tokens + completion_tokens)::bigint \

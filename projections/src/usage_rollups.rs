@@ -120,47 +120,39 @@ impl<B: Ord + Clone> Rollup<B> {
     }
 }
 
-impl Rollup<NaiveDate> {
-    pub fn add(&mut self, request: &RequestCompleted) {
-        self.add_in(request.day(), request);
-    }
-
-    pub fn refuse(&mut self, refusal: &RequestRefused) {
-        self.refuse_in(refusal.first_at.date_naive(), refusal);
-    }
-
-    pub fn of(requests: &[RequestCompleted]) -> Self {
-        Self::with_refusals(requests, &[])
-    }
-
-    pub fn with_refusals(requests: &[RequestCompleted], refusals: &[RequestRefused]) -> Self {
+impl<B: Ord + Clone> Rollup<B> {
+    /// What requests and refusals add to the rollups, each in the bucket `bucket`
+    /// puts its start in (a request's `started_at`, a refusal's `first_at`).
+    pub fn of_events(
+        requests: &[RequestCompleted],
+        refusals: &[RequestRefused],
+        bucket: impl Fn(DateTime<Utc>) -> B,
+    ) -> Self {
         let mut rollup = Rollup::default();
         for request in requests {
-            rollup.add(request);
+            rollup.add_in(bucket(request.started_at), request);
         }
         for refusal in refusals {
-            rollup.refuse(refusal);
+            rollup.refuse_in(bucket(refusal.first_at), refusal);
         }
         rollup
     }
+}
+
+impl Rollup<NaiveDate> {
+    pub fn of(requests: &[RequestCompleted]) -> Self {
+        Self::of_events(requests, &[], day_of)
+    }
+}
+
+/// The UTC day `at` falls in (what `RequestCompleted::day` answers).
+pub fn day_of(at: DateTime<Utc>) -> NaiveDate {
+    at.date_naive()
 }
 
 /// The UTC hour `at` falls in.
 pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
     at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at)
-}
-
-impl Rollup<DateTime<Utc>> {
-    pub fn hourly(requests: &[RequestCompleted], refusals: &[RequestRefused]) -> Self {
-        let mut rollup = Rollup::default();
-        for request in requests {
-            rollup.add_in(hour_of(request.started_at), request);
-        }
-        for refusal in refusals {
-            rollup.refuse_in(hour_of(refusal.first_at), refusal);
-        }
-        rollup
-    }
 }
 
 /// Column vectors of the group keys, for UNNEST.
@@ -196,34 +188,50 @@ impl<B: Clone> KeyColumns<B> {
 }
 
 /// One grain's tables: constants, never input.
-struct Tables {
+pub(crate) struct Tables {
     /// `day` or `hour`.
     bucket: &'static str,
     /// The SQL array type of the bucket column.
     bucket_array: &'static str,
-    totals: &'static str,
-    latency: &'static str,
-    errors: &'static str,
-    refusals: &'static str,
+    /// Totals, latency histograms, errors by kind, refusals by reason: what the
+    /// grain's projector owns (and clears on rebuild).
+    all: [&'static str; 4],
 }
 
-const DAILY: Tables = Tables {
+impl Tables {
+    pub(crate) fn totals(&self) -> &'static str {
+        self.all[0]
+    }
+
+    pub(crate) fn latency(&self) -> &'static str {
+        self.all[1]
+    }
+
+    pub(crate) fn errors(&self) -> &'static str {
+        self.all[2]
+    }
+
+    pub(crate) fn refusals(&self) -> &'static str {
+        self.all[3]
+    }
+}
+
+pub(crate) const DAILY: Tables = Tables {
     bucket: "day",
     bucket_array: "date[]",
-    totals: "usage_daily",
-    latency: "usage_daily_latency",
-    errors: "usage_daily_errors",
-    refusals: "usage_daily_refusals",
+    all: ["usage_daily", "usage_daily_latency", "usage_daily_errors", "usage_daily_refusals"],
 };
 
-const HOURLY: Tables = Tables {
+pub(crate) const HOURLY: Tables = Tables {
     bucket: "hour",
     bucket_array: "timestamptz[]",
-    totals: "usage_hourly",
-    latency: "usage_hourly_latency",
-    errors: "usage_hourly_errors",
-    refusals: "usage_hourly_refusals",
+    all: ["usage_hourly", "usage_hourly_latency", "usage_hourly_errors", "usage_hourly_refusals"],
 };
+
+/// The refusals of a batch (their ids are not needed here).
+fn refusals_of(events: &[StoredEvent]) -> Result<Vec<RequestRefused>, EventLogError> {
+    Ok(refused_events(events)?.into_iter().map(|(_, refusal)| refusal).collect())
+}
 
 pub struct UsageRollups;
 
@@ -234,7 +242,7 @@ impl Projector for UsageRollups {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["usage_daily", "usage_daily_latency", "usage_daily_errors", "usage_daily_refusals"]
+        &DAILY.all
     }
 
     fn aggregate_types(&self) -> &'static [&'static str] {
@@ -242,14 +250,13 @@ impl Projector for UsageRollups {
     }
 
     async fn apply(&self, tx: &mut PgConnection, events: &[StoredEvent]) -> Result<(), EventLogError> {
-        let refusals: Vec<RequestRefused> = refused_events(events)?.into_iter().map(|(_, r)| r).collect();
-        let rollup = Rollup::with_refusals(&request_events(events)?, &refusals);
+        let rollup = Rollup::of_events(&request_events(events)?, &refusals_of(events)?, day_of);
         write(tx, &DAILY, &rollup).await?;
         Ok(())
     }
 }
 
-/// The same rollups by UTC hour: what the dashboard charts for ranges of up to two days.
+/// The same rollups by UTC hour: what the dashboard charts for ranges of up to three days.
 pub struct HourlyRollups;
 
 #[async_trait::async_trait]
@@ -259,7 +266,7 @@ impl Projector for HourlyRollups {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["usage_hourly", "usage_hourly_latency", "usage_hourly_errors", "usage_hourly_refusals"]
+        &HOURLY.all
     }
 
     fn aggregate_types(&self) -> &'static [&'static str] {
@@ -267,8 +274,7 @@ impl Projector for HourlyRollups {
     }
 
     async fn apply(&self, tx: &mut PgConnection, events: &[StoredEvent]) -> Result<(), EventLogError> {
-        let refusals: Vec<RequestRefused> = refused_events(events)?.into_iter().map(|(_, r)| r).collect();
-        let rollup = Rollup::hourly(&request_events(events)?, &refusals);
+        let rollup = Rollup::of_events(&request_events(events)?, &refusals_of(events)?, hour_of);
         write(tx, &HOURLY, &rollup).await?;
         Ok(())
     }
@@ -330,7 +336,7 @@ where
            cache_write_tokens = u.cache_write_tokens + EXCLUDED.cache_write_tokens, \
            cache_write_1h_tokens = u.cache_write_1h_tokens + EXCLUDED.cache_write_1h_tokens, \
            reasoning_tokens = u.reasoning_tokens + EXCLUDED.reasoning_tokens, refused = u.refused + EXCLUDED.refused",
-        totals = tables.totals,
+        totals = tables.totals(),
         bucket = tables.bucket,
         array = tables.bucket_array,
     );
@@ -363,7 +369,7 @@ where
            $8::bigint[]) \
          ON CONFLICT ({bucket}, organization_id, api_key_id, model, provider, deployment, bucket) \
            DO UPDATE SET count = l.count + EXCLUDED.count",
-        latency = tables.latency,
+        latency = tables.latency(),
         bucket = tables.bucket,
         array = tables.bucket_array,
     );
@@ -389,7 +395,7 @@ where
     for<'q> Vec<B>: sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
 {
     for (table, column, counts) in
-        [(tables.errors, "error_kind", &rollup.errors), (tables.refusals, "reason", &rollup.refusals)]
+        [(tables.errors(), "error_kind", &rollup.errors), (tables.refusals(), "reason", &rollup.refusals)]
     {
         if counts.is_empty() {
             continue;
