@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use uuid::Uuid;
 
 use crate::auth::key_cache::GatewayCaller;
@@ -43,7 +42,15 @@ pub async fn authenticate(
     if let (Some(reason), Some((organization_id, api_key_id))) = (error.refusal_reason(), state.keys.identify(token)) {
         let answer = ApiError::from(error);
         let pace = Pace::default();
-        pace.hold(note(state, organization_id, api_key_id, ingress, "", answer.status, reason, &answer.message));
+        pace.hold(state.completions.refusals.refuse(Refused {
+            organization_id,
+            api_key_id,
+            model: "",
+            ingress: ingress.as_str(),
+            http_status: answer.status.as_u16(),
+            reason,
+            message: &answer.message,
+        }));
         pace.wait().await;
         return Err(answer);
     }
@@ -103,9 +110,16 @@ pub fn refused(
     pace: &Pace,
 ) {
     if let Some(reason) = error.refusal_reason() {
-        let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
         let message = error.to_string();
-        pace.hold(note(state, caller.key.organization_id, caller.key.id, ingress, model, status, reason, &message));
+        pace.hold(state.completions.refusals.refuse(Refused {
+            organization_id: caller.key.organization_id,
+            api_key_id: caller.key.id,
+            model,
+            ingress: ingress.as_str(),
+            http_status: error.http_status(),
+            reason,
+            message: &message,
+        }));
     }
 }
 
@@ -119,37 +133,13 @@ pub fn refused_at_edge(
     error: &ApiError,
     pace: &Pace,
 ) {
-    let (organization_id, api_key_id) = (caller.key.organization_id, caller.key.id);
-    pace.hold(note(
-        state,
-        organization_id,
-        api_key_id,
-        ingress,
-        model,
-        error.status,
-        "invalid_request",
-        &error.message,
-    ));
-}
-
-#[allow(clippy::too_many_arguments)]
-fn note(
-    state: &AppState,
-    organization_id: Uuid,
-    api_key_id: Uuid,
-    ingress: Ingress,
-    model: &str,
-    status: StatusCode,
-    reason: &str,
-    message: &str,
-) -> Option<Duration> {
-    state.completions.refusals.refuse(Refused {
-        organization_id,
-        api_key_id,
+    pace.hold(state.completions.refusals.refuse(Refused {
+        organization_id: caller.key.organization_id,
+        api_key_id: caller.key.id,
         model,
         ingress: ingress.as_str(),
-        http_status: status.as_u16(),
-        reason,
-        message,
-    })
+        http_status: error.status.as_u16(),
+        reason: "invalid_request",
+        message: &error.message,
+    }));
 }
