@@ -303,29 +303,30 @@ async fn series(
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     let shown: Vec<String> = ranked.iter().take(MAX_SERIES).map(|(key, _)| key.to_string()).collect();
     let has_other = ranked.len() > MAX_SERIES;
-    let mut points: HashMap<(String, String), SeriesPoint> = HashMap::new();
-    for (bucket, key, point) in rows {
-        let series = if shown.contains(&key) { key } else { "other".to_string() };
-        points.entry((series, bucket)).or_default().add(&point);
+    // By position, not by name: a model may well be called "other".
+    let series_of: HashMap<&str, usize> = shown.iter().enumerate().map(|(i, key)| (key.as_str(), i)).collect();
+    let bucket_of: HashMap<&str, usize> = buckets.iter().enumerate().map(|(i, key)| (key.as_str(), i)).collect();
+    let mut points = vec![vec![SeriesPoint::default(); buckets.len()]; shown.len() + usize::from(has_other)];
+    for (bucket, key, point) in &rows {
+        let series = series_of.get(key.as_str()).copied().unwrap_or(shown.len());
+        let slot = bucket_of.get(bucket.as_str()).and_then(|&b| points.get_mut(series)?.get_mut(b));
+        if let Some(slot) = slot {
+            slot.add(point);
+        }
     }
     let labels = labels(state, split, shown.iter().map(String::as_str)).await?;
-    let mut keys = shown.clone();
-    if has_other {
-        keys.push("other".to_string());
-    }
-    Ok(keys
+    Ok(points
         .into_iter()
-        .map(|key| {
-            let label = match key.as_str() {
-                "other" if has_other && !shown.contains(&key) => "Other".to_string(),
-                _ => labels.get(&key).cloned().unwrap_or_else(|| key.clone()),
+        .enumerate()
+        .map(|(i, series_points)| {
+            let (key, label) = match shown.get(i) {
+                Some(key) => (key.clone(), labels.get(key).cloned().unwrap_or_else(|| key.clone())),
+                None => ("other".to_string(), "Other".to_string()),
             };
             let data = buckets
                 .iter()
-                .map(|bucket| {
-                    let point = points.get(&(key.clone(), bucket.clone())).cloned().unwrap_or_default();
-                    SeriesPointDto::of(bucket.clone(), &point)
-                })
+                .zip(&series_points)
+                .map(|(bucket, point)| SeriesPointDto::of(bucket.clone(), point))
                 .collect();
             Series { key, label, data }
         })
