@@ -9,6 +9,7 @@ ALTER TABLE request_log ADD COLUMN error_message text;
 -- The last served request of a key or organization ("last used") and the
 -- refusals of the month are read per owner.
 CREATE INDEX request_log_refused ON request_log (organization_id, started_at) WHERE status = 'refused';
+CREATE INDEX request_log_key_refused ON request_log (api_key_id, started_at) WHERE status = 'refused';
 
 ALTER TABLE usage_daily ADD COLUMN refused bigint NOT NULL DEFAULT 0;
 
