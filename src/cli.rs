@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `migrate`, `operators ...`, `projections ...`.
+//! The command line: `serve` (default), `migrate`, `operators ...`, `projections ...`, `demo seed`.
 
 pub mod operators;
 
@@ -28,6 +28,26 @@ pub enum Command {
     /// Read models rebuilt from the event log.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
+    /// Demo data for a first look at the dashboard.
+    #[command(subcommand)]
+    Demo(DemoCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Create three demo organizations with their keys and record `--days` days of
+    /// realistic traffic through the real recording path (the server's projectors
+    /// pick it up; a second run adds more traffic to the same organizations).
+    Seed {
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=366))]
+        days: u32,
+        /// Served requests on an average weekday (weekends are quieter, traffic grows).
+        #[arg(long, default_value_t = 1_500, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        requests_per_day: u32,
+        /// The same seed gives the same traffic.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cli;
 pub mod completion;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod gateway;
 pub mod http;

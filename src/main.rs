@@ -1,5 +1,5 @@
 use clap::Parser;
-use gaiarouter::cli::{self, Cli, Command, ProjectionsCommand};
+use gaiarouter::cli::{self, Cli, Command, DemoCommand, ProjectionsCommand};
 use gaiarouter::config::Config;
 use gaiarouter::postgres::embedded::EmbeddedPostgres;
 use gaiarouter::{app, postgres};
@@ -91,6 +91,29 @@ async fn run_command(command: Command, config: Config, database_url: &str) -> an
             Ok(())
         }
         Command::Operator(command) => cli::operators::run(command, database_url).await,
+        Command::Demo(DemoCommand::Seed { days, requests_per_day, seed }) => {
+            let pool = postgres::connect(database_url, 8).await?;
+            postgres::migrate(&pool).await?;
+            let registry = match std::env::var_os("GAIAROUTER_MODELS_FILE") {
+                Some(path) => gaiarouter::gateway::ModelRegistry::with_overrides_file(std::path::Path::new(&path))?,
+                None => gaiarouter::gateway::ModelRegistry::new(),
+            };
+            let options = gaiarouter::demo::SeedOptions { days, requests_per_day, seed, end: chrono::Utc::now() };
+            let started = std::time::Instant::now();
+            let report = gaiarouter::demo::seed(&pool, &registry, &options).await?;
+            cli::output(&format!(
+                "demo: {} organizations, {} API keys; {} requests ({} failed upstream), {} refused in {} refusal events, ${} spent, over {days} days, recorded in {:.1} s",
+                report.organizations,
+                report.api_keys,
+                report.requests,
+                report.failed,
+                report.refused_requests,
+                report.refusal_events,
+                report.cost.to_usd_decimal(),
+                started.elapsed().as_secs_f64()
+            ));
+            Ok(())
+        }
     }
 }
 

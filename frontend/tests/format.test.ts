@@ -3,6 +3,7 @@ import {
   formatCompact,
   formatCost,
   formatCount,
+  formatCountTick,
   formatCostTick,
   formatExact,
   formatDuration,
@@ -151,5 +152,23 @@ describe('pricing', () => {
     expect(usageCost(usage, { inputPerMillion: 2, outputPerMillion: 4 })).toBe(4)
     expect(usageCost({ ...usage, cost_usd: 0.5 }, null)).toBe(0.5)
     expect(usageCost(usage, null)).toBeNull()
+  })
+})
+
+describe('formatCountTick', () => {
+  it('writes axis ticks compact from a thousand on, so neighbours never run together', () => {
+    expect([0, 500, 1000, 1500, 2000, 25_000, 3_000_000].map(formatCountTick)).toEqual([
+      '0',
+      '500',
+      '1K',
+      '1.5K',
+      '2K',
+      '25K',
+      '3M',
+    ])
+  })
+  it('gives no label to what is not a number', () => {
+    expect(formatCountTick(undefined)).toBe('')
+    expect(formatCountTick('x')).toBe('')
   })
 })

@@ -9,6 +9,7 @@ mod admin_input;
 mod admin_security;
 mod budget_alerts;
 mod dashboard_access;
+mod demo_seed;
 mod durability;
 mod edge;
 #[allow(dead_code)]

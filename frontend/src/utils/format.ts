@@ -39,6 +39,16 @@ function compact(n: number): string {
   return nf0.format(Math.round(n))
 }
 
+/**
+ * A count on a chart axis, where ticks sit side by side: compact from 1,000 on
+ * (0, 500, 1K, 1.5K, 2K), so neighbouring labels never run into each other.
+ */
+export function formatCountTick(v: unknown): string {
+  const n = num(v)
+  if (n === null) return ''
+  return Math.abs(n) >= 1_000 ? compact(n) : nf0.format(Math.round(n))
+}
+
 /** A count, by the one rule (see formatCount). Kept under its old name for callers. */
 export const formatInt = formatCount
 /** A count, by the one rule (see formatCount). Kept under its old name for callers. */

@@ -1,0 +1,92 @@
+//! `gaiarouter demo seed`: demo organizations and keys through the admin use cases,
+//! traffic through the real recording path, seen by every projection.
+
+use gaiarouter::demo::{seed, SeedOptions};
+use gaiarouter::gateway::ModelRegistry;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::projections::wait_until;
+
+async fn caught_up(app: &TestApp) -> bool {
+    let status = app.get("/v1/projections", &app.admin_token).await;
+    status.body["data"]
+        .as_array()
+        .map(|d| !d.is_empty() && d.iter().all(|p| p["lag_events"] == json!(0) && p["state"] == "running"))
+        .unwrap_or(false)
+}
+
+fn keys_of(answer: &Value) -> Vec<String> {
+    let mut keys: Vec<String> =
+        answer["data"].as_array().into_iter().flatten().filter_map(|g| g["key"].as_str().map(String::from)).collect();
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn a_seeded_installation_shows_the_traffic_everywhere_and_a_second_run_adds_to_it() {
+    // Given a running server and three days of demo traffic recorded beside it
+    let app = spawn_app().await;
+    let options = SeedOptions { days: 3, requests_per_day: 150, seed: 9, end: chrono::Utc::now() };
+    let report = seed(&app.state.pool, &ModelRegistry::new(), &options).await.unwrap();
+    assert_eq!((report.organizations, report.api_keys), (3, 5));
+    assert!(report.requests > 300 && report.failed > 0, "{report:?}");
+    // When the projectors have applied it
+    assert!(wait_until(|| caught_up(&app)).await, "projections catch up");
+
+    // Then the stats count every request, failure, refusal and nano-dollar recorded
+    let stats = app.get("/v1/stats", &app.admin_token).await;
+    let summary = &stats.body["summary"];
+    assert_eq!(summary["requests"], json!(report.requests), "{summary}");
+    assert_eq!(summary["errors"], json!(report.failed));
+    assert_eq!(summary["refused"], json!(report.refused_requests));
+    assert_eq!(summary["cost_nanos"], json!(report.cost.nanos()));
+    // Across several providers, models, organizations and days
+    // (refusals reached no provider: they count under none, "")
+    let providers = keys_of(&app.get("/v1/stats?group_by=provider", &app.admin_token).await.body);
+    assert_eq!(providers, ["", "anthropic", "google", "openai"]);
+    let models = keys_of(&app.get("/v1/stats?group_by=model", &app.admin_token).await.body);
+    assert!(models.len() >= 8, "{models:?}");
+    let days = app.get("/v1/stats?group_by=day", &app.admin_token).await;
+    let busy_days = days.body["data"].as_array().unwrap().iter().filter(|d| d["requests"].as_i64() > Some(0)).count();
+    assert!(busy_days >= 3, "{}", days.body);
+
+    // And the organizations have budgets the month's spend fills, set in the audit trail
+    let organizations = app.get("/v1/organizations?limit=100", &app.admin_token).await;
+    let demo: Vec<&Value> = organizations.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| ["Acme Robotics", "Globex Research", "Initech Support"].contains(&o["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(demo.len(), 3);
+    let mut used: Vec<f64> =
+        demo.iter().map(|o| o["usage"]["budgets"][0]["percent_used"].as_f64().unwrap_or_default()).collect();
+    used.sort_by(f64::total_cmp);
+    for (used, planned) in used.iter().zip([55.0, 82.0, 93.0]) {
+        // (the budget is rounded up to a cent: a few cents of spend fill it a bit less)
+        assert!(*used <= planned + 0.1 && *used > planned - 10.0, "{used} % used, planned {planned} %");
+    }
+    for organization in &demo {
+        let history = app.history(&format!("/v1/organizations/{}/history", organization["id"].as_str().unwrap())).await;
+        assert_eq!(history.len(), 2, "created, then its budget set");
+        assert!(
+            history.iter().all(|e| e["actor"]["type"] == "system" && e["actor"]["id"] == "demo-seed"),
+            "{history:?}"
+        );
+    }
+    // And the request log holds served, failed and refused rows
+    let refused = app.get("/v1/logs?status=refused&limit=5", &app.admin_token).await;
+    assert!(!refused.body["data"].as_array().unwrap().is_empty());
+    let failed = app.get("/v1/logs?status=error&limit=5", &app.admin_token).await;
+    assert!(!failed.body["data"].as_array().unwrap().is_empty());
+
+    // When seeded again
+    let again = seed(&app.state.pool, &ModelRegistry::new(), &SeedOptions { seed: 10, ..options }).await.unwrap();
+    assert!(wait_until(|| caught_up(&app)).await);
+    // Then the same organizations and keys get more traffic
+    let organizations = app.get("/v1/organizations?limit=100", &app.admin_token).await;
+    assert_eq!(organizations.body["data"].as_array().unwrap().len(), 3);
+    let stats = app.get("/v1/stats", &app.admin_token).await;
+    assert_eq!(stats.body["summary"]["requests"], json!(report.requests + again.requests));
+}
