@@ -70,4 +70,7 @@ node tests/sdk/anthropic_sdk.mjs "http://127.0.0.1:$port" admin "$password" \
 log "Claude Code against the server (a real tool use through /v1/messages)"
 python3 tests/sdk/claude_code.py "http://127.0.0.1:$port" admin "$password" env:FAKE_UPSTREAM_KEY \
   "$PWD/tests/sdk/node_modules/.bin/claude" "http://127.0.0.1:$upstream_port" || status=$?
+log "the README's examples, top to bottom, against the server (scripts/readme_check.py)"
+command -v jq >/dev/null || apt_install jq
+python3 scripts/readme_check.py --base "http://127.0.0.1:$port" --password "$password" || status=$?
 [ "$status" -eq 0 ] || { tail -n 50 "$log_file"; exit 1; }

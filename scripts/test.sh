@@ -90,6 +90,7 @@ if require frontend/package.json; then
     tally_summary "$logs/e2e" 'anthropic-sdk' "Anthropic Python SDK checks" "$status"
     tally_summary "$logs/e2e" 'anthropic-ts-sdk' "Anthropic TypeScript SDK checks" "$status"
     tally_summary "$logs/e2e" 'claude-code' "Claude Code checks" "$status"
+    tally_summary "$logs/e2e" 'readme' "README example blocks" "$status"
   fi
 fi
 
