@@ -88,6 +88,11 @@ pub struct Config {
     /// Deliver webhooks only to public addresses (refuse loopback, private,
     /// link-local and metadata addresses): set it where tenants are not trusted.
     pub webhook_block_private_addresses: bool,
+    /// On SIGTERM, how long open requests and streams may take to finish before
+    /// they are cut (and recorded as cut); then the process commits and exits.
+    pub shutdown_grace_seconds: u64,
+    /// Extra models and prices (a JSON list); `GAIAROUTER_MODELS_FILE`.
+    pub models_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -121,6 +126,8 @@ impl Default for Config {
             webhook_retry_base_ms: 10_000,
             webhook_retry_max_ms: 3_600_000,
             webhook_block_private_addresses: false,
+            shutdown_grace_seconds: 30,
+            models_file: None,
         }
     }
 }
@@ -204,6 +211,13 @@ impl Config {
             self.max_connections = v.parse().map_err(|e| anyhow::anyhow!("GAIAROUTER_MAX_CONNECTIONS={v}: {e}"))?;
         }
         self.apply_login_env(&set)?;
+        if let Some(v) = set("GAIAROUTER_SHUTDOWN_GRACE_SECONDS") {
+            self.shutdown_grace_seconds =
+                v.parse().map_err(|e| anyhow::anyhow!("GAIAROUTER_SHUTDOWN_GRACE_SECONDS={v}: {e}"))?;
+        }
+        if let Some(v) = set("GAIAROUTER_MODELS_FILE") {
+            self.models_file = Some(PathBuf::from(v));
+        }
         self.check_server_limits()
     }
 
@@ -265,7 +279,11 @@ impl Config {
     }
 
     pub fn server_limits(&self) -> ServerLimits {
-        ServerLimits { timeouts: self.server_timeouts(), max_connections: self.max_connections }
+        ServerLimits {
+            timeouts: self.server_timeouts(),
+            max_connections: self.max_connections,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
+        }
     }
 }
 
@@ -293,6 +311,8 @@ fn parse_bool(name: &str, value: &str) -> anyhow::Result<bool> {
 pub struct ServerLimits {
     pub timeouts: ServerTimeouts,
     pub max_connections: usize,
+    /// After a shutdown signal, how long requests in flight may still run.
+    pub shutdown_grace: Duration,
 }
 
 #[cfg(test)]
