@@ -396,6 +396,55 @@ mod tests {
         assert!(junk.apply_env(|n| (n == "GAIAROUTER_WEBHOOK_RETRY_BASE_MS").then(|| "fast".into())).is_err());
     }
 
+    /// The settings the README's table documents, as (variable, TOML key): a row
+    /// `A` / `_B` names two (`_B` replaces as many trailing words of `A`).
+    fn documented_settings() -> Vec<(String, String)> {
+        let readme = include_str!("../README.md");
+        let table = readme.split("| variable | default | meaning |").nth(1).expect("the README's settings table");
+        let mut settings = Vec::new();
+        for row in table.lines().skip(2).take_while(|line| line.starts_with('|')) {
+            let first_cell = row.split('|').nth(1).unwrap_or_default();
+            if first_cell.contains("--config") {
+                continue; // the file itself
+            }
+            let names: Vec<&str> = first_cell.split('`').skip(1).step_by(2).collect();
+            let Some(first) = names.first() else { continue };
+            let mut variables = vec![first.to_string()];
+            for suffix in &names[1..] {
+                let words = suffix.trim_start_matches('_').split('_').count();
+                let kept: Vec<&str> = first.split('_').collect();
+                variables.push(format!("{}{suffix}", kept[..kept.len() - words].join("_")));
+            }
+            for variable in variables {
+                let key = variable.trim_start_matches("GAIAROUTER_").to_lowercase();
+                settings.push((variable, key));
+            }
+        }
+        settings
+    }
+
+    #[test]
+    fn every_setting_in_the_readme_table_is_taken_from_the_toml_file_and_the_environment() {
+        let settings = documented_settings();
+        assert!(settings.len() > 20, "the table was read: {settings:?}");
+        let default = format!("{:?}", Config::default());
+        // A value of each shape a setting takes; one of them fits each setting.
+        let candidates = [("1234", "1234"), ("true", "true"), ("\"127.0.0.1:9999\"", "127.0.0.1:9999")];
+        for (variable, key) in settings {
+            let from_file = candidates.iter().find_map(|(toml_value, _)| {
+                let config: Config = toml::from_str(&format!("{key} = {toml_value}")).ok()?;
+                (format!("{config:?}") != default).then_some(())
+            });
+            assert!(from_file.is_some(), "the README documents {variable}, but the TOML file takes no `{key}`");
+            let from_env = candidates.iter().find_map(|(_, env_value)| {
+                let mut config = Config::default();
+                config.apply_env(|name| (name == variable).then(|| env_value.to_string())).ok()?;
+                (format!("{config:?}") != default).then_some(())
+            });
+            assert!(from_env.is_some(), "the README documents {variable}, but the environment does not set it");
+        }
+    }
+
     #[test]
     fn a_bad_listen_address_is_an_error() {
         let mut config = Config::default();

@@ -20,6 +20,7 @@ mod limits;
 mod login_throttle;
 mod messages;
 mod messages_hostile;
+mod models_first_day;
 mod operations;
 mod operators;
 mod operators_cli;
