@@ -12,6 +12,7 @@ use axum::response::IntoResponse;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use sqlx::Connection;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::{
@@ -233,6 +234,35 @@ async fn ready_answers_503_when_the_recorder_and_the_projector_have_stopped() {
     assert_eq!(body["failing"], json!(["recorder", "projector"]));
     assert_eq!(body["checks"]["recorder"]["detail"], "stopped");
     assert_eq!(body["checks"]["database"]["ok"], json!(true));
+}
+
+#[tokio::test]
+async fn ready_answers_503_while_one_commit_of_the_recorder_is_stuck() {
+    let app = spawn_app().await;
+    let org = app.create_org("Stuck").await;
+    let (_, key) = app.issue_key(&org, "write").await;
+    // Every insert into the event store waits for this transaction.
+    let mut held = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut held).await.unwrap();
+    sqlx::query("LOCK TABLE events IN EXCLUSIVE MODE").execute(&mut held).await.unwrap();
+    let body = json!({"model": "echo/stuck", "messages": user_message("hello")});
+    let pending = tokio::spawn(app.client.post(app.url("/v1/chat/completions")).bearer_auth(&key).json(&body).send());
+    // The recorder counts as stuck once one commit has taken over 10 s.
+    let mut stuck = None;
+    for _ in 0..60 {
+        let (status, body) = readiness(&app).await;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            stuck = Some(body);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let body = stuck.expect("the recorder is reported stuck within 30 s");
+    assert_eq!(body["failing"], json!(["recorder"]), "{body}");
+    assert!(body["checks"]["recorder"]["detail"].as_str().unwrap().starts_with("one commit has taken"), "{body}");
+    sqlx::query("COMMIT").execute(&mut held).await.unwrap();
+    assert_eq!(pending.await.unwrap().unwrap().status(), StatusCode::OK);
+    assert_eq!(readiness(&app).await.0, StatusCode::OK, "ready again once the commit went through");
 }
 
 #[tokio::test]
