@@ -410,6 +410,12 @@ impl ModelRegistry {
                 ));
             }
         }
+        for provider in &self.custom_providers {
+            warnings.push(format!(
+                "models of provider `{provider}` that the models file does not price are recorded at cost 0 \
+                 (GAIAROUTER_MODELS_FILE)"
+            ));
+        }
         warnings
     }
 

@@ -89,7 +89,10 @@ pub(crate) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Re
             Ok(Ok(unapplied)) => (Check::passed(), Check::failed(format!("not applied: {unapplied:?}"))),
             Ok(Err(error)) if is_missing_table(&error) => (Check::passed(), Check::failed("no migration applied")),
             Ok(Err(_)) => (Check::failed("unreachable"), Check::failed("unknown: the database is unreachable")),
-            Err(_) => (Check::failed("no answer within 2 s"), Check::failed("unknown: the database is unreachable")),
+            Err(_) => (
+                Check::failed(format!("no answer within {} s", DATABASE_PATIENCE.as_secs())),
+                Check::failed("unknown: the database is unreachable"),
+            ),
         };
     let recorder = match state.completions.recorder.health(RECORDER_PATIENCE) {
         RecorderHealth::Healthy => Check::passed(),
