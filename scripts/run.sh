@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and serves the API and the dashboard on one
-# port (GAIAROUTER_LISTEN, default 127.0.0.1:8080). Without DATABASE_URL an
+# Installs what is missing, builds the dashboard and then the binary that embeds
+# it, and serves the API and the dashboard on one port (GAIAROUTER_LISTEN,
+# default 127.0.0.1:8080). Without DATABASE_URL an
 # embedded PostgreSQL cluster is started under GAIAROUTER_DATA_DIR (./data).
 # GAIAROUTER_BUILD=debug builds faster (about 6 instead of 16 minutes when clean).
 set -euo pipefail
@@ -20,11 +21,11 @@ if [ -f frontend/package.json ]; then
     (cd frontend && npm ci --no-audit --no-fund)
   fi
   # Rebuild the dashboard when any of its sources is newer than the last build.
-  if [ ! -f frontend/dist/index.html ] || [ -n "$(find frontend/src frontend/index.html frontend/package.json -newer frontend/dist/index.html 2>/dev/null | head -n 1)" ]; then
+  # Before cargo: the binary embeds frontend/dist as it is when it is compiled.
+  if [ ! -f frontend/dist/index.html ] || [ -n "$(find frontend/src frontend/public frontend/index.html frontend/package.json -newer frontend/dist/index.html 2>/dev/null | head -n 1)" ]; then
     log "building the dashboard"
     (cd frontend && npm run build)
   fi
-  export GAIAROUTER_STATIC_DIR="${GAIAROUTER_STATIC_DIR:-$PWD/frontend/dist}"
 fi
 
 profile="${GAIAROUTER_BUILD:-release}"

@@ -51,6 +51,14 @@ require() {
 
 strip_ansi() { sed 's/\x1b\[[0-9;]*m//g'; }
 
+# The dashboard is built first: the gaiarouter binary embeds frontend/dist when it
+# is compiled, and the cargo tests check the dashboard it serves.
+if require frontend/package.json; then
+  ensure_node
+  log "dashboard: install and build (embedded by the binary)"
+  (cd frontend && npm ci --no-audit --no-fund && npm run build)
+fi
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
@@ -72,15 +80,13 @@ tally "cargo tests" "${rust_passed:-0}" "${rust_failed:-0}" "$status"
 
 if require frontend/package.json; then
   ensure_node
-  log "dashboard: install, unit tests, type check and build"
-  (cd frontend && npm ci --no-audit --no-fund)
+  log "dashboard: unit tests"
   status=0
   (cd frontend && npm test 2>&1) | tee "$logs/vitest" || status=$?
   line=$(strip_ansi <"$logs/vitest" | grep -E '^ *Tests +' | tail -n 1 || true)
   vitest_passed=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
   vitest_failed=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
   tally "dashboard unit tests" "$vitest_passed" "$vitest_failed" "$status"
-  (cd frontend && npm run build)
 
   if require frontend/e2e/run.mjs && require scripts/e2e.sh; then
     status=0

@@ -90,13 +90,16 @@ pub async fn prepare_with_providers(
     let quotas = Arc::new(Quotas::new(pool.clone(), process_lock.id));
     let lease_returner = quotas.spawn_returner();
 
-    let mut registry = match std::env::var_os("GAIAROUTER_MODELS_FILE") {
-        Some(path) => ModelRegistry::with_overrides_file(std::path::Path::new(&path))?,
+    let mut registry = match &config.models_file {
+        Some(path) => ModelRegistry::with_overrides_file(path)?,
         None => ModelRegistry::new(),
     };
     registry = registry.with_custom_providers(providers.custom_names());
     let provider_set = ProviderSet::from_config(&providers).map_err(|e| anyhow::anyhow!("providers: {e}"))?;
     tracing::info!(providers = ?provider_set.names(), "providers configured");
+    for warning in registry.startup_warnings(&provider_set.names()) {
+        tracing::warn!("{warning}");
+    }
     let completions = Arc::new(CompletionService {
         pool: pool.clone(),
         registry,

@@ -88,6 +88,11 @@ pub struct Config {
     /// Deliver webhooks only to public addresses (refuse loopback, private,
     /// link-local and metadata addresses): set it where tenants are not trusted.
     pub webhook_block_private_addresses: bool,
+    /// On SIGTERM, how long open requests and streams may take to finish before
+    /// they are cut (and recorded as cut); then the process commits and exits.
+    pub shutdown_grace_seconds: u64,
+    /// Extra models and prices (a JSON list); `GAIAROUTER_MODELS_FILE`.
+    pub models_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -121,6 +126,8 @@ impl Default for Config {
             webhook_retry_base_ms: 10_000,
             webhook_retry_max_ms: 3_600_000,
             webhook_block_private_addresses: false,
+            shutdown_grace_seconds: 30,
+            models_file: None,
         }
     }
 }
@@ -204,6 +211,13 @@ impl Config {
             self.max_connections = v.parse().map_err(|e| anyhow::anyhow!("GAIAROUTER_MAX_CONNECTIONS={v}: {e}"))?;
         }
         self.apply_login_env(&set)?;
+        if let Some(v) = set("GAIAROUTER_SHUTDOWN_GRACE_SECONDS") {
+            self.shutdown_grace_seconds =
+                v.parse().map_err(|e| anyhow::anyhow!("GAIAROUTER_SHUTDOWN_GRACE_SECONDS={v}: {e}"))?;
+        }
+        if let Some(v) = set("GAIAROUTER_MODELS_FILE") {
+            self.models_file = Some(PathBuf::from(v));
+        }
         self.check_server_limits()
     }
 
@@ -265,7 +279,11 @@ impl Config {
     }
 
     pub fn server_limits(&self) -> ServerLimits {
-        ServerLimits { timeouts: self.server_timeouts(), max_connections: self.max_connections }
+        ServerLimits {
+            timeouts: self.server_timeouts(),
+            max_connections: self.max_connections,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
+        }
     }
 }
 
@@ -293,6 +311,8 @@ fn parse_bool(name: &str, value: &str) -> anyhow::Result<bool> {
 pub struct ServerLimits {
     pub timeouts: ServerTimeouts,
     pub max_connections: usize,
+    /// After a shutdown signal, how long requests in flight may still run.
+    pub shutdown_grace: Duration,
 }
 
 #[cfg(test)]
@@ -374,6 +394,55 @@ mod tests {
         assert!(!format!("{config:?}").contains("server-secret"));
         let mut junk = Config::default();
         assert!(junk.apply_env(|n| (n == "GAIAROUTER_WEBHOOK_RETRY_BASE_MS").then(|| "fast".into())).is_err());
+    }
+
+    /// The settings the README's table documents, as (variable, TOML key): a row
+    /// `A` / `_B` names two (`_B` replaces as many trailing words of `A`).
+    fn documented_settings() -> Vec<(String, String)> {
+        let readme = include_str!("../README.md");
+        let table = readme.split("| variable | default | meaning |").nth(1).expect("the README's settings table");
+        let mut settings = Vec::new();
+        for row in table.lines().skip(2).take_while(|line| line.starts_with('|')) {
+            let first_cell = row.split('|').nth(1).unwrap_or_default();
+            if first_cell.contains("--config") {
+                continue; // the file itself
+            }
+            let names: Vec<&str> = first_cell.split('`').skip(1).step_by(2).collect();
+            let Some(first) = names.first() else { continue };
+            let mut variables = vec![first.to_string()];
+            for suffix in &names[1..] {
+                let words = suffix.trim_start_matches('_').split('_').count();
+                let kept: Vec<&str> = first.split('_').collect();
+                variables.push(format!("{}{suffix}", kept[..kept.len() - words].join("_")));
+            }
+            for variable in variables {
+                let key = variable.trim_start_matches("GAIAROUTER_").to_lowercase();
+                settings.push((variable, key));
+            }
+        }
+        settings
+    }
+
+    #[test]
+    fn every_setting_in_the_readme_table_is_taken_from_the_toml_file_and_the_environment() {
+        let settings = documented_settings();
+        assert!(settings.len() > 20, "the table was read: {settings:?}");
+        let default = format!("{:?}", Config::default());
+        // A value of each shape a setting takes; one of them fits each setting.
+        let candidates = [("1234", "1234"), ("true", "true"), ("\"127.0.0.1:9999\"", "127.0.0.1:9999")];
+        for (variable, key) in settings {
+            let from_file = candidates.iter().find_map(|(toml_value, _)| {
+                let config: Config = toml::from_str(&format!("{key} = {toml_value}")).ok()?;
+                (format!("{config:?}") != default).then_some(())
+            });
+            assert!(from_file.is_some(), "the README documents {variable}, but the TOML file takes no `{key}`");
+            let from_env = candidates.iter().find_map(|(_, env_value)| {
+                let mut config = Config::default();
+                config.apply_env(|name| (name == variable).then(|| env_value.to_string())).ok()?;
+                (format!("{config:?}") != default).then_some(())
+            });
+            assert!(from_env.is_some(), "the README documents {variable}, but the environment does not set it");
+        }
     }
 
     #[test]

@@ -46,6 +46,7 @@ async fn run_command(command: Command, config: Config, database_url: &str) -> an
     match command {
         Command::Serve => {
             let listen = config.listen;
+            gaiarouter::http::dashboard::announce(config.static_dir.as_deref());
             let state = app::prepare(config, database_url).await?;
             let listener = tokio::net::TcpListener::bind(listen).await?;
             tracing::info!(address = %listener.local_addr()?, "GaiaRouter listening");

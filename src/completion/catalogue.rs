@@ -31,6 +31,16 @@ impl EntryKind {
 }
 
 impl super::CompletionService {
+    /// The name requests for `model` are recorded under: a route's own name, else
+    /// the model's canonical `provider/model` id, else `model` as given. Log
+    /// filters read it, so `gpt-4o` and `openai/gpt-4o` find the same requests.
+    pub fn recorded_name(&self, model: &str) -> String {
+        if self.routes.get(model).is_some() {
+            return model.to_owned();
+        }
+        self.registry.resolve(model).map_or_else(|_| model.to_owned(), |resolved| resolved.id)
+    }
+
     pub fn catalogue(&self) -> Vec<CatalogueEntry> {
         let routes = self.routes.names().into_iter().map(|name| {
             // A route is charged at the price of the deployment that serves it; its

@@ -161,10 +161,13 @@ impl CompletionService {
         let rate_limits = reservation.rate_limits;
         let first = plan.routes.first().and_then(|r| r.targets.first());
         let provider = first.map(|t| t.provider.name().to_string()).unwrap_or_default();
+        // Recorded under the canonical id (`openai/gpt-4o` also when asked for
+        // `gpt-4o`) or the route's name: one model, one line in the log and stats.
+        let model = plan.routes.first().map_or(exchange.model(), |r| r.name.as_str());
         let mut ticket = Ticket::new(
             request_id,
             caller,
-            exchange.model().to_string(),
+            model.to_string(),
             exchange.ingress(),
             provider.clone(),
             price,

@@ -92,8 +92,9 @@ pub fn builtin(
     })?;
     let provider = providers.get(&resolved.provider).ok_or_else(|| {
         PlanError::UnknownModel(format!(
-            "provider `{}` is not configured on this gateway (set its API key)",
-            resolved.provider
+            "provider `{}` is not configured on this gateway: {}",
+            resolved.provider,
+            crate::gateway::providers::how_to_configure(&resolved.provider)
         ))
     })?;
     let target = Target {

@@ -122,7 +122,9 @@ impl Price {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedModel {
-    /// The id as the client sent it (recorded in events).
+    /// The canonical id, `provider/model` (recorded in events): a bare `gpt-4o` and
+    /// `openai/gpt-4o` are one model in the log and the stats. A models-file entry
+    /// keeps the id it was declared under.
     pub id: String,
     /// The provider name ("openai", "anthropic", "google", "openrouter", "echo", custom).
     pub provider: String,
@@ -149,6 +151,18 @@ pub enum RegistryError {
     OverridesFile { path: String, reason: String },
     #[error("model override `{id}` is invalid: {reason}")]
     InvalidOverride { id: String, reason: String },
+}
+
+/// Echo answers any `echo/<name>`; this one is listed, and used in the README.
+const ECHO_DEMO: &str = "echo/demo";
+
+/// `gpt-4o` → `openai/gpt-4o`, `gemini/x` → `google/x`; a `provider/` id stays.
+fn canonical_id(provider: &str, model_id: &str) -> String {
+    match model_id.split_once('/') {
+        Some((prefix, model)) if prefix != provider => format!("{provider}/{model}"),
+        Some(_) => model_id.to_owned(),
+        None => format!("{provider}/{model_id}"),
+    }
 }
 
 const BUILTIN_PROVIDERS: [&str; 5] = ["openai", "anthropic", "google", "openrouter", "echo"];
@@ -291,7 +305,7 @@ impl ModelRegistry {
             return Ok(resolved.clone());
         }
         let resolved = |provider: &str, upstream: &str, price: Option<Price>| ResolvedModel {
-            id: model_id.to_owned(),
+            id: canonical_id(provider, model_id),
             provider: provider.to_owned(),
             upstream_model: upstream.to_owned(),
             price: price.unwrap_or(Price::FREE),
@@ -348,7 +362,8 @@ impl ModelRegistry {
     }
 
     /// `/v1/models`: the catalog and override models of the configured providers,
-    /// under their `provider/model` ids, plus `echo/echo` when echo is listed.
+    /// under their `provider/model` ids, plus `echo/demo` (the README's) when echo
+    /// is listed.
     pub fn list(&self, configured_providers: &[&str]) -> Vec<ModelInfo> {
         let configured: BTreeSet<&str> = configured_providers.iter().copied().collect();
         let info = |id: String, provider: &str| ModelInfo {
@@ -363,7 +378,7 @@ impl ModelRegistry {
             models.insert(id.clone(), info(id, entry.provider));
         }
         if configured.contains("echo") {
-            models.insert("echo/echo".into(), info("echo/echo".into(), "echo"));
+            models.insert(ECHO_DEMO.into(), info(ECHO_DEMO.into(), "echo"));
         }
         for resolved in self.overrides.values() {
             if configured.contains(resolved.provider.as_str()) {
@@ -371,6 +386,37 @@ impl ModelRegistry {
             }
         }
         models.into_values().collect()
+    }
+
+    /// What an operator should hear at start about the models file: models whose
+    /// provider is not configured (every request to them would fail) and models
+    /// without a price (recorded at cost 0, so cost limits do not hold for them).
+    pub fn startup_warnings(&self, configured_providers: &[&str]) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for model in self.overrides.values() {
+            if !configured_providers.contains(&model.provider.as_str()) {
+                warnings.push(format!(
+                    "model `{}` (models file) names provider `{}`, which is not configured: {}",
+                    model.id,
+                    model.provider,
+                    crate::gateway::providers::how_to_configure(&model.provider)
+                ));
+            }
+            if !model.price_known {
+                warnings.push(format!(
+                    "model `{}` (models file) has no price: its requests are recorded at cost 0 and cost limits \
+                     do not hold for it (set input_per_million_usd and output_per_million_usd)",
+                    model.id
+                ));
+            }
+        }
+        for provider in &self.custom_providers {
+            warnings.push(format!(
+                "models of provider `{provider}` that the models file does not price are recorded at cost 0 \
+                 (GAIAROUTER_MODELS_FILE)"
+            ));
+        }
+        warnings
     }
 
     /// Whether `name` is a provider this registry routes to.

@@ -32,6 +32,9 @@ pub struct CatalogueEntryDto {
     pub provider: String,
     /// USD per million tokens; null when no price is known (such requests are recorded at cost 0).
     pub pricing: Option<PricingDto>,
+    /// False when no price is known: its requests are recorded at cost 0 and cost
+    /// limits do not hold for it (a custom model without prices in the models file).
+    pub priced: bool,
 }
 
 /// USD per million tokens. Cached input and cache writes are null when the model
@@ -59,6 +62,7 @@ impl From<CatalogueEntry> for CatalogueEntryDto {
     fn from(entry: CatalogueEntry) -> Self {
         CatalogueEntryDto {
             pricing: entry.price.as_ref().map(Into::into),
+            priced: entry.price.is_some(),
             kind: entry.kind.as_str(),
             id: entry.id,
             provider: entry.provider,

@@ -282,7 +282,7 @@ pub(crate) async fn request_log(
     let filter = LogFilter {
         organization_id,
         api_key_id: params.api_key_id,
-        model: params.model,
+        model: params.model.map(|model| state.completions.recorded_name(&model)),
         provider: params.provider,
         deployment: params.deployment,
         ingress: params.ingress,

@@ -10,6 +10,7 @@ mod body_deadline;
 pub mod catalogue;
 pub mod chat;
 mod context;
+pub mod dashboard;
 pub mod dto;
 pub mod extract;
 pub mod gateway_caller;
@@ -65,7 +66,7 @@ const ADMIN_BODY_LIMIT: usize = 64 * 1024;
         webhooks::delete_webhook, webhooks::rotate_webhook_secret, webhooks::webhook_history,
         webhooks::list_deliveries, webhooks::redeliver, webhooks::test_webhook,
         catalogue::catalogue,
-        ops::health,
+        ops::health, ops::ready,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -124,6 +125,7 @@ pub fn router(state: AppState) -> Router {
     app = match state.config.static_dir.as_ref().filter(|dir| dir.join("index.html").exists()) {
         // The dashboard is a single-page app: unknown paths get index.html.
         Some(dir) => app.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")))),
+        None if dashboard::is_embedded() => app.fallback(dashboard::serve),
         None => app.fallback(unknown_route),
     };
     let request_id = HeaderName::from_static(context::REQUEST_ID_HEADER);

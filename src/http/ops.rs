@@ -1,4 +1,4 @@
-//! Operational routes: health and the OpenAPI document.
+//! Operational routes: health, readiness and the OpenAPI document.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -7,10 +7,13 @@ use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
+use std::time::Duration;
+
 use crate::state::AppState;
+use crate::usage::recorder::RecorderHealth;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/health", get(health)).route("/openapi.json", get(openapi))
+    Router::new().route("/health", get(health)).route("/ready", get(ready)).route("/openapi.json", get(openapi))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -31,6 +34,91 @@ pub(crate) async fn health(State(state): State<AppState>) -> (StatusCode, Json<H
         version: env!("CARGO_PKG_VERSION"),
     };
     (status, Json(health))
+}
+
+/// How long a readiness probe waits for the database, and how long one group
+/// commit may take before the recorder counts as stuck: probes time out after a
+/// few seconds, and a request waiting longer for its commit is not being served.
+const DATABASE_PATIENCE: Duration = Duration::from_secs(2);
+const RECORDER_PATIENCE: Duration = Duration::from_secs(10);
+
+/// One readiness check: `ok`, and why not.
+#[derive(Serialize, ToSchema)]
+pub struct Check {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Check {
+    fn passed() -> Self {
+        Check { ok: true, detail: None }
+    }
+
+    fn failed(detail: impl Into<String>) -> Self {
+        Check { ok: false, detail: Some(detail.into()) }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReadinessChecks {
+    pub database: Check,
+    pub migrations: Check,
+    pub recorder: Check,
+    pub projector: Check,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    /// The names of the failing checks.
+    pub failing: Vec<&'static str>,
+    pub checks: ReadinessChecks,
+}
+
+/// Whether this process can serve and record requests: its database answers,
+/// its schema is the one it was built for, its group-commit writer commits and
+/// its projector runs. `/health` only says the process and database are up.
+#[utoipa::path(get, path = "/ready", tag = "ops", security(()),
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+pub(crate) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let (database, migrations) =
+        match tokio::time::timeout(DATABASE_PATIENCE, crate::postgres::unapplied_migrations(&state.pool)).await {
+            Ok(Ok(unapplied)) if unapplied.is_empty() => (Check::passed(), Check::passed()),
+            Ok(Ok(unapplied)) => (Check::passed(), Check::failed(format!("not applied: {unapplied:?}"))),
+            Ok(Err(error)) if is_missing_table(&error) => (Check::passed(), Check::failed("no migration applied")),
+            Ok(Err(_)) => (Check::failed("unreachable"), Check::failed("unknown: the database is unreachable")),
+            Err(_) => (
+                Check::failed(format!("no answer within {} s", DATABASE_PATIENCE.as_secs())),
+                Check::failed("unknown: the database is unreachable"),
+            ),
+        };
+    let recorder = match state.completions.recorder.health(RECORDER_PATIENCE) {
+        RecorderHealth::Healthy => Check::passed(),
+        RecorderHealth::Stopped => Check::failed("stopped"),
+        RecorderHealth::Stuck(writing) => Check::failed(format!("one commit has taken {} s", writing.as_secs())),
+    };
+    let projector = if state.background.projector.is_finished() { Check::failed("stopped") } else { Check::passed() };
+    let checks = ReadinessChecks { database, migrations, recorder, projector };
+    let failing: Vec<&'static str> = [
+        ("database", &checks.database),
+        ("migrations", &checks.migrations),
+        ("recorder", &checks.recorder),
+        ("projector", &checks.projector),
+    ]
+    .into_iter()
+    .filter(|(_, check)| !check.ok)
+    .map(|(name, _)| name)
+    .collect();
+    let status = if failing.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let readiness = Readiness { status: if failing.is_empty() { "ready" } else { "not_ready" }, failing, checks };
+    (status, Json(readiness))
+}
+
+/// `_sqlx_migrations` does not exist: no migration ever ran on this database.
+fn is_missing_table(error: &sqlx::Error) -> bool {
+    error.as_database_error().and_then(|e| e.code()).is_some_and(|code| code == "42P01")
 }
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {

@@ -18,6 +18,10 @@ pub struct EmbeddedPostgres {
     cluster_dir: PathBuf,
     bin_dir: PathBuf,
     run_as: Option<(u32, u32)>,
+    /// Whether this process started the cluster. Only then may it stop it: a CLI
+    /// command run beside a serving gateway reuses the gateway's cluster, and
+    /// stopping it on exit took the gateway's database away.
+    started_here: bool,
     pub url: String,
 }
 
@@ -48,11 +52,12 @@ impl EmbeddedPostgres {
         } else {
             std::env::temp_dir().join(format!("gaiarouter-pg-{}", short_hash(&cluster_dir)))
         };
-        let pg = EmbeddedPostgres {
+        let mut pg = EmbeddedPostgres {
             url: format!("postgres://{SUPERUSER}@localhost/{DATABASE}?host={}&port={PORT}", socket_dir.display()),
             cluster_dir,
             bin_dir,
             run_as,
+            started_here: false,
         };
         let pgdata = pg.cluster_dir.join("data");
         if !pgdata.join("PG_VERSION").exists() {
@@ -74,6 +79,7 @@ impl EmbeddedPostgres {
             pg.run("pg_ctl", |c| {
                 c.arg("-D").arg(&pgdata).arg("-l").arg(&log).args(["-w", "-t", "60", "-o", &options, "start"]);
             })?;
+            pg.started_here = true;
         }
         pg.run("psql", |c| {
             c.args(["-h"])
@@ -99,7 +105,13 @@ impl EmbeddedPostgres {
         Ok(command.output().map(|o| o.status.success()).unwrap_or(false))
     }
 
+    /// Stops the cluster if this process started it; a cluster it reused is left
+    /// running for the process that owns it.
     pub fn stop(&self) {
+        if !self.started_here {
+            tracing::info!("leaving the embedded PostgreSQL running: another process started it");
+            return;
+        }
         let result = self.run("pg_ctl", |c| {
             c.arg("-D").arg(self.cluster_dir.join("data")).args(["-m", "fast", "-w", "stop"]);
         });

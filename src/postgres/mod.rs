@@ -18,7 +18,28 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
     Ok(pool)
 }
 
+/// The migrations built into this binary.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    sqlx::migrate!("./migrations").run(pool).await.map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
+    MIGRATOR.run(pool).await.map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
     Ok(())
+}
+
+/// The versions of this binary's migrations that the database has not applied
+/// successfully, or applied from a different text (checksum); empty when the
+/// schema is the one this binary expects.
+pub async fn unapplied_migrations(pool: &PgPool) -> Result<Vec<i64>, sqlx::Error> {
+    let applied: Vec<(i64, bool, Vec<u8>)> =
+        sqlx::query_as("SELECT version, success, checksum FROM _sqlx_migrations").fetch_all(pool).await?;
+    let applied: std::collections::HashMap<i64, (bool, Vec<u8>)> =
+        applied.into_iter().map(|(version, success, checksum)| (version, (success, checksum))).collect();
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .filter(|m| {
+            applied.get(&m.version).is_none_or(|(success, checksum)| !success || checksum[..] != m.checksum[..])
+        })
+        .map(|m| m.version)
+        .collect())
 }

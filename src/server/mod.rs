@@ -24,7 +24,9 @@ use crate::config::ServerLimits;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(200);
 
 /// Serves until `shutdown` resolves, then stops accepting, closes idle
-/// connections and waits for the requests in flight to finish.
+/// connections and waits for the requests in flight to finish, for at most the
+/// shutdown grace; what still runs then is cut (a cut stream records itself as
+/// disconnected when its handler is dropped).
 pub async fn serve(
     router: Router,
     listener: TcpListener,
@@ -73,7 +75,16 @@ pub async fn serve(
     drop(listener);
     // Ignored error: no connection is listening, so there is nothing to stop.
     let _ = stop.send(true);
-    while connections.join_next().await.is_some() {}
+    let drained =
+        tokio::time::timeout(limits.shutdown_grace, async { while connections.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(
+            cut = connections.len(),
+            grace_seconds = limits.shutdown_grace.as_secs(),
+            "cutting the connections still open after the shutdown grace"
+        );
+        connections.shutdown().await;
+    }
 }
 
 /// Errors that end one half-accepted connection, not the listener.

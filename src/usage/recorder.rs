@@ -10,7 +10,9 @@
 //! refused records are alone, and everything else commits. A database outage fails
 //! the whole batch at once (no per-record retries against a database that is down).
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use gaiarouter_domain::request::{RequestCompleted, RequestEvent};
 use gaiarouter_projections::runner::quarantine::{bounded, is_data_error};
@@ -58,6 +60,44 @@ pub struct Recorder {
     queue: mpsc::Sender<Job>,
     stop: Mutex<Option<oneshot::Sender<()>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    busy: Arc<Busy>,
+}
+
+/// How long the writer has been writing its current batch: a batch that takes
+/// longer than a readiness probe allows means requests are waiting for commits
+/// that do not come (a hung database, a lock held elsewhere).
+struct Busy {
+    epoch: Instant,
+    /// Milliseconds after `epoch` (plus one) when the current batch began; 0 when idle.
+    since: AtomicU64,
+}
+
+impl Busy {
+    fn begin(&self) {
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.since.store(now.saturating_add(1), Ordering::Relaxed);
+    }
+
+    fn end(&self) {
+        self.since.store(0, Ordering::Relaxed);
+    }
+
+    fn for_how_long(&self) -> Option<Duration> {
+        match self.since.load(Ordering::Relaxed) {
+            0 => None,
+            began => Some(self.epoch.elapsed().saturating_sub(Duration::from_millis(began - 1))),
+        }
+    }
+}
+
+/// Whether the writer can commit what it is handed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecorderHealth {
+    Healthy,
+    /// The writer task has ended (shut down, or failed): nothing is committed.
+    Stopped,
+    /// One batch has been writing for this long.
+    Stuck(Duration),
 }
 
 impl Recorder {
@@ -65,8 +105,22 @@ impl Recorder {
     pub fn start(pool: PgPool, process: i32) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let (stop, stopped) = oneshot::channel();
-        let writer = tokio::spawn(write_loop(Writer { pool, process }, jobs, stopped));
-        Recorder { queue, stop: Mutex::new(Some(stop)), writer: Mutex::new(Some(writer)) }
+        let busy = Arc::new(Busy { epoch: Instant::now(), since: AtomicU64::new(0) });
+        let writer = tokio::spawn(write_loop(Writer { pool, process }, jobs, stopped, Arc::clone(&busy)));
+        Recorder { queue, stop: Mutex::new(Some(stop)), writer: Mutex::new(Some(writer)), busy }
+    }
+
+    /// Stopped when the writer has ended, stuck when one batch has been writing
+    /// for longer than `patience`.
+    pub fn health(&self, patience: Duration) -> RecorderHealth {
+        let running = self.writer.lock().ok().is_some_and(|w| w.as_ref().is_some_and(|w| !w.is_finished()));
+        if !running || self.queue.is_closed() {
+            return RecorderHealth::Stopped;
+        }
+        match self.busy.for_how_long() {
+            Some(writing) if writing > patience => RecorderHealth::Stuck(writing),
+            _ => RecorderHealth::Healthy,
+        }
     }
 
     /// Records and waits until the event is durably committed.
@@ -128,7 +182,12 @@ pub struct Writer {
     pub process: i32,
 }
 
-async fn write_loop(writer: Writer, mut jobs: mpsc::Receiver<Job>, mut stopped: oneshot::Receiver<()>) {
+async fn write_loop(
+    writer: Writer,
+    mut jobs: mpsc::Receiver<Job>,
+    mut stopped: oneshot::Receiver<()>,
+    busy: Arc<Busy>,
+) {
     loop {
         let first = tokio::select! {
             job = jobs.recv() => job,
@@ -142,7 +201,9 @@ async fn write_loop(writer: Writer, mut jobs: mpsc::Receiver<Job>, mut stopped: 
                 Err(_) => break,
             }
         }
+        busy.begin();
         write_and_answer(&writer, batch).await;
+        busy.end();
     }
     // Drain: whatever was queued before the stop is still written.
     jobs.close();

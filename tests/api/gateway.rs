@@ -216,7 +216,7 @@ async fn the_echo_model_answers_streams_and_lists_models() {
     assert_eq!(words, ["a ", "b ", "c"]);
     let models = app.get("/v1/models", &key).await;
     assert_eq!(models.body["object"], "list");
-    assert!(models.body["data"].as_array().unwrap().iter().any(|m| m["id"] == "echo/echo"));
+    assert!(models.body["data"].as_array().unwrap().iter().any(|m| m["id"] == "echo/demo"));
     assert_eq!(app.get("/v1/models", "gr-nope-nope").await.status, StatusCode::UNAUTHORIZED);
 }
 

@@ -21,6 +21,8 @@ mod limits;
 mod login_throttle;
 mod messages;
 mod messages_hostile;
+mod models_first_day;
+mod operations;
 mod operators;
 mod operators_cli;
 mod projection_oracle;

@@ -79,6 +79,23 @@ pub struct ProvidersConfig {
     pub timeouts: Timeouts,
 }
 
+/// What to set so that `provider` is configured: the variable [`ProvidersConfig::from_env`]
+/// reads for it. Named in errors and start-up warnings, so "not configured" always
+/// says how to fix it.
+pub fn how_to_configure(provider: &str) -> String {
+    match provider {
+        "openai" => "set OPENAI_API_KEY (or OPENAI_BASE_URL)".into(),
+        "anthropic" => "set ANTHROPIC_API_KEY".into(),
+        "google" => "set GEMINI_API_KEY".into(),
+        "openrouter" => "set OPENROUTER_API_KEY".into(),
+        custom => format!(
+            "declare the server with GAIAROUTER_OPENAI_COMPATIBLE={custom}=<base URL, e.g. http://localhost:8000/v1> \
+             (and GAIAROUTER_OPENAI_COMPATIBLE_{}_API_KEY if it needs a key)",
+            custom.to_uppercase().replace('-', "_")
+        ),
+    }
+}
+
 impl ProvidersConfig {
     pub const ANTHROPIC_BASE_URL: &'static str = "https://api.anthropic.com";
     pub const GEMINI_BASE_URL: &'static str = "https://generativelanguage.googleapis.com";

@@ -12,7 +12,7 @@ mod http;
 mod openai_compatible;
 
 pub use anthropic::{AnthropicHeaders, AnthropicProvider, AnthropicUsage, MessagesApi, NativeEvent, NativeStream};
-pub use config::{ApiKey, ConfigError, DeploymentUpstream, ProviderSet, ProvidersConfig, Upstream};
+pub use config::{how_to_configure, ApiKey, ConfigError, DeploymentUpstream, ProviderSet, ProvidersConfig, Upstream};
 pub use echo::EchoProvider;
 pub use error::ProviderError;
 pub use gemini::GeminiProvider;

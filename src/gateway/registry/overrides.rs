@@ -13,8 +13,12 @@ pub struct OverrideEntry {
     pub id: String,
     pub provider: String,
     pub upstream_model: String,
-    pub input_per_million_usd: Value,
-    pub output_per_million_usd: Value,
+    /// Both prices, or neither: a model without them is served at cost 0 and
+    /// flagged (start-up warning, `priced: false` in the catalogue).
+    #[serde(default)]
+    pub input_per_million_usd: Option<Value>,
+    #[serde(default)]
+    pub output_per_million_usd: Option<Value>,
     #[serde(default)]
     pub cached_input_per_million_usd: Option<Value>,
 }
@@ -31,9 +35,16 @@ impl OverrideEntry {
             return Err(invalid("id, provider and upstream_model must not be empty".into()));
         }
         let money = |field: &str, value: &Value| usd(value).map_err(|reason| invalid(format!("{field}: {reason}")));
+        let (input, output, price_known) = match (&self.input_per_million_usd, &self.output_per_million_usd) {
+            (Some(input), Some(output)) => {
+                (money("input_per_million_usd", input)?, money("output_per_million_usd", output)?, true)
+            }
+            (None, None) if self.cached_input_per_million_usd.is_none() => (Money::ZERO, Money::ZERO, false),
+            _ => return Err(invalid("give input_per_million_usd and output_per_million_usd together".into())),
+        };
         let price = Price {
-            input_per_million: money("input_per_million_usd", &self.input_per_million_usd)?,
-            output_per_million: money("output_per_million_usd", &self.output_per_million_usd)?,
+            input_per_million: input,
+            output_per_million: output,
             cached_input_per_million: self
                 .cached_input_per_million_usd
                 .as_ref()
@@ -50,7 +61,7 @@ impl OverrideEntry {
             provider,
             upstream_model: self.upstream_model.clone(),
             price,
-            price_known: true,
+            price_known,
         })
     }
 }

@@ -48,7 +48,8 @@ fn resolves_bare_well_known_ids_to_their_provider_and_upstream_alias() {
         let model = registry.resolve(id).unwrap();
         assert_eq!(
             (model.id.as_str(), model.provider.as_str(), model.upstream_model.as_str()),
-            (id, provider, upstream)
+            (format!("{provider}/{id}").as_str(), provider, upstream),
+            "a bare id is recorded under its canonical provider/model id"
         );
         assert!(model.price_known, "{id}");
     }
@@ -190,7 +191,7 @@ fn lists_models_of_configured_providers_only() {
     let listed = registry.list(&["openai", "echo"]);
     let ids: Vec<&str> = listed.iter().map(|m| m.id.as_str()).collect();
     assert!(ids.contains(&"openai/gpt-4o"));
-    assert!(ids.contains(&"echo/echo"));
+    assert!(ids.contains(&"echo/demo"), "the README's echo model is the one listed");
     assert!(!ids.iter().any(|id| id.starts_with("anthropic/") || id.starts_with("openrouter/")));
     assert!(listed.iter().all(|m| m.object == "model"));
     assert_eq!(listed.iter().find(|m| m.id == "openai/gpt-4o").unwrap().owned_by, "openai");
@@ -263,4 +264,54 @@ fn given_a_bare_id_newer_than_the_catalog_then_its_family_provider_serves_it_at_
     assert!(!registry.names_a_model("claude-team"));
     assert!(registry.names_a_model("claude-sonnet-4-5"));
     assert!(registry.names_a_model("echo/x"));
+}
+
+#[test]
+fn a_bare_id_and_its_provider_form_resolve_to_one_canonical_id() {
+    let registry = ModelRegistry::new();
+    for (one, other) in [
+        ("gpt-4o", "openai/gpt-4o"),
+        ("claude-new-model", "anthropic/claude-new-model"),
+        ("gemini-2.5-pro", "gemini/gemini-2.5-pro"),
+    ] {
+        assert_eq!(registry.resolve(one).unwrap().id, registry.resolve(other).unwrap().id, "{one} and {other}");
+    }
+    assert_eq!(registry.resolve("gemini/gemini-2.5-pro").unwrap().id, "google/gemini-2.5-pro");
+    assert_eq!(registry.resolve("echo/demo").unwrap().id, "echo/demo");
+}
+
+#[test]
+fn the_readme_models_file_example_warns_until_its_server_is_declared_and_says_how() {
+    // Given the README's example, and no GAIAROUTER_OPENAI_COMPATIBLE
+    let readme = include_str!("../../../README.md");
+    let example = readme.split("```json\n").nth(1).and_then(|rest| rest.split("```").next()).unwrap();
+    let registry = ModelRegistry::new().with_overrides_json(example).unwrap();
+    // When the gateway starts, then it warns, naming the variable to set
+    let warnings = registry.startup_warnings(&["echo"]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("GAIAROUTER_OPENAI_COMPATIBLE=local-vllm="), "{}", warnings[0]);
+    // And once the server is declared, it resolves; what is left is the note that unpriced models cost 0
+    let declared = registry.with_custom_providers(["local-vllm"]);
+    let warnings = declared.startup_warnings(&["echo", "local-vllm"]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("does not price are recorded at cost 0"), "{warnings:?}");
+    assert_eq!(declared.resolve("local-vllm/llama-3.1-8b").unwrap().upstream_model, "meta-llama/Llama-3.1-8B-Instruct");
+}
+
+#[test]
+fn a_models_file_entry_without_prices_is_served_at_cost_zero_and_flagged() {
+    let registry = ModelRegistry::new()
+        .with_overrides_json(r#"[{"id": "lab/free-model", "provider": "lab", "upstream_model": "m"}]"#)
+        .unwrap()
+        .with_custom_providers(["lab"]);
+    let model = registry.resolve("lab/free-model").unwrap();
+    assert!(!model.price_known);
+    assert_eq!(model.price.cost(1_000, 1_000, 0).nanos(), 0);
+    let warnings = registry.startup_warnings(&["lab"]);
+    assert!(warnings.iter().any(|w| w.contains("lab/free-model") && w.contains("no price")), "{warnings:?}");
+    assert!(!warnings.iter().any(|w| w.contains("not configured")), "{warnings:?}");
+    let half = ModelRegistry::new().with_overrides_json(
+        r#"[{"id": "lab/x", "provider": "lab", "upstream_model": "m", "input_per_million_usd": 1}]"#,
+    );
+    assert!(matches!(half, Err(RegistryError::InvalidOverride { .. })), "one price without the other is refused");
 }
