@@ -144,6 +144,7 @@ impl CompletionService {
             key_limits,
             model: exchange.model(),
             route: plan.routes.first().map_or(exchange.model(), |r| r.name.as_str()),
+            alias: plan.routes.first().and_then(|r| r.alias.as_deref()),
             now,
         })
     }

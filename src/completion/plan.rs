@@ -42,6 +42,10 @@ impl Target {
 /// One route: its deployments and how to choose and retry among them.
 pub struct RoutePlan {
     pub name: String,
+    /// Another name clients and limits know this plan by: a built-in model's id
+    /// without its provider (`gpt-4o` for `openai/gpt-4o`), so a per-model limit set
+    /// under either spelling holds for both (none for routes).
+    pub alias: Option<String>,
     pub targets: Vec<Target>,
     pub strategy: Strategy,
     /// Attempts over this route's deployments before its fallbacks.
@@ -108,6 +112,7 @@ pub fn builtin(
         capacity: Capacity::default(),
     };
     Ok(RoutePlan {
+        alias: resolved.id.split_once('/').map(|(_, bare)| bare.to_string()),
         name: resolved.id,
         targets: vec![target],
         strategy: Strategy::WeightedRandom,
@@ -262,6 +267,7 @@ impl Sources<'_> {
             })
             .collect();
         RoutePlan {
+            alias: None,
             name: spec.name.clone(),
             targets,
             strategy: match spec.strategy {

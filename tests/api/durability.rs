@@ -175,6 +175,7 @@ async fn a_lease_released_early_is_not_given_back_twice_when_its_request_is_reco
         key_limits: &limits,
         model: "echo/x",
         route: "echo/x",
+        alias: None,
         now,
     });
     let reservation = ghost.admit(&specs, Amounts { requests: 1, tokens: 40, cost: 900 }, now).await.unwrap();

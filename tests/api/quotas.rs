@@ -338,6 +338,7 @@ async fn a_daily_budget_starts_again_at_utc_midnight() {
                 key_limits: limits,
                 model: "echo/x",
                 route: "echo/x",
+                alias: None,
                 now: at,
             });
             quotas.admit(&specs, Amounts { requests: 1, tokens: 5, cost: 0 }, at).await
@@ -563,4 +564,34 @@ async fn refusals_of_an_exhausted_quota_come_from_memory_and_a_raised_limit_admi
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_per_model_rate_holds_whichever_way_the_model_is_spelled() {
+    // Given an OpenAI upstream and two keys, each limited to 2 requests a minute of
+    // gpt-4o: one under the bare id, one under the provider's spelling
+    let upstream = FakeUpstream::start(fakes::openai::router, vec![Behaviour::Answer(Reply::Text("hi".into()))]).await;
+    let providers = ProvidersConfig {
+        openai: Some(Upstream {
+            base_url: format!("{}/v1", upstream.origin),
+            api_key: Some(ApiKey::new("upstream-key").unwrap()),
+        }),
+        ..ProvidersConfig::default()
+    };
+    let app = spawn_app_with(&fresh_database().await, providers).await;
+    for limited_as in ["gpt-4o", "openai/gpt-4o"] {
+        let (_, _, key) = key_with_limits(&app, json!({"models": {limited_as: {"requests_per_minute": 2}}})).await;
+        // When the key alternates spellings
+        let mut statuses = Vec::new();
+        for model in ["gpt-4o", "openai/gpt-4o", "gpt-4o", "openai/gpt-4o"] {
+            let answer = app.chat(&key, json!({"model": model, "messages": user_message("hi")})).await;
+            let code = if answer.status == StatusCode::OK { String::new() } else { answer.error_code() };
+            statuses.push((answer.status.as_u16(), code));
+        }
+        // Then both spellings count against the one limit: two served, then refused
+        assert_eq!(statuses[..2].iter().map(|s| s.0).collect::<Vec<_>>(), [200, 200], "limited as {limited_as}");
+        for (status, code) in &statuses[2..] {
+            assert_eq!((*status, code.as_str()), (429, "api_key_model_requests_per_minute_limit"), "{limited_as}");
+        }
+    }
 }

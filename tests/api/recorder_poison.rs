@@ -60,6 +60,7 @@ async fn reserve(quotas: &Quotas, organization_id: Uuid, api_key_id: Uuid) -> Re
         key_limits: &limits,
         model: "echo/x",
         route: "echo/x",
+        alias: None,
         now: Utc::now(),
     });
     quotas.admit(&specs, Amounts { requests: 1, tokens: 50, cost: 5000 }, Utc::now()).await.unwrap()

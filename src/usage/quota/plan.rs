@@ -106,10 +106,12 @@ pub struct QuotaSubject<'a> {
     pub api_key_id: Uuid,
     pub organization_limits: &'a Limits,
     pub key_limits: &'a Limits,
-    /// The model as the client named it, and the route it resolved to: a per-model
-    /// limit set under either name applies, counted under the route's name.
+    /// The model as the client named it, the route it resolved to and the route's
+    /// other name (a built-in model's id without its provider): a per-model limit
+    /// set under any of them applies, counted under the route's name.
     pub model: &'a str,
     pub route: &'a str,
+    pub alias: Option<&'a str>,
     pub now: DateTime<Utc>,
 }
 
@@ -137,7 +139,10 @@ pub fn quotas_for(subject: &QuotaSubject<'_>) -> Vec<QuotaSpec> {
             }
         }
         rate_quotas(&mut quotas, holder, owner, &limits.rates, "", subject.now);
-        let for_model = limits.model_rates(subject.model).or_else(|| limits.model_rates(subject.route));
+        let for_model = limits
+            .model_rates(subject.model)
+            .or_else(|| limits.model_rates(subject.route))
+            .or_else(|| subject.alias.and_then(|alias| limits.model_rates(alias)));
         if let Some(rates) = for_model {
             rate_quotas(&mut quotas, holder, owner, rates, subject.route, subject.now);
         }
@@ -196,6 +201,7 @@ mod tests {
             key_limits: key,
             model: "gpt-4o",
             route: "openai/gpt-4o",
+            alias: Some("gpt-4o"),
             now: now(),
         }
     }
@@ -247,5 +253,20 @@ mod tests {
         let quotas = quotas_for(&subject(&org, &Limits::UNLIMITED));
         assert_eq!(quotas.len(), 1);
         assert_eq!(&*quotas[0].key.model, "openai/gpt-4o");
+    }
+
+    #[test]
+    fn given_a_model_limit_under_the_bare_id_then_the_provider_spelling_counts_under_the_same_quota() {
+        // Given a limit set under `gpt-4o`
+        let mut org = Limits::UNLIMITED;
+        org.models.insert("gpt-4o".into(), RateLimits { requests_per_minute: Some(3), ..Default::default() });
+        // When a client asks for `openai/gpt-4o` (the built-in plan's other name is `gpt-4o`)
+        let unlimited = Limits::UNLIMITED;
+        let spelled_out = QuotaSubject { model: "openai/gpt-4o", ..subject(&org, &unlimited) };
+        let quotas = quotas_for(&spelled_out);
+        // Then the limit holds, in the one quota both spellings count under
+        assert_eq!(quotas.len(), 1);
+        assert_eq!(&*quotas[0].key.model, "openai/gpt-4o");
+        assert_eq!(quotas, quotas_for(&subject(&org, &Limits::UNLIMITED)));
     }
 }
