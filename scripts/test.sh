@@ -52,8 +52,9 @@ require() {
 strip_ansi() { sed 's/\x1b\[[0-9;]*m//g'; }
 
 # The dashboard is built first: the gaiarouter binary embeds frontend/dist when it
-# is compiled, and the cargo tests check the dashboard it serves.
-if require frontend/package.json; then
+# is compiled, and the cargo tests check the dashboard it serves. (A missing
+# frontend is reported once, by the dashboard step below.)
+if [ -f frontend/package.json ]; then
   ensure_node
   log "dashboard: install and build (embedded by the binary)"
   (cd frontend && npm ci --no-audit --no-fund && npm run build)

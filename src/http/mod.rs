@@ -31,6 +31,7 @@ pub mod webhooks;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use axum::{middleware, Router};
+use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
@@ -122,10 +123,18 @@ pub fn router(state: AppState) -> Router {
         .merge(docs())
         .route("/v1/{*rest}", axum::routing::any(unknown_route))
         .method_not_allowed_fallback(method_not_allowed);
-    app = match state.config.static_dir.as_ref().filter(|dir| dir.join("index.html").exists()) {
+    // The dashboard's scripts and styles shrink to about a third gzipped; only the
+    // dashboard is compressed (the API's answers and streams are left as they are).
+    let dashboard = match state.config.static_dir.as_ref().filter(|dir| dir.join("index.html").exists()) {
         // The dashboard is a single-page app: unknown paths get index.html.
-        Some(dir) => app.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")))),
-        None if dashboard::is_embedded() => app.fallback(dashboard::serve),
+        Some(dir) => {
+            Some(Router::new().fallback_service(ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")))))
+        }
+        None if dashboard::is_embedded() => Some(Router::new().fallback(dashboard::serve)),
+        None => None,
+    };
+    app = match dashboard {
+        Some(dashboard) => app.fallback_service(dashboard.layer(CompressionLayer::new())),
         None => app.fallback(unknown_route),
     };
     let request_id = HeaderName::from_static(context::REQUEST_ID_HEADER);

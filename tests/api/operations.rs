@@ -155,6 +155,8 @@ async fn the_dashboard_is_built_into_the_binary_and_served_without_a_static_dir(
     assert!(script.headers()["content-type"].to_str().unwrap().contains("javascript"));
     assert!(script.headers()["cache-control"].to_str().unwrap().contains("immutable"), "hashed: cached for good");
     assert!(!script.bytes().await.unwrap().is_empty());
+    let gzipped = app.client.get(app.url(&first_script(&page))).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip", "the dashboard is compressed for browsers that take it");
 
     // A deep link is a route of the single-page app: index.html, not a 404.
     let deep = app.client.get(app.url("/logs?request=0190")).send().await.unwrap();

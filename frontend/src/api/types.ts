@@ -232,6 +232,8 @@ export interface CatalogueModel {
   provider: string
   /** null: price unknown (recorded at cost 0). */
   pricing: CataloguePricing | null
+  /** false: no price known, so cost limits do not hold for it (a models-file entry without prices). */
+  priced?: boolean
 }
 
 export interface RequestLogEntry {
