@@ -88,6 +88,23 @@ pub struct Config {
     /// Deliver webhooks only to public addresses (refuse loopback, private,
     /// link-local and metadata addresses): set it where tenants are not trusted.
     pub webhook_block_private_addresses: bool,
+    /// Bearer token `GET /metrics` requires (`GAIAROUTER_METRICS_TOKEN`). Unset:
+    /// `/metrics` answers only direct loopback clients (a scraper on this host).
+    pub metrics_token: Option<Secret>,
+    /// `text` (default, for people) or `json` (one object a line, for log
+    /// pipelines); `GAIAROUTER_LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// OTLP/HTTP endpoint traces are exported to (`<endpoint>/v1/traces`);
+    /// `GAIAROUTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`. Unset: no traces.
+    pub otlp_endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 impl Default for Config {
@@ -121,6 +138,9 @@ impl Default for Config {
             webhook_retry_base_ms: 10_000,
             webhook_retry_max_ms: 3_600_000,
             webhook_block_private_addresses: false,
+            metrics_token: None,
+            log_format: LogFormat::Text,
+            otlp_endpoint: None,
         }
     }
 }
@@ -204,6 +224,7 @@ impl Config {
             self.max_connections = v.parse().map_err(|e| anyhow::anyhow!("GAIAROUTER_MAX_CONNECTIONS={v}: {e}"))?;
         }
         self.apply_login_env(&set)?;
+        self.apply_observability_env(&set)?;
         self.check_server_limits()
     }
 
@@ -252,6 +273,24 @@ impl Config {
         }
         if let Some(v) = set("GAIAROUTER_LOGIN_MAX_TRACKED") {
             self.login_max_tracked = parse("GAIAROUTER_LOGIN_MAX_TRACKED", v)?;
+        }
+        Ok(())
+    }
+
+    fn apply_observability_env(&mut self, set: &impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(v) = set("GAIAROUTER_METRICS_TOKEN") {
+            self.metrics_token = Some(Secret::new(v));
+        }
+        if let Some(v) = set("GAIAROUTER_LOG_FORMAT") {
+            self.log_format = match v.to_ascii_lowercase().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => anyhow::bail!("GAIAROUTER_LOG_FORMAT={v}: expected `text` or `json`"),
+            };
+        }
+        // Ours first; else the OpenTelemetry convention every SDK reads.
+        if let Some(v) = set("GAIAROUTER_OTLP_ENDPOINT").or_else(|| set("OTEL_EXPORTER_OTLP_ENDPOINT")) {
+            self.otlp_endpoint = Some(v);
         }
         Ok(())
     }
@@ -380,5 +419,28 @@ mod tests {
     fn a_bad_listen_address_is_an_error() {
         let mut config = Config::default();
         assert!(config.apply_env(|n| (n == "GAIAROUTER_LISTEN").then(|| "nope".into())).is_err());
+    }
+
+    #[test]
+    fn observability_settings_come_from_the_file_then_the_environment_and_the_token_stays_hidden() {
+        let mut config: Config = toml::from_str(
+            "metrics_token = \"scrape-secret\"\nlog_format = \"json\"\notlp_endpoint = \"http://file:4318\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert!(!format!("{config:?}").contains("scrape-secret"));
+        config.apply_env(|n| (n == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "http://otel:4318".into())).unwrap();
+        assert_eq!(config.otlp_endpoint.as_deref(), Some("http://otel:4318"));
+        config
+            .apply_env(|n| match n {
+                "GAIAROUTER_OTLP_ENDPOINT" => Some("http://ours:4318".into()),
+                "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://otel:4318".into()),
+                "GAIAROUTER_LOG_FORMAT" => Some("TEXT".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.otlp_endpoint.as_deref(), Some("http://ours:4318"), "ours wins");
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert!(config.apply_env(|n| (n == "GAIAROUTER_LOG_FORMAT").then(|| "xml".into())).is_err());
     }
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod http;
+pub mod observability;
 pub mod postgres;
 pub mod routing;
 pub mod server;

@@ -10,7 +10,8 @@
 //! refused records are alone, and everything else commits. A database outage fails
 //! the whole batch at once (no per-record retries against a database that is down).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use gaiarouter_domain::request::{RequestCompleted, RequestEvent};
 use gaiarouter_projections::runner::quarantine::{bounded, is_data_error};
@@ -21,6 +22,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::quota::Reservation;
+use crate::observability::{self, Metrics};
 use isolate::{isolate, Failure};
 
 mod isolate;
@@ -61,11 +63,12 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// `process` is this process's lock id: the owner of the leases its records draw from.
-    pub fn start(pool: PgPool, process: i32) -> Self {
+    /// `process` is this process's lock id: the owner of the leases its records
+    /// draw from. `metrics` counts each record once it is committed.
+    pub fn start(pool: PgPool, process: i32, metrics: Arc<Metrics>) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let (stop, stopped) = oneshot::channel();
-        let writer = tokio::spawn(write_loop(Writer { pool, process }, jobs, stopped));
+        let writer = tokio::spawn(write_loop(Writer { pool, process }, jobs, stopped, metrics));
         Recorder { queue, stop: Mutex::new(Some(stop)), writer: Mutex::new(Some(writer)) }
     }
 
@@ -128,7 +131,12 @@ pub struct Writer {
     pub process: i32,
 }
 
-async fn write_loop(writer: Writer, mut jobs: mpsc::Receiver<Job>, mut stopped: oneshot::Receiver<()>) {
+async fn write_loop(
+    writer: Writer,
+    mut jobs: mpsc::Receiver<Job>,
+    mut stopped: oneshot::Receiver<()>,
+    metrics: Arc<Metrics>,
+) {
     loop {
         let first = tokio::select! {
             job = jobs.recv() => job,
@@ -142,7 +150,7 @@ async fn write_loop(writer: Writer, mut jobs: mpsc::Receiver<Job>, mut stopped: 
                 Err(_) => break,
             }
         }
-        write_and_answer(&writer, batch).await;
+        write_and_answer(&writer, batch, &metrics).await;
     }
     // Drain: whatever was queued before the stop is still written.
     jobs.close();
@@ -150,21 +158,24 @@ async fn write_loop(writer: Writer, mut jobs: mpsc::Receiver<Job>, mut stopped: 
     while let Some(job) = jobs.recv().await {
         rest.push(job);
         if rest.len() == MAX_BATCH {
-            write_and_answer(&writer, std::mem::take(&mut rest)).await;
+            write_and_answer(&writer, std::mem::take(&mut rest), &metrics).await;
         }
     }
     if !rest.is_empty() {
-        write_and_answer(&writer, rest).await;
+        write_and_answer(&writer, rest, &metrics).await;
     }
 }
 
-async fn write_and_answer(writer: &Writer, batch: Vec<Job>) {
+async fn write_and_answer(writer: &Writer, batch: Vec<Job>, metrics: &Metrics) {
     let (records, waiters): (Vec<PendingRecord>, Vec<_>) = batch.into_iter().unzip();
+    let started = Instant::now();
     let results = write_isolating(writer, &records).await;
+    metrics.batch_committed(records.len(), started.elapsed());
     // Settle before answering: a caller that records again at once (a client
     // with requests in flight capped) finds its slot back.
     for (record, result) in records.into_iter().zip(&results) {
         if result.is_ok() {
+            observability::request_recorded(metrics, record.request_id, &record.event);
             let (tokens, cost) = used(&record.event);
             record.reservation.recorded(tokens, cost);
         }

@@ -20,6 +20,7 @@ mod limits;
 mod login_throttle;
 mod messages;
 mod messages_hostile;
+mod metrics;
 mod operators;
 mod operators_cli;
 mod projection_oracle;
