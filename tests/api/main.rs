@@ -36,6 +36,7 @@ mod routes;
 mod routing;
 mod sessions;
 mod stats;
+mod telemetry;
 mod tenant_safety;
 mod tool_loops;
 mod webhooks;
