@@ -195,6 +195,27 @@ async fn after_a_mixed_load_the_request_counters_equal_the_request_log_per_model
     assert!(lags.iter().any(|(l, _)| l["projector"] == "request_log"), "{text}");
     assert!(samples(&text, "gaiarouter_db_pool_connections").iter().any(|(l, v)| l["state"] == "size" && *v >= 1.0));
     assert!(samples(&text, "process_resident_memory_bytes")[0].1 > 1_000_000.0);
+    dashboard_reads_only_series_that_exist(&text);
+}
+
+/// Every series the Grafana dashboard queries is one `/metrics` serves.
+fn dashboard_reads_only_series_that_exist(scraped: &str) {
+    let dashboard: Value = serde_json::from_str(include_str!("../../scripts/grafana/gaiarouter.json")).unwrap();
+    let mut queried = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for (start, _) in expr.match_indices("gaiarouter_").chain(expr.match_indices("process_")) {
+                let name: String =
+                    expr[start..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                queried.push(name);
+            }
+        }
+    }
+    assert!(queried.len() >= 15, "{queried:?}");
+    for name in queried {
+        assert!(scraped.lines().any(|line| line.starts_with(&name)), "the dashboard queries `{name}`, not served");
+    }
 }
 
 #[tokio::test]
