@@ -206,8 +206,7 @@ fn dashboard_reads_only_series_that_exist(scraped: &str) {
         for target in panel["targets"].as_array().unwrap() {
             let expr = target["expr"].as_str().unwrap();
             for (start, _) in expr.match_indices("gaiarouter_").chain(expr.match_indices("process_")) {
-                let name: String =
-                    expr[start..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                let name: String = expr[start..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
                 queried.push(name);
             }
         }
