@@ -281,6 +281,10 @@ impl Config {
         if let Some(v) = set("GAIAROUTER_METRICS_TOKEN") {
             self.metrics_token = Some(Secret::new(v));
         }
+        // An empty token would be matched by a request sending none.
+        if self.metrics_token.as_ref().is_some_and(|token| token.expose().trim().is_empty()) {
+            anyhow::bail!("metrics_token must not be empty (leave it unset to serve /metrics to this host only)");
+        }
         if let Some(v) = set("GAIAROUTER_LOG_FORMAT") {
             self.log_format = match v.to_ascii_lowercase().as_str() {
                 "text" => LogFormat::Text,
@@ -442,5 +446,7 @@ mod tests {
         assert_eq!(config.otlp_endpoint.as_deref(), Some("http://ours:4318"), "ours wins");
         assert_eq!(config.log_format, LogFormat::Text);
         assert!(config.apply_env(|n| (n == "GAIAROUTER_LOG_FORMAT").then(|| "xml".into())).is_err());
+        let mut empty: Config = toml::from_str("metrics_token = \" \"\n").unwrap();
+        assert!(empty.apply_env(|_| None).is_err(), "an empty metrics token is refused");
     }
 }

@@ -83,7 +83,11 @@ fn may_scrape(state: &AppState, request: &Request) -> Result<(), ApiError> {
             if bool::from(sent.as_bytes().ct_eq(token.expose().as_bytes())) {
                 Ok(())
             } else {
-                Err(ApiError::unauthorized("send the metrics token as a bearer token"))
+                Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_metrics_token",
+                    "send the metrics token as a bearer token",
+                ))
             }
         }
         None => {

@@ -228,7 +228,9 @@ async fn with_a_metrics_token_only_a_scraper_sending_it_is_answered() {
         }
         request.send()
     };
-    assert_eq!(get(None).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let refused = get(None).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.json::<Value>().await.unwrap()["error"]["code"], "invalid_metrics_token");
     assert_eq!(get(Some("scrape-token-2")).await.unwrap().status(), StatusCode::UNAUTHORIZED);
     assert_eq!(get(Some(&app.admin_token)).await.unwrap().status(), StatusCode::UNAUTHORIZED, "not an admin token");
     let answered = get(Some("scrape-token-1")).await.unwrap();
