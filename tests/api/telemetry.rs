@@ -87,8 +87,26 @@ async fn otlp_receiver() -> (String, Arc<Mutex<Vec<Span>>>) {
     (endpoint, spans)
 }
 
-const CLIENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CLIENT_SPAN: &str = "00f067aa0ba902b7";
+
+/// The spans of `trace` once the four a request makes have arrived (10 s at most).
+async fn spans_of(spans: &Arc<Mutex<Vec<Span>>>, trace: &str) -> Vec<Span> {
+    let mut found = Vec::new();
+    for _ in 0..100 {
+        found = spans.lock().unwrap().iter().filter(|s| hex::encode(&s.trace_id) == trace).cloned().collect();
+        if ["request", "admission", "upstream", "commit"].iter().all(|name| found.iter().any(|s| s.name == *name)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    found
+}
+
+fn named(trace: &[Span], name: &str) -> Span {
+    let found: Vec<&Span> = trace.iter().filter(|s| s.name == name).collect();
+    assert_eq!(found.len(), 1, "one `{name}` span in {:?}", trace.iter().map(|s| &s.name).collect::<Vec<_>>());
+    found[0].clone()
+}
 
 #[tokio::test]
 async fn a_request_with_a_traceparent_is_one_trace_with_admission_upstream_and_commit_and_the_upstream_sees_it() {
@@ -110,47 +128,43 @@ async fn a_request_with_a_traceparent_is_one_trace_with_admission_upstream_and_c
     )
     .await;
 
-    let answer = app
-        .client
-        .post(format!("{}/v1/chat/completions", gateway.base))
-        .bearer_auth(&key)
-        .header("traceparent", format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"))
-        .json(&json!({"model": "openai/gpt-4o-mini", "messages": user_message("hi")}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), StatusCode::OK);
+    // A plain answer, then a stream (whose commit happens while its body is sent).
+    let traces = [("4bf92f3577b34da6a3ce929d0e0e4736", false), ("5c0a3f3577b34da6a3ce929d0e0e4737", true)];
+    for (trace_id, stream) in traces {
+        let answer = app
+            .client
+            .post(format!("{}/v1/chat/completions", gateway.base))
+            .bearer_auth(&key)
+            .header("traceparent", format!("00-{trace_id}-{CLIENT_SPAN}-01"))
+            .json(&json!({"model": "openai/gpt-4o-mini", "messages": user_message("hi"), "stream": stream}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        assert!(answer.text().await.unwrap().contains("traced"));
+        let sent = upstream.last_request().headers;
 
-    let names = ["request", "admission", "upstream", "commit"];
-    let mut trace = Vec::new();
-    for _ in 0..100 {
-        trace = spans.lock().unwrap().iter().filter(|s| hex::encode(&s.trace_id) == CLIENT_TRACE).cloned().collect();
-        if names.iter().all(|name| trace.iter().any(|s| s.name == *name)) {
-            break;
+        let trace = spans_of(&spans, trace_id).await;
+        let request = named(&trace, "request");
+        assert_eq!(hex::encode(&request.parent_span_id), CLIENT_SPAN, "the request span is the child of the client's");
+        for child in ["admission", "upstream", "commit"] {
+            assert_eq!(
+                named(&trace, child).parent_span_id,
+                request.span_id,
+                "`{child}` is a child of the request span"
+            );
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let traceparent = sent.get("traceparent").expect("the upstream request carries a traceparent");
+        let upstream_span = hex::encode(named(&trace, "upstream").span_id);
+        assert_eq!(traceparent.to_str().unwrap(), format!("00-{trace_id}-{upstream_span}-01"), "the attempt's span");
     }
-    let named = |name: &str| -> Span {
-        let found: Vec<&Span> = trace.iter().filter(|s| s.name == name).collect();
-        assert_eq!(found.len(), 1, "one `{name}` span in {:?}", trace.iter().map(|s| &s.name).collect::<Vec<_>>());
-        found[0].clone()
-    };
-    let request = named("request");
-    assert_eq!(hex::encode(&request.parent_span_id), CLIENT_SPAN, "the request span is the child of the client's");
-    for child in ["admission", "upstream", "commit"] {
-        assert_eq!(named(child).parent_span_id, request.span_id, "`{child}` is a child of the request span");
-    }
-    let all_received = spans.lock().unwrap().clone();
-    let other_traces: Vec<_> = all_received.iter().filter(|s| hex::encode(&s.trace_id) != CLIENT_TRACE).collect();
-    assert!(
-        other_traces.iter().all(|s| !names.contains(&s.name.as_str())),
-        "the request's spans are all in the client's trace"
-    );
-
-    let sent = upstream.last_request().headers;
-    let traceparent = sent.get("traceparent").expect("the upstream request carries a traceparent").to_str().unwrap();
-    let upstream_span = hex::encode(named("upstream").span_id);
-    assert_eq!(traceparent, format!("00-{CLIENT_TRACE}-{upstream_span}-01"), "the upstream attempt's span");
+    let elsewhere = spans
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| !traces.iter().any(|(t, _)| hex::encode(&s.trace_id) == *t) && s.name != "request")
+        .count();
+    assert_eq!(elsewhere, 0, "no span of these requests lands in another trace");
 }
 
 #[tokio::test]
