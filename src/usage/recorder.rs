@@ -173,17 +173,23 @@ async fn write_and_answer(writer: &Writer, batch: Vec<Job>, metrics: &Metrics) {
     metrics.batch_committed(records.len(), started.elapsed());
     // Settle before answering: a caller that records again at once (a client
     // with requests in flight capped) finds its slot back.
+    let mut committed = Vec::with_capacity(records.len());
     for (record, result) in records.into_iter().zip(&results) {
         if result.is_ok() {
-            observability::request_recorded(metrics, record.request_id, &record.event);
             let (tokens, cost) = used(&record.event);
             record.reservation.recorded(tokens, cost);
+            committed.push((record.request_id, record.event));
         }
     }
     for (waiter, result) in waiters.into_iter().zip(results) {
         if let Some(waiter) = waiter {
             let _ = waiter.send(result);
         }
+    }
+    // Counted and logged after the callers are answered: a log line written
+    // to a slow stderr never delays an answer.
+    for (request_id, event) in &committed {
+        observability::request_recorded(metrics, *request_id, event);
     }
 }
 

@@ -264,3 +264,15 @@ fn given_a_bare_id_newer_than_the_catalog_then_its_family_provider_serves_it_at_
     assert!(registry.names_a_model("claude-sonnet-4-5"));
     assert!(registry.names_a_model("echo/x"));
 }
+
+#[test]
+fn only_catalogued_models_and_overrides_are_catalogued_not_names_passed_through() {
+    let registry = ModelRegistry::new().with_custom_providers(["local-vllm"]);
+    for listed in ["gpt-4o-mini", "openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5", "claude-sonnet-4-5"] {
+        assert!(registry.catalogues(listed), "{listed}");
+    }
+    for passed_through in ["openai/made-up", "echo/anything", "local-vllm/llama", "claude-team", "made-up"] {
+        assert!(registry.resolve(passed_through).is_ok() || passed_through == "made-up", "{passed_through} resolves");
+        assert!(!registry.catalogues(passed_through), "{passed_through}");
+    }
+}
