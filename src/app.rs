@@ -95,6 +95,7 @@ pub async fn prepare_with_providers(
         None => ModelRegistry::new(),
     };
     registry = registry.with_custom_providers(providers.custom_names());
+    let metrics = Arc::new(crate::observability::Metrics::new(known_models(&registry, &routes)));
     let provider_set = ProviderSet::from_config(&providers).map_err(|e| anyhow::anyhow!("providers: {e}"))?;
     tracing::info!(providers = ?provider_set.names(), "providers configured");
     for warning in registry.startup_warnings(&provider_set.names()) {
@@ -104,8 +105,12 @@ pub async fn prepare_with_providers(
         pool: pool.clone(),
         registry,
         providers: provider_set,
-        recorder: Arc::new(Recorder::start(pool.clone(), process_lock.id)),
-        refusals: Arc::new(Refusals::start(pool.clone(), std::time::Duration::from_millis(config.refusal_pause_ms))),
+        recorder: Arc::new(Recorder::start(pool.clone(), process_lock.id, Arc::clone(&metrics))),
+        refusals: Arc::new(Refusals::start(
+            pool.clone(),
+            std::time::Duration::from_millis(config.refusal_pause_ms),
+            Arc::clone(&metrics),
+        )),
         quotas,
         health: Arc::default(),
         routes: Arc::clone(&routes),
@@ -134,6 +139,7 @@ pub async fn prepare_with_providers(
         login_throttle,
         routes,
         webhooks,
+        metrics,
         background: Arc::new(Background {
             process_lock,
             key_listener,
@@ -144,6 +150,17 @@ pub async fn prepare_with_providers(
             cooldown_writer,
         }),
     })
+}
+
+/// Which model ids metrics may label by name: catalogued models and routes (a
+/// name a client invents, `provider/anything` included, is labelled `unknown`).
+fn known_models(
+    registry: &ModelRegistry,
+    routes: &Arc<crate::routing::RouteTable>,
+) -> crate::observability::labels::KnownModel {
+    let registry = registry.clone();
+    let routes = Arc::clone(routes);
+    Box::new(move |model| registry.catalogues(model) || routes.get(model).is_some())
 }
 
 fn throttle_config(config: &Config) -> crate::auth::throttle::ThrottleConfig {

@@ -93,6 +93,23 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     /// Extra models and prices (a JSON list); `GAIAROUTER_MODELS_FILE`.
     pub models_file: Option<PathBuf>,
+    /// Bearer token `GET /metrics` requires (`GAIAROUTER_METRICS_TOKEN`). Unset:
+    /// `/metrics` answers only direct loopback clients (a scraper on this host).
+    pub metrics_token: Option<Secret>,
+    /// `text` (default, for people) or `json` (one object a line, for log
+    /// pipelines); `GAIAROUTER_LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// OTLP/HTTP endpoint traces are exported to (`<endpoint>/v1/traces`);
+    /// `GAIAROUTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`. Unset: no traces.
+    pub otlp_endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 impl Default for Config {
@@ -128,6 +145,9 @@ impl Default for Config {
             webhook_block_private_addresses: false,
             shutdown_grace_seconds: 30,
             models_file: None,
+            metrics_token: None,
+            log_format: LogFormat::Text,
+            otlp_endpoint: None,
         }
     }
 }
@@ -218,6 +238,7 @@ impl Config {
         if let Some(v) = set("GAIAROUTER_MODELS_FILE") {
             self.models_file = Some(PathBuf::from(v));
         }
+        self.apply_observability_env(&set)?;
         self.check_server_limits()
     }
 
@@ -266,6 +287,28 @@ impl Config {
         }
         if let Some(v) = set("GAIAROUTER_LOGIN_MAX_TRACKED") {
             self.login_max_tracked = parse("GAIAROUTER_LOGIN_MAX_TRACKED", v)?;
+        }
+        Ok(())
+    }
+
+    fn apply_observability_env(&mut self, set: &impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(v) = set("GAIAROUTER_METRICS_TOKEN") {
+            self.metrics_token = Some(Secret::new(v));
+        }
+        // An empty token would be matched by a request sending none.
+        if self.metrics_token.as_ref().is_some_and(|token| token.expose().trim().is_empty()) {
+            anyhow::bail!("metrics_token must not be empty (leave it unset to serve /metrics to this host only)");
+        }
+        if let Some(v) = set("GAIAROUTER_LOG_FORMAT") {
+            self.log_format = match v.to_ascii_lowercase().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => anyhow::bail!("GAIAROUTER_LOG_FORMAT={v}: expected `text` or `json`"),
+            };
+        }
+        // Ours first; else the OpenTelemetry convention every SDK reads.
+        if let Some(v) = set("GAIAROUTER_OTLP_ENDPOINT").or_else(|| set("OTEL_EXPORTER_OTLP_ENDPOINT")) {
+            self.otlp_endpoint = Some(v);
         }
         Ok(())
     }
@@ -449,5 +492,30 @@ mod tests {
     fn a_bad_listen_address_is_an_error() {
         let mut config = Config::default();
         assert!(config.apply_env(|n| (n == "GAIAROUTER_LISTEN").then(|| "nope".into())).is_err());
+    }
+
+    #[test]
+    fn observability_settings_come_from_the_file_then_the_environment_and_the_token_stays_hidden() {
+        let mut config: Config = toml::from_str(
+            "metrics_token = \"scrape-secret\"\nlog_format = \"json\"\notlp_endpoint = \"http://file:4318\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert!(!format!("{config:?}").contains("scrape-secret"));
+        config.apply_env(|n| (n == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "http://otel:4318".into())).unwrap();
+        assert_eq!(config.otlp_endpoint.as_deref(), Some("http://otel:4318"));
+        config
+            .apply_env(|n| match n {
+                "GAIAROUTER_OTLP_ENDPOINT" => Some("http://ours:4318".into()),
+                "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://otel:4318".into()),
+                "GAIAROUTER_LOG_FORMAT" => Some("TEXT".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.otlp_endpoint.as_deref(), Some("http://ours:4318"), "ours wins");
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert!(config.apply_env(|n| (n == "GAIAROUTER_LOG_FORMAT").then(|| "xml".into())).is_err());
+        let mut empty: Config = toml::from_str("metrics_token = \" \"\n").unwrap();
+        assert!(empty.apply_env(|_| None).is_err(), "an empty metrics token is refused");
     }
 }

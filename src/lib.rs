@@ -10,6 +10,7 @@ pub mod demo;
 pub mod error;
 pub mod gateway;
 pub mod http;
+pub mod observability;
 pub mod postgres;
 pub mod routing;
 pub mod server;

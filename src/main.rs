@@ -2,26 +2,31 @@ use clap::Parser;
 use gaiarouter::cli::{self, Cli, Command, DemoCommand, ProjectionsCommand};
 use gaiarouter::config::Config;
 use gaiarouter::postgres::embedded::EmbeddedPostgres;
-use gaiarouter::{app, postgres};
-use tracing_subscriber::EnvFilter;
+use gaiarouter::{app, observability, postgres};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
-        .with_writer(std::io::stderr)
-        .init();
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref());
+    // Logging follows the configuration; an unreadable one is reported in text.
+    let telemetry = observability::logs::init(config.as_ref().ok());
+    let result = match config {
+        Ok(config) => run(cli, config).await,
+        Err(error) => Err(error),
+    };
+    let code = match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    // The exporter's last batch goes out from a thread that blocks: not on the runtime's.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    code
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load(cli.config.as_deref())?;
+async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     // The embedded cluster (if any) lives exactly as long as this process.
     let embedded = match &config.database_url {
         Some(_) => None,

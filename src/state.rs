@@ -31,6 +31,8 @@ pub struct AppState {
     pub routes: Arc<RouteTable>,
     /// Webhook secrets (sealing) and the delivery sender.
     pub webhooks: Arc<crate::webhooks::Webhooks>,
+    /// Prometheus series of this process (`GET /metrics`).
+    pub metrics: Arc<crate::observability::Metrics>,
     pub(crate) background: Arc<Background>,
 }
 

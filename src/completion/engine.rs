@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use futures::{Stream, StreamExt};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::errors::EngineError;
@@ -68,7 +69,8 @@ impl CompletionService {
         exchange: E,
     ) -> Result<Completion<E::Body, E::Chunk>, EngineError> {
         let plan = self.plan(exchange.model())?;
-        let (mut ticket, rate_limits) = self.admit(caller, &exchange, &plan).await?;
+        let (mut ticket, rate_limits) =
+            self.admit(caller, &exchange, &plan).instrument(tracing::info_span!("admission")).await?;
         let request_id = ticket.request_id;
         let answer = if exchange.is_stream() {
             let first = self
@@ -215,7 +217,13 @@ impl CompletionService {
                 ticket.attempt_started(attempt(target));
                 target.health.sent(target.capacity, Instant::now());
                 let in_flight = target.health.enter();
-                let result = call(target).await;
+                let span = tracing::info_span!(
+                    "upstream",
+                    deployment = %target.deployment,
+                    provider = target.provider.name(),
+                    otel.kind = "client",
+                );
+                let result = call(target).instrument(span).await;
                 drop(in_flight);
                 match result {
                     Ok(answer) => {

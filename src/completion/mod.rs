@@ -74,7 +74,8 @@ impl CompletionService {
 /// disconnect.
 async fn finish(recorder: &Recorder, ticket: Ticket, outcome: Outcome) -> Result<(), EngineError> {
     let request_id = ticket.request_id;
-    match recorder.record_with(move || ticket.into_record(outcome)).await {
+    let commit = tracing::info_span!("commit", %request_id);
+    match tracing::Instrument::instrument(recorder.record_with(move || ticket.into_record(outcome)), commit).await {
         Ok(()) => Ok(()),
         Err(error) => {
             tracing::error!(%request_id, %error, "a request could not be recorded");

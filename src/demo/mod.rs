@@ -304,7 +304,9 @@ async fn set_monthly_budget(
 /// so it batches them), refusals through the refusal writer's append.
 async fn record(pool: &PgPool, traffic: Vec<Generated>, report: &mut SeedReport) -> Result<(), SeedError> {
     let lock = ProcessLock::acquire(pool).await?;
-    let recorder = Recorder::start(pool.clone(), lock.id);
+    // Nobody scrapes this process: its metrics are a sink.
+    let metrics = Arc::new(crate::observability::Metrics::new(Box::new(|_| false)));
+    let recorder = Recorder::start(pool.clone(), lock.id, metrics);
     let mut completed: Vec<(Uuid, RequestCompleted)> = Vec::new();
     let mut refused = Vec::new();
     for item in traffic {

@@ -354,6 +354,22 @@ impl ModelRegistry {
         }
     }
 
+    /// Whether `name` is a model this registry lists itself: an override, or a
+    /// catalog id, bare or under its provider. Unlike [`Self::names_a_model`], a
+    /// `provider/anything` id passed through to its provider is not.
+    pub fn catalogues(&self, name: &str) -> bool {
+        if self.overrides.contains_key(name) {
+            return true;
+        }
+        match name.split_once('/') {
+            None => self.catalog_lookup(None, name).is_some(),
+            Some((provider, model)) => {
+                let provider = if provider == "gemini" { "google" } else { provider };
+                self.catalog_lookup(Some(provider), model).is_some()
+            }
+        }
+    }
+
     /// The catalog entry for `model` (exactly, or as a dated snapshot of it).
     fn catalog_lookup(&self, provider: Option<&str>, model: &str) -> Option<(&'static CatalogEntry, Price)> {
         let find =

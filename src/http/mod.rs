@@ -38,7 +38,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-pub use context::RequestContext;
+pub use context::{RequestContext, REQUEST_ID_HEADER};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -67,7 +67,9 @@ const ADMIN_BODY_LIMIT: usize = 64 * 1024;
         webhooks::delete_webhook, webhooks::rotate_webhook_secret, webhooks::webhook_history,
         webhooks::list_deliveries, webhooks::redeliver, webhooks::test_webhook,
         catalogue::catalogue,
-        ops::health, ops::ready,
+        ops::health,
+        ops::ready,
+        ops::metrics,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -143,10 +145,7 @@ pub fn router(state: AppState) -> Router {
     app.with_state(state)
         .layer(middleware::from_fn_with_state(body_read_timeout, body_deadline::limit_body_time))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-            let id = request.headers().get(context::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-            tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %id)
-        }))
+        .layer(TraceLayer::new_for_http().make_span_with(crate::observability::request_span))
         .layer(SetRequestIdLayer::new(request_id, UuidV7RequestId))
         .layer(middleware::from_fn(request_id::take_client_request_id))
         .layer(middleware::map_response(security_headers::add))

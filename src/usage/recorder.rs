@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::quota::Reservation;
+use crate::observability::{self, Metrics};
 use isolate::{isolate, Failure};
 
 mod isolate;
@@ -101,12 +102,13 @@ pub enum RecorderHealth {
 }
 
 impl Recorder {
-    /// `process` is this process's lock id: the owner of the leases its records draw from.
-    pub fn start(pool: PgPool, process: i32) -> Self {
+    /// `process` is this process's lock id: the owner of the leases its records
+    /// draw from. `metrics` counts each record once it is committed.
+    pub fn start(pool: PgPool, process: i32, metrics: Arc<Metrics>) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let (stop, stopped) = oneshot::channel();
         let busy = Arc::new(Busy { epoch: Instant::now(), since: AtomicU64::new(0) });
-        let writer = tokio::spawn(write_loop(Writer { pool, process }, jobs, stopped, Arc::clone(&busy)));
+        let writer = tokio::spawn(write_loop(Writer { pool, process }, jobs, stopped, Arc::clone(&busy), metrics));
         Recorder { queue, stop: Mutex::new(Some(stop)), writer: Mutex::new(Some(writer)), busy }
     }
 
@@ -187,6 +189,7 @@ async fn write_loop(
     mut jobs: mpsc::Receiver<Job>,
     mut stopped: oneshot::Receiver<()>,
     busy: Arc<Busy>,
+    metrics: Arc<Metrics>,
 ) {
     loop {
         let first = tokio::select! {
@@ -202,7 +205,7 @@ async fn write_loop(
             }
         }
         busy.begin();
-        write_and_answer(&writer, batch).await;
+        write_and_answer(&writer, batch, &metrics).await;
         busy.end();
     }
     // Drain: whatever was queued before the stop is still written.
@@ -211,29 +214,38 @@ async fn write_loop(
     while let Some(job) = jobs.recv().await {
         rest.push(job);
         if rest.len() == MAX_BATCH {
-            write_and_answer(&writer, std::mem::take(&mut rest)).await;
+            write_and_answer(&writer, std::mem::take(&mut rest), &metrics).await;
         }
     }
     if !rest.is_empty() {
-        write_and_answer(&writer, rest).await;
+        write_and_answer(&writer, rest, &metrics).await;
     }
 }
 
-async fn write_and_answer(writer: &Writer, batch: Vec<Job>) {
+async fn write_and_answer(writer: &Writer, batch: Vec<Job>, metrics: &Metrics) {
     let (records, waiters): (Vec<PendingRecord>, Vec<_>) = batch.into_iter().unzip();
+    let started = Instant::now();
     let results = write_isolating(writer, &records).await;
+    metrics.batch_committed(records.len(), started.elapsed());
     // Settle before answering: a caller that records again at once (a client
     // with requests in flight capped) finds its slot back.
+    let mut committed = Vec::with_capacity(records.len());
     for (record, result) in records.into_iter().zip(&results) {
         if result.is_ok() {
             let (tokens, cost) = used(&record.event);
             record.reservation.recorded(tokens, cost);
+            committed.push((record.request_id, record.event));
         }
     }
     for (waiter, result) in waiters.into_iter().zip(results) {
         if let Some(waiter) = waiter {
             let _ = waiter.send(result);
         }
+    }
+    // Counted and logged after the callers are answered: a log line written
+    // to a slow stderr never delays an answer.
+    for (request_id, event) in &committed {
+        observability::request_recorded(metrics, *request_id, event);
     }
 }
 

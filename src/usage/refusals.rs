@@ -124,6 +124,7 @@ impl Folds {
 
 pub struct Refusals {
     folds: Arc<Folds>,
+    metrics: Arc<crate::observability::Metrics>,
     /// The pause for a hammering key (`None`: never).
     pause: Option<Duration>,
     stop: Mutex<Option<oneshot::Sender<()>>>,
@@ -132,12 +133,13 @@ pub struct Refusals {
 
 impl Refusals {
     /// `pause`: how long a hammering key's refusals wait before they are answered.
-    pub fn start(pool: PgPool, pause: Duration) -> Self {
+    /// `metrics` counts each refusal as it is folded.
+    pub fn start(pool: PgPool, pause: Duration, metrics: Arc<crate::observability::Metrics>) -> Self {
         let folds = Arc::new(Folds::default());
         let (stop, stopped) = oneshot::channel();
         let writer = tokio::spawn(write_loop(pool, Arc::clone(&folds), stopped));
         let pause = (!pause.is_zero()).then_some(pause);
-        Refusals { folds, pause, stop: Mutex::new(Some(stop)), writer: Mutex::new(Some(writer)) }
+        Refusals { folds, metrics, pause, stop: Mutex::new(Some(stop)), writer: Mutex::new(Some(writer)) }
     }
 
     /// Counts a refusal; never waits. Answers how long to pause before answering
@@ -159,6 +161,7 @@ impl Refusals {
             last_at: now,
         };
         let count = self.folds.add(key, fold);
+        crate::observability::request_refused(&self.metrics, &refused);
         self.pause.filter(|_| count > HAMMERED)
     }
 

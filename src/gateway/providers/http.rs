@@ -53,6 +53,7 @@ pub(crate) async fn send_for_json<T: DeserializeOwned>(
     request: reqwest::RequestBuilder,
     total: Duration,
 ) -> Result<T, ProviderError> {
+    let request = request.headers(crate::observability::traces::outgoing_headers());
     let call = async {
         let response = request.send().await.map_err(transport_error)?;
         let status = response.status();
@@ -71,6 +72,7 @@ pub(crate) async fn open_stream(
     request: reqwest::RequestBuilder,
     idle: Duration,
 ) -> Result<reqwest::Response, ProviderError> {
+    let request = request.headers(crate::observability::traces::outgoing_headers());
     let response = tokio::time::timeout(idle, request.send())
         .await
         .map_err(|_| ProviderError::Timeout)?

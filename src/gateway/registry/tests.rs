@@ -315,3 +315,15 @@ fn a_models_file_entry_without_prices_is_served_at_cost_zero_and_flagged() {
     );
     assert!(matches!(half, Err(RegistryError::InvalidOverride { .. })), "one price without the other is refused");
 }
+
+#[test]
+fn only_catalogued_models_and_overrides_are_catalogued_not_names_passed_through() {
+    let registry = ModelRegistry::new().with_custom_providers(["local-vllm"]);
+    for listed in ["gpt-4o-mini", "openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5", "claude-sonnet-4-5"] {
+        assert!(registry.catalogues(listed), "{listed}");
+    }
+    for passed_through in ["openai/made-up", "echo/anything", "local-vllm/llama", "claude-team", "made-up"] {
+        assert!(registry.resolve(passed_through).is_ok() || passed_through == "made-up", "{passed_through} resolves");
+        assert!(!registry.catalogues(passed_through), "{passed_through}");
+    }
+}
