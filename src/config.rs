@@ -88,6 +88,12 @@ pub struct Config {
     /// Deliver webhooks only to public addresses (refuse loopback, private,
     /// link-local and metadata addresses): set it where tenants are not trusted.
     pub webhook_block_private_addresses: bool,
+    /// The most of each request and each response body stored when an organization
+    /// logs bodies (`GAIAROUTER_BODY_LOG_MAX_BYTES`, 1 byte to 16 MiB); longer ones
+    /// are cut and flagged truncated.
+    pub body_log_max_bytes: usize,
+    /// Stored bodies older than this are deleted (`GAIAROUTER_BODY_LOG_RETENTION_DAYS`, at least 1).
+    pub body_log_retention_days: u32,
 }
 
 impl Default for Config {
@@ -121,6 +127,8 @@ impl Default for Config {
             webhook_retry_base_ms: 10_000,
             webhook_retry_max_ms: 3_600_000,
             webhook_block_private_addresses: false,
+            body_log_max_bytes: 64 * 1024,
+            body_log_retention_days: 30,
         }
     }
 }
@@ -253,6 +261,23 @@ impl Config {
         if let Some(v) = set("GAIAROUTER_LOGIN_MAX_TRACKED") {
             self.login_max_tracked = parse("GAIAROUTER_LOGIN_MAX_TRACKED", v)?;
         }
+        if let Some(v) = set("GAIAROUTER_BODY_LOG_MAX_BYTES") {
+            self.body_log_max_bytes = parse("GAIAROUTER_BODY_LOG_MAX_BYTES", v)?;
+        }
+        if let Some(v) = set("GAIAROUTER_BODY_LOG_RETENTION_DAYS") {
+            self.body_log_retention_days = parse("GAIAROUTER_BODY_LOG_RETENTION_DAYS", v)?;
+        }
+        self.check_body_log()
+    }
+
+    /// Body logging settings in range, from the file or the environment.
+    fn check_body_log(&self) -> anyhow::Result<()> {
+        if !(1..=MAX_BODY_LOG_BYTES).contains(&self.body_log_max_bytes) {
+            anyhow::bail!("GAIAROUTER_BODY_LOG_MAX_BYTES must be between 1 and {MAX_BODY_LOG_BYTES}");
+        }
+        if self.body_log_retention_days == 0 {
+            anyhow::bail!("GAIAROUTER_BODY_LOG_RETENTION_DAYS must be at least 1");
+        }
         Ok(())
     }
 
@@ -268,6 +293,9 @@ impl Config {
         ServerLimits { timeouts: self.server_timeouts(), max_connections: self.max_connections }
     }
 }
+
+/// The most of one body that may be stored: bodies are held in memory until written.
+const MAX_BODY_LOG_BYTES: usize = 16 * 1024 * 1024;
 
 /// The connection timeouts, as durations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -374,6 +402,28 @@ mod tests {
         assert!(!format!("{config:?}").contains("server-secret"));
         let mut junk = Config::default();
         assert!(junk.apply_env(|n| (n == "GAIAROUTER_WEBHOOK_RETRY_BASE_MS").then(|| "fast".into())).is_err());
+    }
+
+    #[test]
+    fn body_logging_bounds_come_from_the_environment_and_out_of_range_is_refused() {
+        let mut config = Config::default();
+        assert_eq!((config.body_log_max_bytes, config.body_log_retention_days), (65_536, 30));
+        config
+            .apply_env(|name| match name {
+                "GAIAROUTER_BODY_LOG_MAX_BYTES" => Some("1024".into()),
+                "GAIAROUTER_BODY_LOG_RETENTION_DAYS" => Some("7".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!((config.body_log_max_bytes, config.body_log_retention_days), (1024, 7));
+        for (name, value) in [
+            ("GAIAROUTER_BODY_LOG_MAX_BYTES", "0"),
+            ("GAIAROUTER_BODY_LOG_MAX_BYTES", "99999999999"),
+            ("GAIAROUTER_BODY_LOG_RETENTION_DAYS", "0"),
+        ] {
+            let mut bad = Config::default();
+            assert!(bad.apply_env(|n| (n == name).then(|| value.into())).is_err(), "{name}={value}");
+        }
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct AppState {
     pub routes: Arc<RouteTable>,
     /// Webhook secrets (sealing) and the delivery sender.
     pub webhooks: Arc<crate::webhooks::Webhooks>,
+    /// Request and response bodies of the organizations that log them.
+    pub bodies: Arc<crate::bodies::BodyLog>,
     pub(crate) background: Arc<Background>,
 }
 
@@ -52,6 +54,7 @@ impl AppState {
     pub async fn shutdown(&self) {
         self.completions.recorder.shutdown().await;
         self.completions.refusals.shutdown().await;
+        self.bodies.shutdown().await;
         // Every request is recorded: what the leases still hold goes back.
         self.background.lease_returner.abort();
         if let Err(error) = self.completions.quotas.give_back_unused(true).await {
