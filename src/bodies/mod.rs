@@ -17,7 +17,7 @@ mod writer;
 pub use capture::{Bounded, CapturedBody};
 pub use store::StoredBodies;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,6 +28,9 @@ use uuid::Uuid;
 
 /// Pairs waiting to be written; beyond it new ones are dropped.
 const QUEUE: usize = 1_024;
+/// Bytes of bodies waiting to be written; beyond it new ones are dropped (the
+/// queue's count alone would let large bodies hold gigabytes).
+const QUEUE_BYTES: usize = 64 * 1024 * 1024;
 
 /// One request's bodies, bounded, ready to be written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,9 +41,17 @@ pub struct BodyRecord {
     pub response: CapturedBody,
 }
 
+impl BodyRecord {
+    pub(crate) fn size(&self) -> usize {
+        self.request.text.len() + self.response.text.len()
+    }
+}
+
 pub struct BodyLog {
     max_bytes: usize,
     queue: mpsc::Sender<BodyRecord>,
+    /// Bytes queued and not yet written (shared with the writer, which gives them back).
+    queued_bytes: Arc<AtomicUsize>,
     dropped: AtomicU64,
     stop: Mutex<Option<oneshot::Sender<()>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -52,12 +63,14 @@ impl BodyLog {
     pub fn start(pool: PgPool, max_bytes: usize, retention_days: u32) -> Self {
         let (queue, queued) = mpsc::channel(QUEUE);
         let (stop, stopped) = oneshot::channel();
-        let writer = tokio::spawn(writer::write_loop(pool.clone(), queued, stopped));
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let writer = tokio::spawn(writer::write_loop(pool.clone(), queued, Arc::clone(&queued_bytes), stopped));
         let retention =
             tokio::spawn(retention::delete_loop(pool, Duration::from_secs(u64::from(retention_days.max(1)) * 86_400)));
         BodyLog {
             max_bytes,
             queue,
+            queued_bytes,
             dropped: AtomicU64::new(0),
             stop: Mutex::new(Some(stop)),
             writer: Mutex::new(Some(writer)),
@@ -72,7 +85,13 @@ impl BodyLog {
 
     /// Queues a pair to be written; never waits.
     pub fn submit(&self, record: BodyRecord) {
-        if self.queue.try_send(record).is_err() {
+        let size = record.size();
+        let taken = take_room(&self.queued_bytes, size, QUEUE_BYTES);
+        let queued = taken && self.queue.try_send(record).is_ok();
+        if taken && !queued {
+            self.queued_bytes.fetch_sub(size, Ordering::AcqRel);
+        }
+        if !queued {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             // Once per thousand: a writer that cannot keep up must not flood the log.
             if dropped % 1_000 == 1 {
@@ -102,10 +121,25 @@ impl BodyLog {
     }
 }
 
-/// What the request log's edge needs to capture one answered request.
-pub struct Capture {
-    pub log: Arc<BodyLog>,
-    pub request_id: Uuid,
-    pub organization_id: Uuid,
-    pub request: CapturedBody,
+/// Counts `size` more bytes as queued if they fit under `max`; answers whether they did.
+fn take_room(queued: &AtomicUsize, size: usize, max: usize) -> bool {
+    queued
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| now.checked_add(size).filter(|after| *after <= max))
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_room_when_bodies_are_queued_then_they_count_until_the_bound_refuses_more() {
+        let queued = AtomicUsize::new(0);
+        assert!(take_room(&queued, 60, 100));
+        assert!(!take_room(&queued, 41, 100), "over the bound");
+        assert_eq!(queued.load(Ordering::Acquire), 60, "a refused body takes no room");
+        assert!(take_room(&queued, 40, 100), "exactly up to the bound");
+        queued.fetch_sub(60, Ordering::AcqRel);
+        assert!(take_room(&queued, 60, 100), "written bodies give their room back");
+    }
 }

@@ -1,5 +1,8 @@
 //! The body writer: drains the queue in batches, one multi-row insert each.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
@@ -11,8 +14,10 @@ const BATCH: usize = 256;
 pub(super) async fn write_loop(
     pool: PgPool,
     mut queued: mpsc::Receiver<BodyRecord>,
+    queued_bytes: Arc<AtomicUsize>,
     mut stopped: oneshot::Receiver<()>,
 ) {
+    let writer = Writer { pool, queued_bytes };
     loop {
         let first = tokio::select! {
             record = queued.recv() => record,
@@ -26,7 +31,7 @@ pub(super) async fn write_loop(
                 Err(_) => break,
             }
         }
-        write(&pool, batch).await;
+        writer.write(batch).await;
     }
     // Stopping: what is already queued is still written.
     queued.close();
@@ -34,11 +39,25 @@ pub(super) async fn write_loop(
     while let Some(record) = queued.recv().await {
         rest.push(record);
         if rest.len() == BATCH {
-            write(&pool, std::mem::take(&mut rest)).await;
+            writer.write(std::mem::take(&mut rest)).await;
         }
     }
     if !rest.is_empty() {
-        write(&pool, rest).await;
+        writer.write(rest).await;
+    }
+}
+
+struct Writer {
+    pool: PgPool,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+impl Writer {
+    /// Writes a batch and gives its bytes back to the queue's bound.
+    async fn write(&self, batch: Vec<BodyRecord>) {
+        let size: usize = batch.iter().map(BodyRecord::size).sum();
+        write(&self.pool, batch).await;
+        self.queued_bytes.fetch_sub(size, Ordering::AcqRel);
     }
 }
 
