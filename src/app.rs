@@ -128,6 +128,11 @@ pub async fn prepare_with_providers(
     webhooks.start_sender();
     let (cooldowns, cooldown_writer) = crate::webhooks::cooldown::start(pool.clone(), Arc::clone(&routes));
     completions.health.set_cooldown_listener(cooldowns);
+    let bodies = Arc::new(crate::bodies::BodyLog::start(
+        pool.clone(),
+        config.body_log_max_bytes,
+        config.body_log_retention_days,
+    ));
     Ok(AppState {
         pool,
         admin,
@@ -140,6 +145,7 @@ pub async fn prepare_with_providers(
         routes,
         webhooks,
         metrics,
+        bodies,
         background: Arc::new(Background {
             process_lock,
             key_listener,

@@ -102,6 +102,12 @@ pub struct Config {
     /// OTLP/HTTP endpoint traces are exported to (`<endpoint>/v1/traces`);
     /// `GAIAROUTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`. Unset: no traces.
     pub otlp_endpoint: Option<String>,
+    /// The most of each request and each response body stored when an organization
+    /// logs bodies (`GAIAROUTER_BODY_LOG_MAX_BYTES`, 1 byte to 16 MiB); longer ones
+    /// are cut and flagged truncated.
+    pub body_log_max_bytes: usize,
+    /// Stored bodies older than this are deleted (`GAIAROUTER_BODY_LOG_RETENTION_DAYS`, at least 1).
+    pub body_log_retention_days: u32,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -148,6 +154,8 @@ impl Default for Config {
             metrics_token: None,
             log_format: LogFormat::Text,
             otlp_endpoint: None,
+            body_log_max_bytes: 64 * 1024,
+            body_log_retention_days: 30,
         }
     }
 }
@@ -288,6 +296,23 @@ impl Config {
         if let Some(v) = set("GAIAROUTER_LOGIN_MAX_TRACKED") {
             self.login_max_tracked = parse("GAIAROUTER_LOGIN_MAX_TRACKED", v)?;
         }
+        if let Some(v) = set("GAIAROUTER_BODY_LOG_MAX_BYTES") {
+            self.body_log_max_bytes = parse("GAIAROUTER_BODY_LOG_MAX_BYTES", v)?;
+        }
+        if let Some(v) = set("GAIAROUTER_BODY_LOG_RETENTION_DAYS") {
+            self.body_log_retention_days = parse("GAIAROUTER_BODY_LOG_RETENTION_DAYS", v)?;
+        }
+        self.check_body_log()
+    }
+
+    /// Body logging settings in range, from the file or the environment.
+    fn check_body_log(&self) -> anyhow::Result<()> {
+        if !(1..=MAX_BODY_LOG_BYTES).contains(&self.body_log_max_bytes) {
+            anyhow::bail!("GAIAROUTER_BODY_LOG_MAX_BYTES must be between 1 and {MAX_BODY_LOG_BYTES}");
+        }
+        if self.body_log_retention_days == 0 {
+            anyhow::bail!("GAIAROUTER_BODY_LOG_RETENTION_DAYS must be at least 1");
+        }
         Ok(())
     }
 
@@ -329,6 +354,9 @@ impl Config {
         }
     }
 }
+
+/// The most of one body that may be stored: bodies are held in memory until written.
+const MAX_BODY_LOG_BYTES: usize = 16 * 1024 * 1024;
 
 /// The connection timeouts, as durations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -485,6 +513,28 @@ mod tests {
                 (format!("{config:?}") != default).then_some(())
             });
             assert!(from_env.is_some(), "the README documents {variable}, but the environment does not set it");
+        }
+    }
+
+    #[test]
+    fn body_logging_bounds_come_from_the_environment_and_out_of_range_is_refused() {
+        let mut config = Config::default();
+        assert_eq!((config.body_log_max_bytes, config.body_log_retention_days), (65_536, 30));
+        config
+            .apply_env(|name| match name {
+                "GAIAROUTER_BODY_LOG_MAX_BYTES" => Some("1024".into()),
+                "GAIAROUTER_BODY_LOG_RETENTION_DAYS" => Some("7".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!((config.body_log_max_bytes, config.body_log_retention_days), (1024, 7));
+        for (name, value) in [
+            ("GAIAROUTER_BODY_LOG_MAX_BYTES", "0"),
+            ("GAIAROUTER_BODY_LOG_MAX_BYTES", "99999999999"),
+            ("GAIAROUTER_BODY_LOG_RETENTION_DAYS", "0"),
+        ] {
+            let mut bad = Config::default();
+            assert!(bad.apply_env(|n| (n == name).then(|| value.into())).is_err(), "{name}={value}");
         }
     }
 

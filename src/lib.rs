@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod bodies;
 pub mod cli;
 pub mod completion;
 pub mod config;

@@ -33,6 +33,8 @@ pub struct AppState {
     pub webhooks: Arc<crate::webhooks::Webhooks>,
     /// Prometheus series of this process (`GET /metrics`).
     pub metrics: Arc<crate::observability::Metrics>,
+    /// Request and response bodies of the organizations that log them.
+    pub bodies: Arc<crate::bodies::BodyLog>,
     pub(crate) background: Arc<Background>,
 }
 
@@ -54,6 +56,7 @@ impl AppState {
     pub async fn shutdown(&self) {
         self.completions.recorder.shutdown().await;
         self.completions.refusals.shutdown().await;
+        self.bodies.shutdown().await;
         // Every request is recorded: what the leases still hold goes back.
         self.background.lease_returner.abort();
         if let Err(error) = self.completions.quotas.give_back_unused(true).await {

@@ -17,6 +17,8 @@ const orgs = new Map()
 const keys = new Map() // id -> key (with secret)
 const events = [] // audit
 const requests = []
+/** Stored request and response bodies by request id (organizations with log_bodies), as GET /v1/logs/{id} adds them. */
+const bodies = new Map()
 const projections = [
   { name: 'usage_rollups', position: 0, lag_events: 0, lag_seconds: 0, state: 'running' },
   { name: 'request_log', position: 0, lag_events: 0, lag_seconds: 0, state: 'running' },
@@ -202,7 +204,7 @@ const auditView = (e) => ({ ...e, subject_name: subjectName(e) })
 /** Seed: an organization with a busy key over its limit (a refusal flood), a failover, and a key since deleted. */
 function seed() {
   const at = (minutesAgo) => new Date(Date.now() - minutesAgo * 60_000)
-  const o = { id: uuid(), object: 'organization', name: 'Acme Analytics', status: 'active', limits: fullLimits({ monthly_requests: 500 }), created_at: at(600).toISOString(), updated_at: at(600).toISOString(), version: 1 }
+  const o = { id: uuid(), object: 'organization', name: 'Acme Analytics', status: 'active', limits: fullLimits({ monthly_requests: 500 }), log_bodies: false, created_at: at(600).toISOString(), updated_at: at(600).toISOString(), version: 1 }
   orgs.set(o.id, o)
   const seedActor = { kind: 'operator', id: operator.id, name: operator.name }
   const seedReq = { socket: { remoteAddress: '10.0.0.7' }, headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36' } }
@@ -415,9 +417,10 @@ async function chat(req, res) {
   const words = `Echo: ${last}`.split(/(\s+)/)
   const prompt_tokens = (b.messages ?? []).reduce((s, m) => s + Math.ceil(m.content.length / 4), 0)
   const completion_tokens = Math.ceil(words.join('').length / 4)
-  const finish = (ttft) => {
+  const requestId = uuid()
+  const finish = (ttft, answered) => {
     const r = {
-      id: uuid(), created_at: new Date(started).toISOString(), finished_at: now(), organization_id: me.organization_id, api_key_id: me.id, model: b.model, provider: priced.provider,
+      id: requestId, created_at: new Date(started).toISOString(), finished_at: now(), organization_id: me.organization_id, api_key_id: me.id, model: b.model, provider: priced.provider,
       prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens, latency_ms: Date.now() - started,
       cost_usd: priced.pricing ? (prompt_tokens * priced.pricing.input_per_million + completion_tokens * priced.pricing.output_per_million) / 1e6 : 0,
       error_message: null, refused_count: 1, ingress: 'chat_completions',
@@ -426,12 +429,16 @@ async function chat(req, res) {
     }
     r.attempts = [{ deployment: r.deployment, provider: r.provider, model: b.model, http_status: 200, error_kind: null, latency_ms: r.latency_ms }]
     requests.unshift(r)
+    if (orgs.get(r.organization_id)?.log_bodies) {
+      bodies.set(r.id, { request_body: JSON.stringify(b), request_body_truncated: false, response_body: answered, response_body_truncated: false })
+    }
   }
   if (!b.stream) {
-    finish(null)
-    return send(res, 200, { id: 'c', object: 'chat.completion', model: b.model, choices: [{ index: 0, message: { role: 'assistant', content: words.join('') }, finish_reason: 'stop' }], usage: { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens } })
+    const answer = { id: 'c', object: 'chat.completion', model: b.model, choices: [{ index: 0, message: { role: 'assistant', content: words.join('') }, finish_reason: 'stop' }], usage: { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens } }
+    finish(null, JSON.stringify(answer))
+    return send(res, 200, answer, { 'x-gaiarouter-request-id': requestId })
   }
-  res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' })
+  res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', 'x-gaiarouter-request-id': requestId })
   const id = 'chatcmpl-' + uuid()
   let ttft = null
   for (const w of words) {
@@ -441,7 +448,7 @@ async function chat(req, res) {
   }
   res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', model: b.model, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\n`)
   res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', model: b.model, choices: [], usage: { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens } })}\n\n`)
-  finish(ttft)
+  finish(ttft, `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', model: b.model, choices: [{ index: 0, delta: { content: words.join('') } }] })}\n\ndata: [DONE]\n\n`)
   res.end('data: [DONE]\n\n')
 }
 
@@ -481,7 +488,7 @@ async function api(req, res, url) {
     if (!admin) return err(res, 403, 'Only admins manage organizations', 'permission_error')
     const b = await body(req)
     if (!b.name?.trim()) return err(res, 422, 'name must not be empty')
-    const o = { id: uuid(), object: 'organization', name: b.name, status: 'active', limits: fullLimits(b.limits), created_at: now(), updated_at: now(), version: 1 }
+    const o = { id: uuid(), object: 'organization', name: b.name, status: 'active', limits: fullLimits(b.limits), log_bodies: false, created_at: now(), updated_at: now(), version: 1 }
     withLastUse(o, (r) => r.organization_id === o.id)
     orgs.set(o.id, o)
     record('OrganizationCreated', 'Organization', o.id, { name: o.name, limits: o.limits }, me, req)
@@ -498,6 +505,7 @@ async function api(req, res, url) {
       const b = await body(req)
       if (b.name && b.name !== o.name) { o.name = b.name; record('OrganizationRenamed', 'Organization', o.id, { name: o.name }, me, req) }
       if (b.limits !== undefined) { o.limits = patchLimits(o.limits, b.limits); record('OrganizationLimitsChanged', 'Organization', o.id, { limits: o.limits }, me, req) }
+      if (b.log_bodies !== undefined && !!b.log_bodies !== !!o.log_bodies) { o.log_bodies = !!b.log_bodies; record('OrganizationBodyLoggingChanged', 'Organization', o.id, { enabled: o.log_bodies }, me, req) }
       if (b.status && b.status !== o.status) { o.status = b.status; record(b.status === 'suspended' ? 'OrganizationSuspended' : 'OrganizationReactivated', 'Organization', o.id, {}, me, req) }
       o.version++; o.updated_at = now()
       return send(res, 200, orgView(o))
@@ -540,7 +548,7 @@ async function api(req, res, url) {
   }
   if ((mm = /^\/v1\/logs\/([^/]+)$/.exec(p)) && m === 'GET') {
     const r = allLogs().find((x) => x.id === mm[1] && (admin || x.organization_id === me.organization_id))
-    return r ? send(res, 200, logView(r)) : err(res, 404, 'request not found', 'invalid_request_error', 'request_not_found')
+    return r ? send(res, 200, { ...logView(r), ...bodies.get(r.id) }) : err(res, 404, 'request not found', 'invalid_request_error', 'request_not_found')
   }
   if (p === '/v1/logs') {
     const q = Object.fromEntries(url.searchParams)

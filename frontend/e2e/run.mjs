@@ -332,6 +332,47 @@ try {
     await page.locator('.arco-drawer .arco-drawer-close-btn').first().click()
   }, { critical: false })
 
+  // ---- issue 13 (helper C): request and response bodies, per organization, off by default
+  await step('body logging: off shows how to turn it on; on, the drawer shows both bodies', async () => {
+    const ask = async (content) => {
+      const r = await fetch(`${BASE}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${secret}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content }] }),
+      })
+      if (r.status !== 200) throw new Error(`a chat answered ${r.status}`)
+      return r.headers.get('x-gaiarouter-request-id') ?? (await r.json()).id
+    }
+    const drawerOf = async (requestId) => {
+      await page.goto(`/logs?request=${requestId}`)
+      const drawer = page.getByTestId('request-drawer')
+      await drawer.getByTestId('drawer-bodies').waitFor()
+      return drawer
+    }
+    const unlogged = await ask(`not kept ${stamp}`)
+    await eventually(async () => (await (await drawerOf(unlogged)).getByTestId('drawer-bodies-hint').count()) > 0)
+    // Turned on from the organization page (an operator's switch), recorded as a PATCH.
+    await page.goto(`/organizations/${orgId}`)
+    const setting = page.getByTestId('org-log-bodies')
+    const patched = page.waitForRequest((r) => r.method() === 'PATCH' && new URL(r.url()).pathname === `/v1/organizations/${orgId}`)
+    await setting.locator('.arco-switch').click()
+    if (JSON.stringify((await patched).postDataJSON()) !== '{"log_bodies":true}') throw new Error('the switch did not PATCH log_bodies')
+    await setting.locator('.arco-switch-checked').waitFor()
+    const prompt = `kept for the log ${stamp}`
+    const logged = await ask(prompt)
+    let drawer
+    await eventually(async () => (await (drawer = await drawerOf(logged)).getByTestId('drawer-request-body').count()) > 0)
+    const request = await drawer.getByTestId('drawer-request-body').textContent()
+    if (!request.includes(`"content": "${prompt}"`)) throw new Error(`the request body is not pretty JSON: ${request.slice(0, 200)}`)
+    if (!(await drawer.getByTestId('drawer-response-body').textContent()).includes('"choices"')) throw new Error('the response body is missing')
+    await shot('logs-drawer-bodies-light')
+    await page.locator('.arco-drawer .arco-drawer-close-btn').first().click()
+    // Back off, so later steps see the organization as they left it.
+    await page.goto(`/organizations/${orgId}`)
+    await page.getByTestId('org-log-bodies').locator('.arco-switch').click()
+    await page.getByTestId('org-log-bodies').locator('.arco-switch:not(.arco-switch-checked)').waitFor()
+  }, { critical: false })
+
   await step('the audit trail is compact, in words and names', async () => {
     await page.goto('/audit')
     const issued = page.locator('[data-event-type="ApiKeyIssued"]', { hasText: KEY }).first()

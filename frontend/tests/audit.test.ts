@@ -101,5 +101,6 @@ describe('audit helpers', () => {
     const e = { ...ev(2, 'ApiKeyLimitsChanged', {}), event_version: '1.0', position: 17 }
     expect(eventCoordinates(e)).toBe('ApiKeyLimitsChanged · version 1.0 · sequence 2 · position 17')
     expect(eventTitle('ApiKeyLimitsChanged')).toBe('Limits changed')
+    expect(eventTitle('OrganizationBodyLoggingChanged')).toBe('Body logging changed')
   })
 })

@@ -14,6 +14,8 @@ pub struct OrganizationChanges {
     pub name: Option<String>,
     pub limits: Option<Limits>,
     pub status: Option<OrganizationStatus>,
+    /// Store request and response bodies (see `crate::bodies`).
+    pub log_bodies: Option<bool>,
 }
 
 fn invalid_name(error: gaiarouter_domain::NameError) -> AdminError {
@@ -44,6 +46,10 @@ impl AdminService {
         }
         if let Some(limits) = changes.limits {
             let command = || OrganizationCommand::ChangeLimits { limits: limits.clone(), at: Utc::now() };
+            self.execute(&self.organizations, id, command, actor).await?;
+        }
+        if let Some(enabled) = changes.log_bodies {
+            let command = || OrganizationCommand::SetBodyLogging { enabled, at: Utc::now() };
             self.execute(&self.organizations, id, command, actor).await?;
         }
         match changes.status {

@@ -15,6 +15,7 @@ pub struct OrganizationRow {
     pub name: String,
     pub status: String,
     pub limits: serde_json::Value,
+    pub log_bodies: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -36,7 +37,7 @@ pub struct ApiKeyRow {
 
 pub use gaiarouter_projections::admin_views::limits_from_json;
 
-const ORG_COLUMNS: &str = "id, version, name, status, limits, created_at, updated_at";
+const ORG_COLUMNS: &str = "id, version, name, status, limits, log_bodies, created_at, updated_at";
 const KEY_COLUMNS: &str = "id, version, organization_id, name, permission, limits, public_id, expires_at, revoked_at, \
      created_at, updated_at";
 

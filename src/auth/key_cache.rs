@@ -37,6 +37,7 @@ pub struct CachedKey {
 pub struct CachedOrganization {
     pub status: OrganizationStatus,
     pub limits: Arc<Limits>,
+    pub log_bodies: bool,
 }
 
 /// An authenticated gateway caller with everything admission needs.
@@ -45,6 +46,8 @@ pub struct GatewayCaller {
     pub key: Arc<CachedKey>,
     /// Shared, not copied: limits are read on every request.
     pub organization_limits: Arc<Limits>,
+    /// Whether the organization stores request and response bodies.
+    pub log_bodies: bool,
 }
 
 #[derive(Default)]
@@ -77,6 +80,7 @@ struct OrgRow {
     id: Uuid,
     status: String,
     limits: serde_json::Value,
+    log_bodies: bool,
 }
 
 impl KeyCache {
@@ -89,7 +93,7 @@ impl KeyCache {
         .fetch_all(pool)
         .await?;
         let orgs: Vec<OrgRow> =
-            sqlx::query_as("SELECT id, status, limits FROM organization_view").fetch_all(pool).await?;
+            sqlx::query_as("SELECT id, status, limits, log_bodies FROM organization_view").fetch_all(pool).await?;
         let mut entries = Entries::default();
         for row in keys {
             let Some(permission) = Permission::parse(&row.permission) else { continue };
@@ -113,6 +117,7 @@ impl KeyCache {
                 CachedOrganization {
                     status: OrganizationStatus::parse(&row.status).unwrap_or(OrganizationStatus::Deleted),
                     limits,
+                    log_bodies: row.log_bodies,
                 },
             );
         }
@@ -148,9 +153,14 @@ impl KeyCache {
         let (organization, _) = load_aggregate::<Organization>(pool, &id.to_string(), None).await?;
         let Some(state) = organization.state else { return Ok(()) };
         if let Ok(mut entries) = self.entries.write() {
-            entries
-                .organizations
-                .insert(id, CachedOrganization { status: state.status, limits: Arc::new(state.limits) });
+            entries.organizations.insert(
+                id,
+                CachedOrganization {
+                    status: state.status,
+                    limits: Arc::new(state.limits),
+                    log_bodies: state.log_bodies,
+                },
+            );
         }
         Ok(())
     }
@@ -177,8 +187,7 @@ impl KeyCache {
         }
         let organization = entries.organizations.get(&key.organization_id);
         check_key_usable(key.revoked, key.expires_at, organization.map(|o| o.status))?;
-        let organization_limits = organization.map(|o| Arc::clone(&o.limits)).unwrap_or_default();
-        Ok(GatewayCaller { key: Arc::clone(key), organization_limits })
+        Ok(caller(key, organization))
     }
 
     /// The organization and key of a presented key whose secret is right, whatever
@@ -197,13 +206,21 @@ impl KeyCache {
         let key = entries.keys_by_public_id.values().find(|key| key.id == id).ok_or(AuthError::InvalidApiKey)?;
         let organization = entries.organizations.get(&key.organization_id);
         check_key_usable(key.revoked, key.expires_at, organization.map(|o| o.status))?;
-        let organization_limits = organization.map(|o| Arc::clone(&o.limits)).unwrap_or_default();
-        Ok(GatewayCaller { key: Arc::clone(key), organization_limits })
+        Ok(caller(key, organization))
     }
 
     /// Follows other processes' admin changes until the returned task is aborted.
     pub fn follow(self: &Arc<Self>, pool: PgPool) -> tokio::task::JoinHandle<()> {
         crate::postgres::follow::follow(Arc::clone(self), pool)
+    }
+}
+
+/// A usable key as the gateway sees it, with what its organization decides.
+fn caller(key: &Arc<CachedKey>, organization: Option<&CachedOrganization>) -> GatewayCaller {
+    GatewayCaller {
+        key: Arc::clone(key),
+        organization_limits: organization.map(|o| Arc::clone(&o.limits)).unwrap_or_default(),
+        log_bodies: organization.is_some_and(|o| o.log_bodies),
     }
 }
 

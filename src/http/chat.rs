@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::extract::ApiJson;
+use super::extract::ApiJsonWithBytes;
 use super::gateway_caller::{refused, refused_at_edge, Pace};
 use super::principal::bearer_token;
 use crate::auth::key_cache::GatewayCaller;
@@ -80,7 +80,7 @@ async fn list_models(State(state): State<AppState>, _caller: GatewayCaller) -> J
 async fn chat_completions(
     State(state): State<AppState>,
     caller: GatewayCaller,
-    body: Result<ApiJson<ChatCompletionRequest>, ApiError>,
+    body: Result<ApiJsonWithBytes<ChatCompletionRequest>, ApiError>,
 ) -> ApiResult<Response> {
     let pace = Pace::default();
     let answer = answer_chat(&state, &caller, body, &pace).await;
@@ -91,12 +91,12 @@ async fn chat_completions(
 async fn answer_chat(
     state: &AppState,
     caller: &GatewayCaller,
-    body: Result<ApiJson<ChatCompletionRequest>, ApiError>,
+    body: Result<ApiJsonWithBytes<ChatCompletionRequest>, ApiError>,
     pace: &Pace,
 ) -> ApiResult<Response> {
     let ingress = Ingress::ChatCompletions;
-    let request = match body {
-        Ok(ApiJson(request)) => request,
+    let (request, received) = match body {
+        Ok(ApiJsonWithBytes { value, bytes }) => (value, bytes),
         Err(error) => {
             refused_at_edge(state, caller, ingress, "", &error, pace);
             return Err(error);
@@ -122,7 +122,7 @@ async fn answer_chat(
     if let Some(status) = &completion.rate_limits {
         response.headers_mut().extend(super::rate_limits::rate_limit_headers(status));
     }
-    Ok(response)
+    Ok(super::body_capture::capture(state, caller, request_id, &received, response).await)
 }
 
 fn chunk_event<T: Serialize>(value: &T) -> Event {

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::dto::ListResponse;
 use super::extract::{ApiPath, ApiQuery};
 use crate::auth::Principal;
+use crate::bodies::StoredBodies;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -52,6 +53,9 @@ pub struct LogParams {
     pub to: Option<String>,
     /// `json` (default) or `csv`.
     pub format: Option<String>,
+    /// With `format=csv`: add the stored request and response bodies (organizations
+    /// that log bodies). Fewer rows are allowed then (see `limit` in the error).
+    pub include_bodies: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -100,6 +104,30 @@ pub struct LogEntry {
     pub attempts: Vec<AttemptEntry>,
     /// The API the request came by: `chat_completions` (OpenAI) or `messages` (Anthropic).
     pub ingress: String,
+    /// The request body as received, when its organization logs bodies (only on
+    /// `GET /v1/logs/{id}`; absent when none was stored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<String>,
+    /// Whether `request_body` was cut at `GAIAROUTER_BODY_LOG_MAX_BYTES`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_body_truncated: Option<bool>,
+    /// The answer as sent: a JSON body, or the server-sent events of a stream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_body_truncated: Option<bool>,
+}
+
+impl LogEntry {
+    fn with_bodies(mut self, bodies: Option<StoredBodies>) -> Self {
+        if let Some(bodies) = bodies {
+            self.request_body = Some(bodies.request_body);
+            self.request_body_truncated = Some(bodies.request_truncated);
+            self.response_body = Some(bodies.response_body);
+            self.response_body_truncated = Some(bodies.response_truncated);
+        }
+        self
+    }
 }
 
 /// One upstream call of a request.
@@ -160,6 +188,10 @@ impl From<LogRow> for LogEntry {
             deployment: r.deployment,
             attempts: r.attempts.0.into_iter().map(Into::into).collect(),
             ingress: r.ingress,
+            request_body: None,
+            request_body_truncated: None,
+            response_body: None,
+            response_body_truncated: None,
         }
     }
 }
@@ -182,13 +214,17 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-fn to_csv(entries: &[LogEntry]) -> String {
+fn to_csv(entries: &[LogEntry], include_bodies: bool) -> String {
     let mut out = String::from(
         "id,created_at,organization_id,api_key_id,model,provider,prompt_tokens,completion_tokens,total_tokens,\
          cost_usd,latency_ms,time_to_first_token_ms,status,http_status,error_kind,streamed,deployment,attempts,\
          ingress,cached_tokens,cache_write_tokens,reasoning_tokens,organization_name,api_key_name,finished_at,\
-         refused_count,error_message,cache_write_1h_tokens,cost_nanos\n",
+         refused_count,error_message,cache_write_1h_tokens,cost_nanos",
     );
+    if include_bodies {
+        out.push_str(",request_body,request_body_truncated,response_body,response_body_truncated");
+    }
+    out.push('\n');
     for e in entries {
         let fields = [
             e.id.to_string(),
@@ -222,6 +258,17 @@ fn to_csv(entries: &[LogEntry]) -> String {
             e.cost_nanos.to_string(),
         ];
         out.push_str(&fields.join(","));
+        if include_bodies {
+            let flag = |truncated: Option<bool>| truncated.map(|t| t.to_string()).unwrap_or_default();
+            let bodies = [
+                csv_field(e.request_body.as_deref().unwrap_or("")),
+                flag(e.request_body_truncated),
+                csv_field(e.response_body.as_deref().unwrap_or("")),
+                flag(e.response_body_truncated),
+            ];
+            out.push(',');
+            out.push_str(&bodies.join(","));
+        }
         out.push('\n');
     }
     out
@@ -241,8 +288,17 @@ pub(crate) async fn request_log(
             return Err(ApiError::bad_request("invalid_format", "format must be json or csv").with_param("format"))
         }
     };
-    let max = if csv { 100_000 } else { 1000 };
-    let limit = params.limit.unwrap_or(if csv { 10_000 } else { 50 });
+    let include_bodies = params.include_bodies.unwrap_or(false);
+    if include_bodies && !csv {
+        return Err(ApiError::bad_request("invalid_include_bodies", "include_bodies is for format=csv")
+            .with_param("include_bodies"));
+    }
+    let max = match (csv, include_bodies) {
+        (true, true) => max_rows_with_bodies(state.bodies.max_bytes()),
+        (true, false) => 100_000,
+        (false, _) => 1000,
+    };
+    let limit = params.limit.unwrap_or(if csv { 10_000.min(max) } else { 50 });
     if !(1..=max).contains(&limit) {
         return Err(
             ApiError::bad_request("invalid_limit", format!("limit must be between 1 and {max}")).with_param("limit")
@@ -295,14 +351,25 @@ pub(crate) async fn request_log(
     let mut rows = request_log::page(&state.pool, &filter, limit + 1).await?;
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let entries: Vec<LogEntry> = rows.into_iter().map(Into::into).collect();
+    let mut entries: Vec<LogEntry> = rows.into_iter().map(Into::into).collect();
+    if include_bodies {
+        let ids: Vec<Uuid> = entries.iter().map(|e| e.id).collect();
+        let mut bodies = crate::bodies::store::for_requests(&state.pool, &ids).await?;
+        entries = entries
+            .into_iter()
+            .map(|e| {
+                let id = e.id;
+                e.with_bodies(bodies.remove(&id))
+            })
+            .collect();
+    }
     if csv {
         return Ok((
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
                 (header::CONTENT_DISPOSITION, "attachment; filename=\"requests.csv\""),
             ],
-            to_csv(&entries),
+            to_csv(&entries, include_bodies),
         )
             .into_response());
     }
@@ -317,7 +384,21 @@ pub(crate) async fn log_entry(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<LogEntry>> {
     match request_log::one(&state.pool, id).await? {
-        Some(row) if principal.can_see_organization(row.organization_id) => Ok(Json(row.into())),
+        Some(row) if principal.can_see_organization(row.organization_id) => {
+            let bodies = crate::bodies::store::for_request(&state.pool, id).await?;
+            Ok(Json(LogEntry::from(row).with_bodies(bodies)))
+        }
         _ => Err(ApiError::not_found("request_not_found", "request not found")),
     }
+}
+
+/// What one CSV export with bodies may hold of them: every row may carry two
+/// bodies of the configured size, so the rows allowed shrink as it grows.
+const CSV_BODY_BUDGET: usize = 64 * 1024 * 1024;
+/// The most rows of a CSV export with bodies, however small the bodies.
+const MAX_ROWS_WITH_BODIES: i64 = 1_000;
+
+fn max_rows_with_bodies(max_body_bytes: usize) -> i64 {
+    let rows = CSV_BODY_BUDGET / max_body_bytes.max(1).saturating_mul(2);
+    i64::try_from(rows).unwrap_or(i64::MAX).clamp(1, MAX_ROWS_WITH_BODIES)
 }

@@ -205,6 +205,8 @@ async fn answer_message(
     pace: &Pace,
 ) -> Result<Response, AnthropicError> {
     let ingress = Ingress::Messages;
+    // Kept for the body log (a cheap handle on the same bytes).
+    let received = body.as_ref().map(Bytes::clone).unwrap_or_default();
     let body = json_body(body);
     let model = match &body {
         Ok(body) => body.get("model").and_then(Value::as_str).unwrap_or_default().to_string(),
@@ -224,7 +226,8 @@ async fn answer_message(
         MessagesExchange::new(body.map_err(invalid)?, anthropic_headers(headers).map_err(invalid)?).map_err(refuse)?;
     state.completions.refuse_untranslatable(&exchange).map_err(refuse)?;
     let completion = state.completions.complete(caller, exchange).await.map_err(refuse)?;
-    let request_id = completion.request_id.to_string();
+    let id = completion.request_id;
+    let request_id = id.to_string();
     let mut response = match completion.answer {
         Answer::Body(message) => Json(*message).into_response(),
         Answer::Stream(stream) => Sse::new(render_stream(stream)).into_response(),
@@ -236,7 +239,7 @@ async fn answer_message(
     if let Some(status) = &completion.rate_limits {
         response.headers_mut().extend(super::rate_limits::anthropic_rate_limit_headers(status));
     }
-    Ok(response)
+    Ok(super::body_capture::capture(state, caller, id, &received, response).await)
 }
 
 async fn count_tokens(

@@ -6,6 +6,7 @@ mod admin_errors;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+mod body_capture;
 mod body_deadline;
 pub mod catalogue;
 pub mod chat;

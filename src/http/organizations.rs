@@ -36,6 +36,8 @@ pub struct OrganizationDto {
     /// `active`, `suspended` or `deleted`.
     pub status: String,
     pub limits: LimitsDto,
+    /// Whether request and response bodies are stored for the request log (off by default).
+    pub log_bodies: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The sequence of the last event applied.
@@ -78,6 +80,7 @@ impl From<OrganizationRow> for OrganizationDto {
             name: row.name,
             status: row.status,
             limits: LimitsDto::from_limits(&limits_from_json(row.limits)),
+            log_bodies: row.log_bodies,
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,
@@ -107,6 +110,11 @@ pub struct UpdateOrganization {
     /// `active` (reactivate) or `suspended`.
     #[schema(value_type = Option<String>)]
     pub status: Option<OrganizationStatus>,
+    /// Store request and response bodies apart from the events, with their own
+    /// retention; `null` turns it off like `false` (the default).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<bool>)]
+    pub log_bodies: Option<Option<bool>>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -182,6 +190,7 @@ pub(crate) async fn get_organization(
         name: past_state.name,
         status: past_state.status.as_str().to_string(),
         limits: LimitsDto::from_limits(&past_state.limits),
+        log_bodies: past_state.log_bodies,
         created_at: past_state.created_at,
         updated_at: past_state.updated_at,
         version,
@@ -206,7 +215,8 @@ pub(crate) async fn update_organization(
         Some(None) => Some(Limits::UNLIMITED),
         Some(Some(patch)) => Some(LimitsDto::merge_patch(&limits_from_json(current.limits), patch)?),
     };
-    let changes = OrganizationChanges { name: body.name, limits, status: body.status };
+    let log_bodies = body.log_bodies.map(|enabled| enabled.unwrap_or(false));
+    let changes = OrganizationChanges { name: body.name, limits, status: body.status, log_bodies };
     state.admin.update_organization(id, changes, &context.actor(&principal)).await?;
     let row = read::organization(&state.pool, id).await?.ok_or_else(not_found)?;
     Ok(Json(one_with_usage(&state, row).await?))

@@ -34,6 +34,7 @@ mod provider_usage;
 mod quotas;
 mod recorder_poison;
 mod refusals;
+mod request_bodies;
 mod request_event_versions;
 mod routes;
 mod routing;

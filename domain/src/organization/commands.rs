@@ -24,6 +24,11 @@ pub enum OrganizationCommand {
     Reactivate {
         at: DateTime<Utc>,
     },
+    /// Turns the storing of request and response bodies on or off (off at creation).
+    SetBodyLogging {
+        enabled: bool,
+        at: DateTime<Utc>,
+    },
     /// Soft delete: the history stays, the name is freed, nothing changes afterwards.
     Delete {
         at: DateTime<Utc>,

@@ -8,12 +8,35 @@ use crate::Limits;
 /// never renamed; a changed payload gets a new version and an upcaster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum OrganizationEvent {
-    OrganizationCreated { name: String, limits: Limits, at: DateTime<Utc> },
-    OrganizationRenamed { name: String, at: DateTime<Utc> },
-    OrganizationLimitsChanged { limits: Limits, at: DateTime<Utc> },
-    OrganizationSuspended { reason: Option<String>, at: DateTime<Utc> },
-    OrganizationReactivated { at: DateTime<Utc> },
-    OrganizationDeleted { at: DateTime<Utc> },
+    OrganizationCreated {
+        name: String,
+        limits: Limits,
+        at: DateTime<Utc>,
+    },
+    OrganizationRenamed {
+        name: String,
+        at: DateTime<Utc>,
+    },
+    OrganizationLimitsChanged {
+        limits: Limits,
+        at: DateTime<Utc>,
+    },
+    OrganizationSuspended {
+        reason: Option<String>,
+        at: DateTime<Utc>,
+    },
+    OrganizationReactivated {
+        at: DateTime<Utc>,
+    },
+    OrganizationDeleted {
+        at: DateTime<Utc>,
+    },
+    /// A new event rather than a field of an existing one: organizations created
+    /// before it simply have none, so body logging stays off for them.
+    OrganizationBodyLoggingChanged {
+        enabled: bool,
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for OrganizationEvent {
@@ -25,6 +48,7 @@ impl DomainEvent for OrganizationEvent {
             Self::OrganizationSuspended { .. } => "OrganizationSuspended",
             Self::OrganizationReactivated { .. } => "OrganizationReactivated",
             Self::OrganizationDeleted { .. } => "OrganizationDeleted",
+            Self::OrganizationBodyLoggingChanged { .. } => "OrganizationBodyLoggingChanged",
         }
         .to_string()
     }

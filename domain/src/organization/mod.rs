@@ -50,6 +50,9 @@ pub struct OrganizationState {
     pub name: String,
     pub limits: Limits,
     pub status: OrganizationStatus,
+    /// Whether request and response bodies are stored (apart from the events).
+    #[serde(default)]
+    pub log_bodies: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -124,6 +127,13 @@ impl Organization {
                 }
                 vec![E::OrganizationReactivated { at }]
             }
+            C::SetBodyLogging { enabled, at } => {
+                if enabled == state.log_bodies {
+                    Vec::new()
+                } else {
+                    vec![E::OrganizationBodyLoggingChanged { enabled, at }]
+                }
+            }
             C::Delete { at } => vec![E::OrganizationDeleted { at }],
         })
     }
@@ -155,6 +165,7 @@ impl Aggregate for Organization {
                 name: name.clone(),
                 limits: limits.clone(),
                 status: OrganizationStatus::Active,
+                log_bodies: false,
                 created_at: *at,
                 updated_at: *at,
             });
@@ -179,6 +190,10 @@ impl Aggregate for Organization {
             }
             E::OrganizationReactivated { at } => {
                 state.status = OrganizationStatus::Active;
+                state.updated_at = at;
+            }
+            E::OrganizationBodyLoggingChanged { enabled, at } => {
+                state.log_bodies = enabled;
                 state.updated_at = at;
             }
             E::OrganizationDeleted { at } => {

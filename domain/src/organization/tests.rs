@@ -183,3 +183,62 @@ fn given_events_written_in_version_1_0_when_loaded_then_budgets_and_rates_are_un
     assert!(now.models.is_empty());
     assert_eq!(OrganizationEvent::OrganizationRenamed { name: "x".into(), at: Utc::now() }.event_version(), "1.0");
 }
+
+#[tokio::test]
+async fn turning_body_logging_on_records_it() {
+    Given::with(())
+        .given(vec![created()])
+        .when_async(OrganizationCommand::SetBodyLogging { enabled: true, at: t(1) })
+        .await
+        .then_expect_events(vec![OrganizationEvent::OrganizationBodyLoggingChanged { enabled: true, at: t(1) }]);
+}
+
+#[tokio::test]
+async fn body_logging_is_off_at_creation_so_turning_it_off_changes_nothing() {
+    Given::with(())
+        .given(vec![created()])
+        .when_async(OrganizationCommand::SetBodyLogging { enabled: false, at: t(1) })
+        .await
+        .then_expect_events(vec![]);
+}
+
+#[tokio::test]
+async fn turning_body_logging_off_after_on_records_it() {
+    Given::with(())
+        .given(vec![created(), OrganizationEvent::OrganizationBodyLoggingChanged { enabled: true, at: t(1) }])
+        .when_async(OrganizationCommand::SetBodyLogging { enabled: false, at: t(2) })
+        .await
+        .then_expect_events(vec![OrganizationEvent::OrganizationBodyLoggingChanged { enabled: false, at: t(2) }]);
+}
+
+#[tokio::test]
+async fn body_logging_of_a_deleted_organization_cannot_change() {
+    Given::with(())
+        .given(vec![created(), OrganizationEvent::OrganizationDeleted { at: t(1) }])
+        .when_async(OrganizationCommand::SetBodyLogging { enabled: true, at: t(2) })
+        .await
+        .then_expect_error(OrganizationError::Deleted);
+}
+
+#[test]
+fn the_body_logging_event_folds_into_the_state_and_keeps_its_name() {
+    let mut organization = Organization::default();
+    organization.apply(created());
+    let event = OrganizationEvent::OrganizationBodyLoggingChanged { enabled: true, at: t(3) };
+    assert_eq!(event.event_type(), "OrganizationBodyLoggingChanged");
+    assert_eq!(event.event_version(), "1.0");
+    organization.apply(event);
+    let state = organization.state.unwrap_or_else(|| panic!("created"));
+    assert!(state.log_bodies);
+    assert_eq!(state.updated_at, t(3));
+}
+
+#[test]
+fn a_state_stored_before_body_logging_reads_as_off() {
+    let old = serde_json::json!({
+        "name": "Acme", "limits": {}, "status": "active",
+        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
+    });
+    let state: OrganizationState = serde_json::from_value(old).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!state.log_bodies);
+}

@@ -66,7 +66,7 @@ export const createOrganization = (body: { name: string; limits?: Partial<Limits
   api.post<Organization>('/v1/organizations', body)
 export const updateOrganization = (
   id: string,
-  body: { name?: string; limits?: LimitsPatch | null; status?: 'active' | 'suspended' },
+  body: { name?: string; limits?: LimitsPatch | null; status?: 'active' | 'suspended'; log_bodies?: boolean },
 ) => api.patch<Organization>(`/v1/organizations/${enc(id)}`, body)
 export const deleteOrganization = (id: string) => api.delete<Deleted>(`/v1/organizations/${enc(id)}`)
 export const organizationHistory = (id: string) =>

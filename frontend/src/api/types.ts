@@ -120,6 +120,8 @@ export interface Organization {
   version: number
   /** When a request of this organization was last recorded; null if never (older servers omit it). */
   last_used_at?: string | null
+  /** Whether request and response bodies are stored for the request log (off by default). */
+  log_bodies?: boolean
 }
 
 export type KeyStatus = 'active' | 'revoked' | 'expired'
@@ -275,6 +277,12 @@ export interface RequestLogEntry {
   error_message?: string | null
   /** When the request finished (for folded refusals: the last one). */
   finished_at?: string | null
+  /** Only from `GET /v1/logs/{id}`, when the organization logs bodies: the request as
+   * received and the answer as sent (JSON, or a stream's server-sent events). */
+  request_body?: string
+  request_body_truncated?: boolean
+  response_body?: string
+  response_body_truncated?: boolean
 }
 
 export interface RequestAttempt {

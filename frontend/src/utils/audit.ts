@@ -40,6 +40,7 @@ const LABELS: Record<string, string> = {
   monthly_cost_usd: 'Monthly cost limit (USD)',
   reason: 'Reason',
   username: 'Username',
+  enabled: 'Enabled',
 }
 
 /** "ApiKeyIssued" → "Api key issued"; known names get nicer titles. */
@@ -51,6 +52,7 @@ export function eventTitle(eventType: string): string {
     OrganizationSuspended: 'Organization suspended',
     OrganizationReactivated: 'Organization reactivated',
     OrganizationDeleted: 'Organization deleted',
+    OrganizationBodyLoggingChanged: 'Body logging changed',
     ApiKeyIssued: 'API key issued',
     ApiKeyRenamed: 'API key renamed',
     ApiKeyPermissionChanged: 'Permission changed',

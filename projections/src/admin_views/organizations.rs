@@ -13,12 +13,12 @@ impl AdminView for Organization {
         };
         sqlx::query(
             "INSERT INTO organization_view \
-               (id, version, name, status, monthly_requests, monthly_tokens, monthly_cost_nanos, created_at, updated_at, limits) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+               (id, version, name, status, monthly_requests, monthly_tokens, monthly_cost_nanos, created_at, updated_at, limits, log_bodies) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, name = EXCLUDED.name, \
                status = EXCLUDED.status, monthly_requests = EXCLUDED.monthly_requests, \
                monthly_tokens = EXCLUDED.monthly_tokens, monthly_cost_nanos = EXCLUDED.monthly_cost_nanos, \
-               updated_at = EXCLUDED.updated_at, limits = EXCLUDED.limits \
+               updated_at = EXCLUDED.updated_at, limits = EXCLUDED.limits, log_bodies = EXCLUDED.log_bodies \
              WHERE organization_view.version < EXCLUDED.version",
         )
         .bind(id)
@@ -31,6 +31,7 @@ impl AdminView for Organization {
         .bind(state.created_at)
         .bind(state.updated_at)
         .bind(limits_to_json(&state.limits))
+        .bind(state.log_bodies)
         .execute(pool)
         .await?;
         Ok(())
