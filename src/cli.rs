@@ -28,6 +28,24 @@ pub enum Command {
     /// Read models rebuilt from the event log.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
+    /// The event store: archive old months of requests.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Move the `Request` events of every month before YYYY-MM (never the current
+    /// month) to compressed files, then drop their partitions. Admin events stay;
+    /// rollups and counters are untouched; rebuilds replay the files.
+    Archive {
+        /// The first month kept, YYYY-MM.
+        #[arg(long)]
+        before: String,
+        /// Where the files go; default `<data_dir>/archive`.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

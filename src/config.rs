@@ -88,6 +88,11 @@ pub struct Config {
     /// Deliver webhooks only to public addresses (refuse loopback, private,
     /// link-local and metadata addresses): set it where tenants are not trusted.
     pub webhook_block_private_addresses: bool,
+    /// Request log rows older than this many days are removed (whole month
+    /// partitions dropped, the rest deleted) and never projected again by a
+    /// rebuild; `GAIAROUTER_REQUEST_LOG_RETENTION_DAYS`. Unset: kept forever.
+    /// Events, rollups and monthly counters are not affected.
+    pub request_log_retention_days: Option<u32>,
 }
 
 impl Default for Config {
@@ -121,6 +126,7 @@ impl Default for Config {
             webhook_retry_base_ms: 10_000,
             webhook_retry_max_ms: 3_600_000,
             webhook_block_private_addresses: false,
+            request_log_retention_days: None,
         }
     }
 }
@@ -204,6 +210,10 @@ impl Config {
             self.max_connections = v.parse().map_err(|e| anyhow::anyhow!("GAIAROUTER_MAX_CONNECTIONS={v}: {e}"))?;
         }
         self.apply_login_env(&set)?;
+        if let Some(v) = set("GAIAROUTER_REQUEST_LOG_RETENTION_DAYS") {
+            self.request_log_retention_days =
+                Some(v.parse().map_err(|e| anyhow::anyhow!("GAIAROUTER_REQUEST_LOG_RETENTION_DAYS={v}: {e}"))?);
+        }
         self.check_server_limits()
     }
 

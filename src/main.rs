@@ -1,5 +1,5 @@
 use clap::Parser;
-use gaiarouter::cli::{self, Cli, Command, ProjectionsCommand};
+use gaiarouter::cli::{self, Cli, Command, EventsCommand, ProjectionsCommand};
 use gaiarouter::config::Config;
 use gaiarouter::postgres::embedded::EmbeddedPostgres;
 use gaiarouter::{app, postgres};
@@ -62,7 +62,9 @@ async fn run_command(command: Command, config: Config, database_url: &str) -> an
         Command::Projections(command) => {
             let pool = postgres::connect(database_url, 4).await?;
             postgres::migrate(&pool).await?;
-            let runner = app::projection_runner(&pool);
+            let request_log =
+                gaiarouter_projections::request_log::RequestLog { retention_days: config.request_log_retention_days };
+            let runner = app::projection_runner_with(&pool, request_log);
             match command {
                 ProjectionsCommand::Rebuild { name, all } => {
                     let names: Vec<String> = match (name, all) {
@@ -91,6 +93,30 @@ async fn run_command(command: Command, config: Config, database_url: &str) -> an
             Ok(())
         }
         Command::Operator(command) => cli::operators::run(command, database_url).await,
+        Command::Events(EventsCommand::Archive { before, dir }) => {
+            let before = gaiarouter::storage::archive::parse_month(&before)?;
+            let dir = dir.unwrap_or_else(|| config.data_dir.join("archive"));
+            let pool = postgres::connect(database_url, 4).await?;
+            postgres::migrate(&pool).await?;
+            let runner = app::projection_runner(&pool);
+            let projectors: Vec<&str> = runner
+                .projectors()
+                .iter()
+                .filter(|p| p.aggregate_types().contains(&gaiarouter_projections::archive::ARCHIVED_TYPE))
+                .map(|p| p.name())
+                .collect();
+            let report =
+                gaiarouter::storage::archive::archive_before(&pool, before, &dir, &projectors, chrono::Utc::now())
+                    .await?;
+            for month in &report.archived {
+                cli::output(&format!("{}: {} events -> {}", month.month.format("%Y-%m"), month.events, month.file));
+            }
+            for month in &report.already_archived {
+                cli::output(&format!("{}: archived before", month.format("%Y-%m")));
+            }
+            cli::output(&format!("manifest: {}", report.manifest.display()));
+            Ok(())
+        }
     }
 }
 

@@ -35,6 +35,7 @@ mod routes;
 mod routing;
 mod sessions;
 mod stats;
+mod storage;
 mod tenant_safety;
 mod tool_loops;
 mod webhooks;
