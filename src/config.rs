@@ -220,6 +220,10 @@ impl Config {
     /// A zero timeout would close every connection at once: refused rather than
     /// silently read as "no timeout", which would bring slowloris back.
     fn check_server_limits(&self) -> anyhow::Result<()> {
+        // Zero days would empty the request log: surely a mistake, not a policy.
+        if self.request_log_retention_days == Some(0) {
+            anyhow::bail!("request_log_retention_days must be at least 1 (unset keeps the request log forever)");
+        }
         if self.max_connections == 0 {
             anyhow::bail!("max_connections must be at least 1");
         }
@@ -384,6 +388,20 @@ mod tests {
         assert!(!format!("{config:?}").contains("server-secret"));
         let mut junk = Config::default();
         assert!(junk.apply_env(|n| (n == "GAIAROUTER_WEBHOOK_RETRY_BASE_MS").then(|| "fast".into())).is_err());
+    }
+
+    #[test]
+    fn request_log_retention_comes_from_the_file_or_the_environment_and_zero_is_refused() {
+        assert_eq!(Config::default().request_log_retention_days, None, "kept forever by default");
+        let mut config: Config = toml::from_str("request_log_retention_days = 90\n").unwrap();
+        assert_eq!(config.request_log_retention_days, Some(90));
+        config.apply_env(|n| (n == "GAIAROUTER_REQUEST_LOG_RETENTION_DAYS").then(|| "30".into())).unwrap();
+        assert_eq!(config.request_log_retention_days, Some(30), "the environment overrides the file");
+        for bad in ["0", "-1", "a month"] {
+            let mut config = Config::default();
+            let error = config.apply_env(|n| (n == "GAIAROUTER_REQUEST_LOG_RETENTION_DAYS").then(|| bad.into()));
+            assert!(error.is_err(), "{bad}");
+        }
     }
 
     #[test]
