@@ -98,13 +98,7 @@ async fn run_command(command: Command, config: Config, database_url: &str) -> an
             let dir = dir.unwrap_or_else(|| config.data_dir.join("archive"));
             let pool = postgres::connect(database_url, 4).await?;
             postgres::migrate(&pool).await?;
-            let runner = app::projection_runner(&pool);
-            let projectors: Vec<&str> = runner
-                .projectors()
-                .iter()
-                .filter(|p| p.aggregate_types().contains(&gaiarouter_projections::archive::ARCHIVED_TYPE))
-                .map(|p| p.name())
-                .collect();
+            let projectors = gaiarouter::storage::archive::request_projectors(&app::projection_runner(&pool));
             let report =
                 gaiarouter::storage::archive::archive_before(&pool, before, &dir, &projectors, chrono::Utc::now())
                     .await?;

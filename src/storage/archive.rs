@@ -56,6 +56,17 @@ pub struct ArchiveReport {
     pub manifest: PathBuf,
 }
 
+/// The projectors that read `Request` events: each must have applied a month
+/// before it is archived.
+pub fn request_projectors(runner: &gaiarouter_projections::Runner) -> Vec<&'static str> {
+    runner
+        .projectors()
+        .iter()
+        .filter(|p| p.aggregate_types().contains(&archived::ARCHIVED_TYPE))
+        .map(|p| p.name())
+        .collect()
+}
+
 /// Parses `YYYY-MM` into the first day of that month.
 pub fn parse_month(text: &str) -> Result<NaiveDate, ArchiveError> {
     let bad = || ArchiveError::BadMonth(text.chars().take(20).collect());

@@ -127,8 +127,9 @@ async fn rebuild_all(pool: &PgPool) {
     }
 }
 
-fn request_projectors() -> Vec<&'static str> {
-    vec!["usage_rollups", "usage_hourly", "monthly_usage", "request_log", "budget_alerts"]
+/// The projectors that must have applied a month before it is archived.
+fn request_projectors(pool: &PgPool) -> Vec<&'static str> {
+    archive::request_projectors(&projection_runner(pool))
 }
 
 #[tokio::test]
@@ -175,11 +176,11 @@ async fn archiving_an_old_month_drops_its_partition_keeps_every_stat_and_a_rebui
     let dir = std::env::temp_dir().join(format!("gaiarouter-archive-{}", Uuid::now_v7()));
     let next = months_before(now, 0) + chrono::Duration::days(40);
     let refused =
-        archive::archive_before(&pool, month_start(next).date_naive(), &dir, &request_projectors(), now).await;
+        archive::archive_before(&pool, month_start(next).date_naive(), &dir, &request_projectors(&pool), now).await;
     assert!(matches!(refused, Err(archive::ArchiveError::CurrentMonth { .. })), "{refused:?}");
 
     let report =
-        archive::archive_before(&pool, this_month.date_naive(), &dir, &request_projectors(), now).await.unwrap();
+        archive::archive_before(&pool, this_month.date_naive(), &dir, &request_projectors(&pool), now).await.unwrap();
     let archived: Vec<_> = report.archived.iter().filter(|m| m.events > 0).collect();
     assert_eq!(archived.len(), 1, "{:?}", report.archived);
     assert_eq!((archived[0].month, archived[0].events), (old_month.date_naive(), 60));
@@ -196,7 +197,7 @@ async fn archiving_an_old_month_drops_its_partition_keeps_every_stat_and_a_rebui
 
     // Re-running is a no-op: the month is reported as archived before.
     let again =
-        archive::archive_before(&pool, this_month.date_naive(), &dir, &request_projectors(), now).await.unwrap();
+        archive::archive_before(&pool, this_month.date_naive(), &dir, &request_projectors(&pool), now).await.unwrap();
     assert!(again.archived.is_empty());
     assert!(again.already_archived.contains(&old_month.date_naive()));
 
@@ -222,7 +223,8 @@ async fn a_month_a_projector_has_not_applied_is_not_archived() {
     sqlx::query("SELECT ensure_month_partitions($1)").bind(old_month).execute(&pool).await.unwrap();
     record(&pool, &[request(Uuid::now_v7(), Uuid::now_v7(), old_month + chrono::Duration::hours(5), 1)]).await;
     let dir = std::env::temp_dir().join(format!("gaiarouter-archive-{}", Uuid::now_v7()));
-    let refused = archive::archive_before(&pool, month_start(now).date_naive(), &dir, &request_projectors(), now).await;
+    let refused =
+        archive::archive_before(&pool, month_start(now).date_naive(), &dir, &request_projectors(&pool), now).await;
     assert!(matches!(refused, Err(archive::ArchiveError::NotProjected { .. })), "{refused:?}");
     assert!(exists(&pool, &format!("events_request_{}", old_month.format("%Y_%m"))).await);
     std::fs::remove_dir_all(&dir).ok();
