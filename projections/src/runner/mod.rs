@@ -242,11 +242,10 @@ impl Runner {
         }
         quarantine::reset(&mut tx, name).await?;
         let (mut read, mut applied) = (0_i64, 0_i64);
-        // Archived months first (they are older than anything live of theirs), then
-        // the live log from its start: the live read must not begin after the last
-        // archived event, since a late-recorded archived event can carry a later
-        // (tx_id, position) than live events of newer months.
-        let mut after = ("0".to_string(), 0_i64);
+        // The archived months first (merged by position), then the live log from its
+        // very start, not from the last archived event: a request recorded late can
+        // sit in an archived month with a later (tx_id, position) than live events.
+        let mut last_archived = None;
         if reads_archives(projector) {
             let months = archive::list(&mut tx).await?;
             let mut archived = archive::Merged::open(&months)?;
@@ -254,12 +253,12 @@ impl Runner {
                 let events = archived.next_batch(REPLAY_BATCH as usize)?;
                 let Some(last) = events.last() else { break };
                 applied += quarantine::apply_isolating(&mut tx, projector, &events).await?.applied as i64;
-                after = (last.tx_id.clone(), last.global_position);
+                last_archived = Some((last.tx_id.clone(), last.global_position));
                 read += events.len() as i64;
                 self.set_progress(name, read, total.max(read));
             }
         }
-        let archived_last = std::mem::replace(&mut after, ("0".to_string(), 0_i64));
+        let mut after = ("0".to_string(), 0_i64);
         let mut live = false;
         loop {
             let events = read_batch(&mut tx, projector.aggregate_types(), (&after.0, after.1), REPLAY_BATCH).await?;
@@ -273,8 +272,9 @@ impl Runner {
                 break;
             }
         }
-        if !live {
-            after = archived_last;
+        // Only archived events: the checkpoint stands after the last of them.
+        if let (false, Some(archived)) = (live, last_archived) {
+            after = archived;
         }
         sqlx::query(
             "UPDATE projection_checkpoints SET last_tx_id = $2::text::xid8, last_position = $3, events_applied = $4, \
