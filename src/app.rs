@@ -121,7 +121,11 @@ pub async fn prepare_with_providers(
         let created = crate::admin::routes_file::seed(&admin, &completions.registry, path).await?;
         tracing::info!(created, path = %path.display(), "routes file applied");
     }
-    let projections = Arc::new(projection_runner(&pool));
+    // This month's and the next months' partitions exist before the first request.
+    crate::storage::ensure_partitions(&pool, chrono::Utc::now()).await?;
+    let storage_maintenance = crate::storage::spawn_maintenance(pool.clone(), config.request_log_retention_days);
+    let projections =
+        Arc::new(projection_runner_with(&pool, RequestLog { retention_days: config.request_log_retention_days }));
     projections.register().await?;
     let projector = Arc::clone(&projections).spawn();
     let webhooks = Arc::new(crate::webhooks::Webhooks::new(pool.clone(), &config)?);
@@ -154,6 +158,7 @@ pub async fn prepare_with_providers(
             reservation_sweeper,
             lease_returner,
             cooldown_writer,
+            storage_maintenance,
         }),
     })
 }
@@ -181,13 +186,18 @@ fn throttle_config(config: &Config) -> crate::auth::throttle::ThrottleConfig {
 
 /// Every checkpointed projector GaiaRouter runs.
 pub fn projection_runner(pool: &PgPool) -> Runner {
+    projection_runner_with(pool, RequestLog::default())
+}
+
+/// The projectors, with the request log's retention from the configuration.
+pub fn projection_runner_with(pool: &PgPool, request_log: RequestLog) -> Runner {
     Runner::new(
         pool.clone(),
         vec![
             Arc::new(UsageRollups),
             Arc::new(HourlyRollups),
             Arc::new(MonthlyUsage),
-            Arc::new(RequestLog),
+            Arc::new(request_log),
             Arc::new(BudgetAlerts),
             Arc::new(WebhookOutbox),
         ],

@@ -31,6 +31,9 @@ pub enum Command {
     /// Demo data for a first look at the dashboard.
     #[command(subcommand)]
     Demo(DemoCommand),
+    /// The event store: archive old months of requests.
+    #[command(subcommand)]
+    Events(EventsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,6 +50,21 @@ pub enum DemoCommand {
         /// The same seed gives the same traffic.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Move the `Request` events of every month before YYYY-MM (never the current
+    /// month) to compressed files, then drop their partitions. Admin events stay;
+    /// rollups and counters are untouched; rebuilds replay the files.
+    Archive {
+        /// The first month kept, YYYY-MM.
+        #[arg(long)]
+        before: String,
+        /// Where the files go; default `<data_dir>/archive`.
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 

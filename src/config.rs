@@ -108,6 +108,11 @@ pub struct Config {
     pub body_log_max_bytes: usize,
     /// Stored bodies older than this are deleted (`GAIAROUTER_BODY_LOG_RETENTION_DAYS`, at least 1).
     pub body_log_retention_days: u32,
+    /// Request log rows older than this many days are removed (whole month
+    /// partitions dropped, the rest deleted) and never projected again by a
+    /// rebuild; `GAIAROUTER_REQUEST_LOG_RETENTION_DAYS`. Unset: kept forever.
+    /// Events, rollups and monthly counters are not affected.
+    pub request_log_retention_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -156,6 +161,7 @@ impl Default for Config {
             otlp_endpoint: None,
             body_log_max_bytes: 64 * 1024,
             body_log_retention_days: 30,
+            request_log_retention_days: None,
         }
     }
 }
@@ -247,12 +253,20 @@ impl Config {
             self.models_file = Some(PathBuf::from(v));
         }
         self.apply_observability_env(&set)?;
+        if let Some(v) = set("GAIAROUTER_REQUEST_LOG_RETENTION_DAYS") {
+            self.request_log_retention_days =
+                Some(v.parse().map_err(|e| anyhow::anyhow!("GAIAROUTER_REQUEST_LOG_RETENTION_DAYS={v}: {e}"))?);
+        }
         self.check_server_limits()
     }
 
     /// A zero timeout would close every connection at once: refused rather than
     /// silently read as "no timeout", which would bring slowloris back.
     fn check_server_limits(&self) -> anyhow::Result<()> {
+        // Zero days would empty the request log: surely a mistake, not a policy.
+        if self.request_log_retention_days == Some(0) {
+            anyhow::bail!("request_log_retention_days must be at least 1 (unset keeps the request log forever)");
+        }
         if self.max_connections == 0 {
             anyhow::bail!("max_connections must be at least 1");
         }
@@ -535,6 +549,20 @@ mod tests {
         ] {
             let mut bad = Config::default();
             assert!(bad.apply_env(|n| (n == name).then(|| value.into())).is_err(), "{name}={value}");
+        }
+    }
+
+    #[test]
+    fn request_log_retention_comes_from_the_file_or_the_environment_and_zero_is_refused() {
+        assert_eq!(Config::default().request_log_retention_days, None, "kept forever by default");
+        let mut config: Config = toml::from_str("request_log_retention_days = 90\n").unwrap();
+        assert_eq!(config.request_log_retention_days, Some(90));
+        config.apply_env(|n| (n == "GAIAROUTER_REQUEST_LOG_RETENTION_DAYS").then(|| "30".into())).unwrap();
+        assert_eq!(config.request_log_retention_days, Some(30), "the environment overrides the file");
+        for bad in ["0", "-1", "a month"] {
+            let mut config = Config::default();
+            let error = config.apply_env(|n| (n == "GAIAROUTER_REQUEST_LOG_RETENTION_DAYS").then(|| bad.into()));
+            assert!(error.is_err(), "{bad}");
         }
     }
 

@@ -16,5 +16,6 @@ pub mod postgres;
 pub mod routing;
 pub mod server;
 pub mod state;
+pub mod storage;
 pub mod usage;
 pub mod webhooks;

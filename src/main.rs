@@ -1,5 +1,5 @@
 use clap::Parser;
-use gaiarouter::cli::{self, Cli, Command, DemoCommand, ProjectionsCommand};
+use gaiarouter::cli::{self, Cli, Command, DemoCommand, EventsCommand, ProjectionsCommand};
 use gaiarouter::config::Config;
 use gaiarouter::postgres::embedded::EmbeddedPostgres;
 use gaiarouter::{app, observability, postgres};
@@ -68,7 +68,9 @@ async fn run_command(command: Command, config: Config, database_url: &str) -> an
         Command::Projections(command) => {
             let pool = postgres::connect(database_url, 4).await?;
             postgres::migrate(&pool).await?;
-            let runner = app::projection_runner(&pool);
+            let request_log =
+                gaiarouter_projections::request_log::RequestLog { retention_days: config.request_log_retention_days };
+            let runner = app::projection_runner_with(&pool, request_log);
             match command {
                 ProjectionsCommand::Rebuild { name, all } => {
                     let names: Vec<String> = match (name, all) {
@@ -100,8 +102,8 @@ async fn run_command(command: Command, config: Config, database_url: &str) -> an
         Command::Demo(DemoCommand::Seed { days, requests_per_day, seed }) => {
             let pool = postgres::connect(database_url, 8).await?;
             postgres::migrate(&pool).await?;
-            let registry = match std::env::var_os("GAIAROUTER_MODELS_FILE") {
-                Some(path) => gaiarouter::gateway::ModelRegistry::with_overrides_file(std::path::Path::new(&path))?,
+            let registry = match &config.models_file {
+                Some(path) => gaiarouter::gateway::ModelRegistry::with_overrides_file(path)?,
                 None => gaiarouter::gateway::ModelRegistry::new(),
             };
             let options = gaiarouter::demo::SeedOptions { days, requests_per_day, seed, end: chrono::Utc::now() };
@@ -118,6 +120,24 @@ async fn run_command(command: Command, config: Config, database_url: &str) -> an
                 report.cost.to_usd_decimal(),
                 started.elapsed().as_secs_f64()
             ));
+            Ok(())
+        }
+        Command::Events(EventsCommand::Archive { before, dir }) => {
+            let before = gaiarouter::storage::archive::parse_month(&before)?;
+            let dir = dir.unwrap_or_else(|| config.data_dir.join("archive"));
+            let pool = postgres::connect(database_url, 4).await?;
+            postgres::migrate(&pool).await?;
+            let projectors = gaiarouter::storage::archive::request_projectors(&app::projection_runner(&pool));
+            let report =
+                gaiarouter::storage::archive::archive_before(&pool, before, &dir, &projectors, chrono::Utc::now())
+                    .await?;
+            for month in &report.archived {
+                cli::output(&format!("{}: {} events -> {}", month.month.format("%Y-%m"), month.events, month.file));
+            }
+            for month in &report.already_archived {
+                cli::output(&format!("{}: archived before", month.format("%Y-%m")));
+            }
+            cli::output(&format!("manifest: {}", report.manifest.display()));
             Ok(())
         }
     }

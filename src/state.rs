@@ -48,6 +48,8 @@ pub(crate) struct Background {
     /// Gives back unused quota leases.
     pub(crate) lease_returner: JoinHandle<()>,
     pub(crate) cooldown_writer: JoinHandle<()>,
+    /// Partitions ahead, request log retention.
+    pub(crate) storage_maintenance: JoinHandle<()>,
 }
 
 impl AppState {
@@ -66,6 +68,7 @@ impl AppState {
         self.background.route_listener.abort();
         self.background.projector.abort();
         self.background.reservation_sweeper.abort();
+        self.background.storage_maintenance.abort();
         self.webhooks.shutdown().await;
         self.background.cooldown_writer.abort();
         self.background.process_lock.stop();

@@ -32,6 +32,8 @@ pub enum EventLogError {
     Database(#[from] sqlx::Error),
     #[error("event {aggregate_type}/{aggregate_id}#{sequence} cannot be read: {source}")]
     Corrupt { aggregate_type: String, aggregate_id: String, sequence: i64, source: serde_json::Error },
+    #[error("event archive {file} cannot be read: {reason}")]
+    Archive { file: String, reason: String },
 }
 
 /// The projector runner's columns: the payload as text only (see `payload_text`).

@@ -2,6 +2,7 @@
 //! can be rebuilt from it.
 
 pub mod admin_views;
+pub mod archive;
 pub mod budget_alerts;
 pub mod event_log;
 pub mod latency;

@@ -12,7 +12,19 @@ use uuid::Uuid;
 use crate::event_log::{EventLogError, StoredEvent};
 use crate::{refused_events, request_events, Projector};
 
-pub struct RequestLog;
+/// `retention_days`: rows that started longer ago are not written (a rebuild must
+/// not bring back what retention removed); `None` keeps everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestLog {
+    pub retention_days: Option<u32>,
+}
+
+impl RequestLog {
+    /// Requests that started before this are past retention.
+    pub fn cutoff(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.retention_days.map(|days| now - chrono::Duration::days(i64::from(days)))
+    }
+}
 
 #[async_trait::async_trait]
 impl Projector for RequestLog {
@@ -35,8 +47,9 @@ impl Projector for RequestLog {
         }
         let requests = request_events(events)?;
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let kept = |started: DateTime<Utc>| self.cutoff(Utc::now()).is_none_or(|cutoff| started >= cutoff);
         let mut c = Columns::default();
-        for (id, r) in ids.into_iter().zip(&requests) {
+        for (id, r) in ids.into_iter().zip(&requests).filter(|(_, r)| kept(r.started_at)) {
             c.ids.push(id);
             c.started.push(r.started_at);
             c.finished.push(r.finished_at);
@@ -63,7 +76,7 @@ impl Projector for RequestLog {
             c.refused_count.push(1);
             c.error_message.push(None);
         }
-        for (id, r) in refused_events(events)? {
+        for (id, r) in refused_events(events)?.into_iter().filter(|(_, r)| kept(r.first_at)) {
             c.ids.push(id);
             c.started.push(r.first_at);
             c.finished.push(r.last_at);

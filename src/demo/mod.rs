@@ -197,6 +197,8 @@ pub async fn seed(pool: &PgPool, registry: &ModelRegistry, options: &SeedOptions
         seed: options.seed,
     };
     let traffic = traffic::generate(&plan);
+    // The month partitions the traffic lands in (the server makes only the coming ones).
+    crate::storage::ensure_partitions_between(pool, traffic::first_midnight(&plan), plan.end).await?;
     let spend = spend_this_month(&traffic, options.end);
     for (organization_id, tenant) in &organizations {
         let spent = spend.get(organization_id).copied().unwrap_or(Money::ZERO);

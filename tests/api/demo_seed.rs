@@ -25,17 +25,23 @@ fn keys_of(answer: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn a_seeded_installation_shows_the_traffic_everywhere_and_a_second_run_adds_to_it() {
-    // Given a running server and three days of demo traffic recorded beside it
+    // Given a running server and 32 days of demo traffic recorded beside it (so
+    // across a month's end, into a month whose partition the server did not make)
     let app = spawn_app().await;
-    let options = SeedOptions { days: 3, requests_per_day: 150, seed: 9, end: chrono::Utc::now() };
+    let now = chrono::Utc::now();
+    let options = SeedOptions { days: 32, requests_per_day: 60, seed: 9, end: now };
+    let range = format!("from={}&to={}", (now - chrono::Duration::days(40)).date_naive(), now.date_naive());
     let report = seed(&app.state.pool, &ModelRegistry::new(), &options).await.unwrap();
     assert_eq!((report.organizations, report.api_keys), (3, 5));
-    assert!(report.requests > 300 && report.failed > 0, "{report:?}");
+    assert!(report.requests > 1_000 && report.failed > 0, "{report:?}");
     // When the projectors have applied it
     assert!(wait_until(|| caught_up(&app)).await, "projections catch up");
 
+    // Then every request is in the partition of its month, none in the default one
+    let unpartitioned = app.scalar("SELECT count(*) FROM events_request_default").await;
+    assert_eq!(unpartitioned, 0, "demo traffic of past months has its partitions");
     // Then the stats count every request, failure, refusal and nano-dollar recorded
-    let stats = app.get("/v1/stats", &app.admin_token).await;
+    let stats = app.get(&format!("/v1/stats?{range}"), &app.admin_token).await;
     let summary = &stats.body["summary"];
     assert_eq!(summary["requests"], json!(report.requests), "{summary}");
     assert_eq!(summary["errors"], json!(report.failed));
@@ -43,13 +49,13 @@ async fn a_seeded_installation_shows_the_traffic_everywhere_and_a_second_run_add
     assert_eq!(summary["cost_nanos"], json!(report.cost.nanos()));
     // Across several providers, models, organizations and days
     // (refusals reached no provider: they count under none, "")
-    let providers = keys_of(&app.get("/v1/stats?group_by=provider", &app.admin_token).await.body);
+    let providers = keys_of(&app.get(&format!("/v1/stats?group_by=provider&{range}"), &app.admin_token).await.body);
     assert_eq!(providers, ["", "anthropic", "google", "openai"]);
-    let models = keys_of(&app.get("/v1/stats?group_by=model", &app.admin_token).await.body);
+    let models = keys_of(&app.get(&format!("/v1/stats?group_by=model&{range}"), &app.admin_token).await.body);
     assert!(models.len() >= 8, "{models:?}");
-    let days = app.get("/v1/stats?group_by=day", &app.admin_token).await;
+    let days = app.get(&format!("/v1/stats?group_by=day&{range}"), &app.admin_token).await;
     let busy_days = days.body["data"].as_array().unwrap().iter().filter(|d| d["requests"].as_i64() > Some(0)).count();
-    assert!(busy_days >= 3, "{}", days.body);
+    assert!(busy_days >= 32, "{}", days.body);
 
     // And the organizations have budgets the month's spend fills, set in the audit trail
     let organizations = app.get("/v1/organizations?limit=100", &app.admin_token).await;
@@ -87,6 +93,6 @@ async fn a_seeded_installation_shows_the_traffic_everywhere_and_a_second_run_add
     // Then the same organizations and keys get more traffic
     let organizations = app.get("/v1/organizations?limit=100", &app.admin_token).await;
     assert_eq!(organizations.body["data"].as_array().unwrap().len(), 3);
-    let stats = app.get("/v1/stats", &app.admin_token).await;
+    let stats = app.get(&format!("/v1/stats?{range}"), &app.admin_token).await;
     assert_eq!(stats.body["summary"]["requests"], json!(report.requests + again.requests));
 }

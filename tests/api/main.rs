@@ -40,6 +40,7 @@ mod routes;
 mod routing;
 mod sessions;
 mod stats;
+mod storage;
 mod telemetry;
 mod tenant_safety;
 mod tool_loops;

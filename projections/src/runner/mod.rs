@@ -28,6 +28,7 @@ use std::time::Duration;
 use sqlx::postgres::PgListener;
 use sqlx::{Acquire, Connection, PgConnection, PgPool};
 
+use crate::archive;
 use crate::event_log::{EventLogError, StoredEvent, TAIL_COLUMNS};
 
 /// The advisory lock key held by the projecting process ("GaiaProj").
@@ -206,10 +207,13 @@ impl Runner {
         .execute(&self.pool)
         .await?;
         let types: Vec<String> = projector.aggregate_types().iter().map(|t| t.to_string()).collect();
-        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = ANY($1)")
+        let mut total: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = ANY($1)")
             .bind(&types)
             .fetch_one(&self.pool)
             .await?;
+        if reads_archives(projector) {
+            total += archive::count(&mut *self.pool.acquire().await?).await?;
+        }
         self.set_progress(name, 0, total);
         let result = self.replay_in_one_transaction(projector, total).await;
         if let Ok(mut progress) = self.progress.lock() {
@@ -237,18 +241,40 @@ impl Runner {
             sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
         }
         quarantine::reset(&mut tx, name).await?;
-        let mut after = ("0".to_string(), 0_i64);
         let (mut read, mut applied) = (0_i64, 0_i64);
+        // The archived months first (merged by position), then the live log from its
+        // very start, not from the last archived event: a request recorded late can
+        // sit in an archived month with a later (tx_id, position) than live events.
+        let mut last_archived = None;
+        if reads_archives(projector) {
+            let months = archive::list(&mut tx).await?;
+            let mut archived = archive::Merged::open(&months)?;
+            loop {
+                let events = archived.next_batch(REPLAY_BATCH as usize)?;
+                let Some(last) = events.last() else { break };
+                applied += quarantine::apply_isolating(&mut tx, projector, &events).await?.applied as i64;
+                last_archived = Some((last.tx_id.clone(), last.global_position));
+                read += events.len() as i64;
+                self.set_progress(name, read, total.max(read));
+            }
+        }
+        let mut after = ("0".to_string(), 0_i64);
+        let mut live = false;
         loop {
             let events = read_batch(&mut tx, projector.aggregate_types(), (&after.0, after.1), REPLAY_BATCH).await?;
             let Some(last) = events.last() else { break };
             applied += quarantine::apply_isolating(&mut tx, projector, &events).await?.applied as i64;
             after = (last.tx_id.clone(), last.global_position);
+            live = true;
             read += events.len() as i64;
             self.set_progress(name, read, total.max(read));
             if (events.len() as i64) < REPLAY_BATCH {
                 break;
             }
+        }
+        // Only archived events: the checkpoint stands after the last of them.
+        if let (false, Some(archived)) = (live, last_archived) {
+            after = archived;
         }
         sqlx::query(
             "UPDATE projection_checkpoints SET last_tx_id = $2::text::xid8, last_position = $3, events_applied = $4, \
@@ -364,6 +390,11 @@ impl Runner {
             }
         }
     }
+}
+
+/// Projectors of `Request` events replay the archived months too.
+fn reads_archives(projector: &dyn Projector) -> bool {
+    projector.aggregate_types().contains(&archive::ARCHIVED_TYPE)
 }
 
 async fn advance(tx: &mut PgConnection, name: &str, last: &StoredEvent, count: usize) -> Result<(), sqlx::Error> {

@@ -47,6 +47,8 @@ pub fn is_poison(error: &EventLogError) -> bool {
     match error {
         EventLogError::Corrupt { .. } => true,
         EventLogError::Database(error) => is_data_error(error),
+        // A missing or damaged archive file is not one event's fault: the rebuild fails.
+        EventLogError::Archive { .. } => false,
     }
 }
 
