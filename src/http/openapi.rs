@@ -10,18 +10,21 @@
 //! - path parameters (`ApiPath`): 404 when an id does not parse (it names nothing);
 //! - a request body (`ApiJson`, the body limit and the body deadline): 400, 408,
 //!   413, and 415 without a JSON content type (the Messages API reads any type);
-//! - the database behind almost every route: 503 when it is unreachable.
+//! - the database behind almost every route: 503 when it is unreachable;
+//! - every list's `limit`: the one pagination rule (`dto::page_limit`).
 //!
 //! Public operations declare `security(())` on their handler; every other one
 //! needs the bearer scheme.
 
-use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::path::{Operation, Parameter, ParameterIn, PathItem};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
 };
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
 use utoipa::{Modify, PartialSchema, ToSchema};
 
+use super::dto::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX};
 use super::messages::AnthropicErrorBody;
 use crate::error::ErrorBody;
 
@@ -91,6 +94,11 @@ fn add_shared_answers(path: &str, operation: &mut Operation) {
         answer(operation, "401", "no credential, or one that is invalid, expired or revoked");
         answer(operation, "403", "the caller's permission is too low, or its organization is suspended");
     }
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if parameter.parameter_in == ParameterIn::Query && parameter.name == "limit" {
+            state_the_pagination_rule(parameter);
+        }
+    }
     let parameters = operation.parameters.as_deref().unwrap_or_default();
     let has_query = parameters.iter().any(|p| p.parameter_in == ParameterIn::Query);
     let has_path = parameters.iter().any(|p| p.parameter_in == ParameterIn::Path);
@@ -119,6 +127,22 @@ fn add_shared_answers(path: &str, operation: &mut Operation) {
             }
         }
     }
+}
+
+/// Every list's `limit` is bounded by the one rule `page_limit` enforces.
+fn state_the_pagination_rule(parameter: &mut Parameter) {
+    let schema = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(1))
+        .maximum(Some(PAGE_LIMIT_MAX))
+        .default(Some(PAGE_LIMIT_DEFAULT.into()));
+    parameter.schema = Some(RefOr::T(schema.into()));
+    let rule = format!("Page size: 1 to {PAGE_LIMIT_MAX} (default {PAGE_LIMIT_DEFAULT}).");
+    parameter.description = Some(match parameter.description.take() {
+        Some(own) => format!("{rule} {own}"),
+        None => rule,
+    });
 }
 
 /// Adds an answer unless the handler declared that status itself.
