@@ -31,10 +31,43 @@ pub struct ChatCompletionRequestDoc {
 
 #[derive(Serialize, ToSchema)]
 pub struct ChatMessageDoc {
-    /// `system`, `developer`, `user`, `assistant` or `tool`.
-    pub role: String,
-    /// Text, or an array of content parts.
-    pub content: serde_json::Value,
+    pub role: ChatRoleDoc,
+    pub content: ContentDoc,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // a shape for the document, never built
+pub enum ChatRoleDoc {
+    System,
+    Developer,
+    User,
+    Assistant,
+    Tool,
+}
+
+/// Text, or an array of content parts (objects with a `type`).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // a shape for the document, never built
+pub enum ContentDoc {
+    Text(String),
+    Parts(Vec<serde_json::Map<String, serde_json::Value>>),
+}
+
+/// A turn of an Anthropic conversation.
+#[derive(Serialize, ToSchema)]
+pub struct MessageParamDoc {
+    pub role: MessageRoleDoc,
+    pub content: ContentDoc,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // a shape for the document, never built
+pub enum MessageRoleDoc {
+    User,
+    Assistant,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -64,7 +97,7 @@ pub struct MessagesRequestDoc {
     #[schema(minimum = 1)]
     pub max_tokens: u32,
     #[schema(min_items = 1)]
-    pub messages: Vec<ChatMessageDoc>,
+    pub messages: Vec<MessageParamDoc>,
     /// Text, or an array of text blocks.
     pub system: Option<serde_json::Value>,
     /// `true`: the answer is an SSE stream of Anthropic's events.
@@ -80,7 +113,7 @@ pub struct CountTokensRequestDoc {
     #[schema(example = "echo/demo")]
     pub model: String,
     #[schema(min_items = 1)]
-    pub messages: Vec<ChatMessageDoc>,
+    pub messages: Vec<MessageParamDoc>,
     pub system: Option<serde_json::Value>,
     pub tools: Option<Vec<serde_json::Value>>,
 }
