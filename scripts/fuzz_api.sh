@@ -91,8 +91,9 @@ run_as() {
   local who=$1 status=0 counts
   shift
   log "Schemathesis over /openapi.json as $who"
-  "$venv/bin/st" run "$work/openapi.json" "${common[@]}" "$@" --report junit \
-    --report-junit-path "$work/$who.xml" 2>&1 | tee "$work/$who.log" || status=$?
+  # Run from the scratch directory: Schemathesis keeps a cache in its working directory.
+  (cd "$work" && "$venv/bin/st" run "$work/openapi.json" "${common[@]}" "$@" --report junit \
+    --report-junit-path "$work/$who.xml") 2>&1 | tee "$work/$who.log" || status=$?
   # One test case per operation in the JUnit report; a failing one carries <failure>.
   counts=$("$venv/bin/python" - "$work/$who.xml" <<'PY'
 import sys, xml.etree.ElementTree as ET
