@@ -67,8 +67,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/health"),
 ];
 
-/// Callable without a credential.
-const PUBLIC: &[&str] = &["/v1/auth/login", "/health"];
+/// Callable without a credential (`/ready` once merged with the readiness probe).
+const PUBLIC: &[&str] = &["/v1/auth/login", "/health", "/ready"];
 
 async fn document(app: &TestApp) -> Value {
     let answer = app.get("/openapi.json", "").await;
