@@ -79,6 +79,14 @@ else
 fi
 tally "cargo tests" "${rust_passed:-0}" "${rust_failed:-0}" "$status"
 
+if require scripts/fuzz_api.sh; then
+  log "OpenAPI: Schemathesis over /openapi.json, then a client generated from it"
+  status=0
+  bash scripts/fuzz_api.sh 2>&1 | tee "$logs/fuzz" || status=$?
+  tally_summary "$logs/fuzz" 'api-fuzz' "OpenAPI fuzz checks" "$status"
+  tally_summary "$logs/fuzz" 'api-client' "generated OpenAPI client checks" "$status"
+fi
+
 if require frontend/package.json; then
   ensure_node
   log "dashboard: unit tests"

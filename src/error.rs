@@ -19,17 +19,24 @@ pub struct ApiError {
     pub headers: Vec<(axum::http::HeaderName, axum::http::HeaderValue)>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// Every error answer of the admin API and `/v1/chat/completions` (OpenAI's
+/// shape); the OpenAPI document names it as the body of each 4xx and 5xx.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody<'a> {
     error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorDetail<'a> {
     message: &'a str,
+    /// Derived from the status: `invalid_request_error`, `authentication_error`,
+    /// `permission_error`, `not_found_error`, `conflict_error`, `rate_limit_error`, `server_error`.
     #[serde(rename = "type")]
     kind: &'static str,
+    /// The request field at fault, when there is one.
     param: Option<&'a str>,
+    /// A stable machine-readable code (`organization_not_found`, `invalid_json`).
     code: &'static str,
 }
 

@@ -109,7 +109,7 @@ fn locked(scope: LockScope, retry_after: Duration) -> LoginError {
     }
 }
 
-#[utoipa::path(post, path = "/v1/auth/login", request_body = LoginRequest, tag = "auth",
+#[utoipa::path(post, path = "/v1/auth/login", request_body = LoginRequest, tag = "auth", security(()),
     responses((status = 200, body = TokenResponse), (status = 401),
         (status = 429, description = "too many failed attempts or password checks; see `Retry-After`")))]
 pub(crate) async fn login(

@@ -40,28 +40,30 @@ impl FromRequestParts<AppState> for GatewayCaller {
     }
 }
 
-#[derive(Serialize)]
-struct ModelList {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ModelList {
     object: &'static str,
     data: Vec<ModelEntry>,
 }
 
 /// OpenAI's model object plus GaiaRouter's price list (USD per million tokens).
-#[derive(Serialize)]
-struct ModelEntry {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ModelEntry {
     #[serde(flatten)]
     info: ModelInfo,
     #[serde(skip_serializing_if = "Option::is_none")]
     pricing: Option<Pricing>,
 }
 
-#[derive(Serialize)]
-struct Pricing {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Pricing {
     input_per_million: f64,
     output_per_million: f64,
 }
 
-async fn list_models(State(state): State<AppState>, _caller: GatewayCaller) -> Json<ModelList> {
+#[utoipa::path(get, path = "/v1/models", tag = "gateway",
+    responses((status = 200, body = ModelList, description = "every model and route this gateway serves")))]
+pub(crate) async fn list_models(State(state): State<AppState>, _caller: GatewayCaller) -> Json<ModelList> {
     let data = state
         .completions
         .catalogue()
@@ -77,7 +79,18 @@ async fn list_models(State(state): State<AppState>, _caller: GatewayCaller) -> J
     Json(ModelList { object: "list", data })
 }
 
-async fn chat_completions(
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "gateway",
+    request_body = super::gateway_docs::ChatCompletionRequestDoc,
+    responses(
+        (status = 200, description = "the completion; with `stream: true`, an SSE stream of chunks ending with `data: [DONE]`",
+            content((super::gateway_docs::ChatCompletionDoc = "application/json"), (String = "text/event-stream"))),
+        (status = 404, description = "no such model or route"),
+        (status = 429, description = "over a limit of the key or its organization (`code` names it); see `Retry-After`"),
+        (status = "4XX", description = "an upstream's own refusal of the request, passed through"),
+        (status = 502, description = "the upstream failed or answered what could not be read"),
+        (status = 503, description = "no deployment available, or the request could not be admitted or recorded"),
+        (status = 504, description = "the upstream did not answer in time")))]
+pub(crate) async fn chat_completions(
     State(state): State<AppState>,
     caller: GatewayCaller,
     body: Result<ApiJsonWithBytes<ChatCompletionRequest>, ApiError>,

@@ -212,7 +212,14 @@ impl<T> ListResponse<T> {
     }
 }
 
-/// `?limit=` (1–100, default 20) and `?after=<id>` (the last id of the previous page).
+/// Every list route pages by the one rule: `?limit=` from 1 to [`PAGE_LIMIT_MAX`]
+/// (default [`PAGE_LIMIT_DEFAULT`]) and `?after=` (the last id, or position, of the
+/// previous page). [`page_limit`] enforces it and the OpenAPI document states it
+/// on every `limit` parameter (see `openapi`), so the two cannot disagree.
+pub const PAGE_LIMIT_DEFAULT: i64 = 20;
+pub const PAGE_LIMIT_MAX: i64 = 100;
+
+/// `?limit=` and `?after=<id>` (the last id of the previous page).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
@@ -220,11 +227,13 @@ pub struct PageParams {
     pub after: Option<Uuid>,
 }
 
+/// The page size a list answers: the pagination rule above.
 pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
-        None => Ok(20),
-        Some(n @ 1..=100) => Ok(n),
-        Some(_) => Err(ApiError::bad_request("invalid_limit", "limit must be between 1 and 100").with_param("limit")),
+        None => Ok(PAGE_LIMIT_DEFAULT),
+        Some(n @ 1..=PAGE_LIMIT_MAX) => Ok(n),
+        Some(_) => Err(ApiError::bad_request("invalid_limit", format!("limit must be between 1 and {PAGE_LIMIT_MAX}"))
+            .with_param("limit")),
     }
 }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::dto::ListResponse;
+use super::dto::{page_limit, ListResponse};
 use super::extract::{ApiPath, ApiQuery};
 use crate::auth::Principal;
 use crate::bodies::StoredBodies;
@@ -31,7 +31,8 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LogParams {
-    /// 1–1000 (default 50); up to 100,000 with `format=csv`.
+    /// A page of the list (see the pagination rule); with `format=csv`, an export:
+    /// 1–100,000 rows (default 10,000).
     pub limit: Option<i64>,
     /// The `id` of the last entry of the previous page.
     pub after: Option<Uuid>,
@@ -196,6 +197,21 @@ impl From<LogRow> for LogEntry {
     }
 }
 
+/// A CSV export is not a page: it takes up to 100,000 rows at once (10,000 by default).
+const EXPORT_LIMIT_DEFAULT: i64 = 10_000;
+const EXPORT_LIMIT_MAX: i64 = 100_000;
+
+fn export_limit(limit: Option<i64>) -> ApiResult<i64> {
+    match limit.unwrap_or(EXPORT_LIMIT_DEFAULT) {
+        n @ 1..=EXPORT_LIMIT_MAX => Ok(n),
+        _ => Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be between 1 and {EXPORT_LIMIT_MAX} with format=csv"),
+        )
+        .with_param("limit")),
+    }
+}
+
 fn parse_time(text: &str, param: &'static str) -> ApiResult<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
@@ -244,7 +260,8 @@ fn to_csv(entries: &[LogEntry], include_bodies: bool) -> String {
             csv_field(e.error_kind.as_deref().unwrap_or("")),
             e.streamed.to_string(),
             csv_field(&e.deployment),
-            e.attempts.len().to_string(),
+            // The same attempts the JSON lists, as JSON text in one field.
+            csv_field(&serde_json::to_string(&e.attempts).unwrap_or_default()),
             e.ingress.clone(),
             e.cached_tokens.to_string(),
             e.cache_write_tokens.to_string(),
@@ -293,17 +310,23 @@ pub(crate) async fn request_log(
         return Err(ApiError::bad_request("invalid_include_bodies", "include_bodies is for format=csv")
             .with_param("include_bodies"));
     }
-    let max = match (csv, include_bodies) {
-        (true, true) => max_rows_with_bodies(state.bodies.max_bytes()),
-        (true, false) => 100_000,
-        (false, _) => 1000,
+    let limit = match (csv, include_bodies) {
+        // Bodies make rows large: fewer of them per export (by default as many as fit).
+        (true, true) => {
+            let max = max_rows_with_bodies(state.bodies.max_bytes());
+            let limit = export_limit(Some(params.limit.unwrap_or(max)))?;
+            if limit > max {
+                return Err(ApiError::bad_request(
+                    "invalid_limit",
+                    format!("limit must be between 1 and {max} with include_bodies"),
+                )
+                .with_param("limit"));
+            }
+            limit
+        }
+        (true, false) => export_limit(params.limit)?,
+        (false, _) => page_limit(params.limit)?,
     };
-    let limit = params.limit.unwrap_or(if csv { 10_000.min(max) } else { 50 });
-    if !(1..=max).contains(&limit) {
-        return Err(
-            ApiError::bad_request("invalid_limit", format!("limit must be between 1 and {max}")).with_param("limit")
-        );
-    }
     if let Some(status) = &params.status {
         if !["success", "error", "refused"].contains(&status.as_str()) {
             return Err(ApiError::bad_request("invalid_status", "status must be success, error or refused")

@@ -61,6 +61,26 @@ async fn not_here() -> AnthropicError {
     }
 }
 
+/// Every error answer of the Messages API, as the OpenAPI document shows it
+/// (written by `AnthropicError`'s `into_response`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct AnthropicErrorBody {
+    /// `error`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    error: AnthropicErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct AnthropicErrorDetail {
+    /// Anthropic's error type for the status: `invalid_request_error`, `authentication_error`,
+    /// `permission_error`, `not_found_error`, `request_too_large`, `rate_limit_error`,
+    /// `overloaded_error`, `timeout_error`, `api_error`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    message: String,
+}
+
 /// An error in Anthropic's shape and with Anthropic's error types.
 pub struct AnthropicError {
     status: StatusCode,
@@ -185,7 +205,21 @@ fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, AnthropicErro
         .map_err(|error| AnthropicError::invalid(format!("the request body is not valid JSON: {error}")))
 }
 
-async fn create_message(
+#[utoipa::path(post, path = "/v1/messages", tag = "gateway",
+    request_body = super::gateway_docs::MessagesRequestDoc,
+    params(("anthropic-version" = Option<String>, Header, description = "forwarded to Anthropic (at most 32 characters)"),
+        ("anthropic-beta" = Option<String>, Header, description = "forwarded to Anthropic (at most 2,048 characters)")),
+    responses(
+        (status = 200, description = "the message; with `stream: true`, an SSE stream of Anthropic's events",
+            content((super::gateway_docs::MessageDoc = "application/json"), (String = "text/event-stream"))),
+        (status = 404, description = "no such model or route"),
+        (status = 429, description = "over a limit of the key or its organization; see `Retry-After`"),
+        (status = "4XX", description = "an upstream's own refusal of the request, passed through"),
+        (status = 502, description = "the upstream failed or answered what could not be read"),
+        (status = 503, description = "no deployment available, or the request could not be admitted or recorded"),
+        (status = 504, description = "the upstream did not answer in time"),
+        (status = 529, description = "Anthropic is overloaded (its own status, kept for its clients)")))]
+pub(crate) async fn create_message(
     State(state): State<AppState>,
     MessagesCaller(caller): MessagesCaller,
     headers: HeaderMap,
@@ -242,7 +276,19 @@ async fn answer_message(
     Ok(super::body_capture::capture(state, caller, id, &received, response).await)
 }
 
-async fn count_tokens(
+#[utoipa::path(post, path = "/v1/messages/count_tokens", tag = "gateway",
+    request_body = super::gateway_docs::CountTokensRequestDoc,
+    params(("anthropic-version" = Option<String>, Header, description = "forwarded to Anthropic (at most 32 characters)"),
+        ("anthropic-beta" = Option<String>, Header, description = "forwarded to Anthropic (at most 2,048 characters)")),
+    responses((status = 200, body = super::gateway_docs::TokenCountDoc),
+        (status = 404, description = "no such model or route"),
+        (status = 429, description = "over a limit of the key or its organization; see `Retry-After`"),
+        (status = "4XX", description = "an upstream's own refusal of the request, passed through"),
+        (status = 502, description = "the upstream failed or answered what could not be read"),
+        (status = 503, description = "no deployment available, or the request could not be admitted or recorded"),
+        (status = 504, description = "the upstream did not answer in time"),
+        (status = 529, description = "Anthropic is overloaded (its own status, kept for its clients)")))]
+pub(crate) async fn count_tokens(
     State(state): State<AppState>,
     MessagesCaller(caller): MessagesCaller,
     headers: HeaderMap,

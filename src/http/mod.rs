@@ -15,8 +15,10 @@ pub mod dashboard;
 pub mod dto;
 pub mod extract;
 pub mod gateway_caller;
+mod gateway_docs;
 pub mod logs;
 mod messages;
+mod openapi;
 pub mod operators;
 mod ops;
 pub mod organizations;
@@ -40,6 +42,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use context::{RequestContext, REQUEST_ID_HEADER};
+use openapi::SharedAnswers;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -71,21 +74,12 @@ const ADMIN_BODY_LIMIT: usize = 64 * 1024;
         ops::health,
         ops::ready,
         ops::metrics,
+        chat::chat_completions, chat::list_models, messages::create_message, messages::count_tokens,
     ),
-    modifiers(&BearerAuth),
-    security(("bearer" = [])),
+    // The security scheme and the answers every route shares: see `openapi`.
+    modifiers(&SharedAnswers),
 )]
 pub struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
-    }
-}
 
 #[derive(Clone, Default)]
 struct UuidV7RequestId;

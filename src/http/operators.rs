@@ -105,7 +105,8 @@ pub(crate) async fn list_operators(
 }
 
 #[utoipa::path(post, path = "/v1/operators", request_body = CreateOperator, tag = "operators",
-    responses((status = 201, body = OperatorDto), (status = 400), (status = 403), (status = 409)))]
+    responses((status = 201, body = OperatorDto), (status = 400), (status = 403), (status = 409),
+        (status = 429, description = "the password hashing queue is full; see `Retry-After`")))]
 pub(crate) async fn create_operator(
     State(state): State<AppState>,
     principal: Principal,

@@ -138,7 +138,9 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 /// Prometheus text format. With `GAIAROUTER_METRICS_TOKEN` set, a scraper sends
 /// it as a bearer token (from anywhere); unset, only a direct client on this
 /// host is answered (loopback, and no `X-Forwarded-For`: not through a proxy).
-#[utoipa::path(get, path = "/metrics", tag = "ops",
+// Not the bearer scheme of API keys and sessions: a metrics token of its own, or
+// none from this host (see `may_scrape`).
+#[utoipa::path(get, path = "/metrics", tag = "ops", security(()),
     responses(
         (status = 200, description = "Metrics in the Prometheus text format", content_type = "text/plain", body = String),
         (status = 401, description = "The metrics token is configured and was not sent"),

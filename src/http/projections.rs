@@ -96,13 +96,10 @@ pub(crate) async fn rebuild_projection(
     Ok((StatusCode::ACCEPTED, Json(RebuildAccepted { name, state: "rebuilding" })))
 }
 
-const QUARANTINE_PAGE_MAX: i64 = 500;
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct QuarantineParams {
-    /// 1–500 (default 100).
     pub limit: Option<i64>,
     /// The `global_position` of the last entry of the previous page.
     pub before: Option<i64>,
@@ -154,14 +151,7 @@ pub(crate) async fn list_quarantine(
     let Some(projector) = state.projections.find(&name) else {
         return Err(ApiError::not_found("projection_not_found", "no projection by that name"));
     };
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=QUARANTINE_PAGE_MAX).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            format!("limit must be between 1 and {QUARANTINE_PAGE_MAX}"),
-        )
-        .with_param("limit"));
-    }
+    let limit = super::dto::page_limit(params.limit)?;
     let mut rows = quarantine::list(&state.pool, projector.name(), params.before, limit + 1).await?;
     let has_more = rows.len() as i64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(0));

@@ -7,6 +7,7 @@ mod admin_audit;
 mod admin_concurrency;
 mod admin_input;
 mod admin_security;
+mod api_description;
 mod budget_alerts;
 mod dashboard_access;
 mod demo_seed;

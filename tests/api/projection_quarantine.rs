@@ -223,7 +223,10 @@ async fn the_quarantine_is_for_admins_and_names_only_known_projections() {
     assert_eq!(answer.status, StatusCode::NOT_FOUND, "{}", answer.body);
     let answer = app.get("/v1/projections/usage_rollups/quarantine?limit=0", &app.admin_token).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
-    let answer = app.get("/v1/projections/usage_rollups/quarantine?limit=500", &app.admin_token).await;
+    // The pagination rule of every list (1–100).
+    let answer = app.get("/v1/projections/usage_rollups/quarantine?limit=101", &app.admin_token).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
+    let answer = app.get("/v1/projections/usage_rollups/quarantine?limit=100", &app.admin_token).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     assert_eq!(answer.body["data"], json!([]));
     let spec = app.get("/openapi.json", "").await;

@@ -148,7 +148,7 @@ async fn old_and_new_request_events_are_read_projected_and_rebuilt_identically()
     assert_eq!(stats.body["summary"]["requests"], json!(4));
     assert_eq!(stats.body["errors_by_kind"], json!({"upstream_error": 1}));
 
-    // The CSV export carries the deployment (and how many attempts there were).
+    // The CSV export carries the deployment and its attempts (as the JSON lists them).
     let csv = app.client.get(app.url("/v1/logs?format=csv")).bearer_auth(token).send().await.unwrap();
     let text = csv.text().await.unwrap();
     let mut lines = text.lines();
@@ -157,7 +157,9 @@ async fn old_and_new_request_events_are_read_projected_and_rebuilt_identically()
         .unwrap()
         .contains(",streamed,deployment,attempts,ingress,cached_tokens,cache_write_tokens,reasoning_tokens,"));
     let routed_line = text.lines().find(|l| l.starts_with(&routed_id.to_string())).unwrap();
-    assert!(routed_line.contains(",false,smart/west,2,chat_completions,0,0,0,"), "{routed_line}");
+    assert!(routed_line.contains(",false,smart/west,\"[{"), "{routed_line}");
+    assert!(routed_line.contains("}]\",chat_completions,0,0,0,"), "{routed_line}");
+    assert_eq!(routed_line.matches("\"\"deployment\"\":").count(), 2, "two attempts: {routed_line}");
 
     // Rebuilt from the mixed store: exactly what was projected live.
     let live = snapshot(pool).await;

@@ -275,7 +275,7 @@ pub struct FunctionCallDelta {
 }
 
 /// `GET /v1/models` list item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModelInfo {
     pub id: String,
     pub object: String,
