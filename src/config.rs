@@ -482,7 +482,8 @@ mod tests {
     }
 
     /// The settings the README's table documents, as (variable, TOML key): a row
-    /// `A` / `_B` names two (`_B` replaces as many trailing words of `A`).
+    /// `A` / `_B` names two (`_B` replaces as many trailing words of `A`); a row
+    /// `A` or `B` names one setting two variables set.
     fn documented_settings() -> Vec<(String, String)> {
         let readme = include_str!("../README.md");
         let table = readme.split("| variable | default | meaning |").nth(1).expect("the README's settings table");
@@ -494,15 +495,19 @@ mod tests {
             }
             let names: Vec<&str> = first_cell.split('`').skip(1).step_by(2).collect();
             let Some(first) = names.first() else { continue };
-            let mut variables = vec![first.to_string()];
-            for suffix in &names[1..] {
-                let words = suffix.trim_start_matches('_').split('_').count();
-                let kept: Vec<&str> = first.split('_').collect();
-                variables.push(format!("{}{suffix}", kept[..kept.len() - words].join("_")));
-            }
-            for variable in variables {
-                let key = variable.trim_start_matches("GAIAROUTER_").to_lowercase();
-                settings.push((variable, key));
+            let key_of = |variable: &str| variable.trim_start_matches("GAIAROUTER_").to_lowercase();
+            settings.push((first.to_string(), key_of(first)));
+            for other in &names[1..] {
+                if other.starts_with('_') {
+                    // `A` / `_B`: B replaces as many trailing words of A (another setting).
+                    let words = other.trim_start_matches('_').split('_').count();
+                    let kept: Vec<&str> = first.split('_').collect();
+                    let variable = format!("{}{other}", kept[..kept.len().saturating_sub(words)].join("_"));
+                    settings.push((variable.clone(), key_of(&variable)));
+                } else {
+                    // `A` or `B`: another variable for the same setting (its file key is A's).
+                    settings.push((other.to_string(), key_of(first)));
+                }
             }
         }
         settings
@@ -514,7 +519,8 @@ mod tests {
         assert!(settings.len() > 20, "the table was read: {settings:?}");
         let default = format!("{:?}", Config::default());
         // A value of each shape a setting takes; one of them fits each setting.
-        let candidates = [("1234", "1234"), ("true", "true"), ("\"127.0.0.1:9999\"", "127.0.0.1:9999")];
+        let candidates =
+            [("1234", "1234"), ("true", "true"), ("\"127.0.0.1:9999\"", "127.0.0.1:9999"), ("\"json\"", "json")];
         for (variable, key) in settings {
             let from_file = candidates.iter().find_map(|(toml_value, _)| {
                 let config: Config = toml::from_str(&format!("{key} = {toml_value}")).ok()?;

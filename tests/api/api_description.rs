@@ -65,10 +65,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/messages"),
     ("post", "/v1/messages/count_tokens"),
     ("get", "/health"),
+    ("get", "/ready"),
+    ("get", "/metrics"),
 ];
 
-/// Callable without a credential (`/ready` once merged with the readiness probe).
-const PUBLIC: &[&str] = &["/v1/auth/login", "/health", "/ready"];
+/// Outside the bearer scheme: login, the probes, and `/metrics` (a metrics token
+/// of its own, or none from this host).
+const PUBLIC: &[&str] = &["/v1/auth/login", "/health", "/ready", "/metrics"];
 
 async fn document(app: &TestApp) -> Value {
     let answer = app.get("/openapi.json", "").await;
