@@ -235,8 +235,10 @@ fn without_date_suffix(model: &str) -> Option<&str> {
             return Some(base);
         }
     }
+    // Any string may be asked about (a log filter, a client's model): split only
+    // on a character boundary.
     let bytes = model.len();
-    if bytes > 11 {
+    if bytes > 11 && model.is_char_boundary(bytes - 11) {
         let (base, date) = model.split_at(bytes - 11);
         let parts: Vec<&str> = date.split('-').collect();
         if parts.len() == 4

@@ -327,3 +327,22 @@ fn only_catalogued_models_and_overrides_are_catalogued_not_names_passed_through(
         assert!(!registry.catalogues(passed_through), "{passed_through}");
     }
 }
+
+proptest::proptest! {
+    /// Model ids come from clients and from log filters: any string is resolved
+    /// or refused, never a panic (a date suffix cut inside a character was one).
+    #[test]
+    fn any_string_resolves_or_is_refused_without_panicking(model in "\\PC{0,40}") {
+        let registry = ModelRegistry::new().with_custom_providers(["local-vllm"]);
+        let _ = registry.resolve(&model);
+        let _ = registry.names_a_model(&model);
+        let _ = registry.catalogues(&model);
+    }
+}
+
+#[test]
+fn a_date_suffix_is_never_cut_inside_a_character() {
+    // The log filter the API fuzzer sent: 11 bytes from the end falls inside `񦍉`.
+    let registry = ModelRegistry::new();
+    assert!(registry.resolve("¯񦍉±,ç¦M").is_err());
+}
