@@ -7,6 +7,7 @@ use gaiarouter::config::{Config, Secret};
 use gaiarouter::gateway::ProvidersConfig;
 use gaiarouter::state::AppState;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -299,10 +300,15 @@ impl TestApp {
     }
 }
 
+/// What a gateway process wrote on stderr, line by line.
+pub type Lines = Arc<std::sync::Mutex<Vec<String>>>;
+
 /// A second gateway: the real binary, on the same database.
 pub struct OtherProcess {
     pub child: tokio::process::Child,
     pub base: String,
+    /// Everything it logged so far.
+    pub log: Lines,
 }
 
 impl OtherProcess {
@@ -323,42 +329,70 @@ pub async fn start_other_process(database_url: &str) -> OtherProcess {
     start_other_process_with(database_url, &[]).await
 }
 
-/// A second gateway process with extra environment (providers' base URLs and keys).
-pub async fn start_other_process_with(database_url: &str, env: &[(&str, &str)]) -> OtherProcess {
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gaiarouter"))
-        .arg("serve")
-        .env("DATABASE_URL", database_url)
-        .env("GAIAROUTER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("GAIAROUTER_JWT_SECRET", JWT_SECRET)
-        .env("GAIAROUTER_ADMIN_USERNAME", ADMIN_USER)
-        .env("GAIAROUTER_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("GAIAROUTER_DATA_DIR", std::env::temp_dir().join("gaiarouter-tests"))
-        .env("GAIAROUTER_DB_MAX_CONNECTIONS", "10")
-        .env("RUST_LOG", "info")
-        .envs(env.iter().copied())
+/// A free port on loopback, for a process to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The environment of a test gateway on `port`: the tests' operator and secrets.
+pub fn gateway_env(port: u16) -> Vec<(&'static str, String)> {
+    vec![
+        ("GAIAROUTER_LISTEN", format!("127.0.0.1:{port}")),
+        ("GAIAROUTER_JWT_SECRET", JWT_SECRET.to_string()),
+        ("GAIAROUTER_ADMIN_USERNAME", ADMIN_USER.to_string()),
+        ("GAIAROUTER_ADMIN_PASSWORD", ADMIN_PASSWORD.to_string()),
+        ("GAIAROUTER_DATA_DIR", std::env::temp_dir().join("gaiarouter-tests").display().to_string()),
+        ("GAIAROUTER_DB_MAX_CONNECTIONS", "10".to_string()),
+        ("RUST_LOG", "info".to_string()),
+    ]
+}
+
+/// `gaiarouter serve`: the real binary.
+pub fn gateway_command() -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gaiarouter"));
+    command.arg("serve");
+    command
+}
+
+/// Spawns `command` (a gateway on `port`) and waits up to `patience` until it
+/// listens; every line it logs is kept, also after.
+pub async fn serve_process(mut command: tokio::process::Command, port: u16, patience: Duration) -> OtherProcess {
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("start the gaiarouter binary");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    tokio::time::timeout(Duration::from_secs(30), async {
+    let log: Lines = Arc::default();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let seen = Arc::clone(&log);
+    tokio::time::timeout(patience, async {
         while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains("GaiaRouter listening") {
+            let listening = line.contains("GaiaRouter listening");
+            seen.lock().unwrap().push(line);
+            if listening {
                 return;
             }
         }
-        panic!("the second gateway exited before listening");
+        panic!("gaiarouter exited before listening: {:#?}", seen.lock().unwrap());
     })
     .await
-    .expect("the second gateway starts within 30 s");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    OtherProcess { child, base: format!("http://127.0.0.1:{port}") }
+    .unwrap_or_else(|_| panic!("gaiarouter listens within {patience:?}: {:#?}", log.lock().unwrap()));
+    let seen = Arc::clone(&log);
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.lock().unwrap().push(line);
+        }
+    });
+    OtherProcess { child, base: format!("http://127.0.0.1:{port}"), log }
+}
+
+/// A second gateway process with extra environment (providers' base URLs and keys).
+pub async fn start_other_process_with(database_url: &str, env: &[(&str, &str)]) -> OtherProcess {
+    let port = free_port();
+    let mut command = gateway_command();
+    command.envs(gateway_env(port)).env("DATABASE_URL", database_url).envs(env.iter().copied());
+    serve_process(command, port, Duration::from_secs(30)).await
 }
 
 /// The key the gateway holds for the fake upstreams of routed tests.

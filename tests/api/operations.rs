@@ -3,8 +3,6 @@
 //! shared by the server and the CLI.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -13,20 +11,18 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::Connection;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::{
-    fresh_database, spawn_app, spawn_app_configured, test_config, user_message, ADMIN_PASSWORD, ADMIN_USER, JWT_SECRET,
+    free_port, fresh_database, gateway_command, gateway_env, serve_process, spawn_app, spawn_app_configured,
+    test_config, user_message, OtherProcess,
 };
 
 // ---------------------------------------------------------------- the binary
 
 /// The real `gaiarouter` binary, serving, with what it logged.
 struct Gateway {
-    child: tokio::process::Child,
-    base: String,
+    process: OtherProcess,
     port: u16,
-    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Gateway {
@@ -38,58 +34,28 @@ impl Gateway {
 
     async fn start_within(cwd: &Path, env: &[(&str, &str)], patience: Duration) -> Gateway {
         let port = free_port();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gaiarouter"))
-            .arg("serve")
+        // Only what is given: no DATABASE_URL or GAIAROUTER_* of the test's own.
+        let mut command = gateway_command();
+        command
             .current_dir(cwd)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("GAIAROUTER_LISTEN", format!("127.0.0.1:{port}"))
-            .env("GAIAROUTER_JWT_SECRET", JWT_SECRET)
-            .env("GAIAROUTER_ADMIN_USERNAME", ADMIN_USER)
-            .env("GAIAROUTER_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("GAIAROUTER_DB_MAX_CONNECTIONS", "10")
+            .envs(gateway_env(port))
             .env("GAIAROUTER_REFUSAL_PAUSE_MS", "0")
-            .env("RUST_LOG", "info")
-            .env("GAIAROUTER_DATA_DIR", std::env::temp_dir().join("gaiarouter-tests"))
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the gaiarouter binary");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let seen = Arc::clone(&log);
-        tokio::time::timeout(patience, async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                let listening = line.contains("GaiaRouter listening");
-                seen.lock().unwrap().push(line);
-                if listening {
-                    return;
-                }
-            }
-            panic!("gaiarouter exited before listening: {:#?}", seen.lock().unwrap());
-        })
-        .await
-        .unwrap_or_else(|_| panic!("gaiarouter listens within {patience:?}: {:#?}", log.lock().unwrap()));
-        let seen = Arc::clone(&log);
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                seen.lock().unwrap().push(line);
-            }
-        });
-        Gateway { child, base: format!("http://127.0.0.1:{port}"), port, log }
+            .envs(env.iter().copied());
+        let process = serve_process(command, port, patience).await;
+        Gateway { process, port }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        format!("{}{path}", self.process.base)
     }
 
     /// Whether the gateway logged `text` (waiting a little: its last lines may
     /// still be on their way after it exited).
     async fn logged(&self, text: &str) -> bool {
         for _ in 0..30 {
-            if self.log.lock().unwrap().iter().any(|line| line.contains(text)) {
+            if self.process.log.lock().unwrap().iter().any(|line| line.contains(text)) {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -98,7 +64,7 @@ impl Gateway {
     }
 
     fn terminate(&self) {
-        let pid = self.child.id().expect("the gateway is running");
+        let pid = self.process.child.id().expect("the gateway is running");
         let sent = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
         assert!(sent.success(), "SIGTERM sent");
     }
@@ -106,16 +72,12 @@ impl Gateway {
     /// Waits for the process to end; answers its exit status and how long it took.
     async fn exit_within(&mut self, patience: Duration) -> (std::process::ExitStatus, Duration) {
         let started = Instant::now();
-        let status = tokio::time::timeout(patience, self.child.wait())
+        let status = tokio::time::timeout(patience, self.process.child.wait())
             .await
-            .unwrap_or_else(|_| panic!("gaiarouter exits within {patience:?}: {:#?}", self.log.lock().unwrap()))
+            .unwrap_or_else(|_| panic!("gaiarouter exits within {patience:?}: {:#?}", self.process.log.lock().unwrap()))
             .unwrap();
         (status, started.elapsed())
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn scratch_dir(name: &str) -> PathBuf {

@@ -4,7 +4,6 @@
 //! on to the upstream; and JSON log lines that name the request, never what was
 //! said or a secret.
 
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,53 +14,17 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::fakes::{self, Behaviour, FakeUpstream, Reply};
-use crate::helpers::{spawn_app, user_message, OtherProcess, ADMIN_PASSWORD, ADMIN_USER, JWT_SECRET};
+use crate::helpers::{
+    spawn_app, start_other_process_with, user_message, Lines, OtherProcess, ADMIN_PASSWORD, JWT_SECRET,
+};
 
-type Lines = Arc<Mutex<Vec<String>>>;
-
-/// The gateway binary on `database_url` with `env`; every stderr line is kept.
+/// The gateway binary on `database_url` with `env`, and every line it logs.
 async fn start_gateway(database_url: &str, env: &[(&str, &str)]) -> (OtherProcess, Lines) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gaiarouter"))
-        .arg("serve")
-        .env("DATABASE_URL", database_url)
-        .env("GAIAROUTER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("GAIAROUTER_JWT_SECRET", JWT_SECRET)
-        .env("GAIAROUTER_ADMIN_USERNAME", ADMIN_USER)
-        .env("GAIAROUTER_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("GAIAROUTER_DATA_DIR", std::env::temp_dir().join("gaiarouter-tests"))
-        .env("GAIAROUTER_DB_MAX_CONNECTIONS", "10")
-        .env("RUST_LOG", "info")
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the gaiarouter binary");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let lines: Lines = Arc::default();
-    let kept = Arc::clone(&lines);
-    tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = stderr.next_line().await.unwrap() {
-            let listening = line.contains("GaiaRouter listening");
-            kept.lock().unwrap().push(line);
-            if listening {
-                return;
-            }
-        }
-        panic!("the gateway exited before listening: {:?}", kept.lock().unwrap());
-    })
-    .await
-    .expect("the gateway starts within 30 s");
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = stderr.next_line().await {
-            kept.lock().unwrap().push(line);
-        }
-    });
-    (OtherProcess { child, base: format!("http://127.0.0.1:{port}") }, lines)
+    let gateway = start_other_process_with(database_url, env).await;
+    let lines = Arc::clone(&gateway.log);
+    (gateway, lines)
 }
 
 /// An OTLP/HTTP receiver (protobuf) on a free port: answers its endpoint and the
