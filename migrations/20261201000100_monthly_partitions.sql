@@ -61,6 +61,10 @@ BEGIN
     -- One maker at a time ("GaiaPart"), so two replicas never race on the DDL.
     PERFORM pg_advisory_xact_lock(5144251145390830196);
     IF to_regclass(events_part) IS NULL THEN
+        -- Readers that planned with the DEFAULT partition finish first; later ones
+        -- plan with the new one: no read misses the rows being moved (a projector
+        -- would pass them for good).
+        LOCK TABLE events_request_default IN ACCESS EXCLUSIVE MODE;
         EXECUTE format('CREATE TABLE %I (LIKE events_request INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', events_part);
         EXECUTE format('WITH moved AS (DELETE FROM events_request_default WHERE aggregate_id >= %L AND aggregate_id < %L '
                        'RETURNING *) INSERT INTO %I SELECT * FROM moved', lo, hi, events_part);
@@ -69,6 +73,7 @@ BEGIN
         created := true;
     END IF;
     IF to_regclass(log_part) IS NULL THEN
+        LOCK TABLE request_log_default IN ACCESS EXCLUSIVE MODE;
         EXECUTE format('CREATE TABLE %I (LIKE request_log INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', log_part);
         EXECUTE format('WITH moved AS (DELETE FROM request_log_default WHERE id >= %L::uuid AND id < %L::uuid '
                        'RETURNING *) INSERT INTO %I SELECT * FROM moved',
