@@ -6,15 +6,6 @@ use gaiarouter::gateway::ModelRegistry;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::projections::wait_until;
-
-async fn caught_up(app: &TestApp) -> bool {
-    let status = app.get("/v1/projections", &app.admin_token).await;
-    status.body["data"]
-        .as_array()
-        .map(|d| !d.is_empty() && d.iter().all(|p| p["lag_events"] == json!(0) && p["state"] == "running"))
-        .unwrap_or(false)
-}
 
 fn keys_of(answer: &Value) -> Vec<String> {
     let mut keys: Vec<String> =
@@ -35,7 +26,7 @@ async fn a_seeded_installation_shows_the_traffic_everywhere_and_a_second_run_add
     assert_eq!((report.organizations, report.api_keys), (3, 5));
     assert!(report.requests > 1_000 && report.failed > 0, "{report:?}");
     // When the projectors have applied it
-    assert!(wait_until(|| caught_up(&app)).await, "projections catch up");
+    app.wait_for_projections().await;
 
     // Then every request is in the partition of its month, none in the default one
     let unpartitioned = app.scalar("SELECT count(*) FROM events_request_default").await;
@@ -89,7 +80,7 @@ async fn a_seeded_installation_shows_the_traffic_everywhere_and_a_second_run_add
 
     // When seeded again
     let again = seed(&app.state.pool, &ModelRegistry::new(), &SeedOptions { seed: 10, ..options }).await.unwrap();
-    assert!(wait_until(|| caught_up(&app)).await);
+    app.wait_for_projections().await;
     // Then the same organizations and keys get more traffic
     let organizations = app.get("/v1/organizations?limit=100", &app.admin_token).await;
     assert_eq!(organizations.body["data"].as_array().unwrap().len(), 3);

@@ -39,6 +39,21 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// Waits until every projection is running and has applied every event.
+    pub async fn wait_for_projections(&self) {
+        for _ in 0..100 {
+            let status = self.get("/v1/projections", &self.admin_token).await;
+            let caught_up = status.body["data"].as_array().is_some_and(|d| {
+                !d.is_empty() && d.iter().all(|p| p["lag_events"] == json!(0) && p["state"] == "running")
+            });
+            if caught_up {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("projections did not catch up");
+    }
+
     /// Counts rows of a query's single bigint column (e.g. `SELECT count(*) ...`).
     pub async fn scalar(&self, sql: &str) -> i64 {
         sqlx::query_scalar::<_, i64>(sql).fetch_one(&self.state.pool).await.unwrap()

@@ -1,29 +1,16 @@
 //! Models as a new user meets them: one model however it is spelled, the README's
 //! models file and echo model, and custom models without a price made visible.
 
-use std::time::Duration;
-
 use gaiarouter::config::Config;
 use gaiarouter::gateway::providers::{ApiKey, ProvidersConfig, Upstream};
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::fakes::{self, Behaviour, FakeUpstream, Reply};
-use crate::helpers::{fresh_database, spawn_app_configured, test_config, user_message, TestApp};
+use crate::helpers::{fresh_database, spawn_app_configured, test_config, user_message};
 
 fn pointing_at(upstream: &FakeUpstream) -> Upstream {
     Upstream { base_url: format!("{}/v1", upstream.origin), api_key: Some(ApiKey::new("upstream-key").unwrap()) }
-}
-
-async fn wait_for_projections(app: &TestApp) {
-    for _ in 0..100 {
-        let status = app.get("/v1/projections", &app.admin_token).await;
-        if status.body["data"].as_array().is_some_and(|d| d.iter().all(|p| p["lag_events"] == json!(0))) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("projections did not catch up");
 }
 
 #[tokio::test]
@@ -40,7 +27,7 @@ async fn a_bare_model_id_and_its_provider_form_are_one_model_in_the_events_the_s
     let recorded: Vec<_> = app.request_events().await.into_iter().map(|e| e["model"].clone()).collect();
     assert_eq!(recorded, [json!("openai/gpt-4o"), json!("openai/gpt-4o")]);
 
-    wait_for_projections(&app).await;
+    app.wait_for_projections().await;
     let by_model = app.get("/v1/stats?group_by=model", &app.admin_token).await;
     let rows = by_model.body["data"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "one model: {}", by_model.body);

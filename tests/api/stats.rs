@@ -1,22 +1,9 @@
 //! Stats and the request log agree with what was sent, to the token and nano-USD.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, user_message, TestApp};
-
-async fn wait_for_projections(app: &TestApp) {
-    for _ in 0..100 {
-        let status = app.get("/v1/projections", &app.admin_token).await;
-        if status.body["data"].as_array().is_some_and(|d| d.iter().all(|p| p["lag_events"] == json!(0))) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("projections did not catch up");
-}
+use crate::helpers::{spawn_app, user_message};
 
 #[tokio::test]
 async fn stats_agree_with_the_request_log_and_the_requests_sent() {
@@ -50,7 +37,7 @@ async fn stats_agree_with_the_request_log_and_the_requests_sent() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    wait_for_projections(&app).await;
+    app.wait_for_projections().await;
 
     let all = app.get("/v1/stats?group_by=organization", &app.admin_token).await;
     assert_eq!(all.status, StatusCode::OK, "{}", all.body);
@@ -116,7 +103,7 @@ async fn the_request_log_filters_pages_and_exports_csv() {
         )
         .await;
     }
-    wait_for_projections(&app).await;
+    app.wait_for_projections().await;
     let token = &app.admin_token;
     let first = app.get("/v1/logs?limit=2", token).await;
     assert_eq!(first.body["has_more"], json!(true));
@@ -202,7 +189,7 @@ async fn stats_count_the_cost_of_a_priced_model_to_the_nano_usd_and_percentiles_
         tokens += usage["total_tokens"].as_i64().unwrap();
     }
     assert!(cost > 0);
-    wait_for_projections(&app).await;
+    app.wait_for_projections().await;
     let stats = app.get("/v1/stats?group_by=model", &app.admin_token).await;
     let summary = &stats.body["summary"];
     assert_eq!(summary["requests"], json!(7));
