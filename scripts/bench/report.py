@@ -7,6 +7,9 @@
   report.py cpu-delta A.json B.json OHA_SECONDS
                                            -> "gw pg up oha other idle" in % of one core
   report.py table RESULTS_DIR              -> the results table (one row per scenario)
+  report.py merge OUT.json A.json B.json   -> one oha-like JSON of two runs side by side
+  report.py floor RESULTS_DIR              -> GaiaRouter against the nginx hop, added latency,
+                                              two processes against one
 """
 
 import glob
@@ -70,9 +73,12 @@ def proc_ppid(pid):
     return text[text.rindex(")") + 2 :].split()[1]
 
 
-def cpu_snapshot(out, gw_pid, up_pid, pg_pid=""):
-    """Ticks per pid of each group. pg = the postmaster PG_PID and its children, or
-    (no PG_PID, e.g. an external $DATABASE_URL) every process named postgres."""
+def cpu_snapshot(out, gw_pids, up_pid, pg_pid=""):
+    """Ticks per pid of each group. gw = the comma-separated GW_PIDS (the gateway
+    processes, or nginx's master and workers); pg = the postmaster PG_PID and its
+    children, or (no PG_PID, e.g. an external $DATABASE_URL) every process named
+    postgres."""
+    gw = set(filter(None, gw_pids.split(",")))
     total, idle = machine_ticks()
     groups = {"gw": {}, "pg": {}, "up": {}}
     for entry in os.listdir("/proc"):
@@ -81,7 +87,7 @@ def cpu_snapshot(out, gw_pid, up_pid, pg_pid=""):
         comm, ticks = proc_ticks(entry)
         if comm is None:
             continue
-        if entry == gw_pid:
+        if entry in gw:
             groups["gw"][entry] = ticks
         elif entry == up_pid:
             groups["up"][entry] = ticks
@@ -138,10 +144,68 @@ def table(results_dir):
             f"  {cpu[0]:>5} {cpu[1]:>5} {cpu[2]:>5} {cpu[3]:>5} {cpu[4]:>6} {cpu[5]:>5}  {commits[0]:>9} {commits[1]:>9}"
         )
     ncpu = os.cpu_count() or 1
-    lines.append(f"cpu columns: percent of one core over the measured run ({ncpu} cores = {100 * ncpu}%): gw = gaiarouter,")
+    lines.append(f"cpu columns: percent of one core over the measured run ({ncpu} cores = {100 * ncpu}%): gw = gaiarouter (both processes in a two-process row; nginx in a hop row),")
     lines.append("pg = the embedded cluster's postgres processes (all of them with $DATABASE_URL), up = fake_upstream, oha = the load generator, other = anything else")
     lines.append("busy on the machine (kernel softirq, other users' processes); commits/s and ev/commit: transactions")
     lines.append("of the group-commit writer that wrote this run's RequestCompleted events, and events per transaction")
+    return "\n".join(lines)
+
+
+def merge(out, a_path, b_path):
+    """Two runs side by side as one: answers summed over the longer run's time. Exact
+    percentiles of the union are not in oha's JSON; the slower run's are taken."""
+    a, b = load(a_path), load(b_path)
+    codes = {}
+    for run in (a, b):
+        for code, n in (run.get("statusCodeDistribution") or {}).items():
+            codes[code] = codes.get(code, 0) + n
+    errors = {}
+    for run in (a, b):
+        for error, n in (run.get("errorDistribution") or {}).items():
+            errors[error] = errors.get(error, 0) + n
+    total = max((run.get("summary") or {}).get("total") or 0 for run in (a, b))
+    pct = {}
+    for key in ("p50", "p99"):
+        values = [(run.get("latencyPercentiles") or {}).get(key) for run in (a, b)]
+        values = [v for v in values if v is not None]
+        pct[key] = max(values) if values else None
+    with open(out, "w") as f:
+        json.dump({"summary": {"total": total}, "statusCodeDistribution": codes,
+                   "errorDistribution": errors, "latencyPercentiles": pct}, f)
+
+
+def find(results_dir, scenario):
+    paths = sorted(glob.glob(os.path.join(results_dir, f"*_{scenario}.json")))
+    return summary(paths[0]) if paths else None
+
+
+def floor(results_dir):
+    lines = []
+    rows = []
+    for kind, label in (("json", "non-streaming"), ("stream", "streaming")):
+        hops = glob.glob(os.path.join(results_dir, f"*_nginx-hop_{kind}_c*.json"))
+        for c in sorted({int(p.rsplit("_c", 1)[1][:-5]) for p in hops if not p.endswith(".warmup.json")}):
+            if c == 1:
+                continue
+            hop, gw = find(results_dir, f"nginx-hop_{kind}_c{c}"), find(results_dir, f"gateway-openai_{kind}_c{c}")
+            if hop and gw and hop[2] > 0:
+                rows.append(f"  {label}, {c} clients: GaiaRouter {gw[2]:,.0f} req/s, the nginx hop {hop[2]:,.0f} req/s"
+                            f" = {gw[2] / hop[2]:.2f} x")
+    if rows:
+        lines.append("GaiaRouter against the bare nginx hop (same upstream, same run):")
+        lines += rows
+    direct, hop, gw = (find(results_dir, f"{s}_json_c1") for s in ("direct-upstream", "nginx-hop", "gateway-openai"))
+    if direct and gw:
+        added = f"p50 +{gw[3] - direct[3]:.2f} ms, p99 +{gw[4] - direct[4]:.2f} ms"
+        line = (f"added latency at one client, non-streaming: GaiaRouter {added} (p50 {gw[3]:.2f} / p99 {gw[4]:.2f}"
+                f" against {direct[3]:.2f} / {direct[4]:.2f} ms direct)")
+        if hop:
+            line += f"; the nginx hop p50 +{hop[3] - direct[3]:.2f} ms, p99 +{hop[4] - direct[4]:.2f} ms"
+        lines.append(line)
+    one, two = find(results_dir, "gateway-one-process_json_2x32"), find(results_dir, "gateway-two-processes_json_2x32")
+    if one and two and one[2] > 0:
+        lines.append(f"two GaiaRouter processes on one database: {two[2]:,.0f} req/s against {one[2]:,.0f} for one"
+                     f" process (2 x 32 clients each): {two[2] / one[2]:.2f} x")
     return "\n".join(lines)
 
 
@@ -169,6 +233,10 @@ def main(argv):
         cpu_snapshot(argv[2], argv[3], argv[4], argv[5] if len(argv) > 5 else "")
     elif command == "cpu-delta":
         sys.stdout.write(cpu_delta(argv[2], argv[3], argv[4]) + "\n")
+    elif command == "merge":
+        merge(argv[2], argv[3], argv[4])
+    elif command == "floor":
+        sys.stdout.write(floor(argv[2]) + "\n")
     elif command == "table":
         sys.stdout.write(table(argv[2]) + "\n")
     else:

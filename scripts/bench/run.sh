@@ -1,25 +1,32 @@
 #!/usr/bin/env bash
 # Load benchmark of GaiaRouter (see scripts/bench/README.md).
 #
-# Builds gaiarouter and fake_upstream in release, starts the fake OpenAI upstream and
-# GaiaRouter (embedded PostgreSQL with fsync on, or $DATABASE_URL), creates an
+# Builds gaiarouter and fake_upstream in release, starts the fake OpenAI upstream, a
+# bare nginx reverse proxy in front of it (the floor of any gateway: one proxy hop),
+# and GaiaRouter (embedded PostgreSQL with fsync on, or $DATABASE_URL), creates an
 # organization and an unlimited `write` key, and runs oha against:
-#   direct to the fake upstream | through GaiaRouter (openai/gpt-4o-mini)
+#   direct to the fake upstream | through nginx | through GaiaRouter (openai/gpt-4o-mini)
 #   x non-streaming | streaming  x 64 | 256 concurrent clients
+#   + one client, non-streaming: direct, through nginx, through GaiaRouter (added latency)
 #   + GaiaRouter with echo/bench (no upstream), non-streaming, 64 clients
 #   + a route of two deployments (both on the fake upstream, weights 1:1) against the
 #     single built-in deployment, non-streaming, 64 clients: the cost of routing.
 #   + a key and organization that both have limits (budgets per day and month, rates
 #     per minute, a cap on requests in flight: six quotas per request, none reached)
 #     against the unlimited key, non-streaming, 64 clients: the cost of admission.
-# Prints a table, checks that every successful request through GaiaRouter left exactly
-# one RequestCompleted event, and prints the gateway's peak RSS. Stops everything it
+#   + two GaiaRouter processes on the one database against one process (2 x 32 clients).
+# Prints a table, each GaiaRouter figure as a multiple of the nginx hop's in the same
+# run, checks that every successful request through GaiaRouter left exactly one
+# RequestCompleted event, and prints the gateways' peak RSS. Stops everything it
 # started. Only 127.0.0.1 traffic.
 #
 # Knobs: BENCH_DURATION (15 s per scenario), BENCH_WARMUP (3 s before each),
 # BENCH_CONCURRENCY ("64 256"), BENCH_UPSTREAM_PORT (9900), BENCH_PORT (free port),
 # BENCH_NO_BUILD=1 (use the binaries already in target/release),
 # BENCH_KEEP_DIR=1 (keep the temporary directory with the logs and oha's JSON),
+# BENCH_ONLY=floor (only direct, nginx hop and GaiaRouter at 64/256 clients and at one),
+# BENCH_ONLY=latency (only the one-client trio), BENCH_ONLY=processes (only one process
+# against two), BENCH_HOP_PORT (a free port),
 # BENCH_ONLY=routing (only the single-deployment vs two-deployment-route pair),
 # BENCH_ONLY=limits (only the unlimited vs limited key pair), BENCH_ONLY=refusals (64 clients on a key
 # over its limit, and 32 served clients alone and beside a flood of 32 refused ones), BENCH_ORG_LIMITS and
@@ -34,8 +41,12 @@ WARMUP=${BENCH_WARMUP:-3}
 CONCURRENCY=${BENCH_CONCURRENCY:-64 256}
 UPSTREAM_PORT=${BENCH_UPSTREAM_PORT:-9900}
 PORT=${BENCH_PORT:-$(free_port)}
+HOP_PORT=${BENCH_HOP_PORT:-$(free_port)}
+PORT2=$(free_port)
 UPSTREAM=http://127.0.0.1:$UPSTREAM_PORT
 GATEWAY=http://127.0.0.1:$PORT
+HOP=http://127.0.0.1:$HOP_PORT
+GATEWAY2=http://127.0.0.1:$PORT2
 REPORT="python3 scripts/bench/report.py"
 export PATH="$HOME/.cargo/bin:$PATH"
 
@@ -49,6 +60,13 @@ if [ -z "${DATABASE_URL:-}" ]; then
 fi
 command -v psql >/dev/null || [ -x "${PG_BIN:-/nonexistent}/psql" ] || apt_install postgresql-client
 PSQL_BIN=$(command -v psql || echo "$PG_BIN/psql")
+NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
+if [ ! -x "$NGINX_BIN" ]; then
+  log "installing nginx (apt-get; the bench runs its own instance, not Debian's service)"
+  apt_install nginx-light 2>/dev/null || apt_install nginx
+  as_root service nginx stop >/dev/null 2>&1 || true
+  NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
+fi
 if ! command -v oha >/dev/null; then
   log "installing oha (cargo install oha --locked)"
   cargo install oha --locked
@@ -66,7 +84,9 @@ chmod 755 "$WORK"   # embedded PostgreSQL runs as `postgres` when we are root
 RESULTS=$WORK/results
 mkdir -p "$RESULTS"
 GW_PID=""
+GW2_PID=""
 UP_PID=""
+NGINX_PID=""
 SAMPLER_PID=""
 
 stop_pid() { # pid, seconds to wait after SIGTERM before SIGKILL
@@ -87,7 +107,9 @@ cleanup() {
   trap - EXIT INT TERM
   [ -n "$SAMPLER_PID" ] && stop_pid "$SAMPLER_PID" 2
   # SIGTERM: GaiaRouter finishes in-flight requests and stops its embedded PostgreSQL.
+  stop_pid "$GW2_PID" 60
   stop_pid "$GW_PID" 60
+  stop_pid "$NGINX_PID" 5
   stop_pid "$UP_PID" 5
   if [ -z "${DATABASE_URL:-}" ] && [ -f "$WORK/data/postgres/data/postmaster.pid" ]; then
     log "embedded PostgreSQL still running; stopping it"
@@ -124,6 +146,43 @@ fi
 UP_PID=$!
 wait_for "$UPSTREAM/health" 10
 
+# The floor: a bare nginx reverse proxy on loopback in front of the same upstream, its
+# own prefix and config. What a proxy hop needs and no more: keep-alive to the upstream,
+# no access log, no response buffering (so a stream passes as it comes, as through
+# GaiaRouter), as many workers as cores.
+log "starting nginx (a bare reverse proxy hop) on $HOP"
+mkdir -p "$WORK/nginx/logs" "$WORK/nginx/tmp"
+chmod 777 "$WORK/nginx/tmp"
+cat >"$WORK/nginx/nginx.conf" <<NGINX
+worker_processes auto;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/tmp/body;
+  proxy_temp_path $WORK/nginx/tmp/proxy;
+  fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
+  uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
+  scgi_temp_path $WORK/nginx/tmp/scgi;
+  keepalive_requests 1000000;
+  upstream fake { server 127.0.0.1:$UPSTREAM_PORT; keepalive 512; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:$HOP_PORT;
+    location / {
+      proxy_pass http://fake;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+NGINX
+"$NGINX_BIN" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx/logs/stdout.log" 2>&1 &
+NGINX_PID=$!
+wait_for "$HOP/health" 10 || { cat "$WORK/nginx/logs/"*.log >&2; exit 1; }
+
 ADMIN_USER=bench-admin
 ADMIN_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
 gateway_env=(
@@ -146,6 +205,7 @@ log "starting GaiaRouter (release) on $GATEWAY"
 "${gateway_env[@]}" "$GATEWAY_BIN" serve >>"$WORK/gaiarouter.log" 2>&1 &
 GW_PID=$!
 wait_for "$GATEWAY/health" 120 || { tail -n 30 "$WORK/gaiarouter.log" >&2; exit 1; }
+START_RSS=$(awk '/^VmRSS/ {print $2, $3}' "/proc/$GW_PID/status")
 
 if [ -n "${DATABASE_URL:-}" ]; then
   sql() { "$PSQL_BIN" "$DATABASE_URL" -qtAc "$1"; }
@@ -211,6 +271,7 @@ children_cpu() { # file written by `times`: user + system seconds of the childre
 
 COMMITS_SQL="SELECT count(*), count(DISTINCT tx_id) FROM events WHERE event_type='RequestCompleted'"
 GATEWAY_OK=0
+PEAK_RSS2=""
 N=0
 run_oha() { # name, seconds, concurrency, url, body, auth header or ""
   local out=$1 args=(--no-tui --output-format json -w -z "${2}s" -c "$3" -m POST -H 'content-type: application/json' -d "$5")
@@ -222,46 +283,72 @@ run_oha() { # name, seconds, concurrency, url, body, auth header or ""
   }
 }
 
-scenario() { # name, target (direct|gateway), model, stream, concurrency, [key]
+scenario() { # name, target (direct|hop|gateway), model, stream, concurrency, [key]
   local name=$1 target=$2 model=$3 stream=$4 c=$5 key=${6:-$KEY} url auth="" file
   N=$((N + 1))
   file=$RESULTS/$(printf '%02d' "$N")_$name
-  if [ "$target" = direct ]; then
-    url=$UPSTREAM/v1/chat/completions
-  else
-    url=$GATEWAY/v1/chat/completions
-    auth="Authorization: Bearer $key"
-  fi
+  case $target in
+    direct) url=$UPSTREAM/v1/chat/completions ;;
+    hop) url=$HOP/v1/chat/completions ;;
+    *)
+      url=$GATEWAY/v1/chat/completions
+      auth="Authorization: Bearer $key"
+      ;;
+  esac
   log "$name: ${WARMUP}s warm-up, ${DURATION}s measured, $c clients"
   run_oha "$file.warmup.json" "$WARMUP" "$c" "$url" "$(body "$model" "$stream")" "$auth"
-  if [ "$target" = gateway ]; then sql "$COMMITS_SQL" >"$file.commits-a"; fi
-  $REPORT cpu-snapshot "$file.cpu-a" "$GW_PID" "$UP_PID" "$PG_PID"
+  measure_start "$file" "$target"
+  run_oha "$file.json" "$DURATION" "$c" "$url" "$(body "$model" "$stream")" "$auth"
+  measure_end "$file" "$target"
+  if [ "$target" = gateway ]; then count_ok "$file.warmup.json" "$file.json"; fi
+  read -r ok errors rps p50 p99 <<<"$($REPORT summary "$file.json")"
+  log "  $rps req/s, p50 $p50 ms, p99 $p99 ms, $ok ok, $errors errors (cpu% gw pg up oha other idle: $(cat "$file.cpu.txt"))"
+}
+
+# CPU, group commits and a `top` picture around a measured run: measure_start before
+# it, measure_end after it (in this shell: `times` counts the waited-for oha runs).
+measure_start() { # file prefix, target
+  local file=$1
+  if [ "$2" = gateway ]; then sql "$COMMITS_SQL" >"$file.commits-a"; fi
+  $REPORT cpu-snapshot "$file.cpu-a" "$(proxy_pids "$2")" "$UP_PID" "$PG_PID"
   # One `top` picture in the middle of the run, for the record.
   (sleep $((DURATION / 2)) && top -b -n 1 -w 200 | head -n 25 >"$file.top.txt") &
   SAMPLER_PID=$!
-  # `times` (not in a subshell): CPU of waited-for children, i.e. oha, before and after.
   times >"$file.times-a"
-  run_oha "$file.json" "$DURATION" "$c" "$url" "$(body "$model" "$stream")" "$auth"
+}
+
+measure_end() { # file prefix, target
+  local file=$1
   times >"$file.times-b"
-  $REPORT cpu-snapshot "$file.cpu-b" "$GW_PID" "$UP_PID" "$PG_PID"
-  if [ "$target" = gateway ]; then sql "$COMMITS_SQL" >"$file.commits-b"; fi
+  $REPORT cpu-snapshot "$file.cpu-b" "$(proxy_pids "$2")" "$UP_PID" "$PG_PID"
+  if [ "$2" = gateway ]; then sql "$COMMITS_SQL" >"$file.commits-b"; fi
   wait "$SAMPLER_PID" 2>/dev/null || true
   SAMPLER_PID=""
   $REPORT cpu-delta "$file.cpu-a" "$file.cpu-b" "$(awk -v a="$(children_cpu "$file.times-a")" -v b="$(children_cpu "$file.times-b")" 'BEGIN { print b - a }')" >"$file.cpu.txt"
-  if [ "$target" = gateway ]; then
+  if [ "$2" = gateway ]; then
     # Group commit: how many transactions wrote the events of this run, and their size.
     read -r ev_a tx_a <<<"$(tr '|' ' ' <"$file.commits-a")"
     read -r ev_b tx_b <<<"$(tr '|' ' ' <"$file.commits-b")"
     awk -v e=$((ev_b - ev_a)) -v t=$((tx_b - tx_a)) -v d="$DURATION" \
       'BEGIN { if (t > 0) printf "%.0f %.1f\n", t / d, e / t; else print "- -" }' >"$file.commits.txt"
-    local ok
-    for f in "$file.warmup.json" "$file.json"; do
-      ok=$($REPORT summary "$f" | cut -d' ' -f1)
-      GATEWAY_OK=$((GATEWAY_OK + ok))
-    done
   fi
-  read -r ok errors rps p50 p99 <<<"$($REPORT summary "$file.json")"
-  log "  $rps req/s, p50 $p50 ms, p99 $p99 ms, $ok ok, $errors errors (cpu% gw pg up oha other idle: $(cat "$file.cpu.txt"))"
+}
+
+# The processes whose CPU is the "gw" column: the gateway(s), or nginx for the hop.
+proxy_pids() { # target
+  if [ "$1" = hop ]; then
+    echo "$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')" | tr -s ' ' ',' | sed 's/,$//'
+  else
+    echo "$GW_PID${GW2_PID:+,$GW2_PID}"
+  fi
+}
+
+count_ok() { # oha JSON files of requests through GaiaRouter
+  local f ok
+  for f in "$@"; do
+    ok=$($REPORT summary "$f" | cut -d' ' -f1)
+    GATEWAY_OK=$((GATEWAY_OK + ok))
+  done
 }
 
 # Served requests of one key while 32 other clients hammer the key over its limit.
@@ -276,38 +363,108 @@ flooded_scenario() { # name, concurrency of the served clients
   log "  meanwhile the over-limit key was answered $flood_rps times/s ($flood_codes)"
 }
 
+# 64 clients as two oha runs of 32: both on the first process, or one on each of two
+# processes sharing the one database. The row merges both runs (report.py merge).
+pair_scenario() { # name, url of the first half, url of the second half
+  local name=$1 file a b
+  N=$((N + 1))
+  file=$RESULTS/$(printf '%02d' "$N")_$name
+  log "$name: ${WARMUP}s warm-up, ${DURATION}s measured, 2 x 32 clients"
+  run_oha "$file.a.warmup.json" "$WARMUP" 32 "$2" "$(body openai/gpt-4o-mini 0)" "Authorization: Bearer $KEY" &
+  a=$!
+  run_oha "$file.b.warmup.json" "$WARMUP" 32 "$3" "$(body openai/gpt-4o-mini 0)" "Authorization: Bearer $KEY" &
+  b=$!
+  wait "$a" && wait "$b"
+  measure_start "$file" gateway
+  run_oha "$file.a.part" "$DURATION" 32 "$2" "$(body openai/gpt-4o-mini 0)" "Authorization: Bearer $KEY" &
+  a=$!
+  run_oha "$file.b.part" "$DURATION" 32 "$3" "$(body openai/gpt-4o-mini 0)" "Authorization: Bearer $KEY" &
+  b=$!
+  wait "$a" && wait "$b"
+  measure_end "$file" gateway
+  count_ok "$file.a.warmup.json" "$file.b.warmup.json" "$file.a.part" "$file.b.part"
+  $REPORT merge "$file.json" "$file.a.part" "$file.b.part"
+  read -r ok errors rps p50 p99 <<<"$($REPORT summary "$file.json")"
+  log "  $rps req/s, p50 $p50 ms, p99 $p99 ms, $ok ok, $errors errors (cpu% gw pg up oha other idle: $(cat "$file.cpu.txt"))"
+}
+
+process_scenarios() {
+  pair_scenario "gateway-one-process_json_2x32" "$GATEWAY/v1/chat/completions" "$GATEWAY/v1/chat/completions"
+  # Same data directory: it reuses the running embedded cluster (or $DATABASE_URL).
+  log "starting a second GaiaRouter process on $GATEWAY2, on the same database"
+  "${gateway_env[@]}" GAIAROUTER_LISTEN="127.0.0.1:$PORT2" \
+    "$GATEWAY_BIN" serve >>"$WORK/gaiarouter2.log" 2>&1 &
+  GW2_PID=$!
+  wait_for "$GATEWAY2/health" 60 || { tail -n 30 "$WORK/gaiarouter2.log" >&2; exit 1; }
+  # The key was made on the first process: wait until the second one knows it.
+  local i
+  for ((i = 0; i < 100; i++)); do
+    curl -fsS -o /dev/null "$GATEWAY2/v1/chat/completions" -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \
+      -d "$(body openai/gpt-4o-mini 0)" 2>/dev/null && { GATEWAY_OK=$((GATEWAY_OK + 1)); break; }
+    sleep 0.1
+  done
+  pair_scenario "gateway-two-processes_json_2x32" "$GATEWAY/v1/chat/completions" "$GATEWAY2/v1/chat/completions"
+  PEAK_RSS2=$(awk '/^VmHWM/ {print $2}' "/proc/$GW2_PID/status")
+  stop_pid "$GW2_PID" 60
+  GW2_PID=""
+}
+
 refusal_scenarios() {
   scenario "gateway-openai_json_c32" gateway openai/gpt-4o-mini 0 32
   scenario "gateway-refused_json_c64" gateway openai/gpt-4o-mini 0 64 "$OVER_KEY"
   flooded_scenario "gateway-openai-flooded_json_c32" 32
 }
 
-if [ "${BENCH_ONLY:-}" = routing ]; then
-  scenario "gateway-openai_json_c64" gateway openai/gpt-4o-mini 0 64
-  scenario "gateway-route2_json_c64" gateway bench-route 0 64
-elif [ "${BENCH_ONLY:-}" = refusals ]; then
-  refusal_scenarios
-elif [ "${BENCH_ONLY:-}" = limits ]; then
-  scenario "gateway-openai_json_c64" gateway openai/gpt-4o-mini 0 64
-  scenario "gateway-limited_json_c64" gateway openai/gpt-4o-mini 0 64 "$LIMITED_KEY"
-else
-for target in direct gateway; do
-  for stream in 0 1; do
-    for c in $CONCURRENCY; do
-      kind=$([ "$stream" = 1 ] && echo stream || echo json)
-      if [ "$target" = direct ]; then
-        scenario "direct-upstream_${kind}_c$c" direct gpt-4o-mini "$stream" "$c"
-      else
-        scenario "gateway-openai_${kind}_c$c" gateway openai/gpt-4o-mini "$stream" "$c"
-      fi
+floor_scenarios() {
+  local target stream c kind
+  for target in direct hop gateway; do
+    for stream in 0 1; do
+      for c in $CONCURRENCY; do
+        kind=$([ "$stream" = 1 ] && echo stream || echo json)
+        case $target in
+          direct) scenario "direct-upstream_${kind}_c$c" direct gpt-4o-mini "$stream" "$c" ;;
+          hop) scenario "nginx-hop_${kind}_c$c" hop gpt-4o-mini "$stream" "$c" ;;
+          gateway) scenario "gateway-openai_${kind}_c$c" gateway openai/gpt-4o-mini "$stream" "$c" ;;
+        esac
+      done
     done
   done
-done
-scenario "gateway-echo_json_c64" gateway echo/bench 0 64
-scenario "gateway-route2_json_c64" gateway bench-route 0 64
-scenario "gateway-limited_json_c64" gateway openai/gpt-4o-mini 0 64 "$LIMITED_KEY"
-refusal_scenarios
-fi
+  latency_scenarios
+}
+
+# One client: what a request pays for going through each (latency, not throughput).
+latency_scenarios() {
+  scenario "direct-upstream_json_c1" direct gpt-4o-mini 0 1
+  scenario "nginx-hop_json_c1" hop gpt-4o-mini 0 1
+  scenario "gateway-openai_json_c1" gateway openai/gpt-4o-mini 0 1
+}
+
+case "${BENCH_ONLY:-}" in
+  routing)
+    scenario "gateway-openai_json_c64" gateway openai/gpt-4o-mini 0 64
+    scenario "gateway-route2_json_c64" gateway bench-route 0 64
+    ;;
+  refusals) refusal_scenarios ;;
+  limits)
+    scenario "gateway-openai_json_c64" gateway openai/gpt-4o-mini 0 64
+    scenario "gateway-limited_json_c64" gateway openai/gpt-4o-mini 0 64 "$LIMITED_KEY"
+    ;;
+  floor) floor_scenarios ;;
+  latency) latency_scenarios ;;
+  processes) process_scenarios ;;
+  "")
+    floor_scenarios
+    scenario "gateway-echo_json_c64" gateway echo/bench 0 64
+    scenario "gateway-route2_json_c64" gateway bench-route 0 64
+    scenario "gateway-limited_json_c64" gateway openai/gpt-4o-mini 0 64 "$LIMITED_KEY"
+    refusal_scenarios
+    process_scenarios
+    ;;
+  *)
+    echo "unknown BENCH_ONLY=$BENCH_ONLY (routing, limits, refusals, floor, latency, processes)" >&2
+    exit 2
+    ;;
+esac
 
 # ---------------------------------------------------------------- results
 EVENTS_AFTER=$(sql "SELECT count(*) FROM events WHERE event_type='RequestCompleted'")
@@ -328,7 +485,10 @@ if [ "$EVENTS" -eq "$GATEWAY_OK" ]; then
 else
   echo "event check: MISMATCH ($((EVENTS - GATEWAY_OK)) events more than successful responses)"
 fi
-echo "gateway peak RSS (VmHWM): $PEAK_RSS"
+echo "gateway peak RSS (VmHWM): $PEAK_RSS${PEAK_RSS2:+ (the second process: $PEAK_RSS2 kB)}; at start $START_RSS; now $(awk '/^Rss:/ {r=$2} /^Anonymous:/ {a=$2} END {printf "%d kB, of which %d kB anonymous (heap, stacks) and %d kB mapped files (the binary)", r, a, r - a}' "/proc/$GW_PID/smaps_rollup")"
+# Each GaiaRouter figure against the bare nginx hop of the same run, and the latency
+# a request pays at one client.
+$REPORT floor "$RESULTS"
 single=$(ls "$RESULTS"/*_gateway-openai_json_c64.json 2>/dev/null | head -n 1 || true)
 routed=$(ls "$RESULTS"/*_gateway-route2_json_c64.json 2>/dev/null | head -n 1 || true)
 if [ -n "$single" ] && [ -n "$routed" ]; then
