@@ -5,6 +5,12 @@
 //! and the settling of what the requests drew from this process's quota leases.
 //! A retried append of the same id is a no-op.
 //!
+//! Up to [`IN_FLIGHT`] batches are written at once: while one waits for its commit
+//! to be flushed, the next is already on its way (answers need not come in order;
+//! each waits for its own commit). The transactions do not announce themselves to
+//! the projectors (a NOTIFY would make every commit wait for the one before it);
+//! the [`Announcer`] does, after the commits.
+//!
 //! A record the database refuses (a data error, e.g. `\u0000` in a string that
 //! jsonb cannot hold) fails alone: the failed batch is split in halves until the
 //! refused records are alone, and everything else commits. A database outage fails
@@ -14,11 +20,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gaiarouter_domain::request::{RequestCompleted, RequestEvent};
+use futures::stream::{FuturesUnordered, StreamExt};
+use gaiarouter_domain::request::RequestCompleted;
 use gaiarouter_projections::runner::quarantine::{bounded, is_data_error};
-use serde_json::json;
+use gaiarouter_projections::runner::EVENTS_CHANNEL;
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -30,6 +37,10 @@ mod isolate;
 
 /// Largest batch written in one transaction.
 const MAX_BATCH: usize = 512;
+/// Batches being written at once. Two batches of one organization meet on its usage
+/// counters (the second waits for the first to commit before it counts), but the rest
+/// of a batch, the events themselves, is written while the one before commits.
+const IN_FLIGHT: usize = 3;
 /// Requests waiting for the writer; callers wait (backpressure) beyond this.
 const QUEUE: usize = 8192;
 /// Longest database error passed on to callers and logs.
@@ -64,23 +75,30 @@ pub struct Recorder {
     busy: Arc<Busy>,
 }
 
-/// How long the writer has been writing its current batch: a batch that takes
-/// longer than a readiness probe allows means requests are waiting for commits
-/// that do not come (a hung database, a lock held elsewhere).
+/// How long the writer has been writing without finishing a batch: longer than a
+/// readiness probe allows means requests are waiting for commits that do not come
+/// (a hung database, a lock held elsewhere).
 struct Busy {
     epoch: Instant,
-    /// Milliseconds after `epoch` (plus one) when the current batch began; 0 when idle.
+    /// Milliseconds after `epoch` (plus one) since when batches have been writing
+    /// with none finished; 0 when none is writing.
     since: AtomicU64,
 }
 
 impl Busy {
-    fn begin(&self) {
-        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.since.store(now.saturating_add(1), Ordering::Relaxed);
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX).saturating_add(1)
     }
 
-    fn end(&self) {
-        self.since.store(0, Ordering::Relaxed);
+    /// A batch starts: the clock runs from now unless one is already writing.
+    fn begin(&self) {
+        let _ = self.since.compare_exchange(0, self.now(), Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// A batch finished: the writer made progress; the clock restarts for those
+    /// still writing, or stops.
+    fn finished(&self, still_writing: bool) {
+        self.since.store(if still_writing { self.now() } else { 0 }, Ordering::Relaxed);
     }
 
     fn for_how_long(&self) -> Option<Duration> {
@@ -108,7 +126,9 @@ impl Recorder {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let (stop, stopped) = oneshot::channel();
         let busy = Arc::new(Busy { epoch: Instant::now(), since: AtomicU64::new(0) });
-        let writer = tokio::spawn(write_loop(Writer { pool, process }, jobs, stopped, Arc::clone(&busy), metrics));
+        let announcer = Announcer::start(pool.clone());
+        let writer =
+            tokio::spawn(write_loop(Writer { pool, process }, jobs, stopped, Arc::clone(&busy), metrics, announcer));
         Recorder { queue, stop: Mutex::new(Some(stop)), writer: Mutex::new(Some(writer)), busy }
     }
 
@@ -190,23 +210,23 @@ async fn write_loop(
     mut stopped: oneshot::Receiver<()>,
     busy: Arc<Busy>,
     metrics: Arc<Metrics>,
+    announcer: Announcer,
 ) {
+    let mut writing = FuturesUnordered::new();
     loop {
-        let first = tokio::select! {
-            job = jobs.recv() => job,
-            _ = &mut stopped => None,
-        };
-        let Some(first) = first else { break };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+        tokio::select! {
+            job = jobs.recv(), if writing.len() < IN_FLIGHT => {
+                let Some(first) = job else { break };
+                let batch = take_batch(first, &mut jobs);
+                busy.begin();
+                writing.push(write_and_answer(&writer, batch, &metrics, &announcer));
             }
+            Some(()) = writing.next(), if !writing.is_empty() => busy.finished(!writing.is_empty()),
+            _ = &mut stopped => break,
         }
-        busy.begin();
-        write_and_answer(&writer, batch, &metrics).await;
-        busy.end();
+    }
+    while writing.next().await.is_some() {
+        busy.finished(!writing.is_empty());
     }
     // Drain: whatever was queued before the stop is still written.
     jobs.close();
@@ -214,19 +234,34 @@ async fn write_loop(
     while let Some(job) = jobs.recv().await {
         rest.push(job);
         if rest.len() == MAX_BATCH {
-            write_and_answer(&writer, std::mem::take(&mut rest), &metrics).await;
+            write_and_answer(&writer, std::mem::take(&mut rest), &metrics, &announcer).await;
         }
     }
     if !rest.is_empty() {
-        write_and_answer(&writer, rest, &metrics).await;
+        write_and_answer(&writer, rest, &metrics, &announcer).await;
     }
 }
 
-async fn write_and_answer(writer: &Writer, batch: Vec<Job>, metrics: &Metrics) {
+/// `first` and whatever else is queued, up to a batch.
+fn take_batch(first: Job, jobs: &mut mpsc::Receiver<Job>) -> Vec<Job> {
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match jobs.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
+async fn write_and_answer(writer: &Writer, batch: Vec<Job>, metrics: &Metrics, announcer: &Announcer) {
     let (records, waiters): (Vec<PendingRecord>, Vec<_>) = batch.into_iter().unzip();
     let started = Instant::now();
     let results = write_isolating(writer, &records).await;
     metrics.batch_committed(records.len(), started.elapsed());
+    if results.iter().any(Result::is_ok) {
+        announcer.announce();
+    }
     // Settle before answering: a caller that records again at once (a client
     // with requests in flight capped) finds its slot back.
     let mut committed = Vec::with_capacity(records.len());
@@ -310,8 +345,10 @@ pub async fn write_batch(writer: &Writer, records: &[PendingRecord]) -> Result<(
     for (index, record) in records.iter().enumerate() {
         let event = &record.event;
         ids.push(record.request_id.to_string());
-        payloads.push(serde_json::to_value(RequestEvent::RequestCompleted(event.clone())).unwrap_or_default());
-        metadata.push(json!({"actor_type": "api_key", "actor_id": event.api_key_id.to_string()}));
+        // JSON text, serialized from the borrowed event: no tree of values built
+        // and dropped per request; PostgreSQL parses it once, as before.
+        payloads.push(serde_json::to_string(&StoredPayload::RequestCompleted(event)).unwrap_or_default());
+        metadata.push(format!(r#"{{"actor_type":"api_key","actor_id":"{}"}}"#, event.api_key_id));
         orgs.push(event.organization_id);
         keys.push(event.api_key_id);
         starts.push(event.started_at);
@@ -322,8 +359,12 @@ pub async fn write_batch(writer: &Writer, records: &[PendingRecord]) -> Result<(
             draws.push(i32::try_from(index + 1).unwrap_or(i32::MAX), &draw);
         }
     }
+    // `gaiarouter.quiet`: the insert does not NOTIFY (see the `Announcer`). The
+    // volatile subquery in FROM is evaluated before the call.
     sqlx::query(
-        "SELECT record_requests($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+        "SELECT record_requests($1, $2, $3::jsonb[], $4::jsonb[], $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+         $16, $17, $18, $19) \
+         FROM (SELECT set_config('gaiarouter.quiet', 'on', true)) AS quiet",
     )
     .bind(gaiarouter_domain::request::EVENT_VERSION)
     .bind(&ids)
@@ -347,6 +388,54 @@ pub async fn write_batch(writer: &Writer, records: &[PendingRecord]) -> Result<(
     .execute(&writer.pool)
     .await?;
     Ok(())
+}
+
+/// Tells the projectors (in whichever process runs them) that events were committed:
+/// one NOTIFY outside any transaction, at most every [`ANNOUNCE_EVERY`] however many
+/// batches commit meanwhile. Without it they would only find new events by polling.
+struct Announcer {
+    pending: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+/// The projectors gather what commits meanwhile anyway (`runner::COALESCE`).
+const ANNOUNCE_EVERY: Duration = Duration::from_millis(50);
+
+impl Announcer {
+    fn start(pool: PgPool) -> Self {
+        let pending = Arc::new(Notify::new());
+        let wake = Arc::clone(&pending);
+        let task = tokio::spawn(async move {
+            loop {
+                wake.notified().await;
+                if let Err(error) = sqlx::query("SELECT pg_notify($1, '')").bind(EVENTS_CHANNEL).execute(&pool).await {
+                    tracing::warn!(%error, "announcing recorded events failed; projectors will find them by polling");
+                }
+                tokio::time::sleep(ANNOUNCE_EVERY).await;
+            }
+        });
+        Announcer { pending, task }
+    }
+
+    fn announce(&self) {
+        // One stored permit: many announcements between two NOTIFYs make one.
+        self.pending.notify_one();
+    }
+}
+
+impl Drop for Announcer {
+    fn drop(&mut self) {
+        // The write loop ended (it owns the announcer): its last commits are
+        // found by the projectors' polling.
+        self.task.abort();
+    }
+}
+
+/// A `RequestEvent::RequestCompleted` as it is stored, serialized from a borrow.
+/// Serializes exactly as `RequestEvent` does (externally tagged; tested below).
+#[derive(serde::Serialize)]
+enum StoredPayload<'a> {
+    RequestCompleted(&'a RequestCompleted),
 }
 
 /// The draws of a batch as the columns `record_requests` takes.
@@ -374,5 +463,50 @@ impl DrawColumns {
         self.requests.push(draw.amounts.requests);
         self.tokens.push(draw.amounts.tokens);
         self.costs.push(draw.amounts.cost);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gaiarouter_domain::request::{RequestEvent, RequestStatus};
+    use gaiarouter_domain::Money;
+
+    use super::*;
+
+    #[test]
+    fn the_stored_payload_serializes_as_the_domain_event_does() {
+        // Given a completed request
+        let at = chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap_or_default();
+        let event = RequestCompleted {
+            organization_id: Uuid::now_v7(),
+            api_key_id: Uuid::now_v7(),
+            model: "openai/gpt-4o-mini".into(),
+            provider: "openai".into(),
+            prompt_tokens: 12,
+            completion_tokens: 5,
+            cached_tokens: 1,
+            cost: Money::from_nanos(1_234),
+            latency_ms: 7,
+            time_to_first_token_ms: Some(3),
+            status: RequestStatus::Success,
+            http_status: 200,
+            error_kind: None,
+            streamed: true,
+            started_at: at,
+            finished_at: at,
+            deployment: "openai".into(),
+            attempts: Vec::new(),
+            ingress: "chat_completions".into(),
+            cache_write_tokens: 0,
+            cache_write_1h_tokens: 0,
+            reasoning_tokens: 0,
+        };
+        // When it is serialized borrowed, and as the domain's event
+        let borrowed = serde_json::to_string(&StoredPayload::RequestCompleted(&event)).unwrap();
+        let owned = serde_json::to_string(&RequestEvent::RequestCompleted(event.clone())).unwrap();
+        // Then the two are the same text, and it reads back as the event
+        assert_eq!(borrowed, owned);
+        let back: RequestEvent = serde_json::from_str(&borrowed).unwrap();
+        assert_eq!(back, RequestEvent::RequestCompleted(event));
     }
 }
