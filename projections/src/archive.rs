@@ -54,6 +54,7 @@ impl From<ArchivedEvent> for StoredEvent {
             recorded_at: e.recorded_at,
             tx_id: e.tx_id,
             payload_text: None,
+            decoded_request: Default::default(),
         }
     }
 }

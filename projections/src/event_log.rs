@@ -24,6 +24,11 @@ pub struct StoredEvent {
     /// into the event type is several times cheaper than through `payload`.
     #[sqlx(default)]
     pub payload_text: Option<String>,
+    /// The payload decoded as a `RequestCompleted` by the first projector of a batch
+    /// that read it: the runner hands one batch to every projector, and the others
+    /// take this instead of decoding the JSON again (see `request_events`).
+    #[sqlx(skip)]
+    pub decoded_request: std::sync::OnceLock<gaiarouter_domain::request::RequestCompleted>,
 }
 
 #[derive(Debug, thiserror::Error)]

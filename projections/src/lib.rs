@@ -71,6 +71,10 @@ fn decode_requests(events: &[StoredEvent]) -> Result<Vec<RequestCompleted>, even
         if event.event_type != gaiarouter_domain::request::EVENT_TYPE {
             continue;
         }
+        if let Some(decoded) = event.decoded_request.get() {
+            out.push(decoded.clone());
+            continue;
+        }
         // Text (the runner's reads) parses straight into the event; a value is read
         // by reference, without copying it.
         let decoded = match &event.payload_text {
@@ -83,6 +87,7 @@ fn decode_requests(events: &[StoredEvent]) -> Result<Vec<RequestCompleted>, even
             sequence: event.sequence,
             source,
         })?;
+        let _ = event.decoded_request.set(completed.clone());
         out.push(completed);
     }
     Ok(out)
@@ -145,6 +150,7 @@ mod tests {
             global_position: i as i64,
             recorded_at: at,
             tx_id: "1".into(),
+            decoded_request: Default::default(),
         }
     }
 

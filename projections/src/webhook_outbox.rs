@@ -187,6 +187,7 @@ mod tests {
             recorded_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap_or_default(),
             tx_id: "1".into(),
             payload_text: None,
+            decoded_request: Default::default(),
         }
     }
 

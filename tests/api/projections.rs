@@ -445,3 +445,66 @@ async fn events_on_both_sides_of_a_digit_boundary_of_transaction_ids_are_applied
             .unwrap();
     assert_eq!((logged, rolled), (inserted, inserted));
 }
+
+#[tokio::test]
+async fn projectors_at_different_checkpoints_share_one_read_and_each_applies_only_what_it_lacks() {
+    // Given requests the projectors have applied, and more that only the rollups have
+    let pool = migrated_pool().await;
+    let runner = projection_runner(&pool);
+    runner.register().await.unwrap();
+    let records: Vec<PendingRecord> = (0..30).map(|_| pending(&tests_event())).collect();
+    write_batch(&writer(&pool), &records).await.unwrap();
+    catch_up_fully(&runner, &pool).await;
+    let records: Vec<PendingRecord> = (0..20).map(|_| pending(&tests_event())).collect();
+    write_batch(&writer(&pool), &records).await.unwrap();
+    admin_event(&pool).await;
+    assert_eq!(apply_until(&runner, 20).await, 20);
+    let records: Vec<PendingRecord> = (0..10).map(|_| pending(&tests_event())).collect();
+    write_batch(&writer(&pool), &records).await.unwrap();
+
+    // When every projector catches up from one shared read
+    catch_up_fully(&runner, &pool).await;
+
+    // Then each counted every request once, and the views equal a replay of the log
+    let logged: i64 = sqlx::query_scalar("SELECT count(*) FROM request_log").fetch_one(&pool).await.unwrap();
+    let rolled: i64 =
+        sqlx::query_scalar("SELECT sum(requests)::bigint FROM usage_daily").fetch_one(&pool).await.unwrap();
+    assert_eq!((logged, rolled), (60, 60));
+    let positions: Vec<(String, i64)> =
+        sqlx::query_as("SELECT DISTINCT last_tx_id::text, last_position FROM projection_checkpoints")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(positions.len(), 1, "every checkpoint at the end of the log: {positions:?}");
+    let live = snapshot(&pool).await;
+    for projector in runner.projectors() {
+        runner.rebuild(projector.as_ref()).await.unwrap();
+    }
+    assert_eq!(snapshot(&pool).await, live);
+}
+
+#[tokio::test]
+async fn the_group_commit_does_not_notify_inside_its_transaction_but_admin_events_still_do() {
+    // Given a listener on the projectors' channel
+    let pool = migrated_pool().await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await.unwrap();
+    listener.listen(gaiarouter_projections::runner::EVENTS_CHANNEL).await.unwrap();
+
+    // When a batch of requests is recorded by the group-commit statement
+    write_batch(&writer(&pool), &[pending(&tests_event())]).await.unwrap();
+
+    // Then it announces nothing itself (the recorder's announcer does, after the commit:
+    // a NOTIFY inside would serialize every commit on the notify queue's lock)
+    let quiet = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await;
+    assert!(quiet.is_err(), "the group commit notified: {quiet:?}");
+    let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'Request'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(recorded, 1);
+
+    // And an admin event still wakes the projectors
+    admin_event(&pool).await;
+    let woken = tokio::time::timeout(Duration::from_secs(5), listener.recv()).await;
+    assert!(matches!(woken, Ok(Ok(_))), "{woken:?}");
+}

@@ -34,10 +34,17 @@ use crate::event_log::{EventLogError, StoredEvent, TAIL_COLUMNS};
 /// The advisory lock key held by the projecting process ("GaiaProj").
 pub const RUNNER_LOCK: i64 = 0x4761_6961_5072_6f6a;
 pub const EVENTS_CHANNEL: &str = "gaiarouter_events";
-const BATCH: i64 = 5_000;
+const BATCH: i64 = 1_000;
 /// Rebuilds read bigger batches: aggregating projectors then write each group
 /// once per batch instead of once per few events.
 const REPLAY_BATCH: i64 = 50_000;
+/// After a catch-up that found events, the runner waits this long before the next
+/// one, however often it is woken. Under load a notification comes with every group
+/// commit (a hundred or more a second), and catching up on each costs every projector
+/// a transaction for a handful of events, on the cores that serve the requests;
+/// waiting lets one catch-up take what many commits wrote. Idle, a notification is
+/// answered at once. Views lag the log by up to this much more under load.
+pub const COALESCE: Duration = Duration::from_millis(250);
 
 #[async_trait::async_trait]
 pub trait Projector: Send + Sync {
@@ -187,12 +194,103 @@ impl Runner {
         }
     }
 
+    /// Brings every projector up to the log; answers how many events the reads
+    /// moved past. The log is read once for all of them (see `shared_step`).
     pub async fn catch_up_all(&self) -> Result<usize, EventLogError> {
         let mut total = 0;
-        for projector in &self.projectors {
-            total += self.catch_up(projector.as_ref()).await?;
+        loop {
+            match self.shared_step().await? {
+                Some(read) => {
+                    total += read;
+                    if read < BATCH as usize {
+                        return Ok(total);
+                    }
+                }
+                None => {
+                    for projector in &self.projectors {
+                        total += self.catch_up(projector.as_ref()).await?;
+                    }
+                    return Ok(total);
+                }
+            }
         }
-        Ok(total)
+    }
+
+    /// Reads one batch after the furthest-behind checkpoint, of every type some
+    /// projector reads, and hands it to each projector in its own transaction: the
+    /// events it has not applied yet, of its types, and its checkpoint moved to the
+    /// end of the batch. One read and one decoding of each event (`request_events`
+    /// keeps what the first projector decoded) instead of one per projector. The
+    /// batch is in commit-safe order with nothing missing up to its last event (see
+    /// `read_batch`), so every checkpoint can move there. `None`: a checkpoint is
+    /// missing or unreadable; the caller steps each projector alone.
+    async fn shared_step(&self) -> Result<Option<usize>, EventLogError> {
+        let names: Vec<&str> = self.projectors.iter().map(|p| p.name()).collect();
+        let checkpoints: Vec<(String, i64)> =
+            sqlx::query_as("SELECT last_tx_id::text, last_position FROM projection_checkpoints WHERE name = ANY($1)")
+                .bind(&names)
+                .fetch_all(&self.pool)
+                .await?;
+        let positions: Option<Vec<LogKey>> = checkpoints.iter().map(|(tx, position)| log_key(tx, *position)).collect();
+        let (Some(positions), true) = (positions, checkpoints.len() == names.len()) else { return Ok(None) };
+        let Some(from) = positions.into_iter().min() else { return Ok(None) };
+        let mut types: Vec<&str> = self.projectors.iter().flat_map(|p| p.aggregate_types().iter().copied()).collect();
+        types.sort_unstable();
+        types.dedup();
+        let mut tx = self.pool.begin().await?;
+        let events = read_batch(&mut tx, &types, (&from.0.to_string(), from.1), BATCH).await?;
+        tx.rollback().await?;
+        let keys: Option<Vec<LogKey>> = events.iter().map(|e| log_key(&e.tx_id, e.global_position)).collect();
+        let Some(keys) = keys else { return Ok(None) };
+        if events.is_empty() {
+            return Ok(Some(0));
+        }
+        for projector in &self.projectors {
+            self.apply_shared(projector.as_ref(), &events, &keys).await?;
+        }
+        Ok(Some(events.len()))
+    }
+
+    /// One projector's part of a shared batch (`keys`: each event's place in the log).
+    async fn apply_shared(
+        &self,
+        projector: &dyn Projector,
+        events: &[StoredEvent],
+        keys: &[LogKey],
+    ) -> Result<(), EventLogError> {
+        let Some(last) = events.last() else { return Ok(()) };
+        let mut tx = self.pool.begin().await?;
+        let checkpoint: Option<(String, i64)> = sqlx::query_as(
+            "SELECT last_tx_id::text, last_position FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
+        )
+        .bind(projector.name())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let after = checkpoint.and_then(|(tx_id, position)| log_key(&tx_id, position));
+        let Some(after) = after else {
+            tx.rollback().await?;
+            return Ok(());
+        };
+        let start = keys.partition_point(|key| *key <= after);
+        let Some(pending) = events.get(start..).filter(|p| !p.is_empty()) else {
+            // Already past this batch (rebuilt meanwhile, say).
+            tx.rollback().await?;
+            return Ok(());
+        };
+        let types = projector.aggregate_types();
+        let mine = |e: &StoredEvent| types.contains(&e.aggregate_type.as_str());
+        let applied = if pending.iter().all(mine) {
+            quarantine::apply_isolating(&mut tx, projector, pending).await?.applied
+        } else {
+            let own: Vec<StoredEvent> = pending.iter().filter(|e| mine(e)).cloned().collect();
+            match own.is_empty() {
+                true => 0,
+                false => quarantine::apply_isolating(&mut tx, projector, &own).await?.applied,
+            }
+        };
+        advance_to(&mut tx, projector.name(), (&last.tx_id, last.global_position), applied).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Clears the projector's tables and replays the log in one transaction.
@@ -351,7 +449,12 @@ impl Runner {
         listener.listen(EVENTS_CHANNEL).await?;
         loop {
             self.rebuild_requested().await?;
-            self.catch_up_all().await?;
+            if self.catch_up_all().await? > 0 {
+                tokio::time::sleep(COALESCE).await;
+                // What was notified meanwhile is what the next catch-up takes.
+                while listener.next_buffered().is_some() {}
+                continue;
+            }
             // Woken by NOTIFY, or polling every second in case a notification was missed.
             tokio::select! {
                 notified = listener.recv() => { notified?; }
@@ -390,6 +493,14 @@ impl Runner {
             }
         }
     }
+}
+
+/// A place in the log in the order projectors read it: (transaction id, position).
+/// `xid8` compares as a number, not as its text.
+type LogKey = (u64, i64);
+
+fn log_key(tx_id: &str, position: i64) -> Option<LogKey> {
+    Some((tx_id.parse().ok()?, position))
 }
 
 /// Projectors of `Request` events replay the archived months too.
