@@ -1,7 +1,7 @@
 //! OpenAI, OpenRouter and any OpenAI-compatible server (vLLM, Ollama, LM Studio, ...):
 //! the request is forwarded as the client sent it, unknown fields included, with only
 //! the model replaced and usage reporting forced on for streams. OpenAI itself does
-//! not get the markers that only other servers read (see [`for_openai`]).
+//! not get the markers that only other servers read (see [`openai_request`]).
 
 use std::collections::BTreeMap;
 
@@ -17,6 +17,9 @@ use crate::gateway::openai::{
 pub struct OpenAiCompatibleProvider {
     name: String,
     endpoint: String,
+    /// `endpoint` parsed once, not on every call (`None`: not a URL; each call then
+    /// fails with reqwest's own error, as before).
+    endpoint_url: Option<reqwest::Url>,
     api_key: Option<ApiKey>,
     http: reqwest::Client,
     timeouts: Timeouts,
@@ -35,26 +38,38 @@ impl OpenAiCompatibleProvider {
         http: reqwest::Client,
         timeouts: Timeouts,
     ) -> Self {
+        let endpoint = format!("{}/chat/completions", base_url.trim_end_matches('/'));
         OpenAiCompatibleProvider {
             name: name.into(),
-            endpoint: format!("{}/chat/completions", base_url.trim_end_matches('/')),
+            endpoint_url: reqwest::Url::parse(&endpoint).ok(),
+            endpoint,
             api_key,
             http,
             timeouts,
         }
     }
 
-    /// The upstream body for this server (see [`for_openai`]).
-    fn body(&self, request: &ChatCompletionRequest, upstream_model: &str, stream: bool) -> Value {
+    /// The upstream request for this server (see [`openai_request`]).
+    fn upstream(&self, request: &ChatCompletionRequest, upstream_model: &str, stream: bool) -> ChatCompletionRequest {
         if self.name == "openai" {
-            for_openai(request, upstream_model, stream)
+            openai_request(request, upstream_model, stream)
         } else {
-            request_body(request, upstream_model, stream)
+            upstream_request(request, upstream_model, stream)
         }
     }
 
-    fn post(&self, body: &Value) -> reqwest::RequestBuilder {
-        let request = self.http.post(&self.endpoint).json(body);
+    /// The call, its body serialized straight from the typed request (no JSON tree
+    /// in between).
+    fn post(&self, body: &ChatCompletionRequest) -> reqwest::RequestBuilder {
+        let request = match &self.endpoint_url {
+            Some(url) => self.http.post(url.clone()),
+            None => self.http.post(&self.endpoint),
+        };
+        let request = match serde_json::to_vec(body) {
+            Ok(bytes) => request.header(reqwest::header::CONTENT_TYPE, "application/json").body(bytes),
+            // Not expected (the request came from JSON): reqwest reports it as before.
+            Err(_) => request.json(body),
+        };
         match self.api_key.as_ref().and_then(|key| key.header_value("Bearer ")) {
             Some(value) => request.header(reqwest::header::AUTHORIZATION, value),
             None => request,
@@ -64,11 +79,16 @@ impl OpenAiCompatibleProvider {
 
 /// The upstream body: the client's request with the upstream model, and for streams
 /// `stream_options.include_usage = true` so every stream ends with a usage chunk.
+#[cfg(test)]
 pub(crate) fn request_body(request: &ChatCompletionRequest, upstream_model: &str, stream: bool) -> Value {
+    serde_json::to_value(upstream_request(request, upstream_model, stream)).unwrap_or(Value::Null)
+}
+
+fn upstream_request(request: &ChatCompletionRequest, upstream_model: &str, stream: bool) -> ChatCompletionRequest {
     let mut upstream = request.clone();
     upstream.model = upstream_model.to_owned();
     prepare(&mut upstream, stream);
-    serde_json::to_value(&upstream).unwrap_or(Value::Null)
+    upstream
 }
 
 fn prepare(upstream: &mut ChatCompletionRequest, stream: bool) {
@@ -89,10 +109,8 @@ fn prepare(upstream: &mut ChatCompletionRequest, stream: bool) {
 /// `thinking_blocks` are Claude's signed thoughts, meaningless to GPT models: both
 /// typed markers are left out, as a strict server refuses fields it does not know.
 /// Everything else the client sent goes as it is.
-pub(crate) fn for_openai(request: &ChatCompletionRequest, upstream_model: &str, stream: bool) -> Value {
-    let mut upstream = request.clone();
-    upstream.model = upstream_model.to_owned();
-    prepare(&mut upstream, stream);
+fn openai_request(request: &ChatCompletionRequest, upstream_model: &str, stream: bool) -> ChatCompletionRequest {
+    let mut upstream = upstream_request(request, upstream_model, stream);
     for message in &mut upstream.messages {
         message.thinking_blocks = None;
         if let Some(MessageContent::Parts(parts)) = &mut message.content {
@@ -106,7 +124,7 @@ pub(crate) fn for_openai(request: &ChatCompletionRequest, upstream_model: &str, 
     for tool in upstream.tools.iter_mut().flatten() {
         tool.cache_control = None;
     }
-    serde_json::to_value(&upstream).unwrap_or(Value::Null)
+    upstream
 }
 
 #[async_trait::async_trait]
@@ -120,7 +138,7 @@ impl Provider for OpenAiCompatibleProvider {
         request: &ChatCompletionRequest,
         upstream_model: &str,
     ) -> Result<ChatCompletion, ProviderError> {
-        let body = self.body(request, upstream_model, false);
+        let body = self.upstream(request, upstream_model, false);
         send_for_json(self.post(&body), self.timeouts.total).await
     }
 
@@ -129,7 +147,7 @@ impl Provider for OpenAiCompatibleProvider {
         request: &ChatCompletionRequest,
         upstream_model: &str,
     ) -> Result<ChunkStream, ProviderError> {
-        let body = self.body(request, upstream_model, true);
+        let body = self.upstream(request, upstream_model, true);
         let response = open_stream(self.post(&body), self.timeouts.idle).await?;
         Ok(translate_sse(response, self.timeouts.idle, OpenAiStream::default()))
     }
