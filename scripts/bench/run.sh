@@ -370,22 +370,23 @@ pair_scenario() { # name, url of the first half, url of the second half
   N=$((N + 1))
   file=$RESULTS/$(printf '%02d' "$N")_$name
   log "$name: ${WARMUP}s warm-up, ${DURATION}s measured, 2 x 32 clients"
-  run_oha "$file.a.warmup.json" "$WARMUP" 32 "$2" "$(body openai/gpt-4o-mini 0)" "Authorization: Bearer $KEY" &
-  a=$!
-  run_oha "$file.b.warmup.json" "$WARMUP" 32 "$3" "$(body openai/gpt-4o-mini 0)" "Authorization: Bearer $KEY" &
-  b=$!
-  wait "$a" && wait "$b"
+  run_pair "$file" warmup.json "$WARMUP" "$2" "$3"
   measure_start "$file" gateway
-  run_oha "$file.a.part" "$DURATION" 32 "$2" "$(body openai/gpt-4o-mini 0)" "Authorization: Bearer $KEY" &
-  a=$!
-  run_oha "$file.b.part" "$DURATION" 32 "$3" "$(body openai/gpt-4o-mini 0)" "Authorization: Bearer $KEY" &
-  b=$!
-  wait "$a" && wait "$b"
+  run_pair "$file" part "$DURATION" "$2" "$3"
   measure_end "$file" gateway
   count_ok "$file.a.warmup.json" "$file.b.warmup.json" "$file.a.part" "$file.b.part"
   $REPORT merge "$file.json" "$file.a.part" "$file.b.part"
   read -r ok errors rps p50 p99 <<<"$($REPORT summary "$file.json")"
   log "  $rps req/s, p50 $p50 ms, p99 $p99 ms, $ok ok, $errors errors (cpu% gw pg up oha other idle: $(cat "$file.cpu.txt"))"
+}
+
+run_pair() { # file prefix, suffix, seconds, url of the first half, url of the second half
+  local a b
+  run_oha "$1.a.$2" "$3" 32 "$4" "$(body openai/gpt-4o-mini 0)" "Authorization: Bearer $KEY" &
+  a=$!
+  run_oha "$1.b.$2" "$3" 32 "$5" "$(body openai/gpt-4o-mini 0)" "Authorization: Bearer $KEY" &
+  b=$!
+  wait "$a" && wait "$b"
 }
 
 process_scenarios() {

@@ -149,12 +149,7 @@ impl Runner {
     /// quarantined (0 = caught up).
     pub async fn step(&self, projector: &dyn Projector) -> Result<usize, EventLogError> {
         let mut tx = self.pool.begin().await?;
-        let checkpoint: Option<(String, i64)> = sqlx::query_as(
-            "SELECT last_tx_id::text, last_position FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
-        )
-        .bind(projector.name())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let checkpoint = lock_checkpoint(&mut tx, projector.name()).await?;
         let Some((last_tx, last_position)) = checkpoint else {
             // A projector new to this database starts at the beginning of the log.
             tx.rollback().await?;
@@ -260,12 +255,7 @@ impl Runner {
     ) -> Result<(), EventLogError> {
         let Some(last) = events.last() else { return Ok(()) };
         let mut tx = self.pool.begin().await?;
-        let checkpoint: Option<(String, i64)> = sqlx::query_as(
-            "SELECT last_tx_id::text, last_position FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
-        )
-        .bind(projector.name())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let checkpoint = lock_checkpoint(&mut tx, projector.name()).await?;
         let after = checkpoint.and_then(|(tx_id, position)| log_key(&tx_id, position));
         let Some(after) = after else {
             tx.rollback().await?;
@@ -506,6 +496,15 @@ fn log_key(tx_id: &str, position: i64) -> Option<LogKey> {
 /// Projectors of `Request` events replay the archived months too.
 fn reads_archives(projector: &dyn Projector) -> bool {
     projector.aggregate_types().contains(&archive::ARCHIVED_TYPE)
+}
+
+/// A projector's checkpoint, locked until the transaction ends (one writer of a
+/// projection at a time, whatever else runs).
+async fn lock_checkpoint(tx: &mut PgConnection, name: &str) -> Result<Option<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT last_tx_id::text, last_position FROM projection_checkpoints WHERE name = $1 FOR UPDATE")
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await
 }
 
 async fn advance(tx: &mut PgConnection, name: &str, last: &StoredEvent, count: usize) -> Result<(), sqlx::Error> {
