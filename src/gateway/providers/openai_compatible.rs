@@ -64,12 +64,8 @@ impl OpenAiCompatibleProvider {
         let request = match &self.endpoint_url {
             Some(url) => self.http.post(url.clone()),
             None => self.http.post(&self.endpoint),
-        };
-        let request = match serde_json::to_vec(body) {
-            Ok(bytes) => request.header(reqwest::header::CONTENT_TYPE, "application/json").body(bytes),
-            // Not expected (the request came from JSON): reqwest reports it as before.
-            Err(_) => request.json(body),
-        };
+        }
+        .json(body);
         match self.api_key.as_ref().and_then(|key| key.header_value("Bearer ")) {
             Some(value) => request.header(reqwest::header::AUTHORIZATION, value),
             None => request,
