@@ -105,7 +105,12 @@ pub async fn prepare_with_providers(
         pool: pool.clone(),
         registry,
         providers: provider_set,
-        recorder: Arc::new(Recorder::start(pool.clone(), process_lock.id, Arc::clone(&metrics))),
+        recorder: Arc::new(Recorder::start(
+            pool.clone(),
+            process_lock.id,
+            process_lock.stripe_block,
+            Arc::clone(&metrics),
+        )),
         refusals: Arc::new(Refusals::start(
             pool.clone(),
             std::time::Duration::from_millis(config.refusal_pause_ms),

@@ -150,7 +150,7 @@ pub async fn current_usage(
     let starts: Vec<DateTime<Utc>> = BUDGET_PERIODS.iter().map(|p| p.window_start(now)).collect();
     let rows: Vec<(Uuid, String, i64, i64, i64)> = sqlx::query_as(
         "SELECT c.owner_id, c.period, c.requests, c.tokens, c.cost_nanos \
-           FROM quota_counters c JOIN UNNEST($3::text[], $4::timestamptz[]) AS w(period, start) \
+           FROM quota_usage c JOIN UNNEST($3::text[], $4::timestamptz[]) AS w(period, start) \
              ON c.period = w.period AND c.start = w.start \
           WHERE c.scope = $1 AND c.owner_id = ANY($2) AND c.model = ''",
     )

@@ -308,7 +308,7 @@ async fn record(pool: &PgPool, traffic: Vec<Generated>, report: &mut SeedReport)
     let lock = ProcessLock::acquire(pool).await?;
     // Nobody scrapes this process: its metrics are a sink.
     let metrics = Arc::new(crate::observability::Metrics::new(Box::new(|_| false)));
-    let recorder = Recorder::start(pool.clone(), lock.id, metrics);
+    let recorder = Recorder::start(pool.clone(), lock.id, lock.stripe_block, metrics);
     let mut completed: Vec<(Uuid, RequestCompleted)> = Vec::new();
     let mut refused = Vec::new();
     for item in traffic {

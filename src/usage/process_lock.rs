@@ -11,12 +11,21 @@ use tokio::task::JoinHandle;
 
 /// The advisory-lock namespace of gateway processes ("GWAY"); the key is the id.
 pub const NAMESPACE: i32 = 0x4757_4159;
+/// The advisory-lock namespace of stripe blocks ("GWST"); the key is the block.
+const STRIPE_NAMESPACE: i32 = 0x4757_5354;
+/// How many blocks of usage-counter stripes there are (see the recorder).
+pub const STRIPE_BLOCKS: i32 = 5;
 /// How often the lock's connection is checked (and re-established if lost).
 const CHECK_EVERY: Duration = Duration::from_secs(15);
 
 pub struct ProcessLock {
     /// Stored with every reservation this process makes.
     pub id: i32,
+    /// The block of usage-counter stripes this process's recorder writes to, one no
+    /// other live process holds while there are blocks free (`0..STRIPE_BLOCKS`).
+    /// Only a hint against contention: two processes sharing a block count
+    /// correctly, they just wait on each other's rows.
+    pub stripe_block: i32,
     keeper: JoinHandle<()>,
 }
 
@@ -31,8 +40,9 @@ impl ProcessLock {
                 break id;
             }
         };
+        let stripe_block = take_stripe_block(&mut connection, id).await?;
         let keeper = tokio::spawn(keep(pool.clone(), connection, id));
-        Ok(ProcessLock { id, keeper })
+        Ok(ProcessLock { id, stripe_block, keeper })
     }
 
     pub fn stop(&self) {
@@ -42,6 +52,23 @@ impl ProcessLock {
 
 async fn try_lock(connection: &mut PgConnection, id: i32) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)").bind(NAMESPACE).bind(id).fetch_one(connection).await
+}
+
+/// The first block no live process holds, held on the lock's connection; when all
+/// are taken, one picked by the id. (Not taken again if the connection is lost:
+/// another process may then share the block, which costs waiting, not counts.)
+async fn take_stripe_block(connection: &mut PgConnection, id: i32) -> Result<i32, sqlx::Error> {
+    for block in 0..STRIPE_BLOCKS {
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
+            .bind(STRIPE_NAMESPACE)
+            .bind(block)
+            .fetch_one(&mut *connection)
+            .await?;
+        if taken {
+            return Ok(block);
+        }
+    }
+    Ok(id.rem_euclid(STRIPE_BLOCKS))
 }
 
 /// Holds the connection; if it breaks (the database restarted), takes the same

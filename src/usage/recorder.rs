@@ -37,9 +37,10 @@ mod isolate;
 
 /// Largest batch written in one transaction.
 const MAX_BATCH: usize = 512;
-/// Batches being written at once. Two batches of one organization meet on its usage
-/// counters (the second waits for the first to commit before it counts), but the rest
-/// of a batch, the events themselves, is written while the one before commits.
+/// Batches being written at once. Each adds its usage to a stripe of the counters of
+/// its own (see `20261203000100_striped_usage_counters.sql`), so batches of the same
+/// organization do not wait on each other's rows; only draws on limited quotas meet,
+/// in the quota's own row.
 const IN_FLIGHT: usize = 3;
 /// Requests waiting for the writer; callers wait (backpressure) beyond this.
 const QUEUE: usize = 8192;
@@ -122,13 +123,16 @@ pub enum RecorderHealth {
 impl Recorder {
     /// `process` is this process's lock id: the owner of the leases its records
     /// draw from. `metrics` counts each record once it is committed.
-    pub fn start(pool: PgPool, process: i32, metrics: Arc<Metrics>) -> Self {
+    /// `stripe_block` is the block of counter stripes it writes usage to (see
+    /// [`ProcessLock`](super::process_lock::ProcessLock)).
+    pub fn start(pool: PgPool, process: i32, stripe_block: i32, metrics: Arc<Metrics>) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let (stop, stopped) = oneshot::channel();
         let busy = Arc::new(Busy { epoch: Instant::now(), since: AtomicU64::new(0) });
         let announcer = Announcer::start(pool.clone());
-        let writer =
-            tokio::spawn(write_loop(Writer { pool, process }, jobs, stopped, Arc::clone(&busy), metrics, announcer));
+        let writer = Writer { pool, process, stripe: 0 };
+        let stripes = Stripes::of_block(stripe_block);
+        let writer = tokio::spawn(write_loop(writer, stripes, jobs, stopped, Arc::clone(&busy), metrics, announcer));
         Recorder { queue, stop: Mutex::new(Some(stop)), writer: Mutex::new(Some(writer)), busy }
     }
 
@@ -197,48 +201,74 @@ impl Recorder {
     }
 }
 
-/// Where records go: the pool, and the process whose leases they draw from.
+/// Where records go: the pool, the process whose leases they draw from, and the
+/// stripe of the usage counters they add to.
 #[derive(Clone)]
 pub struct Writer {
     pub pool: PgPool,
     pub process: i32,
+    pub stripe: i16,
+}
+
+/// The counter stripes of one process: one per batch in flight, none shared by two
+/// of its batches at once. Stripe 0 is no batch's: it is the quotas' own rows.
+struct Stripes {
+    free: Vec<i16>,
+}
+
+impl Stripes {
+    fn of_block(block: i32) -> Self {
+        let first = 1 + block.rem_euclid(super::process_lock::STRIPE_BLOCKS) * IN_FLIGHT as i32;
+        Stripes { free: (first..first + IN_FLIGHT as i32).rev().filter_map(|s| i16::try_from(s).ok()).collect() }
+    }
 }
 
 async fn write_loop(
     writer: Writer,
+    mut stripes: Stripes,
     mut jobs: mpsc::Receiver<Job>,
     mut stopped: oneshot::Receiver<()>,
     busy: Arc<Busy>,
     metrics: Arc<Metrics>,
     announcer: Announcer,
 ) {
+    let (metrics, announcer) = (&metrics, &announcer);
     let mut writing = FuturesUnordered::new();
     loop {
         tokio::select! {
-            job = jobs.recv(), if writing.len() < IN_FLIGHT => {
+            job = jobs.recv(), if !stripes.free.is_empty() => {
                 let Some(first) = job else { break };
                 let batch = take_batch(first, &mut jobs);
                 busy.begin();
-                writing.push(write_and_answer(&writer, batch, &metrics, &announcer));
+                let stripe = stripes.free.pop().unwrap_or_default();
+                let writer = Writer { stripe, ..writer.clone() };
+                writing.push(async move {
+                    write_and_answer(&writer, batch, metrics, announcer).await;
+                    stripe
+                });
             }
-            Some(()) = writing.next(), if !writing.is_empty() => busy.finished(!writing.is_empty()),
+            Some(stripe) = writing.next(), if !writing.is_empty() => {
+                stripes.free.push(stripe);
+                busy.finished(!writing.is_empty());
+            }
             _ = &mut stopped => break,
         }
     }
     while writing.next().await.is_some() {
         busy.finished(!writing.is_empty());
     }
+    let writer = Writer { stripe: stripes.free.pop().unwrap_or_default(), ..writer };
     // Drain: whatever was queued before the stop is still written.
     jobs.close();
     let mut rest = Vec::new();
     while let Some(job) = jobs.recv().await {
         rest.push(job);
         if rest.len() == MAX_BATCH {
-            write_and_answer(&writer, std::mem::take(&mut rest), &metrics, &announcer).await;
+            write_and_answer(&writer, std::mem::take(&mut rest), metrics, announcer).await;
         }
     }
     if !rest.is_empty() {
-        write_and_answer(&writer, rest, &metrics, &announcer).await;
+        write_and_answer(&writer, rest, metrics, announcer).await;
     }
 }
 
@@ -363,7 +393,7 @@ pub async fn write_batch(writer: &Writer, records: &[PendingRecord]) -> Result<(
     // volatile subquery in FROM is evaluated before the call.
     sqlx::query(
         "SELECT record_requests($1, $2, $3::jsonb[], $4::jsonb[], $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-         $16, $17, $18, $19) \
+         $16, $17, $18, $19, $20) \
          FROM (SELECT set_config('gaiarouter.quiet', 'on', true)) AS quiet",
     )
     .bind(gaiarouter_domain::request::EVENT_VERSION)
@@ -385,6 +415,7 @@ pub async fn write_batch(writer: &Writer, records: &[PendingRecord]) -> Result<(
     .bind(&draws.requests)
     .bind(&draws.tokens)
     .bind(&draws.costs)
+    .bind(writer.stripe)
     .execute(&writer.pool)
     .await?;
     Ok(())

@@ -91,7 +91,7 @@ async fn a_gateway_killed_under_load_lost_no_answered_request_and_its_restart_fr
     assert!(app.leases_all_returned().await, "a lease outlived the restart");
     let counters: (i64, i64) = sqlx::query_as(
         "SELECT coalesce(sum(requests), 0)::bigint, coalesce(sum(reserved_requests), 0)::bigint \
-         FROM quota_counters WHERE scope = 'api_key' AND period = 'month'",
+         FROM quota_usage WHERE scope = 'api_key' AND period = 'month'",
     )
     .fetch_one(&app.state.pool)
     .await
@@ -192,11 +192,11 @@ async fn a_lease_released_early_is_not_given_back_twice_when_its_request_is_reco
         finished_at: now,
         ..crate::projections::tests_event()
     };
-    let writer = Writer { pool: pool.clone(), process: -7 };
+    let writer = Writer { pool: pool.clone(), process: -7, stripe: 1 };
     write_batch(&writer, &[PendingRecord { request_id, event, reservation }]).await.unwrap();
     let reserved: (i64, i64, i64, i64, i64) = sqlx::query_as(
         "SELECT min(reserved_requests), min(reserved_tokens), min(reserved_cost_nanos), sum(requests)::bigint, \
-                sum(tokens)::bigint FROM quota_counters WHERE period = 'month'",
+                sum(tokens)::bigint FROM quota_usage WHERE period = 'month'",
     )
     .fetch_one(pool)
     .await

@@ -31,7 +31,7 @@ async fn counters(app: &TestApp, scope: &str) -> (i64, i64, i64, i64) {
     sqlx::query_as::<_, (i64, i64, i64, i64)>(
         "SELECT coalesce(sum(requests),0)::bigint, coalesce(sum(tokens),0)::bigint, \
                 coalesce(sum(cost_nanos),0)::bigint, coalesce(sum(reserved_requests),0)::bigint \
-         FROM quota_counters WHERE scope = $1 AND period = 'month'",
+         FROM quota_usage WHERE scope = $1 AND period = 'month'",
     )
     .bind(scope)
     .fetch_one(&app.state.pool)

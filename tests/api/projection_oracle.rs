@@ -174,7 +174,7 @@ type PeriodRow = (String, Uuid, String, DateTime<Utc>, i64, i64, i64);
 
 async fn stored_periods(pool: &PgPool) -> BTreeMap<PeriodKey, [i64; 3]> {
     let rows: Vec<PeriodRow> = sqlx::query_as(
-        "SELECT scope, owner_id, period, start, requests, tokens, cost_nanos FROM quota_counters \
+        "SELECT scope, owner_id, period, start, requests, tokens, cost_nanos FROM quota_usage \
          WHERE model = '' AND period IN ('day', 'week', 'month', 'total')",
     )
     .fetch_all(pool)
@@ -507,7 +507,7 @@ fn projections_built_live_and_rebuilt_equal_an_independent_oracle_at_every_edge(
                         reservation: Default::default(),
                     })
                     .collect();
-                write_batch(&Writer { pool: pool.clone(), process: 1 }, &records).await.unwrap();
+                write_batch(&Writer { pool: pool.clone(), process: 1, stripe: 1 }, &records).await.unwrap();
                 all.extend(records.into_iter().map(|r| (r.request_id, r.event)));
                 let refusals: Vec<(Uuid, RequestRefused)> = refusals.iter().map(|r| (Uuid::now_v7(), r.clone())).collect();
                 gaiarouter::usage::refusals::append(&pool, &refusals).await.unwrap();

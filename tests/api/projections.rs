@@ -120,7 +120,7 @@ pub(crate) async fn stored_rollup(pool: &PgPool) -> Rollup {
 }
 
 fn writer(pool: &PgPool) -> Writer {
-    Writer { pool: pool.clone(), process: 1 }
+    Writer { pool: pool.clone(), process: 1, stripe: 1 }
 }
 
 fn pending(event: &RequestCompleted) -> PendingRecord {

@@ -324,7 +324,7 @@ fn completed(org: Uuid, key: Uuid, at: chrono::DateTime<Utc>) -> RequestComplete
 async fn a_daily_budget_starts_again_at_utc_midnight() {
     let app = spawn_app().await;
     let quotas = Quotas::new(app.state.pool.clone(), app.state.completions.quotas.process());
-    let writer = Writer { pool: app.state.pool.clone(), process: app.state.completions.quotas.process() };
+    let writer = Writer { pool: app.state.pool.clone(), process: app.state.completions.quotas.process(), stripe: 1 };
     let (org, key) = (Uuid::now_v7(), Uuid::now_v7());
     let limits = Limits { daily_requests: Some(2), ..Limits::UNLIMITED };
     let admit = |at: chrono::DateTime<Utc>| {
@@ -361,14 +361,75 @@ async fn a_daily_budget_starts_again_at_utc_midnight() {
     }
     let early = Utc.with_ymd_and_hms(2026, 12, 3, 0, 0, 1).single().unwrap();
     admit(early).await.expect("a new day, a new budget");
-    let days: Vec<(chrono::DateTime<Utc>, i64)> = sqlx::query_as(
-        "SELECT start, requests FROM quota_counters WHERE owner_id = $1 AND period = 'day' ORDER BY start",
-    )
-    .bind(key)
-    .fetch_all(&app.state.pool)
-    .await
-    .unwrap();
+    let days: Vec<(chrono::DateTime<Utc>, i64)> =
+        sqlx::query_as("SELECT start, requests FROM quota_usage WHERE owner_id = $1 AND period = 'day' ORDER BY start")
+            .bind(key)
+            .fetch_all(&app.state.pool)
+            .await
+            .unwrap();
     assert_eq!(days[0], (Utc.with_ymd_and_hms(2026, 12, 2, 0, 0, 0).single().unwrap(), 2));
+}
+
+/// Batches in flight side by side (the recorder's, or two processes') add a key's usage
+/// to stripes of their own: one held before its commit (its stripe's rows locked, as
+/// while its fsync runs) does not hold up another, and what the key used is their sum.
+#[tokio::test]
+async fn batches_of_one_key_in_different_stripes_do_not_wait_on_each_other_and_sum() {
+    let app = spawn_app().await;
+    let pool = app.state.pool.clone();
+    let process = app.state.completions.quotas.process();
+    let (org, key) = (Uuid::now_v7(), Uuid::now_v7());
+    let record = || PendingRecord {
+        request_id: Uuid::now_v7(),
+        event: completed(org, key, Utc::now()),
+        reservation: Default::default(),
+    };
+    let first = Writer { pool: pool.clone(), process, stripe: 1 };
+    let second = Writer { pool: pool.clone(), process, stripe: 2 };
+    write_batch(&first, &[record()]).await.unwrap();
+
+    let mut holder = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    let held = sqlx::query("SELECT 1 FROM quota_counters WHERE owner_id IN ($1, $2) AND stripe = 1 FOR UPDATE")
+        .bind(org)
+        .bind(key)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    assert_eq!(held.rows_affected(), 8, "day, week, month and total of the organization and the key");
+    tokio::time::timeout(Duration::from_secs(5), write_batch(&second, &[record(), record()]))
+        .await
+        .expect("a batch in another stripe does not wait")
+        .unwrap();
+    let same_stripe = tokio::spawn({
+        let (first, record) = (first.clone(), record());
+        async move { write_batch(&first, &[record]).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!same_stripe.is_finished(), "a batch in the held stripe waits for it");
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    same_stripe.await.unwrap().unwrap();
+
+    for (scope, owner) in [("organization", org), ("api_key", key)] {
+        let used: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT period, requests, tokens FROM quota_usage WHERE scope = $1 AND owner_id = $2 ORDER BY period",
+        )
+        .bind(scope)
+        .bind(owner)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let expected: Vec<(String, i64, i64)> =
+            ["day", "month", "total", "week"].iter().map(|p| (p.to_string(), 4, 20)).collect();
+        assert_eq!(used, expected, "{scope}: four 5-token requests over two stripes");
+    }
+    let stripes: Vec<i16> =
+        sqlx::query_scalar("SELECT DISTINCT stripe FROM quota_counters WHERE owner_id = $1 ORDER BY stripe")
+            .bind(key)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(stripes, [1, 2]);
 }
 
 #[tokio::test]
@@ -515,7 +576,7 @@ async fn limits_far_from_reached_refuse_nothing_under_load() {
     assert!(refused.is_empty(), "{} refused: {:?}", refused.len(), refused.iter().take(5).collect::<Vec<_>>());
     // Blocks of tokens are taken when the process runs out of them, not with every
     // block of requests: what is reserved stays one block (an eighth of the limit).
-    let reserved = app.scalar("SELECT max(reserved_tokens) FROM quota_counters WHERE period = 'day'").await;
+    let reserved = app.scalar("SELECT max(reserved_tokens) FROM quota_usage WHERE period = 'day'").await;
     assert!(reserved <= 100_000_000_000 / 8 + 100_000, "reserved tokens crept up: {reserved}");
     assert!(app.leases_all_returned().await);
 }

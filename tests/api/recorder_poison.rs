@@ -97,7 +97,7 @@ where
 }
 
 async fn counter(pool: &PgPool, owner: Uuid) -> (i64, i64) {
-    sqlx::query_as("SELECT requests, reserved_requests FROM quota_counters WHERE owner_id = $1 AND period = 'month'")
+    sqlx::query_as("SELECT requests, reserved_requests FROM quota_usage WHERE owner_id = $1 AND period = 'month'")
         .bind(owner)
         .fetch_one(pool)
         .await

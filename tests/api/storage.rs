@@ -74,7 +74,7 @@ async fn record(pool: &PgPool, requests: &[RequestCompleted]) {
         .iter()
         .map(|r| PendingRecord { request_id: id_at(r.started_at), event: r.clone(), reservation: Default::default() })
         .collect();
-    write_batch(&Writer { pool: pool.clone(), process: 1 }, &records).await.unwrap();
+    write_batch(&Writer { pool: pool.clone(), process: 1, stripe: 1 }, &records).await.unwrap();
 }
 
 async fn scalar(pool: &PgPool, sql: &str) -> i64 {
@@ -110,9 +110,7 @@ async fn stats(app: &TestApp, org: Uuid, from: NaiveDate, to: NaiveDate) -> BTre
     out.insert("usage_monthly".into(), json!(rows(pool, "SELECT * FROM usage_monthly").await));
     out.insert(
         "quota_counters".into(),
-        json!(
-            rows(pool, "SELECT scope, owner_id, period, start, requests, tokens, cost_nanos FROM quota_counters").await
-        ),
+        json!(rows(pool, "SELECT scope, owner_id, period, start, requests, tokens, cost_nanos FROM quota_usage").await),
     );
     out
 }
@@ -303,7 +301,8 @@ async fn partitions_are_made_ahead_and_requests_either_side_of_a_month_boundary_
     let ids: Vec<String> =
         sqlx::query_scalar("SELECT aggregate_id FROM events_request").fetch_all(&pool).await.unwrap();
     let retried: i32 = sqlx::query_scalar(
-        "SELECT record_requests('3.0', $1, $2, $3, $4, $5, $6, $7, $8, 1, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')",
+        "SELECT record_requests('3.0', $1, $2, $3, $4, $5, $6, $7, $8, 1, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', \
+                                1::smallint)",
     )
     .bind(&ids)
     .bind(ids.iter().map(|_| json!({})).collect::<Vec<_>>())
@@ -358,6 +357,31 @@ async fn retention_drops_old_months_of_the_request_log_and_a_rebuild_does_not_br
     assert_eq!(rebuilt, [fresh.started_at], "a rebuild keeps to the retention");
 }
 
+/// Records requests as the group-commit writer did before usage counters were striped
+/// (its `record_requests` took no stripe), for a database built with old migrations.
+async fn record_with_old_schema(pool: &PgPool, requests: &[RequestCompleted]) {
+    let ids: Vec<String> = requests.iter().map(|r| id_at(r.started_at).to_string()).collect();
+    let payloads: Vec<serde_json::Value> = requests.iter().map(|r| json!({ "RequestCompleted": r })).collect();
+    let metadata: Vec<serde_json::Value> =
+        requests.iter().map(|r| json!({"actor_type": "api_key", "actor_id": r.api_key_id})).collect();
+    sqlx::query(
+        "SELECT record_requests($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, \
+                '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')",
+    )
+    .bind(gaiarouter_domain::request::EVENT_VERSION)
+    .bind(&ids)
+    .bind(&payloads)
+    .bind(&metadata)
+    .bind(requests.iter().map(|r| r.organization_id).collect::<Vec<_>>())
+    .bind(requests.iter().map(|r| r.api_key_id).collect::<Vec<_>>())
+    .bind(requests.iter().map(|r| r.started_at).collect::<Vec<_>>())
+    .bind(requests.iter().map(|r| i64::try_from(r.total_tokens()).unwrap()).collect::<Vec<_>>())
+    .bind(requests.iter().map(|r| r.cost.nanos()).collect::<Vec<_>>())
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
 /// The migrations before this change, to build a database as it was.
 fn migrations_before_partitioning() -> Migrator {
     let all = sqlx::migrate!("./migrations");
@@ -377,7 +401,7 @@ async fn migrating_a_database_with_events_keeps_every_event_and_every_projection
     let requests: Vec<_> = (0..30)
         .map(|i| request(org, key, months_before(now, i % 3) + chrono::Duration::hours(i as i64 + 1), u64::from(i)))
         .collect();
-    record(&pool, &requests).await;
+    record_with_old_schema(&pool, &requests).await;
     // An id that is not a UUIDv7 (none is written today, but nothing may be lost).
     sqlx::query(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
@@ -395,8 +419,17 @@ async fn migrating_a_database_with_events_keeps_every_event_and_every_projection
                       metadata::text, global_position, tx_id::text, recorded_at FROM events";
     let events_before = rows(&pool, events_sql).await;
     let mut projections_before = BTreeMap::new();
+    // The counters as their columns were (a later migration adds their stripe).
+    let projected_sql = |table: &str| match table {
+        "quota_counters" => {
+            "SELECT scope, owner_id, period, start, model, requests, tokens, cost_nanos, reserved_requests, \
+                             reserved_tokens, reserved_cost_nanos FROM quota_counters"
+                .to_string()
+        }
+        _ => format!("SELECT * FROM {table}"),
+    };
     for table in ["usage_daily", "usage_hourly", "usage_monthly", "request_log", "quota_counters"] {
-        projections_before.insert(table, rows(&pool, &format!("SELECT * FROM {table}")).await);
+        projections_before.insert(table, rows(&pool, &projected_sql(table)).await);
     }
     assert_eq!(projections_before["request_log"].len(), 31);
     let last_position = scalar(&pool, "SELECT max(global_position) FROM events").await;
@@ -408,7 +441,7 @@ async fn migrating_a_database_with_events_keeps_every_event_and_every_projection
     let pool = gaiarouter::postgres::connect(&url, 5).await.unwrap();
     assert_eq!(rows(&pool, events_sql).await, events_before, "every event, with its position, tx and time");
     for (table, before) in &projections_before {
-        assert_eq!(&rows(&pool, &format!("SELECT * FROM {table}")).await, before, "{table}");
+        assert_eq!(&rows(&pool, &projected_sql(table)).await, before, "{table}");
     }
     assert_eq!(scalar(&pool, "SELECT count(*) FROM events_admin").await, 2);
     assert_eq!(scalar(&pool, "SELECT count(*) FROM events_request_default").await, 1, "the id that is not a UUIDv7");

@@ -364,7 +364,7 @@ async fn a_client_that_leaves_before_the_first_upstream_byte_is_recorded_and_its
         assert_eq!(events[0]["http_status"], 499);
         assert_eq!(events[0]["streamed"], stream);
         assert!(app.leases_all_returned().await, "nothing stays in flight");
-        let used = app.scalar("SELECT coalesce(max(requests), 0)::bigint FROM quota_counters").await;
+        let used = app.scalar("SELECT coalesce(max(requests), 0)::bigint FROM quota_usage").await;
         assert_eq!(used, 1, "the request counts against the limit once");
     }
 }
