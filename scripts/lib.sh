@@ -48,6 +48,8 @@ ensure_rust() {
     echo "cargo not found: install Rust (https://rustup.rs) first" >&2
     exit 1
   fi
+  # jemalloc (the gateway's allocator) is built from C with make.
+  command -v make >/dev/null 2>&1 || apt_install make
 }
 
 # Runs a command as an unprivileged user when we are root (initdb/postgres refuse root).

@@ -4,6 +4,11 @@ use gaiarouter::config::Config;
 use gaiarouter::postgres::embedded::EmbeddedPostgres;
 use gaiarouter::{app, observability, postgres};
 
+/// jemalloc rather than glibc's malloc: allocation and freeing were a sixth of the
+/// gateway's CPU under load (see scripts/bench/README.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();

@@ -222,6 +222,12 @@ impl StreamTranslator for OpenAiStream {
         if data.trim() == "[DONE]" {
             return Ok(Translated { chunks: Vec::new(), finished: true });
         }
+        // Almost every chunk has neither an error object nor tool calls to number:
+        // those are parsed straight into the chunk, with no tree of values between.
+        if !data.contains("\"error\"") && !data.contains("\"tool_calls\"") {
+            let chunk = serde_json::from_str(data).map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
+            return Ok(Translated::chunks(vec![chunk]));
+        }
         let mut value: Value = serde_json::from_str(data).map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
         if let Some(error) = value.get("error") {
             return Err(mid_stream_error(error));
@@ -385,6 +391,21 @@ mod tests {
         );
         let (_, result) = feed(&[r#"{"error":{"message":"The server had an error","type":"server_error"}}"#]);
         assert_eq!(result.unwrap_err().http_status(), 502);
+    }
+
+    #[test]
+    fn a_chunk_parsed_straight_equals_one_parsed_through_a_tree() {
+        let chunks = [
+            r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","system_fingerprint":"fp","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null}"#,
+            r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":1,"delta":{"content":"Hi \"error\"","reasoning_content":"r","x_vendor":{"a":[1,2.5]}},"finish_reason":"length"}]}"#,
+            r#"{"id":"c","choices":[],"usage":{"prompt_tokens":8,"completion_tokens":1,"total_tokens":9,"prompt_tokens_details":{"cached_tokens":2},"completion_tokens_details":{"reasoning_tokens":1}}}"#,
+        ];
+        for data in chunks {
+            let (straight, _) = feed(&[data]);
+            let through_tree: ChatCompletionChunk =
+                serde_json::from_value(serde_json::from_str::<Value>(data).unwrap()).unwrap();
+            assert_eq!(straight, vec![through_tree], "{data}");
+        }
     }
 
     #[test]
