@@ -188,8 +188,8 @@ END;
 $$;
 
 -- `record_requests` as in 20261202000100_concurrent_group_commits.sql, but for the
--- stripe (`p_stripe`) its usage goes to (draws are settled in stripe 0), and a
--- shorter path for a batch without draws.
+-- stripe (`p_stripe`) its usage goes to, in a statement of its own; the draws, when
+-- a batch has any, are settled in stripe 0 by a second one.
 DROP FUNCTION record_requests(text, text[], jsonb[], jsonb[], uuid[], uuid[], timestamptz[], bigint[], bigint[],
                               integer, integer[], text[], uuid[], text[], timestamptz[], text[], bigint[], bigint[],
                               bigint[]);
@@ -215,34 +215,40 @@ BEGIN
     SELECT coalesce(array_agg(b.ord::integer), '{}') INTO done FROM batch b JOIN appended a ON a.aggregate_id = b.id;
     recorded := cardinality(done);
 
+    -- Usage, in this batch's stripe: the day, week, month and total windows of each
+    -- request's organization and key.
+    WITH requests AS (
+        SELECT p_orgs[r.ord] AS org, p_keys[r.ord] AS key, p_starts[r.ord] AS started,
+               p_tokens[r.ord] AS tokens, p_costs[r.ord] AS cost
+          FROM UNNEST(done) AS r(ord)
+    ), windows AS (
+        SELECT w.period, CASE w.period WHEN 'total' THEN 'epoch'::timestamptz
+                                       ELSE date_trunc(w.period, r.started, 'UTC') END AS start, r.*
+          FROM requests r CROSS JOIN (VALUES ('day'), ('week'), ('month'), ('total')) AS w(period)
+    ), usage AS (
+        SELECT 'organization' AS scope, org AS owner_id, period, start, tokens, cost FROM windows
+        UNION ALL
+        SELECT 'api_key', key, period, start, tokens, cost FROM windows
+    )
+    INSERT INTO quota_counters AS q (scope, owner_id, period, start, model, stripe, requests, tokens, cost_nanos)
+    SELECT scope, owner_id, period, start, '', p_stripe, count(*), sum(tokens), sum(cost)
+      FROM usage GROUP BY scope, owner_id, period, start
+     ORDER BY scope, owner_id, period COLLATE "C", start
+    ON CONFLICT (scope, owner_id, period, start, model, stripe) DO UPDATE SET
+        requests = q.requests + EXCLUDED.requests,
+        tokens = q.tokens + EXCLUDED.tokens,
+        cost_nanos = q.cost_nanos + EXCLUDED.cost_nanos;
+
     -- A batch that drew on no lease (none of its requests met a limit that leases:
-    -- the common case) only adds usage, in a statement a fraction of the size of
-    -- the one below; it emptied no lease either.
+    -- the common case) is done; it emptied no lease either.
     IF cardinality(p_draw_of) = 0 THEN
-        WITH requests AS (
-            SELECT p_orgs[r.ord] AS org, p_keys[r.ord] AS key, p_starts[r.ord] AS started,
-                   p_tokens[r.ord] AS tokens, p_costs[r.ord] AS cost
-              FROM UNNEST(done) AS r(ord)
-        ), windows AS (
-            SELECT w.period, CASE w.period WHEN 'total' THEN 'epoch'::timestamptz
-                                           ELSE date_trunc(w.period, r.started, 'UTC') END AS start, r.*
-              FROM requests r CROSS JOIN (VALUES ('day'), ('week'), ('month'), ('total')) AS w(period)
-        ), usage AS (
-            SELECT 'organization' AS scope, org AS owner_id, period, start, tokens, cost FROM windows
-            UNION ALL
-            SELECT 'api_key', key, period, start, tokens, cost FROM windows
-        )
-        INSERT INTO quota_counters AS q (scope, owner_id, period, start, model, stripe, requests, tokens, cost_nanos)
-        SELECT scope, owner_id, period, start, '', p_stripe, count(*), sum(tokens), sum(cost)
-          FROM usage GROUP BY scope, owner_id, period, start
-         ORDER BY scope, owner_id, period COLLATE "C", start
-        ON CONFLICT (scope, owner_id, period, start, model, stripe) DO UPDATE SET
-            requests = q.requests + EXCLUDED.requests,
-            tokens = q.tokens + EXCLUDED.tokens,
-            cost_nanos = q.cost_nanos + EXCLUDED.cost_nanos;
         RETURN recorded;
     END IF;
 
+    -- Draws: each lease's reservation is settled (only if the lease still existed),
+    -- and a minute window counts the usage; both in the quota's own row (stripe 0),
+    -- the one admission locks. Rows are locked leases first, then counters, each in
+    -- key order, as every writer of them does.
     WITH draws AS (
         SELECT d.*, p_tokens[d.of] AS used_tokens, p_costs[d.of] AS used_cost
           FROM UNNEST(p_draw_of, p_draw_scopes, p_draw_owners, p_draw_periods, p_draw_starts, p_draw_models,
@@ -267,44 +273,22 @@ BEGIN
            AND (l.scope, l.owner_id, l.period, l.start, l.model) = (d.scope, d.owner_id, d.period, d.start, d.model)
            AND (k.scope, k.owner_id, k.period, k.start, k.model) = (d.scope, d.owner_id, d.period, d.start, d.model)
         RETURNING d.scope, d.owner_id, d.period, d.start, d.model
-    ), requests AS (
-        SELECT r.ord, p_orgs[r.ord] AS org, p_keys[r.ord] AS key, p_starts[r.ord] AS started,
-               p_tokens[r.ord] AS tokens, p_costs[r.ord] AS cost
-          FROM UNNEST(done) AS r(ord)
-    ), windows AS (
-        SELECT w.period, CASE w.period WHEN 'total' THEN 'epoch'::timestamptz
-                                       ELSE date_trunc(w.period, r.started, 'UTC') END AS start, r.*
-          FROM requests r CROSS JOIN (VALUES ('day'), ('week'), ('month'), ('total')) AS w(period)
     ), deltas AS (
-        -- budget windows: usage, in this batch's stripe
-        SELECT 'organization' AS scope, org AS owner_id, period, start, '' AS model, p_stripe AS stripe,
-               1::bigint AS n, tokens AS t, cost AS c, 0::bigint AS rr, 0::bigint AS rt, 0::bigint AS rc
-          FROM windows
-        UNION ALL
-        SELECT 'api_key', key, period, start, '', p_stripe, 1, tokens, cost, 0, 0, 0 FROM windows
-        UNION ALL
-        -- draws: the lease's reservation is settled (only if the lease still
-        -- existed), and a minute window counts the usage; both in the quota's
-        -- own row (stripe 0), the one admission locks
-        SELECT d.scope, d.owner_id, d.period, d.start, d.model, 0::smallint,
-               CASE WHEN d.period = 'minute' THEN d.n ELSE 0 END,
-               CASE WHEN d.period = 'minute' THEN d.ut ELSE 0 END,
-               CASE WHEN d.period = 'minute' THEN d.uc ELSE 0 END,
-               CASE WHEN s.scope IS NULL THEN 0 ELSE d.r END,
-               CASE WHEN s.scope IS NULL THEN 0 ELSE d.t END,
-               CASE WHEN s.scope IS NULL THEN 0 ELSE d.c END
+        SELECT d.scope, d.owner_id, d.period, d.start, d.model,
+               CASE WHEN d.period = 'minute' THEN d.n ELSE 0 END AS n,
+               CASE WHEN d.period = 'minute' THEN d.ut ELSE 0 END AS t,
+               CASE WHEN d.period = 'minute' THEN d.uc ELSE 0 END AS c,
+               CASE WHEN s.scope IS NULL THEN 0 ELSE d.r END AS rr,
+               CASE WHEN s.scope IS NULL THEN 0 ELSE d.t END AS rt,
+               CASE WHEN s.scope IS NULL THEN 0 ELSE d.c END AS rc
           FROM per_lease d
           LEFT JOIN settled s
             ON (s.scope, s.owner_id, s.period, s.start, s.model) = (d.scope, d.owner_id, d.period, d.start, d.model)
-    ), summed AS (
-        SELECT scope, owner_id, period, start, model, stripe, sum(n) AS n, sum(t) AS t, sum(c) AS c,
-               sum(rr) AS rr, sum(rt) AS rt, sum(rc) AS rc
-          FROM deltas GROUP BY scope, owner_id, period, start, model, stripe
     )
     INSERT INTO quota_counters AS q (scope, owner_id, period, start, model, stripe, requests, tokens, cost_nanos,
                                      reserved_requests, reserved_tokens, reserved_cost_nanos)
-    SELECT scope, owner_id, period, start, model, stripe, n, t, c, -rr, -rt, -rc FROM summed
-     ORDER BY scope, owner_id, period COLLATE "C", start, model COLLATE "C", stripe
+    SELECT scope, owner_id, period, start, model, 0, n, t, c, -rr, -rt, -rc FROM deltas
+     ORDER BY scope, owner_id, period COLLATE "C", start, model COLLATE "C"
     ON CONFLICT (scope, owner_id, period, start, model, stripe) DO UPDATE SET
         requests = q.requests + EXCLUDED.requests,
         tokens = q.tokens + EXCLUDED.tokens,
