@@ -190,9 +190,6 @@ $$;
 -- `record_requests` as in 20261202000100_concurrent_group_commits.sql, but for the
 -- stripe (`p_stripe`) its usage goes to, in a statement of its own; the draws, when
 -- a batch has any, are settled in stripe 0 by a second one.
-DROP FUNCTION record_requests(text, text[], jsonb[], jsonb[], uuid[], uuid[], timestamptz[], bigint[], bigint[],
-                              integer, integer[], text[], uuid[], text[], timestamptz[], text[], bigint[], bigint[],
-                              bigint[]);
 CREATE FUNCTION record_requests(
     p_version text, p_ids text[], p_payloads jsonb[], p_metadata jsonb[], p_orgs uuid[], p_keys uuid[],
     p_starts timestamptz[], p_tokens bigint[], p_costs bigint[], p_process integer,
@@ -306,4 +303,19 @@ BEGIN
                        FOR UPDATE SKIP LOCKED);
     RETURN recorded;
 END;
+$$;
+
+-- The signature without a stripe stays, for a process of the previous version still
+-- running during a rolling upgrade: its batches count in stripe 0 (the quota's own
+-- row, which every reader sums with the others), as all of them did before.
+CREATE OR REPLACE FUNCTION record_requests(
+    p_version text, p_ids text[], p_payloads jsonb[], p_metadata jsonb[], p_orgs uuid[], p_keys uuid[],
+    p_starts timestamptz[], p_tokens bigint[], p_costs bigint[], p_process integer,
+    p_draw_of integer[], p_draw_scopes text[], p_draw_owners uuid[], p_draw_periods text[],
+    p_draw_starts timestamptz[], p_draw_models text[], p_draw_requests bigint[], p_draw_tokens bigint[],
+    p_draw_costs bigint[])
+    RETURNS integer LANGUAGE sql AS $$
+    SELECT record_requests(p_version, p_ids, p_payloads, p_metadata, p_orgs, p_keys, p_starts, p_tokens, p_costs,
+                           p_process, p_draw_of, p_draw_scopes, p_draw_owners, p_draw_periods, p_draw_starts,
+                           p_draw_models, p_draw_requests, p_draw_tokens, p_draw_costs, 0::smallint)
 $$;

@@ -358,7 +358,8 @@ async fn retention_drops_old_months_of_the_request_log_and_a_rebuild_does_not_br
 }
 
 /// Records requests as the group-commit writer did before usage counters were striped
-/// (its `record_requests` took no stripe), for a database built with old migrations.
+/// (its `record_requests` took no stripe): a database built with old migrations, or
+/// a process of that version on a migrated one.
 async fn record_with_old_schema(pool: &PgPool, requests: &[RequestCompleted]) {
     let ids: Vec<String> = requests.iter().map(|r| id_at(r.started_at).to_string()).collect();
     let payloads: Vec<serde_json::Value> = requests.iter().map(|r| json!({ "RequestCompleted": r })).collect();
@@ -387,6 +388,36 @@ fn migrations_before_partitioning() -> Migrator {
     let all = sqlx::migrate!("./migrations");
     let old: Vec<_> = all.migrations.iter().filter(|m| m.version < 20261201000100).cloned().collect();
     Migrator { migrations: std::borrow::Cow::Owned(old), ..sqlx::migrate!("./migrations") }
+}
+
+/// A process of the previous version, still running after a new one migrated the
+/// database (a rolling upgrade), records through the call without a stripe: its
+/// usage lands in stripe 0 and counts with the new process's stripes.
+#[tokio::test]
+async fn the_previous_versions_recording_call_still_records_and_counts_in_stripe_zero() {
+    let url = fresh_database().await;
+    let pool = gaiarouter::postgres::connect(&url, 5).await.unwrap();
+    gaiarouter::postgres::migrate(&pool).await.unwrap();
+    let (org, key) = (Uuid::now_v7(), Uuid::now_v7());
+    let now = Utc::now();
+    let requests: Vec<_> = (0..3).map(|i| request(org, key, now, i)).collect();
+    record_with_old_schema(&pool, &requests[..2]).await;
+    record(&pool, &requests[2..]).await;
+
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM events_request").await, 3);
+    let stripes: Vec<i16> =
+        sqlx::query_scalar("SELECT DISTINCT stripe FROM quota_counters WHERE owner_id = $1 ORDER BY stripe")
+            .bind(key)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(stripes, [0, 1], "the old call's stripe, then the new writer's");
+    let total: i64 = sqlx::query_scalar("SELECT requests FROM quota_usage WHERE owner_id = $1 AND period = 'total'")
+        .bind(key)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(total, 3);
 }
 
 #[tokio::test]
