@@ -343,7 +343,17 @@ try {
       if (r.status !== 200) throw new Error(`a chat answered ${r.status}`)
       return r.headers.get('x-gaiarouter-request-id') ?? (await r.json()).id
     }
+    // The log is a projection: a request shows in it a moment after its answer. Wait
+    // for it here (outside the browser), as a user would see it in the list first,
+    // so the drawer never asks for an entry that is not there yet.
+    const inLog = (requestId) =>
+      eventually(async () => {
+        const token = await page.evaluate(() => localStorage.getItem('gr.token'))
+        const r = await fetch(`${BASE}/v1/logs/${requestId}`, { headers: { Authorization: `Bearer ${token}` } })
+        return r.status === 200
+      }, { delay: 200 })
     const drawerOf = async (requestId) => {
+      await inLog(requestId)
       await page.goto(`/logs?request=${requestId}`)
       const drawer = page.getByTestId('request-drawer')
       await drawer.getByTestId('drawer-bodies').waitFor()

@@ -234,13 +234,16 @@ async fn migrating_a_projected_1_0_database_keeps_the_rollups_and_rebuilds_the_l
     // Since 3.0 the writer names the version it writes. Since quota leases
     // (20261130000900) there is one writer, which also settles what requests drew
     // from leases: the older calls are gone with the reservations they released.
+    // Since striped counters the writer takes the stripe (20 arguments); the call
+    // without one (19) stays for a process of the previous version and passes on.
     let functions: Vec<(i16, String)> =
         sqlx::query_as("SELECT pronargs, prosrc FROM pg_proc WHERE proname = 'record_requests' ORDER BY pronargs")
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(functions.iter().map(|f| f.0).collect::<Vec<_>>(), [19]);
-    assert!(functions[0].1.contains("'RequestCompleted', p_version"), "record_requests writes the version it is given");
+    assert_eq!(functions.iter().map(|f| f.0).collect::<Vec<_>>(), [19, 20]);
+    assert!(functions[0].1.contains("0::smallint)"), "the call without a stripe writes stripe 0");
+    assert!(functions[1].1.contains("'RequestCompleted', p_version"), "record_requests writes the version it is given");
     // Rows from before 3.0 read as what their upcast events say: chat completions, no
     // cache writes, no reasoning.
     let log: (String, i64, i64) =
