@@ -143,6 +143,15 @@ fn base_url() -> String {
     std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL is not set: run the tests with scripts/test.sh")
 }
 
+/// The usage-counter stripes an owner (organization or key) has rows in, in order.
+pub async fn counter_stripes(pool: &sqlx::PgPool, owner: Uuid) -> Vec<i16> {
+    sqlx::query_scalar("SELECT DISTINCT stripe FROM quota_counters WHERE owner_id = $1 ORDER BY stripe")
+        .bind(owner)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
 /// Creates an empty database and answers its URL.
 pub async fn fresh_database() -> String {
     let base = base_url();

@@ -423,12 +423,7 @@ async fn batches_of_one_key_in_different_stripes_do_not_wait_on_each_other_and_s
             ["day", "month", "total", "week"].iter().map(|p| (p.to_string(), 4, 20)).collect();
         assert_eq!(used, expected, "{scope}: four 5-token requests over two stripes");
     }
-    let stripes: Vec<i16> =
-        sqlx::query_scalar("SELECT DISTINCT stripe FROM quota_counters WHERE owner_id = $1 ORDER BY stripe")
-            .bind(key)
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    let stripes = crate::helpers::counter_stripes(&pool, key).await;
     assert_eq!(stripes, [1, 2]);
 }
 

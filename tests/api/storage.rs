@@ -405,12 +405,7 @@ async fn the_previous_versions_recording_call_still_records_and_counts_in_stripe
     record(&pool, &requests[2..]).await;
 
     assert_eq!(scalar(&pool, "SELECT count(*) FROM events_request").await, 3);
-    let stripes: Vec<i16> =
-        sqlx::query_scalar("SELECT DISTINCT stripe FROM quota_counters WHERE owner_id = $1 ORDER BY stripe")
-            .bind(key)
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    let stripes = crate::helpers::counter_stripes(&pool, key).await;
     assert_eq!(stripes, [0, 1], "the old call's stripe, then the new writer's");
     let total: i64 = sqlx::query_scalar("SELECT requests FROM quota_usage WHERE owner_id = $1 AND period = 'total'")
         .bind(key)
