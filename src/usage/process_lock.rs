@@ -36,7 +36,7 @@ impl ProcessLock {
         let mut connection = pool.acquire().await?.detach();
         let id = loop {
             let id = rand::random_range(1..i32::MAX);
-            if try_lock(&mut connection, id).await? {
+            if try_lock(&mut connection, NAMESPACE, id).await? {
                 break id;
             }
         };
@@ -50,8 +50,9 @@ impl ProcessLock {
     }
 }
 
-async fn try_lock(connection: &mut PgConnection, id: i32) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)").bind(NAMESPACE).bind(id).fetch_one(connection).await
+/// A session-level advisory lock on `key` in `namespace`, if no other session holds it.
+async fn try_lock(connection: &mut PgConnection, namespace: i32, key: i32) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)").bind(namespace).bind(key).fetch_one(connection).await
 }
 
 /// The first block no live process holds, held on the lock's connection; when all
@@ -59,12 +60,7 @@ async fn try_lock(connection: &mut PgConnection, id: i32) -> Result<bool, sqlx::
 /// another process may then share the block, which costs waiting, not counts.)
 async fn take_stripe_block(connection: &mut PgConnection, id: i32) -> Result<i32, sqlx::Error> {
     for block in 0..STRIPE_BLOCKS {
-        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
-            .bind(STRIPE_NAMESPACE)
-            .bind(block)
-            .fetch_one(&mut *connection)
-            .await?;
-        if taken {
+        if try_lock(connection, STRIPE_NAMESPACE, block).await? {
             return Ok(block);
         }
     }
@@ -84,7 +80,7 @@ async fn keep(pool: PgPool, mut connection: PgConnection, id: i32) {
         match pool.acquire().await {
             Ok(fresh) => {
                 connection = fresh.detach();
-                match try_lock(&mut connection, id).await {
+                match try_lock(&mut connection, NAMESPACE, id).await {
                     Ok(true) => {}
                     Ok(false) => tracing::error!(id, "another process holds this process's lock id"),
                     Err(error) => tracing::warn!(%error, "taking the process lock failed; retrying"),
