@@ -427,6 +427,44 @@ async fn batches_of_one_key_in_different_stripes_do_not_wait_on_each_other_and_s
     assert_eq!(stripes, [1, 2]);
 }
 
+/// Live processes take blocks of stripes no other live one holds; a block is free
+/// again once the process holding it is gone.
+#[tokio::test]
+async fn live_processes_take_different_stripe_blocks() {
+    use gaiarouter::usage::process_lock::ProcessLock;
+    let app = spawn_app().await;
+    let pool = &app.state.pool;
+    let running = app.state.completions.quotas.process();
+    let second = ProcessLock::acquire(pool).await.unwrap();
+    let third = ProcessLock::acquire(pool).await.unwrap();
+    assert_ne!(second.id, running);
+    assert_ne!(second.stripe_block, third.stripe_block);
+    let held: Vec<i64> = sqlx::query_scalar(
+        "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::oid AND granted \
+         ORDER BY objid",
+    )
+    .bind(0x4757_5354_i64)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(held.len(), 3, "the running app's block and the two new ones: {held:?}");
+    assert!(held.contains(&i64::from(second.stripe_block)) && held.contains(&i64::from(third.stripe_block)));
+    // The third process ends (its lock's connection closes): its block is the next one taken.
+    let freed = third.stripe_block;
+    third.stop();
+    let mut next = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let fourth = ProcessLock::acquire(pool).await.unwrap();
+        if fourth.stripe_block == freed {
+            next = Some(fourth.stripe_block);
+            break;
+        }
+        fourth.stop();
+    }
+    assert_eq!(next, Some(freed));
+}
+
 #[tokio::test]
 async fn patching_limits_merges_field_by_field_and_null_removes_one() {
     let app = spawn_app().await;
