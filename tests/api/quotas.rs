@@ -440,8 +440,9 @@ async fn live_processes_take_different_stripe_blocks() {
     assert_ne!(second.id, running);
     assert_ne!(second.stripe_block, third.stripe_block);
     let held: Vec<i64> = sqlx::query_scalar(
+        // Advisory locks are per database; tests beside this one hold blocks in theirs.
         "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::oid AND granted \
-         ORDER BY objid",
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY objid",
     )
     .bind(0x4757_5354_i64)
     .fetch_all(pool)
