@@ -64,6 +64,19 @@ def proc_ticks(pid):
     return comm, int(rest[11]) + int(rest[12])  # utime + stime (fields 14, 15)
 
 
+def reaped_ticks(pid):
+    """CPU of a process's children that have exited and been waited for (cutime +
+    cstime, fields 16, 17): for the postmaster, the backends that ended during a run,
+    whose time is otherwise lost with them."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            text = f.read()
+    except OSError:
+        return 0
+    rest = text[text.rindex(")") + 2 :].split()
+    return int(rest[13]) + int(rest[14])
+
+
 def proc_ppid(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -96,6 +109,12 @@ def cpu_snapshot(out, gw_pids, up_pid, pg_pid=""):
                 groups["pg"][entry] = ticks
         elif comm == "postgres" or comm.startswith("postgres:"):
             groups["pg"][entry] = ticks
+    # Backends that exit during a run take their CPU with them; the postmaster
+    # (a postgres process whose parent is not one) has it as its children's time.
+    for pid in list(groups["pg"]):
+        parent = proc_ppid(pid)
+        if pid == pg_pid or (not pg_pid and parent is not None and proc_ticks(parent)[0] != "postgres"):
+            groups["pg"][f"{pid}-reaped"] = reaped_ticks(pid)
     with open(out, "w") as f:
         json.dump({"total": total, "idle": idle, "groups": groups}, f)
 
@@ -106,11 +125,16 @@ def cpu_delta(a_path, b_path, oha_seconds):
     total = (b["total"] - a["total"]) / ncpu  # ticks of one core over the interval
     if total <= 0:
         return "- - - - - -"
-    # Processes alive at the end; those born during the run count from zero.
-    pct = {
-        k: 100.0 * sum(t - a["groups"][k].get(pid, 0) for pid, t in b["groups"][k].items()) / total
-        for k in b["groups"]
-    }
+    # Processes alive at the end; those born during the run count from zero. Where
+    # the exited ones' time is counted as reaped (PostgreSQL's backends), what they
+    # had used before the run is taken off.
+    def used(k):
+        ticks = sum(t - a["groups"][k].get(pid, 0) for pid, t in b["groups"][k].items())
+        if any(pid.endswith("-reaped") for pid in b["groups"][k]):
+            ticks -= sum(t for pid, t in a["groups"][k].items() if pid not in b["groups"][k])
+        return ticks
+
+    pct = {k: 100.0 * used(k) / total for k in b["groups"]}
     pct["oha"] = 100.0 * float(oha_seconds) * os.sysconf("SC_CLK_TCK") / total
     busy = 100.0 * ((b["total"] - a["total"]) - (b["idle"] - a["idle"])) / total
     idle = 100.0 * (b["idle"] - a["idle"]) / total

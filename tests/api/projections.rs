@@ -329,6 +329,36 @@ where
     false
 }
 
+/// The backends asking for the runner lock without holding it: a server standing by.
+async fn standby_askers(pool: &PgPool) -> Vec<i32> {
+    sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+           AND query = 'SELECT pg_try_advisory_lock($1)' \
+           AND pid NOT IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                            AND ((classid::bigint << 32) | objid::bigint) = $1) \
+         ORDER BY pid",
+    )
+    .bind(gaiarouter_projections::runner::RUNNER_LOCK)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// A server standing by asks again on one connection of its own. It used to take a
+/// pooled connection for each try and close it: a warm backend lost every second.
+#[tokio::test]
+async fn a_server_standing_by_asks_for_the_lock_on_one_connection() {
+    let first = spawn_app().await;
+    let pool = first.state.pool.clone();
+    assert!(wait_until(|| async { lock_holders(&pool).await == 1 }).await, "the first server takes the lock");
+    let _second = spawn_app_on(&first.database_url).await;
+    assert!(wait_until(|| async { standby_askers(&pool).await.len() == 1 }).await, "the second server stands by");
+    let asker = standby_askers(&pool).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(standby_askers(&pool).await, asker, "two more tries, on the same backend");
+    assert_eq!(lock_holders(&pool).await, 1);
+}
+
 #[tokio::test]
 async fn with_two_servers_exactly_one_projects_and_the_other_takes_over_when_it_stops() {
     let first = spawn_app().await;

@@ -46,6 +46,9 @@ const REPLAY_BATCH: i64 = 50_000;
 /// answered at once. Views lag the log by up to this much more under load.
 pub const COALESCE: Duration = Duration::from_millis(250);
 
+/// How often a process standing by asks for the runner lock again.
+const STANDBY_RETRY: Duration = Duration::from_secs(1);
+
 #[async_trait::async_trait]
 pub trait Projector: Send + Sync {
     /// Stable name: checkpoint key, API and CLI name.
@@ -416,22 +419,28 @@ impl Runner {
     pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             loop {
-                match self.hold_lock_and_project().await {
-                    Ok(()) => {}
-                    Err(error) => tracing::warn!(%error, "projector runner interrupted"),
+                if let Err(error) = self.hold_lock_and_project().await {
+                    tracing::warn!(%error, "projector runner interrupted");
                 }
-                tokio::time::sleep(Duration::from_millis(1000)).await;
+                tokio::time::sleep(STANDBY_RETRY).await;
             }
         })
     }
 
-    /// Answers Ok(()) when another process holds the lock (stand by and retry).
+    /// Stands by while another process holds the lock, asking again every
+    /// [`STANDBY_RETRY`] on the same connection of its own: taking a pooled
+    /// connection for each try and closing it cost the pool a warm connection a
+    /// second (a new backend, its caches and prepared statements cold). Returns only
+    /// on an error.
     async fn hold_lock_and_project(&self) -> Result<(), EventLogError> {
         let mut lock = self.pool.acquire().await?.detach();
-        let acquired: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(RUNNER_LOCK).fetch_one(&mut lock).await?;
-        if !acquired {
-            return Ok(());
+        loop {
+            let acquired: bool =
+                sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(RUNNER_LOCK).fetch_one(&mut lock).await?;
+            if acquired {
+                break;
+            }
+            tokio::time::sleep(STANDBY_RETRY).await;
         }
         tracing::info!("this process now runs the projectors");
         self.register().await?;
