@@ -11,8 +11,8 @@
 //! the projectors (a NOTIFY would make every commit wait for the one before it);
 //! the [`Announcer`] does, after the commits.
 //!
-//! A record the database refuses (a data error, e.g. `\u0000` in a string that
-//! jsonb cannot hold) fails alone: the failed batch is split in halves until the
+//! A record the database refuses (a data error, e.g. `\u0000` in a string, which
+//! no text column can hold) fails alone: the failed batch is split in halves until the
 //! refused records are alone, and everything else commits. A database outage fails
 //! the whole batch at once (no per-record retries against a database that is down).
 
@@ -376,7 +376,8 @@ pub async fn write_batch(writer: &Writer, records: &[PendingRecord]) -> Result<(
         let event = &record.event;
         ids.push(record.request_id.to_string());
         // JSON text, serialized from the borrowed event: no tree of values built
-        // and dropped per request; PostgreSQL parses it once, as before.
+        // and dropped per request; PostgreSQL checks it and stores it as it is
+        // (`json`, not parsed into `jsonb` and printed back).
         payloads.push(serde_json::to_string(&StoredPayload::RequestCompleted(event)).unwrap_or_default());
         metadata.push(format!(r#"{{"actor_type":"api_key","actor_id":"{}"}}"#, event.api_key_id));
         orgs.push(event.organization_id);
@@ -392,7 +393,7 @@ pub async fn write_batch(writer: &Writer, records: &[PendingRecord]) -> Result<(
     // `gaiarouter.quiet`: the insert does not NOTIFY (see the `Announcer`). The
     // volatile subquery in FROM is evaluated before the call.
     sqlx::query(
-        "SELECT record_requests($1, $2, $3::jsonb[], $4::jsonb[], $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+        "SELECT record_requests($1, $2, $3::json[], $4::json[], $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
          $16, $17, $18, $19, $20) \
          FROM (SELECT set_config('gaiarouter.quiet', 'on', true)) AS quiet",
     )

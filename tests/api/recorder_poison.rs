@@ -202,3 +202,28 @@ async fn a_record_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is_
     assert_eq!(counter(&pool, key_b).await, (1, 0));
     assert_eq!(counter(&pool, org_c).await, (1, 0));
 }
+
+/// Only a NUL is refused: the text `\u0000` (a backslash, then `u0000`), which JSON
+/// writes as `\\u0000`, is recorded as it is, and a NUL after an escaped backslash
+/// is still refused.
+#[tokio::test]
+async fn the_text_backslash_u0000_is_recorded_and_only_a_nul_is_refused() {
+    let app = spawn_app().await;
+    let pool = app.state.pool.clone();
+    let quotas = app.state.completions.quotas.clone();
+    let recorder = app.state.completions.recorder.clone();
+    let (org, key) = (Uuid::now_v7(), Uuid::now_v7());
+    let text = record(&quotas, org, key, r"echo/a\u0000b", "echo", false).await;
+    let id = text.request_id.to_string();
+    recorder.record(text).await.expect("the text \\u0000 is not a NUL");
+    let model: String =
+        sqlx::query_scalar("SELECT payload -> 'RequestCompleted' ->> 'model' FROM events WHERE aggregate_id = $1")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(model, r"echo/a\u0000b");
+    let nul_after_backslash = record(&quotas, org, key, "echo/a\\\u{0}", "echo", false).await;
+    assert!(matches!(recorder.record(nul_after_backslash).await, Err(RecordError::Refused(_))));
+    assert_eq!(counter(&pool, org).await, (1, 0), "the refused record is not counted");
+}
