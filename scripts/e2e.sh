@@ -22,6 +22,7 @@ port=$(free_port)
 password="e2e-$(date +%s%N)"
 cargo build --quiet --bin gaiarouter --bin fake_upstream
 log_file=$(mktemp /tmp/gaiarouter-e2e-XXXXXX.log)
+data_dir=$(mktemp -d)
 upstream_port=$(free_port)
 "${CARGO_TARGET_DIR:-target}/debug/fake_upstream" --listen "127.0.0.1:$upstream_port" 2>/dev/null &
 upstream=$!
@@ -30,11 +31,12 @@ GAIAROUTER_LISTEN="127.0.0.1:$port" \
 GAIAROUTER_ADMIN_PASSWORD="$password" \
 GAIAROUTER_JWT_SECRET="e2e-jwt-secret-e2e-jwt-secret-e2e-jwt-secret" \
 GAIAROUTER_STATIC_DIR="$PWD/frontend/dist" \
-GAIAROUTER_DATA_DIR="$(mktemp -d)" \
+GAIAROUTER_DATA_DIR="$data_dir" \
 FAKE_UPSTREAM_KEY="fake-upstream-key" \
   "${CARGO_TARGET_DIR:-target}/debug/gaiarouter" serve >"$log_file" 2>&1 &
 server=$!
-trap 'kill $server $upstream 2>/dev/null; wait $server $upstream 2>/dev/null || true' EXIT
+# The log's tail is printed on a failure before the exit; then it goes with the data dir.
+trap 'kill $server $upstream 2>/dev/null; wait $server $upstream 2>/dev/null || true; rm -rf "$log_file" "$data_dir"' EXIT
 for _ in $(seq 1 100); do
   curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
   sleep 0.2

@@ -56,6 +56,8 @@ cleanup() {
   kill "$server" 2>/dev/null
   wait "$server" 2>/dev/null || true
   stop_throwaway_postgres
+  # What a failure needs (the server log's tail, the fuzzers' output) is printed before.
+  rm -rf "$work"
 }
 trap cleanup EXIT
 for _ in $(seq 1 150); do

@@ -36,7 +36,8 @@ fn static_dir() -> std::path::PathBuf {
 
 #[tokio::test]
 async fn every_kind_of_answer_carries_the_security_headers() {
-    let config = Config { static_dir: Some(static_dir()), ..test_config() };
+    let dir = static_dir();
+    let config = Config { static_dir: Some(dir.clone()), ..test_config() };
     let server = Server::start(config, ProvidersConfig::default()).await;
     let key = server.write_key().await;
     let get = |path: &str| server.client.get(server.url(path)).send();
@@ -81,6 +82,7 @@ async fn every_kind_of_answer_carries_the_security_headers() {
     assert_eq!(statuses, [200, 200, 401, 404, 405, 400, 200, 200, 200, 200, 200, 200]);
     let sse = cases.last().unwrap().1.headers()["content-type"].to_str().unwrap().to_string();
     assert!(sse.starts_with("text/event-stream"), "{sse}");
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[tokio::test]
