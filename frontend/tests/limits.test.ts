@@ -220,7 +220,8 @@ describe('BudgetsCard', () => {
       tokens: 0,
       cost_usd: 0,
       budgets: [
-        budget({ used: 85, remaining: 15, percent_used: 85 }),
+        // Its reset lies ahead of whenever the test runs (a fixed date passes).
+        budget({ used: 85, remaining: 15, percent_used: 85, resets_at: new Date(Date.now() + 5 * 3600_000).toISOString() }),
         budget({ name: 'total_cost_usd', period: 'total', metric: 'cost_usd', limit: 50, used: 60, remaining: 0, percent_used: 120, resets_at: null }),
       ],
     }

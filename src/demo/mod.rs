@@ -285,7 +285,7 @@ fn spend_this_month(traffic: &[Generated], end: DateTime<Utc>) -> HashMap<Uuid, 
     spend
 }
 
-/// A monthly cost budget that the month's demo spend fills to `used` (in whole cents).
+/// Sets the monthly cost budget that the month's demo spend fills to `used`.
 async fn set_monthly_budget(
     admin: &AdminService,
     organization_id: Uuid,
@@ -293,13 +293,27 @@ async fn set_monthly_budget(
     used: f64,
     actor: &Actor,
 ) -> Result<(), SeedError> {
-    const NANOS_PER_CENT: i64 = gaiarouter_domain::money::NANOS_PER_USD / 100;
-    let cents = (spent.nanos() as f64 / used / NANOS_PER_CENT as f64).ceil().max(1.0) as i64;
-    let limits =
-        Limits { monthly_cost: Some(Money::from_nanos(cents.saturating_mul(NANOS_PER_CENT))), ..Limits::default() };
+    let limits = Limits { monthly_cost: Some(monthly_budget(spent, used)), ..Limits::default() };
     let changes = OrganizationChanges { limits: Some(limits), ..OrganizationChanges::default() };
     admin.update_organization(organization_id, changes, actor).await?;
     Ok(())
+}
+
+/// The budget `spent` fills to `used` (a fraction): in whole cents from a dollar up
+/// (rounding up then moves the fill by under a point), exact below it, so a month that
+/// began hours ago still shows its planned fill. Nothing spent yet: one cent.
+fn monthly_budget(spent: Money, used: f64) -> Money {
+    use gaiarouter_domain::money::NANOS_PER_USD;
+    const NANOS_PER_CENT: i64 = NANOS_PER_USD / 100;
+    if spent.nanos() <= 0 || used <= 0.0 {
+        return Money::from_nanos(NANOS_PER_CENT);
+    }
+    let exact = (spent.nanos() as f64 / used).ceil() as i64;
+    if exact >= NANOS_PER_USD {
+        Money::from_nanos((exact + NANOS_PER_CENT - 1) / NANOS_PER_CENT * NANOS_PER_CENT)
+    } else {
+        Money::from_nanos(exact.max(1))
+    }
 }
 
 /// Records the traffic: requests through the group-commit writer (many in flight,
@@ -339,4 +353,33 @@ async fn record(pool: &PgPool, traffic: Vec<Generated>, report: &mut SeedReport)
     }
     lock.stop();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fill(spent: Money, budget: Money) -> f64 {
+        spent.nanos() as f64 * 100.0 / budget.nanos() as f64
+    }
+
+    #[test]
+    fn given_a_spend_of_dollars_when_budgeted_then_whole_cents_fill_it_within_a_point() {
+        let spent = Money::from_nanos(12_345_678_901);
+        let budget = monthly_budget(spent, 0.93);
+        assert_eq!(budget.nanos() % 10_000_000, 0, "whole cents");
+        assert!(fill(spent, budget) <= 93.0 && fill(spent, budget) > 92.0, "{}", fill(spent, budget));
+    }
+
+    #[test]
+    fn given_the_few_cents_of_a_young_month_when_budgeted_then_the_fill_is_as_planned() {
+        let spent = Money::from_nanos(3_210_000);
+        let budget = monthly_budget(spent, 0.55);
+        assert!((fill(spent, budget) - 55.0).abs() < 0.01, "{}", fill(spent, budget));
+    }
+
+    #[test]
+    fn given_nothing_spent_when_budgeted_then_one_cent() {
+        assert_eq!(monthly_budget(Money::ZERO, 0.82), Money::from_nanos(10_000_000));
+    }
 }
