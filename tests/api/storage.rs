@@ -301,8 +301,8 @@ async fn partitions_are_made_ahead_and_requests_either_side_of_a_month_boundary_
     let ids: Vec<String> =
         sqlx::query_scalar("SELECT aggregate_id FROM events_request").fetch_all(&pool).await.unwrap();
     let retried: i32 = sqlx::query_scalar(
-        "SELECT record_requests('3.0', $1, $2, $3, $4, $5, $6, $7, $8, 1, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', \
-                                1::smallint)",
+        "SELECT record_requests('3.0', $1, $2::jsonb[]::json[], $3::jsonb[]::json[], $4, $5, $6, $7, $8, 1, \
+                                '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', 1::smallint)",
     )
     .bind(&ids)
     .bind(ids.iter().map(|_| json!({})).collect::<Vec<_>>())
