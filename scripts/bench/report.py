@@ -53,14 +53,21 @@ def machine_ticks():
     return sum(values[:8]), idle
 
 
-def proc_ticks(pid):
+def proc_stat(pid):
+    """The command name and the fields after it of /proc/<pid>/stat (field 3 is
+    rest[0]), or (None, []) when the process is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             text = f.read()
     except OSError:
+        return None, []
+    return text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
+
+
+def proc_ticks(pid):
+    comm, rest = proc_stat(pid)
+    if comm is None:
         return None, 0
-    comm = text[text.index("(") + 1 : text.rindex(")")]
-    rest = text[text.rindex(")") + 2 :].split()
     return comm, int(rest[11]) + int(rest[12])  # utime + stime (fields 14, 15)
 
 
@@ -68,22 +75,13 @@ def reaped_ticks(pid):
     """CPU of a process's children that have exited and been waited for (cutime +
     cstime, fields 16, 17): for the postmaster, the backends that ended during a run,
     whose time is otherwise lost with them."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            text = f.read()
-    except OSError:
-        return 0
-    rest = text[text.rindex(")") + 2 :].split()
-    return int(rest[13]) + int(rest[14])
+    _, rest = proc_stat(pid)
+    return int(rest[13]) + int(rest[14]) if rest else 0
 
 
 def proc_ppid(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            text = f.read()
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2 :].split()[1]
+    _, rest = proc_stat(pid)
+    return rest[1] if rest else None
 
 
 def cpu_snapshot(out, gw_pids, up_pid, pg_pid=""):
