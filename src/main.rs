@@ -5,7 +5,8 @@ use gaiarouter::postgres::embedded::EmbeddedPostgres;
 use gaiarouter::{app, observability, postgres};
 
 /// jemalloc rather than glibc's malloc: allocation and freeing were a sixth of the
-/// gateway's CPU under load (see scripts/bench/README.md).
+/// gateway's CPU under load (see scripts/bench/README.md). Its background threads
+/// (a feature in Cargo.toml) give freed memory back to the system.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -29,10 +29,9 @@ pub enum PasswordError {
 type Job = Box<dyn FnOnce() + Send>;
 
 /// Bounds concurrent password hashing: `concurrency` dedicated threads do all the
-/// hashing, and `admitted` permits count running-or-waiting callers. Dedicated
-/// threads matter for memory too: the allocator keeps a freed 19 MiB argon2 block
-/// in the arena of the thread that used it, so hashing on the runtime's many
-/// blocking threads grew RSS by ~19 MiB per thread ever used.
+/// hashing, and `admitted` permits count running-or-waiting callers. The threads
+/// bound memory too: each running hash holds its ~19 MiB, so at most `concurrency`
+/// such blocks exist at once.
 pub struct HashGate {
     admitted: Arc<Semaphore>,
     jobs: std::sync::mpsc::Sender<Job>,
