@@ -60,6 +60,17 @@ as_pg_user() {
   runuser -u "$PG_USER" -- "$@"
 }
 
+# Waits until `curl -f` of a URL succeeds: $1 the URL, $2 at most so many seconds.
+wait_for() {
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "timed out waiting for $1" >&2
+  return 1
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null \
     || echo $((20000 + RANDOM % 20000))

@@ -40,11 +40,7 @@ env -u GAIAROUTER_CONFIG -u GAIAROUTER_STATIC_DIR GAIAROUTER_DATA_DIR="$WORK/dat
   GAIAROUTER_LISTEN="127.0.0.1:$PORT" GAIAROUTER_ADMIN_USERNAME=admin GAIAROUTER_ADMIN_PASSWORD="$PASSWORD" \
   RUST_LOG=warn "$BIN" >"$WORK/gateway.log" 2>&1 &
 GATEWAY_PID=$!
-for _ in $(seq 120); do
-  curl -sf "$BASE/health" >/dev/null 2>&1 && break
-  kill -0 "$GATEWAY_PID" 2>/dev/null || { cat "$WORK/gateway.log" >&2; exit 1; }
-  sleep 0.5
-done
+wait_for "$BASE/health" 60 || { tail -n 30 "$WORK/gateway.log" >&2; exit 1; }
 
 mib() { awk -v k="$1:" '$1 == k { printf "%.1f MiB", $2 / 1024 }' "/proc/$GATEWAY_PID/status"; }
 login() {
