@@ -249,6 +249,23 @@ async fn ready_answers_503_when_the_database_is_unreachable() {
     sqlx::query(&format!(r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS true"#)).execute(&admin).await.unwrap();
 }
 
+/// The pool pings a connection before handing it out only when it sat idle
+/// (`PING_IF_IDLE_FOR`): one whose backend ended while it was idle is replaced,
+/// not handed out broken.
+#[tokio::test]
+async fn a_pooled_connection_whose_backend_ended_while_idle_is_replaced() {
+    let url = fresh_database().await;
+    let pool = gaiarouter::postgres::connect(&url, 1).await.unwrap();
+    let first: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&pool).await.unwrap();
+    let admin = sqlx::PgPool::connect(&std::env::var("TEST_DATABASE_URL").unwrap()).await.unwrap();
+    let ended: bool =
+        sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)").bind(first).fetch_one(&admin).await.unwrap();
+    assert!(ended, "the backend ended");
+    tokio::time::sleep(gaiarouter::postgres::PING_IF_IDLE_FOR + Duration::from_millis(200)).await;
+    let second: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&pool).await.unwrap();
+    assert_ne!(second, first, "a new backend answered");
+}
+
 // ---------------------------------------------------------------- shutdown
 
 /// An OpenAI-compatible upstream that streams `pieces` words, one every `every`.
