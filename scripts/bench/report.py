@@ -166,7 +166,7 @@ def table(results_dir):
             f"  {cpu[0]:>5} {cpu[1]:>5} {cpu[2]:>5} {cpu[3]:>5} {cpu[4]:>6} {cpu[5]:>5}  {commits[0]:>9} {commits[1]:>9}"
         )
     ncpu = os.cpu_count() or 1
-    lines.append(f"cpu columns: percent of one core over the measured run ({ncpu} cores = {100 * ncpu}%): gw = gaiarouter (both processes in a two-process row; nginx in a hop row),")
+    lines.append(f"cpu columns: percent of one core over the measured run ({ncpu} cores = {100 * ncpu}%): gw = gaiarouter (both processes in a two-process row; nginx in a hop row; bare_proxy in its rows),")
     lines.append("pg = the embedded cluster's postgres processes (all of them with $DATABASE_URL), up = fake_upstream, oha = the load generator, other = anything else")
     lines.append("busy on the machine (kernel softirq, other users' processes); commits/s and ev/commit: transactions")
     lines.append("of the group-commit writer that wrote this run's RequestCompleted events, and events per transaction")
@@ -216,6 +216,18 @@ def floor(results_dir):
     if rows:
         lines.append("GaiaRouter against the bare nginx hop (same upstream, same run):")
         lines += rows
+    # GaiaRouter's stack alone (bare_proxy): how much of the distance is the stack's,
+    # how much GaiaRouter's own work.
+    stack = []
+    for kind, label in (("json", "non-streaming"), ("stream", "streaming")):
+        for c in (64, 256):
+            hop, bare, gw = (find(results_dir, f"{s}_{kind}_c{c}") for s in ("nginx-hop", "bare-proxy", "gateway-openai"))
+            if bare and hop and gw and hop[2] > 0 and bare[2] > 0:
+                stack.append(f"  {label}, {c} clients: bare_proxy {bare[2]:,.0f} req/s = {bare[2] / hop[2]:.2f} x the hop;"
+                             f" GaiaRouter = {gw[2] / bare[2]:.2f} x bare_proxy")
+    if stack:
+        lines.append("GaiaRouter's stack without its work (bare_proxy: same server, client, runtime, allocator):")
+        lines += stack
     direct, hop, gw = (find(results_dir, f"{s}_json_c1") for s in ("direct-upstream", "nginx-hop", "gateway-openai"))
     if direct and gw:
         added = f"p50 +{gw[3] - direct[3]:.2f} ms, p99 +{gw[4] - direct[4]:.2f} ms"
@@ -223,6 +235,9 @@ def floor(results_dir):
                 f" against {direct[3]:.2f} / {direct[4]:.2f} ms direct)")
         if hop:
             line += f"; the nginx hop p50 +{hop[3] - direct[3]:.2f} ms, p99 +{hop[4] - direct[4]:.2f} ms"
+        bare = find(results_dir, "bare-proxy_json_c1")
+        if bare:
+            line += f"; bare_proxy p50 +{bare[3] - direct[3]:.2f} ms, p99 +{bare[4] - direct[4]:.2f} ms"
         lines.append(line)
     one, two = find(results_dir, "gateway-one-process_json_2x32"), find(results_dir, "gateway-two-processes_json_2x32")
     if one and two and one[2] > 0:

@@ -26,7 +26,7 @@
 # BENCH_KEEP_DIR=1 (keep the temporary directory with the logs and oha's JSON),
 # BENCH_ONLY=floor (only direct, nginx hop and GaiaRouter at 64/256 clients and at one),
 # BENCH_ONLY=latency (only the one-client trio), BENCH_ONLY=processes (only one process
-# against two), BENCH_HOP_PORT (a free port),
+# against two), BENCH_HOP_PORT and BENCH_BARE_PORT (free ports),
 # BENCH_ONLY=routing (only the single-deployment vs two-deployment-route pair),
 # BENCH_ONLY=limits (only the unlimited vs limited key pair), BENCH_ONLY=refusals (64 clients on a key
 # over its limit, and 32 served clients alone and beside a flood of 32 refused ones), BENCH_ORG_LIMITS and
@@ -42,10 +42,12 @@ CONCURRENCY=${BENCH_CONCURRENCY:-64 256}
 UPSTREAM_PORT=${BENCH_UPSTREAM_PORT:-9900}
 PORT=${BENCH_PORT:-$(free_port)}
 HOP_PORT=${BENCH_HOP_PORT:-$(free_port)}
+BARE_PORT=${BENCH_BARE_PORT:-$(free_port)}
 PORT2=$(free_port)
 UPSTREAM=http://127.0.0.1:$UPSTREAM_PORT
 GATEWAY=http://127.0.0.1:$PORT
 HOP=http://127.0.0.1:$HOP_PORT
+BARE=http://127.0.0.1:$BARE_PORT
 GATEWAY2=http://127.0.0.1:$PORT2
 REPORT="python3 scripts/bench/report.py"
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -73,10 +75,11 @@ if ! command -v oha >/dev/null; then
 fi
 if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
   log "building gaiarouter and fake_upstream (release)"
-  cargo build --release --bin gaiarouter --bin fake_upstream
+  cargo build --release --bin gaiarouter --bin fake_upstream --bin bare_proxy
 fi
 GATEWAY_BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/gaiarouter
 UPSTREAM_BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/fake_upstream
+BARE_BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/bare_proxy
 
 # ---------------------------------------------------------------- processes and cleanup
 WORK=$(mktemp -d /tmp/gaiarouter-bench.XXXXXX)
@@ -87,6 +90,7 @@ GW_PID=""
 GW2_PID=""
 UP_PID=""
 NGINX_PID=""
+BARE_PID=""
 SAMPLER_PID=""
 
 stop_pid() { # pid, seconds to wait after SIGTERM before SIGKILL
@@ -110,6 +114,7 @@ cleanup() {
   stop_pid "$GW2_PID" 60
   stop_pid "$GW_PID" 60
   stop_pid "$NGINX_PID" 5
+  stop_pid "$BARE_PID" 5
   stop_pid "$UP_PID" 5
   if [ -z "${DATABASE_URL:-}" ] && [ -f "$WORK/data/postgres/data/postmaster.pid" ]; then
     log "embedded PostgreSQL still running; stopping it"
@@ -172,6 +177,19 @@ NGINX
 "$NGINX_BIN" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx/logs/stdout.log" 2>&1 &
 NGINX_PID=$!
 wait_for "$HOP/health" 10 || { cat "$WORK/nginx/logs/"*.log >&2; exit 1; }
+
+# The floor of GaiaRouter's own stack: the same server, client, runtime and allocator,
+# passing bodies through unread (src/bin/bare_proxy.rs). Between it and GaiaRouter is
+# GaiaRouter's own work; between nginx and it, the stack's. Absent from an older build.
+if [ -x "$BARE_BIN" ]; then
+  log "starting bare_proxy (GaiaRouter's stack, no work of its own) on $BARE"
+  "$BARE_BIN" --listen "127.0.0.1:$BARE_PORT" --upstream "$UPSTREAM" >"$WORK/bare_proxy.log" 2>&1 &
+  BARE_PID=$!
+  for _ in $(seq 50); do
+    curl -s -o /dev/null -X POST -H 'content-type: application/json' -d '{}' "$BARE/v1/chat/completions" && break
+    sleep 0.1
+  done
+fi
 
 ADMIN_USER=bench-admin
 ADMIN_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
@@ -280,6 +298,7 @@ scenario() { # name, target (direct|hop|gateway), model, stream, concurrency, [k
   case $target in
     direct) url=$UPSTREAM/v1/chat/completions ;;
     hop) url=$HOP/v1/chat/completions ;;
+    bare) url=$BARE/v1/chat/completions ;;
     *)
       url=$GATEWAY/v1/chat/completions
       auth="Authorization: Bearer $key"
@@ -328,6 +347,8 @@ measure_end() { # file prefix, target
 proxy_pids() { # target
   if [ "$1" = hop ]; then
     echo "$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')" | tr -s ' ' ',' | sed 's/,$//'
+  elif [ "$1" = bare ]; then
+    echo "$BARE_PID"
   else
     echo "$GW_PID${GW2_PID:+,$GW2_PID}"
   fi
@@ -408,13 +429,15 @@ refusal_scenarios() {
 
 floor_scenarios() {
   local target stream c kind
-  for target in direct hop gateway; do
+  for target in direct hop bare gateway; do
+    [ "$target" = bare ] && [ -z "$BARE_PID" ] && continue
     for stream in 0 1; do
       for c in $CONCURRENCY; do
         kind=$([ "$stream" = 1 ] && echo stream || echo json)
         case $target in
           direct) scenario "direct-upstream_${kind}_c$c" direct gpt-4o-mini "$stream" "$c" ;;
           hop) scenario "nginx-hop_${kind}_c$c" hop gpt-4o-mini "$stream" "$c" ;;
+          bare) scenario "bare-proxy_${kind}_c$c" bare gpt-4o-mini "$stream" "$c" ;;
           gateway) scenario "gateway-openai_${kind}_c$c" gateway openai/gpt-4o-mini "$stream" "$c" ;;
         esac
       done
@@ -427,6 +450,7 @@ floor_scenarios() {
 latency_scenarios() {
   scenario "direct-upstream_json_c1" direct gpt-4o-mini 0 1
   scenario "nginx-hop_json_c1" hop gpt-4o-mini 0 1
+  if [ -n "$BARE_PID" ]; then scenario "bare-proxy_json_c1" bare gpt-4o-mini 0 1; fi
   scenario "gateway-openai_json_c1" gateway openai/gpt-4o-mini 0 1
 }
 

@@ -1,0 +1,115 @@
+//! The floor of GaiaRouter's own stack, for the load benchmark (`scripts/bench/run.sh`):
+//! the same HTTP server (an axum router on hyper's HTTP/1.1 connection, `TCP_NODELAY`,
+//! as `server::connection` runs it), client (reqwest, as the
+//! providers build it), runtime and allocator, doing nothing but pass each
+//! `POST /v1/chat/completions` body to the upstream and its answer back, streamed,
+//! unread. No key, no parsing, no routing, no record. What GaiaRouter serves beyond
+//! this is what its own work costs; what this serves below the nginx hop is what
+//! the stack costs.
+//!
+//! Usage: `bare_proxy --listen ADDR --upstream URL` (or `BARE_PROXY_LISTEN`,
+//! `BARE_PROXY_UPSTREAM`; defaults `127.0.0.1:9901`, `http://127.0.0.1:9900`).
+//! Never a product surface: it forwards to one fixed upstream, loopback only.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use hyper_util::rt::TokioIo;
+use tower::ServiceExt;
+
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+struct Forward {
+    client: reqwest::Client,
+    url: reqwest::Url,
+}
+
+async fn forward(State(forward): State<Arc<Forward>>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut request = forward.client.post(forward.url.clone()).body(body);
+    if let Some(kind) = headers.get(header::CONTENT_TYPE) {
+        request = request.header(header::CONTENT_TYPE, kind);
+    }
+    match request.send().await {
+        Ok(answer) => {
+            let status = answer.status();
+            let kind = answer.headers().get(header::CONTENT_TYPE).cloned();
+            let mut response = Response::new(Body::from_stream(answer.bytes_stream()));
+            *response.status_mut() = status;
+            if let Some(kind) = kind {
+                response.headers_mut().insert(header::CONTENT_TYPE, kind);
+            }
+            response
+        }
+        Err(error) => (StatusCode::BAD_GATEWAY, error.without_url().to_string()).into_response(),
+    }
+}
+
+fn say(message: std::fmt::Arguments) {
+    let _ = writeln!(std::io::stderr(), "bare_proxy: {message}");
+}
+
+fn argument(flag: &str, variable: &str, default: &str) -> String {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == flag {
+            if let Some(value) = args.next() {
+                return value;
+            }
+        }
+    }
+    std::env::var(variable).unwrap_or_else(|_| default.to_string())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let listen = argument("--listen", "BARE_PROXY_LISTEN", "127.0.0.1:9901");
+    let upstream = argument("--upstream", "BARE_PROXY_UPSTREAM", "http://127.0.0.1:9900");
+    let url = match reqwest::Url::parse(&format!("{}/v1/chat/completions", upstream.trim_end_matches('/'))) {
+        Ok(url) => url,
+        Err(error) => {
+            say(format_args!("invalid upstream {upstream}: {error}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let client = match reqwest::Client::builder().tcp_nodelay(true).build() {
+        Ok(client) => client,
+        Err(error) => {
+            say(format_args!("cannot build the HTTP client: {error}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let app = Router::new().route("/v1/chat/completions", post(forward)).with_state(Arc::new(Forward { client, url }));
+    let listener = match tokio::net::TcpListener::bind(&listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            say(format_args!("cannot listen on {listen}: {error}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    say(format_args!("{listen} -> {upstream}"));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                say(format_args!("accept: {error}"));
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let router = app.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                router.clone().oneshot(request)
+            });
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
