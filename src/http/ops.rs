@@ -148,7 +148,18 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     ))]
 pub(crate) async fn metrics(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     may_scrape(&state, &request)?;
-    let pool = PoolGauges { size: state.pool.size(), idle: u32::try_from(state.pool.num_idle()).unwrap_or(u32::MAX) };
+    let oldest_snapshot_seconds = match crate::postgres::oldest_snapshot_age(&state.pool).await {
+        Ok(seconds) => Some(seconds),
+        Err(error) => {
+            tracing::warn!(%error, "reading the oldest snapshot's age for /metrics failed");
+            None
+        }
+    };
+    let pool = PoolGauges {
+        size: state.pool.size(),
+        idle: u32::try_from(state.pool.num_idle()).unwrap_or(u32::MAX),
+        oldest_snapshot_seconds,
+    };
     let statuses = match gaiarouter_projections::runner::projector_status(&state.pool, &state.projections).await {
         Ok(statuses) => statuses,
         Err(error) => {

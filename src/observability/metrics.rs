@@ -38,6 +38,7 @@ const PROJECTOR_LAG_EVENTS: &str = "gaiarouter_projector_lag_events";
 const PROJECTOR_LAG_SECONDS: &str = "gaiarouter_projector_lag_seconds";
 const PROJECTOR_QUARANTINED: &str = "gaiarouter_projector_quarantined_events";
 const DB_POOL: &str = "gaiarouter_db_pool_connections";
+const DB_OLDEST_SNAPSHOT: &str = "gaiarouter_db_oldest_snapshot_seconds";
 const RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
 
 /// Latencies from 5 ms to 5 minutes (a long completion stream).
@@ -227,6 +228,9 @@ impl Metrics {
         {
             gauge(DB_POOL, vec![Label::from_static_parts("state", state)]).set(f64::from(value));
         }
+        if let Some(seconds) = pool.oldest_snapshot_seconds {
+            gauge(DB_OLDEST_SNAPSHOT, Vec::new()).set(seconds);
+        }
         if let Some(bytes) = resident_memory_bytes() {
             gauge(RESIDENT_MEMORY, Vec::new()).set(bytes as f64);
         }
@@ -301,6 +305,8 @@ impl Metrics {
 pub struct PoolGauges {
     pub size: u32,
     pub idle: u32,
+    /// `postgres::oldest_snapshot_age`; `None` when it could not be read.
+    pub oldest_snapshot_seconds: Option<f64>,
 }
 
 fn label(name: &'static str, value: &Arc<str>) -> Label {
@@ -322,7 +328,7 @@ fn builder() -> PrometheusBuilder {
 }
 
 fn describe(recorder: &PrometheusRecorder) {
-    let help: [(&'static str, Option<Unit>, &'static str); 15] = [
+    let help: [(&'static str, Option<Unit>, &'static str); 16] = [
         (REQUESTS, None, "Requests that reached admission, by outcome (ok, error, refused)."),
         (REQUEST_DURATION, Some(Unit::Seconds), "Time from admission to the recorded outcome."),
         (TIME_TO_FIRST_TOKEN, Some(Unit::Seconds), "Time from admission to the first upstream piece."),
@@ -337,6 +343,11 @@ fn describe(recorder: &PrometheusRecorder) {
         (PROJECTOR_LAG_SECONDS, Some(Unit::Seconds), "Age of the oldest event a projector has not applied."),
         (PROJECTOR_QUARANTINED, None, "Events a projector skipped because it cannot apply them."),
         (DB_POOL, None, "Database pool connections by state (size, idle, in_use)."),
+        (
+            DB_OLDEST_SNAPSHOT,
+            Some(Unit::Seconds),
+            "Age of the oldest open transaction holding a snapshot in the database (it holds back cleanup).",
+        ),
         (RESIDENT_MEMORY, Some(Unit::Bytes), "Resident memory of this process."),
     ];
     for (name, unit, text) in help {

@@ -36,6 +36,23 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
     Ok(pool)
 }
 
+/// Seconds since the oldest open transaction holding a snapshot in this database
+/// began (0 when none; the asking session left out). PostgreSQL cannot prune a row
+/// version such a snapshot may still see, so while one stays open every update of a
+/// hot row — the usage counters take one per group commit — walks a longer chain of
+/// dead versions: a session idle in a REPEATABLE READ transaction for half a minute
+/// made a one-client request 2.5 times slower (scripts/bench/README.md). Sessions of
+/// other roles count only when this role may read their activity
+/// (`pg_read_all_stats`).
+pub async fn oldest_snapshot_age(pool: &PgPool) -> Result<f64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce(extract(epoch FROM max(now() - xact_start)), 0)::float8 FROM pg_stat_activity \
+          WHERE datname = current_database() AND backend_xmin IS NOT NULL AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(pool)
+    .await
+}
+
 /// The migrations built into this binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

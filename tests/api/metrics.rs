@@ -9,6 +9,7 @@ use std::time::Duration;
 use gaiarouter::config::Secret;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use sqlx::Connection;
 
 use crate::fakes::{self, Behaviour, FakeUpstream, Reply};
 use crate::helpers::{
@@ -215,6 +216,23 @@ fn dashboard_reads_only_series_that_exist(scraped: &str) {
     for name in queried {
         assert!(scraped.lines().any(|line| line.starts_with(&name)), "the dashboard queries `{name}`, not served");
     }
+}
+
+/// A transaction that holds a snapshot holds back the pruning of every hot row (the
+/// usage counters): `/metrics` shows how long the oldest has been open.
+#[tokio::test]
+async fn the_age_of_the_oldest_open_snapshot_is_a_gauge() {
+    let app = spawn_app_configured(test_config(), &fresh_database().await, Default::default()).await;
+    let oldest = |text: &str| samples(text, "gaiarouter_db_oldest_snapshot_seconds")[0].1;
+    assert!(oldest(&scrape(&app).await) < 1.0, "no long transaction yet");
+    let mut idle = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ").execute(&mut idle).await.unwrap();
+    sqlx::query("SELECT 1").execute(&mut idle).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let held = oldest(&scrape(&app).await);
+    assert!((1.4..60.0).contains(&held), "{held}");
+    sqlx::query("COMMIT").execute(&mut idle).await.unwrap();
+    assert!(oldest(&scrape(&app).await) < 1.0, "released");
 }
 
 #[tokio::test]
