@@ -322,6 +322,8 @@ async fn record(pool: &PgPool, traffic: Vec<Generated>, report: &mut SeedReport)
     let lock = ProcessLock::acquire(pool).await?;
     // Nobody scrapes this process: its metrics are a sink.
     let metrics = Arc::new(crate::observability::Metrics::new(Box::new(|_| false)));
+    // A sink still keeps each histogram sample until an upkeep folds it in.
+    crate::observability::metrics::spawn_upkeep(&metrics, crate::observability::metrics::UPKEEP_EVERY);
     let recorder = Recorder::start(pool.clone(), lock.id, lock.stripe_block, metrics);
     let mut completed: Vec<(Uuid, RequestCompleted)> = Vec::new();
     let mut refused = Vec::new();
