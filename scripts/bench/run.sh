@@ -312,6 +312,8 @@ scenario() { # name, target (direct|hop|gateway), model, stream, concurrency, [k
   if [ "$target" = gateway ]; then count_ok "$file.warmup.json" "$file.json"; fi
   read -r ok errors rps p50 p99 <<<"$($REPORT summary "$file.json")"
   log "  $rps req/s, p50 $p50 ms, p99 $p99 ms, $ok ok, $errors errors (cpu% gw pg up oha other idle: $(cat "$file.cpu.txt"))"
+  # Which scenario sets the gateway's peak RSS: its resident and peak memory after each.
+  log "  gateway RSS $(awk '/^VmRSS/ {r = $2} /^VmHWM/ {h = $2} END {printf "%.1f MB, peak so far %.1f MB", r / 1024, h / 1024}' "/proc/$GW_PID/status")"
 }
 
 # CPU, group commits and a `top` picture around a measured run: measure_start before
