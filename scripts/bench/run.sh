@@ -185,10 +185,7 @@ if [ -x "$BARE_BIN" ]; then
   log "starting bare_proxy (GaiaRouter's stack, no work of its own) on $BARE"
   "$BARE_BIN" --listen "127.0.0.1:$BARE_PORT" --upstream "$UPSTREAM" >"$WORK/bare_proxy.log" 2>&1 &
   BARE_PID=$!
-  for _ in $(seq 50); do
-    curl -s -o /dev/null -X POST -H 'content-type: application/json' -d '{}' "$BARE/v1/chat/completions" && break
-    sleep 0.1
-  done
+  wait_for "$BARE/health" 10 || { cat "$WORK/bare_proxy.log" >&2; exit 1; }
 fi
 
 ADMIN_USER=bench-admin

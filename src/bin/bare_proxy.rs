@@ -8,7 +8,8 @@
 //! the stack costs.
 //!
 //! Usage: `bare_proxy --listen ADDR --upstream URL` (or `BARE_PROXY_LISTEN`,
-//! `BARE_PROXY_UPSTREAM`; defaults `127.0.0.1:9901`, `http://127.0.0.1:9900`).
+//! `BARE_PROXY_UPSTREAM`; defaults `127.0.0.1:9901`, `http://127.0.0.1:9900`);
+//! `GET /health` answers `ok` once it listens.
 //! Never a product surface: it forwards to one fixed upstream, loopback only.
 
 use std::io::Write;
@@ -19,8 +20,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
+use clap::Parser;
 use hyper_util::rt::TokioIo;
 use tower::ServiceExt;
 
@@ -56,22 +58,20 @@ fn say(message: std::fmt::Arguments) {
     let _ = writeln!(std::io::stderr(), "bare_proxy: {message}");
 }
 
-fn argument(flag: &str, variable: &str, default: &str) -> String {
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == flag {
-            if let Some(value) = args.next() {
-                return value;
-            }
-        }
-    }
-    std::env::var(variable).unwrap_or_else(|_| default.to_string())
+#[derive(Parser)]
+#[command(about = "GaiaRouter's stack passing bodies through unread (the load benchmark's floor)")]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "BARE_PROXY_LISTEN", default_value = "127.0.0.1:9901")]
+    listen: String,
+    /// The upstream's origin; requests go to its `/v1/chat/completions`.
+    #[arg(long, env = "BARE_PROXY_UPSTREAM", default_value = "http://127.0.0.1:9900")]
+    upstream: String,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let listen = argument("--listen", "BARE_PROXY_LISTEN", "127.0.0.1:9901");
-    let upstream = argument("--upstream", "BARE_PROXY_UPSTREAM", "http://127.0.0.1:9900");
+    let Args { listen, upstream } = Args::parse();
     let url = match reqwest::Url::parse(&format!("{}/v1/chat/completions", upstream.trim_end_matches('/'))) {
         Ok(url) => url,
         Err(error) => {
@@ -86,7 +86,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let app = Router::new().route("/v1/chat/completions", post(forward)).with_state(Arc::new(Forward { client, url }));
+    let app = Router::new()
+        .route("/v1/chat/completions", post(forward))
+        .route("/health", get(|| async { "ok" }))
+        .with_state(Arc::new(Forward { client, url }));
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(listener) => listener,
         Err(error) => {
