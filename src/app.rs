@@ -95,8 +95,7 @@ pub async fn prepare_with_providers(
         None => ModelRegistry::new(),
     };
     registry = registry.with_custom_providers(providers.custom_names());
-    let metrics = Arc::new(crate::observability::Metrics::new(known_models(&registry, &routes)));
-    crate::observability::metrics::spawn_upkeep(&metrics, crate::observability::metrics::UPKEEP_EVERY);
+    let metrics = crate::observability::Metrics::start(known_models(&registry, &routes));
     let provider_set = ProviderSet::from_config(&providers).map_err(|e| anyhow::anyhow!("providers: {e}"))?;
     tracing::info!(providers = ?provider_set.names(), "providers configured");
     for warning in registry.startup_warnings(&provider_set.names()) {

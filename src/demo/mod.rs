@@ -320,10 +320,9 @@ fn monthly_budget(spent: Money, used: f64) -> Money {
 /// so it batches them), refusals through the refusal writer's append.
 async fn record(pool: &PgPool, traffic: Vec<Generated>, report: &mut SeedReport) -> Result<(), SeedError> {
     let lock = ProcessLock::acquire(pool).await?;
-    // Nobody scrapes this process: its metrics are a sink.
-    let metrics = Arc::new(crate::observability::Metrics::new(Box::new(|_| false)));
-    // A sink still keeps each histogram sample until an upkeep folds it in.
-    crate::observability::metrics::spawn_upkeep(&metrics, crate::observability::metrics::UPKEEP_EVERY);
+    // Nobody scrapes this process: its metrics are a sink (whose upkeep still frees
+    // each histogram sample).
+    let metrics = crate::observability::Metrics::start(Box::new(|_| false));
     let recorder = Recorder::start(pool.clone(), lock.id, lock.stripe_block, metrics);
     let mut completed: Vec<(Uuid, RequestCompleted)> = Vec::new();
     let mut refused = Vec::new();
