@@ -37,11 +37,7 @@ FAKE_UPSTREAM_KEY="fake-upstream-key" \
 server=$!
 # The log's tail is printed on a failure before the exit; then it goes with the data dir.
 trap 'kill $server $upstream 2>/dev/null; wait $server $upstream 2>/dev/null || true; rm -rf "$log_file" "$data_dir"' EXIT
-for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
-  sleep 0.2
-done
-curl -fs "http://127.0.0.1:$port/health" >/dev/null || { cat "$log_file"; exit 1; }
+wait_for "http://127.0.0.1:$port/health" 20 || { cat "$log_file"; exit 1; }
 curl -fs "http://127.0.0.1:$upstream_port/health" >/dev/null || { log "fake upstream did not start"; exit 1; }
 
 log "dashboard end-to-end test in headless Chromium"

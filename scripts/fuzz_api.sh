@@ -60,11 +60,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-for _ in $(seq 1 150); do
-  curl -fs "$base/health" >/dev/null 2>&1 && break
-  sleep 0.2
-done
-curl -fs "$base/health" >/dev/null || { tail -n 50 "$work/server.log"; exit 1; }
+wait_for "$base/health" 30 || { tail -n 50 "$work/server.log"; exit 1; }
 
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
 token=$(curl -fs "$base/v1/auth/login" -H 'content-type: application/json' \

@@ -25,11 +25,7 @@ GAIAROUTER_LISTEN="127.0.0.1:$port" GAIAROUTER_ADMIN_PASSWORD="$password" \
   GAIAROUTER_STATIC_DIR="$PWD/frontend/dist" "$bin" serve >"$log_file" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
-  sleep 0.2
-done
-curl -fs "http://127.0.0.1:$port/health" >/dev/null || { cat "$log_file"; exit 1; }
+wait_for "http://127.0.0.1:$port/health" 20 || { cat "$log_file"; exit 1; }
 log "waiting for the projections to apply the demo traffic"
 "$bin" projections status
 for _ in $(seq 1 300); do

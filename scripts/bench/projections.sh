@@ -68,7 +68,7 @@ SQL
     GAIAROUTER_JWT_SECRET=bench-secret-bench-secret-bench-secret GAIAROUTER_DATA_DIR="$(mktemp -d)" \
     RUST_LOG=warn "$bin" serve &
   server=$!
-  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  wait_for "http://127.0.0.1:$port/health" 10
   token=$(curl -fs "http://127.0.0.1:$port/v1/auth/login" -H 'content-type: application/json' \
     -d '{"username":"admin","password":"bench-password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
   for group in day model organization key; do
