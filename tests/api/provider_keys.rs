@@ -86,3 +86,62 @@ async fn a_forbidden_provider_key_is_a_bad_gateway_for_every_provider() {
     let (app, client_key, _fakes) = gateway(vec![forbidden], true).await;
     assert_bad_gateway_without_upstream_words(&app, &client_key).await;
 }
+
+/// An upstream that answers every call with a redirect to `target`, and one that
+/// notes every call that reaches it: a provider (or whatever answers at its address)
+/// must not be able to send the gateway's request, and the key in its headers, on.
+async fn redirecting_to_a_collector() -> (String, std::sync::Arc<std::sync::Mutex<Vec<axum::http::HeaderMap>>>) {
+    use axum::http::{header, HeaderMap, StatusCode as Status};
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<HeaderMap>>> = Arc::default();
+    let noted = Arc::clone(&seen);
+    let collector = axum::Router::new().fallback(move |headers: HeaderMap| {
+        let noted = Arc::clone(&noted);
+        async move {
+            noted.lock().unwrap().push(headers);
+            Status::OK
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let collector_origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, collector).await.unwrap() });
+    let redirector = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let location = format!("{collector_origin}{uri}");
+        async move { (Status::TEMPORARY_REDIRECT, [(header::LOCATION, location)]) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, redirector).await.unwrap() });
+    (origin, seen)
+}
+
+#[tokio::test]
+async fn a_provider_redirect_is_not_followed_so_the_key_goes_nowhere_else() {
+    let (origin, seen) = redirecting_to_a_collector().await;
+    let key = Some(ApiKey::new(CONFIGURED_KEY).unwrap());
+    let upstream = |base_url: String| Some(Upstream { base_url, api_key: key.clone() });
+    let providers = ProvidersConfig {
+        openai: upstream(format!("{origin}/v1")),
+        openrouter: upstream(format!("{origin}/v1")),
+        anthropic: upstream(origin.clone()),
+        gemini: upstream(origin.clone()),
+        custom: Vec::new(),
+        timeouts: Timeouts {
+            connect: Duration::from_secs(2),
+            total: Duration::from_secs(10),
+            idle: Duration::from_secs(10),
+        },
+    };
+    let app = spawn_app_with(&fresh_database().await, providers).await;
+    let org = app.create_org("Redirected Org").await;
+    let (_, client_key) = app.issue_key(&org, "write").await;
+    for model in MODELS {
+        for stream in [false, true] {
+            let body = json!({"model": model, "stream": stream, "messages": user_message("Hi")});
+            let answer = app.chat(&client_key, body).await;
+            assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "{model} stream={stream}: {}", answer.body);
+        }
+    }
+    let seen = seen.lock().unwrap();
+    assert!(seen.is_empty(), "the redirect was followed: {seen:?}");
+}

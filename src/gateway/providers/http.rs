@@ -31,11 +31,19 @@ impl Default for Timeouts {
 
 /// A pooled client for all providers. Timeouts per call are applied by the providers,
 /// so one client serves streamed and non-streamed calls alike.
+///
+/// Redirects are not followed: a provider's answer is its answer (a 3xx is an upstream
+/// error like any other). Followed, a redirect re-sent the request to wherever the
+/// `Location` pointed, with the gateway's `x-api-key` or `x-goog-api-key` (reqwest
+/// drops only `Authorization` and cookies on the way to another host). Nor does the
+/// client retry on its own: retries, fallbacks and their budget are the router's.
 pub fn http_client(timeouts: &Timeouts) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .connect_timeout(timeouts.connect)
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .retry(reqwest::retry::never())
         .build()
 }
 
