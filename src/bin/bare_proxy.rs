@@ -32,9 +32,34 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 struct Forward {
     client: reqwest::Client,
     url: reqwest::Url,
+    /// `--client hyper`: hyper's own pooled client instead of reqwest.
+    hyper: Option<(HyperClient, axum::http::Uri)>,
 }
 
+type HyperClient = hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Body>;
+
 async fn forward(State(forward): State<Arc<Forward>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some((client, uri)) = &forward.hyper {
+        let mut request = axum::http::Request::post(uri.clone());
+        if let Some(kind) = headers.get(header::CONTENT_TYPE) {
+            request = request.header(header::CONTENT_TYPE, kind);
+        }
+        let Ok(request) = request.body(Body::from(body)) else {
+            return StatusCode::BAD_GATEWAY.into_response();
+        };
+        return match client.request(request).await {
+            Ok(answer) => {
+                let (parts, incoming) = answer.into_parts();
+                let mut response = Response::new(Body::new(incoming));
+                *response.status_mut() = parts.status;
+                if let Some(kind) = parts.headers.get(header::CONTENT_TYPE) {
+                    response.headers_mut().insert(header::CONTENT_TYPE, kind.clone());
+                }
+                response
+            }
+            Err(error) => (StatusCode::BAD_GATEWAY, error.to_string()).into_response(),
+        };
+    }
     let mut request = forward.client.post(forward.url.clone()).body(body);
     if let Some(kind) = headers.get(header::CONTENT_TYPE) {
         request = request.header(header::CONTENT_TYPE, kind);
@@ -54,6 +79,17 @@ async fn forward(State(forward): State<Arc<Forward>>, headers: HeaderMap, body: 
     }
 }
 
+fn hyper_client(kind: &str, url: &reqwest::Url) -> Option<(HyperClient, axum::http::Uri)> {
+    if kind != "hyper" {
+        return None;
+    }
+    let uri = url.as_str().parse().ok()?;
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_nodelay(true);
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
+    Some((client, uri))
+}
+
 fn say(message: std::fmt::Arguments) {
     let _ = writeln!(std::io::stderr(), "bare_proxy: {message}");
 }
@@ -67,11 +103,15 @@ struct Args {
     /// The upstream's origin; requests go to its `/v1/chat/completions`.
     #[arg(long, env = "BARE_PROXY_UPSTREAM", default_value = "http://127.0.0.1:9900")]
     upstream: String,
+    /// The upstream client: `reqwest` (as GaiaRouter's providers) or `hyper` (hyper's
+    /// own pooled client, to measure what reqwest adds).
+    #[arg(long, env = "BARE_PROXY_CLIENT", default_value = "reqwest")]
+    client: String,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Args { listen, upstream } = Args::parse();
+    let Args { listen, upstream, client: client_kind } = Args::parse();
     let url = match reqwest::Url::parse(&format!("{}/v1/chat/completions", upstream.trim_end_matches('/'))) {
         Ok(url) => url,
         Err(error) => {
@@ -89,7 +129,7 @@ async fn main() -> ExitCode {
     let app = Router::new()
         .route("/v1/chat/completions", post(forward))
         .route("/health", get(|| async { "ok" }))
-        .with_state(Arc::new(Forward { client, url }));
+        .with_state(Arc::new(Forward { hyper: hyper_client(&client_kind, &url), client, url }));
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(listener) => listener,
         Err(error) => {
