@@ -35,13 +35,22 @@ async fn gateway(script: Vec<Behaviour>, good_key: bool) -> (TestApp, String, Ve
     for fake in &fakes {
         fake.require_key(if good_key { CONFIGURED_KEY } else { "the-key-the-provider-knows" });
     }
+    let origins = [0, 1, 2, 3].map(|i| fakes[i].origin.clone());
+    let (app, client_key) = gateway_at(origins, "Key Trouble Org").await;
+    (app, client_key, fakes)
+}
+
+/// A gateway holding [`CONFIGURED_KEY`] for OpenAI, OpenRouter, Anthropic and Gemini
+/// at these origins (in that order), and a `write` key of a new organization.
+async fn gateway_at(origins: [String; 4], org: &str) -> (TestApp, String) {
     let key = Some(ApiKey::new(CONFIGURED_KEY).unwrap());
-    let upstream = |origin: String| Some(Upstream { base_url: origin, api_key: key.clone() });
+    let upstream = |base_url: String| Some(Upstream { base_url, api_key: key.clone() });
+    let [openai, openrouter, anthropic, gemini] = origins;
     let providers = ProvidersConfig {
-        openai: upstream(format!("{}/v1", fakes[0].origin)),
-        openrouter: upstream(format!("{}/v1", fakes[1].origin)),
-        anthropic: upstream(fakes[2].origin.clone()),
-        gemini: upstream(fakes[3].origin.clone()),
+        openai: upstream(format!("{openai}/v1")),
+        openrouter: upstream(format!("{openrouter}/v1")),
+        anthropic: upstream(anthropic),
+        gemini: upstream(gemini),
         custom: Vec::new(),
         timeouts: Timeouts {
             connect: Duration::from_secs(2),
@@ -50,9 +59,9 @@ async fn gateway(script: Vec<Behaviour>, good_key: bool) -> (TestApp, String, Ve
         },
     };
     let app = spawn_app_with(&fresh_database().await, providers).await;
-    let org = app.create_org("Key Trouble Org").await;
+    let org = app.create_org(org).await;
     let (_, client_key) = app.issue_key(&org, "write").await;
-    (app, client_key, fakes)
+    (app, client_key)
 }
 
 async fn assert_bad_gateway_without_upstream_words(app: &TestApp, client_key: &str) {
@@ -118,23 +127,7 @@ async fn redirecting_to_a_collector() -> (String, std::sync::Arc<std::sync::Mute
 #[tokio::test]
 async fn a_provider_redirect_is_not_followed_so_the_key_goes_nowhere_else() {
     let (origin, seen) = redirecting_to_a_collector().await;
-    let key = Some(ApiKey::new(CONFIGURED_KEY).unwrap());
-    let upstream = |base_url: String| Some(Upstream { base_url, api_key: key.clone() });
-    let providers = ProvidersConfig {
-        openai: upstream(format!("{origin}/v1")),
-        openrouter: upstream(format!("{origin}/v1")),
-        anthropic: upstream(origin.clone()),
-        gemini: upstream(origin.clone()),
-        custom: Vec::new(),
-        timeouts: Timeouts {
-            connect: Duration::from_secs(2),
-            total: Duration::from_secs(10),
-            idle: Duration::from_secs(10),
-        },
-    };
-    let app = spawn_app_with(&fresh_database().await, providers).await;
-    let org = app.create_org("Redirected Org").await;
-    let (_, client_key) = app.issue_key(&org, "write").await;
+    let (app, client_key) = gateway_at([(); 4].map(|()| origin.clone()), "Redirected Org").await;
     for model in MODELS {
         for stream in [false, true] {
             let body = json!({"model": model, "stream": stream, "messages": user_message("Hi")});
