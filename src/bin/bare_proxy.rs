@@ -29,65 +29,86 @@ use tower::ServiceExt;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-struct Forward {
-    client: reqwest::Client,
-    url: reqwest::Url,
-    /// `--client hyper`: hyper's own pooled client instead of reqwest.
-    hyper: Option<(HyperClient, axum::http::Uri)>,
+/// The upstream and the client that calls it (`--client`).
+enum Forward {
+    /// reqwest, built as GaiaRouter's providers build theirs.
+    Reqwest { client: reqwest::Client, url: reqwest::Url },
+    /// hyper's own pooled client: what reqwest adds is the difference.
+    Hyper { client: HyperClient, uri: axum::http::Uri },
 }
 
 type HyperClient = hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Body>;
 
-async fn forward(State(forward): State<Arc<Forward>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some((client, uri)) = &forward.hyper {
-        let mut request = axum::http::Request::post(uri.clone());
-        if let Some(kind) = headers.get(header::CONTENT_TYPE) {
-            request = request.header(header::CONTENT_TYPE, kind);
-        }
-        let Ok(request) = request.body(Body::from(body)) else {
-            return StatusCode::BAD_GATEWAY.into_response();
-        };
-        return match client.request(request).await {
-            Ok(answer) => {
-                let (parts, incoming) = answer.into_parts();
-                let mut response = Response::new(Body::new(incoming));
-                *response.status_mut() = parts.status;
-                if let Some(kind) = parts.headers.get(header::CONTENT_TYPE) {
-                    response.headers_mut().insert(header::CONTENT_TYPE, kind.clone());
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ClientKind {
+    Reqwest,
+    Hyper,
+}
+
+impl Forward {
+    fn new(kind: ClientKind, url: reqwest::Url) -> Result<Self, String> {
+        Ok(match kind {
+            ClientKind::Reqwest => Forward::Reqwest {
+                client: reqwest::Client::builder().tcp_nodelay(true).build().map_err(|e| e.to_string())?,
+                url,
+            },
+            ClientKind::Hyper => {
+                let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+                connector.set_nodelay(true);
+                let client =
+                    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
+                Forward::Hyper {
+                    client,
+                    uri: url.as_str().parse().map_err(|e: axum::http::uri::InvalidUri| e.to_string())?,
                 }
-                response
             }
-            Err(error) => (StatusCode::BAD_GATEWAY, error.to_string()).into_response(),
-        };
-    }
-    let mut request = forward.client.post(forward.url.clone()).body(body);
-    if let Some(kind) = headers.get(header::CONTENT_TYPE) {
-        request = request.header(header::CONTENT_TYPE, kind);
-    }
-    match request.send().await {
-        Ok(answer) => {
-            let status = answer.status();
-            let kind = answer.headers().get(header::CONTENT_TYPE).cloned();
-            let mut response = Response::new(Body::from_stream(answer.bytes_stream()));
-            *response.status_mut() = status;
-            if let Some(kind) = kind {
-                response.headers_mut().insert(header::CONTENT_TYPE, kind);
-            }
-            response
-        }
-        Err(error) => (StatusCode::BAD_GATEWAY, error.without_url().to_string()).into_response(),
+        })
     }
 }
 
-fn hyper_client(kind: &str, url: &reqwest::Url) -> Option<(HyperClient, axum::http::Uri)> {
-    if kind != "hyper" {
-        return None;
+async fn forward(State(forward): State<Arc<Forward>>, headers: HeaderMap, body: Bytes) -> Response {
+    let kind = headers.get(header::CONTENT_TYPE);
+    match &*forward {
+        Forward::Reqwest { client, url } => {
+            let mut request = client.post(url.clone()).body(body);
+            if let Some(kind) = kind {
+                request = request.header(header::CONTENT_TYPE, kind);
+            }
+            match request.send().await {
+                Ok(answer) => {
+                    let (status, kind) = (answer.status(), answer.headers().get(header::CONTENT_TYPE).cloned());
+                    passed_back(status, kind, Body::from_stream(answer.bytes_stream()))
+                }
+                Err(error) => (StatusCode::BAD_GATEWAY, error.without_url().to_string()).into_response(),
+            }
+        }
+        Forward::Hyper { client, uri } => {
+            let mut request = axum::http::Request::post(uri.clone());
+            if let Some(kind) = kind {
+                request = request.header(header::CONTENT_TYPE, kind);
+            }
+            let Ok(request) = request.body(Body::from(body)) else {
+                return StatusCode::BAD_GATEWAY.into_response();
+            };
+            match client.request(request).await {
+                Ok(answer) => {
+                    let (parts, incoming) = answer.into_parts();
+                    passed_back(parts.status, parts.headers.get(header::CONTENT_TYPE).cloned(), Body::new(incoming))
+                }
+                Err(error) => (StatusCode::BAD_GATEWAY, error.to_string()).into_response(),
+            }
+        }
     }
-    let uri = url.as_str().parse().ok()?;
-    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    connector.set_nodelay(true);
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
-    Some((client, uri))
+}
+
+/// The upstream's answer as the client gets it: its status, content type and body.
+fn passed_back(status: StatusCode, kind: Option<axum::http::HeaderValue>, body: Body) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    if let Some(kind) = kind {
+        response.headers_mut().insert(header::CONTENT_TYPE, kind);
+    }
+    response
 }
 
 fn say(message: std::fmt::Arguments) {
@@ -105,13 +126,13 @@ struct Args {
     upstream: String,
     /// The upstream client: `reqwest` (as GaiaRouter's providers) or `hyper` (hyper's
     /// own pooled client, to measure what reqwest adds).
-    #[arg(long, env = "BARE_PROXY_CLIENT", default_value = "reqwest")]
-    client: String,
+    #[arg(long, env = "BARE_PROXY_CLIENT", value_enum, default_value_t = ClientKind::Reqwest)]
+    client: ClientKind,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Args { listen, upstream, client: client_kind } = Args::parse();
+    let Args { listen, upstream, client } = Args::parse();
     let url = match reqwest::Url::parse(&format!("{}/v1/chat/completions", upstream.trim_end_matches('/'))) {
         Ok(url) => url,
         Err(error) => {
@@ -119,8 +140,8 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let client = match reqwest::Client::builder().tcp_nodelay(true).build() {
-        Ok(client) => client,
+    let forward_to = match Forward::new(client, url) {
+        Ok(forward) => forward,
         Err(error) => {
             say(format_args!("cannot build the HTTP client: {error}"));
             return ExitCode::FAILURE;
@@ -129,7 +150,7 @@ async fn main() -> ExitCode {
     let app = Router::new()
         .route("/v1/chat/completions", post(forward))
         .route("/health", get(|| async { "ok" }))
-        .with_state(Arc::new(Forward { hyper: hyper_client(&client_kind, &url), client, url }));
+        .with_state(Arc::new(forward_to));
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(listener) => listener,
         Err(error) => {
