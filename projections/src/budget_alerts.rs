@@ -12,6 +12,7 @@
 //! alert: a rebuild does not announce old crossings again under new limits.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use gaiarouter_domain::budget_alert::{self, BudgetAlertEvent, BudgetThresholdReached};
@@ -23,7 +24,7 @@ use uuid::Uuid;
 
 use crate::admin_views::limits_from_json;
 use crate::event_log::{EventLogError, StoredEvent};
-use crate::{request_events, Projector};
+use crate::{request_events, saturating, Projector};
 
 /// (scope, owner, period, window start)
 type Window = (&'static str, Uuid, Period, DateTime<Utc>);
@@ -134,23 +135,26 @@ async fn add_usage(
         tokens.push(counts.tokens);
         costs.push(counts.cost);
     }
-    let rows: Vec<UsageRow> = sqlx::query_as(
-        "INSERT INTO budget_alert_usage AS u (scope, owner_id, period, start, requests, tokens, cost_nanos) \
-         SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::timestamptz[], $5::bigint[], $6::bigint[], \
-                              $7::bigint[]) \
-         ON CONFLICT (scope, owner_id, period, start) DO UPDATE SET requests = u.requests + EXCLUDED.requests, \
-           tokens = u.tokens + EXCLUDED.tokens, cost_nanos = u.cost_nanos + EXCLUDED.cost_nanos \
-         RETURNING scope, owner_id, period, start, requests, tokens, cost_nanos",
-    )
-    .bind(&scopes)
-    .bind(&owners)
-    .bind(&periods)
-    .bind(&starts)
-    .bind(&requests)
-    .bind(&tokens)
-    .bind(&costs)
-    .fetch_all(&mut *tx)
-    .await?;
+    static ADD_USAGE: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO budget_alert_usage AS u (scope, owner_id, period, start, requests, tokens, cost_nanos) \
+             SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::timestamptz[], $5::bigint[], \
+                                  $6::bigint[], $7::bigint[]) \
+             ON CONFLICT (scope, owner_id, period, start) DO UPDATE SET {} \
+             RETURNING scope, owner_id, period, start, requests, tokens, cost_nanos",
+            saturating::add_all_excluded("u", &["requests", "tokens", "cost_nanos"])
+        )
+    });
+    let rows: Vec<UsageRow> = sqlx::query_as(ADD_USAGE.as_str())
+        .bind(&scopes)
+        .bind(&owners)
+        .bind(&periods)
+        .bind(&starts)
+        .bind(&requests)
+        .bind(&tokens)
+        .bind(&costs)
+        .fetch_all(&mut *tx)
+        .await?;
     let mut after = HashMap::new();
     for (scope, owner, period, start, requests, tokens, cost) in rows {
         let scope = if scope == "organization" { "organization" } else { "api_key" };

@@ -9,6 +9,7 @@ pub mod latency;
 pub mod monthly_usage;
 pub mod request_log;
 pub mod runner;
+mod saturating;
 pub mod stats;
 pub mod usage_rollups;
 pub mod webhook_outbox;

@@ -3,6 +3,7 @@
 //! arithmetic; the property tests check that the two always agree.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use chrono::NaiveDate;
 use gaiarouter_domain::request::{RequestCompleted, AGGREGATE_TYPE};
@@ -10,7 +11,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::event_log::{EventLogError, StoredEvent};
-use crate::{request_events, Projector};
+use crate::{request_events, saturating, Projector};
 
 /// Organizations sort before keys: the lock order every counter writer uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -45,8 +46,8 @@ pub fn deltas<'a>(
         for owner in [(Scope::Organization, request.organization_id), (Scope::ApiKey, request.api_key_id)] {
             let usage = out.entry((owner.0, owner.1, request.month())).or_default();
             usage.requests += 1;
-            usage.tokens += i64::try_from(request.total_tokens()).unwrap_or(i64::MAX);
-            usage.cost_nanos += request.cost.nanos();
+            usage.tokens = usage.tokens.saturating_add(i64::try_from(request.total_tokens()).unwrap_or(i64::MAX));
+            usage.cost_nanos = usage.cost_nanos.saturating_add(request.cost.nanos());
         }
     }
     out
@@ -84,20 +85,23 @@ impl Projector for MonthlyUsage {
             tokens.push(usage.tokens);
             costs.push(usage.cost_nanos);
         }
-        sqlx::query(
-            "INSERT INTO usage_monthly AS m (scope, owner_id, month, requests, tokens, cost_nanos) \
-             SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::date[], $4::bigint[], $5::bigint[], $6::bigint[]) \
-             ON CONFLICT (scope, owner_id, month) DO UPDATE SET requests = m.requests + EXCLUDED.requests, \
-               tokens = m.tokens + EXCLUDED.tokens, cost_nanos = m.cost_nanos + EXCLUDED.cost_nanos",
-        )
-        .bind(&scopes)
-        .bind(&owners)
-        .bind(&months)
-        .bind(&reqs)
-        .bind(&tokens)
-        .bind(&costs)
-        .execute(&mut *tx)
-        .await?;
+        static ADD_USAGE: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "INSERT INTO usage_monthly AS m (scope, owner_id, month, requests, tokens, cost_nanos) \
+                 SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::date[], $4::bigint[], $5::bigint[], $6::bigint[]) \
+                 ON CONFLICT (scope, owner_id, month) DO UPDATE SET {}",
+                saturating::add_all_excluded("m", &["requests", "tokens", "cost_nanos"])
+            )
+        });
+        sqlx::query(ADD_USAGE.as_str())
+            .bind(&scopes)
+            .bind(&owners)
+            .bind(&months)
+            .bind(&reqs)
+            .bind(&tokens)
+            .bind(&costs)
+            .execute(&mut *tx)
+            .await?;
         Ok(())
     }
 }

@@ -11,7 +11,8 @@ use sqlx::Postgres;
 use uuid::Uuid;
 
 use crate::latency::quantile;
-use crate::usage_rollups::{Tables, DAILY, HOURLY};
+use crate::saturating;
+use crate::usage_rollups::{self, Tables, DAILY, HOURLY};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupBy {
@@ -159,18 +160,18 @@ impl Aggregate {
     }
 
     fn merge(&mut self, other: &Aggregate) {
-        self.requests += other.requests;
-        self.successes += other.successes;
-        self.errors += other.errors;
-        self.prompt_tokens += other.prompt_tokens;
-        self.completion_tokens += other.completion_tokens;
-        self.cached_tokens += other.cached_tokens;
-        self.cache_write_tokens += other.cache_write_tokens;
-        self.cache_write_1h_tokens += other.cache_write_1h_tokens;
-        self.reasoning_tokens += other.reasoning_tokens;
-        self.refused += other.refused;
-        self.cost_nanos += other.cost_nanos;
-        self.latency_sum_ms += other.latency_sum_ms;
+        self.requests = self.requests.saturating_add(other.requests);
+        self.successes = self.successes.saturating_add(other.successes);
+        self.errors = self.errors.saturating_add(other.errors);
+        self.prompt_tokens = self.prompt_tokens.saturating_add(other.prompt_tokens);
+        self.completion_tokens = self.completion_tokens.saturating_add(other.completion_tokens);
+        self.cached_tokens = self.cached_tokens.saturating_add(other.cached_tokens);
+        self.cache_write_tokens = self.cache_write_tokens.saturating_add(other.cache_write_tokens);
+        self.cache_write_1h_tokens = self.cache_write_1h_tokens.saturating_add(other.cache_write_1h_tokens);
+        self.reasoning_tokens = self.reasoning_tokens.saturating_add(other.reasoning_tokens);
+        self.refused = self.refused.saturating_add(other.refused);
+        self.cost_nanos = self.cost_nanos.saturating_add(other.cost_nanos);
+        self.latency_sum_ms = self.latency_sum_ms.saturating_add(other.latency_sum_ms);
         self.latency_min_ms = match (self.latency_min_ms, other.latency_min_ms) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -179,11 +180,12 @@ impl Aggregate {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
-        self.ttft_sum_ms += other.ttft_sum_ms;
-        self.ttft_count += other.ttft_count;
+        self.ttft_sum_ms = self.ttft_sum_ms.saturating_add(other.ttft_sum_ms);
+        self.ttft_count = self.ttft_count.saturating_add(other.ttft_count);
         let mut merged: BTreeMap<i16, i64> = self.histogram.iter().copied().collect();
         for (bucket, count) in &other.histogram {
-            *merged.entry(*bucket).or_default() += count;
+            let merged = merged.entry(*bucket).or_default();
+            *merged = merged.saturating_add(*count);
         }
         self.histogram = merged.into_iter().collect();
     }
@@ -220,23 +222,22 @@ pub async fn query(
     let key = group_by.column();
     let (totals_table, latency_table) = (range.tables().totals(), range.tables().latency());
     let filter = range.filter();
-    // A group of refusals only has no latency: its min/max are left out.
+    // A group of refusals only has no latency: its min/max are left out. Sums are
+    // held at bigint's bounds: rows near them cannot fail a read.
+    let sums: Vec<String> =
+        usage_rollups::SUMMED.iter().map(|column| format!("{} AS {column}", saturating::sum(column))).collect();
     let sql = format!(
-        "SELECT {key} AS key, sum(requests)::bigint AS requests, sum(successes)::bigint AS successes, \
-           sum(errors)::bigint AS errors, sum(prompt_tokens)::bigint AS prompt_tokens, \
-           sum(completion_tokens)::bigint AS completion_tokens, sum(cached_tokens)::bigint AS cached_tokens, \
-           sum(cost_nanos)::bigint AS cost_nanos, sum(latency_sum_ms)::bigint AS latency_sum_ms, \
+        "SELECT {key} AS key, {sums}, \
            min(latency_min_ms) FILTER (WHERE requests > 0) AS latency_min_ms, \
-           max(latency_max_ms) FILTER (WHERE requests > 0) AS latency_max_ms, \
-           sum(ttft_sum_ms)::bigint AS ttft_sum_ms, sum(ttft_count)::bigint AS ttft_count, \
-           sum(cache_write_tokens)::bigint AS cache_write_tokens, \
-           sum(cache_write_1h_tokens)::bigint AS cache_write_1h_tokens, \
-           sum(reasoning_tokens)::bigint AS reasoning_tokens, sum(refused)::bigint AS refused \
-         FROM {totals_table} WHERE {filter} GROUP BY 1 ORDER BY 1"
+           max(latency_max_ms) FILTER (WHERE requests > 0) AS latency_max_ms \
+         FROM {totals_table} WHERE {filter} GROUP BY 1 ORDER BY 1",
+        sums = sums.join(", "),
     );
     let totals: Vec<TotalsRow> = range.bind(sqlx::query_as(&sql), scope).fetch_all(pool).await?;
-    let sql =
-        format!("SELECT {key} AS key, bucket, sum(count)::bigint FROM {latency_table} WHERE {filter} GROUP BY 1, 2");
+    let sql = format!(
+        "SELECT {key} AS key, bucket, {count} FROM {latency_table} WHERE {filter} GROUP BY 1, 2",
+        count = saturating::sum("count"),
+    );
     let buckets: Vec<(String, i16, i64)> = range.bind(sqlx::query_as(&sql), scope).fetch_all(pool).await?;
     let mut histograms: BTreeMap<String, Vec<(i16, i64)>> = BTreeMap::new();
     for (key, bucket, count) in buckets {
@@ -274,7 +275,8 @@ pub async fn query(
 pub async fn errors_by_kind(pool: &PgPool, range: Range, scope: StatsScope) -> Result<Vec<(String, i64)>, sqlx::Error> {
     let errors = range.tables().errors();
     let sql = format!(
-        "SELECT error_kind, sum(count)::bigint FROM {errors} WHERE {filter} GROUP BY 1 ORDER BY 2 DESC",
+        "SELECT error_kind, {count} FROM {errors} WHERE {filter} GROUP BY 1 ORDER BY 2 DESC",
+        count = saturating::sum("count"),
         filter = range.filter()
     );
     range.bind(sqlx::query_as(&sql), scope).fetch_all(pool).await
@@ -288,7 +290,8 @@ pub async fn refused_by_reason(
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
     let refusals = range.tables().refusals();
     let sql = format!(
-        "SELECT reason, sum(count)::bigint FROM {refusals} WHERE {filter} GROUP BY 1 ORDER BY 2 DESC",
+        "SELECT reason, {count} FROM {refusals} WHERE {filter} GROUP BY 1 ORDER BY 2 DESC",
+        count = saturating::sum("count"),
         filter = range.filter()
     );
     range.bind(sqlx::query_as(&sql), scope).fetch_all(pool).await
@@ -306,11 +309,11 @@ pub struct SeriesPoint {
 
 impl SeriesPoint {
     pub fn add(&mut self, other: &SeriesPoint) {
-        self.requests += other.requests;
-        self.refused += other.refused;
-        self.errors += other.errors;
-        self.cost_nanos += other.cost_nanos;
-        self.total_tokens += other.total_tokens;
+        self.requests = self.requests.saturating_add(other.requests);
+        self.refused = self.refused.saturating_add(other.refused);
+        self.errors = self.errors.saturating_add(other.errors);
+        self.cost_nanos = self.cost_nanos.saturating_add(other.cost_nanos);
+        self.total_tokens = self.total_tokens.saturating_add(other.total_tokens);
     }
 }
 
@@ -327,12 +330,16 @@ pub async fn series(
 ) -> Result<Vec<(String, String, SeriesPoint)>, sqlx::Error> {
     let totals = range.tables().totals();
     let sql = format!(
-        "SELECT {bucket} AS bucket, {split} AS split, sum(requests)::bigint, sum(refused)::bigint, \
-           sum(errors)::bigint, sum(cost_nanos)::bigint, sum(prompt_tokens + completion_tokens)::bigint \
+        "SELECT {bucket} AS bucket, {split} AS split, {requests}, {refused}, {errors}, {cost_nanos}, {tokens} \
          FROM {totals} WHERE {filter} GROUP BY 1, 2",
         bucket = bucket.column(),
         split = split.column(),
         filter = range.filter(),
+        requests = saturating::sum("requests"),
+        refused = saturating::sum("refused"),
+        errors = saturating::sum("errors"),
+        cost_nanos = saturating::sum("cost_nanos"),
+        tokens = saturating::sum("prompt_tokens::numeric + completion_tokens"),
     );
     let rows: Vec<SeriesRow> = range.bind(sqlx::query_as(&sql), scope).fetch_all(pool).await?;
     Ok(rows

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::event_log::{EventLogError, StoredEvent};
 use crate::latency::bucket_of;
+use crate::saturating;
 use crate::{refused_events, request_events, Projector};
 
 /// (bucket: the day or the hour, organization, key, model, provider, deployment).
@@ -60,6 +61,26 @@ fn n(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+/// The totals' columns an upsert adds to and a read sums (the latency's minimum and
+/// maximum are kept apart).
+pub(crate) const SUMMED: [&str; 15] = [
+    "requests",
+    "successes",
+    "errors",
+    "streamed",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cost_nanos",
+    "latency_sum_ms",
+    "ttft_sum_ms",
+    "ttft_count",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "reasoning_tokens",
+    "refused",
+];
+
 /// A group with no request yet has no latency: its minimum starts above any.
 fn empty_totals() -> Totals {
     Totals { latency_min_ms: i64::MAX, ..Totals::default() }
@@ -83,18 +104,18 @@ impl<B: Ord + Clone> Rollup<B> {
             RequestStatus::Error => totals.errors += 1,
         }
         totals.streamed += i64::from(request.streamed);
-        totals.prompt_tokens += n(request.prompt_tokens);
-        totals.completion_tokens += n(request.completion_tokens);
-        totals.cached_tokens += n(request.cached_tokens);
-        totals.cache_write_tokens += n(request.cache_write_tokens);
-        totals.cache_write_1h_tokens += n(request.cache_write_1h_tokens);
-        totals.reasoning_tokens += n(request.reasoning_tokens);
-        totals.cost_nanos += request.cost.nanos();
-        totals.latency_sum_ms += latency;
+        totals.prompt_tokens = totals.prompt_tokens.saturating_add(n(request.prompt_tokens));
+        totals.completion_tokens = totals.completion_tokens.saturating_add(n(request.completion_tokens));
+        totals.cached_tokens = totals.cached_tokens.saturating_add(n(request.cached_tokens));
+        totals.cache_write_tokens = totals.cache_write_tokens.saturating_add(n(request.cache_write_tokens));
+        totals.cache_write_1h_tokens = totals.cache_write_1h_tokens.saturating_add(n(request.cache_write_1h_tokens));
+        totals.reasoning_tokens = totals.reasoning_tokens.saturating_add(n(request.reasoning_tokens));
+        totals.cost_nanos = totals.cost_nanos.saturating_add(request.cost.nanos());
+        totals.latency_sum_ms = totals.latency_sum_ms.saturating_add(latency);
         totals.latency_min_ms = totals.latency_min_ms.min(latency);
         totals.latency_max_ms = totals.latency_max_ms.max(latency);
         if let Some(ttft) = request.time_to_first_token_ms {
-            totals.ttft_sum_ms += n(ttft);
+            totals.ttft_sum_ms = totals.ttft_sum_ms.saturating_add(n(ttft));
             totals.ttft_count += 1;
         }
         *self.latency.entry((key.clone(), bucket_of(request.latency_ms))).or_default() += 1;
@@ -324,21 +345,13 @@ where
            $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], \
            $22::bigint[], $23::bigint[]) \
          ON CONFLICT ({bucket}, organization_id, api_key_id, model, provider, deployment) DO UPDATE SET \
-           requests = u.requests + EXCLUDED.requests, successes = u.successes + EXCLUDED.successes, \
-           errors = u.errors + EXCLUDED.errors, streamed = u.streamed + EXCLUDED.streamed, \
-           prompt_tokens = u.prompt_tokens + EXCLUDED.prompt_tokens, \
-           completion_tokens = u.completion_tokens + EXCLUDED.completion_tokens, \
-           cached_tokens = u.cached_tokens + EXCLUDED.cached_tokens, cost_nanos = u.cost_nanos + EXCLUDED.cost_nanos, \
-           latency_sum_ms = u.latency_sum_ms + EXCLUDED.latency_sum_ms, \
+           {sums}, \
            latency_min_ms = LEAST(u.latency_min_ms, EXCLUDED.latency_min_ms), \
-           latency_max_ms = GREATEST(u.latency_max_ms, EXCLUDED.latency_max_ms), \
-           ttft_sum_ms = u.ttft_sum_ms + EXCLUDED.ttft_sum_ms, ttft_count = u.ttft_count + EXCLUDED.ttft_count, \
-           cache_write_tokens = u.cache_write_tokens + EXCLUDED.cache_write_tokens, \
-           cache_write_1h_tokens = u.cache_write_1h_tokens + EXCLUDED.cache_write_1h_tokens, \
-           reasoning_tokens = u.reasoning_tokens + EXCLUDED.reasoning_tokens, refused = u.refused + EXCLUDED.refused",
+           latency_max_ms = GREATEST(u.latency_max_ms, EXCLUDED.latency_max_ms)",
         totals = tables.totals(),
         bucket = tables.bucket,
         array = tables.bucket_array,
+        sums = saturating::add_all_excluded("u", &SUMMED),
     );
     let mut query = sqlx::query(&sql)
         .bind(&keys.buckets)

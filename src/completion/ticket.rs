@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use gaiarouter_domain::request::{Attempt, RequestCompleted, RequestStatus};
+use gaiarouter_domain::request::{
+    Attempt, RequestCompleted, RequestStatus, MAX_RECORDED_SEARCHES, MAX_RECORDED_TOKENS,
+};
 use uuid::Uuid;
 
 use super::exchange::Ingress;
@@ -212,18 +214,20 @@ impl Details {
     }
 }
 
-/// What a provider reported, as priced. Cache reads and writes are part of the
-/// prompt and never count more tokens than it has.
+/// What a provider reported, as priced and recorded: each figure at most what one
+/// answer may add (`MAX_RECORDED_TOKENS`), whatever the upstream claims. Cache
+/// reads and writes are part of the prompt and never count more tokens than it has.
 fn token_counts(usage: &Usage) -> TokenCounts {
-    let cached = usage.cached_tokens().min(usage.prompt_tokens);
-    let cache_write = usage.cache_write_tokens().min(usage.prompt_tokens - cached);
+    let prompt = usage.prompt_tokens.min(MAX_RECORDED_TOKENS);
+    let cached = usage.cached_tokens().min(prompt);
+    let cache_write = usage.cache_write_tokens().min(prompt - cached);
     TokenCounts {
-        prompt: usage.prompt_tokens,
-        completion: usage.completion_tokens,
+        prompt,
+        completion: usage.completion_tokens.min(MAX_RECORDED_TOKENS),
         cached,
         cache_write,
         cache_write_1h: usage.cache_write_1h_tokens().min(cache_write),
-        web_searches: usage.web_search_requests,
+        web_searches: usage.web_search_requests.min(MAX_RECORDED_SEARCHES),
     }
 }
 
@@ -238,5 +242,40 @@ impl Drop for Ticket {
             let record = details.into_record(self.request_id, provider, Outcome::disconnected(self.usage.take()));
             self.recorder.record_detached(record);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::openai::PromptTokensDetails;
+
+    #[test]
+    fn given_an_upstream_claiming_u64_max_of_everything_then_each_figure_is_recorded_at_the_bound() {
+        let claim = Usage {
+            prompt_tokens: u64::MAX,
+            completion_tokens: u64::MAX,
+            total_tokens: u64::MAX,
+            prompt_tokens_details: Some(PromptTokensDetails {
+                cached_tokens: u64::MAX,
+                cache_write_tokens: u64::MAX,
+                cache_write_1h_tokens: u64::MAX,
+                audio_tokens: None,
+            }),
+            completion_tokens_details: None,
+            web_search_requests: u64::MAX,
+        };
+        let counts = token_counts(&claim);
+        assert_eq!((counts.prompt, counts.completion), (MAX_RECORDED_TOKENS, MAX_RECORDED_TOKENS));
+        // Cache reads take the whole (bounded) prompt; nothing is left to have been written.
+        assert_eq!((counts.cached, counts.cache_write, counts.cache_write_1h), (MAX_RECORDED_TOKENS, 0, 0));
+        assert_eq!(counts.web_searches, MAX_RECORDED_SEARCHES);
+    }
+
+    #[test]
+    fn given_figures_inside_the_bound_then_they_are_recorded_as_reported() {
+        let usage = Usage::new(1_000, 200, 300);
+        let counts = token_counts(&usage);
+        assert_eq!((counts.prompt, counts.completion, counts.cached), (1_000, 200, 300));
     }
 }

@@ -169,7 +169,7 @@ impl From<LogRow> for LogEntry {
             api_key_name: r.api_key_name,
             error_message: r.error_message,
             refused_count: r.refused_count,
-            total_tokens: r.prompt_tokens + r.completion_tokens,
+            total_tokens: r.prompt_tokens.saturating_add(r.completion_tokens),
             model: r.model,
             provider: r.provider,
             prompt_tokens: r.prompt_tokens,

@@ -92,7 +92,7 @@ impl From<&Aggregate> for StatsDto {
             cache_write_tokens: a.cache_write_tokens,
             cache_write_1h_tokens: a.cache_write_1h_tokens,
             reasoning_tokens: a.reasoning_tokens,
-            total_tokens: a.prompt_tokens + a.completion_tokens,
+            total_tokens: a.prompt_tokens.saturating_add(a.completion_tokens),
             cost_usd: Money::from_nanos(a.cost_nanos).to_usd_f64(),
             cost_nanos: a.cost_nanos,
             latency_ms: LatencyDto {
@@ -295,8 +295,8 @@ async fn series(
     let mut totals: HashMap<&str, (i64, i64)> = HashMap::new();
     for (_, key, point) in &rows {
         let total = totals.entry(key.as_str()).or_default();
-        total.0 += point.cost_nanos;
-        total.1 += point.requests + point.refused;
+        total.0 = total.0.saturating_add(point.cost_nanos);
+        total.1 = total.1.saturating_add(point.requests.saturating_add(point.refused));
     }
     let mut ranked: Vec<(&str, (i64, i64))> = totals.into_iter().collect();
     // Costliest first; among equal costs the busiest, then by name (stable answers).

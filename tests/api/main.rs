@@ -45,4 +45,5 @@ mod storage;
 mod telemetry;
 mod tenant_safety;
 mod tool_loops;
+mod usage_ceilings;
 mod webhooks;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use gaiarouter::gateway::providers::{ApiKey, ProvidersConfig, Timeouts, Upstream};
 use gaiarouter::gateway::registry::TokenCounts;
 use gaiarouter::gateway::ModelRegistry;
+use gaiarouter_domain::request::MAX_RECORDED_TOKENS;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -47,21 +48,7 @@ async fn every_provider_reports_the_exact_prompt_completion_and_cached_tokens_to
         FakeUpstream::start(fakes::anthropic::router, script(4)).await,
         FakeUpstream::start(fakes::gemini::router, script(6)).await,
     ];
-    let key = Some(ApiKey::new("upstream-key").unwrap());
-    let upstream = |origin: String| Some(Upstream { base_url: origin, api_key: key.clone() });
-    let providers = ProvidersConfig {
-        openai: upstream(format!("{}/v1", fakes[0].origin)),
-        openrouter: upstream(format!("{}/v1", fakes[1].origin)),
-        anthropic: upstream(fakes[2].origin.clone()),
-        gemini: upstream(fakes[3].origin.clone()),
-        custom: Vec::new(),
-        timeouts: Timeouts {
-            connect: Duration::from_secs(2),
-            total: Duration::from_secs(10),
-            idle: Duration::from_secs(10),
-        },
-    };
-    let app = spawn_app_with(&fresh_database().await, providers).await;
+    let app = spawn_app_with(&fresh_database().await, providers_at(&fakes)).await;
     let org = app.create_org("Usage Org").await;
     let (_, client_key) = app.issue_key(&org, "write").await;
 
@@ -118,4 +105,91 @@ fn assert_usage(model: &str, usage: &Value, tokens: Tokens) {
     assert_eq!(usage["completion_tokens"], json!(tokens.completion), "{model}: {usage}");
     assert_eq!(usage["total_tokens"], json!(tokens.prompt + tokens.completion), "{model}: {usage}");
     assert_eq!(usage["prompt_tokens_details"]["cached_tokens"], json!(tokens.cached), "{model}: {usage}");
+}
+
+/// What a lying (or glitching) upstream reports, below `u64::MAX` only because the
+/// fakes add prompt and completion themselves.
+const LIE: u64 = i64::MAX as u64;
+
+/// An upstream answering with absurd usage (every provider, plain and streamed) is
+/// recorded at the bound of one answer's figures; the organization's counters,
+/// rollups and later requests carry on. Before the bound, the first lie put the
+/// organization's counters at `i64::MAX` and every later request of it failed as
+/// not recorded, for good in the `total` window.
+#[tokio::test]
+async fn an_upstream_reporting_absurd_usage_is_recorded_at_the_bound_and_the_organization_carries_on() {
+    let lie = Tokens { prompt: LIE, completion: LIE, cached: 0, reasoning: 0, cache_write: 0 };
+    let script = || {
+        vec![
+            Behaviour::AnswerWith(Reply::Text("lie".into()), lie),
+            Behaviour::AnswerWith(Reply::Text("lie again".into()), lie),
+        ]
+    };
+    let fakes = [
+        FakeUpstream::start(fakes::openai::router, script()).await,
+        FakeUpstream::start(fakes::openai::openrouter_router, script()).await,
+        FakeUpstream::start(fakes::anthropic::router, script()).await,
+        FakeUpstream::start(fakes::gemini::router, script()).await,
+    ];
+    let app = spawn_app_with(&fresh_database().await, providers_at(&fakes)).await;
+    let org = app.create_org("Lied To").await;
+    let (key_id, client_key) = app.issue_key(&org, "write").await;
+
+    for model in MODELS {
+        let answer = app.chat(&client_key, json!({"model": model, "messages": user_message("Hi")})).await;
+        assert_eq!(answer.status, StatusCode::OK, "{model}: {}", answer.body);
+        let (status, data) =
+            app.chat_stream(&client_key, json!({"model": model, "stream": true, "messages": user_message("Hi")})).await;
+        assert_eq!(status, StatusCode::OK, "{model}");
+        assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{model}: {data:?}");
+    }
+    let honest = app.chat(&client_key, json!({"model": "echo/after", "messages": user_message("still here")})).await;
+    assert_eq!(honest.status, StatusCode::OK, "{}", honest.body);
+
+    let events = app.request_events().await;
+    assert_eq!(events.len(), 2 * MODELS.len() + 1);
+    let registry = ModelRegistry::new();
+    let bounded =
+        TokenCounts { prompt: MAX_RECORDED_TOKENS, completion: MAX_RECORDED_TOKENS, ..TokenCounts::default() };
+    for (event, model) in events.iter().zip(MODELS.iter().flat_map(|model| [model, model])) {
+        assert_eq!(event["prompt_tokens"], json!(MAX_RECORDED_TOKENS), "{event}");
+        assert_eq!(event["completion_tokens"], json!(MAX_RECORDED_TOKENS), "{event}");
+        let price = registry.resolve(model).unwrap().price;
+        assert_eq!(event["cost"], json!(price.cost_of(&bounded).nanos()), "{model}: priced on the bound");
+    }
+    let tokens: i64 =
+        events.iter().map(|e| e["prompt_tokens"].as_i64().unwrap() + e["completion_tokens"].as_i64().unwrap()).sum();
+    let cost: i64 = events.iter().map(|e| e["cost"].as_i64().unwrap()).sum();
+
+    for path in [format!("/v1/organizations/{org}"), format!("/v1/api-keys/{key_id}")] {
+        let owner = app.get(&path, &app.admin_token).await;
+        assert_eq!(owner.status, StatusCode::OK, "{}", owner.body);
+        let total = &owner.body["usage"]["periods"]["total"];
+        assert_eq!(total["requests"], json!(events.len()), "{path}: {total}");
+        assert_eq!(total["tokens"], json!(tokens), "{path}: {total}");
+    }
+    app.wait_for_projections().await;
+    assert_eq!(app.scalar("SELECT count(*) FROM projection_quarantine").await, 0);
+    let stats = app.get(&format!("/v1/organizations/{org}/stats?group_by=model"), &app.admin_token).await;
+    assert_eq!(stats.status, StatusCode::OK, "{}", stats.body);
+    assert_eq!(stats.body["summary"]["total_tokens"], json!(tokens), "{}", stats.body);
+    assert_eq!(stats.body["summary"]["cost_nanos"], json!(cost), "{}", stats.body);
+}
+
+/// The four fakes as the gateway's OpenAI, OpenRouter, Anthropic and Gemini.
+fn providers_at(fakes: &[FakeUpstream; 4]) -> ProvidersConfig {
+    let key = Some(ApiKey::new("upstream-key").unwrap());
+    let upstream = |origin: String| Some(Upstream { base_url: origin, api_key: key.clone() });
+    ProvidersConfig {
+        openai: upstream(format!("{}/v1", fakes[0].origin)),
+        openrouter: upstream(format!("{}/v1", fakes[1].origin)),
+        anthropic: upstream(fakes[2].origin.clone()),
+        gemini: upstream(fakes[3].origin.clone()),
+        custom: Vec::new(),
+        timeouts: Timeouts {
+            connect: Duration::from_secs(2),
+            total: Duration::from_secs(10),
+            idle: Duration::from_secs(10),
+        },
+    }
 }

@@ -31,6 +31,17 @@ pub fn month_of(at: DateTime<Utc>) -> NaiveDate {
 /// every id inside the rollups' index rows and the request log.
 pub const MAX_MODEL_ID_LEN: usize = 256;
 
+/// Most of any one token figure (prompt, completion, cached, cache writes,
+/// reasoning) a `RequestCompleted` carries. A provider's usage is its own report,
+/// and a glitching or lying upstream can say anything up to `u64::MAX`; recorded
+/// as said, one answer would fill an organization's counters, after which every
+/// addition to them overflows. 2^32 is hundreds of times the largest context
+/// window, and a billion answers at the bound still fit the counters.
+pub const MAX_RECORDED_TOKENS: u64 = 1 << 32;
+
+/// Most web searches one answer is billed for (see [`MAX_RECORDED_TOKENS`]).
+pub const MAX_RECORDED_SEARCHES: u64 = 1 << 16;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ModelIdError {
     #[error("must not be empty")]

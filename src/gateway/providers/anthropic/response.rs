@@ -75,13 +75,14 @@ impl AnthropicUsage {
         let write_1h = by_lifetime.ephemeral_1h_input_tokens.unwrap_or(0);
         let cache_write = self
             .cache_creation_input_tokens
-            .unwrap_or_else(|| by_lifetime.ephemeral_5m_input_tokens.unwrap_or(0) + write_1h);
-        let prompt = self.input_tokens.unwrap_or(0) + cache_write + cache_read;
+            .unwrap_or_else(|| by_lifetime.ephemeral_5m_input_tokens.unwrap_or(0).saturating_add(write_1h));
+        // Saturating: the figures are the upstream's to state, and may be absurd.
+        let prompt = self.input_tokens.unwrap_or(0).saturating_add(cache_write).saturating_add(cache_read);
         let completion = self.output_tokens.unwrap_or(0);
         Usage {
             prompt_tokens: prompt,
             completion_tokens: completion,
-            total_tokens: prompt + completion,
+            total_tokens: prompt.saturating_add(completion),
             prompt_tokens_details: Some(PromptTokensDetails {
                 cached_tokens: cache_read,
                 cache_write_tokens: cache_write,
@@ -179,6 +180,19 @@ mod tests {
         .unwrap();
         assert_eq!(usage.to_openai().web_search_requests, 2);
         assert_eq!(AnthropicUsage::default().to_openai().web_search_requests, 0);
+    }
+
+    #[test]
+    fn given_usage_figures_summing_past_u64_then_the_translation_saturates_instead_of_overflowing() {
+        let usage: AnthropicUsage = serde_json::from_value(serde_json::json!({
+            "input_tokens": u64::MAX, "output_tokens": u64::MAX,
+            "cache_read_input_tokens": u64::MAX,
+            "cache_creation": {"ephemeral_5m_input_tokens": u64::MAX, "ephemeral_1h_input_tokens": u64::MAX}
+        }))
+        .unwrap();
+        let usage = usage.to_openai();
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens), (u64::MAX, u64::MAX, u64::MAX));
+        assert_eq!(usage.cache_write_tokens(), u64::MAX);
     }
     use serde_json::json;
 

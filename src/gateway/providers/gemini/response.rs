@@ -79,17 +79,17 @@ impl UsageMetadata {
     /// told apart as `reasoning_tokens`, OpenAI's convention. `promptTokenCount` already
     /// includes the cached tokens.
     pub fn to_openai(&self) -> Usage {
+        // Saturating: the figures are the upstream's to state, and may be absurd.
         let mut usage = Usage::new(
             self.prompt_token_count,
-            self.candidates_token_count + self.thoughts_token_count,
+            self.candidates_token_count.saturating_add(self.thoughts_token_count),
             self.cached_content_token_count,
         );
-        let audio: u64 = self
+        let audio = self
             .prompt_tokens_details
             .iter()
             .filter(|detail| detail.modality == "AUDIO")
-            .map(|detail| detail.token_count)
-            .sum();
+            .fold(0u64, |sum, detail| sum.saturating_add(detail.token_count));
         if audio > 0 {
             if let Some(details) = usage.prompt_tokens_details.as_mut() {
                 details.audio_tokens = Some(audio);
@@ -250,6 +250,20 @@ mod tests {
         let usage = completion.usage.unwrap();
         assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens), (10, 24, 34));
         assert_eq!((usage.cached_tokens(), usage.reasoning_tokens()), (6, 20));
+    }
+
+    #[test]
+    fn usage_figures_summing_past_u64_saturate_instead_of_overflowing() {
+        let completion = parse(json!({
+            "candidates": [{"content": {"parts": [{"text": "Hello"}], "role": "model"}, "finishReason": "STOP"}],
+            "usageMetadata": {"promptTokenCount": u64::MAX, "candidatesTokenCount": u64::MAX,
+                "thoughtsTokenCount": u64::MAX,
+                "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": u64::MAX},
+                                        {"modality": "AUDIO", "tokenCount": u64::MAX}]}
+        }));
+        let usage = completion.usage.unwrap();
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens), (u64::MAX, u64::MAX, u64::MAX));
+        assert_eq!(usage.prompt_tokens_details.unwrap().audio_tokens, Some(u64::MAX));
     }
 
     #[test]
