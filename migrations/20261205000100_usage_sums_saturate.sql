@@ -2,9 +2,10 @@
 -- one answer claiming ~2^63 tokens (or a cost at an absurd price) put an
 -- organization's counter rows at bigint's maximum, and every later addition to them
 -- overflowed (22003): the organization's requests failed as not recorded, in the
--- `total` window for good. The gateway now bounds each answer's figures
--- (`MAX_RECORDED_TOKENS`); here the sums stop at the ceiling rather than fail, so no
--- count of answers, and no event recorded before the bound, can wedge a window.
+-- `total` window for good. The gateway now bounds each answer's figures and cost
+-- (`MAX_RECORDED_TOKENS`, `MAX_RECORDED_COST_NANOS`); here the sums stop at a ceiling
+-- rather than fail, so no count of answers, and no event recorded before the
+-- bounds, can wedge a window; and windows already filled are recounted.
 
 -- a + b, held inside bigint (a plain SQL function: the planner inlines it).
 CREATE FUNCTION saturating_add(a bigint, b bigint) RETURNS bigint
@@ -13,20 +14,73 @@ CREATE FUNCTION saturating_add(a bigint, b bigint) RETURNS bigint
                 ELSE GREATEST(a, (-9223372036854775807 - 1) - b) + b END
 $$;
 
--- What a window used and holds reserved, each at most 2^62: admission adds a
--- window's usage to its reservations (`take_leases`), which two sums at most 2^62
--- each cannot overflow. A counter row stops at bigint's maximum; a window's stripes
--- summed could pass it.
+-- What each window used and holds reserved, its usage at most 2^62 - 1. Admission
+-- (`take_leases`) adds a window's usage to its reservations, and a reservation is
+-- never more than the limit, which the gateway passes at most 2^62 - 1
+-- (`usage::quota::store`): the sum stays inside bigint. A counter row stops at
+-- bigint's maximum, so a window's stripes summed could pass it. Reservations live
+-- in one row (stripe 0) and are summed as before.
 CREATE OR REPLACE VIEW quota_usage AS
 SELECT scope, owner_id, period, start, model,
-       LEAST(sum(requests), 4611686018427387904)::bigint            AS requests,
-       LEAST(sum(tokens), 4611686018427387904)::bigint              AS tokens,
-       LEAST(sum(cost_nanos), 4611686018427387904)::bigint          AS cost_nanos,
-       LEAST(sum(reserved_requests), 4611686018427387904)::bigint   AS reserved_requests,
-       LEAST(sum(reserved_tokens), 4611686018427387904)::bigint     AS reserved_tokens,
-       LEAST(sum(reserved_cost_nanos), 4611686018427387904)::bigint AS reserved_cost_nanos
+       LEAST(sum(requests), 4611686018427387903)::bigint   AS requests,
+       LEAST(sum(tokens), 4611686018427387903)::bigint     AS tokens,
+       LEAST(sum(cost_nanos), 4611686018427387903)::bigint AS cost_nanos,
+       sum(reserved_requests)::bigint                      AS reserved_requests,
+       sum(reserved_tokens)::bigint                        AS reserved_tokens,
+       sum(reserved_cost_nanos)::bigint                    AS reserved_cost_nanos
   FROM quota_counters
  GROUP BY scope, owner_id, period, start, model;
+
+-- Windows an absurd report already filled (recorded before the gateway bounded
+-- reports) are recounted from their events, each read within today's bounds (2^32
+-- tokens a figure, 2^44 nano-USD a request: `RequestCompleted::within_bounds`), as
+-- the gateway counts now: left as they are, their organization or key would stay
+-- refused by any budget of that window, and `total` never resets. A window's
+-- recount goes to its first stripe, its other stripes to zero (reservations stay).
+-- Unless such a report was recorded there is no such window, and no event is read.
+DO $$
+BEGIN
+    CREATE TEMPORARY TABLE wedged ON COMMIT DROP AS
+    SELECT scope, owner_id, period, start, min(stripe) AS first_stripe FROM quota_counters
+     WHERE model = '' AND period IN ('day', 'week', 'month', 'total')
+     GROUP BY scope, owner_id, period, start
+    HAVING sum(tokens) > 4611686018427387903 OR sum(cost_nanos) > 4611686018427387903;
+    IF NOT EXISTS (SELECT 1 FROM wedged) THEN
+        RETURN;
+    END IF;
+    WITH requests AS (
+        SELECT (r->>'organization_id')::uuid AS org, (r->>'api_key_id')::uuid AS key,
+               (r->>'started_at')::timestamptz AS started,
+               LEAST((r->>'prompt_tokens')::numeric, 4294967296)
+                 + LEAST((r->>'completion_tokens')::numeric, 4294967296) AS tokens,
+               LEAST((r->>'cost')::numeric, 17592186044416) AS cost
+          FROM (SELECT payload->'RequestCompleted' AS r FROM events
+                 WHERE aggregate_type = 'Request' AND event_type = 'RequestCompleted') e
+         WHERE (r->>'organization_id')::uuid IN (SELECT owner_id FROM wedged WHERE scope = 'organization')
+            OR (r->>'api_key_id')::uuid IN (SELECT owner_id FROM wedged WHERE scope = 'api_key')
+    ), recounted AS (
+        SELECT w.scope, w.owner_id, w.period, w.start, w.first_stripe, count(r.started) AS requests,
+               LEAST(coalesce(sum(r.tokens), 0), 4611686018427387903) AS tokens,
+               LEAST(coalesce(sum(r.cost), 0), 4611686018427387903) AS cost
+          FROM wedged w
+          LEFT JOIN requests r
+            ON CASE w.scope WHEN 'organization' THEN r.org ELSE r.key END = w.owner_id
+           AND r.started >= w.start
+           AND (w.period = 'total'
+                OR r.started < (w.start AT TIME ZONE 'UTC'
+                                + CASE w.period WHEN 'day' THEN interval '1 day'
+                                                WHEN 'week' THEN interval '7 days'
+                                                ELSE interval '1 month' END) AT TIME ZONE 'UTC')
+         GROUP BY w.scope, w.owner_id, w.period, w.start, w.first_stripe
+    )
+    UPDATE quota_counters q
+       SET requests = CASE WHEN q.stripe = c.first_stripe THEN c.requests ELSE 0 END,
+           tokens = CASE WHEN q.stripe = c.first_stripe THEN c.tokens ELSE 0 END,
+           cost_nanos = CASE WHEN q.stripe = c.first_stripe THEN c.cost ELSE 0 END
+      FROM recounted c
+     WHERE (q.scope, q.owner_id, q.period, q.start, q.model) = (c.scope, c.owner_id, c.period, c.start, '');
+END;
+$$;
 
 -- `record_requests` as in 20261204000100_usage_counters_summed_per_day.sql, but its
 -- sums (a batch's, per window, and onto the counter rows) saturate.

@@ -1,6 +1,8 @@
 //! Monthly usage per organization and per key, as a rebuildable projection. The
 //! inline limit counters (the `record_requests` SQL function) apply the same
-//! arithmetic; the property tests check that the two always agree.
+//! arithmetic; the property tests check that the two always agree (below the
+//! ceilings no real usage reaches, where each stops: a row at bigint's maximum,
+//! a window as admission reads it at 2^62 - 1).
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;

@@ -209,7 +209,8 @@ impl Details {
             cache_write_tokens: tokens.cache_write,
             cache_write_1h_tokens: tokens.cache_write_1h,
             reasoning_tokens: reasoning.min(tokens.completion),
-        };
+        }
+        .within_bounds();
         PendingRecord { request_id, event, reservation: self.reservation }
     }
 }

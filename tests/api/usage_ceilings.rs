@@ -4,16 +4,22 @@
 //! admission, a projector or a read: the organization carries on, refused only by
 //! its limits.
 
+use chrono::Utc;
+use gaiarouter::usage::recorder::{write_batch, PendingRecord, Writer};
+use gaiarouter_domain::request::{RequestCompleted, RequestStatus, MAX_RECORDED_COST_NANOS, MAX_RECORDED_TOKENS};
+use gaiarouter_domain::Money;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use sqlx::migrate::Migrator;
 use sqlx::Executor;
+use uuid::Uuid;
 
-use crate::helpers::{spawn_app, user_message};
+use crate::helpers::{fresh_database, spawn_app, user_message};
 
 const NEAR_MAX: i64 = i64::MAX - 1;
 /// What `quota_usage` answers at most for a window (so that usage plus
 /// reservations stays inside bigint in admission).
-const WINDOW_CEILING: i64 = 1 << 62;
+const WINDOW_CEILING: i64 = (1 << 62) - 1;
 
 fn ask(text: &str) -> Value {
     json!({"model": "echo/ceiling", "messages": user_message(text)})
@@ -22,17 +28,10 @@ fn ask(text: &str) -> Value {
 #[tokio::test]
 async fn counters_and_rollups_at_bigints_maximum_keep_recording_admitting_and_reading() {
     let app = spawn_app().await;
-    // Budgets at bigint's maximum: admission reads (and reserves against) every window.
-    let created = app
-        .post(
-            "/v1/organizations",
-            &app.admin_token,
-            json!({"name": "Ceiling", "limits": {"total_tokens": i64::MAX, "tokens_per_minute": i64::MAX}}),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    let org = created.id();
+    let org = app.create_org("Ceiling").await;
     let (key_id, key) = app.issue_key(&org, "write").await;
+    // A budget admission reads (and reserves against), far from used before the rows
+    // are filled below.
     let (limited_id, limited) = app
         .issue_key_with(
             json!({"organization_id": org, "name": "limited", "permission": "write", "limits": {"total_tokens": 1000}}),
@@ -74,7 +73,7 @@ async fn counters_and_rollups_at_bigints_maximum_keep_recording_admitting_and_re
         app.state.pool.execute(sql.as_str()).await.unwrap();
     }
 
-    // Recording and admission go on: plain and streamed.
+    // Recording goes on: plain and streamed.
     for text in ["after", "after again"] {
         let answer = app.chat(&key, ask(text)).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
@@ -84,7 +83,8 @@ async fn counters_and_rollups_at_bigints_maximum_keep_recording_admitting_and_re
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{data:?}");
-    // The limited key is refused by its limit, as it should be: not by an overflow.
+    // The limited key is refused by its limit, as it should be: not by an overflow
+    // (admission added the window's usage, at its ceiling, to its reservations).
     let refused = app.chat(&limited, ask("over")).await;
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.body);
     assert_eq!(refused.error_code(), "api_key_total_tokens_limit", "{}", refused.body);
@@ -118,4 +118,97 @@ async fn counters_and_rollups_at_bigints_maximum_keep_recording_admitting_and_re
     }
     let monthly = app.scalar(&format!("SELECT tokens FROM usage_monthly WHERE owner_id = '{org}'")).await;
     assert_eq!(monthly, i64::MAX);
+}
+
+/// The migration that bounds usage recounts the windows an absurd report already
+/// filled (under the previous version, which recorded reports as given) from their
+/// events, each read within today's bounds; other windows stay as they were.
+#[tokio::test]
+async fn windows_filled_by_an_absurd_report_before_the_bound_are_recounted_by_the_migration() {
+    let url = fresh_database().await;
+    let pool = gaiarouter::postgres::connect(&url, 5).await.unwrap();
+    migrations_before(20261205000100).run(&pool).await.unwrap();
+    let writer = Writer { pool: pool.clone(), process: 1, stripe: 3 };
+    let (lied_to, key, other) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let honest = completed(lied_to, key, 100, 20, 1_000);
+    let absurd = completed(lied_to, key, 1 << 61, 1 << 61, 1 << 62);
+    let elsewhere = completed(other, Uuid::now_v7(), 7, 3, 500);
+    for event in [honest, absurd, elsewhere] {
+        let record = PendingRecord { request_id: Uuid::now_v7(), event, reservation: Default::default() };
+        write_batch(&writer, &[record]).await.unwrap();
+    }
+    let usage = |owner: Uuid| {
+        let pool = pool.clone();
+        async move {
+            let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+                "SELECT period, requests, tokens, cost_nanos FROM quota_usage WHERE owner_id = $1 ORDER BY period",
+            )
+            .bind(owner)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            rows
+        }
+    };
+    assert!(usage(lied_to).await.iter().all(|(_, _, tokens, _)| *tokens > 1 << 62), "filled before the bound");
+    let elsewhere_before = usage(other).await;
+
+    gaiarouter::postgres::migrate(&pool).await.unwrap();
+
+    let bounded_tokens = 120 + 2 * MAX_RECORDED_TOKENS as i64;
+    let bounded_cost = 1_000 + MAX_RECORDED_COST_NANOS;
+    for owner in [lied_to, key] {
+        let windows = usage(owner).await;
+        assert_eq!(windows.len(), 4, "day, week, month, total: {windows:?}");
+        for (period, requests, tokens, cost) in windows {
+            assert_eq!((requests, tokens, cost), (2, bounded_tokens, bounded_cost), "{owner} {period}");
+        }
+    }
+    assert_eq!(usage(other).await, elsewhere_before, "a window nothing filled is left as it was");
+    // And it records again.
+    let record = PendingRecord {
+        request_id: Uuid::now_v7(),
+        event: completed(lied_to, key, 5, 5, 5),
+        reservation: Default::default(),
+    };
+    write_batch(&writer, &[record]).await.unwrap();
+    assert!(usage(lied_to)
+        .await
+        .iter()
+        .all(|(_, requests, tokens, _)| (*requests, *tokens) == (3, bounded_tokens + 10)));
+}
+
+fn completed(organization_id: Uuid, api_key_id: Uuid, prompt: u64, completion: u64, cost: i64) -> RequestCompleted {
+    let at = Utc::now();
+    RequestCompleted {
+        organization_id,
+        api_key_id,
+        model: "openai/gpt-4o".into(),
+        provider: "openai".into(),
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        cached_tokens: 0,
+        cost: Money::from_nanos(cost),
+        latency_ms: 10,
+        time_to_first_token_ms: None,
+        status: RequestStatus::Success,
+        http_status: 200,
+        error_kind: None,
+        streamed: false,
+        started_at: at,
+        finished_at: at,
+        deployment: "openai".into(),
+        attempts: Vec::new(),
+        ingress: "chat_completions".into(),
+        cache_write_tokens: 0,
+        cache_write_1h_tokens: 0,
+        reasoning_tokens: 0,
+    }
+}
+
+/// The migrations before `version`, to build a database as the previous version left it.
+fn migrations_before(version: i64) -> Migrator {
+    let all = sqlx::migrate!("./migrations");
+    let old: Vec<_> = all.migrations.iter().filter(|m| m.version < version).cloned().collect();
+    Migrator { migrations: std::borrow::Cow::Owned(old), ..sqlx::migrate!("./migrations") }
 }

@@ -42,6 +42,12 @@ pub const MAX_RECORDED_TOKENS: u64 = 1 << 32;
 /// Most web searches one answer is billed for (see [`MAX_RECORDED_TOKENS`]).
 pub const MAX_RECORDED_SEARCHES: u64 = 1 << 16;
 
+/// Most one request is recorded to cost, in nano-USD (2^44: about $17,592). Its
+/// tokens are bounded, but its price is an operator's to set and may be absurd; a
+/// cost at this bound is far above any real request's, and any number of them in
+/// flight at once still fits the counters and the leases' arithmetic.
+pub const MAX_RECORDED_COST_NANOS: i64 = 1 << 44;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ModelIdError {
     #[error("must not be empty")]
@@ -155,6 +161,26 @@ impl Attempt {
 }
 
 impl RequestCompleted {
+    /// The event with each token figure at most [`MAX_RECORDED_TOKENS`] and its cost
+    /// at most [`MAX_RECORDED_COST_NANOS`]: as the gateway records it, and as every
+    /// reader reads an event written before the bounds (`decode_json`,
+    /// `decode_value`), so projections rebuilt from old absurd reports agree with
+    /// what is recorded today.
+    pub fn within_bounds(mut self) -> Self {
+        for figure in [
+            &mut self.prompt_tokens,
+            &mut self.completion_tokens,
+            &mut self.cached_tokens,
+            &mut self.cache_write_tokens,
+            &mut self.cache_write_1h_tokens,
+            &mut self.reasoning_tokens,
+        ] {
+            *figure = (*figure).min(MAX_RECORDED_TOKENS);
+        }
+        self.cost = self.cost.min(Money::from_nanos(MAX_RECORDED_COST_NANOS));
+        self
+    }
+
     pub fn total_tokens(&self) -> u64 {
         self.prompt_tokens.saturating_add(self.completion_tokens)
     }

@@ -7,6 +7,10 @@
 //! chat completions, and its cache writes and reasoning were not counted apart
 //! (its cost was computed without them), so they upcast to zero.
 //!
+//! Every version is read within the bounds the gateway records today
+//! (`RequestCompleted::within_bounds`): an upstream's absurd usage, recorded as
+//! reported before them, reads as it would be recorded now.
+//!
 //! "1.0" (before routes) had no `deployment` and no `attempts`. Every 1.0 request
 //! was admitted and handed to exactly one provider, without retries or fallbacks,
 //! so it upcasts to `deployment = provider` and exactly one attempt built from the
@@ -155,22 +159,24 @@ fn unknown(version: &str) -> serde_json::Error {
 /// Decodes a payload given as JSON text (the projector runner reads text: it is
 /// several times cheaper than going through a `Value`).
 pub fn decode_json(event_version: &str, text: &str) -> Result<RequestCompleted, serde_json::Error> {
-    match event_version {
+    let event = match event_version {
         EVENT_VERSION => serde_json::from_str::<RequestEvent>(text).map(|RequestEvent::RequestCompleted(e)| e),
         V2 => serde_json::from_str::<RequestEventV2>(text).map(Into::into),
         V1 => serde_json::from_str::<RequestEventV1>(text).map(Into::into),
         other => Err(unknown(other)),
-    }
+    };
+    event.map(RequestCompleted::within_bounds)
 }
 
 /// Decodes a payload read as a JSON value, by reference (no copy of the value).
 pub fn decode_value(event_version: &str, value: &Value) -> Result<RequestCompleted, serde_json::Error> {
-    match event_version {
+    let event = match event_version {
         EVENT_VERSION => RequestEvent::deserialize(value).map(|RequestEvent::RequestCompleted(e)| e),
         V2 => RequestEventV2::deserialize(value).map(Into::into),
         V1 => RequestEventV1::deserialize(value).map(Into::into),
         other => Err(unknown(other)),
-    }
+    };
+    event.map(RequestCompleted::within_bounds)
 }
 
 #[cfg(test)]
@@ -184,6 +190,22 @@ mod tests {
         "prompt_tokens":12,"completion_tokens":0,"cached_tokens":0,"cost":0,"latency_ms":87,
         "time_to_first_token_ms":null,"status":"error","http_status":502,"error_kind":"upstream_error",
         "streamed":true,"started_at":"2026-11-23T10:00:00Z","finished_at":"2026-11-23T10:00:00.087Z"}}"#;
+
+    #[test]
+    fn given_a_payload_recorded_with_absurd_usage_when_decoded_then_it_reads_within_todays_bounds() {
+        use crate::request::{MAX_RECORDED_COST_NANOS, MAX_RECORDED_TOKENS};
+        let absurd = V1_PAYLOAD
+            .replace(r#""prompt_tokens":12"#, r#""prompt_tokens":18446744073709551615"#)
+            .replace(r#""completion_tokens":0"#, r#""completion_tokens":9223372036854775807"#)
+            .replace(r#""cost":0"#, r#""cost":9223372036854775807"#);
+        for event in
+            [decode_json(V1, &absurd).unwrap(), decode_value(V1, &serde_json::from_str(&absurd).unwrap()).unwrap()]
+        {
+            assert_eq!((event.prompt_tokens, event.completion_tokens), (MAX_RECORDED_TOKENS, MAX_RECORDED_TOKENS));
+            assert_eq!(event.cost, Money::from_nanos(MAX_RECORDED_COST_NANOS));
+            assert_eq!(event.latency_ms, 87, "other fields as written");
+        }
+    }
 
     #[test]
     fn given_a_1_0_payload_when_decoded_then_deployment_is_the_provider_and_one_attempt_is_built() {

@@ -74,6 +74,16 @@ fn columns<'a>(keys: impl Iterator<Item = &'a QuotaKey>) -> KeyColumns {
     c
 }
 
+/// Largest limit `take_leases` is given. It adds a window's usage (which
+/// `quota_usage` answers at most 2^62 - 1) to its reservations (never more than the
+/// limit): with limits up to this, that sum stays inside bigint. A larger limit is
+/// this one for admission, which no window reaches.
+const LARGEST_LIMIT: i64 = (1 << 62) - 1;
+
+fn in_database(limit: i64) -> i64 {
+    limit.min(LARGEST_LIMIT)
+}
+
 /// Takes leases on `quotas` (in key order), all or none; `wants` says how much
 /// of each the caller would like (the database gives less near a limit).
 pub async fn take(pool: &PgPool, process: i32, quotas: &[&QuotaSpec], wants: &[Amounts]) -> Result<Taken, sqlx::Error> {
@@ -88,9 +98,9 @@ pub async fn take(pool: &PgPool, process: i32, quotas: &[&QuotaSpec], wants: &[A
             .bind(&keys.periods)
             .bind(&keys.starts)
             .bind(&keys.models)
-            .bind(quotas.iter().map(|q| q.requests).collect::<Vec<_>>())
-            .bind(quotas.iter().map(|q| q.tokens).collect::<Vec<_>>())
-            .bind(quotas.iter().map(|q| q.cost).collect::<Vec<_>>())
+            .bind(quotas.iter().map(|q| q.requests.map(in_database)).collect::<Vec<_>>())
+            .bind(quotas.iter().map(|q| q.tokens.map(in_database)).collect::<Vec<_>>())
+            .bind(quotas.iter().map(|q| q.cost.map(in_database)).collect::<Vec<_>>())
             .bind(wants.iter().map(|w| w.requests).collect::<Vec<_>>())
             .bind(wants.iter().map(|w| w.tokens).collect::<Vec<_>>())
             .bind(wants.iter().map(|w| w.cost).collect::<Vec<_>>())
