@@ -153,6 +153,13 @@ pub async fn counter_stripes(pool: &sqlx::PgPool, owner: Uuid) -> Vec<i16> {
 }
 
 /// Creates an empty database and answers its URL.
+/// The migrations before `version`, to build a database as an earlier version left it.
+pub fn migrations_before(version: i64) -> sqlx::migrate::Migrator {
+    let all = sqlx::migrate!("./migrations");
+    let old: Vec<_> = all.migrations.iter().filter(|m| m.version < version).cloned().collect();
+    sqlx::migrate::Migrator { migrations: std::borrow::Cow::Owned(old), ..sqlx::migrate!("./migrations") }
+}
+
 pub async fn fresh_database() -> String {
     let base = base_url();
     let name = format!("gr_test_{}", Uuid::now_v7().simple());

@@ -16,11 +16,10 @@ use gaiarouter_projections::request_log::RequestLog;
 use gaiarouter_projections::Runner;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sqlx::migrate::Migrator;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::{fresh_database, spawn_app, user_message, TestApp};
+use crate::helpers::{fresh_database, migrations_before, spawn_app, user_message, TestApp};
 
 /// A UUIDv7 made at `at`, as a request started then would have.
 fn id_at(at: DateTime<Utc>) -> Uuid {
@@ -383,13 +382,6 @@ async fn record_with_old_schema(pool: &PgPool, requests: &[RequestCompleted]) {
     .unwrap();
 }
 
-/// The migrations before this change, to build a database as it was.
-fn migrations_before_partitioning() -> Migrator {
-    let all = sqlx::migrate!("./migrations");
-    let old: Vec<_> = all.migrations.iter().filter(|m| m.version < 20261201000100).cloned().collect();
-    Migrator { migrations: std::borrow::Cow::Owned(old), ..sqlx::migrate!("./migrations") }
-}
-
 /// A process of the previous version, still running after a new one migrated the
 /// database (a rolling upgrade), records through the call without a stripe: its
 /// usage lands in stripe 0 and counts with the new process's stripes.
@@ -419,7 +411,8 @@ async fn the_previous_versions_recording_call_still_records_and_counts_in_stripe
 async fn migrating_a_database_with_events_keeps_every_event_and_every_projection() {
     let url = fresh_database().await;
     let pool = gaiarouter::postgres::connect(&url, 5).await.unwrap();
-    migrations_before_partitioning().run(&pool).await.unwrap();
+    // The migrations before partitioning, to build a database as it was.
+    migrations_before(20261201000100).run(&pool).await.unwrap();
     assert!(!exists(&pool, "events_admin").await, "the old schema");
     crate::projections::admin_event(&pool).await;
     let now = Utc::now();

@@ -6,15 +6,15 @@
 
 use chrono::Utc;
 use gaiarouter::usage::recorder::{write_batch, PendingRecord, Writer};
-use gaiarouter_domain::request::{RequestCompleted, RequestStatus, MAX_RECORDED_COST_NANOS, MAX_RECORDED_TOKENS};
+use gaiarouter_domain::request::{RequestCompleted, MAX_RECORDED_COST_NANOS, MAX_RECORDED_TOKENS};
 use gaiarouter_domain::Money;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sqlx::migrate::Migrator;
 use sqlx::Executor;
 use uuid::Uuid;
 
-use crate::helpers::{fresh_database, spawn_app, user_message};
+use crate::helpers::{fresh_database, migrations_before, spawn_app, user_message};
+use crate::projections::tests_event;
 
 const NEAR_MAX: i64 = i64::MAX - 1;
 /// What `quota_usage` answers at most for a window (so that usage plus
@@ -178,37 +178,17 @@ async fn windows_filled_by_an_absurd_report_before_the_bound_are_recounted_by_th
         .all(|(_, requests, tokens, _)| (*requests, *tokens) == (3, bounded_tokens + 10)));
 }
 
+/// A request of `organization_id` and `api_key_id` started now, with these figures.
 fn completed(organization_id: Uuid, api_key_id: Uuid, prompt: u64, completion: u64, cost: i64) -> RequestCompleted {
-    let at = Utc::now();
+    let now = Utc::now();
     RequestCompleted {
         organization_id,
         api_key_id,
-        model: "openai/gpt-4o".into(),
-        provider: "openai".into(),
         prompt_tokens: prompt,
         completion_tokens: completion,
-        cached_tokens: 0,
         cost: Money::from_nanos(cost),
-        latency_ms: 10,
-        time_to_first_token_ms: None,
-        status: RequestStatus::Success,
-        http_status: 200,
-        error_kind: None,
-        streamed: false,
-        started_at: at,
-        finished_at: at,
-        deployment: "openai".into(),
-        attempts: Vec::new(),
-        ingress: "chat_completions".into(),
-        cache_write_tokens: 0,
-        cache_write_1h_tokens: 0,
-        reasoning_tokens: 0,
+        started_at: now,
+        finished_at: now,
+        ..tests_event()
     }
-}
-
-/// The migrations before `version`, to build a database as the previous version left it.
-fn migrations_before(version: i64) -> Migrator {
-    let all = sqlx::migrate!("./migrations");
-    let old: Vec<_> = all.migrations.iter().filter(|m| m.version < version).cloned().collect();
-    Migrator { migrations: std::borrow::Cow::Owned(old), ..sqlx::migrate!("./migrations") }
 }
