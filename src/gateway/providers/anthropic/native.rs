@@ -75,6 +75,14 @@ impl MessagesApi for super::AnthropicProvider {
     }
 }
 
+/// Anthropic's event names (`message_start`, `content_block_delta`, ...; a new one
+/// passes through). The name is the upstream's, and is written back to the client
+/// as an SSE `event:` line, where a line break would end the line (and axum refuses
+/// one by panicking): anything but a short snake_case word is an invalid answer.
+fn is_event_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
 /// Anthropic's SSE stream as events, ended by `message_stop`.
 pub(crate) fn native_events<S, B, E>(bytes: S, idle: std::time::Duration) -> NativeStream
 where
@@ -106,6 +114,11 @@ where
             } else {
                 event.event
             };
+            if !is_event_name(&name) {
+                let shown: String = name.chars().take(64).collect();
+                yield Err(ProviderError::InvalidResponse(format!("an Anthropic stream event is named {shown:?}")));
+                return;
+            }
             if name == "error" {
                 let error = data.get("error");
                 let kind = error.and_then(|e| e.get("type")).and_then(Value::as_str).unwrap_or("api_error");
@@ -156,6 +169,19 @@ mod tests {
         assert_eq!(events.len(), 2);
         let error = events[1].as_ref().unwrap_err();
         assert_eq!(error, &ProviderError::UpstreamServerError { status: 529, message: "Overloaded".into() });
+    }
+
+    #[tokio::test]
+    async fn given_an_event_named_with_a_line_break_then_the_stream_ends_as_an_invalid_answer() {
+        for (line, data_type) in [("", r"content_block_delta\nevent: forged"), ("event: message\n", "a b"), ("", "")] {
+            let text = format!(
+                "event: message_start\ndata: {{\"type\":\"message_start\",\"message\":{{}}}}\n\n\
+                 {line}data: {{\"type\":\"{data_type}\"}}\n\n"
+            );
+            let events = collect(&text).await;
+            assert_eq!(events.len(), 2, "{data_type:?}");
+            assert!(matches!(&events[1], Err(ProviderError::InvalidResponse(_))), "{data_type:?}: {:?}", events[1]);
+        }
     }
 
     #[tokio::test]
