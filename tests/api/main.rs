@@ -18,6 +18,7 @@ mod edge;
 mod fakes;
 mod gateway;
 mod helpers;
+mod hostile_upstreams;
 mod limits;
 mod login_throttle;
 mod messages;

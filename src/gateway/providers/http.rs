@@ -3,12 +3,11 @@
 
 use std::time::Duration;
 
-use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{ChunkStream, ProviderError};
+use super::{sse, ChunkStream, ProviderError};
 use crate::gateway::openai::ChatCompletionChunk;
 
 /// How long GaiaRouter waits on an upstream. Never infinite: a silent upstream becomes
@@ -66,9 +65,16 @@ pub(crate) async fn send_for_json<T: DeserializeOwned>(
         let response = request.send().await.map_err(transport_error)?;
         let status = response.status();
         let retry_after = retry_after_secs(response.headers());
-        let body = response.bytes().await.map_err(transport_error)?;
         if !status.is_success() {
+            let body = read_at_most(response, MAX_ERROR_BODY_BYTES).await?;
             return Err(upstream_error(status.as_u16(), &body).with_retry_after(retry_after));
+        }
+        if response.content_length().is_some_and(|length| length > MAX_ANSWER_BYTES as u64) {
+            return Err(answer_too_large());
+        }
+        let body = read_at_most(response, MAX_ANSWER_BYTES + 1).await?;
+        if body.len() > MAX_ANSWER_BYTES {
+            return Err(answer_too_large());
         }
         serde_json::from_slice(&body).map_err(|e| ProviderError::InvalidResponse(e.to_string()))
     };
@@ -90,11 +96,40 @@ pub(crate) async fn open_stream(
         return Ok(response);
     }
     let retry_after = retry_after_secs(response.headers());
-    let body = tokio::time::timeout(idle, response.bytes())
+    let body = tokio::time::timeout(idle, read_at_most(response, MAX_ERROR_BODY_BYTES))
         .await
-        .map_err(|_| ProviderError::Timeout)?
-        .map_err(transport_error)?;
+        .map_err(|_| ProviderError::Timeout)??;
     Err(upstream_error(status.as_u16(), &body).with_retry_after(retry_after))
+}
+
+/// Largest non-streamed answer read from an upstream (a Gemini answer with a large
+/// generated image is some megabytes). An upstream's body is its own to size: read
+/// whole, a hostile or broken one could fill the gateway's memory for as long as
+/// the call's timeout lets it send.
+pub(crate) const MAX_ANSWER_BYTES: usize = 32 << 20;
+
+/// Most of an upstream's error body read: its message is what the gateway keeps,
+/// and the rest is left unread.
+const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
+
+fn answer_too_large() -> ProviderError {
+    ProviderError::InvalidResponse(format!("the upstream's answer is larger than {} MiB", MAX_ANSWER_BYTES >> 20))
+}
+
+/// The body's first `limit` bytes at most; the rest is not read (the connection is
+/// dropped with the response).
+async fn read_at_most(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ProviderError> {
+    // Room for what the upstream says it sends, but not more than a megabyte on its word.
+    let expected = response.content_length().map_or(0, |length| length.min(limit.min(1 << 20) as u64) as usize);
+    let mut body = Vec::with_capacity(expected);
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        let room = limit - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == limit {
+            break;
+        }
+    }
+    Ok(body)
 }
 
 /// `Retry-After` in seconds (the delay form; an HTTP date is ignored), capped at
@@ -239,22 +274,31 @@ where
 }
 
 /// The events of an SSE byte stream, waiting at most `idle` for each: a silent
-/// upstream is a [`ProviderError::Timeout`], a broken one a [`ProviderError::StreamCut`]
-/// (both end the stream); `None` is the upstream closing the connection.
+/// upstream is a [`ProviderError::Timeout`], a broken one a [`ProviderError::StreamCut`],
+/// an event past [`sse::MAX_EVENT_BYTES`] an [`ProviderError::InvalidResponse`] (each
+/// ends the stream); `None` is the upstream closing the connection.
 pub(crate) fn sse_events<S, B, E>(
     bytes: S,
     idle: Duration,
-) -> impl futures::Stream<Item = Result<eventsource_stream::Event, ProviderError>> + Send
+) -> impl futures::Stream<Item = Result<sse::Event, ProviderError>> + Send
 where
     S: futures::Stream<Item = Result<B, E>> + Send + 'static,
     B: AsRef<[u8]> + Send + 'static,
     E: std::fmt::Display + Send + 'static,
 {
     async_stream::stream! {
-        let events = bytes.eventsource();
-        futures::pin_mut!(events);
+        futures::pin_mut!(bytes);
+        let mut parser = sse::Parser::default();
+        // The idle time runs from the last event, not the last byte: an upstream
+        // trickling bytes that never make an event is as silent as one sending none.
+        let mut deadline = tokio::time::Instant::now() + idle;
         loop {
-            match tokio::time::timeout(idle, events.next()).await {
+            if let Some(event) = parser.next_event() {
+                deadline = tokio::time::Instant::now() + idle;
+                yield Ok(event);
+                continue;
+            }
+            match tokio::time::timeout_at(deadline, bytes.next()).await {
                 Err(_) => {
                     yield Err(ProviderError::Timeout);
                     return;
@@ -265,7 +309,21 @@ where
                     yield Err(ProviderError::StreamCut);
                     return;
                 }
-                Ok(Some(Ok(event))) => yield Ok(event),
+                Ok(Some(Ok(chunk))) => match parser.push(chunk.as_ref()) {
+                    Ok(()) => {}
+                    Err(sse::SseError::TooLarge) => {
+                        yield Err(ProviderError::InvalidResponse(format!(
+                            "an upstream stream event is larger than {} MiB",
+                            sse::MAX_EVENT_BYTES >> 20
+                        )));
+                        return;
+                    }
+                    Err(sse::SseError::NotUtf8) => {
+                        tracing::warn!("upstream stream sent a line that is not UTF-8");
+                        yield Err(ProviderError::StreamCut);
+                        return;
+                    }
+                },
             }
         }
     }

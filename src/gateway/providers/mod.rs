@@ -10,6 +10,7 @@ mod error;
 mod gemini;
 mod http;
 mod openai_compatible;
+mod sse;
 
 pub use anthropic::{AnthropicHeaders, AnthropicProvider, AnthropicUsage, MessagesApi, NativeEvent, NativeStream};
 pub use config::{how_to_configure, ApiKey, ConfigError, DeploymentUpstream, ProviderSet, ProvidersConfig, Upstream};

@@ -1,0 +1,126 @@
+//! An upstream is the gateway's to distrust: whatever answers at a deployment's base
+//! URL may send an event name that breaks an SSE line, an answer of gigabytes or a
+//! stream line that never ends. Each is an invalid answer: the client gets an error
+//! in its API's shape, the request is recorded as failed (not lost, not a panic),
+//! and the gateway's memory stays bounded.
+
+use axum::body::Body;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{fake_upstream_providers, fresh_database, spawn_app_with, user_message, TestApp};
+
+const MIB: usize = 1 << 20;
+
+/// An OpenAI chat completion around its content.
+const COMPLETION_START: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":""#;
+const COMPLETION_END: &str =
+    r#""},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
+
+/// An upstream answering every request with what `answer` makes.
+async fn upstream(answer: fn() -> Response) -> String {
+    let router = axum::Router::new().fallback(move || async move { answer() });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    origin
+}
+
+/// A gateway whose route `model` goes to `provider`'s `base_url`, and a tenant's key.
+async fn gateway(provider: &str, base_url: String) -> (TestApp, String) {
+    let app = spawn_app_with(&fresh_database().await, fake_upstream_providers()).await;
+    app.single_deployment_route("model", provider, "upstream-model", base_url).await;
+    let org = app.create_org("Distrustful").await;
+    let key = app.issue_key(&org, "write").await.1;
+    (app, key)
+}
+
+fn event_stream(body: Body) -> Response {
+    ([(CONTENT_TYPE, "text/event-stream")], body).into_response()
+}
+
+/// The single recorded request: its status and error kind.
+async fn recorded(app: &TestApp) -> (String, String) {
+    let events = app.request_events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    (event["status"].as_str().unwrap().to_owned(), event["error_kind"].as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn an_anthropic_event_named_with_a_line_break_ends_the_stream_with_an_error_and_is_recorded() {
+    let origin = upstream(|| {
+        event_stream(Body::from(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\
+             \"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n\
+             data: {\"type\":\"content_block_start\\nevent: forged\",\"index\":0}\n\n",
+        ))
+    })
+    .await;
+    let (app, key) = gateway("anthropic", origin).await;
+    let answer = reqwest::Client::new()
+        .post(app.url("/v1/messages"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "model", "max_tokens": 64, "stream": true, "messages": user_message("Hi")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let text = answer.text().await.unwrap();
+    assert!(text.contains("event: error"), "{text}");
+    assert!(!text.lines().any(|line| line == "event: forged"), "{text}");
+    let (status, kind) = recorded(&app).await;
+    assert_eq!(status, "error");
+    assert_ne!(kind, "client_disconnected", "the stream ended as the gateway's, not as a dropped connection");
+}
+
+#[tokio::test]
+async fn an_answer_larger_than_the_bound_is_an_invalid_answer_with_or_without_its_length() {
+    // A valid completion: its content alone passes the bound.
+    let sized = upstream(|| {
+        let body = [COMPLETION_START.as_bytes(), &vec![b'a'; 33 * MIB], COMPLETION_END.as_bytes()].concat();
+        ([(CONTENT_TYPE, "application/json")], body).into_response()
+    })
+    .await;
+    let unsized_ = upstream(|| {
+        // Chunked, no content-length: read until the bound, then refused.
+        let chunks = std::iter::once(COMPLETION_START.as_bytes().to_vec())
+            .chain(std::iter::repeat_n(vec![b'a'; MIB], 33))
+            .chain(std::iter::once(COMPLETION_END.as_bytes().to_vec()))
+            .map(Ok::<_, std::io::Error>);
+        ([(CONTENT_TYPE, "application/json")], Body::from_stream(futures::stream::iter(chunks))).into_response()
+    })
+    .await;
+    for origin in [sized, unsized_] {
+        let (app, key) = gateway("openai", format!("{origin}/v1")).await;
+        let answer = app.chat(&key, json!({"model": "model", "messages": user_message("Hi")})).await;
+        assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "{}", answer.body);
+        let message = answer.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.len() < 1000, "{message}");
+        let (status, kind) = recorded(&app).await;
+        assert_eq!((status.as_str(), kind.as_str()), ("error", "upstream_invalid_response"));
+    }
+}
+
+#[tokio::test]
+async fn a_stream_line_that_never_ends_is_refused_at_the_bound_and_recorded() {
+    let origin = upstream(|| {
+        let start = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\
+                     \"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"}}]}\n\ndata: {\"x\":\"";
+        let chunks = std::iter::once(start.as_bytes().to_vec())
+            .chain(std::iter::repeat_n(vec![b'a'; MIB], 40))
+            .map(Ok::<_, std::io::Error>);
+        event_stream(Body::from_stream(futures::stream::iter(chunks)))
+    })
+    .await;
+    let (app, key) = gateway("openai", format!("{origin}/v1")).await;
+    let (status, data) =
+        app.chat_stream(&key, json!({"model": "model", "stream": true, "messages": user_message("Hi")})).await;
+    assert_eq!(status, StatusCode::OK);
+    let error = data.iter().rev().find_map(|d| serde_json::from_str::<Value>(d).ok()).unwrap();
+    assert!(error["error"]["message"].is_string(), "the stream ends with an error: {data:?}");
+    let (status, kind) = recorded(&app).await;
+    assert_eq!((status.as_str(), kind.as_str()), ("error", "upstream_invalid_response"));
+}
