@@ -28,6 +28,7 @@
 # BENCH_ONLY=latency (only the one-client trio), BENCH_ONLY=processes (only one process
 # against two), BENCH_HOP_PORT and BENCH_BARE_PORT (free ports),
 # BENCH_ONLY=routing (only the single-deployment vs two-deployment-route pair),
+# BENCH_ONLY=streaming (only GaiaRouter non-streaming and streaming at 64 clients),
 # BENCH_ONLY=limits (only the unlimited vs limited key pair), BENCH_ONLY=refusals (64 clients on a key
 # over its limit, and 32 served clients alone and beside a flood of 32 refused ones), BENCH_ORG_LIMITS and
 # BENCH_KEY_LIMITS (the limited pair's `limits` JSON; monthly ones only for a binary
@@ -464,6 +465,10 @@ case "${BENCH_ONLY:-}" in
     scenario "gateway-limited_json_c64" gateway openai/gpt-4o-mini 0 64 "$LIMITED_KEY"
     ;;
   floor) floor_scenarios ;;
+  streaming)
+    scenario "gateway-openai_json_c64" gateway openai/gpt-4o-mini 0 64
+    scenario "gateway-openai_stream_c64" gateway openai/gpt-4o-mini 1 64
+    ;;
   latency) latency_scenarios ;;
   processes) process_scenarios ;;
   "")
@@ -475,7 +480,7 @@ case "${BENCH_ONLY:-}" in
     process_scenarios
     ;;
   *)
-    echo "unknown BENCH_ONLY=$BENCH_ONLY (routing, limits, refusals, floor, latency, processes)" >&2
+    echo "unknown BENCH_ONLY=$BENCH_ONLY (routing, limits, refusals, floor, streaming, latency, processes)" >&2
     exit 2
     ;;
 esac

@@ -147,7 +147,8 @@ pub(crate) fn upstream_error(status: u16, body: &[u8]) -> ProviderError {
     let status = if is_invalid_google_key(body) { 401 } else { status };
     if status == 401 || status == 403 {
         // For the operator only: clients get a fixed text (see `ProviderError`).
-        tracing::warn!(status, upstream_message = %message, "the upstream provider refused GaiaRouter's credentials");
+        // Debug-printed: the upstream's line breaks cannot start a log line of their own.
+        tracing::warn!(status, upstream_message = ?message, "the upstream provider refused GaiaRouter's credentials");
     }
     ProviderError::from_status(status, message)
 }
@@ -179,8 +180,13 @@ pub(crate) fn error_message(body: &[u8]) -> String {
     if text.is_empty() {
         "the upstream sent no error details".into()
     } else {
-        text.chars().take(500).collect()
+        bounded_message(text)
     }
+}
+
+/// An upstream's words as the gateway passes them on: its first 500 characters.
+fn bounded_message(text: &str) -> String {
+    text.chars().take(500).collect()
 }
 
 pub(crate) fn json_error_message(value: &Value) -> Option<String> {
@@ -188,9 +194,9 @@ pub(crate) fn json_error_message(value: &Value) -> Option<String> {
         Value::Array(items) => items.first()?,
         other => other,
     };
-    let text = |v: &Value| v.as_str().map(str::to_owned);
+    let text = |v: &Value| v.as_str().map(bounded_message);
     match value.get("error") {
-        Some(Value::String(message)) => Some(message.clone()),
+        Some(Value::String(message)) => Some(bounded_message(message)),
         Some(error) => error.get("message").and_then(text),
         None => value.get("message").or_else(|| value.get("detail")).and_then(text),
     }
@@ -431,5 +437,8 @@ mod tests {
         }
         assert_eq!(error_message(b"<html>502</html>"), "<html>502</html>");
         assert_eq!(error_message(b""), "the upstream sent no error details");
+        let long = json!({"error": {"message": "é".repeat(10_000)}}).to_string();
+        assert_eq!(error_message(long.as_bytes()).chars().count(), 500, "an upstream's words are bounded");
+        assert_eq!(error_message(json!({"error": "x".repeat(900)}).to_string().as_bytes()).len(), 500);
     }
 }
