@@ -295,13 +295,14 @@ where
     async_stream::stream! {
         futures::pin_mut!(bytes);
         let mut parser = sse::Parser::default();
-        // The idle time runs from the last event, not the last byte: an upstream
-        // trickling bytes that never make an event is as silent as one sending none.
+        // The idle time runs from when the next event is asked for, not from the last
+        // byte: an upstream trickling bytes that never make an event is as silent as
+        // one sending none (and a client slow to ask costs the upstream nothing).
         let mut deadline = tokio::time::Instant::now() + idle;
         loop {
             if let Some(event) = parser.next_event() {
-                deadline = tokio::time::Instant::now() + idle;
                 yield Ok(event);
+                deadline = tokio::time::Instant::now() + idle;
                 continue;
             }
             match tokio::time::timeout_at(deadline, bytes.next()).await {
@@ -408,6 +409,25 @@ mod tests {
         let items: Vec<_> = translate_sse_bytes(bytes, Duration::from_millis(50), Echoing).collect().await;
         assert_eq!(items.last(), Some(&Err(ProviderError::Timeout)));
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn a_client_slow_to_ask_for_the_next_event_is_not_an_upstream_timeout() {
+        // The upstream sends `a` at once and `b` 150 ms later; the client asks for the
+        // next event 100 ms after `a`: the upstream was silent 50 ms of the 80 allowed.
+        let start = tokio::time::Instant::now();
+        let bytes = futures::stream::iter(vec![Ok::<_, std::io::Error>("data: a\n\n")]).chain(futures::stream::once(
+            async move {
+                tokio::time::sleep_until(start + Duration::from_millis(150)).await;
+                Ok("data: b\n\ndata: end\n\n")
+            },
+        ));
+        let mut chunks = translate_sse_bytes(bytes, Duration::from_millis(80), Echoing);
+        let first = chunks.next().await;
+        tokio::time::sleep_until(start + Duration::from_millis(100)).await;
+        let rest: Vec<_> = chunks.collect().await;
+        assert_eq!(texts(&[first.unwrap()]), vec!["a"]);
+        assert_eq!(texts(&rest), vec!["b"], "{rest:?}");
     }
 
     #[test]
