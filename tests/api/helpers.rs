@@ -449,6 +449,27 @@ pub fn fake_upstream_providers() -> gaiarouter::gateway::providers::ProvidersCon
     }
 }
 
+/// OpenAI, OpenRouter, Anthropic and Gemini at these origins (in that order), each
+/// with `key`, and timeouts short enough for failures to be quick.
+pub fn four_providers_at(origins: [&str; 4], key: &str) -> gaiarouter::gateway::providers::ProvidersConfig {
+    use gaiarouter::gateway::providers::{ApiKey, ProvidersConfig, Timeouts, Upstream};
+    let key = Some(ApiKey::new(key).unwrap());
+    let upstream = |base_url: String| Some(Upstream { base_url, api_key: key.clone() });
+    let [openai, openrouter, anthropic, gemini] = origins;
+    ProvidersConfig {
+        openai: upstream(format!("{openai}/v1")),
+        openrouter: upstream(format!("{openrouter}/v1")),
+        anthropic: upstream(anthropic.to_owned()),
+        gemini: upstream(gemini.to_owned()),
+        custom: Vec::new(),
+        timeouts: Timeouts {
+            connect: std::time::Duration::from_secs(2),
+            total: std::time::Duration::from_secs(10),
+            idle: std::time::Duration::from_secs(10),
+        },
+    }
+}
+
 impl TestApp {
     /// Creates route `name` with one deployment (`id` "only") of `provider`'s `model` at
     /// `base_url`, as an operator.

@@ -4,14 +4,11 @@
 //! the gateway is misconfigured, never the provider's words (OpenAI's quote the key),
 //! and the call is recorded.
 
-use std::time::Duration;
-
-use gaiarouter::gateway::providers::{ApiKey, ProvidersConfig, Timeouts, Upstream};
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::fakes::{self, Behaviour, FakeUpstream, Reply};
-use crate::helpers::{fresh_database, spawn_app_with, user_message, TestApp};
+use crate::helpers::{four_providers_at, fresh_database, spawn_app_with, user_message, TestApp};
 
 /// What the operator configured: a key the fakes do not accept.
 const CONFIGURED_KEY: &str = "sk-operator-key-7c1d";
@@ -35,29 +32,15 @@ async fn gateway(script: Vec<Behaviour>, good_key: bool) -> (TestApp, String, Ve
     for fake in &fakes {
         fake.require_key(if good_key { CONFIGURED_KEY } else { "the-key-the-provider-knows" });
     }
-    let origins = [0, 1, 2, 3].map(|i| fakes[i].origin.clone());
+    let origins = [0, 1, 2, 3].map(|i| fakes[i].origin.as_str());
     let (app, client_key) = gateway_at(origins, "Key Trouble Org").await;
     (app, client_key, fakes)
 }
 
 /// A gateway holding [`CONFIGURED_KEY`] for OpenAI, OpenRouter, Anthropic and Gemini
 /// at these origins (in that order), and a `write` key of a new organization.
-async fn gateway_at(origins: [String; 4], org: &str) -> (TestApp, String) {
-    let key = Some(ApiKey::new(CONFIGURED_KEY).unwrap());
-    let upstream = |base_url: String| Some(Upstream { base_url, api_key: key.clone() });
-    let [openai, openrouter, anthropic, gemini] = origins;
-    let providers = ProvidersConfig {
-        openai: upstream(format!("{openai}/v1")),
-        openrouter: upstream(format!("{openrouter}/v1")),
-        anthropic: upstream(anthropic),
-        gemini: upstream(gemini),
-        custom: Vec::new(),
-        timeouts: Timeouts {
-            connect: Duration::from_secs(2),
-            total: Duration::from_secs(10),
-            idle: Duration::from_secs(10),
-        },
-    };
+async fn gateway_at(origins: [&str; 4], org: &str) -> (TestApp, String) {
+    let providers = four_providers_at(origins, CONFIGURED_KEY);
     let app = spawn_app_with(&fresh_database().await, providers).await;
     let org = app.create_org(org).await;
     let (_, client_key) = app.issue_key(&org, "write").await;
@@ -127,7 +110,7 @@ async fn redirecting_to_a_collector() -> (String, std::sync::Arc<std::sync::Mute
 #[tokio::test]
 async fn a_provider_redirect_is_not_followed_so_the_key_goes_nowhere_else() {
     let (origin, seen) = redirecting_to_a_collector().await;
-    let (app, client_key) = gateway_at([(); 4].map(|()| origin.clone()), "Redirected Org").await;
+    let (app, client_key) = gateway_at([origin.as_str(); 4], "Redirected Org").await;
     for model in MODELS {
         for stream in [false, true] {
             let body = json!({"model": model, "stream": stream, "messages": user_message("Hi")});

@@ -3,9 +3,6 @@
 //! apart from candidates), the client and the recorded event get the same prompt,
 //! completion and cached counts, and the cost is priced on them.
 
-use std::time::Duration;
-
-use gaiarouter::gateway::providers::{ApiKey, ProvidersConfig, Timeouts, Upstream};
 use gaiarouter::gateway::registry::TokenCounts;
 use gaiarouter::gateway::ModelRegistry;
 use gaiarouter_domain::request::{MAX_RECORDED_COST_NANOS, MAX_RECORDED_TOKENS};
@@ -13,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::fakes::{self, Behaviour, FakeUpstream, Reply, Tokens};
-use crate::helpers::{fresh_database, spawn_app_with, user_message};
+use crate::helpers::{four_providers_at, fresh_database, spawn_app_with, user_message};
 
 const MODELS: [&str; 4] = [
     "openai/gpt-4o-mini",
@@ -48,7 +45,11 @@ async fn every_provider_reports_the_exact_prompt_completion_and_cached_tokens_to
         FakeUpstream::start(fakes::anthropic::router, script(4)).await,
         FakeUpstream::start(fakes::gemini::router, script(6)).await,
     ];
-    let app = spawn_app_with(&fresh_database().await, providers_at(&fakes)).await;
+    let app = spawn_app_with(
+        &fresh_database().await,
+        four_providers_at(fakes.each_ref().map(|fake| fake.origin.as_str()), "upstream-key"),
+    )
+    .await;
     let org = app.create_org("Usage Org").await;
     let (_, client_key) = app.issue_key(&org, "write").await;
 
@@ -131,7 +132,11 @@ async fn an_upstream_reporting_absurd_usage_is_recorded_at_the_bound_and_the_org
         FakeUpstream::start(fakes::anthropic::router, script()).await,
         FakeUpstream::start(fakes::gemini::router, script()).await,
     ];
-    let app = spawn_app_with(&fresh_database().await, providers_at(&fakes)).await;
+    let app = spawn_app_with(
+        &fresh_database().await,
+        four_providers_at(fakes.each_ref().map(|fake| fake.origin.as_str()), "upstream-key"),
+    )
+    .await;
     let org = app.create_org("Lied To").await;
     let (key_id, client_key) = app.issue_key(&org, "write").await;
 
@@ -177,22 +182,4 @@ async fn an_upstream_reporting_absurd_usage_is_recorded_at_the_bound_and_the_org
     assert_eq!(stats.status, StatusCode::OK, "{}", stats.body);
     assert_eq!(stats.body["summary"]["total_tokens"], json!(tokens), "{}", stats.body);
     assert_eq!(stats.body["summary"]["cost_nanos"], json!(cost), "{}", stats.body);
-}
-
-/// The four fakes as the gateway's OpenAI, OpenRouter, Anthropic and Gemini.
-fn providers_at(fakes: &[FakeUpstream; 4]) -> ProvidersConfig {
-    let key = Some(ApiKey::new("upstream-key").unwrap());
-    let upstream = |origin: String| Some(Upstream { base_url: origin, api_key: key.clone() });
-    ProvidersConfig {
-        openai: upstream(format!("{}/v1", fakes[0].origin)),
-        openrouter: upstream(format!("{}/v1", fakes[1].origin)),
-        anthropic: upstream(fakes[2].origin.clone()),
-        gemini: upstream(fakes[3].origin.clone()),
-        custom: Vec::new(),
-        timeouts: Timeouts {
-            connect: Duration::from_secs(2),
-            total: Duration::from_secs(10),
-            idle: Duration::from_secs(10),
-        },
-    }
 }
