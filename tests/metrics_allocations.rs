@@ -81,6 +81,7 @@ fn completed(model: &str, latency_ms: u64) -> RequestCompleted {
         cache_write_tokens: 0,
         cache_write_1h_tokens: 0,
         reasoning_tokens: 0,
+        usage_estimated: false,
     }
 }
 

@@ -128,6 +128,7 @@ mod tests {
             cache_write_tokens: 0,
             cache_write_1h_tokens: 0,
             reasoning_tokens: 0,
+            usage_estimated: false,
         };
         completed.attempts.push(Attempt::single(&completed));
         let mut payload = serde_json::to_value(RequestEvent::RequestCompleted(completed)).unwrap_or_default();

@@ -73,6 +73,7 @@ impl Projector for RequestLog {
             c.cache_write.push(n(r.cache_write_tokens));
             c.cache_write_1h.push(n(r.cache_write_1h_tokens));
             c.reasoning.push(n(r.reasoning_tokens));
+            c.usage_estimated.push(r.usage_estimated);
             c.refused_count.push(1);
             c.error_message.push(None);
         }
@@ -100,6 +101,7 @@ impl Projector for RequestLog {
             c.cache_write.push(0);
             c.cache_write_1h.push(0);
             c.reasoning.push(0);
+            c.usage_estimated.push(false);
             c.refused_count.push(n(r.count));
             c.error_message.push(Some(r.message.clone()));
         }
@@ -110,11 +112,11 @@ impl Projector for RequestLog {
             "INSERT INTO request_log (id, started_at, finished_at, organization_id, api_key_id, model, provider, \
                prompt_tokens, completion_tokens, cached_tokens, cost_nanos, latency_ms, time_to_first_token_ms, status, \
                http_status, error_kind, streamed, deployment, attempts, ingress, cache_write_tokens, \
-               cache_write_1h_tokens, reasoning_tokens, refused_count, error_message) \
+               cache_write_1h_tokens, reasoning_tokens, refused_count, error_message, usage_estimated) \
              SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::uuid[], $5::uuid[], $6::text[], \
                $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], \
                $14::text[], $15::int[], $16::text[], $17::bool[], $18::text[], $19::jsonb[], $20::text[], \
-               $21::bigint[], $22::bigint[], $23::bigint[], $24::bigint[], $25::text[]) \
+               $21::bigint[], $22::bigint[], $23::bigint[], $24::bigint[], $25::text[], $26::bool[]) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&c.ids)
@@ -142,6 +144,7 @@ impl Projector for RequestLog {
         .bind(&c.reasoning)
         .bind(&c.refused_count)
         .bind(&c.error_message)
+        .bind(&c.usage_estimated)
         .execute(&mut *tx)
         .await?;
         Ok(())
@@ -175,6 +178,7 @@ struct Columns {
     reasoning: Vec<i64>,
     refused_count: Vec<i64>,
     error_message: Vec<Option<String>>,
+    usage_estimated: Vec<bool>,
 }
 
 #[derive(Debug, Clone, FromRow, Serialize)]
@@ -208,6 +212,8 @@ pub struct LogRow {
     pub refused_count: i64,
     /// The message a refused request was answered with.
     pub error_message: Option<String>,
+    /// The tokens are the gateway's estimate (`RequestCompleted::usage_estimated`).
+    pub usage_estimated: bool,
     /// Current names (null when the organization or key is unknown).
     pub organization_name: Option<String>,
     pub api_key_name: Option<String>,

@@ -68,6 +68,14 @@ impl Exchange for ChatExchange {
         estimated_prompt_tokens(&self.request)
     }
 
+    fn chunk_output_bytes(chunk: &ChatCompletionChunk) -> usize {
+        chunk.output_bytes()
+    }
+
+    fn body_output_bytes(body: &ChatCompletion) -> usize {
+        body.output_bytes()
+    }
+
     async fn complete(&self, target: &Target) -> Result<(ChatCompletion, Option<Usage>), ProviderError> {
         let mut completion = target.provider.complete(&self.request, &target.upstream_model).await?;
         // Clients see the model id they asked for, whatever the deployment calls it.

@@ -80,7 +80,9 @@ impl CompletionService {
                 })
                 .await;
             match first {
-                Ok(((first, rest), target)) => Answer::Stream(self.stream(ticket, first, rest, target.clone())),
+                Ok(((first, rest), target)) => {
+                    Answer::Stream(self.stream(ticket, first, rest, target.clone(), E::chunk_output_bytes))
+                }
                 Err(exhausted) => return Err(self.fail(ticket, exhausted, &plan).await),
             }
         } else {
@@ -92,8 +94,14 @@ impl CompletionService {
                 .await;
             match body {
                 Ok(((body, usage), target)) => {
-                    if let Some(usage) = &usage {
-                        target.used(usage);
+                    match &usage {
+                        Some(usage) => {
+                            target.used(usage);
+                            // Also kept by the ticket: recorded even if the client
+                            // leaves while the commit waits.
+                            ticket.set_usage(*usage);
+                        }
+                        None => ticket.add_output(E::body_output_bytes(&body)),
                     }
                     self.finish(ticket, Outcome::success(usage)).await?;
                     Answer::Body(Box::new(body))
@@ -179,6 +187,7 @@ impl CompletionService {
             reservation,
             std::sync::Arc::clone(&self.recorder),
         );
+        ticket.estimate_prompt(exchange.estimated_prompt_tokens());
         if let Some(first) = first {
             ticket.serve_with(&first.deployment, &provider, first.price);
         }
@@ -283,14 +292,16 @@ impl CompletionService {
         }
     }
 
-    /// The stream after its first piece: content flows through; at the end the
-    /// outcome is committed, and only then the end is yielded.
+    /// The stream after its first piece: content flows through (its generated
+    /// bytes counted by `output_bytes`, for an estimate should no usage come); at
+    /// the end the outcome is committed, and only then the end is yielded.
     fn stream<C: Send + 'static>(
         &self,
         mut ticket: Ticket,
         first: Piece<C>,
         mut upstream: PieceStream<C>,
         target: Target,
+        output_bytes: fn(&C) -> usize,
     ) -> EngineStream<C> {
         // The stream outlives the handler (and `&self`): it keeps what finishing needs.
         let recorder = std::sync::Arc::clone(&self.recorder);
@@ -313,6 +324,7 @@ impl CompletionService {
                             ticket.set_usage(usage);
                         }
                         if let Some(chunk) = piece.chunk {
+                            ticket.add_output(output_bytes(&chunk));
                             yield StreamEvent::Chunk(chunk);
                         }
                     }

@@ -57,8 +57,17 @@ pub trait Exchange: Send + Sync {
     fn model(&self) -> &str;
     fn is_stream(&self) -> bool;
     fn ingress(&self) -> Ingress;
-    /// A rough token count of the prompt, for reservations only.
+    /// A rough token count of the prompt: for reservations, and recorded when an
+    /// answer's usage never comes.
     fn estimated_prompt_tokens(&self) -> u64;
+
+    /// Bytes of generated text in one piece of a stream (text, reasoning, tool
+    /// calls): counted as it passes, for the estimate recorded when the stream's
+    /// usage never comes.
+    fn chunk_output_bytes(chunk: &Self::Chunk) -> usize;
+
+    /// The same for a whole answer (measured only when it came without usage).
+    fn body_output_bytes(body: &Self::Body) -> usize;
 
     /// Asks `target` for a whole answer; returns it with its usage.
     async fn complete(&self, target: &Target) -> Result<(Self::Body, Option<Usage>), ProviderError>;

@@ -11,7 +11,8 @@ use super::plan::Target;
 use super::EngineError;
 use crate::auth::key_cache::GatewayCaller;
 use crate::gateway::messages::{
-    chat_request, message_from_completion, message_id, parse, validate, MessagesRequest, SseEvent, StreamTranslator,
+    chat_request, message_from_completion, message_id, message_output_bytes, parse, validate, MessagesRequest,
+    SseEvent, StreamTranslator,
 };
 use crate::gateway::openai::{ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, Usage};
 use crate::gateway::providers::{AnthropicHeaders, AnthropicUsage, MessagesApi, NativeEvent};
@@ -157,6 +158,14 @@ impl Exchange for MessagesExchange {
 
     fn estimated_prompt_tokens(&self) -> u64 {
         self.estimated_prompt_tokens
+    }
+
+    fn chunk_output_bytes(event: &SseEvent) -> usize {
+        event.output_bytes()
+    }
+
+    fn body_output_bytes(message: &Value) -> usize {
+        message_output_bytes(message)
     }
 
     async fn complete(&self, target: &Target) -> Result<(Value, Option<Usage>), ProviderError> {

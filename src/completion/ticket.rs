@@ -2,6 +2,11 @@
 //! `RequestCompleted` event, whatever happens. Finished normally it is recorded
 //! with its outcome; dropped unfinished (the client went away at any point) it
 //! records itself as `client_disconnected`.
+//!
+//! What it records as used is the provider's report when the answer finished with
+//! one, and never less than the gateway's estimate when an upstream answered but
+//! its report is missing or cut short (see [`recorded_tokens`]): a client that
+//! leaves a stream before its usage arrives still pays for what it was sent.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,7 +17,7 @@ use gaiarouter_domain::request::{
 };
 use uuid::Uuid;
 
-use super::exchange::Ingress;
+use super::exchange::{Ingress, BYTES_PER_TOKEN};
 use crate::auth::key_cache::GatewayCaller;
 use crate::gateway::openai::Usage;
 use crate::gateway::registry::TokenCounts;
@@ -50,6 +55,19 @@ struct Details {
     started: Instant,
     first_token_ms: Option<u64>,
     reservation: Reservation,
+    seen: Seen,
+}
+
+/// What the gateway saw of a request's answer, for the estimate recorded when
+/// the provider's usage report is missing or cut short.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Seen {
+    /// An upstream answered (a whole answer, or a stream's first piece).
+    answered: bool,
+    /// The prompt's tokens as admission estimates them.
+    prompt_tokens: u64,
+    /// Bytes of generated text passed on to the client.
+    output_bytes: u64,
 }
 
 /// How the call ended.
@@ -107,6 +125,7 @@ impl Ticket {
             started: Instant::now(),
             first_token_ms: None,
             reservation,
+            seen: Seen::default(),
         };
         Ticket { request_id, provider, details: Some(details), usage: None, recorder }
     }
@@ -116,6 +135,22 @@ impl Ticket {
             if details.first_token_ms.is_none() {
                 details.first_token_ms = Some(elapsed_ms(details.started));
             }
+        }
+    }
+
+    /// The prompt's estimated tokens: recorded if an upstream answers without
+    /// reporting its usage.
+    pub fn estimate_prompt(&mut self, tokens: u64) {
+        if let Some(details) = self.details.as_mut() {
+            details.seen.prompt_tokens = tokens;
+        }
+    }
+
+    /// Generated text passed on to the client: the completion's estimate if its
+    /// usage never comes.
+    pub fn add_output(&mut self, bytes: usize) {
+        if let Some(details) = self.details.as_mut() {
+            details.seen.output_bytes = details.seen.output_bytes.saturating_add(bytes as u64);
         }
     }
 
@@ -145,9 +180,13 @@ impl Ticket {
         }
     }
 
-    /// The attempt under way ended with this upstream status (0 = no answer).
+    /// The attempt under way ended with this upstream status (0 = no answer);
+    /// without an error kind, it answered.
     pub fn attempt_ended(&mut self, http_status: u16, error_kind: Option<&str>) {
         if let Some(details) = self.details.as_mut() {
+            if error_kind.is_none() {
+                details.seen.answered = true;
+            }
             if let Some(pending) = details.current.take() {
                 details.attempts.push(pending.finish(http_status, error_kind));
             }
@@ -184,7 +223,8 @@ impl Details {
             let unanswered = pending.finish(0, outcome.error_kind.as_deref());
             self.attempts.push(unanswered);
         }
-        let tokens = outcome.usage.as_ref().map(token_counts).unwrap_or_default();
+        let finished = outcome.error_kind.is_none();
+        let (tokens, usage_estimated) = recorded_tokens(outcome.usage.as_ref(), finished, self.seen);
         let reasoning = outcome.usage.as_ref().map_or(0, Usage::reasoning_tokens);
         let event = RequestCompleted {
             organization_id: self.organization_id,
@@ -209,6 +249,7 @@ impl Details {
             cache_write_tokens: tokens.cache_write,
             cache_write_1h_tokens: tokens.cache_write_1h,
             reasoning_tokens: reasoning.min(tokens.completion),
+            usage_estimated,
         }
         .within_bounds();
         PendingRecord { request_id, event, reservation: self.reservation }
@@ -230,6 +271,31 @@ fn token_counts(usage: &Usage) -> TokenCounts {
         cache_write_1h: usage.cache_write_1h_tokens().min(cache_write),
         web_searches: usage.web_search_requests.min(MAX_RECORDED_SEARCHES),
     }
+}
+
+/// What a request is recorded as having used, and whether that is an estimate.
+///
+/// The provider's report when the answer finished with one. Otherwise, if an
+/// upstream answered, its report is missing or cut short: no `usage` came at all,
+/// or the client left mid-stream (or the stream broke) before the report that
+/// ends it. Then the prompt is at least admission's estimate when none was
+/// reported, and the completion at least the generated text passed on, at
+/// [`BYTES_PER_TOKEN`]: what a client was sent is never free, so a limit on
+/// tokens or cost holds against a client that leaves before the bill. Nothing is
+/// estimated for a request no upstream answered.
+fn recorded_tokens(reported: Option<&Usage>, finished: bool, seen: Seen) -> (TokenCounts, bool) {
+    let tokens = reported.map(token_counts).unwrap_or_default();
+    if !seen.answered || (finished && reported.is_some()) {
+        return (tokens, false);
+    }
+    let prompt = match tokens.prompt {
+        0 => seen.prompt_tokens.min(MAX_RECORDED_TOKENS),
+        reported => reported,
+    };
+    let output = seen.output_bytes.div_ceil(BYTES_PER_TOKEN as u64).min(MAX_RECORDED_TOKENS);
+    let completion = tokens.completion.max(output);
+    let estimated = prompt != tokens.prompt || completion != tokens.completion;
+    (TokenCounts { prompt, completion, ..tokens }, estimated)
 }
 
 /// A ticket dropped before it was recorded belongs to a request whose client went
@@ -271,6 +337,56 @@ mod tests {
         // Cache reads take the whole (bounded) prompt; nothing is left to have been written.
         assert_eq!((counts.cached, counts.cache_write, counts.cache_write_1h), (MAX_RECORDED_TOKENS, 0, 0));
         assert_eq!(counts.web_searches, MAX_RECORDED_SEARCHES);
+    }
+
+    fn seen(answered: bool, prompt_tokens: u64, output_bytes: u64) -> Seen {
+        Seen { answered, prompt_tokens, output_bytes }
+    }
+
+    #[test]
+    fn given_an_answer_that_finished_with_its_report_then_the_report_is_recorded_as_is() {
+        let report = Usage::new(1_000, 10, 0);
+        // The report stands even when the text passed on suggests more.
+        let (tokens, estimated) = recorded_tokens(Some(&report), true, seen(true, 50, 4_000));
+        assert_eq!((tokens.prompt, tokens.completion, estimated), (1_000, 10, false));
+    }
+
+    #[test]
+    fn given_an_answer_without_any_report_then_prompt_and_completion_are_estimated() {
+        let (tokens, estimated) = recorded_tokens(None, true, seen(true, 250, 401));
+        // 401 bytes at 4 a token, rounded up.
+        assert_eq!((tokens.prompt, tokens.completion, estimated), (250, 101, true));
+    }
+
+    #[test]
+    fn given_a_client_that_left_mid_stream_before_any_report_then_what_it_was_sent_is_recorded() {
+        let (tokens, estimated) = recorded_tokens(None, false, seen(true, 12, 8_000));
+        assert_eq!((tokens.prompt, tokens.completion, estimated), (12, 2_000, true));
+    }
+
+    #[test]
+    fn given_a_stream_cut_after_its_opening_report_then_the_reported_prompt_stands_and_the_completion_is_at_least_the_text(
+    ) {
+        // Anthropic reports the prompt in `message_start`, the output at the end.
+        let opening = Usage::new(3_000, 1, 0);
+        let (tokens, estimated) = recorded_tokens(Some(&opening), false, seen(true, 9, 800));
+        assert_eq!((tokens.prompt, tokens.completion, estimated), (3_000, 200, true));
+        // Cut after more was reported than the text suggests: the report stands.
+        let later = Usage::new(3_000, 500, 0);
+        let (tokens, estimated) = recorded_tokens(Some(&later), false, seen(true, 9, 800));
+        assert_eq!((tokens.prompt, tokens.completion, estimated), (3_000, 500, false));
+    }
+
+    #[test]
+    fn given_no_upstream_answered_then_nothing_is_estimated() {
+        let (tokens, estimated) = recorded_tokens(None, false, seen(false, 700, 0));
+        assert_eq!((tokens.prompt, tokens.completion, estimated), (0, 0, false));
+    }
+
+    #[test]
+    fn given_an_absurd_amount_of_text_then_the_estimate_is_within_the_bound() {
+        let (tokens, _) = recorded_tokens(None, false, seen(true, u64::MAX, u64::MAX));
+        assert_eq!((tokens.prompt, tokens.completion), (MAX_RECORDED_TOKENS, MAX_RECORDED_TOKENS));
     }
 
     #[test]

@@ -236,6 +236,7 @@ fn request(plan: &TrafficPlan, key_weights: &[(usize, f64)], rng: &mut StdRng, a
         cache_write_tokens: 0,
         cache_write_1h_tokens: 0,
         reasoning_tokens: 0,
+        usage_estimated: false,
     };
     Some(Generated::Completed(id, event))
 }

@@ -80,6 +80,11 @@ pub struct LogEntry {
     pub cache_write_1h_tokens: i64,
     /// Completion tokens spent on reasoning (part of `completion_tokens`).
     pub reasoning_tokens: i64,
+    /// `prompt_tokens` and `completion_tokens` are GaiaRouter's estimate (text at
+    /// about 4 bytes a token), not the provider's report: the provider answered but
+    /// reported no usage, or the answer ended before its report (the client left
+    /// mid-stream, the stream broke). Counted against limits all the same.
+    pub usage_estimated: bool,
     pub total_tokens: i64,
     pub cost_usd: f64,
     pub cost_nanos: i64,
@@ -178,6 +183,7 @@ impl From<LogRow> for LogEntry {
             cache_write_tokens: r.cache_write_tokens,
             cache_write_1h_tokens: r.cache_write_1h_tokens,
             reasoning_tokens: r.reasoning_tokens,
+            usage_estimated: r.usage_estimated,
             cost_usd: Money::from_nanos(r.cost_nanos).to_usd_f64(),
             cost_nanos: r.cost_nanos,
             latency_ms: r.latency_ms,
@@ -235,7 +241,7 @@ fn to_csv(entries: &[LogEntry], include_bodies: bool) -> String {
         "id,created_at,organization_id,api_key_id,model,provider,prompt_tokens,completion_tokens,total_tokens,\
          cost_usd,latency_ms,time_to_first_token_ms,status,http_status,error_kind,streamed,deployment,attempts,\
          ingress,cached_tokens,cache_write_tokens,reasoning_tokens,organization_name,api_key_name,finished_at,\
-         refused_count,error_message,cache_write_1h_tokens,cost_nanos",
+         refused_count,error_message,cache_write_1h_tokens,cost_nanos,usage_estimated",
     );
     if include_bodies {
         out.push_str(",request_body,request_body_truncated,response_body,response_body_truncated");
@@ -273,6 +279,7 @@ fn to_csv(entries: &[LogEntry], include_bodies: bool) -> String {
             csv_field(e.error_message.as_deref().unwrap_or("")),
             e.cache_write_1h_tokens.to_string(),
             e.cost_nanos.to_string(),
+            e.usage_estimated.to_string(),
         ];
         out.push_str(&fields.join(","));
         if include_bodies {

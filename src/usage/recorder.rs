@@ -536,6 +536,7 @@ mod tests {
             cache_write_tokens: 0,
             cache_write_1h_tokens: 0,
             reasoning_tokens: 0,
+            usage_estimated: false,
         };
         // When it is serialized borrowed, and as the domain's event
         let borrowed = serde_json::to_string(&StoredPayload::RequestCompleted(&event)).unwrap();

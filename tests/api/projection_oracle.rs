@@ -410,6 +410,7 @@ fn request() -> impl Strategy<Value = RequestCompleted> {
                     cache_write_tokens: cache_write,
                     cache_write_1h_tokens: cache_write * one_hour_share,
                     reasoning_tokens: reasoning.min(completion),
+                    usage_estimated: streamed && error.is_some(),
                 }
             },
         )

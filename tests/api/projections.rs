@@ -228,6 +228,7 @@ pub(crate) fn tests_event() -> RequestCompleted {
         cache_write_tokens: 0,
         cache_write_1h_tokens: 0,
         reasoning_tokens: 0,
+        usage_estimated: false,
     };
     event.attempts.push(Attempt::single(&event));
     event

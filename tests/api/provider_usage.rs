@@ -183,3 +183,76 @@ async fn an_upstream_reporting_absurd_usage_is_recorded_at_the_bound_and_the_org
     assert_eq!(stats.body["summary"]["total_tokens"], json!(tokens), "{}", stats.body);
     assert_eq!(stats.body["summary"]["cost_nanos"], json!(cost), "{}", stats.body);
 }
+
+/// An OpenAI-compatible server that reports no usage (`"usage": null`, as some
+/// self-hosted servers and proxies answer), plain and streamed: the request is
+/// recorded at the gateway's estimate (the prompt as admission estimates it, the
+/// answer's text at 4 bytes a token), marked as estimated in the event and the
+/// request log, priced, and counted against the key's token limit. Before, it was
+/// recorded as zero tokens and zero cost: free, whatever the limits said.
+#[tokio::test]
+async fn an_upstream_reporting_no_usage_is_recorded_at_the_gateways_estimate_and_counted() {
+    let reply = "estimate me ".repeat(100);
+    let options = fakes::openai::Options { usage: Some(Value::Null), ..Default::default() };
+    let script = vec![Behaviour::Answer(Reply::Text(reply.clone())), Behaviour::Answer(Reply::Text(reply.clone()))];
+    let fake = fakes::openai::start(fakes::openai::Flavour::OpenAi, options, script).await;
+    let origin = fake.origin.as_str();
+    let app = spawn_app_with(&fresh_database().await, four_providers_at([origin; 4], "upstream-key")).await;
+    let org = app.create_org("Unreported").await;
+    let body = json!({"organization_id": org, "name": "limited", "permission": "write",
+                      "limits": {"monthly_tokens": 1_000_000}});
+    let (key_id, client_key) = app.issue_key_with(body).await;
+    // 4,000 bytes of prompt: 1,000 tokens and one of framing, as admission estimates.
+    let prompt = "p".repeat(4_000);
+    let (prompt_estimate, completion_estimate) = (1_001, reply.len().div_ceil(4) as u64);
+
+    let answer = app.chat(&client_key, json!({"model": MODELS[0], "messages": user_message(&prompt)})).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let (status, data) = app
+        .chat_stream(
+            &client_key,
+            json!({"model": MODELS[0], "stream": true, "stream_options": {"include_usage": true},
+                   "messages": user_message(&prompt)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{data:?}");
+
+    let events = app.request_events().await;
+    assert_eq!(events.len(), 2);
+    let price = ModelRegistry::new().resolve(MODELS[0]).unwrap().price;
+    let estimate = TokenCounts { prompt: prompt_estimate, completion: completion_estimate, ..TokenCounts::default() };
+    for event in &events {
+        assert_eq!(event["status"], "success", "{event}");
+        assert_eq!(event["prompt_tokens"], json!(prompt_estimate), "{event}");
+        assert_eq!(event["completion_tokens"], json!(completion_estimate), "{event}");
+        assert_eq!(event["usage_estimated"], json!(true), "{event}");
+        assert_eq!(event["cost"], json!(price.cost_of(&estimate).nanos()), "priced on the estimate: {event}");
+    }
+    let key = app.get(&format!("/v1/api-keys/{key_id}"), &app.admin_token).await;
+    let total = &key.body["usage"]["periods"]["total"];
+    assert_eq!(total["tokens"], json!(2 * (prompt_estimate + completion_estimate)), "{}", key.body);
+    app.wait_for_projections().await;
+    let logs = app.get(&format!("/v1/logs?api_key_id={key_id}"), &app.admin_token).await;
+    let rows = logs.body["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{}", logs.body);
+    assert!(rows.iter().all(|row| row["usage_estimated"] == json!(true)), "{}", logs.body);
+}
+
+/// An upstream that reports its usage gets it recorded as reported, not estimated.
+#[tokio::test]
+async fn reported_usage_is_not_marked_as_estimated() {
+    let fake = FakeUpstream::start(fakes::openai::router, vec![Behaviour::Answer(Reply::Text("hi".into()))]).await;
+    let origin = fake.origin.as_str();
+    let app = spawn_app_with(&fresh_database().await, four_providers_at([origin; 4], "upstream-key")).await;
+    let org = app.create_org("Reported").await;
+    let (key_id, client_key) = app.issue_key(&org, "write").await;
+    let answer = app.chat(&client_key, json!({"model": MODELS[0], "messages": user_message("Hi")})).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let events = app.request_events().await;
+    assert_eq!(events[0]["prompt_tokens"], answer.body["usage"]["prompt_tokens"]);
+    assert!(events[0].get("usage_estimated").is_none(), "written only when true: {}", events[0]);
+    app.wait_for_projections().await;
+    let logs = app.get(&format!("/v1/logs?api_key_id={key_id}"), &app.admin_token).await;
+    assert_eq!(logs.body["data"][0]["usage_estimated"], json!(false), "{}", logs.body);
+}

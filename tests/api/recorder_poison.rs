@@ -46,6 +46,7 @@ fn event(organization_id: Uuid, api_key_id: Uuid, model: &str, provider: &str) -
         cache_write_tokens: 0,
         cache_write_1h_tokens: 0,
         reasoning_tokens: 0,
+        usage_estimated: false,
     }
 }
 

@@ -265,7 +265,7 @@ async fn migrating_a_projected_1_0_database_keeps_the_rollups_and_rebuilds_the_l
 }
 
 #[tokio::test]
-async fn a_request_through_the_gateway_is_recorded_as_3_0_with_its_ingress_deployment_and_one_attempt() {
+async fn a_request_through_the_gateway_is_recorded_as_4_0_with_its_ingress_deployment_and_one_attempt() {
     let app = spawn_app().await;
     let org = app.create_org("Versions").await;
     let (_, secret) = app.issue_key(&org, "read").await;
@@ -275,7 +275,8 @@ async fn a_request_through_the_gateway_is_recorded_as_3_0_with_its_ingress_deplo
         .fetch_all(&app.state.pool)
         .await
         .unwrap();
-    assert_eq!(versions, ["3.0"]);
+    assert_eq!(versions, [gaiarouter_domain::request::EVENT_VERSION]);
+    assert_eq!(versions, ["4.0"]);
     let event = &app.request_events().await[0];
     assert_eq!(event["deployment"], "echo");
     assert_eq!(event["ingress"], "chat_completions");

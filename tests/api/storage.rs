@@ -61,6 +61,7 @@ fn request(org: Uuid, key: Uuid, at: DateTime<Utc>, i: u64) -> RequestCompleted 
         cache_write_tokens: 0,
         cache_write_1h_tokens: 0,
         reasoning_tokens: 0,
+        usage_estimated: false,
     };
     event.attempts.push(Attempt::single(&event));
     event
@@ -414,6 +415,13 @@ async fn migrating_a_database_with_events_keeps_every_event_and_every_projection
     // The migrations before partitioning, to build a database as it was.
     migrations_before(20261201000100).run(&pool).await.unwrap();
     assert!(!exists(&pool, "events_admin").await, "the old schema");
+    // The old schema is projected by today's projectors, which write the request
+    // log's columns added since (the partitioning copies the rest and drops them; a
+    // later migration adds them back with the same defaults).
+    sqlx::query("ALTER TABLE request_log ADD COLUMN usage_estimated boolean NOT NULL DEFAULT false")
+        .execute(&pool)
+        .await
+        .unwrap();
     crate::projections::admin_event(&pool).await;
     let now = Utc::now();
     let (org, key) = (Uuid::now_v7(), Uuid::now_v7());

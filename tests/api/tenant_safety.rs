@@ -389,3 +389,45 @@ async fn a_client_that_leaves_mid_stream_is_recorded_as_disconnected_with_the_us
     assert!(events[0]["time_to_first_token_ms"].is_u64(), "the first token was seen: {}", events[0]);
     assert!(app.leases_all_returned().await, "nothing stays in flight");
 }
+
+/// A client that leaves a stream before its usage report (OpenAI's comes in the
+/// last chunk) still pays for what it was sent: the prompt as admission estimates
+/// it and the text passed on at 4 bytes a token, marked as estimated, counted
+/// against its key's token limit. Before, it was recorded as zero tokens: a key
+/// with a token budget could read answer after answer for free by leaving each
+/// one just before its end.
+#[tokio::test]
+async fn a_client_that_leaves_mid_stream_before_the_usage_report_pays_for_what_it_was_sent() {
+    let reply = "a long answer, cut short ".repeat(40);
+    let (app, _upstream) = gateway(Behaviour::StallStream(Reply::Text(reply.clone()))).await;
+    let org = app.create_org("Leaving Early").await;
+    let body = json!({"organization_id": org, "name": "budgeted", "permission": "write",
+                      "limits": {"monthly_tokens": 1_000_000}});
+    let (key_id, key) = app.issue_key_with(body).await;
+    // 2,000 bytes of prompt: admission estimates 500 tokens and one of framing.
+    let body = json!({"model": "openai/gpt-4o-mini", "stream": true, "stream_options": {"include_usage": true},
+                      "messages": user_message(&"q".repeat(2_000))});
+    let mut response =
+        app.client.post(app.url("/v1/chat/completions")).bearer_auth(&key).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // Some of the answer's text, then gone (the fake cuts the text into deltas at random).
+    let mut received = String::new();
+    while !received.contains(r#""content":"a"#) {
+        let chunk = response.chunk().await.unwrap().unwrap();
+        received.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(response);
+    let events = recorded_after_disconnect(&app).await;
+    assert_eq!(events.len(), 1, "the abandoned stream is recorded once");
+    let event = &events[0];
+    assert_eq!(event["error_kind"], "client_disconnected", "{event}");
+    assert_eq!(event["usage_estimated"], true, "{event}");
+    assert_eq!(event["prompt_tokens"], 501, "{event}");
+    let completion = event["completion_tokens"].as_u64().unwrap();
+    // At least the text the client read, at most the whole reply.
+    assert!((1..=reply.len().div_ceil(4) as u64).contains(&completion), "{event}");
+    assert!(event["cost"].as_i64().unwrap() > 0, "{event}");
+    let owner = app.get(&format!("/v1/api-keys/{key_id}"), &app.admin_token).await;
+    assert_eq!(owner.body["usage"]["periods"]["total"]["tokens"], json!(501 + completion), "{}", owner.body);
+    assert!(app.leases_all_returned().await, "nothing stays in flight");
+}

@@ -12,8 +12,8 @@ pub const AGGREGATE_TYPE: &str = "Request";
 pub const EVENT_TYPE: &str = "RequestCompleted";
 /// The version the gateway writes. Older versions are upcast on reading (see
 /// `upcast`): "1.0" had no deployments and attempts, "2.0" no ingress, cache
-/// writes or reasoning tokens.
-pub const EVENT_VERSION: &str = "3.0";
+/// writes or reasoning tokens, "3.0" no mark of estimated usage.
+pub const EVENT_VERSION: &str = "4.0";
 
 pub mod refused;
 mod upcast;
@@ -121,10 +121,20 @@ pub struct RequestCompleted {
     /// Completion tokens spent on reasoning (part of `completion_tokens`) (3.0).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub reasoning_tokens: u64,
+    /// The prompt and completion tokens are the gateway's estimate, not the
+    /// provider's report (4.0): an upstream answered but its usage never came, or
+    /// came cut short (no `usage` at all, the client left mid-stream, the stream
+    /// broke). Counted against limits like reported usage; written only when true.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub usage_estimated: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The ingress every event before 3.0 came in by.

@@ -2,6 +2,10 @@
 //! event store (projectors, rebuilds, tests) decodes through `decode_json` or
 //! `decode_value`, so an old event reads the same everywhere.
 //!
+//! "3.0" (before estimated usage) had no `usage_estimated`: every 3.0 event
+//! recorded the provider's report as it came, or zero tokens when none came, so
+//! it upcasts to `usage_estimated: false` with its figures as written.
+//!
 //! "2.0" (before the Anthropic ingress) had no `ingress`, `cache_write_tokens`,
 //! `cache_write_1h_tokens` or `reasoning_tokens`: every 2.0 request came in by
 //! chat completions, and its cache writes and reasoning were not counted apart
@@ -32,6 +36,14 @@ use crate::Money;
 pub const V1: &str = "1.0";
 /// The version written before ingresses, cache writes and reasoning tokens.
 pub const V2: &str = "2.0";
+/// The version written before estimated usage was marked.
+pub const V3: &str = "3.0";
+
+/// A 3.0 event: the 4.0 shape without `usage_estimated` (never estimated then).
+fn from_v3(event: RequestEvent) -> RequestCompleted {
+    let RequestEvent::RequestCompleted(event) = event;
+    RequestCompleted { usage_estimated: false, ..event }
+}
 
 /// "2.0": every field of 3.0 but the ingress (all were chat completions) and the
 /// cache-write and reasoning counts (not recorded: zero, as their cost was
@@ -89,6 +101,7 @@ impl From<RequestEventV2> for RequestCompleted {
             cache_write_tokens: 0,
             cache_write_1h_tokens: 0,
             reasoning_tokens: 0,
+            usage_estimated: false,
         }
     }
 }
@@ -144,6 +157,7 @@ impl From<RequestEventV1> for RequestCompleted {
             cache_write_tokens: 0,
             cache_write_1h_tokens: 0,
             reasoning_tokens: 0,
+            usage_estimated: false,
         };
         upcast.attempts.push(Attempt::single(&upcast));
         upcast
@@ -161,6 +175,7 @@ fn unknown(version: &str) -> serde_json::Error {
 pub fn decode_json(event_version: &str, text: &str) -> Result<RequestCompleted, serde_json::Error> {
     let event = match event_version {
         EVENT_VERSION => serde_json::from_str::<RequestEvent>(text).map(|RequestEvent::RequestCompleted(e)| e),
+        V3 => serde_json::from_str::<RequestEvent>(text).map(from_v3),
         V2 => serde_json::from_str::<RequestEventV2>(text).map(Into::into),
         V1 => serde_json::from_str::<RequestEventV1>(text).map(Into::into),
         other => Err(unknown(other)),
@@ -172,6 +187,7 @@ pub fn decode_json(event_version: &str, text: &str) -> Result<RequestCompleted, 
 pub fn decode_value(event_version: &str, value: &Value) -> Result<RequestCompleted, serde_json::Error> {
     let event = match event_version {
         EVENT_VERSION => RequestEvent::deserialize(value).map(|RequestEvent::RequestCompleted(e)| e),
+        V3 => RequestEvent::deserialize(value).map(from_v3),
         V2 => RequestEventV2::deserialize(value).map(Into::into),
         V1 => RequestEventV1::deserialize(value).map(Into::into),
         other => Err(unknown(other)),
@@ -258,21 +274,52 @@ mod tests {
     }
 
     #[test]
-    fn given_a_3_0_event_without_cache_writes_or_reasoning_then_its_payload_leaves_the_zeros_out() {
+    fn given_an_event_without_cache_writes_reasoning_or_estimate_then_its_payload_leaves_them_out() {
         let event = decode_json("2.0", V2_PAYLOAD).unwrap_or_else(|e| panic!("{e}"));
         let text = serde_json::to_string(&RequestEvent::RequestCompleted(event.clone())).unwrap_or_default();
         assert!(text.contains(r#""ingress":"chat_completions""#), "{text}");
         assert!(!text.contains("cache_write") && !text.contains("reasoning_tokens"), "{text}");
+        assert!(!text.contains("usage_estimated"), "{text}");
         assert_eq!(decode_json(EVENT_VERSION, &text).ok(), Some(event));
     }
 
     #[test]
-    fn given_a_2_0_payload_labelled_3_0_then_it_does_not_decode() {
+    fn given_a_2_0_payload_labelled_3_0_or_4_0_then_it_does_not_decode() {
+        assert!(decode_json(V3, V2_PAYLOAD).is_err());
         assert!(decode_json(EVENT_VERSION, V2_PAYLOAD).is_err());
     }
 
+    /// A payload exactly as the gateway wrote it in 3.0 (a Messages request whose
+    /// client left mid-stream: zero tokens, as 3.0 recorded a missing report).
+    const V3_PAYLOAD: &str = r#"{"RequestCompleted":{"organization_id":"0193a5b0-0000-7000-8000-000000000001",
+        "api_key_id":"0193a5b0-0000-7000-8000-000000000002","model":"anthropic/claude-sonnet-4-5",
+        "provider":"anthropic","prompt_tokens":0,"completion_tokens":0,"cached_tokens":0,"cost":0,
+        "latency_ms":2400,"time_to_first_token_ms":350,"status":"error","http_status":499,
+        "error_kind":"client_disconnected","streamed":true,"started_at":"2026-12-01T10:00:00Z",
+        "finished_at":"2026-12-01T10:00:02.400Z","deployment":"anthropic","attempts":[{"deployment":"anthropic",
+        "provider":"anthropic","model":"claude-sonnet-4-5","http_status":200,"error_kind":null,"latency_ms":350}],
+        "ingress":"messages","reasoning_tokens":0}}"#;
+
     #[test]
-    fn given_a_3_0_event_when_written_and_read_then_it_round_trips() {
+    fn given_a_3_0_payload_when_decoded_then_its_figures_are_as_written_and_not_estimated() {
+        let event = decode_json(V3, V3_PAYLOAD).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!event.usage_estimated);
+        assert_eq!((event.prompt_tokens, event.completion_tokens, event.http_status), (0, 0, 499));
+        assert_eq!(event.ingress, "messages");
+        let value: Value = serde_json::from_str(V3_PAYLOAD).unwrap_or_default();
+        assert_eq!(decode_value(V3, &value).ok(), Some(event));
+    }
+
+    #[test]
+    fn given_a_3_0_payload_claiming_an_estimate_then_it_is_not_one() {
+        // 3.0 never estimated: whatever a 3.0 row says, its figures were reported ones.
+        let claimed = V3_PAYLOAD.replace(r#""ingress":"messages""#, r#""ingress":"messages","usage_estimated":true"#);
+        assert_eq!(decode_json(V3, &claimed).map(|e| e.usage_estimated).ok(), Some(false));
+        assert_eq!(decode_json(EVENT_VERSION, &claimed).map(|e| e.usage_estimated).ok(), Some(true));
+    }
+
+    #[test]
+    fn given_a_4_0_event_when_written_and_read_then_it_round_trips() {
         let old = decode_json("1.0", V1_PAYLOAD).unwrap_or_else(|e| panic!("{e}"));
         let event = RequestCompleted {
             deployment: "smart/0193a5b0-0000-7000-8000-00000000000a".into(),
@@ -291,6 +338,7 @@ mod tests {
             cache_write_tokens: 7,
             cache_write_1h_tokens: 3,
             reasoning_tokens: 11,
+            usage_estimated: true,
             ..old
         };
         let text = serde_json::to_string(&RequestEvent::RequestCompleted(event.clone())).unwrap_or_default();

@@ -268,6 +268,9 @@ export interface RequestLogEntry {
   cache_write_1h_tokens?: number
   /** Completion tokens spent on reasoning (part of completion_tokens). */
   reasoning_tokens?: number
+  /** Prompt and completion are GaiaRouter's estimate: the provider's usage never came
+   * (none reported, or the client left mid-stream). Counted against limits all the same. */
+  usage_estimated?: boolean
   /** Current names (null when unknown, e.g. deleted); older servers omit them. */
   organization_name?: string | null
   api_key_name?: string | null

@@ -12,7 +12,8 @@ mod validate;
 
 pub use request::*;
 pub use response::{
-    message_from_completion, message_id, stop_reason, tool_input, usage_from_chat, MessagesResponse, MessagesUsage,
+    block_output_bytes, message_from_completion, message_id, message_output_bytes, stop_reason, tool_input,
+    usage_from_chat, MessagesResponse, MessagesUsage,
 };
 pub use stream::{error_event, SseEvent, StreamTranslator};
 pub use to_chat::{chat_request, reasoning_effort_for_budget, Unsupported};

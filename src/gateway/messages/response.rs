@@ -55,6 +55,21 @@ pub fn usage_from_chat(usage: &Usage) -> MessagesUsage {
     }
 }
 
+/// Bytes of generated text in a Messages answer (a message, as Anthropic or the
+/// translation wrote it): its text and thinking blocks, tool names and inputs.
+/// What an estimate of the completion counts when the answer carries no usage.
+pub fn message_output_bytes(message: &Value) -> usize {
+    let blocks = message.get("content").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    blocks.iter().map(block_output_bytes).sum()
+}
+
+/// Bytes of generated text in one content block (or a `content_block_start`'s block).
+pub fn block_output_bytes(block: &Value) -> usize {
+    let text = ["text", "thinking", "name"].iter().filter_map(|field| block.get(*field)?.as_str()).map(str::len);
+    let input = block.get("input").filter(|input| !input.is_null()).map_or(0, |input| input.to_string().len());
+    text.sum::<usize>() + input
+}
+
 /// `msg_` + a UUIDv7 unless the upstream id already is a Messages id.
 pub fn message_id(chat_id: &str) -> String {
     if chat_id.starts_with("msg_") {
@@ -131,6 +146,17 @@ pub fn message_from_completion(completion: &ChatCompletion, model: &str) -> Mess
 mod tests {
     use super::*;
     use crate::gateway::openai::{Choice, PromptTokensDetails};
+
+    #[test]
+    fn given_a_message_with_text_thinking_and_a_tool_call_then_their_bytes_are_the_output() {
+        let message = json!({"type": "message", "role": "assistant", "content": [
+            {"type": "thinking", "thinking": "let me see", "signature": "sig"},
+            {"type": "text", "text": "hello"},
+            {"type": "tool_use", "id": "toolu_1", "name": "get", "input": {"a": 1}}
+        ]});
+        assert_eq!(message_output_bytes(&message), 10 + 5 + 3 + r#"{"a":1}"#.len());
+        assert_eq!(message_output_bytes(&json!({"content": "not blocks"})), 0);
+    }
 
     fn completion(message: ChatMessage, finish: FinishReason) -> ChatCompletion {
         ChatCompletion {

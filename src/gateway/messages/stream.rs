@@ -26,6 +26,23 @@ pub struct SseEvent {
 }
 
 impl SseEvent {
+    /// Bytes of generated text in this event: a delta's text, thinking or tool
+    /// input JSON, a started block's text or tool name (what an estimate of the
+    /// completion counts when no usage comes).
+    pub fn output_bytes(&self) -> usize {
+        match self.event.as_str() {
+            "content_block_delta" => self.data.get("delta").map_or(0, |delta| {
+                ["text", "thinking", "partial_json"]
+                    .iter()
+                    .filter_map(|field| delta.get(*field)?.as_str())
+                    .map(str::len)
+                    .sum()
+            }),
+            "content_block_start" => self.data.get("content_block").map_or(0, super::block_output_bytes),
+            _ => 0,
+        }
+    }
+
     /// An event named after its data's `type`, as Anthropic names every event.
     fn typed(data: Value) -> Self {
         let event = data.get("type").and_then(Value::as_str).unwrap_or("error").to_owned();
@@ -317,6 +334,26 @@ fn complete_json(text: &str) -> bool {
 mod tests {
     use super::super::response::{message_from_completion, tool_input};
     use super::*;
+
+    #[test]
+    fn given_deltas_of_text_thinking_and_tool_input_then_their_bytes_are_the_output() {
+        let event = |data: Value| SseEvent::typed(data);
+        let text =
+            event(json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "hello"}}));
+        let thinking = event(
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "hm"}}),
+        );
+        let input = event(
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"a\""}}),
+        );
+        let tool = event(json!({"type": "content_block_start", "index": 1,
+                                "content_block": {"type": "tool_use", "id": "t", "name": "get", "input": {}}}));
+        let usage = event(
+            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 9}}),
+        );
+        let bytes: Vec<usize> = [text, thinking, input, tool, usage].iter().map(SseEvent::output_bytes).collect();
+        assert_eq!(bytes, [5, 2, 4, 3 + 2, 0]);
+    }
 
     /// `event: <name>\ndata: <json>\n\n`, as the edge renders an event.
     fn sse_bytes(event: &SseEvent) -> String {

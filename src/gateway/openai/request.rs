@@ -178,6 +178,25 @@ impl ChatMessage {
     pub fn text(&self) -> String {
         self.content.as_ref().map(MessageContent::text).unwrap_or_default()
     }
+
+    /// Bytes of generated text in an answer's message: its text, reasoning, tool
+    /// names and arguments (what an estimate of the completion counts when no
+    /// usage comes).
+    pub fn output_bytes(&self) -> usize {
+        let content = match &self.content {
+            Some(MessageContent::Text(text)) => text.len(),
+            Some(MessageContent::Parts(parts)) => parts
+                .iter()
+                .map(|part| match part {
+                    ContentPart::Text { text, .. } => text.len(),
+                    _ => 0,
+                })
+                .sum(),
+            None => 0,
+        };
+        let calls = self.tool_calls.iter().flatten().map(|c| c.function.name.len() + c.function.arguments.len());
+        content + self.reasoning_content.as_deref().map_or(0, str::len) + calls.sum::<usize>()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -172,6 +172,29 @@ impl ChatCompletionChunk {
     pub fn usage_only(id: &str, created: i64, model: &str, usage: Usage) -> Self {
         ChatCompletionChunk { usage: Some(usage), ..Self::new(id, created, model, Vec::new()) }
     }
+
+    /// Bytes of generated text in this chunk: content, reasoning, tool names and
+    /// arguments (what an estimate of the completion counts when no usage comes).
+    pub fn output_bytes(&self) -> usize {
+        let text = |text: &Option<String>| text.as_deref().map_or(0, str::len);
+        self.choices
+            .iter()
+            .map(|choice| {
+                let delta = &choice.delta;
+                let calls = delta.tool_calls.iter().flatten().filter_map(|call| call.function.as_ref());
+                text(&delta.content)
+                    + text(&delta.reasoning_content)
+                    + calls.map(|f| text(&f.name) + text(&f.arguments)).sum::<usize>()
+            })
+            .sum()
+    }
+}
+
+impl ChatCompletion {
+    /// Bytes of generated text in the answer (see [`ChatCompletionChunk::output_bytes`]).
+    pub fn output_bytes(&self) -> usize {
+        self.choices.iter().map(|choice| choice.message.output_bytes()).sum()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -287,6 +310,18 @@ pub struct ModelInfo {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn given_text_reasoning_and_tool_call_pieces_then_their_bytes_are_the_output() {
+        let chunk: ChatCompletionChunk = serde_json::from_value(json!({"id": "c", "choices": [
+            {"index": 0, "delta": {"role": "assistant", "content": "hello", "reasoning_content": "hmm"}},
+            {"index": 1, "delta": {"tool_calls": [{"index": 0, "function": {"name": "get", "arguments": "{\"a\":1}"}}]}}
+        ]}))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(chunk.output_bytes(), 5 + 3 + 3 + 7);
+        let usage_only = ChatCompletionChunk::usage_only("c", 0, "m", Usage::new(1, 1, 0));
+        assert_eq!(usage_only.output_bytes(), 0);
+    }
 
     #[test]
     fn completion_serializes_in_openai_shape_with_null_finish_and_logprobs() {
