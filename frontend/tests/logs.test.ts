@@ -22,6 +22,7 @@ const entry = {
   http_status: 200,
   error_kind: null,
   streamed: false,
+  usage_estimated: true,
   deployment: 'smart/west',
   attempts: [
     { deployment: 'smart/east', provider: 'openai', model: 'gpt-4o-mini', http_status: 0, error_kind: 'connect_error', latency_ms: 3 },
@@ -96,6 +97,7 @@ describe('LogsView', () => {
     expect(drawer.textContent).toContain('no answer')
     expect(drawer.textContent).toContain('Could not reach the provider')
     expect(drawer.textContent).toContain('HTTP 200')
+    expect(drawer.querySelector('[data-testid="drawer-usage-estimated"]')?.textContent).toContain('Estimated by GaiaRouter')
     w.unmount()
   })
 
