@@ -676,6 +676,20 @@ async fn concurrent_streams_cancelled_mid_way_are_each_recorded_once_as_client_d
             assert_eq!(event["error_kind"], "client_disconnected", "{provider}: {event}");
             assert_eq!(event["ingress"], "messages");
             assert_eq!(event["streamed"], true);
+            // Left before the usage that ends a stream: never free. Claude reports the
+            // prompt (and one output token) in `message_start`, which stands; OpenAI
+            // reports only at the end, so its prompt is the gateway's estimate (and its
+            // completion whatever text had been passed on, if any, when the client left).
+            match provider {
+                "anthropic" => {
+                    assert_eq!(event["prompt_tokens"], fakes::PROMPT_TOKENS, "{event}");
+                    assert!(event["completion_tokens"].as_u64() >= Some(1), "{event}");
+                }
+                _ => {
+                    assert_eq!(event["usage_estimated"], true, "{event}");
+                    assert!(event["prompt_tokens"].as_u64() >= Some(1), "{event}");
+                }
+            }
         }
         let ids: std::collections::HashSet<&str> =
             events_after.iter().filter_map(|e| e["request_id"].as_str()).collect();
