@@ -145,6 +145,9 @@ impl DeploymentProviders {
             connect: defaults.connect,
             total: spec.total_timeout_ms.map_or(defaults.total, Duration::from_millis),
             idle: spec.first_byte_timeout_ms.map_or(defaults.idle, Duration::from_millis),
+            // A deployment's total bounds its streams too; without one, streams get
+            // the longer default (a long answer is why clients stream).
+            stream: spec.total_timeout_ms.map_or(defaults.stream, Duration::from_millis),
         };
         // A credential named but not set (yet) on this process: the deployment is
         // skipped rather than called without a key.

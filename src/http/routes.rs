@@ -55,7 +55,10 @@ pub struct DeploymentDto {
     pub credential_set: bool,
     pub weight: u32,
     pub priority: u32,
+    /// Waiting for the response headers and, in a stream, for each next event
+    /// (absent: 120 s).
     pub first_byte_timeout_ms: Option<u64>,
+    /// A whole call, a stream included (absent: 600 s, and one hour for a stream).
     pub total_timeout_ms: Option<u64>,
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,

@@ -54,8 +54,11 @@ pub struct DeploymentInput {
     /// Lower is tried first (default 0).
     #[serde(default)]
     pub priority: Option<u32>,
+    /// Waiting for the response headers and, in a stream, for each next event
+    /// (absent: 120 s).
     #[serde(default)]
     pub first_byte_timeout_ms: Option<u64>,
+    /// A whole call, a stream included (absent: 600 s, and one hour for a stream).
     #[serde(default)]
     pub total_timeout_ms: Option<u64>,
     #[serde(default)]

@@ -34,6 +34,7 @@ async fn gateway_with(script: Vec<Behaviour>) -> (TestApp, Upstreams, String) {
             connect: Duration::from_secs(2),
             total: Duration::from_millis(1500),
             idle: Duration::from_millis(800),
+            stream: Duration::from_millis(1500),
         },
     };
     let app = spawn_app_with(&fresh_database().await, providers).await;

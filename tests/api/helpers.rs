@@ -444,6 +444,7 @@ pub fn fake_upstream_providers() -> gaiarouter::gateway::providers::ProvidersCon
             connect: std::time::Duration::from_secs(1),
             total: std::time::Duration::from_secs(5),
             idle: std::time::Duration::from_secs(5),
+            stream: std::time::Duration::from_secs(5),
         },
         ..ProvidersConfig::default()
     }
@@ -466,6 +467,7 @@ pub fn four_providers_at(origins: [&str; 4], key: &str) -> gaiarouter::gateway::
             connect: std::time::Duration::from_secs(2),
             total: std::time::Duration::from_secs(10),
             idle: std::time::Duration::from_secs(10),
+            stream: std::time::Duration::from_secs(10),
         },
     }
 }

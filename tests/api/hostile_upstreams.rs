@@ -124,3 +124,40 @@ async fn a_stream_line_that_never_ends_is_refused_at_the_bound_and_recorded() {
     let (status, kind) = recorded(&app).await;
     assert_eq!((status.as_str(), kind.as_str()), ("error", "upstream_invalid_response"));
 }
+
+/// An upstream that sends a piece of text now and then, each well within the idle
+/// time, and never ends: a deployment's `total_timeout_ms` bounds the stream as a
+/// whole. The client gets the text, then an error event and the end; the request is
+/// recorded as a timeout with the text it was sent (estimated: no usage ever came).
+#[tokio::test]
+async fn a_stream_that_never_ends_is_cut_at_the_deployments_total_timeout_and_recorded() {
+    let origin = upstream(|| {
+        let ticks = futures::stream::unfold(0_u64, |n| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                               "choices": [{"index": 0, "delta": {"content": "tick "}, "finish_reason": null}]});
+            Some((Ok::<_, std::io::Error>(format!("data: {chunk}\n\n")), n + 1))
+        });
+        event_stream(Body::from_stream(ticks))
+    })
+    .await;
+    let app = spawn_app_with(&fresh_database().await, fake_upstream_providers()).await;
+    let route = json!({"name": "model", "deployments": [{"id": "only", "provider": "openai", "model": "m",
+                       "base_url": origin, "total_timeout_ms": 400}]});
+    assert_eq!(app.post("/v1/routes", &app.admin_token, route).await.status, StatusCode::CREATED);
+    let org = app.create_org("Endless").await;
+    let key = app.issue_key(&org, "write").await.1;
+    let started = std::time::Instant::now();
+    let (status, data) =
+        app.chat_stream(&key, json!({"model": "model", "stream": true, "messages": user_message("Hi")})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "cut, not endless: {:?}", started.elapsed());
+    assert!(data.iter().any(|d| d.contains("tick")), "the text came first: {data:?}");
+    assert!(data.iter().any(|d| d.contains("\"error\"")), "then an error: {data:?}");
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
+    let events = app.request_events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["error_kind"], "upstream_timeout", "{}", events[0]);
+    assert_eq!(events[0]["usage_estimated"], true, "{}", events[0]);
+    assert!(events[0]["completion_tokens"].as_u64() > Some(0), "{}", events[0]);
+}

@@ -31,6 +31,7 @@ fn providers() -> ProvidersConfig {
             connect: Duration::from_secs(1),
             total: Duration::from_secs(10),
             idle: Duration::from_secs(10),
+            stream: Duration::from_secs(10),
         },
         ..ProvidersConfig::default()
     }

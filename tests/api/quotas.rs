@@ -141,6 +141,7 @@ async fn a_cap_of_5_requests_in_flight_admits_exactly_5_slow_requests_at_once_ac
             connect: Duration::from_secs(2),
             total: Duration::from_secs(20),
             idle: Duration::from_secs(20),
+            stream: Duration::from_secs(20),
         },
         ..ProvidersConfig::default()
     };

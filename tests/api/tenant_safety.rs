@@ -244,6 +244,7 @@ async fn gateway(behaviour: Behaviour) -> (TestApp, FakeUpstream) {
             connect: Duration::from_secs(2),
             total: Duration::from_secs(20),
             idle: Duration::from_secs(20),
+            stream: Duration::from_secs(20),
         },
         ..ProvidersConfig::default()
     };

@@ -28,8 +28,12 @@ pub const API_KEY: &str = "test-provider-key";
 pub const CUSTOM_NAME: &str = "local-vllm";
 
 /// Short, so timeout tests finish fast; generous enough for a loaded CI machine.
-pub const TIMEOUTS: Timeouts =
-    Timeouts { connect: Duration::from_secs(2), total: Duration::from_millis(800), idle: Duration::from_millis(500) };
+pub const TIMEOUTS: Timeouts = Timeouts {
+    connect: Duration::from_secs(2),
+    total: Duration::from_millis(800),
+    idle: Duration::from_millis(500),
+    stream: Duration::from_secs(5),
+};
 
 pub struct Subject {
     pub provider: Arc<dyn Provider>,

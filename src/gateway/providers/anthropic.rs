@@ -9,7 +9,7 @@ mod stream;
 pub use native::{AnthropicHeaders, MessagesApi, NativeEvent, NativeStream};
 
 use super::config::ApiKey;
-use super::http::{open_stream, send_for_json, translate_sse, Timeouts};
+use super::http::{open_stream, send_for_json, translate_sse, StreamDeadlines, Timeouts};
 use super::{ChunkStream, Provider, ProviderError};
 use crate::gateway::openai::{ChatCompletion, ChatCompletionRequest};
 
@@ -73,8 +73,9 @@ impl Provider for AnthropicProvider {
         upstream_model: &str,
     ) -> Result<ChunkStream, ProviderError> {
         let body = messages_request(request, upstream_model, true)?;
+        let deadlines = StreamDeadlines::from_now(&self.timeouts);
         let response = open_stream(self.post(&body), self.timeouts.idle).await?;
-        Ok(translate_sse(response, self.timeouts.idle, AnthropicStream::new(upstream_model)))
+        Ok(translate_sse(response, deadlines, AnthropicStream::new(upstream_model)))
     }
 }
 

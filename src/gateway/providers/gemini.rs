@@ -17,7 +17,7 @@ mod signature;
 mod stream;
 
 use super::config::ApiKey;
-use super::http::{open_stream, send_for_json, translate_sse, Timeouts};
+use super::http::{open_stream, send_for_json, translate_sse, StreamDeadlines, Timeouts};
 use super::{ChunkStream, Provider, ProviderError};
 use crate::gateway::openai::{ChatCompletion, ChatCompletionRequest};
 
@@ -73,7 +73,8 @@ impl Provider for GeminiProvider {
     ) -> Result<ChunkStream, ProviderError> {
         let body = generate_content_request(request, upstream_model)?;
         let call = self.post(upstream_model, "streamGenerateContent?alt=sse", &body);
+        let deadlines = StreamDeadlines::from_now(&self.timeouts);
         let response = open_stream(call, self.timeouts.idle).await?;
-        Ok(translate_sse(response, self.timeouts.idle, GeminiStream::new(upstream_model)))
+        Ok(translate_sse(response, deadlines, GeminiStream::new(upstream_model)))
     }
 }

@@ -20,11 +20,41 @@ pub struct Timeouts {
     pub total: Duration,
     /// A streamed call: until the response headers, then between two upstream events.
     pub idle: Duration,
+    /// A streamed call as a whole, from when it is asked for to its last event: the
+    /// bound on an upstream that sends an event now and then for ever (each within
+    /// `idle`). Longer than `total` by default: a long answer is why clients stream.
+    pub stream: Duration,
 }
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { connect: Duration::from_secs(10), total: Duration::from_secs(600), idle: Duration::from_secs(120) }
+        Timeouts {
+            connect: Duration::from_secs(10),
+            total: Duration::from_secs(600),
+            idle: Duration::from_secs(120),
+            stream: Duration::from_secs(3_600),
+        }
+    }
+}
+
+/// How long a streamed call may still take: at most `idle` for each upstream event,
+/// and the whole stream until `until`. Past either, the stream ends with
+/// [`ProviderError::Timeout`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamDeadlines {
+    pub idle: Duration,
+    pub until: tokio::time::Instant,
+}
+
+impl StreamDeadlines {
+    /// For a stream asked for now under `timeouts`.
+    pub fn from_now(timeouts: &Timeouts) -> Self {
+        StreamDeadlines { idle: timeouts.idle, until: tokio::time::Instant::now() + timeouts.stream }
+    }
+
+    /// When waiting for the next event, asked for now, gives up.
+    fn next_event(&self) -> tokio::time::Instant {
+        (tokio::time::Instant::now() + self.idle).min(self.until)
     }
 }
 
@@ -226,14 +256,14 @@ pub(crate) trait StreamTranslator: Send + 'static {
 
 pub(crate) fn translate_sse<T: StreamTranslator>(
     response: reqwest::Response,
-    idle: Duration,
+    deadlines: StreamDeadlines,
     translator: T,
 ) -> ChunkStream {
-    translate_sse_bytes(response.bytes_stream(), idle, translator)
+    translate_sse_bytes(response.bytes_stream(), deadlines, translator)
 }
 
-/// Drives `translator` over an SSE byte stream, waiting at most `idle` for each event.
-pub(crate) fn translate_sse_bytes<S, B, E, T>(bytes: S, idle: Duration, mut translator: T) -> ChunkStream
+/// Drives `translator` over an SSE byte stream, within `deadlines`.
+pub(crate) fn translate_sse_bytes<S, B, E, T>(bytes: S, deadlines: StreamDeadlines, mut translator: T) -> ChunkStream
 where
     S: futures::Stream<Item = Result<B, E>> + Send + 'static,
     B: AsRef<[u8]> + Send + 'static,
@@ -241,7 +271,7 @@ where
     T: StreamTranslator,
 {
     Box::pin(async_stream::stream! {
-        let events = sse_events(bytes, idle);
+        let events = sse_events(bytes, deadlines);
         futures::pin_mut!(events);
         loop {
             match events.next().await {
@@ -279,13 +309,14 @@ where
     })
 }
 
-/// The events of an SSE byte stream, waiting at most `idle` for each: a silent
-/// upstream is a [`ProviderError::Timeout`], a broken one a [`ProviderError::StreamCut`],
+/// The events of an SSE byte stream, waiting at most `idle` for each and for all of
+/// them until the stream's deadline: a silent (or endless) upstream is a
+/// [`ProviderError::Timeout`], a broken one a [`ProviderError::StreamCut`],
 /// an event past [`sse::MAX_EVENT_BYTES`] an [`ProviderError::InvalidResponse`] (each
 /// ends the stream); `None` is the upstream closing the connection.
 pub(crate) fn sse_events<S, B, E>(
     bytes: S,
-    idle: Duration,
+    deadlines: StreamDeadlines,
 ) -> impl futures::Stream<Item = Result<sse::Event, ProviderError>> + Send
 where
     S: futures::Stream<Item = Result<B, E>> + Send + 'static,
@@ -298,11 +329,11 @@ where
         // The idle time runs from when the next event is asked for, not from the last
         // byte: an upstream trickling bytes that never make an event is as silent as
         // one sending none (and a client slow to ask costs the upstream nothing).
-        let mut deadline = tokio::time::Instant::now() + idle;
+        let mut deadline = deadlines.next_event();
         loop {
             if let Some(event) = parser.next_event() {
                 yield Ok(event);
-                deadline = tokio::time::Instant::now() + idle;
+                deadline = deadlines.next_event();
                 continue;
             }
             match tokio::time::timeout_at(deadline, bytes.next()).await {
@@ -369,6 +400,27 @@ mod tests {
         }
     }
 
+    /// Deadlines of `idle` per event and the default for the whole stream.
+    fn idle(idle: Duration) -> StreamDeadlines {
+        StreamDeadlines::from_now(&Timeouts { idle, ..Timeouts::default() })
+    }
+
+    #[tokio::test]
+    async fn an_upstream_sending_an_event_now_and_then_for_ever_yields_timeout_at_the_stream_deadline() {
+        // An event every 20 ms, each well within the idle time, without end.
+        let bytes = futures::stream::unfold((), |()| async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Some((Ok::<_, std::io::Error>("data: tick\n\n"), ()))
+        });
+        let timeouts =
+            Timeouts { idle: Duration::from_secs(1), stream: Duration::from_millis(150), ..Timeouts::default() };
+        let started = std::time::Instant::now();
+        let items: Vec<_> = translate_sse_bytes(bytes, StreamDeadlines::from_now(&timeouts), Echoing).collect().await;
+        assert!(items.len() > 2, "events passed until the deadline: {}", items.len());
+        assert_eq!(items.last(), Some(&Err(ProviderError::Timeout)));
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    }
+
     fn texts(items: &[Result<ChatCompletionChunk, ProviderError>]) -> Vec<String> {
         items
             .iter()
@@ -381,7 +433,7 @@ mod tests {
     async fn stops_at_the_end_marker_even_if_bytes_follow() {
         let bytes =
             futures::stream::iter(vec![Ok::<_, std::io::Error>("data: a\n\ndata: b\n\ndata: end\n\ndata: c\n\n")]);
-        let items: Vec<_> = translate_sse_bytes(bytes, Duration::from_secs(1), Echoing).collect().await;
+        let items: Vec<_> = translate_sse_bytes(bytes, idle(Duration::from_secs(1)), Echoing).collect().await;
         assert_eq!(texts(&items), vec!["a", "b"]);
         assert_eq!(items.len(), 2);
     }
@@ -389,7 +441,7 @@ mod tests {
     #[tokio::test]
     async fn a_stream_closed_before_its_end_marker_yields_stream_cut() {
         let bytes = futures::stream::iter(vec![Ok::<_, std::io::Error>("data: a\n\n")]);
-        let items: Vec<_> = translate_sse_bytes(bytes, Duration::from_secs(1), Echoing).collect().await;
+        let items: Vec<_> = translate_sse_bytes(bytes, idle(Duration::from_secs(1)), Echoing).collect().await;
         assert_eq!(items.len(), 2);
         assert_eq!(items[1], Err(ProviderError::StreamCut));
     }
@@ -397,7 +449,7 @@ mod tests {
     #[tokio::test]
     async fn a_transport_error_mid_stream_yields_stream_cut() {
         let bytes = futures::stream::iter(vec![Ok("data: a\n\n"), Err(std::io::Error::other("reset"))]);
-        let items: Vec<_> = translate_sse_bytes(bytes, Duration::from_secs(1), Echoing).collect().await;
+        let items: Vec<_> = translate_sse_bytes(bytes, idle(Duration::from_secs(1)), Echoing).collect().await;
         assert_eq!(items.last(), Some(&Err(ProviderError::StreamCut)));
     }
 
@@ -406,7 +458,7 @@ mod tests {
         let bytes =
             futures::stream::iter(vec![Ok::<_, std::io::Error>("data: a\n\n")]).chain(futures::stream::pending());
         let started = std::time::Instant::now();
-        let items: Vec<_> = translate_sse_bytes(bytes, Duration::from_millis(50), Echoing).collect().await;
+        let items: Vec<_> = translate_sse_bytes(bytes, idle(Duration::from_millis(50)), Echoing).collect().await;
         assert_eq!(items.last(), Some(&Err(ProviderError::Timeout)));
         assert!(started.elapsed() < Duration::from_secs(2));
     }
@@ -422,7 +474,7 @@ mod tests {
                 Ok("data: b\n\ndata: end\n\n")
             },
         ));
-        let mut chunks = translate_sse_bytes(bytes, Duration::from_millis(80), Echoing);
+        let mut chunks = translate_sse_bytes(bytes, idle(Duration::from_millis(80)), Echoing);
         let first = chunks.next().await;
         tokio::time::sleep_until(start + Duration::from_millis(100)).await;
         let rest: Vec<_> = chunks.collect().await;

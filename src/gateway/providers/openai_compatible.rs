@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::config::ApiKey;
-use super::http::{open_stream, send_for_json, translate_sse, StreamTranslator, Timeouts, Translated};
+use super::http::{open_stream, send_for_json, translate_sse, StreamDeadlines, StreamTranslator, Timeouts, Translated};
 use super::{ChunkStream, Provider, ProviderError};
 use crate::gateway::openai::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ContentPart, MessageContent, StreamOptions,
@@ -144,8 +144,9 @@ impl Provider for OpenAiCompatibleProvider {
         upstream_model: &str,
     ) -> Result<ChunkStream, ProviderError> {
         let body = self.upstream(request, upstream_model, true);
+        let deadlines = StreamDeadlines::from_now(&self.timeouts);
         let response = open_stream(self.post(&body), self.timeouts.idle).await?;
-        Ok(translate_sse(response, self.timeouts.idle, OpenAiStream::default()))
+        Ok(translate_sse(response, deadlines, OpenAiStream::default()))
     }
 }
 

@@ -132,6 +132,7 @@ async fn a_slow_but_alive_stream_outlives_every_server_timeout() {
             connect: Duration::from_secs(2),
             total: Duration::from_secs(30),
             idle: Duration::from_secs(5),
+            stream: Duration::from_secs(30),
         },
         ..ProvidersConfig::default()
     };

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use futures::{Stream, StreamExt};
 use serde_json::Value;
 
-use super::super::http::{open_stream, send_for_json, sse_events};
+use super::super::http::{open_stream, send_for_json, sse_events, StreamDeadlines};
 use super::super::ProviderError;
 use super::error_from_type;
 
@@ -65,8 +65,9 @@ impl MessagesApi for super::AnthropicProvider {
     }
 
     async fn stream(&self, body: &Value, headers: &AnthropicHeaders) -> Result<NativeStream, ProviderError> {
+        let deadlines = StreamDeadlines::from_now(&self.timeouts);
         let response = open_stream(self.post_native(&self.endpoint, body, headers), self.timeouts.idle).await?;
-        Ok(native_events(response.bytes_stream(), self.timeouts.idle))
+        Ok(native_events(response.bytes_stream(), deadlines))
     }
 
     async fn count_tokens(&self, body: &Value, headers: &AnthropicHeaders) -> Result<Value, ProviderError> {
@@ -84,14 +85,14 @@ fn is_event_name(name: &str) -> bool {
 }
 
 /// Anthropic's SSE stream as events, ended by `message_stop`.
-pub(crate) fn native_events<S, B, E>(bytes: S, idle: std::time::Duration) -> NativeStream
+pub(crate) fn native_events<S, B, E>(bytes: S, deadlines: StreamDeadlines) -> NativeStream
 where
     S: futures::Stream<Item = Result<B, E>> + Send + 'static,
     B: AsRef<[u8]> + Send + 'static,
     E: std::fmt::Display + Send + 'static,
 {
     Box::pin(async_stream::stream! {
-        let events = sse_events(bytes, idle);
+        let events = sse_events(bytes, deadlines);
         futures::pin_mut!(events);
         while let Some(event) = events.next().await {
             let event = match event {
@@ -147,7 +148,8 @@ mod tests {
     }
 
     async fn collect(text: &str) -> Vec<Result<NativeEvent, ProviderError>> {
-        native_events(bytes(text), Duration::from_secs(5)).collect().await
+        let timeouts = crate::gateway::providers::Timeouts { idle: Duration::from_secs(5), ..Default::default() };
+        native_events(bytes(text), StreamDeadlines::from_now(&timeouts)).collect().await
     }
 
     #[tokio::test]
