@@ -46,10 +46,15 @@ pub struct StreamDeadlines {
     pub until: tokio::time::Instant,
 }
 
+/// Longest wait the arithmetic takes (a year): `Instant + Duration` panics past the
+/// clock's range, and a timeout is configuration.
+const LONGEST_WAIT: Duration = Duration::from_secs(365 * 24 * 3_600);
+
 impl StreamDeadlines {
     /// For a stream asked for now under `timeouts`.
     pub fn from_now(timeouts: &Timeouts) -> Self {
-        StreamDeadlines { idle: timeouts.idle, until: tokio::time::Instant::now() + timeouts.stream }
+        let until = tokio::time::Instant::now() + timeouts.stream.min(LONGEST_WAIT);
+        StreamDeadlines { idle: timeouts.idle.min(LONGEST_WAIT), until }
     }
 
     /// When waiting for the next event, asked for now, gives up.
@@ -403,6 +408,14 @@ mod tests {
     /// Deadlines of `idle` per event and the default for the whole stream.
     fn idle(idle: Duration) -> StreamDeadlines {
         StreamDeadlines::from_now(&Timeouts { idle, ..Timeouts::default() })
+    }
+
+    #[test]
+    fn given_timeouts_beyond_the_clocks_range_then_deadlines_are_a_year_away_not_a_panic() {
+        let endless = Timeouts { idle: Duration::MAX, stream: Duration::MAX, ..Timeouts::default() };
+        let deadlines = StreamDeadlines::from_now(&endless);
+        assert_eq!(deadlines.idle, LONGEST_WAIT);
+        assert!(deadlines.next_event() <= deadlines.until);
     }
 
     #[tokio::test]
