@@ -7,6 +7,7 @@
 mod request;
 mod response;
 mod stream;
+mod streamed_json;
 mod to_chat;
 mod validate;
 

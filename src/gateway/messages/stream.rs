@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::response::{new_tool_use_id, stop_reason, usage_from_chat};
+use super::streamed_json::StreamedJson;
 use crate::gateway::openai::{ChatCompletionChunk, FinishReason, ToolCallDelta, Usage};
 
 /// One server-sent event of a Messages stream.
@@ -74,7 +75,7 @@ enum LaneState {
 struct ToolLane {
     id: String,
     name: String,
-    arguments: String,
+    arguments: StreamedJson,
     state: LaneState,
 }
 
@@ -256,7 +257,7 @@ impl StreamTranslator {
         let lane = self.tools.entry(piece.index).or_insert_with(|| ToolLane {
             id: String::new(),
             name: String::new(),
-            arguments: String::new(),
+            arguments: StreamedJson::default(),
             state: LaneState::Pending,
         });
         if let Some(id) = piece.id.as_deref().filter(|_| lane.id.is_empty()) {
@@ -269,14 +270,14 @@ impl StreamTranslator {
         let arguments = function.and_then(|f| f.arguments.as_deref()).unwrap_or_default();
         match lane.state {
             LaneState::Open => {
-                lane.arguments.push_str(arguments);
+                lane.arguments.push(arguments);
                 if let (false, Some(OpenBlock::Tool { index, .. })) = (arguments.is_empty(), self.open) {
                     Self::delta(index, json!({"type": "input_json_delta", "partial_json": arguments}), events);
                 }
             }
             LaneState::Closed => {}
             LaneState::Pending => {
-                lane.arguments.push_str(arguments);
+                lane.arguments.push(arguments);
                 if self.can_switch() {
                     self.open_tool(piece.index, events);
                 }
@@ -288,16 +289,14 @@ impl StreamTranslator {
     /// A new block may start unless a tool call is open with arguments still incomplete.
     fn can_switch(&self) -> bool {
         match self.open {
-            Some(OpenBlock::Tool { call, .. }) => {
-                self.tools.get(&call).is_none_or(|lane| complete_json(&lane.arguments))
-            }
+            Some(OpenBlock::Tool { call, .. }) => self.tools.get(&call).is_none_or(|lane| lane.arguments.is_complete()),
             _ => true,
         }
     }
 
-    /// Streams buffered calls once the open call's arguments are complete. Only
-    /// asked when a call waits: checking completeness parses the open call's
-    /// arguments, and doing it for every piece of one long call is quadratic.
+    /// Streams buffered calls once the open call's arguments are complete (asked
+    /// after every piece while a call waits: `StreamedJson` answers without
+    /// parsing the text again).
     fn advance(&mut self, events: &mut Vec<SseEvent>) {
         while matches!(self.open, Some(OpenBlock::Tool { .. })) {
             let next = self.tools.iter().find(|(_, lane)| lane.state == LaneState::Pending).map(|(call, _)| *call);
@@ -311,7 +310,7 @@ impl StreamTranslator {
 
     fn open_tool(&mut self, call: u32, events: &mut Vec<SseEvent>) {
         let (id, name, arguments) = match self.tools.get(&call) {
-            Some(lane) => (lane.id.clone(), lane.name.clone(), lane.arguments.clone()),
+            Some(lane) => (lane.id.clone(), lane.name.clone(), lane.arguments.as_str().to_owned()),
             None => return,
         };
         let id = if id.is_empty() { new_tool_use_id() } else { id };
@@ -324,10 +323,6 @@ impl StreamTranslator {
             Self::delta(index, json!({"type": "input_json_delta", "partial_json": arguments}), events);
         }
     }
-}
-
-fn complete_json(text: &str) -> bool {
-    !text.trim().is_empty() && serde_json::from_str::<Value>(text).is_ok()
 }
 
 #[cfg(test)]
