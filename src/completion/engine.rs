@@ -113,20 +113,20 @@ impl CompletionService {
     }
 
     /// Admits `exchange` for `caller` now: against every quota its limits put it
-    /// under, weighing the prompt's estimated tokens and their cost at the first
-    /// deployment's price.
+    /// under, weighing the prompt's estimated tokens (`exchange.estimated_prompt_tokens()`,
+    /// worked out once by the caller) and their cost at the first deployment's price.
     pub(super) async fn reserve<E: Exchange>(
         &self,
         caller: &GatewayCaller,
         exchange: &E,
         plan: &Plan,
+        estimated_tokens: u64,
         now: chrono::DateTime<Utc>,
     ) -> Result<Reservation, EngineError> {
         let quotas = self.quotas_of(caller, exchange, plan, now);
         if quotas.is_empty() {
             return Ok(Reservation::default());
         }
-        let estimated_tokens = exchange.estimated_prompt_tokens();
         let estimate = Amounts {
             requests: 1,
             tokens: i64::try_from(estimated_tokens).unwrap_or(i64::MAX),
@@ -168,7 +168,9 @@ impl CompletionService {
         let started_at = Utc::now();
         let request_id = Uuid::now_v7();
         let price = plan.first_price();
-        let reservation = self.reserve(caller, exchange, plan, started_at).await?;
+        // Weighed by admission, and recorded if an answer's usage never comes.
+        let estimated_prompt_tokens = exchange.estimated_prompt_tokens();
+        let reservation = self.reserve(caller, exchange, plan, estimated_prompt_tokens, started_at).await?;
         let rate_limits = reservation.rate_limits;
         let first = plan.routes.first().and_then(|r| r.targets.first());
         let provider = first.map(|t| t.provider.name().to_string()).unwrap_or_default();
@@ -185,9 +187,9 @@ impl CompletionService {
             exchange.is_stream(),
             started_at,
             reservation,
+            estimated_prompt_tokens,
             std::sync::Arc::clone(&self.recorder),
         );
-        ticket.estimate_prompt(exchange.estimated_prompt_tokens());
         if let Some(first) = first {
             ticket.serve_with(&first.deployment, &provider, first.price);
         }

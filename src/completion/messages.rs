@@ -305,7 +305,8 @@ impl super::CompletionService {
         plan: &super::plan::Plan,
     ) -> Result<(), EngineError> {
         // Dropped at once: what it took goes back to this process's leases.
-        let _reservation = self.reserve(caller, exchange, plan, chrono::Utc::now()).await?;
+        let estimated_tokens = exchange.estimated_prompt_tokens();
+        let _reservation = self.reserve(caller, exchange, plan, estimated_tokens, chrono::Utc::now()).await?;
         Ok(())
     }
 }

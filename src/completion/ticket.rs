@@ -55,7 +55,10 @@ struct Details {
     started: Instant,
     first_token_ms: Option<u64>,
     reservation: Reservation,
-    seen: Seen,
+    /// The prompt's tokens as admission estimated them.
+    estimated_prompt_tokens: u64,
+    /// Bytes of generated text passed on to the client.
+    output_bytes: u64,
 }
 
 /// What the gateway saw of a request's answer, for the estimate recorded when
@@ -109,6 +112,7 @@ impl Ticket {
         streamed: bool,
         started_at: DateTime<Utc>,
         reservation: Reservation,
+        estimated_prompt_tokens: u64,
         recorder: Arc<Recorder>,
     ) -> Self {
         let details = Details {
@@ -125,7 +129,8 @@ impl Ticket {
             started: Instant::now(),
             first_token_ms: None,
             reservation,
-            seen: Seen::default(),
+            estimated_prompt_tokens,
+            output_bytes: 0,
         };
         Ticket { request_id, provider, details: Some(details), usage: None, recorder }
     }
@@ -138,19 +143,11 @@ impl Ticket {
         }
     }
 
-    /// The prompt's estimated tokens: recorded if an upstream answers without
-    /// reporting its usage.
-    pub fn estimate_prompt(&mut self, tokens: u64) {
-        if let Some(details) = self.details.as_mut() {
-            details.seen.prompt_tokens = tokens;
-        }
-    }
-
     /// Generated text passed on to the client: the completion's estimate if its
     /// usage never comes.
     pub fn add_output(&mut self, bytes: usize) {
         if let Some(details) = self.details.as_mut() {
-            details.seen.output_bytes = details.seen.output_bytes.saturating_add(bytes as u64);
+            details.output_bytes = details.output_bytes.saturating_add(bytes as u64);
         }
     }
 
@@ -180,13 +177,9 @@ impl Ticket {
         }
     }
 
-    /// The attempt under way ended with this upstream status (0 = no answer);
-    /// without an error kind, it answered.
+    /// The attempt under way ended with this upstream status (0 = no answer).
     pub fn attempt_ended(&mut self, http_status: u16, error_kind: Option<&str>) {
         if let Some(details) = self.details.as_mut() {
-            if error_kind.is_none() {
-                details.seen.answered = true;
-            }
             if let Some(pending) = details.current.take() {
                 details.attempts.push(pending.finish(http_status, error_kind));
             }
@@ -223,8 +216,14 @@ impl Details {
             let unanswered = pending.finish(0, outcome.error_kind.as_deref());
             self.attempts.push(unanswered);
         }
+        let seen = Seen {
+            // An attempt that ended without an error is one an upstream answered.
+            answered: self.attempts.iter().any(|a| a.error_kind.is_none() && a.http_status != 0),
+            prompt_tokens: self.estimated_prompt_tokens,
+            output_bytes: self.output_bytes,
+        };
         let finished = outcome.error_kind.is_none();
-        let (tokens, usage_estimated) = recorded_tokens(outcome.usage.as_ref(), finished, self.seen);
+        let (tokens, usage_estimated) = recorded_tokens(outcome.usage.as_ref(), finished, seen);
         let reasoning = outcome.usage.as_ref().map_or(0, Usage::reasoning_tokens);
         let event = RequestCompleted {
             organization_id: self.organization_id,
