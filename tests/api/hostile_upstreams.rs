@@ -125,6 +125,31 @@ async fn a_stream_line_that_never_ends_is_refused_at_the_bound_and_recorded() {
     assert_eq!((status.as_str(), kind.as_str()), ("error", "upstream_invalid_response"));
 }
 
+/// An upstream that takes its time before even its headers, inside the deployment's
+/// first-byte timeout but past its total: the stream's deadline bounds that wait too.
+#[tokio::test]
+async fn a_stream_whose_headers_never_come_is_cut_at_the_deployments_total_timeout() {
+    let router = axum::Router::new().fallback(|| async {
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        event_stream(Body::from("data: [DONE]\n\n"))
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let app = spawn_app_with(&fresh_database().await, fake_upstream_providers()).await;
+    let route = json!({"name": "model", "deployments": [{"id": "only", "provider": "openai", "model": "m",
+                       "base_url": origin, "total_timeout_ms": 400, "first_byte_timeout_ms": 60_000}]});
+    assert_eq!(app.post("/v1/routes", &app.admin_token, route).await.status, StatusCode::CREATED);
+    let org = app.create_org("Patient").await;
+    let key = app.issue_key(&org, "write").await.1;
+    let started = std::time::Instant::now();
+    let (status, _) =
+        app.chat_stream(&key, json!({"model": "model", "stream": true, "messages": user_message("Hi")})).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "cut, not kept waiting: {:?}", started.elapsed());
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(recorded(&app).await, ("error".to_owned(), "upstream_timeout".to_owned()));
+}
+
 /// An upstream that sends a piece of text now and then, each well within the idle
 /// time, and never ends: a deployment's `total_timeout_ms` bounds the stream as a
 /// whole. The client gets the text, then an error event and the end; the request is

@@ -74,7 +74,7 @@ impl Provider for AnthropicProvider {
     ) -> Result<ChunkStream, ProviderError> {
         let body = messages_request(request, upstream_model, true)?;
         let deadlines = StreamDeadlines::from_now(&self.timeouts);
-        let response = open_stream(self.post(&body), self.timeouts.idle).await?;
+        let response = open_stream(self.post(&body), &deadlines).await?;
         Ok(translate_sse(response, deadlines, AnthropicStream::new(upstream_model)))
     }
 }

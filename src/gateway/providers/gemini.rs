@@ -74,7 +74,7 @@ impl Provider for GeminiProvider {
         let body = generate_content_request(request, upstream_model)?;
         let call = self.post(upstream_model, "streamGenerateContent?alt=sse", &body);
         let deadlines = StreamDeadlines::from_now(&self.timeouts);
-        let response = open_stream(call, self.timeouts.idle).await?;
+        let response = open_stream(call, &deadlines).await?;
         Ok(translate_sse(response, deadlines, GeminiStream::new(upstream_model)))
     }
 }

@@ -119,10 +119,12 @@ pub(crate) async fn send_for_json<T: DeserializeOwned>(
 /// Sends a streamed call and returns the response once its headers say success.
 pub(crate) async fn open_stream(
     request: reqwest::RequestBuilder,
-    idle: Duration,
+    deadlines: &StreamDeadlines,
 ) -> Result<reqwest::Response, ProviderError> {
     let request = request.headers(crate::observability::traces::outgoing_headers());
-    let response = tokio::time::timeout(idle, request.send())
+    // The answer's head is the stream's first wait: bounded by the idle timeout and by
+    // the stream's deadline as a whole, whichever comes first.
+    let response = tokio::time::timeout_at(deadlines.next_event(), request.send())
         .await
         .map_err(|_| ProviderError::Timeout)?
         .map_err(transport_error)?;
@@ -131,7 +133,7 @@ pub(crate) async fn open_stream(
         return Ok(response);
     }
     let retry_after = retry_after_secs(response.headers());
-    let body = tokio::time::timeout(idle, read_at_most(response, MAX_ERROR_BODY_BYTES))
+    let body = tokio::time::timeout_at(deadlines.next_event(), read_at_most(response, MAX_ERROR_BODY_BYTES))
         .await
         .map_err(|_| ProviderError::Timeout)??;
     Err(upstream_error(status.as_u16(), &body).with_retry_after(retry_after))

@@ -145,7 +145,7 @@ impl Provider for OpenAiCompatibleProvider {
     ) -> Result<ChunkStream, ProviderError> {
         let body = self.upstream(request, upstream_model, true);
         let deadlines = StreamDeadlines::from_now(&self.timeouts);
-        let response = open_stream(self.post(&body), self.timeouts.idle).await?;
+        let response = open_stream(self.post(&body), &deadlines).await?;
         Ok(translate_sse(response, deadlines, OpenAiStream::default()))
     }
 }

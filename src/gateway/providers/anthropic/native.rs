@@ -66,7 +66,7 @@ impl MessagesApi for super::AnthropicProvider {
 
     async fn stream(&self, body: &Value, headers: &AnthropicHeaders) -> Result<NativeStream, ProviderError> {
         let deadlines = StreamDeadlines::from_now(&self.timeouts);
-        let response = open_stream(self.post_native(&self.endpoint, body, headers), self.timeouts.idle).await?;
+        let response = open_stream(self.post_native(&self.endpoint, body, headers), &deadlines).await?;
         Ok(native_events(response.bytes_stream(), deadlines))
     }
 
