@@ -80,9 +80,7 @@ impl CompletionService {
                 })
                 .await;
             match first {
-                Ok(((first, rest), target)) => {
-                    Answer::Stream(self.stream(ticket, first, rest, target.clone(), E::chunk_output_bytes))
-                }
+                Ok((first, rest)) => Answer::Stream(self.stream(ticket, first, rest, E::chunk_output_bytes)),
                 Err(exhausted) => return Err(self.fail(ticket, exhausted, &plan).await),
             }
         } else {
@@ -93,14 +91,11 @@ impl CompletionService {
                 })
                 .await;
             match body {
-                Ok(((body, usage), target)) => {
+                Ok((body, usage)) => {
                     match &usage {
-                        Some(usage) => {
-                            target.used(usage);
-                            // Also kept by the ticket: recorded even if the client
-                            // leaves while the commit waits.
-                            ticket.set_usage(*usage);
-                        }
+                        // Also kept by the ticket: recorded even if the client
+                        // leaves while the commit waits.
+                        Some(usage) => ticket.set_usage(*usage),
                         None => ticket.add_output(E::body_output_bytes(&body)),
                     }
                     self.finish(ticket, Outcome::success(usage)).await?;
@@ -191,7 +186,7 @@ impl CompletionService {
             std::sync::Arc::clone(&self.recorder),
         );
         if let Some(first) = first {
-            ticket.serve_with(&first.deployment, &provider, first.price);
+            ticket.serve_with(first);
         }
         Ok((ticket, rate_limits))
     }
@@ -200,12 +195,7 @@ impl CompletionService {
     /// or load, skipping those cooling down, at most `max_attempts`, with backoff
     /// between retries), then each fallback route the same way. A failure that
     /// another attempt cannot fix (a 4xx other than 429) ends the search at once.
-    async fn first_answer<'p, T, F, Fut>(
-        &self,
-        plan: &'p Plan,
-        ticket: &mut Ticket,
-        call: F,
-    ) -> Result<(T, &'p Target), Exhausted>
+    async fn first_answer<'p, T, F, Fut>(&self, plan: &'p Plan, ticket: &mut Ticket, call: F) -> Result<T, Exhausted>
     where
         F: Fn(&'p Target) -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
@@ -224,7 +214,7 @@ impl CompletionService {
                     tokio::time::sleep(backoff(retries, rand::random::<f64>())).await;
                 }
                 attempts += 1;
-                ticket.serve_with(&target.deployment, target.provider.name(), target.price);
+                ticket.serve_with(target);
                 ticket.attempt_started(attempt(target));
                 target.health.sent(target.capacity, Instant::now());
                 let in_flight = target.health.enter();
@@ -241,7 +231,7 @@ impl CompletionService {
                         target.health.succeeded();
                         ticket.attempt_ended(200, None);
                         ticket.mark_first_token();
-                        return Ok((answer, target));
+                        return Ok(answer);
                     }
                     Err(error @ ProviderError::UnsupportedRequest(_)) => {
                         // This deployment's provider cannot express the request, and
@@ -302,7 +292,6 @@ impl CompletionService {
         mut ticket: Ticket,
         first: Piece<C>,
         mut upstream: PieceStream<C>,
-        target: Target,
         output_bytes: fn(&C) -> usize,
     ) -> EngineStream<C> {
         // The stream outlives the handler (and `&self`): it keeps what finishing needs.
@@ -333,9 +322,6 @@ impl CompletionService {
                 }
             }
             let usage = ticket.usage().copied();
-            if let Some(usage) = &usage {
-                target.used(usage);
-            }
             let outcome = match &failure {
                 None => Outcome::success(usage),
                 Some(error) => Outcome::failure(error.kind(), error.http_status(), usage),

@@ -31,14 +31,6 @@ pub struct Target {
     pub health: Arc<DeploymentHealth>,
 }
 
-impl Target {
-    /// Counts what a served request used against the deployment's tokens per minute.
-    pub fn used(&self, usage: &crate::gateway::openai::Usage) {
-        let tokens = usage.prompt_tokens.saturating_add(usage.completion_tokens);
-        self.health.used_tokens(self.capacity, tokens, std::time::Instant::now());
-    }
-}
-
 /// One route: its deployments and how to choose and retry among them.
 pub struct RoutePlan {
     pub name: String,

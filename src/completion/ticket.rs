@@ -18,10 +18,12 @@ use gaiarouter_domain::request::{
 use uuid::Uuid;
 
 use super::exchange::{Ingress, BYTES_PER_TOKEN};
+use super::plan::Target;
 use crate::auth::key_cache::GatewayCaller;
 use crate::gateway::openai::Usage;
 use crate::gateway::registry::TokenCounts;
 use crate::gateway::Price;
+use crate::routing::health::{Capacity, DeploymentHealth};
 use crate::usage::quota::Reservation;
 use crate::usage::recorder::{PendingRecord, Recorder};
 
@@ -59,6 +61,13 @@ struct Details {
     estimated_prompt_tokens: u64,
     /// Bytes of generated text passed on to the client.
     output_bytes: u64,
+    /// The serving deployment's tokens-per-minute count.
+    meter: Option<TokenMeter>,
+}
+
+struct TokenMeter {
+    health: Arc<DeploymentHealth>,
+    capacity: Capacity,
 }
 
 /// What the gateway saw of a request's answer, for the estimate recorded when
@@ -131,6 +140,7 @@ impl Ticket {
             reservation,
             estimated_prompt_tokens,
             output_bytes: 0,
+            meter: None,
         };
         Ticket { request_id, provider, details: Some(details), usage: None, recorder }
     }
@@ -161,13 +171,17 @@ impl Ticket {
         self.usage.as_ref()
     }
 
-    /// The deployment that serves (or last failed): its provider and price count.
-    pub fn serve_with(&mut self, deployment: &str, provider: &str, price: Price) {
+    /// The deployment that serves (or last failed): its provider and price count,
+    /// and its tokens per minute are charged with what the request is recorded as
+    /// using (the estimate too when no report came: an upstream that never reports
+    /// usage still fills its minute).
+    pub fn serve_with(&mut self, target: &Target) {
         if let Some(details) = self.details.as_mut() {
-            details.deployment = deployment.to_string();
-            details.price = price;
+            target.deployment.clone_into(&mut details.deployment);
+            details.price = target.price;
+            details.meter = Some(TokenMeter { health: Arc::clone(&target.health), capacity: target.capacity });
         }
-        provider.clone_into(&mut self.provider);
+        target.provider.name().clone_into(&mut self.provider);
     }
 
     /// An attempt starts: `attempt` says where to (its status is filled in later).
@@ -224,6 +238,12 @@ impl Details {
         };
         let finished = outcome.error_kind.is_none();
         let (tokens, usage_estimated) = recorded_tokens(outcome.usage.as_ref(), finished, seen);
+        if let Some(meter) = &self.meter {
+            let used = tokens.prompt.saturating_add(tokens.completion);
+            if used > 0 {
+                meter.health.used_tokens(meter.capacity, used, Instant::now());
+            }
+        }
         let reasoning = outcome.usage.as_ref().map_or(0, Usage::reasoning_tokens);
         let event = RequestCompleted {
             organization_id: self.organization_id,

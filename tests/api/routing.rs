@@ -277,3 +277,39 @@ async fn a_deployment_at_its_requests_per_minute_is_passed_over_for_the_others()
     assert_eq!(small.requests().len(), 2, "its 2 requests per minute, then the others serve");
     assert_eq!(big.requests().len(), 4);
 }
+
+/// An upstream that never reports usage still fills its deployment's tokens per
+/// minute: what the gateway records (its estimate) is what the deployment is charged.
+#[tokio::test]
+async fn a_deployment_whose_upstream_reports_no_usage_is_charged_its_estimate_per_minute() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let served = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&served);
+    let silent = axum::Router::new().fallback(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async {
+            axum::Json(json!({"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+                              "choices": [{"index": 0, "message": {"role": "assistant", "content": "word ".repeat(80)},
+                                           "finish_reason": "stop"}],
+                              "usage": null}))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, silent).await.unwrap() });
+    let app = gateway().await;
+    let big = openai(vec![answer("big")]).await;
+    let capped = json!({"id": "silent", "provider": "openai", "model": "gpt-4o-mini", "base_url": origin,
+                        "weight": 1000, "tpm": 50});
+    create_route(&app, json!({"name": "capped", "deployments": [capped, deployment("big", &big, 1)]})).await;
+    let key = key(&app).await;
+    for _ in 0..4 {
+        assert_eq!(app.chat(&key, ask("capped")).await.status, StatusCode::OK);
+    }
+    assert_eq!(served.load(Ordering::SeqCst), 1, "its one answer (~100 tokens) filled its 50 a minute");
+    assert_eq!(big.requests().len(), 3);
+    let events = app.request_events().await;
+    let silent_event = events.iter().find(|e| e["deployment"] == "capped/silent").unwrap();
+    assert_eq!(silent_event["usage_estimated"], true, "{silent_event}");
+}
