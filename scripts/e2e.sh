@@ -33,6 +33,7 @@ GAIAROUTER_JWT_SECRET="e2e-jwt-secret-e2e-jwt-secret-e2e-jwt-secret" \
 GAIAROUTER_STATIC_DIR="$PWD/frontend/dist" \
 GAIAROUTER_DATA_DIR="$data_dir" \
 FAKE_UPSTREAM_KEY="fake-upstream-key" \
+GAIAROUTER_CREDENTIAL_VARS=FAKE_UPSTREAM_KEY \
   "${CARGO_TARGET_DIR:-target}/debug/gaiarouter" serve >"$log_file" 2>&1 &
 server=$!
 # The log's tail is printed on a failure before the exit; then it goes with the data dir.

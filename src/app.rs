@@ -54,7 +54,7 @@ pub async fn prepare_with_providers(
     let hash_concurrency = config.password_hash_concurrency.unwrap_or_else(password::HashGate::default_concurrency);
     password::configure(hash_concurrency, config.password_hash_queue);
     let login_throttle = Arc::new(crate::auth::throttle::LoginThrottle::new(throttle_config(&config)));
-    crate::routing::credentials::configure(&config.credentials)
+    crate::routing::credentials::configure(&config.credentials, config.credential_vars.as_deref())
         .map_err(|e| anyhow::anyhow!("config [credentials]: {e}"))?;
     let pool = postgres::connect(database_url, config.db_max_connections).await?;
     postgres::migrate(&pool).await?;

@@ -74,6 +74,10 @@ pub struct Config {
     /// Named provider credentials for route deployments: `name = "value"` or
     /// `name = "env:VAR"`. Deployments name them; values never leave memory.
     pub credentials: std::collections::BTreeMap<String, Secret>,
+    /// The environment variables a route's deployment may name as `env:VAR`,
+    /// comma-separated; `GAIAROUTER_CREDENTIAL_VARS`. None by default: whoever manages
+    /// routes names only what the deployer set aside for it.
+    pub credential_vars: Option<String>,
     /// Routes created at start if absent (TOML `[[routes]]` or a JSON list);
     /// `GAIAROUTER_ROUTES_FILE`.
     pub routes_file: Option<PathBuf>,
@@ -149,6 +153,7 @@ impl Default for Config {
             login_max_tracked: 10_000,
             refusal_pause_ms: 1_000,
             credentials: std::collections::BTreeMap::new(),
+            credential_vars: None,
             routes_file: None,
             secret_key: None,
             webhook_retry_base_ms: 10_000,
@@ -210,6 +215,9 @@ impl Config {
         }
         if let Some(v) = set("GAIAROUTER_STATIC_DIR") {
             self.static_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = set("GAIAROUTER_CREDENTIAL_VARS") {
+            self.credential_vars = Some(v);
         }
         if let Some(v) = set("GAIAROUTER_ROUTES_FILE") {
             self.routes_file = Some(PathBuf::from(v));

@@ -58,13 +58,28 @@ impl AdminService {
         }
         for (index, deployment) in spec.deployments.iter().enumerate() {
             if let Some(name) = &deployment.credential {
-                if !credentials::is_set(name) {
-                    // The name only: whatever the variable might hold is never echoed.
-                    return Err(AdminError::invalid(
-                        "credential_not_set",
-                        format!("deployments[{index}].credential"),
-                        format!("credential `{name}` is not set on this gateway"),
-                    ));
+                // The name only: whatever the variable might hold is never echoed.
+                let param = format!("deployments[{index}].credential");
+                match credentials::usable(name) {
+                    Ok(_) => {}
+                    Err(credentials::Unusable::NotAllowed) => {
+                        return Err(AdminError::invalid(
+                            "credential_not_allowed",
+                            param,
+                            format!(
+                                "`{name}` is not a variable this gateway lets deployments name: its operator lists \
+                                 those in {}, or names a secret in the config file's [credentials]",
+                                credentials::ALLOWED_VARS
+                            ),
+                        ))
+                    }
+                    Err(credentials::Unusable::NotSet) => {
+                        return Err(AdminError::invalid(
+                            "credential_not_set",
+                            param,
+                            format!("credential `{name}` is not set on this gateway"),
+                        ))
+                    }
                 }
             }
         }

@@ -182,6 +182,13 @@ pub fn test_config() -> Config {
         // Tests fire refusals by the hundred on purpose; the pause for a hammering
         // key has its own test (`refusals::a_key_hammered_...`).
         refusal_pause_ms: 0,
+        // The variables `routes` tests name as credentials (`GR_ROUTES_TEST_UNLISTED`
+        // is named there to be refused).
+        credential_vars: Some(
+            "GR_ROUTES_TEST_CRUD_KEY,GR_ROUTES_TEST_REFUSE_KEY,GR_ROUTES_TEST_NOT_SET,GR_ROUTES_TEST_SCAN_KEY,\
+             GR_ROUTES_TEST_SCAN_MISSING,GR_ROUTES_TEST_SEED_KEY"
+                .into(),
+        ),
         ..Config::default()
     }
 }

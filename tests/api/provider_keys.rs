@@ -121,3 +121,65 @@ async fn a_provider_redirect_is_not_followed_so_the_key_goes_nowhere_else() {
     let seen = seen.lock().unwrap();
     assert!(seen.is_empty(), "the redirect was followed: {seen:?}");
 }
+
+/// Whoever manages routes (here an organization's `admin` key) cannot read a
+/// provider's configured key by pointing a deployment at a server of their own: the key
+/// goes only to the scheme and host it was configured for, and `env:` names only the
+/// variables the gateway's deployer listed.
+#[tokio::test]
+async fn a_route_to_another_host_gets_no_configured_key_and_names_no_unlisted_variable() {
+    use axum::http::HeaderMap;
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<HeaderMap>>> = Arc::default();
+    let noted = Arc::clone(&seen);
+    let collector = axum::Router::new().fallback(move |headers: HeaderMap| {
+        let noted = Arc::clone(&noted);
+        async move {
+            noted.lock().unwrap().push(headers);
+            axum::http::StatusCode::UNAUTHORIZED
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, collector).await.unwrap() });
+    // The providers are configured at 127.0.0.1; the collector is reached as `localhost`.
+    let (app, client_key) = gateway_at(
+        ["http://127.0.0.1:9/v1", "http://127.0.0.1:9/api/v1", "http://127.0.0.1:9", "http://127.0.0.1:9"],
+        "Collecting Org",
+    )
+    .await;
+    let org = app.create_org("Route Admins").await;
+    let (_, admin_key) = app.issue_key(&org, "admin").await;
+    let elsewhere = format!("http://localhost:{port}");
+    for (kind, base) in
+        [("openai", format!("{elsewhere}/v1")), ("anthropic", elsewhere.clone()), ("google", elsewhere.clone())]
+    {
+        let route = json!({"name": format!("to-{kind}"), "deployments": [{"id": "d", "provider": kind, "model": "m", "base_url": base}], "max_attempts": 1});
+        let created = app.post("/v1/routes", &admin_key, route).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        assert_eq!(
+            app.chat(&client_key, json!({"model": format!("to-{kind}"), "messages": user_message("Hi")})).await.status,
+            StatusCode::BAD_GATEWAY
+        );
+    }
+    std::env::set_var("GR_PROVIDER_KEYS_TEST_PROCESS_SECRET", "the-process-secret");
+    for variable in ["GR_PROVIDER_KEYS_TEST_PROCESS_SECRET", "GAIAROUTER_JWT_SECRET", "DATABASE_URL"] {
+        let route = json!({"name": "exfil", "deployments": [{"id": "d", "provider": "openai", "model": "m",
+                           "base_url": format!("{elsewhere}/v1"), "credential": format!("env:{variable}")}]});
+        let refused = app.post("/v1/routes", &admin_key, route).await;
+        assert_eq!(
+            (refused.status, refused.error_code().as_str()),
+            (StatusCode::BAD_REQUEST, "credential_not_allowed"),
+            "{}",
+            refused.body
+        );
+        assert!(!refused.body.to_string().contains("the-process-secret"));
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 3, "each route's one call reached the collector");
+    for headers in seen.iter() {
+        for name in ["authorization", "x-api-key", "x-goog-api-key"] {
+            assert!(headers.get(name).is_none(), "{name} was sent to another host: {headers:?}");
+        }
+    }
+}

@@ -12,6 +12,7 @@ use crate::helpers::{spawn_app, spawn_app_on, test_config, TestApp};
 
 /// Sets a process environment variable for a credential (each test uses its own
 /// names: nextest runs every test in its own process, plain cargo test shares one).
+/// The `GR_ROUTES_TEST_*` names deployments may name are listed in `test_config`.
 fn set_env(name: &str, value: &str) {
     std::env::set_var(name, value);
 }
@@ -106,6 +107,7 @@ async fn a_route_is_created_read_changed_and_deleted_with_its_history() {
 async fn unsound_definitions_are_refused_naming_the_field_and_change_nothing() {
     let app = spawn_app().await;
     set_env("GR_ROUTES_TEST_REFUSE_KEY", "sk-refuse-value");
+    std::env::set_var("GR_ROUTES_TEST_UNLISTED", "sk-unlisted-value");
     let echo = |name: &str, fallbacks: Value| json!({"name": name, "deployments": [{"provider": "echo", "model": "x"}], "fallbacks": fallbacks});
     let a = create(&app, echo("a", json!([]))).await;
     create(&app, echo("b", json!(["a"]))).await;
@@ -141,6 +143,16 @@ async fn unsound_definitions_are_refused_naming_the_field_and_change_nothing() {
             one(json!({"provider": "openai", "model": "m", "credential": "no-such-name"})),
             "deployments[0].credential",
             "credential_not_set",
+        ),
+        (
+            one(json!({"provider": "openai", "model": "m", "credential": "env:GR_ROUTES_TEST_UNLISTED"})),
+            "deployments[0].credential",
+            "credential_not_allowed",
+        ),
+        (
+            one(json!({"provider": "openai", "model": "m", "credential": "env:GAIAROUTER_JWT_SECRET"})),
+            "deployments[0].credential",
+            "credential_not_allowed",
         ),
         (
             one(json!({"provider": "openai", "model": "m", "credential": "sk-a value"})),

@@ -265,7 +265,12 @@ impl ProviderSet {
             _ => return None,
         };
         let base_url = upstream.base_url.or(configured.map(|c| c.base_url.as_str())).unwrap_or(default_url);
-        let api_key = upstream.api_key.or_else(|| configured.and_then(|c| c.api_key.clone()));
+        // The provider's configured key goes only where it was configured to go: a
+        // deployment pointing at another server names a credential of its own, or
+        // sends none. (Whoever manages routes must not be able to read the key by
+        // pointing a deployment at a server of theirs.)
+        let inherited = configured.filter(|c| same_host(&c.base_url, base_url)).and_then(|c| c.api_key.clone());
+        let api_key = upstream.api_key.or(inherited);
         let (http, timeouts) = (self.http.clone(), upstream.timeouts);
         Some(match upstream.kind {
             "anthropic" => Arc::new(AnthropicProvider::new(base_url, api_key, http, timeouts)),
@@ -296,6 +301,19 @@ impl ProviderSet {
     }
 }
 
+/// Whether a credential configured for `configured` may be sent to `chosen`: the same
+/// scheme (no key sent in clear text because its provider is reached over TLS) and
+/// the same host. The port is not compared, as cookies do not compare it: a server
+/// on another port of the provider's own host is the provider's.
+fn same_host(configured: &str, chosen: &str) -> bool {
+    match (reqwest::Url::parse(configured), reqwest::Url::parse(chosen)) {
+        (Ok(configured), Ok(chosen)) => {
+            configured.scheme() == chosen.scheme() && configured.host().is_some() && configured.host() == chosen.host()
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,6 +322,18 @@ mod tests {
     fn config(vars: &[(&str, &str)]) -> Result<ProvidersConfig, ConfigError> {
         let vars: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
         ProvidersConfig::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn given_a_configured_base_url_then_its_key_goes_to_its_scheme_and_host_only() {
+        let configured = "https://api.openai.com/v1";
+        assert!(same_host(configured, "https://api.openai.com/v1"));
+        assert!(same_host(configured, "https://API.openai.com:8443/other"), "another port or path of its host");
+        assert!(!same_host(configured, "http://api.openai.com/v1"), "not in clear text");
+        assert!(!same_host(configured, "https://api.openai.com.example.net/v1"));
+        assert!(!same_host(configured, "https://attacker.example/v1"));
+        assert!(!same_host(configured, "not a url"));
+        assert!(!same_host("http://127.0.0.1:9", "http://localhost:9"), "names are compared as written");
     }
 
     #[test]
