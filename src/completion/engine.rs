@@ -92,12 +92,13 @@ impl CompletionService {
                 .await;
             match body {
                 Ok((body, usage)) => {
-                    match &usage {
-                        // Also kept by the ticket: recorded even if the client
-                        // leaves while the commit waits.
-                        Some(usage) => ticket.set_usage(*usage),
-                        None => ticket.add_output(E::body_output_bytes(&body)),
+                    // Kept by the ticket, recorded even if the client leaves while
+                    // the commit waits; the text's length too, in case the report
+                    // turns out to be no report (`"usage": {}`).
+                    if let Some(usage) = &usage {
+                        ticket.set_usage(*usage);
                     }
+                    ticket.add_output(E::body_output_bytes(&body));
                     self.finish(ticket, Outcome::success(usage)).await?;
                     Answer::Body(Box::new(body))
                 }

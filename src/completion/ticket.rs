@@ -302,9 +302,15 @@ fn token_counts(usage: &Usage) -> TokenCounts {
 /// [`BYTES_PER_TOKEN`]: what a client was sent is never free, so a limit on
 /// tokens or cost holds against a client that leaves before the bill. Nothing is
 /// estimated for a request no upstream answered.
+///
+/// A report of no prompt tokens for a prompt, or of no completion tokens for text
+/// that was sent, is no report of those: an upstream answering `"usage": {}` (or a
+/// translation that fills in zeros for what never came) is estimated like one that
+/// sent nothing.
 fn recorded_tokens(reported: Option<&Usage>, finished: bool, seen: Seen) -> (TokenCounts, bool) {
     let tokens = reported.map(token_counts).unwrap_or_default();
-    if !seen.answered || (finished && reported.is_some()) {
+    let credible = (tokens.prompt > 0 || seen.prompt_tokens == 0) && (tokens.completion > 0 || seen.output_bytes == 0);
+    if !seen.answered || (finished && reported.is_some() && credible) {
         return (tokens, false);
     }
     let prompt = match tokens.prompt {
@@ -394,6 +400,21 @@ mod tests {
         let later = Usage::new(3_000, 500, 0);
         let (tokens, estimated) = recorded_tokens(Some(&later), false, seen(true, 9, 800));
         assert_eq!((tokens.prompt, tokens.completion, estimated), (3_000, 500, false));
+    }
+
+    #[test]
+    fn given_a_finished_report_of_zero_for_what_was_asked_and_sent_then_it_is_estimated_like_no_report() {
+        // `"usage": {}` translated: zeros where nothing came.
+        let empty = Usage::new(0, 0, 0);
+        let (tokens, estimated) = recorded_tokens(Some(&empty), true, seen(true, 250, 401));
+        assert_eq!((tokens.prompt, tokens.completion, estimated), (250, 101, true));
+        // The prompt reported, the output count missing.
+        let half = Usage::new(30, 0, 0);
+        let (tokens, estimated) = recorded_tokens(Some(&half), true, seen(true, 250, 401));
+        assert_eq!((tokens.prompt, tokens.completion, estimated), (30, 101, true));
+        // No text sent (a refusal, an empty answer): zero completion tokens are credible.
+        let (tokens, estimated) = recorded_tokens(Some(&half), true, seen(true, 250, 0));
+        assert_eq!((tokens.prompt, tokens.completion, estimated), (30, 0, false));
     }
 
     #[test]

@@ -256,3 +256,89 @@ async fn reported_usage_is_not_marked_as_estimated() {
     let logs = app.get(&format!("/v1/logs?api_key_id={key_id}"), &app.admin_token).await;
     assert_eq!(logs.body["data"][0]["usage_estimated"], json!(false), "{}", logs.body);
 }
+
+/// An Anthropic-type upstream that reports no usage (`"usage": {}` in a message, no
+/// usage in `message_delta`) is estimated like an OpenAI one sending `"usage": null`,
+/// on every path: chat completions translated, plain and streamed, and Anthropic's
+/// Messages API passed through, plain and streamed. A stream's `message_start` count
+/// of one output token is Anthropic's placeholder, not a report of the answer.
+#[tokio::test]
+async fn an_anthropic_upstream_reporting_no_usage_is_estimated_on_every_path() {
+    const TEXT_BYTES: usize = 1_000;
+    let text = "word ".repeat(TEXT_BYTES / 5);
+    let upstream = axum::Router::new().fallback(move |axum::Json(request): axum::Json<Value>| {
+        let text = text.clone();
+        async move {
+            use axum::response::IntoResponse;
+            if request["stream"] != json!(true) {
+                return axum::Json(json!({"id": "msg_1", "type": "message", "role": "assistant",
+                    "model": "claude-sonnet-4-5", "content": [{"type": "text", "text": text}],
+                    "stop_reason": "end_turn", "stop_sequence": null, "usage": {}}))
+                .into_response();
+            }
+            let events = [
+                (
+                    "message_start",
+                    json!({"type": "message_start", "message": {"id": "msg_1", "type": "message",
+                    "role": "assistant", "model": "claude-sonnet-4-5", "content": [], "stop_reason": null,
+                    "stop_sequence": null, "usage": {"input_tokens": 30, "output_tokens": 1}}}),
+                ),
+                (
+                    "content_block_start",
+                    json!({"type": "content_block_start", "index": 0,
+                    "content_block": {"type": "text", "text": ""}}),
+                ),
+                (
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": 0,
+                    "delta": {"type": "text_delta", "text": text}}),
+                ),
+                ("content_block_stop", json!({"type": "content_block_stop", "index": 0})),
+                (
+                    "message_delta",
+                    json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}}),
+                ),
+                ("message_stop", json!({"type": "message_stop"})),
+            ];
+            let body: String = events.iter().map(|(name, data)| format!("event: {name}\ndata: {data}\n\n")).collect();
+            ([(axum::http::header::CONTENT_TYPE, "text/event-stream")], body).into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, upstream).await.unwrap() });
+    let app = spawn_app_with(&fresh_database().await, crate::helpers::fake_upstream_providers()).await;
+    app.single_deployment_route("quiet-claude", "anthropic", "claude-sonnet-4-5", origin).await;
+    let org = app.create_org("Quiet Claude").await;
+    let (_, client_key) = app.issue_key(&org, "write").await;
+
+    let asked = |stream: bool| json!({"model": "quiet-claude", "stream": stream, "max_tokens": 500, "messages": user_message("Hi")});
+    assert_eq!(app.chat(&client_key, asked(false)).await.status, StatusCode::OK);
+    let (status, _) = app.chat_stream(&client_key, asked(true)).await;
+    assert_eq!(status, StatusCode::OK);
+    for stream in [false, true] {
+        let answer = app
+            .client
+            .post(app.url("/v1/messages"))
+            .header("x-api-key", &client_key)
+            .header("anthropic-version", "2023-06-01")
+            .json(&asked(stream))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        answer.bytes().await.unwrap();
+    }
+    let events = app.request_events().await;
+    assert_eq!(events.len(), 4);
+    let completion_estimate = json!(TEXT_BYTES.div_ceil(4));
+    for event in &events {
+        assert_eq!(event["status"], "success", "{event}");
+        assert_eq!(event["usage_estimated"], json!(true), "{event}");
+        assert_eq!(event["completion_tokens"], completion_estimate, "{event}");
+        assert!(event["prompt_tokens"].as_u64() > Some(0), "{event}");
+        if event["streamed"] == json!(true) {
+            assert_eq!(event["prompt_tokens"], json!(30), "message_start's input count stands: {event}");
+        }
+    }
+}

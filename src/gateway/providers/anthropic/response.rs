@@ -55,6 +55,17 @@ pub struct CacheCreation {
 
 impl AnthropicUsage {
     /// Later reports (in `message_delta`) override earlier ones field by field.
+    /// Merges a stream's `message_delta` usage: as [`merge`](Self::merge), except that
+    /// the output count is the delta's or none. `message_start`'s count (1, as the
+    /// answer begins) stands for a stream cut before its end; a stream that ends with
+    /// a `message_delta` that does not say how much it wrote has no output count, not
+    /// one token.
+    pub fn merge_final(&mut self, delta: AnthropicUsage) {
+        let output_tokens = delta.output_tokens;
+        self.merge(delta);
+        self.output_tokens = output_tokens;
+    }
+
     pub fn merge(&mut self, later: AnthropicUsage) {
         self.input_tokens = later.input_tokens.or(self.input_tokens);
         self.output_tokens = later.output_tokens.or(self.output_tokens);

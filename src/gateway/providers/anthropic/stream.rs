@@ -182,7 +182,7 @@ impl StreamTranslator for AnthropicStream {
                 None => Vec::new(),
             },
             "message_delta" => {
-                self.usage.merge(usage_of(data.get("usage"))?);
+                self.usage.merge_final(usage_of(data.get("usage"))?);
                 let mut reason = finish_reason(str_at("/delta/stop_reason"));
                 if reason == FinishReason::ToolCalls && self.tool_indexes.is_empty() && !self.json_blocks.is_empty() {
                     reason = FinishReason::Stop;
