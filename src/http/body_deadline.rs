@@ -1,6 +1,6 @@
 //! A request body must arrive in full within the body-read timeout of its
 //! headers. A body that stops arriving (or dribbles, slowloris-style) is answered
-//! 408 in the JSON error shape and the connection is closed, since its unread
+//! 408 in the route's JSON error shape (Anthropic's on the Messages API) and the connection is closed, since its unread
 //! rest cannot be told apart from a next request.
 
 use std::future::Future;
@@ -25,6 +25,7 @@ pub(super) async fn limit_body_time(State(limit): State<Duration>, request: Requ
     if request.body().is_end_stream() {
         return next.run(request).await;
     }
+    let anthropic = super::messages::answers_in_anthropics_shape(request.uri().path());
     let expired = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&expired);
     let request =
@@ -33,9 +34,13 @@ pub(super) async fn limit_body_time(State(limit): State<Duration>, request: Requ
     // Whatever the handler made of the failed read (a 400 from the extractor,
     // usually), the client's fault is being too slow.
     if expired.load(Ordering::Acquire) {
-        let mut timed_out =
-            ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request body did not arrive in time")
-                .into_response();
+        let error =
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request body did not arrive in time");
+        let mut timed_out = if anthropic {
+            super::messages::AnthropicError::from(error).into_response()
+        } else {
+            error.into_response()
+        };
         timed_out.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
         return timed_out;
     }

@@ -81,6 +81,12 @@ pub(crate) struct AnthropicErrorDetail {
     message: String,
 }
 
+/// Whether an answer for `path` takes Anthropic's error shape: the Messages API's
+/// paths (every error of theirs, the edge's own included).
+pub(crate) fn answers_in_anthropics_shape(path: &str) -> bool {
+    path == "/v1/messages" || path.starts_with("/v1/messages/")
+}
+
 /// An error in Anthropic's shape and with Anthropic's error types.
 pub struct AnthropicError {
     status: StatusCode,
@@ -108,9 +114,9 @@ fn error_type(status: u16) -> &'static str {
         403 => "permission_error",
         404 => "not_found_error",
         413 => "request_too_large",
+        408 | 504 => "timeout_error",
         429 => "rate_limit_error",
         503 | 529 => "overloaded_error",
-        504 => "timeout_error",
         _ => "api_error",
     }
 }

@@ -78,7 +78,7 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
 
 /// The Messages API answers in Anthropic's error shape and reads its body itself.
 fn is_anthropic(path: &str) -> bool {
-    path == "/v1/messages" || path.starts_with("/v1/messages/")
+    super::messages::answers_in_anthropics_shape(path)
 }
 
 fn add_shared_answers(path: &str, operation: &mut Operation) {

@@ -63,15 +63,33 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
 #[tokio::test]
 async fn a_body_that_never_ends_is_answered_408_and_the_connection_closed() {
     // Given a server with a short body timeout
-    let server = Server::start(config_with_timeouts(5_000, 500, 30_000), ProvidersConfig::default()).await;
-    let mut stream = TcpStream::connect(server.address).await.unwrap();
     // When a client sends a chunked body that keeps trickling and never ends
-    send(
-        &mut stream,
-        b"POST /v1/auth/login HTTP/1.1\r\nHost: gaiarouter\r\nContent-Type: application/json\r\n\
-          Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n",
-    )
-    .await;
+    let server = Server::start(config_with_timeouts(5_000, 500, 30_000), ProvidersConfig::default()).await;
+    let body = trickled_body_answer(&server, "/v1/auth/login", "").await;
+    // Then it is answered 408 in the JSON error shape, and the connection closed
+    assert_eq!(body["error"]["code"], "request_timeout");
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+}
+
+#[tokio::test]
+async fn on_the_messages_api_a_body_that_never_ends_is_answered_408_in_anthropics_shape() {
+    let server = Server::start(config_with_timeouts(5_000, 500, 30_000), ProvidersConfig::default()).await;
+    let key = server.write_key().await;
+    let body = trickled_body_answer(&server, "/v1/messages", &format!("x-api-key: {key}\r\n")).await;
+    assert_eq!(body["type"], "error", "{body}");
+    assert_eq!(body["error"]["type"], "timeout_error", "{body}");
+}
+
+/// What a server with a short body timeout answers a chunked body to `path` (with
+/// the extra header lines `headers`) that keeps trickling and never ends: a 408 that
+/// closes the connection (checked), and its body.
+async fn trickled_body_answer(server: &Server, path: &str, headers: &str) -> Value {
+    let mut stream = TcpStream::connect(server.address).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: gaiarouter\r\nContent-Type: application/json\r\n{headers}\
+         Transfer-Encoding: chunked\r\n\r\n1\r\n{{\r\n"
+    );
+    send(&mut stream, head.as_bytes()).await;
     let (mut reader, mut writer) = stream.into_split();
     let trickle = tokio::spawn(async move {
         for _ in 0..60 {
@@ -84,14 +102,11 @@ async fn a_body_that_never_ends_is_answered_408_and_the_connection_closed() {
     let mut received = Vec::new();
     let read = tokio::time::timeout(PATIENCE, tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut received)).await;
     trickle.abort();
-    // Then it is answered 408 in the JSON error shape, and the connection closed
     let received = String::from_utf8_lossy(&received);
     assert!(read.is_ok(), "the connection was still open after {PATIENCE:?}: {received}");
     assert!(received.starts_with("HTTP/1.1 408"), "{received}");
     assert!(received.to_ascii_lowercase().contains("connection: close"), "{received}");
-    let body: Value = serde_json::from_str(received.split("\r\n\r\n").nth(1).unwrap_or_default()).unwrap();
-    assert_eq!(body["error"]["code"], "request_timeout");
-    assert_eq!(body["error"]["type"], "invalid_request_error");
+    serde_json::from_str(received.split("\r\n\r\n").nth(1).unwrap_or_default()).unwrap()
 }
 
 /// An OpenAI-style upstream that streams its reply slowly: each gap is longer
