@@ -55,8 +55,9 @@ pub struct DeploymentDto {
     pub credential_set: bool,
     pub weight: u32,
     pub priority: u32,
-    /// Waiting for the response headers and, in a stream, for each next event
-    /// (absent: 120 s).
+    /// In a stream, waiting for the response headers and for each next event
+    /// (absent: 120 s). A plain answer is bounded by `total_timeout_ms` alone: its
+    /// headers come when it is ready, so a first-byte bound would cut long reasoning.
     pub first_byte_timeout_ms: Option<u64>,
     /// A whole call, a stream included (absent: 600 s, and one hour for a stream).
     pub total_timeout_ms: Option<u64>,

@@ -54,8 +54,9 @@ pub struct DeploymentInput {
     /// Lower is tried first (default 0).
     #[serde(default)]
     pub priority: Option<u32>,
-    /// Waiting for the response headers and, in a stream, for each next event
-    /// (absent: 120 s).
+    /// In a stream, waiting for the response headers and for each next event
+    /// (absent: 120 s). A plain answer is bounded by `total_timeout_ms` alone: its
+    /// headers come when it is ready, so a first-byte bound would cut long reasoning.
     #[serde(default)]
     pub first_byte_timeout_ms: Option<u64>,
     /// A whole call, a stream included (absent: 600 s, and one hour for a stream).
