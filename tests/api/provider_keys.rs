@@ -82,21 +82,32 @@ async fn a_forbidden_provider_key_is_a_bad_gateway_for_every_provider() {
 /// An upstream that answers every call with a redirect to `target`, and one that
 /// notes every call that reaches it: a provider (or whatever answers at its address)
 /// must not be able to send the gateway's request, and the key in its headers, on.
-async fn redirecting_to_a_collector() -> (String, std::sync::Arc<std::sync::Mutex<Vec<axum::http::HeaderMap>>>) {
-    use axum::http::{header, HeaderMap, StatusCode as Status};
-    use std::sync::{Arc, Mutex};
-    let seen: Arc<Mutex<Vec<HeaderMap>>> = Arc::default();
+type SeenHeaders = std::sync::Arc<std::sync::Mutex<Vec<axum::http::HeaderMap>>>;
+
+/// A server noting the headers of every request it gets and answering `status`: its
+/// port and what it saw.
+async fn header_collector(status: axum::http::StatusCode) -> (u16, SeenHeaders) {
+    use axum::http::HeaderMap;
+    use std::sync::Arc;
+    let seen: SeenHeaders = Arc::default();
     let noted = Arc::clone(&seen);
     let collector = axum::Router::new().fallback(move |headers: HeaderMap| {
         let noted = Arc::clone(&noted);
         async move {
             noted.lock().unwrap().push(headers);
-            Status::OK
+            status
         }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let collector_origin = format!("http://{}", listener.local_addr().unwrap());
+    let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, collector).await.unwrap() });
+    (port, seen)
+}
+
+async fn redirecting_to_a_collector() -> (String, SeenHeaders) {
+    use axum::http::{header, StatusCode as Status};
+    let (port, seen) = header_collector(Status::OK).await;
+    let collector_origin = format!("http://127.0.0.1:{port}");
     let redirector = axum::Router::new().fallback(move |uri: axum::http::Uri| {
         let location = format!("{collector_origin}{uri}");
         async move { (Status::TEMPORARY_REDIRECT, [(header::LOCATION, location)]) }
@@ -128,20 +139,7 @@ async fn a_provider_redirect_is_not_followed_so_the_key_goes_nowhere_else() {
 /// variables the gateway's deployer listed.
 #[tokio::test]
 async fn a_route_to_another_host_gets_no_configured_key_and_names_no_unlisted_variable() {
-    use axum::http::HeaderMap;
-    use std::sync::{Arc, Mutex};
-    let seen: Arc<Mutex<Vec<HeaderMap>>> = Arc::default();
-    let noted = Arc::clone(&seen);
-    let collector = axum::Router::new().fallback(move |headers: HeaderMap| {
-        let noted = Arc::clone(&noted);
-        async move {
-            noted.lock().unwrap().push(headers);
-            axum::http::StatusCode::UNAUTHORIZED
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, collector).await.unwrap() });
+    let (port, seen) = header_collector(axum::http::StatusCode::UNAUTHORIZED).await;
     // The providers are configured at 127.0.0.1; the collector is reached as `localhost`.
     let (app, client_key) = gateway_at(
         ["http://127.0.0.1:9/v1", "http://127.0.0.1:9/api/v1", "http://127.0.0.1:9", "http://127.0.0.1:9"],
