@@ -228,11 +228,21 @@ fn parse_time(text: &str, param: &'static str) -> ApiResult<DateTime<Utc>> {
         })
 }
 
+/// A text field of the export: quoted when it holds a separator, a quote or a line
+/// break. One a spreadsheet would run as a formula (first character `=`, `+`, `-`,
+/// `@`, tab or carriage return: OWASP's "CSV injection") starts with `'` instead, so a
+/// key name a tenant chose, or an upstream's error message, runs nowhere when an
+/// operator opens the export.
 fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    };
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
-        text.to_string()
+        text.into_owned()
     }
 }
 

