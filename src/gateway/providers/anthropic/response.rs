@@ -54,7 +54,6 @@ pub struct CacheCreation {
 }
 
 impl AnthropicUsage {
-    /// Later reports (in `message_delta`) override earlier ones field by field.
     /// Merges a stream's `message_delta` usage: as [`merge`](Self::merge), except that
     /// the output count is the delta's or none. `message_start`'s count (1, as the
     /// answer begins) stands for a stream cut before its end; a stream that ends with
@@ -66,6 +65,7 @@ impl AnthropicUsage {
         self.output_tokens = output_tokens;
     }
 
+    /// Later reports (in `message_delta`) override earlier ones field by field.
     pub fn merge(&mut self, later: AnthropicUsage) {
         self.input_tokens = later.input_tokens.or(self.input_tokens);
         self.output_tokens = later.output_tokens.or(self.output_tokens);
