@@ -1,7 +1,8 @@
 //! A request body must arrive in full within the body-read timeout of its
 //! headers. A body that stops arriving (or dribbles, slowloris-style) is answered
-//! 408 in the route's JSON error shape (Anthropic's on the Messages API) and the connection is closed, since its unread
-//! rest cannot be told apart from a next request.
+//! 408 in the route's JSON error shape (Anthropic's on the Messages API) and the
+//! connection is closed, since its unread rest cannot be told apart from a next
+//! request.
 
 use std::future::Future;
 use std::pin::Pin;
