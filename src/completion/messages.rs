@@ -233,20 +233,18 @@ async fn native_stream(
                     if let Some(message) = data.get_mut("message") {
                         show_model(message, &model);
                     }
-                    anthropic_usage(data.pointer("/message/usage")).map(|usage| (usage, false))
+                    anthropic_usage(data.pointer("/message/usage")).map(|opening| {
+                        reported.merge(opening);
+                        reported.to_openai()
+                    })
                 }
                 // Its output count is final: one it lacks is no count.
-                "message_delta" => Some((anthropic_usage(data.get("usage")).unwrap_or_default(), true)),
+                "message_delta" => {
+                    reported.merge_final(anthropic_usage(data.get("usage")).unwrap_or_default());
+                    Some(reported.to_openai())
+                }
                 _ => None,
             };
-            let usage = usage.map(|(later, last)| {
-                if last {
-                    reported.merge_final(later);
-                } else {
-                    reported.merge(later);
-                }
-                reported.to_openai()
-            });
             Piece { chunk: Some(SseEvent { event, data }), usage }
         })
     })))
