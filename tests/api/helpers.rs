@@ -367,6 +367,15 @@ pub async fn start_other_process(database_url: &str) -> OtherProcess {
     start_other_process_with(database_url, &[]).await
 }
 
+/// Serves `router` on a free loopback port for the rest of the test: its origin
+/// (`http://127.0.0.1:<port>`). For fake upstreams, collectors and receivers.
+pub async fn serve_router(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    origin
+}
+
 /// A free port on loopback, for a process to listen on.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{fake_upstream_providers, fresh_database, spawn_app_with, user_message, TestApp};
+use crate::helpers::{fake_upstream_providers, fresh_database, serve_router, spawn_app_with, user_message, TestApp};
 
 const MIB: usize = 1 << 20;
 
@@ -21,11 +21,7 @@ const COMPLETION_END: &str =
 
 /// An upstream answering every request with what `answer` makes.
 async fn upstream(answer: fn() -> Response) -> String {
-    let router = axum::Router::new().fallback(move || async move { answer() });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let origin = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    origin
+    serve_router(axum::Router::new().fallback(move || async move { answer() })).await
 }
 
 /// A gateway whose route `model` goes to `provider`'s `base_url`, and a tenant's key.
@@ -33,6 +29,21 @@ async fn gateway(provider: &str, base_url: String) -> (TestApp, String) {
     let app = spawn_app_with(&fresh_database().await, fake_upstream_providers()).await;
     app.single_deployment_route("model", provider, "upstream-model", base_url).await;
     let org = app.create_org("Distrustful").await;
+    let key = app.issue_key(&org, "write").await.1;
+    (app, key)
+}
+
+/// A gateway whose route `model` is one OpenAI-compatible deployment at `origin` with
+/// these timeout fields (`total_timeout_ms`, ...), and a tenant's key.
+async fn gateway_with_timeouts(origin: String, timeouts: Value, org: &str) -> (TestApp, String) {
+    let app = spawn_app_with(&fresh_database().await, fake_upstream_providers()).await;
+    let mut deployment = json!({"id": "only", "provider": "openai", "model": "m", "base_url": origin});
+    if let (Some(deployment), Some(timeouts)) = (deployment.as_object_mut(), timeouts.as_object()) {
+        deployment.extend(timeouts.clone());
+    }
+    let route = json!({"name": "model", "deployments": [deployment]});
+    assert_eq!(app.post("/v1/routes", &app.admin_token, route).await.status, StatusCode::CREATED);
+    let org = app.create_org(org).await;
     let key = app.issue_key(&org, "write").await.1;
     (app, key)
 }
@@ -133,15 +144,8 @@ async fn a_stream_whose_headers_never_come_is_cut_at_the_deployments_total_timeo
         tokio::time::sleep(std::time::Duration::from_secs(30)).await;
         event_stream(Body::from("data: [DONE]\n\n"))
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let origin = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let app = spawn_app_with(&fresh_database().await, fake_upstream_providers()).await;
-    let route = json!({"name": "model", "deployments": [{"id": "only", "provider": "openai", "model": "m",
-                       "base_url": origin, "total_timeout_ms": 400, "first_byte_timeout_ms": 60_000}]});
-    assert_eq!(app.post("/v1/routes", &app.admin_token, route).await.status, StatusCode::CREATED);
-    let org = app.create_org("Patient").await;
-    let key = app.issue_key(&org, "write").await.1;
+    let timeouts = json!({"total_timeout_ms": 400, "first_byte_timeout_ms": 60_000});
+    let (app, key) = gateway_with_timeouts(serve_router(router).await, timeouts, "Patient").await;
     let started = std::time::Instant::now();
     let (status, _) =
         app.chat_stream(&key, json!({"model": "model", "stream": true, "messages": user_message("Hi")})).await;
@@ -166,12 +170,7 @@ async fn a_stream_that_never_ends_is_cut_at_the_deployments_total_timeout_and_re
         event_stream(Body::from_stream(ticks))
     })
     .await;
-    let app = spawn_app_with(&fresh_database().await, fake_upstream_providers()).await;
-    let route = json!({"name": "model", "deployments": [{"id": "only", "provider": "openai", "model": "m",
-                       "base_url": origin, "total_timeout_ms": 400}]});
-    assert_eq!(app.post("/v1/routes", &app.admin_token, route).await.status, StatusCode::CREATED);
-    let org = app.create_org("Endless").await;
-    let key = app.issue_key(&org, "write").await.1;
+    let (app, key) = gateway_with_timeouts(origin, json!({"total_timeout_ms": 400}), "Endless").await;
     let started = std::time::Instant::now();
     let (status, data) =
         app.chat_stream(&key, json!({"model": "model", "stream": true, "messages": user_message("Hi")})).await;

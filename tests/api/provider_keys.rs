@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::fakes::{self, Behaviour, FakeUpstream, Reply};
-use crate::helpers::{four_providers_at, fresh_database, spawn_app_with, user_message, TestApp};
+use crate::helpers::{four_providers_at, fresh_database, serve_router, spawn_app_with, user_message, TestApp};
 
 /// What the operator configured: a key the fakes do not accept.
 const CONFIGURED_KEY: &str = "sk-operator-key-7c1d";
@@ -85,8 +85,8 @@ async fn a_forbidden_provider_key_is_a_bad_gateway_for_every_provider() {
 type SeenHeaders = std::sync::Arc<std::sync::Mutex<Vec<axum::http::HeaderMap>>>;
 
 /// A server noting the headers of every request it gets and answering `status`: its
-/// port and what it saw.
-async fn header_collector(status: axum::http::StatusCode) -> (u16, SeenHeaders) {
+/// origin and what it saw.
+async fn header_collector(status: axum::http::StatusCode) -> (String, SeenHeaders) {
     use axum::http::HeaderMap;
     use std::sync::Arc;
     let seen: SeenHeaders = Arc::default();
@@ -98,24 +98,17 @@ async fn header_collector(status: axum::http::StatusCode) -> (u16, SeenHeaders) 
             status
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, collector).await.unwrap() });
-    (port, seen)
+    (serve_router(collector).await, seen)
 }
 
 async fn redirecting_to_a_collector() -> (String, SeenHeaders) {
     use axum::http::{header, StatusCode as Status};
-    let (port, seen) = header_collector(Status::OK).await;
-    let collector_origin = format!("http://127.0.0.1:{port}");
+    let (collector_origin, seen) = header_collector(Status::OK).await;
     let redirector = axum::Router::new().fallback(move |uri: axum::http::Uri| {
         let location = format!("{collector_origin}{uri}");
         async move { (Status::TEMPORARY_REDIRECT, [(header::LOCATION, location)]) }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let origin = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, redirector).await.unwrap() });
-    (origin, seen)
+    (serve_router(redirector).await, seen)
 }
 
 #[tokio::test]
@@ -139,7 +132,7 @@ async fn a_provider_redirect_is_not_followed_so_the_key_goes_nowhere_else() {
 /// variables the gateway's deployer listed.
 #[tokio::test]
 async fn a_route_to_another_host_gets_no_configured_key_and_names_no_unlisted_variable() {
-    let (port, seen) = header_collector(axum::http::StatusCode::UNAUTHORIZED).await;
+    let (collector, seen) = header_collector(axum::http::StatusCode::UNAUTHORIZED).await;
     // The providers are configured at 127.0.0.1; the collector is reached as `localhost`.
     let (app, client_key) = gateway_at(
         ["http://127.0.0.1:9/v1", "http://127.0.0.1:9/api/v1", "http://127.0.0.1:9", "http://127.0.0.1:9"],
@@ -148,7 +141,7 @@ async fn a_route_to_another_host_gets_no_configured_key_and_names_no_unlisted_va
     .await;
     let org = app.create_org("Route Admins").await;
     let (_, admin_key) = app.issue_key(&org, "admin").await;
-    let elsewhere = format!("http://localhost:{port}");
+    let elsewhere = collector.replacen("127.0.0.1", "localhost", 1);
     for (kind, base) in
         [("openai", format!("{elsewhere}/v1")), ("anthropic", elsewhere.clone()), ("google", elsewhere.clone())]
     {

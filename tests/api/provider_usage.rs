@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::fakes::{self, Behaviour, FakeUpstream, Reply, Tokens};
-use crate::helpers::{four_providers_at, fresh_database, spawn_app_with, user_message};
+use crate::helpers::{four_providers_at, fresh_database, serve_router, spawn_app_with, user_message};
 
 const MODELS: [&str; 4] = [
     "openai/gpt-4o-mini",
@@ -304,9 +304,7 @@ async fn an_anthropic_upstream_reporting_no_usage_is_estimated_on_every_path() {
             ([(axum::http::header::CONTENT_TYPE, "text/event-stream")], body).into_response()
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let origin = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, upstream).await.unwrap() });
+    let origin = serve_router(upstream).await;
     let app = spawn_app_with(&fresh_database().await, crate::helpers::fake_upstream_providers()).await;
     app.single_deployment_route("quiet-claude", "anthropic", "claude-sonnet-4-5", origin).await;
     let org = app.create_org("Quiet Claude").await;

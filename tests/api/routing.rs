@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::fakes::{self, Behaviour, FakeUpstream, Reply};
-use crate::helpers::{fake_upstream_providers, fresh_database, spawn_app_with, user_message, TestApp};
+use crate::helpers::{fake_upstream_providers, fresh_database, serve_router, spawn_app_with, user_message, TestApp};
 
 fn answer(text: &str) -> Behaviour {
     Behaviour::Answer(Reply::Text(text.into()))
@@ -295,9 +295,7 @@ async fn a_deployment_whose_upstream_reports_no_usage_is_charged_its_estimate_pe
                               "usage": null}))
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let origin = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, silent).await.unwrap() });
+    let origin = format!("{}/v1", serve_router(silent).await);
     let app = gateway().await;
     let big = openai(vec![answer("big")]).await;
     let capped = json!({"id": "silent", "provider": "openai", "model": "gpt-4o-mini", "base_url": origin,

@@ -44,10 +44,7 @@ async fn otlp_receiver() -> (String, Arc<Mutex<Vec<Span>>>) {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (endpoint, spans)
+    (crate::helpers::serve_router(app).await, spans)
 }
 
 const CLIENT_SPAN: &str = "00f067aa0ba902b7";

@@ -131,10 +131,7 @@ async fn slow_upstream(gap: Duration, words: usize) -> String {
             ([("content-type", "text/event-stream")], axum::body::Body::from_stream(body)).into_response()
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let origin = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    origin
+    crate::helpers::serve_router(router).await
 }
 
 #[tokio::test]
